@@ -1,0 +1,63 @@
+"""The one error hierarchy of pursuit.
+
+Every error says what went wrong and where. Its *scope* tells the caller how far
+the damage reaches: one item is skipped, one source is skipped this round, or the
+command stops. The command line turns a `UserError` into its message and exit
+code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class PursuitError(Exception):
+    """Base of every error pursuit raises on purpose."""
+
+    exit_code = 1
+
+
+class UserError(PursuitError):
+    """Something the user can fix: bad config, bad argument, unknown name.
+
+    Carries every problem found, so the user fixes them all in one go.
+    """
+
+    exit_code = 2
+
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ConfigError(UserError):
+    """The configuration file (or a value in it) is wrong."""
+
+
+class StoreError(PursuitError):
+    """The state database cannot be used (newer schema, corrupt file)."""
+
+    exit_code = 2
+
+
+class SourceError(PursuitError):
+    """An outside system failed; skip this source this round, retry later."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}")
+
+
+class AuthError(SourceError):
+    """Credentials are missing, revoked or expired; the user must sign in again."""
+
+
+class CursorExpired(SourceError):
+    """A sync cursor is no longer valid (Gmail 404, Calendar 410, new UIDVALIDITY).
+
+    Not a failure: the caller resyncs from scratch.
+    """
+
+
+class ItemError(PursuitError):
+    """One item (a message, an entry) could not be used; skip it, keep the rest."""
