@@ -1,0 +1,1 @@
+"""pursuit's configuration: schema, defaults, loading and validation."""

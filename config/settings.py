@@ -1,0 +1,328 @@
+"""The configuration: schema, defaults, loading and validation.
+
+Everything is validated up front and every problem is reported at once, naming
+the file, the key, the value and what was expected. The rest of pursuit receives
+a frozen `Settings` and never reads the file itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+
+from pursuit.daemon.errors import ConfigError
+
+APP = "pursuit"
+EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
+FEED_KINDS = ("press", "news", "careers")
+FEED_FORMATS = ("auto", "rss", "greenhouse", "lever", "ashby", "smartrecruiters")
+CALENDAR_KINDS = ("ics", "google")
+
+T = TypeVar("T")
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP))
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def default_config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    url: str
+    kind: str
+    format: str = "auto"
+
+
+@dataclass(frozen=True)
+class OrganizationSettings:
+    name: str
+    domains: tuple[str, ...] = ()
+    feeds: tuple[FeedSettings, ...] = ()
+    positions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannerSettings:
+    thank_you_time: time = time(17, 0)
+    late_interview_after: time = time(16, 0)
+    thank_you_next_morning: time = time(9, 0)
+    follow_up_delay: timedelta = timedelta(days=7)
+    follow_up_time: time = time(10, 0)
+    check_in_delay: timedelta = timedelta(days=45)
+    event_duration: timedelta = timedelta(minutes=30)
+    reminder: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    kind: str = "ics"
+    ics_file: Path = field(default_factory=lambda: data_dir() / "calendar.ics")
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: ZoneInfo
+    database: Path
+    outbox_dir: Path
+    calendar: CalendarSettings
+    planner: PlannerSettings
+    run_every: timedelta
+    organizations: tuple[OrganizationSettings, ...]
+    source: Path | None = None
+
+
+def system_timezone() -> ZoneInfo:
+    """The machine's own time zone (by IANA name, so DST is right)."""
+    import tzlocal
+
+    try:
+        return ZoneInfo(tzlocal.get_localzone_name() or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+# --- value parsers: each returns the value or raises ValueError("expected ...")
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(m|min|minutes?|h|hours?|d|days?|w|weeks?)\s*$", re.I)
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'45d', '2w', '90m', '12h', '3 days' -> timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError("expected a duration such as 30m, 12h, 7d or 2w")
+    count, unit = int(match[1]), match[2][0].lower()
+    return timedelta(seconds=count * _UNIT_SECONDS[unit])
+
+
+def parse_clock(text: str) -> time:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+    if not match:
+        raise ValueError("expected a time of day as HH:MM, such as 17:00")
+    return time(int(match[1]), int(match[2]))
+
+
+def parse_timezone(text: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as Europe/Paris") from None
+
+
+def _expand(text: str) -> Path:
+    return Path(os.path.expandvars(os.path.expanduser(text)))
+
+
+class _Reader:
+    """Walks the parsed TOML, collecting every problem instead of stopping at one."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[str] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{self.source}: {where}: {message}")
+
+    def table(self, parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+        value = parent.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(where, f"expected a table [{key}], got {value!r}")
+            return {}
+        return value
+
+    def known(self, table: dict[str, Any], keys: set[str], where: str) -> None:
+        for key in sorted(set(table) - keys):
+            expected = ", ".join(sorted(keys))
+            self.problem(where or key, f"unknown key {key!r} (known keys: {expected})")
+
+    def value(
+        self,
+        table: dict[str, Any],
+        key: str,
+        kind: type,
+        parse: Callable[[Any], T],
+        default: T,
+        where: str,
+    ) -> T:
+        if key not in table:
+            return default
+        raw = table[key]
+        name = f"{where}.{key}" if where else key
+        if not isinstance(raw, kind) or (isinstance(raw, bool) and kind is not bool):
+            self.problem(name, f"expected a {kind.__name__}, got {raw!r}")
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.problem(name, f"{raw!r}: {exc}")
+            return default
+
+    def strings(self, table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        raw = table.get(key, [])
+        if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+            self.problem(f"{where}.{key}", f"expected a list of strings, got {raw!r}")
+            return ()
+        return tuple(raw)
+
+
+_TOP_KEYS = {
+    "timezone",
+    "database",
+    "outbox_dir",
+    "run_every",
+    "calendar",
+    "planner",
+    "organization",
+}
+_PLANNER_KEYS = {f.name for f in PlannerSettings.__dataclass_fields__.values()}
+_ORG_KEYS = {"name", "domains", "feeds", "positions"}
+
+
+def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
+    r = _Reader(source)
+    r.known(data, _TOP_KEYS, "")
+    tz = r.value(data, "timezone", str, parse_timezone, None, "")
+    planner_table = r.table(data, "planner", "[planner]")
+    r.known(planner_table, _PLANNER_KEYS, "[planner]")
+    defaults = PlannerSettings()
+    planner_values: dict[str, Any] = {}
+    for name in _PLANNER_KEYS:
+        default = getattr(defaults, name)
+        parser: Callable[[str], Any] = parse_clock if isinstance(default, time) else parse_duration
+        planner_values[name] = r.value(planner_table, name, str, parser, default, "planner")
+    calendar_table = r.table(data, "calendar", "[calendar]")
+    r.known(calendar_table, {"kind", "ics_file"}, "[calendar]")
+
+    def calendar_kind(text: str) -> str:
+        if text not in CALENDAR_KINDS:
+            raise ValueError(f"expected one of {', '.join(CALENDAR_KINDS)}")
+        return text
+
+    calendar = CalendarSettings(
+        kind=r.value(calendar_table, "kind", str, calendar_kind, "ics", "calendar"),
+        ics_file=r.value(
+            calendar_table, "ics_file", str, _expand, data_dir() / "calendar.ics", "calendar"
+        ),
+    )
+    settings = Settings(
+        timezone=tz or system_timezone(),
+        database=r.value(data, "database", str, _expand, data_dir() / "pursuit.sqlite3", ""),
+        outbox_dir=r.value(data, "outbox_dir", str, _expand, data_dir() / "outbox", ""),
+        calendar=calendar,
+        planner=PlannerSettings(**planner_values),
+        run_every=r.value(data, "run_every", str, parse_duration, timedelta(minutes=15), ""),
+        organizations=_organizations(r, data.get("organization", [])),
+        source=None if source == "<config>" else Path(source),
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return settings
+
+
+def _organizations(r: _Reader, raw: Any) -> tuple[OrganizationSettings, ...]:
+    if not isinstance(raw, list):
+        r.problem("organization", "expected [[organization]] tables")
+        return ()
+    result: list[OrganizationSettings] = []
+    seen: set[str] = set()
+    for index, table in enumerate(raw, start=1):
+        where = f"organization #{index}"
+        if not isinstance(table, dict):
+            r.problem(where, "expected a table")
+            continue
+        r.known(table, _ORG_KEYS, where)
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            r.problem(f"{where}.name", f"expected a non-empty string, got {name!r}")
+            continue
+        where = f"organization {name!r}"
+        if name.casefold() in seen:
+            r.problem(where, "declared twice")
+        seen.add(name.casefold())
+        domains = tuple(d.lower().strip().lstrip("@") for d in r.strings(table, "domains", where))
+        for domain in domains:
+            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+                r.problem(
+                    f"{where}.domains", f"{domain!r}: expected a mail domain such as acme.com"
+                )
+        result.append(
+            OrganizationSettings(
+                name=name.strip(),
+                domains=domains,
+                feeds=_feeds(r, table.get("feeds", []), where),
+                positions=r.strings(table, "positions", where),
+            )
+        )
+    return tuple(result)
+
+
+def _feeds(r: _Reader, raw: Any, where: str) -> tuple[FeedSettings, ...]:
+    if not isinstance(raw, list):
+        r.problem(f"{where}.feeds", f"expected a list of {{ url = ..., kind = ... }}, got {raw!r}")
+        return ()
+    feeds: list[FeedSettings] = []
+    for index, feed in enumerate(raw, start=1):
+        at = f"{where}.feeds[{index}]"
+        if not isinstance(feed, dict):
+            r.problem(at, f"expected {{ url = ..., kind = ... }}, got {feed!r}")
+            continue
+        r.known(feed, {"url", "kind", "format"}, at)
+        url, kind, fmt = feed.get("url"), feed.get("kind"), feed.get("format", "auto")
+        ok = True
+        if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+            r.problem(f"{at}.url", f"{url!r}: expected an http:// or https:// URL")
+            ok = False
+        if kind not in FEED_KINDS:
+            r.problem(f"{at}.kind", f"{kind!r}: expected one of {', '.join(FEED_KINDS)}")
+            ok = False
+        if fmt not in FEED_FORMATS:
+            r.problem(f"{at}.format", f"{fmt!r}: expected one of {', '.join(FEED_FORMATS)}")
+            ok = False
+        if ok:
+            feeds.append(FeedSettings(url=str(url), kind=str(kind), format=str(fmt)))
+    return tuple(feeds)
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:
+    """The config file to read and whether the user asked for it by name."""
+    chosen = explicit or os.environ.get("PURSUIT_CONFIG")
+    if chosen:
+        return Path(chosen).expanduser(), True
+    return default_config_path(), False
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the config file; without one, the embedded defaults."""
+    path, named = resolve_config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if named:
+            raise ConfigError(
+                f"{path}: no such config file (run `pursuit init` to write one)"
+            ) from None
+        return parse_settings({})
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_settings(data, str(path))

@@ -1,0 +1,142 @@
+"""A local iCalendar file as pursuit's calendar: no account, any app can subscribe.
+
+The file is rewritten whole on `flush`, atomically (temporary file, fsync,
+rename), so a reader never sees half a calendar and a crash leaves the old one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import icalendar
+
+from pursuit.connectors.base import Calendar, CalendarEvent
+from pursuit.daemon.errors import SourceError
+
+PRODID = "-//pursuit//job search follow-ups//EN"
+KEY_PROPERTY = "X-PURSUIT-KEY"
+
+
+def render(events: list[CalendarEvent], name: str = "Job search (pursuit)") -> bytes:
+    """The iCalendar text for these events, in a stable order."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", name)
+    for event in sorted(events, key=lambda e: (e.start, e.key)):
+        cal.add_component(_vevent(event))
+    return bytes(cal.to_ical())
+
+
+def _vevent(event: CalendarEvent) -> icalendar.Event:
+    vevent = icalendar.Event()
+    vevent.add("uid", event.uid)
+    vevent.add("dtstamp", event.stamp.astimezone(UTC))
+    vevent.add("dtstart", event.start.astimezone(UTC))
+    vevent.add("dtend", event.end.astimezone(UTC))
+    vevent.add("summary", event.summary)
+    vevent.add("description", event.description)
+    vevent.add("sequence", event.sequence)
+    vevent.add("transp", "TRANSPARENT")
+    vevent.add(KEY_PROPERTY, event.key)
+    alarm = icalendar.Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", event.summary)
+    alarm.add("trigger", timedelta(minutes=-event.reminder_minutes))
+    vevent.add_component(alarm)
+    return vevent
+
+
+def _from_vevent(vevent: icalendar.cal.Component) -> CalendarEvent:
+    trigger = next(
+        (a.get("trigger").dt for a in vevent.walk("VALARM") if a.get("trigger") is not None),
+        timedelta(minutes=-15),
+    )
+    return CalendarEvent(
+        key=str(vevent.get(KEY_PROPERTY)),
+        start=_aware(vevent.decoded("dtstart")),
+        end=_aware(vevent.decoded("dtend")),
+        summary=str(vevent.get("summary", "")),
+        description=str(vevent.get("description", "")),
+        sequence=int(vevent.get("sequence", 0)),
+        stamp=_aware(vevent.decoded("dtstamp")),
+        reminder_minutes=int(-trigger.total_seconds() // 60),
+    )
+
+
+def _aware(value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise ValueError(f"expected a date-time, got {value!r}")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class IcsCalendar(Calendar):
+    name = "ics"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._events: dict[str, CalendarEvent] | None = None
+        self._dirty = False
+
+    def _load(self) -> dict[str, CalendarEvent]:
+        if self._events is None:
+            self._events = {}
+            try:
+                data = self.path.read_bytes()
+            except FileNotFoundError:
+                data = b""
+            except OSError as exc:
+                raise SourceError(f"calendar file {self.path}", str(exc)) from None
+            if data.strip():
+                try:
+                    parsed = icalendar.Calendar.from_ical(data)
+                except ValueError as exc:
+                    raise SourceError(
+                        f"calendar file {self.path}",
+                        f"not a readable iCalendar file ({exc}); move it aside and run again",
+                    ) from None
+                for vevent in parsed.walk("VEVENT"):
+                    # Only pursuit's own events are kept; anything else is not ours.
+                    if vevent.get(KEY_PROPERTY) is not None:
+                        event = _from_vevent(vevent)
+                        self._events[event.key] = event
+        return self._events
+
+    def upsert(self, event: CalendarEvent) -> None:
+        events = self._load()
+        if events.get(event.key) != event:
+            events[event.key] = event
+            self._dirty = True
+
+    def delete(self, key: str) -> None:
+        if self._load().pop(key, None) is not None:
+            self._dirty = True
+
+    def events(self) -> dict[str, CalendarEvent]:
+        return dict(self._load())
+
+    def flush(self) -> None:
+        if not self._dirty and self.path.exists():
+            return
+        write_atomically(self.path, render(list(self._load().values())))
+        self._dirty = False
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write to a temporary file beside the target, flush and fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,476 @@
+"""The command line: a thin layer over the functions the service runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from email.utils import parseaddr
+from typing import NoReturn
+
+import click
+
+from pursuit.config.settings import EXAMPLE_CONFIG, load_settings, resolve_config_path
+from pursuit.daemon.app import App
+from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
+from pursuit.daemon.errors import PursuitError, UserError
+from pursuit.daemon.models import ORG_STATUSES
+
+log = logging.getLogger("pursuit")
+
+
+class Context:
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+        self._app: App | None = None
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            self._app = App(load_settings(self.config))
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    envvar="PURSUIT_CONFIG",
+    help="Config file (default: $XDG_CONFIG_HOME/pursuit/config.toml).",
+)
+@click.option("-v", "--verbose", count=True, help="More detail in the log (repeat for debug).")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
+    """pursuit: follows up after your job interviews, so you don't forget to."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    state = Context(config)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+# --- setup
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+@pass_ctx
+def init(state: Context, force: bool) -> None:
+    """Write a commented config file explaining every setting."""
+    path, _ = resolve_config_path(state.config)
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists (use --force to overwrite it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    click.echo(f"Wrote {path}. Edit it, then run `pursuit run --once`.")
+
+
+# --- organizations
+
+
+@cli.group()
+def org() -> None:
+    """Organizations you are talking to."""
+
+
+@org.command("add")
+@click.argument("name")
+@click.option("--domain", "domains", multiple=True, help="Mail domain, e.g. acme.com (repeatable).")
+@click.option("--position", "positions", multiple=True, help="Position applied for (repeatable).")
+@pass_ctx
+def org_add(
+    state: Context, name: str, domains: tuple[str, ...], positions: tuple[str, ...]
+) -> None:
+    """Track an organization."""
+    app = state.app
+    from pursuit.config.settings import parse_settings
+
+    # The same validation as the config file, so both paths accept the same domains.
+    parse_settings(
+        {"organization": [{"name": name, "domains": list(domains), "positions": list(positions)}]},
+        "command line",
+    )
+    created = app.store.add_organization(
+        name.strip(), [d.lower().lstrip("@") for d in domains], positions, now=app.now()
+    )
+    click.echo(f"{created.name}: {', '.join(created.domains) or 'no domain'} ({created.status})")
+
+
+@org.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def org_list(state: Context, as_json: bool) -> None:
+    """List tracked organizations."""
+    from pursuit.daemon.export import organization_record
+
+    orgs = state.app.store.organizations()
+    if as_json:
+        click.echo(json.dumps([organization_record(o) for o in orgs], indent=2))
+        return
+    if not orgs:
+        click.echo("No organization yet: add one with `pursuit org add NAME --domain example.com`.")
+    for o in orgs:
+        click.echo(f"{o.name:<30} {o.status:<10} {', '.join(o.domains)}")
+
+
+@org.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def org_show(state: Context, name: str, as_json: bool) -> None:
+    """Show an organization: domains, people, interviews, duties."""
+    from pursuit.daemon import views
+
+    app = state.app
+    found = app.store.find_organization(name)
+    record = views.organization_detail(app.store, found, app.settings.timezone, app.now())
+    click.echo(json.dumps(record, indent=2) if as_json else views.render_organization(record))
+
+
+@org.command("status")
+@click.argument("name")
+@click.argument("status", type=click.Choice(ORG_STATUSES))
+@pass_ctx
+def org_status(state: Context, name: str, status: str) -> None:
+    """Set where a pursuit stands: active, offer, rejected, withdrawn or closed."""
+    app = state.app
+    found = app.store.find_organization(name)
+    app.store.set_organization_status(found.id, status, now=app.now())
+    _replan(app)
+    message = f"{found.name}: {status}"
+    if status == "rejected":
+        delay = app.settings.planner.check_in_delay.days
+        message += f"; pending duties cancelled, a check-in is planned in {delay} days"
+    elif status != "active":
+        message += "; pending duties cancelled"
+    click.echo(message)
+
+
+# --- interviews and people
+
+
+@cli.group()
+def interview() -> None:
+    """Interviews: add, move, cancel, list."""
+
+
+def _person(text: str) -> tuple[str, str]:
+    name, address = parseaddr(text)
+    if "@" not in address or " " in address:
+        raise UserError(f'--with {text!r}: expected "Name <address@example.com>" or an address')
+    return name.strip(), address.lower()
+
+
+@interview.command("add")
+@click.argument("organization")
+@click.option("--at", "start", required=True, help='Start, e.g. "2026-12-01 14:00".')
+@click.option("--end", help="End (default: one hour after the start).")
+@click.option("--position", help="The position interviewed for.")
+@click.option("--with", "people", multiple=True, help='"Jane Doe <jane@acme.com>" (repeatable).')
+@pass_ctx
+def interview_add(
+    state: Context,
+    organization: str,
+    start: str,
+    end: str | None,
+    position: str | None,
+    people: tuple[str, ...],
+) -> None:
+    """Record an interview and its interviewers."""
+    app = state.app
+    tz = app.settings.timezone
+    org_found = app.store.find_organization(organization)
+    begins = parse_moment(start, tz)
+    ends = parse_moment(end, tz) if end else begins + timedelta(hours=1)
+    if ends <= begins:
+        raise UserError(f"--end {end!r} is not after --at {start!r}")
+    persons = [_person(p) for p in people]
+    with app.store.transaction():
+        contacts = [
+            app.store.ensure_contact(address, name, org_found.id, role="interviewer")
+            for name, address in persons
+        ]
+        interview_id = app.store.add_interview(
+            org_found.id, begins, ends, [c.id for c in contacts], position=position
+        )
+    _replan(app)
+    who = ", ".join(c.display for c in contacts) or "nobody named yet"
+    click.echo(
+        f"Interview #{interview_id}: {org_found.name}, {begins:%a %d %b %Y %H:%M}, with {who}"
+    )
+
+
+@interview.command("move")
+@click.argument("interview_id", type=int)
+@click.option("--at", "start", required=True)
+@click.option("--end")
+@pass_ctx
+def interview_move(state: Context, interview_id: int, start: str, end: str | None) -> None:
+    """Move an interview; its duties and events move with it."""
+    app = state.app
+    tz = app.settings.timezone
+    found = app.store.interview(interview_id)
+    begins = parse_moment(start, tz)
+    ends = parse_moment(end, tz) if end else begins + (found.end - found.start)
+    app.store.move_interview(interview_id, begins, ends)
+    _replan(app)
+    click.echo(f"Interview #{interview_id} moved to {begins:%a %d %b %Y %H:%M}")
+
+
+@interview.command("cancel")
+@click.argument("interview_id", type=int)
+@pass_ctx
+def interview_cancel(state: Context, interview_id: int) -> None:
+    """Cancel an interview; its pending duties are cancelled."""
+    app = state.app
+    app.store.interview(interview_id)
+    app.store.cancel_interview(interview_id)
+    _replan(app)
+    click.echo(f"Interview #{interview_id} cancelled")
+
+
+def _interview_for(app: App, contact_text: str) -> tuple[int, int, str]:
+    contact = app.store.find_contact(contact_text)
+    interview_id = app.store.latest_interview_with(contact.id)
+    if interview_id is None:
+        raise UserError(
+            f"{contact.display} has no interview yet (add one with `pursuit interview add`)"
+        )
+    return contact.id, interview_id, contact.display
+
+
+@cli.command()
+@click.argument("contact")
+@click.option("--on", "on_day", help="The promised day: 2026-12-04, friday, tomorrow.")
+@click.option("--in", "after", help="Days after the interview: 5d, 2w.")
+@pass_ctx
+def commit(state: Context, contact: str, on_day: str | None, after: str | None) -> None:
+    """Record the day you promised to follow up with someone."""
+    if bool(on_day) == bool(after):
+        raise UserError("give exactly one of --on DATE or --in DURATION")
+    app = state.app
+    tz = app.settings.timezone
+    contact_id, interview_id, name = _interview_for(app, contact)
+    found = app.store.interview(interview_id)
+    if on_day:
+        day = parse_day(on_day, found.start.astimezone(tz).date())
+    else:
+        day = found.start.astimezone(tz).date() + parse_offset(after or "")
+    app.store.set_interviewer(interview_id, contact_id, promised=day)
+    _replan(app)
+    click.echo(f"Follow up with {name} on {day:%a %d %b %Y}")
+
+
+@cli.command()
+@click.argument("contact")
+@click.argument("text")
+@pass_ctx
+def note(state: Context, contact: str, text: str) -> None:
+    """Record the positive point you discussed with someone (used in the thank-you note)."""
+    app = state.app
+    contact_id, interview_id, name = _interview_for(app, contact)
+    app.store.set_interviewer(interview_id, contact_id, note=text)
+    _replan(app)
+    click.echo(f"Noted for {name}: {text}")
+
+
+@cli.command("log")
+@click.argument("channel", type=click.Choice(["call", "email", "note"]))
+@click.argument("contact")
+@click.argument("text")
+@click.option("--in", "inbound", is_flag=True, help="They reached you (default: you reached them).")
+@click.option("--at", "when", help="When (default: now).")
+@pass_ctx
+def log_entry(
+    state: Context, channel: str, contact: str, text: str, inbound: bool, when: str | None
+) -> None:
+    """Log a call, an email or a note by hand."""
+    import uuid
+
+    app = state.app
+    found = app.store.find_contact(contact)
+    moment = parse_moment(when, app.settings.timezone) if when else app.now()
+    app.store.log_correspondence(
+        message_id=f"<manual-{uuid.uuid4()}@pursuit>",
+        direction="in" if inbound else "out",
+        when=moment,
+        channel=channel,
+        organization_id=found.organization_id,
+        contact_ids=[found.id],
+        subject=text,
+        people=found.addresses,
+    )
+    click.echo(f"Logged {channel} with {found.display}")
+
+
+# --- duties
+
+
+@cli.command()
+@click.argument("duty_id", type=int)
+@pass_ctx
+def done(state: Context, duty_id: int) -> None:
+    """Mark a duty done."""
+    app = state.app
+    duty = app.store.duty(duty_id)
+    if duty.state != "pending":
+        raise UserError(f"duty #{duty_id} is {duty.state}, not pending")
+    app.store.mark_done(duty_id, when=app.now(), evidence="marked done by you")
+    _replan(app)
+    click.echo(f"Duty #{duty_id} done")
+
+
+@cli.command()
+@click.argument("duty_id", type=int)
+@click.option("--to", "to", required=True, help="New day (friday, 2026-12-04) or day and time.")
+@pass_ctx
+def snooze(state: Context, duty_id: int, to: str) -> None:
+    """Move a duty to a later day."""
+    app = state.app
+    duty = app.store.duty(duty_id)
+    if duty.state == "cancelled":
+        raise UserError(f"duty #{duty_id} is cancelled")
+    tz = app.settings.timezone
+    moment = parse_moment(to, tz, default_time=duty.due.astimezone(tz).time())
+    app.store.snooze(duty_id, moment)
+    _replan(app)
+    click.echo(f"Duty #{duty_id} now due {moment:%a %d %b %Y %H:%M}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def forget(state: Context, name: str, yes: bool) -> None:
+    """Remove an organization or a contact with all their records."""
+    app = state.app
+    store = app.store
+    target: tuple[str, Callable[[], None]]
+    try:
+        found_org = store.find_organization(name)
+        target = (f"organization {found_org.name}", lambda: store.forget_organization(found_org.id))
+    except UserError:
+        found = store.find_contact(name)
+        target = (f"contact {found.display}", lambda: store.forget_contact(found.id))
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Forget {target[0]} and all its records?", abort=True)
+    target[1]()
+    _replan(app)
+    click.echo(f"Forgot {target[0]}")
+
+
+# --- views
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=10, show_default=True, help="How many upcoming duties to show.")
+@pass_ctx
+def status(state: Context, as_json: bool, limit: int) -> None:
+    """Each organization at a glance, overdue duties first, then the next ones."""
+    from pursuit.daemon import views
+
+    app = state.app
+    record = views.status(app.store, app.settings.timezone, app.now(), limit=limit)
+    click.echo(
+        json.dumps(record, indent=2) if as_json else views.render_status(record), nl=not as_json
+    )
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def history(state: Context, name: str, as_json: bool) -> None:
+    """The record of an organization or a contact, newest first."""
+    from pursuit.daemon import views
+
+    app = state.app
+    record = views.history(app.store, name, app.settings.timezone)
+    click.echo(json.dumps(record, indent=2) if as_json else views.render_history(record))
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv", "ics"]), default="json", show_default=True
+)
+@pass_ctx
+def export(state: Context, fmt: str) -> None:
+    """Write everything to standard output."""
+    from pursuit.daemon import export as exporting
+
+    app = state.app
+    if fmt == "ics":
+        sys.stdout.buffer.write(exporting.to_ics(app.store))
+        return
+    data = exporting.export_data(app.store, app.settings.timezone, app.now())
+    click.echo(exporting.to_json(data) if fmt == "json" else exporting.to_csv(data), nl=False)
+
+
+# --- the service
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run every job once and exit.")
+@pass_ctx
+def run(state: Context, once: bool) -> None:
+    """Run the service: sync, plan and push events, on a schedule (or once)."""
+    from pursuit.daemon.jobs import run_jobs
+
+    app = state.app
+    if not once:
+        from pursuit.daemon.service import serve
+
+        serve(app)
+        return
+    failures = run_jobs(app.store, app.jobs(), app.now())
+    for name, message in failures:
+        click.echo(f"pursuit: job {name} failed: {message}", err=True)
+    if failures:
+        raise SystemExit(1)
+    pending = app.store.duties("state = 'pending'")
+    click.echo(f"pursuit: {len(pending)} pending duties; calendar: {_calendar_where(app)}")
+
+
+def _calendar_where(app: App) -> str:
+    if app.settings.calendar.kind == "ics":
+        return str(app.settings.calendar.ics_file)
+    return app.settings.calendar.kind
+
+
+def _replan(app: App) -> None:
+    """After a change by hand, duties follow at once; events reach the calendar on the next run."""
+    from pursuit.daemon.jobs import plan
+
+    plan(app.store, app.settings, app.calendar_name, app.now())
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    try:
+        cli.main(args=argv, prog_name="pursuit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        raise SystemExit(1) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(2) from None
+    except UserError as exc:
+        for problem in exc.problems:
+            click.echo(f"pursuit: {problem}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except PursuitError as exc:
+        click.echo(f"pursuit: {exc}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(0)

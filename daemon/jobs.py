@@ -1,0 +1,208 @@
+"""The jobs the service runs, each a plain function of the store, a connector and the clock.
+
+`run_once` runs every job, isolating each one's failure: one failing job is
+named and the others still run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pursuit.config.settings import Settings
+from pursuit.connectors.base import Calendar, CalendarEvent
+from pursuit.daemon.errors import PursuitError
+from pursuit.daemon.planner import EventContext, PlannedEvent, plan_duties, plan_events
+from pursuit.daemon.store import Store, from_db, to_db
+
+log = logging.getLogger(__name__)
+
+
+def sync_config_organizations(store: Store, settings: Settings, now: datetime) -> None:
+    """Organizations declared in the config exist in the store, with their domains."""
+    with store.transaction():
+        for org in settings.organizations:
+            store.add_organization(org.name, org.domains, org.positions, now=now, from_config=True)
+
+
+def plan(store: Store, settings: Settings, calendar_name: str, now: datetime) -> int:
+    """Bring duties and the wanted calendar events up to date; returns events queued."""
+    tz = settings.timezone
+    with store.transaction():
+        organizations = store.organizations()
+        wanted = plan_duties(
+            organizations, store.interviews(), store.contacts(), settings.planner, tz
+        )
+        for duty in wanted:
+            store.upsert_duty(
+                duty.key,
+                duty.kind,
+                duty.organization_id,
+                duty.contact_id,
+                duty.interview_id,
+                duty.due,
+            )
+        wanted_keys = {d.key for d in wanted}
+        stale = [d.key for d in store.duties("state = 'pending'") if d.key not in wanted_keys]
+        store.cancel_duties(stale)
+        ctx = EventContext(
+            organizations={o.id: o for o in organizations},
+            contacts={c.id: c for c in store.contacts()},
+            interviews={i.id: i for i in store.interviews()},
+            last_correspondence=lambda contact_id: next(
+                iter(store.correspondence(contact_id=contact_id, limit=1)), None
+            ),
+            since_interview=lambda org_id, since: [],
+            tz=tz,
+        )
+        events = plan_events(store.duties(), ctx, settings.planner)
+        return queue_event_changes(store, calendar_name, events, now)
+
+
+def queue_event_changes(
+    store: Store, calendar: str, events: list[PlannedEvent], now: datetime
+) -> int:
+    """Record each wanted event and queue the calendar change it needs, once.
+
+    The outbox key holds the event's sequence, so a change is queued exactly
+    once however often planning runs, and a repeat after a crash is harmless.
+    """
+    known = store.managed_events(calendar)
+    queued = 0
+    for event in events:
+        row = known.pop(event.key, None)
+        content = (
+            to_db(event.start),
+            to_db(event.end),
+            event.summary,
+            event.description,
+            event.reminder_minutes,
+        )
+        if (
+            row is not None
+            and row["live"]
+            and content
+            == (
+                row["start"],
+                row["end"],
+                row["summary"],
+                row["description"],
+                row["reminder_minutes"],
+            )
+        ):
+            continue
+        sequence = 0 if row is None else row["sequence"] + 1
+        store.save_event(
+            calendar,
+            event.key,
+            duty_ids=event.duty_ids,
+            start=event.start,
+            end=event.end,
+            summary=event.summary,
+            description=event.description,
+            reminder_minutes=event.reminder_minutes,
+            sequence=sequence,
+            stamp=now,
+            live=True,
+        )
+        payload = {
+            "key": event.key,
+            "start": to_db(event.start),
+            "end": to_db(event.end),
+            "summary": event.summary,
+            "description": event.description,
+            "reminder_minutes": event.reminder_minutes,
+            "sequence": sequence,
+            "stamp": to_db(now),
+        }
+        queued += store.enqueue(
+            f"{calendar}:{event.key}:{sequence}", "upsert", calendar, payload, now=now
+        )
+    for key, row in known.items():
+        if not row["live"]:
+            continue
+        sequence = row["sequence"] + 1
+        store.save_event(
+            calendar,
+            key,
+            duty_ids=[],
+            start=from_db(row["start"]),
+            end=from_db(row["end"]),
+            summary=row["summary"],
+            description=row["description"],
+            reminder_minutes=row["reminder_minutes"],
+            sequence=sequence,
+            stamp=now,
+            live=False,
+        )
+        queued += store.enqueue(
+            f"{calendar}:{key}:{sequence}:delete", "delete", calendar, {"key": key}, now=now
+        )
+    return queued
+
+
+def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
+    """Perform the queued calendar changes; each is recorded only after it is durable."""
+    entries = store.pending_outbox(calendar.name)
+    # Only the newest change of each event needs performing; older ones are superseded.
+    newest = {json.loads(e["payload"])["key"]: e["id"] for e in entries}
+    done: list[int] = []
+    for entry in entries:
+        payload = json.loads(entry["payload"])
+        if newest[payload["key"]] != entry["id"]:
+            done.append(entry["id"])
+            continue
+        try:
+            if entry["action"] == "upsert":
+                calendar.upsert(
+                    CalendarEvent(
+                        key=payload["key"],
+                        start=from_db(payload["start"]),
+                        end=from_db(payload["end"]),
+                        summary=payload["summary"],
+                        description=payload["description"],
+                        sequence=payload["sequence"],
+                        stamp=from_db(payload["stamp"]),
+                        reminder_minutes=payload["reminder_minutes"],
+                    )
+                )
+            else:
+                calendar.delete(payload["key"])
+        except PursuitError as exc:
+            store.outbox_failed(entry["id"], str(exc))
+            raise
+        done.append(entry["id"])
+    calendar.flush()
+    with store.transaction():
+        for entry_id in done:
+            store.outbox_done(entry_id, now=now)
+    return len(done)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[datetime], object]
+
+
+def run_jobs(store: Store, jobs: list[Job], now: datetime) -> list[tuple[str, str]]:
+    """Run each job once; a failure is logged, recorded and returned, the rest go on."""
+    failures: list[tuple[str, str]] = []
+    for job in jobs:
+        try:
+            job.run(now)
+        except PursuitError as exc:
+            log.error("job %s failed: %s", job.name, exc)
+            failures.append((job.name, str(exc)))
+            store.record_job_run(job.name, now=now, error=str(exc))
+            continue
+        except Exception as exc:  # a bug in one job must not stop the others
+            log.exception("job %s crashed", job.name)
+            failures.append((job.name, f"{type(exc).__name__}: {exc}"))
+            store.record_job_run(job.name, now=now, error=f"{type(exc).__name__}: {exc}")
+            continue
+        store.record_job_run(job.name, now=now, error=None)
+    return failures

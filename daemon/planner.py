@@ -1,0 +1,285 @@
+"""The planner: duties from interviews, and calendar events from duties.
+
+Pure functions of the records and the clock, in the user's time zone. The jobs
+module applies their result to the store; nothing here reads or writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pursuit.config.settings import PlannerSettings
+from pursuit.daemon.models import Contact, Correspondence, Duty, Interview, Organization
+
+CLOSING_STATUSES = ("offer", "withdrawn", "closed", "rejected")
+
+
+@dataclass(frozen=True)
+class PlannedDuty:
+    key: str
+    kind: str
+    organization_id: int
+    contact_id: int | None
+    interview_id: int | None
+    due: datetime
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    """What a managed calendar event should say; the store adds sequence and stamp."""
+
+    key: str
+    duty_ids: tuple[int, ...]
+    start: datetime
+    end: datetime
+    summary: str
+    description: str
+    reminder_minutes: int
+
+
+def at_local(day: date, clock: time, tz: ZoneInfo) -> datetime:
+    """A wall-clock time on a day in the user's zone (DST handled by zoneinfo)."""
+    return datetime.combine(day, clock, tzinfo=tz)
+
+
+def thank_you_due(interview: Interview, rules: PlannerSettings, tz: ZoneInfo) -> datetime:
+    end = interview.end.astimezone(tz)
+    if end.time() > rules.late_interview_after:
+        return at_local(end.date() + timedelta(days=1), rules.thank_you_next_morning, tz)
+    return at_local(end.date(), rules.thank_you_time, tz)
+
+
+def follow_up_due(
+    interview: Interview, promised: date | None, rules: PlannerSettings, tz: ZoneInfo
+) -> datetime:
+    day = promised or (interview.start.astimezone(tz).date() + rules.follow_up_delay)
+    return at_local(day, rules.follow_up_time, tz)
+
+
+def plan_duties(
+    organizations: Iterable[Organization],
+    interviews: Iterable[Interview],
+    contacts: Iterable[Contact],
+    rules: PlannerSettings,
+    tz: ZoneInfo,
+) -> list[PlannedDuty]:
+    """Every duty that should exist now. Pending duties not listed get cancelled."""
+    orgs = {o.id: o for o in organizations}
+    live = [i for i in interviews if not i.cancelled and i.organization_id in orgs]
+    planned: list[PlannedDuty] = []
+    latest_with: dict[int, tuple[Interview, date | None]] = {}
+    for interview in sorted(live, key=lambda i: (i.start, i.id)):
+        if orgs[interview.organization_id].status != "active":
+            continue
+        for person in interview.interviewers:
+            planned.append(
+                PlannedDuty(
+                    key=f"thank_you:{interview.id}:{person.contact.id}",
+                    kind="thank_you",
+                    organization_id=interview.organization_id,
+                    contact_id=person.contact.id,
+                    interview_id=interview.id,
+                    due=thank_you_due(interview, rules, tz),
+                )
+            )
+            latest_with[person.contact.id] = (interview, person.promised)
+    # One follow-up per person, from the latest interview with them.
+    for contact_id, (interview, promised) in latest_with.items():
+        planned.append(
+            PlannedDuty(
+                key=f"follow_up:{interview.id}:{contact_id}",
+                kind="follow_up",
+                organization_id=interview.organization_id,
+                contact_id=contact_id,
+                interview_id=interview.id,
+                due=follow_up_due(interview, promised, rules, tz),
+            )
+        )
+    by_org: dict[int, list[Contact]] = {}
+    for contact in contacts:
+        if contact.organization_id is not None:
+            by_org.setdefault(contact.organization_id, []).append(contact)
+    for org in orgs.values():
+        if org.status != "rejected":
+            continue
+        rejected_on = org.status_changed.astimezone(tz).date()
+        planned.append(
+            PlannedDuty(
+                key=f"check_in:{org.id}:{rejected_on.isoformat()}",
+                kind="check_in",
+                organization_id=org.id,
+                contact_id=_check_in_contact(org.id, live, by_org.get(org.id, [])),
+                interview_id=None,
+                due=at_local(rejected_on + rules.check_in_delay, rules.follow_up_time, tz),
+            )
+        )
+    return planned
+
+
+def _check_in_contact(
+    org_id: int, interviews: Sequence[Interview], people: list[Contact]
+) -> int | None:
+    """Whom to check in with: the recruiter, else the last interviewer, else anyone."""
+    for contact in people:
+        if contact.role == "recruiter":
+            return contact.id
+    for interview in sorted(interviews, key=lambda i: i.start, reverse=True):
+        if interview.organization_id == org_id and interview.interviewers:
+            return interview.interviewers[0].contact.id
+    return people[0].id if people else None
+
+
+# --- events
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Everything the event texts draw on, looked up by the caller."""
+
+    organizations: dict[int, Organization]
+    contacts: dict[int, Contact]
+    interviews: dict[int, Interview]
+    last_correspondence: Callable[[int], Correspondence | None]
+    since_interview: Callable[[int, datetime], list[str]]
+    tz: ZoneInfo
+
+
+def plan_events(
+    duties: Iterable[Duty], ctx: EventContext, rules: PlannerSettings
+) -> list[PlannedEvent]:
+    """One event per interview for its thank-you notes, one per follow-up and check-in."""
+    live = [d for d in duties if d.state != "cancelled"]
+    thank_yous: dict[int, list[Duty]] = {}
+    events: list[PlannedEvent] = []
+    for duty in live:
+        if duty.kind == "thank_you" and duty.interview_id is not None:
+            thank_yous.setdefault(duty.interview_id, []).append(duty)
+        elif duty.kind in ("follow_up", "check_in"):
+            events.append(_follow_up_event(duty, ctx, rules))
+    for interview_id, group in thank_yous.items():
+        events.append(_thank_you_event(interview_id, group, ctx, rules))
+    return sorted(events, key=lambda e: (e.start, e.key))
+
+
+def _names(contact_ids: Iterable[int | None], ctx: EventContext) -> str:
+    return ", ".join(ctx.contacts[c].display for c in contact_ids if c in ctx.contacts)
+
+
+def _when(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%a %d %b %Y %H:%M")
+
+
+def _thank_you_event(
+    interview_id: int, group: list[Duty], ctx: EventContext, rules: PlannerSettings
+) -> PlannedEvent:
+    group.sort(key=lambda d: d.id)
+    interview = ctx.interviews[interview_id]
+    org = ctx.organizations[interview.organization_id]
+    names = _names((d.contact_id for d in group), ctx)
+    all_done = all(d.state == "done" for d in group)
+    summary = (
+        f"Thank-you notes sent: {org.name} ({names})"
+        if all_done
+        else f"Send thank-you notes: {org.name} ({names})"
+    )
+    notes = {p.contact.id: p.note for p in interview.interviewers}
+    lines = [
+        f"Interview: {_when(interview.start, ctx.tz)}"
+        + (f", {interview.position}" if interview.position else ""),
+        "",
+    ]
+    for duty in group:
+        contact = ctx.contacts.get(duty.contact_id or -1)
+        if contact is None:
+            continue
+        state = "sent" if duty.state == "done" else "to send"
+        lines.append(f"- {contact.display} <{contact.address}>: {state}")
+        if notes.get(contact.id):
+            lines.append(f"  You noted: {notes[contact.id]}")
+    start = min(d.due for d in group)
+    return PlannedEvent(
+        key=f"thank_you:{interview_id}",
+        duty_ids=tuple(d.id for d in group),
+        start=start,
+        end=start + rules.event_duration,
+        summary=summary,
+        description="\n".join(lines),
+        reminder_minutes=int(rules.reminder.total_seconds() // 60),
+    )
+
+
+def _follow_up_event(duty: Duty, ctx: EventContext, rules: PlannerSettings) -> PlannedEvent:
+    org = ctx.organizations[duty.organization_id]
+    contact = ctx.contacts.get(duty.contact_id or -1)
+    who = contact.display if contact else org.name
+    interview = ctx.interviews.get(duty.interview_id or -1)
+    if duty.kind == "follow_up":
+        verb = "Followed up with" if duty.state == "done" else "Follow up with"
+        summary = f"{verb} {who} ({org.name})"
+    else:
+        verb = "Checked in with" if duty.state == "done" else "Check in with"
+        summary = f"{verb} {org.name}" + (f" ({who})" if contact else "")
+    return PlannedEvent(
+        key=duty.key,
+        duty_ids=(duty.id,),
+        start=duty.due,
+        end=duty.due + rules.event_duration,
+        summary=summary,
+        description=talking_points(duty, org, contact, interview, ctx),
+        reminder_minutes=int(rules.reminder.total_seconds() // 60),
+    )
+
+
+def talking_points(
+    duty: Duty,
+    org: Organization,
+    contact: Contact | None,
+    interview: Interview | None,
+    ctx: EventContext,
+) -> str:
+    position = (interview.position if interview else None) or ", ".join(org.positions) or None
+    lines: list[str] = []
+    if contact:
+        lines.append(f"With: {contact.display} <{contact.address}>")
+    if position:
+        lines.append(f"Position: {position}")
+    if interview:
+        people = ", ".join(p.contact.display for p in interview.interviewers)
+        lines.append(f"Interview: {_when(interview.start, ctx.tz)} with {people}")
+        for person in interview.interviewers:
+            if contact and person.contact.id == contact.id and person.note:
+                lines.append(f"Your notes: {person.note}")
+    last = ctx.last_correspondence(contact.id) if contact else None
+    if last is not None:
+        arrow = "from you" if last.direction == "out" else "to you"
+        subject = f' "{last.subject}"' if last.subject else ""
+        lines.append(
+            f"Last correspondence: {last.date.astimezone(ctx.tz):%d %b %Y}, "
+            f"{last.channel} {arrow}{subject}"
+        )
+    since = interview.start if interview else org.status_changed
+    news = ctx.since_interview(org.id, since)
+    if news:
+        lines.append("")
+        lines.append("Since then:")
+        lines.extend(f"- {item}" for item in news)
+    lines.append("")
+    lines.append("Ask:")
+    if duty.kind == "check_in":
+        lines.append("- Have new positions opened that would fit me?")
+        lines.append("- Could I be considered again?")
+    else:
+        lines.append("- Has a decision been made?")
+        lines.append(
+            f"- Am I still being considered for the {position} role?"
+            if position
+            else "- Am I still being considered?"
+        )
+        lines.append("- Are there other open positions that would fit me?")
+    if duty.state == "done" and duty.evidence:
+        lines.append("")
+        lines.append(f"Done: {duty.evidence}")
+    return "\n".join(lines)

@@ -1,0 +1,226 @@
+"""What the user reads: status, history and an organization's page, as data and as text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pursuit.daemon.errors import UserError
+from pursuit.daemon.export import duty_record, iso, organization_record
+from pursuit.daemon.models import Organization
+from pursuit.daemon.store import Store, to_db
+
+KIND_LABELS = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
+
+
+def status(store: Store, tz: ZoneInfo, now: datetime, *, limit: int = 10) -> dict[str, Any]:
+    orgs = {o.id: o for o in store.organizations()}
+    wanted = _contacts_of_duties(store, "state = 'pending'")
+    overdue = store.duties("state = 'pending' AND due < ?", (to_db(now),))
+    upcoming = store.duties(
+        f"state = 'pending' AND due >= ? ORDER BY due, id LIMIT {int(limit)} --", (to_db(now),)
+    )
+    counts = {
+        r[0]: (r[1], r[2])
+        for r in store.db.execute(
+            "SELECT organization_id, count(*), max(start) FROM interviews "
+            "WHERE cancelled = 0 GROUP BY organization_id"
+        )
+    }
+    pending_by_org = {
+        r[0]: r[1]
+        for r in store.db.execute(
+            "SELECT organization_id, count(*) FROM duties WHERE state = 'pending' "
+            "GROUP BY organization_id"
+        )
+    }
+    organizations = []
+    for org in orgs.values():
+        count, last = counts.get(org.id, (0, None))
+        record = organization_record(org)
+        record["interviews"] = count
+        record["last_interview"] = iso(datetime.fromisoformat(last), tz) if last else None
+        record["pending_duties"] = pending_by_org.get(org.id, 0)
+        organizations.append(record)
+    return {
+        "now": iso(now, tz),
+        "organizations": organizations,
+        "overdue": [duty_record(d, wanted, orgs, tz, now) for d in overdue],
+        "upcoming": [duty_record(d, wanted, orgs, tz, now) for d in upcoming],
+    }
+
+
+def _contacts_of_duties(store: Store, where: str) -> dict[int, Any]:
+    return {c.id: c for c in store.contacts()}
+
+
+def _when(text: str | None) -> str:
+    if not text:
+        return ""
+    return datetime.fromisoformat(text).strftime("%a %d %b %H:%M")
+
+
+def _duty_line(duty: dict[str, Any]) -> str:
+    who = duty["contact_name"] or duty["contact"] or ""
+    label = KIND_LABELS[duty["kind"]]
+    return f"  #{duty['id']:<5} {_when(duty['due']):<16} {label:<10} {who} ({duty['organization']})"
+
+
+def render_status(record: dict[str, Any]) -> str:
+    lines: list[str] = []
+    orgs = record["organizations"]
+    if not orgs:
+        lines.append("No organization tracked yet.")
+        lines.append('Add one: pursuit org add "Acme Networks" --domain acme.com')
+    else:
+        lines.append("Organizations")
+        for org in orgs:
+            last = f", last {_when(org['last_interview'])}" if org["last_interview"] else ""
+            lines.append(
+                f"  {org['name']:<28} {org['status']:<10} "
+                f"{org['interviews']} interview{'s' if org['interviews'] != 1 else ''}{last}"
+            )
+            if org["flag"]:
+                lines.append(f"    ! {org['flag']}")
+    if record["overdue"]:
+        lines.append("")
+        lines.append(f"Overdue ({len(record['overdue'])})")
+        lines.extend(_duty_line(d) for d in record["overdue"])
+    lines.append("")
+    if record["upcoming"]:
+        lines.append("Next")
+        lines.extend(_duty_line(d) for d in record["upcoming"])
+    else:
+        lines.append("Nothing else planned.")
+    if record["overdue"] or record["upcoming"]:
+        lines.append("")
+        lines.append(
+            "Mark one done with `pursuit done ID`, move it with `pursuit snooze ID --to DATE`."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def history(store: Store, name: str, tz: ZoneInfo) -> dict[str, Any]:
+    """Correspondence, interviews and finished duties of an organization or contact."""
+    try:
+        org: Organization | None = store.find_organization(name)
+        contact = None
+    except UserError as org_error:
+        try:
+            contact = store.find_contact(name)
+        except UserError:
+            raise org_error from None
+        org = None
+    contacts = {c.id: c for c in store.contacts()}
+    entries: list[dict[str, Any]] = []
+    if org is not None:
+        messages = store.correspondence(organization_id=org.id)
+        interviews = store.interviews(org.id)
+        duties = store.duties("organization_id = ?", (org.id,))
+        title = org.name
+    else:
+        assert contact is not None
+        messages = store.correspondence(contact_id=contact.id)
+        interviews = [
+            i for i in store.interviews() if any(p.contact.id == contact.id for p in i.interviewers)
+        ]
+        duties = store.duties("contact_id = ?", (contact.id,))
+        title = f"{contact.display} <{contact.address}>"
+    for m in messages:
+        entries.append(
+            {
+                "date": iso(m.date, tz),
+                "type": m.channel,
+                "direction": m.direction,
+                "text": m.subject or m.snippet,
+                "with": [contacts[c].display for c in m.contact_ids if c in contacts],
+            }
+        )
+    for i in interviews:
+        entries.append(
+            {
+                "date": iso(i.start, tz),
+                "type": "interview",
+                "direction": None,
+                "text": ("cancelled: " if i.cancelled else "") + (i.position or "interview"),
+                "with": [p.contact.display for p in i.interviewers],
+            }
+        )
+    for d in duties:
+        if d.state == "done" and d.done_at is not None:
+            who = contacts[d.contact_id].display if d.contact_id in contacts else ""
+            entries.append(
+                {
+                    "date": iso(d.done_at, tz),
+                    "type": "done",
+                    "direction": None,
+                    "text": f"{KIND_LABELS[d.kind]} done ({d.evidence})",
+                    "with": [who] if who else [],
+                }
+            )
+    entries.sort(key=lambda e: datetime.fromisoformat(e["date"]), reverse=True)
+    return {"title": title, "entries": entries}
+
+
+def render_history(record: dict[str, Any]) -> str:
+    lines = [record["title"]]
+    if not record["entries"]:
+        lines.append("  nothing recorded yet")
+    arrows = {"in": "<-", "out": "->", None: "  "}
+    for entry in record["entries"]:
+        who = ", ".join(entry["with"])
+        when = datetime.fromisoformat(entry["date"]).strftime("%Y-%m-%d %H:%M")
+        lines.append(
+            f"  {when}  {arrows[entry['direction']]} {entry['type']:<9} {entry['text']}"
+            + (f"  [{who}]" if who else "")
+        )
+    return "\n".join(lines) + "\n"
+
+
+def organization_detail(
+    store: Store, org: Organization, tz: ZoneInfo, now: datetime
+) -> dict[str, Any]:
+    record = organization_record(org)
+    contacts = store.contacts(org.id)
+    record["contacts"] = [{"name": c.name, "email": c.address, "role": c.role} for c in contacts]
+    record["interviews"] = [
+        {
+            "id": i.id,
+            "start": iso(i.start, tz),
+            "position": i.position,
+            "interviewers": [p.contact.address for p in i.interviewers],
+            "cancelled": i.cancelled,
+        }
+        for i in store.interviews(org.id)
+    ]
+    everyone = {c.id: c for c in store.contacts()}
+    record["duties"] = [
+        duty_record(d, everyone, {org.id: org}, tz, now)
+        for d in store.duties("organization_id = ? AND state != 'cancelled'", (org.id,))
+    ]
+    return record
+
+
+def render_organization(record: dict[str, Any]) -> str:
+    lines = [f"{record['name']} ({record['status']})"]
+    lines.append(f"  domains: {', '.join(record['domains']) or 'none'}")
+    if record["positions"]:
+        lines.append(f"  positions: {', '.join(record['positions'])}")
+    if record["flag"]:
+        lines.append(f"  ! {record['flag']}")
+    if record["contacts"]:
+        lines.append("People")
+        for c in record["contacts"]:
+            role = f", {c['role']}" if c["role"] else ""
+            lines.append(f"  {c['name'] or c['email']} <{c['email']}>{role}")
+    if record["interviews"]:
+        lines.append("Interviews")
+        for i in record["interviews"]:
+            mark = " (cancelled)" if i["cancelled"] else ""
+            lines.append(f"  #{i['id']} {_when(i['start'])} {i['position'] or ''}{mark}".rstrip())
+    if record["duties"]:
+        lines.append("Duties")
+        for d in record["duties"]:
+            lines.append(f"{_duty_line(d)} {d['state']}")
+    return "\n".join(lines) + "\n"
