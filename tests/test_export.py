@@ -1,0 +1,137 @@
+"""The export contract and the golden .ics: what other tools and calendar apps read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from conftest import Clock
+from test_event_sync import add_week, sync
+
+from pursuit.daemon.app import App
+from pursuit.daemon.export import export_data, to_csv, to_ics, to_json
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def check_golden(name: str, actual: bytes) -> None:
+    """Compare with tests/golden/NAME; UPDATE_GOLDEN=1 rewrites it."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_bytes(actual)
+    assert actual.decode() == path.read_bytes().decode()
+
+
+def story(app: App, clock: Clock) -> None:
+    add_week(app)
+    sync(app)
+    jane = app.store.find_contact("jane@acme.com")
+    app.store.log_correspondence(
+        message_id="<thanks-1@mail.example>",
+        direction="out",
+        when=clock.now,
+        channel="email",
+        organization_id=jane.organization_id,
+        contact_ids=[jane.id],
+        subject="Thank you",
+        people=["jane@acme.com"],
+    )
+    clock.now += timedelta(days=2)
+    sync(app)
+
+
+def test_the_calendar_file_matches_the_golden_file(app: App, clock: Clock) -> None:
+    story(app, clock)
+    check_golden("calendar.ics", app.settings.calendar.ics_file.read_bytes())
+    # The export writes the same calendar.
+    assert to_ics(app.store) == app.settings.calendar.ics_file.read_bytes()
+
+
+def test_json_export_follows_the_contract(app: App, clock: Clock) -> None:
+    story(app, clock)
+    data = json.loads(to_json(export_data(app.store, app.settings.timezone, app.now())))
+    assert list(data) == [
+        "organizations",
+        "contacts",
+        "interviews",
+        "duties",
+        "correspondence",
+        "feed_items",
+        "events",
+    ]
+    assert (
+        data["organizations"][0].items()
+        >= {"name": "Acme Networks", "domains": ["acme.com"], "status": "active"}.items()
+    )
+    [interview] = data["interviews"]
+    assert (
+        interview.items()
+        >= {
+            "id": 1,
+            "organization": "Acme Networks",
+            "start": "2026-11-30T14:00:00+01:00",
+            "end": "2026-11-30T15:00:00+01:00",
+            "position": "Network Engineer",
+            "interviewers": ["jane@acme.com", "raj@acme.com"],
+        }.items()
+    )
+    duties = {(d["kind"], d["contact"]): d for d in data["duties"]}
+    assert set(duties) == {
+        ("thank_you", "jane@acme.com"),
+        ("thank_you", "raj@acme.com"),
+        ("follow_up", "jane@acme.com"),
+        ("follow_up", "raj@acme.com"),
+    }
+    thank_jane = duties[("thank_you", "jane@acme.com")]
+    assert thank_jane["due"] == "2026-11-30T17:00:00+01:00"
+    assert thank_jane["state"] == "overdue"  # two days later, still not done
+    assert thank_jane["organization"] == "Acme Networks"
+    assert duties[("follow_up", "raj@acme.com")]["state"] == "pending"
+    assert all(isinstance(d["id"], int) for d in data["duties"])
+    [mail] = data["correspondence"]
+    assert (
+        mail.items()
+        >= {
+            "message_id": "<thanks-1@mail.example>",
+            "direction": "out",
+            "date": "2026-11-30T09:00:00+01:00",
+            "organization": "Acme Networks",
+            "contacts": ["jane@acme.com"],
+            "subject": "Thank you",
+            "channel": "email",
+        }.items()
+    )
+    assert data["feed_items"] == []
+    assert len(data["events"]) == 3
+    for event in data["events"]:
+        assert set(event) >= {"id", "duty", "calendar", "start", "summary"}
+        assert event["calendar"] == "ics"
+        assert event["duty"] in {d["id"] for d in data["duties"]}
+
+
+def test_csv_export_has_one_block_per_record_kind(app: App, clock: Clock) -> None:
+    story(app, clock)
+    text = to_csv(export_data(app.store, app.settings.timezone, app.now()))
+    kinds: dict[str, list[dict[str, str]]] = {}
+    header: list[str] = []
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            continue
+        if row[0] == "record":
+            header = row
+            continue
+        kinds.setdefault(row[0], []).append(dict(zip(header, row, strict=True)))
+    assert set(kinds) == {
+        "organizations",
+        "contacts",
+        "interviews",
+        "duties",
+        "correspondence",
+        "events",
+    }
+    assert {r["state"] for r in kinds["duties"]} == {"overdue", "pending"}
+    assert kinds["interviews"][0]["interviewers"] == "jane@acme.com raj@acme.com"
