@@ -1,0 +1,2152 @@
+"""A local emulator of the Gmail v1 and Google Calendar v3 REST APIs and of Google's
+OAuth2 token endpoint, for tests.
+
+The real google-api-python-client and google-auth talk to it over HTTP; nothing in
+those libraries is mocked. Pure stdlib (``http.server.ThreadingHTTPServer``), bound
+to ``127.0.0.1`` on an ephemeral port.
+
+Pointing the real client at it::
+
+    from google.oauth2.credentials import Credentials
+    from googleapiclient.discovery import build
+    from googleapiclient.http import BatchHttpRequest
+
+    with GoogleEmulator() as emu:
+        # from_authorized_user_info() (and _file()) IGNORE the "token_uri" in the
+        # info and always use https://oauth2.googleapis.com/token: re-point it.
+        creds = Credentials.from_authorized_user_info(emu.authorized_user_info())
+        creds = creds.with_token_uri(emu.token_uri)      # or simply: emu.credentials()
+        gmail = build("gmail", "v1", credentials=creds, cache_discovery=False,
+                      static_discovery=True,
+                      client_options={"api_endpoint": emu.gmail_endpoint})
+        cal = build("calendar", "v3", credentials=creds, cache_discovery=False,
+                    static_discovery=True,
+                    client_options={"api_endpoint": emu.calendar_endpoint})
+        # service.new_batch_http_request() ignores api_endpoint: build the batch yourself.
+        batch = BatchHttpRequest(callback=cb, batch_uri=emu.batch_uri)
+        cal_batch = BatchHttpRequest(callback=cb, batch_uri=emu.calendar_batch_uri)
+
+Notes on fidelity (see also the methods' docstrings):
+
+* Every API request needs ``Authorization: Bearer <token>`` issued by ``POST /token``;
+  otherwise 401, upon which google-auth-httplib2 refreshes and retries (at most twice).
+  Batch parts carry their own Authorization header (the envelope's is the fallback).
+* Gmail quota units follow https://developers.google.com/gmail/api/reference/quota;
+  with ``enforce_quota=True`` more than ``quota_per_minute`` units in any 60 s, or more
+  than ``quota_per_second`` units in any 1 s, answers 429 ``userRateLimitExceeded``.
+* ``latency`` is added once per HTTP round trip (a batch envelope counts once).
+* History ids increase with small random gaps, as Gmail's do.
+* Cancelled events in ``events.list`` come back minimal (kind, etag, id, status,
+  updated), as Google's do; ``events.get`` still returns the whole event.
+* Not emulated: recurrence expansion (``singleEvents`` is accepted and ignored),
+  media uploads, watch/push, threads.*, labels other than list.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import email
+import email.policy
+import email.utils
+import html
+import json
+import random
+import re
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage, Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "GMAIL_QUOTA_UNITS",
+    "ApiCall",
+    "GoogleEmulator",
+    "StoredDraft",
+    "StoredMessage",
+]
+
+Json = dict[str, Any]
+Query = dict[str, list[str]]
+
+SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+MAIL_FULL = "https://mail.google.com/"
+DEFAULT_SCOPES: tuple[str, ...] = (
+    SCOPE_PREFIX + "gmail.readonly",
+    SCOPE_PREFIX + "gmail.compose",
+    SCOPE_PREFIX + "gmail.send",
+    SCOPE_PREFIX + "gmail.modify",
+    SCOPE_PREFIX + "calendar",
+    SCOPE_PREFIX + "calendar.events",
+    SCOPE_PREFIX + "calendar.readonly",
+    SCOPE_PREFIX + "calendar.app.created",
+)
+
+#: Quota units per Gmail method (https://developers.google.com/gmail/api/reference/quota).
+GMAIL_QUOTA_UNITS: dict[str, int] = {
+    "getProfile": 1,
+    "messages.list": 5,
+    "messages.get": 5,
+    "messages.send": 100,
+    "messages.modify": 5,
+    "messages.delete": 10,
+    "messages.trash": 5,
+    "messages.attachments.get": 5,
+    "history.list": 2,
+    "labels.list": 1,
+    "drafts.create": 10,
+    "drafts.list": 5,
+    "drafts.get": 5,
+    "drafts.update": 15,
+    "drafts.delete": 10,
+    "drafts.send": 100,
+}
+
+_SYSTEM_LABELS = (
+    "INBOX",
+    "SENT",
+    "DRAFT",
+    "SPAM",
+    "TRASH",
+    "UNREAD",
+    "STARRED",
+    "IMPORTANT",
+    "CHAT",
+    "CATEGORY_PERSONAL",
+    "CATEGORY_SOCIAL",
+    "CATEGORY_PROMOTIONS",
+    "CATEGORY_UPDATES",
+    "CATEGORY_FORUMS",
+)
+_PACIFIC = ZoneInfo("America/Los_Angeles")
+_BASE32HEX_ID = re.compile(r"^[0-9a-v]{5,1024}$")
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    410: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_REASON_PHRASES = {
+    200: "OK",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    410: "Gone",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+_FAULT_DEFAULTS: dict[int, tuple[str, str]] = {
+    400: ("badRequest", "Bad Request"),
+    401: ("authError", "Invalid Credentials"),
+    403: ("rateLimitExceeded", "Rate Limit Exceeded"),
+    404: ("notFound", "Requested entity was not found."),
+    429: ("rateLimitExceeded", "Rate Limit Exceeded"),
+    500: ("backendError", "Backend Error"),
+    502: ("backendError", "Bad Gateway"),
+    503: ("backendError", "The service is currently unavailable."),
+    504: ("backendError", "Deadline exceeded."),
+}
+
+
+# --------------------------------------------------------------------------- model
+
+
+class ApiCall(NamedTuple):
+    """One API call (a direct request or one part of a batch)."""
+
+    method: str
+    path: str  # e.g. "/gmail/v1/users/me/messages/18f..."; percent-decoded
+    query: dict[str, list[str]]
+    batched: bool
+    status: int
+
+
+@dataclass
+class StoredMessage:
+    """A message in the emulated mailbox."""
+
+    id: str
+    thread_id: str
+    label_ids: list[str]
+    raw: bytes
+    internal_date: datetime
+    history_id: int
+
+    @property
+    def email(self) -> EmailMessage:
+        """The message parsed with ``email.policy.default`` (headers decoded)."""
+        msg = email.message_from_bytes(self.raw, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+    def header(self, name: str) -> str | None:
+        value = self.email.get(name)
+        return None if value is None else str(value)
+
+    @property
+    def subject(self) -> str:
+        return self.header("Subject") or ""
+
+    @property
+    def text(self) -> str:
+        """The text/plain body (or text/html stripped of tags)."""
+        return _body_text(self.email)
+
+    @property
+    def internal_date_ms(self) -> int:
+        return int(self.internal_date.timestamp() * 1000)
+
+
+@dataclass
+class StoredDraft:
+    id: str
+    message: StoredMessage
+
+
+@dataclass
+class _Fault:
+    status: int
+    count: int
+    path_contains: str
+    retry_after: int | None
+    delay: float
+    reason: str | None
+    message: str | None
+
+
+@dataclass
+class _HistoryRecord:
+    id: int
+    kind: str  # messageAdded | messageDeleted | labelAdded | labelRemoved
+    message_id: str
+    thread_id: str
+    label_ids: list[str]  # the message's labels after the change
+    changed_labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _EventRec:
+    data: Json
+    seq: int
+    order: int
+
+
+@dataclass
+class _Calendar:
+    id: str
+    summary: str
+    time_zone: str
+    primary: bool
+    app_created: bool
+    events: dict[str, _EventRec] = field(default_factory=dict)
+
+    def resource(self) -> Json:
+        return {
+            "kind": "calendar#calendar",
+            "etag": f'"{abs(hash(self.id)) % 10**12}"',
+            "id": self.id,
+            "summary": self.summary,
+            "timeZone": self.time_zone,
+        }
+
+
+@dataclass
+class _Token:
+    scopes: frozenset[str]
+    expires_at: float
+
+
+class _Response(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class ApiError(Exception):
+    """Raised by a route to answer with Google's JSON error shape."""
+
+    def __init__(
+        self, code: int, message: str, reason: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.headers = dict(headers or {})
+
+
+def _json_response(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> _Response:
+    h = {"Content-Type": "application/json; charset=UTF-8"}
+    h.update(headers or {})
+    return _Response(status, h, json.dumps(obj).encode())
+
+
+def _error_response(err: ApiError) -> _Response:
+    body = {
+        "error": {
+            "code": err.code,
+            "message": err.message,
+            "errors": [{"message": err.message, "domain": "global", "reason": err.reason}],
+            "status": _STATUS_NAMES.get(err.code, "UNKNOWN"),
+        }
+    }
+    return _json_response(err.code, body, err.headers)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def _b64url_decode(data: str) -> bytes:
+    s = data.strip().replace("+", "-").replace("/", "_")
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def _rfc3339(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _parse_rfc3339(value: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid value: {value}", "invalid") from exc
+    if dt.tzinfo is None:
+        raise ApiError(400, f"Invalid value: {value} (time zone offset required)", "invalid")
+    return dt
+
+
+def _event_time(when: Any) -> datetime | None:
+    if not isinstance(when, dict):
+        return None
+    if "dateTime" in when:
+        dt = datetime.fromisoformat(str(when["dateTime"]))
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=ZoneInfo(str(when.get("timeZone") or "UTC")))
+        return dt
+    if "date" in when:
+        return datetime.fromisoformat(str(when["date"])).replace(tzinfo=UTC)
+    return None
+
+
+def _body_text(msg: Message) -> str:
+    html_fallback = ""
+    for part in msg.walk():
+        if part.is_multipart() or part.get_filename():
+            continue
+        ctype = part.get_content_type()
+        if ctype not in ("text/plain", "text/html"):
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        text = payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+        if ctype == "text/plain":
+            return text
+        if not html_fallback:
+            html_fallback = html.unescape(re.sub(r"<[^>]*>", " ", text))
+    return html_fallback
+
+
+def _snippet(msg: Message) -> str:
+    text = " ".join(_body_text(msg).split())[:200]
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
+
+
+def _headers_list(msg: Message) -> list[Json]:
+    return [{"name": k, "value": " ".join(str(v).split())} for k, v in msg.items()]
+
+
+def _qs1(query: Query, name: str, default: str | None = None) -> str | None:
+    values = query.get(name)
+    return values[0] if values else default
+
+
+def _qbool(query: Query, name: str) -> bool | None:
+    v = _qs1(query, name)
+    if v is None:
+        return None
+    return v.lower() == "true"
+
+
+def _qint(query: Query, name: str, default: int, maximum: int) -> int:
+    v = _qs1(query, name)
+    if v is None:
+        return default
+    try:
+        n = int(v)
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid value for {name}: {v}", "invalid") from exc
+    if n < 1:
+        raise ApiError(400, f"Invalid value for {name}: {v}", "invalid")
+    return min(n, maximum)
+
+
+def _encode_token(obj: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+
+def _decode_token(tok: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4)))
+    except Exception as exc:
+        raise ApiError(400, "Invalid pageToken", "invalid") from exc
+
+
+# ------------------------------------------------------------------ Gmail search
+
+
+Pred = Callable[["StoredMessage", Message], bool]
+
+
+class _SearchParser:
+    """A useful subset of Gmail's search syntax.
+
+    Terms are ANDed; ``OR`` binds tighter than the implicit AND (as in Gmail);
+    ``{a b}`` is an OR group, ``(a b)`` an AND group, ``-term`` negates, and
+    ``field:(...)``/``field:{...}`` apply a field to each word of the group.
+    Fields: from to cc bcc deliveredto subject list rfc822msgid after before
+    older newer newer_than older_than in label is has category. Other words match
+    the subject, body, From and To (case-insensitive substring).
+    """
+
+    _TOKEN = re.compile(r'\s*(?:(?P<p>[(){}])|(?P<q>-?[\w.+-]*:?"[^"]*")|(?P<w>[^\s(){}"]+))')
+
+    def __init__(self, q: str, user_email: str, now: datetime) -> None:
+        self.tokens: list[str] = []
+        pos = 0
+        q = q.strip()
+        while pos < len(q):
+            m = self._TOKEN.match(q, pos)
+            if not m or m.end() == pos:
+                break
+            tok = m.group("p") or m.group("q") or m.group("w")
+            if tok:
+                self.tokens.append(tok)
+            pos = m.end()
+        self.i = 0
+        self.user_email = user_email.lower()
+        self.now = now
+        self.mentions_spam_trash = bool(
+            re.search(r"\b(in:(anywhere|spam|trash)|label:(spam|trash))\b", q, re.I)
+        )
+
+    def parse(self) -> Pred:
+        pred = self._and(stop=None)
+        return pred
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def _next(self) -> str:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def _and(self, stop: str | None, field: str | None = None) -> Pred:
+        preds: list[Pred] = []
+        while (tok := self._peek()) is not None and tok != stop:
+            if tok in (")", "}"):  # unbalanced: skip
+                self._next()
+                continue
+            preds.append(self._or(field))
+        if stop is not None and self._peek() == stop:
+            self._next()
+        return lambda m, e: all(p(m, e) for p in preds)
+
+    def _or(self, field: str | None) -> Pred:
+        preds = [self._unary(field)]
+        while self._peek() == "OR":
+            self._next()
+            if self._peek() is None:
+                break
+            preds.append(self._unary(field))
+        if len(preds) == 1:
+            return preds[0]
+        return lambda m, e: any(p(m, e) for p in preds)
+
+    def _unary(self, field: str | None) -> Pred:
+        tok = self._next()
+        if tok == "-" and self._peek() is not None:
+            inner = self._unary(field)
+            return lambda m, e: not inner(m, e)
+        if tok.startswith("-") and len(tok) > 1:
+            self.tokens.insert(self.i, tok[1:])
+            inner = self._unary(field)
+            return lambda m, e: not inner(m, e)
+        if tok == "(":
+            return self._and(")", field)
+        if tok == "{":
+            return self._brace(field)
+        if tok.startswith('"'):
+            return self._term(field, tok.strip('"'))
+        if field is None and ":" in tok:
+            name, _, value = tok.partition(":")
+            if value.startswith('"'):
+                return self._term(name.lower(), value.strip('"'))
+            if value == "":
+                nxt = self._peek()
+                if nxt in ("(", "{"):
+                    self._next()
+                    return self._and(")", name.lower()) if nxt == "(" else self._brace(name.lower())
+                if nxt is not None and nxt.startswith('"'):
+                    return self._term(name.lower(), self._next().strip('"'))
+            return self._term(name.lower(), value)
+        return self._term(field, tok)
+
+    def _brace(self, field: str | None) -> Pred:
+        preds: list[Pred] = []
+        while (tok := self._peek()) is not None and tok != "}":
+            if tok == "OR":
+                self._next()
+                continue
+            preds.append(self._unary(field))
+        if self._peek() == "}":
+            self._next()
+        return lambda m, e: any(p(m, e) for p in preds)
+
+    def _date(self, value: str) -> float:
+        if value.isdigit():
+            return float(value)
+        m = re.fullmatch(r"(\d{4})[/-](\d{1,2})[/-](\d{1,2})", value)
+        if not m:
+            raise ApiError(400, f"Invalid search date: {value}", "invalidArgument")
+        y, mo, d = (int(x) for x in m.groups())
+        return datetime(y, mo, d, tzinfo=_PACIFIC).timestamp()
+
+    def _age(self, value: str) -> float:
+        m = re.fullmatch(r"(\d+)([dmyh])", value.lower())
+        if not m:
+            raise ApiError(400, f"Invalid search age: {value}", "invalidArgument")
+        n, unit = int(m.group(1)), m.group(2)
+        days = {"h": 1 / 24, "d": 1, "m": 30, "y": 365}[unit] * n
+        return (self.now - timedelta(days=days)).timestamp()
+
+    def _term(self, field: str | None, value: str) -> Pred:
+        v = value.lower()
+        me = self.user_email
+        if field in ("from", "to", "cc", "bcc", "deliveredto", "subject", "list", "rfc822msgid"):
+            header = {
+                "deliveredto": "Delivered-To",
+                "list": "List-Id",
+                "rfc822msgid": "Message-ID",
+            }.get(field, field)
+            needle = me if v == "me" and field in ("from", "to", "cc", "bcc") else v
+
+            def header_pred(m: StoredMessage, e: Message) -> bool:
+                return any(needle in str(h).lower() for h in (e.get_all(header) or []))
+
+            return header_pred
+        if field in ("after", "before", "newer", "older"):
+            ts = self._date(v)
+            if field in ("after", "newer"):
+                return lambda m, e: m.internal_date.timestamp() >= ts
+            return lambda m, e: m.internal_date.timestamp() < ts
+        if field in ("newer_than", "older_than"):
+            ts = self._age(v)
+            if field == "newer_than":
+                return lambda m, e: m.internal_date.timestamp() > ts
+            return lambda m, e: m.internal_date.timestamp() <= ts
+        if field in ("in", "label", "is", "category"):
+            if field == "in" and v == "anywhere":
+                return lambda m, e: True
+            if field == "category":
+                v = "category_" + {"primary": "personal"}.get(v, v)
+            if field == "is" and v == "read":
+                return lambda m, e: "UNREAD" not in m.label_ids
+            wanted = re.sub(r"[\s/-]", "_", v)
+            chat_alias = {"chats": "chat", "drafts": "draft"}
+            wanted = chat_alias.get(wanted, wanted)
+
+            def label_pred(m: StoredMessage, e: Message) -> bool:
+                return any(re.sub(r"[\s/-]", "_", lab.lower()) == wanted for lab in m.label_ids)
+
+            return label_pred
+        if field == "has" and v == "attachment":
+            return lambda m, e: any(p.get_filename() for p in e.walk())
+        needle = v if field is None else f"{field}:{v}"
+
+        def text_pred(m: StoredMessage, e: Message) -> bool:
+            hay = " ".join(
+                [
+                    str(e.get("Subject", "")),
+                    str(e.get("From", "")),
+                    str(e.get("To", "")),
+                    _body_text(e),
+                ]
+            ).lower()
+            return needle in hay
+
+        return text_pred
+
+
+# ----------------------------------------------------------------------- server
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    emulator: GoogleEmulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.emulator._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.emulator._track(self.connection, add=False)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        resp = self.server.emulator._handle_http(self.command, self.path, headers, body)
+        self.send_response(resp.status, _REASON_PHRASES.get(resp.status))
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if resp.body:
+            self.wfile.write(resp.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+Route = tuple[str, "re.Pattern[str]", str, Callable[..., Any]]
+
+
+class GoogleEmulator:
+    """Gmail v1 + Calendar v3 + OAuth2 token endpoint, on 127.0.0.1 (see module doc)."""
+
+    def __init__(
+        self,
+        *,
+        user_email: str = "me@example.test",
+        latency: float = 0.0,
+        enforce_quota: bool = False,
+        quota_per_minute: int = 15000,
+        quota_per_second: int = 250,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+        seed: int = 0,
+    ) -> None:
+        self.user_email = user_email
+        self.latency = latency
+        self.enforce_quota = enforce_quota
+        self.quota_per_minute = quota_per_minute
+        self.quota_per_second = quota_per_second
+        self.scopes: tuple[str, ...] = tuple(scopes)
+        self.client_id = "emulator-client.apps.googleusercontent.test"
+        self.client_secret = "emulator-secret"
+        self.refresh_token = "1//emulator-refresh-" + uuid.UUID(int=seed).hex[:12]
+        self._rng = random.Random(seed)
+        self._lock = threading.RLock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._conns: set[socket.socket] = set()
+        self.base_url = ""
+        # OAuth
+        self._tokens: dict[str, _Token] = {}
+        self._revoked = False
+        self.token_requests = 0
+        # accounting
+        self.calls: list[ApiCall] = []
+        self.batches: list[int] = []  # number of parts of each batch envelope
+        self.http_requests = 0
+        self.quota_units = 0
+        self.rate_limited = 0
+        self._quota_log: deque[tuple[float, int]] = deque()
+        self._faults: list[_Fault] = []
+        # Gmail
+        self.messages: dict[str, StoredMessage] = {}
+        self.drafts: dict[str, StoredDraft] = {}
+        self.sent: list[StoredMessage] = []
+        self._history: list[_HistoryRecord] = []
+        self._history_id = 1000 + self._rng.randint(0, 9000)
+        self._history_floor = 0
+        self._id_counter = 0x18F0000000000000 + self._rng.randint(0, 0xFFFFFFFF)
+        self._draft_counter = 5_000_000_000_000_000_000 + self._rng.randint(0, 10**9)
+        self._msgid_to_thread: dict[str, str] = {}
+        # Calendar
+        self._calendars: dict[str, _Calendar] = {}
+        self._cal_seq = 0
+        self._sync_generation = 0
+        self._event_order = 0
+        self._last_updated = datetime.now(UTC)
+        self._calendars[user_email] = _Calendar(user_email, user_email, "UTC", True, False)
+        self._routes = self._build_routes()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> GoogleEmulator:
+        if self._server is not None:
+            return self
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.emulator = self
+        self._server = server
+        port = server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{port}/"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"google-emulator-{port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> GoogleEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
+
+    @property
+    def gmail_endpoint(self) -> str:
+        return self.base_url
+
+    @property
+    def calendar_endpoint(self) -> str:
+        return self.base_url + "calendar/v3/"
+
+    @property
+    def batch_uri(self) -> str:
+        """Gmail batch endpoint."""
+        return self.base_url + "batch/gmail/v1"
+
+    @property
+    def calendar_batch_uri(self) -> str:
+        return self.base_url + "batch/calendar/v3"
+
+    @property
+    def token_uri(self) -> str:
+        return self.base_url + "token"
+
+    # ---------------------------------------------------------------- OAuth
+
+    def authorized_user_info(self) -> Json:
+        """An authorized-user dict (as InstalledAppFlow would save it).
+
+        google-auth's ``from_authorized_user_info`` ignores ``token_uri``: call
+        ``.with_token_uri(emu.token_uri)`` on the result, or use :meth:`credentials`.
+        """
+        return {
+            "type": "authorized_user",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+            "token_uri": self.token_uri,
+            "scopes": list(self.scopes),
+        }
+
+    def write_authorized_user_file(self, path: str) -> str:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(self.authorized_user_info(), fh)
+        return path
+
+    def credentials(self, scopes: Iterable[str] | None = None) -> Any:
+        """google.oauth2.credentials.Credentials pointed at this emulator's token URI."""
+        from google.oauth2.credentials import Credentials
+
+        creds = Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+            self.authorized_user_info(), scopes=list(scopes) if scopes is not None else None
+        )
+        return creds.with_token_uri(self.token_uri)
+
+    def revoke(self) -> None:
+        """The user revoked access: refresh answers invalid_grant, access tokens 401."""
+        with self._lock:
+            self._revoked = True
+            self._tokens.clear()
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far now answers 401 (the client refreshes)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def _handle_token(self, body: bytes) -> _Response:
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        with self._lock:
+            self.token_requests += 1
+            grant = _qs1(form, "grant_type")
+            if grant != "refresh_token":
+                return _json_response(
+                    400,
+                    {
+                        "error": "unsupported_grant_type",
+                        "error_description": f"Invalid grant_type: {grant}",
+                    },
+                )
+            if _qs1(form, "client_id") != self.client_id:
+                return _json_response(
+                    401,
+                    {
+                        "error": "invalid_client",
+                        "error_description": "The OAuth client was not found.",
+                    },
+                )
+            if _qs1(form, "client_secret") != self.client_secret:
+                return _json_response(
+                    401, {"error": "invalid_client", "error_description": "Unauthorized"}
+                )
+            if self._revoked or _qs1(form, "refresh_token") != self.refresh_token:
+                return _json_response(
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "Token has been expired or revoked.",
+                    },
+                )
+            requested = (_qs1(form, "scope") or "").split()
+            if requested and not set(requested) <= set(self.scopes):
+                return _json_response(
+                    400, {"error": "invalid_scope", "error_description": "Bad Request"}
+                )
+            scopes = frozenset(requested or self.scopes)
+            token = "ya29.emu-" + uuid.UUID(int=self._rng.getrandbits(128)).hex
+            self._tokens[token] = _Token(scopes, time.monotonic() + 3600)
+            return _json_response(
+                200,
+                {
+                    "access_token": token,
+                    "expires_in": 3599,
+                    "scope": " ".join(sorted(scopes)),
+                    "token_type": "Bearer",
+                },
+                {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"},
+            )
+
+    def _authenticate(self, headers: Mapping[str, str]) -> frozenset[str]:
+        auth = headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        with self._lock:
+            tok = self._tokens.get(token)
+            if tok is not None and tok.expires_at < time.monotonic():
+                del self._tokens[token]
+                tok = None
+        if tok is None:
+            raise ApiError(
+                401,
+                "Request had invalid authentication credentials. Expected OAuth 2 access "
+                "token, login cookie or other valid authentication credential.",
+                "authError",
+                {
+                    "WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", '
+                    'error="invalid_token"'
+                },
+            )
+        return tok.scopes
+
+    # -------------------------------------------------------- faults, quota
+
+    def inject_fault(
+        self,
+        status: int,
+        *,
+        count: int = 1,
+        path_contains: str = "",
+        retry_after: int | None = None,
+        delay: float = 0.0,
+        reason: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """The next ``count`` API calls whose path contains ``path_contains`` fail.
+
+        They answer ``status`` with Google's error JSON (reason defaults:
+        429/403 rateLimitExceeded, 5xx backendError) and a ``Retry-After`` header if
+        given, after sleeping ``delay`` seconds. ``status`` 0 or 200 with a delay gives a
+        slow but normal answer. Batch parts count as API calls. A batch envelope or the
+        token endpoint is hit only when ``path_contains`` is non-empty and is a
+        substring of its path (``"/batch"``, ``"/token"``).
+        """
+        with self._lock:
+            self._faults.append(
+                _Fault(status, count, path_contains, retry_after, delay, reason, message)
+            )
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, path: str, *, api_call: bool) -> _Fault | None:
+        with self._lock:
+            for f in self._faults:
+                if f.count <= 0:
+                    continue
+                if (api_call and f.path_contains in path) or (
+                    not api_call and f.path_contains and f.path_contains in path
+                ):
+                    f.count -= 1
+                    return f
+            self._faults = [f for f in self._faults if f.count > 0]
+        return None
+
+    @staticmethod
+    def _apply_fault(f: _Fault) -> _Response | None:
+        if f.delay:
+            time.sleep(f.delay)
+        if f.status in (0, 200):
+            return None
+        reason, message = _FAULT_DEFAULTS.get(f.status, ("backendError", "Error"))
+        headers = {"Retry-After": str(f.retry_after)} if f.retry_after is not None else {}
+        return _error_response(
+            ApiError(f.status, f.message or message, f.reason or reason, headers)
+        )
+
+    def _charge(self, units: int) -> None:
+        """Spend Gmail quota units; raise 429 if enforce_quota and over the limits."""
+        now = time.monotonic()
+        with self._lock:
+            log = self._quota_log
+            while log and log[0][0] <= now - 60:
+                log.popleft()
+            if self.enforce_quota:
+                minute = sum(u for _, u in log)
+                second = sum(u for t, u in log if t > now - 1)
+                if minute + units > self.quota_per_minute or second + units > self.quota_per_second:
+                    self.rate_limited += 1
+                    raise ApiError(
+                        429,
+                        "User-rate limit exceeded. Retry after "
+                        + _rfc3339(datetime.now(UTC) + timedelta(seconds=1)),
+                        "userRateLimitExceeded",
+                    )
+            log.append((now, units))
+            self.quota_units += units
+
+    def call_count(
+        self, prefix: str = "", *, method: str | None = None, batched: bool | None = None
+    ) -> int:
+        """Number of API calls whose path starts with ``prefix`` (leading '/' optional)."""
+        p = "/" + prefix.lstrip("/")
+        with self._lock:
+            return sum(
+                1
+                for c in self.calls
+                if c.path.startswith(p)
+                and (method is None or c.method == method)
+                and (batched is None or c.batched == batched)
+            )
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.batches.clear()
+            self.http_requests = 0
+            self.quota_units = 0
+            self.rate_limited = 0
+            self.token_requests = 0
+            self._quota_log.clear()
+
+    # -------------------------------------------------------------- HTTP
+
+    def _handle_http(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> _Response:
+        with self._lock:
+            self.http_requests += 1
+        if self.latency:
+            time.sleep(self.latency)
+        parsed = urllib.parse.urlsplit(target)
+        path = parsed.path
+        try:
+            if path in ("/token", "/oauth2/v4/token"):
+                fault = self._take_fault(path, api_call=False)
+                if fault and (r := self._apply_fault(fault)):
+                    return r
+                if method != "POST":
+                    return _json_response(405, {"error": "invalid_request"})
+                return self._handle_token(body)
+            if path == "/revoke":
+                self.revoke()
+                return _json_response(200, {})
+            if path == "/batch" or path.startswith("/batch/"):
+                return self._handle_batch(path, headers, body)
+        except ApiError as err:
+            return _error_response(err)
+        query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+        return self._api_call(method, path, query, headers, body, batched=False)
+
+    def _api_call(
+        self,
+        method: str,
+        path: str,
+        query: Query,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        batched: bool,
+    ) -> _Response:
+        dpath = urllib.parse.unquote(path)
+        resp = self._api_call_inner(method, path, query, headers, body)
+        with self._lock:
+            self.calls.append(ApiCall(method, dpath, query, batched, resp.status))
+        return resp
+
+    def _api_call_inner(
+        self, method: str, path: str, query: Query, headers: Mapping[str, str], body: bytes
+    ) -> _Response:
+        fault = self._take_fault(urllib.parse.unquote(path), api_call=True)
+        if fault and (r := self._apply_fault(fault)):
+            return r
+        try:
+            scopes = self._authenticate(headers)
+            for route_method, pattern, name, handler in self._routes:
+                if route_method != method:
+                    continue
+                m = pattern.match(path)
+                if not m:
+                    continue
+                params = {k: urllib.parse.unquote(v) for k, v in m.groupdict().items()}
+                if "user" in params and params.pop("user") not in ("me", self.user_email):
+                    raise ApiError(403, "Delegation denied for " + self.user_email, "forbidden")
+                self._check_scope(name, scopes, params, query)
+                if name in GMAIL_QUOTA_UNITS:
+                    self._charge(GMAIL_QUOTA_UNITS[name])
+                payload: Json = {}
+                if body:
+                    try:
+                        payload = json.loads(body)
+                    except ValueError as exc:
+                        raise ApiError(400, "Invalid JSON payload received.", "parseError") from exc
+                    if not isinstance(payload, dict):
+                        raise ApiError(400, "Invalid JSON payload received.", "parseError")
+                with self._lock:
+                    result = handler(query=query, body=payload, **params)
+                if result is None:
+                    return _Response(204, {}, b"")
+                return _json_response(200, result)
+            raise ApiError(404, "Not Found", "notFound")
+        except ApiError as err:
+            return _error_response(err)
+
+    # -------------------------------------------------------------- scopes
+
+    _GMAIL_READ = frozenset(
+        {MAIL_FULL, SCOPE_PREFIX + "gmail.modify", SCOPE_PREFIX + "gmail.readonly"}
+    )
+    _GMAIL_META = _GMAIL_READ | {SCOPE_PREFIX + "gmail.metadata"}
+    _GMAIL_COMPOSE = frozenset(
+        {MAIL_FULL, SCOPE_PREFIX + "gmail.modify", SCOPE_PREFIX + "gmail.compose"}
+    )
+    _GMAIL_SEND = _GMAIL_COMPOSE | {SCOPE_PREFIX + "gmail.send"}
+    _CAL_WRITE = frozenset({SCOPE_PREFIX + "calendar", SCOPE_PREFIX + "calendar.events"})
+    _CAL_READ = _CAL_WRITE | {
+        SCOPE_PREFIX + "calendar.readonly",
+        SCOPE_PREFIX + "calendar.events.readonly",
+    }
+    _CAL_APP = SCOPE_PREFIX + "calendar.app.created"
+
+    def _check_scope(
+        self, name: str, scopes: frozenset[str], params: Mapping[str, str], query: Query
+    ) -> None:
+        def deny() -> None:
+            raise ApiError(
+                403, "Request had insufficient authentication scopes.", "insufficientPermissions"
+            )
+
+        if name in GMAIL_QUOTA_UNITS and SCOPE_PREFIX + "gmail.metadata" in scopes:
+            # A token carrying gmail.metadata is restricted even alongside broader scopes.
+            if name == "messages.list" and _qs1(query, "q"):
+                raise ApiError(403, "Metadata scope does not support 'q' parameter", "forbidden")
+            fmt = (_qs1(query, "format") or "full").lower()
+            if name == "messages.get" and fmt in ("full", "raw"):
+                raise ApiError(
+                    403, f"Metadata scope doesn't allow format {fmt.upper()}", "forbidden"
+                )
+
+        if name in ("messages.send", "drafts.send"):
+            ok = bool(scopes & self._GMAIL_SEND)
+        elif name.startswith("drafts."):
+            ok = bool(scopes & self._GMAIL_COMPOSE) or (
+                name in ("drafts.list", "drafts.get") and bool(scopes & self._GMAIL_READ)
+            )
+        elif name in ("messages.modify", "messages.trash"):
+            ok = bool(scopes & {MAIL_FULL, SCOPE_PREFIX + "gmail.modify"})
+        elif name == "messages.delete":
+            ok = MAIL_FULL in scopes
+        elif name == "getProfile":
+            ok = bool(scopes & (self._GMAIL_META | self._GMAIL_SEND))
+        elif name in GMAIL_QUOTA_UNITS:
+            ok = bool(scopes & self._GMAIL_META)
+        elif name == "calendarList.list":
+            ok = bool(
+                scopes
+                & (
+                    self._CAL_READ
+                    | {
+                        SCOPE_PREFIX + "calendar.calendarlist",
+                        SCOPE_PREFIX + "calendar.calendarlist.readonly",
+                    }
+                )
+            )
+        elif name == "calendars.insert":
+            ok = bool(scopes & {SCOPE_PREFIX + "calendar", self._CAL_APP})
+        else:  # calendar resources on one calendar
+            cal = self._calendars.get(self._resolve_cal(params.get("calendar_id", "")))
+            app_ok = self._CAL_APP in scopes and cal is not None and cal.app_created
+            write = name.split(".")[1] in ("insert", "update", "patch", "delete")
+            if name.startswith("calendars."):
+                ok = app_ok or bool(
+                    scopes
+                    & (
+                        {SCOPE_PREFIX + "calendar"}
+                        if write
+                        else {SCOPE_PREFIX + "calendar", SCOPE_PREFIX + "calendar.readonly"}
+                    )
+                )
+            else:
+                ok = app_ok or bool(scopes & (self._CAL_WRITE if write else self._CAL_READ))
+        if not ok:
+            deny()
+
+    # -------------------------------------------------------------- batch
+
+    def _handle_batch(self, path: str, headers: Mapping[str, str], body: bytes) -> _Response:
+        fault = self._take_fault(path, api_call=False)
+        if fault and (r := self._apply_fault(fault)):
+            return r
+        api_prefix = {
+            "/batch/gmail/v1": "/gmail/v1/",
+            "/batch/calendar/v3": "/calendar/v3/",
+            "/batch": "/",
+        }.get(path.rstrip("/"))
+        if api_prefix is None:
+            raise ApiError(404, "Not Found", "notFound")
+        ctype = headers.get("content-type", "")
+        if not ctype.lower().startswith("multipart/mixed"):
+            raise ApiError(400, "Batch requests must be multipart/mixed.", "badRequest")
+        outer = email.message_from_bytes(
+            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body, policy=email.policy.compat32
+        )
+        parts = outer.get_payload()
+        if not isinstance(parts, list) or not parts:
+            raise ApiError(400, "Batch request contains no parts.", "badRequest")
+        if len(parts) > 100:
+            raise ApiError(400, "Too many requests in batch. The maximum is 100.", "badRequest")
+        with self._lock:
+            self.batches.append(len(parts))
+        boundary = "batch_" + uuid.uuid4().hex
+        out: list[str] = []
+        for part in parts:
+            if not isinstance(part, Message):
+                raise ApiError(400, "Invalid batch part.", "badRequest")
+            content_id = str(part.get("Content-ID", "")).strip()
+            inner = part.get_payload()
+            if not isinstance(inner, str):
+                raise ApiError(400, "Invalid batch part.", "badRequest")
+            resp = self._batch_part(inner, headers, api_prefix)
+            cid = content_id[1:-1] if content_id.startswith("<") else content_id
+            text = resp.body.decode("utf-8")
+            status_line = f"HTTP/1.1 {resp.status} {_REASON_PHRASES.get(resp.status, '')}"
+            hdrs = "".join(f"{k}: {v}\r\n" for k, v in resp.headers.items())
+            out.append(
+                f"--{boundary}\r\nContent-Type: application/http\r\n"
+                f"Content-ID: <response-{cid}>\r\n\r\n"
+                f"{status_line}\r\n{hdrs}Content-Length: {len(resp.body)}\r\n\r\n{text}\r\n"
+            )
+        out.append(f"--{boundary}--\r\n")
+        return _Response(
+            200,
+            {"Content-Type": f"multipart/mixed; boundary={boundary}"},
+            "".join(out).encode("utf-8"),
+        )
+
+    def _batch_part(
+        self, inner: str, outer_headers: Mapping[str, str], api_prefix: str
+    ) -> _Response:
+        inner = inner.lstrip("\r\n")
+        data = inner.encode("utf-8", "surrogateescape")  # undo compat32's 8-bit escaping
+        m = re.search(rb"\r?\n\r?\n", data)
+        head = (data[: m.start()] if m else data).decode("utf-8", "replace")
+        rest = data[m.end() :] if m else b""
+        lines = head.replace("\r\n", "\n").split("\n")
+        request_line = lines[0].split()
+        if len(request_line) < 2:
+            return _error_response(ApiError(400, "Invalid batch part.", "badRequest"))
+        method, target = request_line[0].upper(), request_line[1]
+        hdrs: dict[str, str] = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        if "authorization" not in hdrs and "authorization" in outer_headers:
+            hdrs["authorization"] = outer_headers["authorization"]
+        body = rest
+        parsed = urllib.parse.urlsplit(target)
+        query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+        if not parsed.path.startswith(api_prefix):
+            return _error_response(
+                ApiError(400, "Batch request contains requests for a different API.", "badRequest")
+            )
+        return self._api_call(method, parsed.path, query, hdrs, body, batched=True)
+
+    # ------------------------------------------------------------- routes
+
+    def _build_routes(self) -> list[Route]:
+        g = r"^/gmail/v1/users/(?P<user>[^/]+)"
+        c = r"^/calendar/v3"
+        cal = c + r"/calendars/(?P<calendar_id>[^/]+)"
+        table: list[tuple[str, str, str, Callable[..., Any]]] = [
+            ("GET", g + r"/profile$", "getProfile", self._r_profile),
+            ("GET", g + r"/messages$", "messages.list", self._r_messages_list),
+            ("POST", g + r"/messages/send$", "messages.send", self._r_messages_send),
+            (
+                "GET",
+                g + r"/messages/(?P<message_id>[^/]+)/attachments/(?P<att_id>[^/]+)$",
+                "messages.attachments.get",
+                self._r_attachment,
+            ),
+            ("GET", g + r"/messages/(?P<message_id>[^/]+)$", "messages.get", self._r_messages_get),
+            (
+                "POST",
+                g + r"/messages/(?P<message_id>[^/]+)/modify$",
+                "messages.modify",
+                self._r_messages_modify,
+            ),
+            (
+                "POST",
+                g + r"/messages/(?P<message_id>[^/]+)/trash$",
+                "messages.trash",
+                self._r_messages_trash,
+            ),
+            (
+                "DELETE",
+                g + r"/messages/(?P<message_id>[^/]+)$",
+                "messages.delete",
+                self._r_messages_delete,
+            ),
+            ("GET", g + r"/history$", "history.list", self._r_history),
+            ("GET", g + r"/labels$", "labels.list", self._r_labels),
+            ("POST", g + r"/drafts/send$", "drafts.send", self._r_drafts_send),
+            ("POST", g + r"/drafts$", "drafts.create", self._r_drafts_create),
+            ("GET", g + r"/drafts$", "drafts.list", self._r_drafts_list),
+            ("GET", g + r"/drafts/(?P<draft_id>[^/]+)$", "drafts.get", self._r_drafts_get),
+            ("PUT", g + r"/drafts/(?P<draft_id>[^/]+)$", "drafts.update", self._r_drafts_update),
+            ("DELETE", g + r"/drafts/(?P<draft_id>[^/]+)$", "drafts.delete", self._r_drafts_delete),
+            ("GET", c + r"/users/me/calendarList$", "calendarList.list", self._r_calendar_list),
+            ("POST", c + r"/calendars$", "calendars.insert", self._r_calendars_insert),
+            ("GET", cal + r"$", "calendars.get", self._r_calendars_get),
+            ("DELETE", cal + r"$", "calendars.delete", self._r_calendars_delete),
+            ("GET", cal + r"/events$", "events.list", self._r_events_list),
+            ("POST", cal + r"/events$", "events.insert", self._r_events_insert),
+            ("GET", cal + r"/events/(?P<event_id>[^/]+)$", "events.get", self._r_events_get),
+            ("PUT", cal + r"/events/(?P<event_id>[^/]+)$", "events.update", self._r_events_update),
+            ("PATCH", cal + r"/events/(?P<event_id>[^/]+)$", "events.patch", self._r_events_patch),
+            (
+                "DELETE",
+                cal + r"/events/(?P<event_id>[^/]+)$",
+                "events.delete",
+                self._r_events_delete,
+            ),
+        ]
+        return [(m, re.compile(p), n, h) for m, p, n, h in table]
+
+    # ================================================================ Gmail
+
+    def _next_history_id(self) -> int:
+        self._history_id += 1 + self._rng.randint(0, 3)
+        return self._history_id
+
+    def _record(self, kind: str, msg: StoredMessage, changed: Iterable[str] = ()) -> None:
+        hid = self._next_history_id()
+        msg.history_id = hid
+        self._history.append(
+            _HistoryRecord(hid, kind, msg.id, msg.thread_id, list(msg.label_ids), list(changed))
+        )
+
+    def _new_message_id(self) -> str:
+        self._id_counter += 1 + self._rng.randint(0, 0xFFF)
+        return f"{self._id_counter:016x}"
+
+    def _store(
+        self,
+        raw: bytes,
+        label_ids: Iterable[str],
+        internal_date: datetime | None,
+        thread_id: str | None,
+    ) -> StoredMessage:
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        mid = self._new_message_id()
+        if thread_id is None:
+            refs = " ".join(str(parsed.get(h, "")) for h in ("In-Reply-To", "References"))
+            for ref in re.findall(r"<[^>]+>", refs):
+                if ref in self._msgid_to_thread:
+                    thread_id = self._msgid_to_thread[ref]
+                    break
+        if internal_date is None:
+            try:
+                date_hdr = parsed.get("Date")
+                internal_date = date_hdr.datetime if date_hdr is not None else None
+            except (AttributeError, TypeError, ValueError):
+                internal_date = None
+        if internal_date is None:
+            internal_date = datetime.now(UTC)
+        elif internal_date.tzinfo is None:
+            internal_date = internal_date.replace(tzinfo=UTC)
+        msg = StoredMessage(
+            mid, thread_id or mid, list(dict.fromkeys(label_ids)), raw, internal_date, 0
+        )
+        self.messages[mid] = msg
+        message_id = parsed.get("Message-ID")
+        if message_id:
+            self._msgid_to_thread[str(message_id).strip()] = msg.thread_id
+        self._record("messageAdded", msg)
+        return msg
+
+    # public mailbox manipulation ---------------------------------------
+
+    @property
+    def history_id(self) -> int:
+        return self._history_id
+
+    def add_message(
+        self,
+        raw: bytes | str,
+        *,
+        label_ids: Iterable[str] = ("INBOX",),
+        internal_date: datetime | None = None,
+        thread_id: str | None = None,
+    ) -> str:
+        """Deliver an RFC 5322 message; returns its Gmail id.
+
+        internalDate defaults to the Date header (else now). The thread is
+        ``thread_id``, else the thread of a message named in In-Reply-To/References,
+        else a new one. Records a messageAdded history record.
+        """
+        data = raw.encode("utf-8") if isinstance(raw, str) else raw
+        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        with self._lock:
+            return self._store(data, label_ids, internal_date, thread_id).id
+
+    def delete_message(self, gmail_id: str) -> None:
+        with self._lock:
+            msg = self.messages.pop(gmail_id)
+            self._record("messageDeleted", msg)
+
+    def modify_labels(
+        self, gmail_id: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> None:
+        with self._lock:
+            self._modify(self.messages[gmail_id], list(add), list(remove))
+
+    def _modify(self, msg: StoredMessage, add: list[str], remove: list[str]) -> None:
+        added = [lab for lab in add if lab not in msg.label_ids]
+        removed = [lab for lab in remove if lab in msg.label_ids]
+        if added:
+            msg.label_ids.extend(added)
+            self._record("labelAdded", msg, added)
+        if removed:
+            msg.label_ids[:] = [lab for lab in msg.label_ids if lab not in removed]
+            self._record("labelRemoved", msg, removed)
+
+    def expire_history(self) -> None:
+        """Any startHistoryId older than the current history id now answers 404."""
+        with self._lock:
+            self._history_floor = self._history_id
+
+    # formats -----------------------------------------------------------
+
+    def _message_resource(
+        self, msg: StoredMessage, fmt: str, metadata_headers: list[str] | None = None
+    ) -> Json:
+        parsed = email.message_from_bytes(msg.raw, policy=email.policy.default)
+        out: Json = {
+            "id": msg.id,
+            "threadId": msg.thread_id,
+            "labelIds": list(msg.label_ids),
+            "snippet": _snippet(parsed),
+            "sizeEstimate": len(msg.raw),
+            "historyId": str(msg.history_id),
+            "internalDate": str(msg.internal_date_ms),
+        }
+        if fmt == "raw":
+            out["raw"] = _b64url(msg.raw)
+        elif fmt == "metadata":
+            headers = _headers_list(parsed)
+            if metadata_headers:
+                wanted = {h.lower() for h in metadata_headers}
+                headers = [h for h in headers if h["name"].lower() in wanted]
+            out["payload"] = {"mimeType": parsed.get_content_type(), "headers": headers}
+        elif fmt == "full":
+            out["payload"] = self._part_resource(msg.id, parsed, "")
+        return out
+
+    def _part_resource(self, mid: str, part: Message, part_id: str) -> Json:
+        res: Json = {
+            "partId": part_id,
+            "mimeType": part.get_content_type(),
+            "filename": part.get_filename() or "",
+            "headers": _headers_list(part),
+        }
+        if part.is_multipart():
+            res["body"] = {"size": 0}
+            subparts = part.get_payload()
+            assert isinstance(subparts, list)
+            res["parts"] = [
+                self._part_resource(mid, sp, f"{part_id}.{i}" if part_id else str(i))
+                for i, sp in enumerate(subparts)
+            ]
+        else:
+            data = part.get_payload(decode=True)
+            data = data if isinstance(data, bytes) else b""
+            if part.get_filename():
+                res["body"] = {"attachmentId": f"att-{mid}-{part_id or 'root'}", "size": len(data)}
+            else:
+                res["body"] = {"size": len(data), "data": _b64url(data)}
+        return res
+
+    # routes ------------------------------------------------------------
+
+    def _r_profile(self, *, query: Query, body: Json) -> Json:
+        return {
+            "emailAddress": self.user_email,
+            "messagesTotal": len(self.messages),
+            "threadsTotal": len({m.thread_id for m in self.messages.values()}),
+            "historyId": str(self._history_id),
+        }
+
+    def _search(
+        self,
+        q: str | None,
+        label_ids: list[str],
+        include_spam_trash: bool,
+        scopes_metadata_only: bool = False,
+    ) -> list[StoredMessage]:
+        msgs = list(self.messages.values())
+        pred: Pred | None = None
+        if q and q.strip():
+            parser = _SearchParser(q, self.user_email, datetime.now(UTC))
+            pred = parser.parse()
+            include_spam_trash = include_spam_trash or parser.mentions_spam_trash
+        out = []
+        for m in msgs:
+            if not include_spam_trash and ({"SPAM", "TRASH"} & set(m.label_ids)):
+                continue
+            if any(lab not in m.label_ids for lab in label_ids):
+                continue
+            if pred is not None:
+                parsed = email.message_from_bytes(m.raw, policy=email.policy.default)
+                if not pred(m, parsed):
+                    continue
+            out.append(m)
+        out.sort(key=lambda m: (m.internal_date_ms, m.id), reverse=True)
+        return out
+
+    def _r_messages_list(self, *, query: Query, body: Json) -> Json:
+        q = _qs1(query, "q")
+        results = self._search(
+            q, query.get("labelIds", []), _qbool(query, "includeSpamTrash") or False
+        )
+        return self._page(
+            results, query, 100, 500, "messages", lambda m: {"id": m.id, "threadId": m.thread_id}
+        )
+
+    @staticmethod
+    def _page(
+        items: list[Any],
+        query: Query,
+        default: int,
+        maximum: int,
+        key: str,
+        render: Callable[[Any], Json],
+    ) -> Json:
+        size = _qint(query, "maxResults", default, maximum)
+        token = _qs1(query, "pageToken")
+        offset = int(_decode_token(token)["o"]) if token else 0
+        page = items[offset : offset + size]
+        out: Json = {}
+        if page:
+            out[key] = [render(x) for x in page]
+        if offset + size < len(items):
+            out["nextPageToken"] = _encode_token({"o": offset + size})
+        out["resultSizeEstimate"] = len(items)
+        return out
+
+    def _get_msg(self, message_id: str) -> StoredMessage:
+        msg = self.messages.get(message_id)
+        if msg is None:
+            raise ApiError(404, "Requested entity was not found.", "notFound")
+        return msg
+
+    def _r_messages_get(self, *, query: Query, body: Json, message_id: str) -> Json:
+        fmt = (_qs1(query, "format") or "full").lower()
+        if fmt not in ("minimal", "full", "raw", "metadata"):
+            raise ApiError(400, f"Invalid format: {fmt}", "invalidArgument")
+        return self._message_resource(self._get_msg(message_id), fmt, query.get("metadataHeaders"))
+
+    def _r_attachment(self, *, query: Query, body: Json, message_id: str, att_id: str) -> Json:
+        msg = self._get_msg(message_id)
+        for pid, p in self._walk_ids(msg.email, ""):
+            if f"att-{msg.id}-{pid or 'root'}" == att_id:
+                data = p.get_payload(decode=True)
+                data = data if isinstance(data, bytes) else b""
+                return {"attachmentId": att_id, "size": len(data), "data": _b64url(data)}
+        raise ApiError(404, "Requested entity was not found.", "notFound")
+
+    def _walk_ids(self, part: Message, pid: str) -> Iterator[tuple[str, Message]]:
+        yield pid, part
+        if part.is_multipart():
+            subparts = part.get_payload()
+            assert isinstance(subparts, list)
+            for i, sp in enumerate(subparts):
+                yield from self._walk_ids(sp, f"{pid}.{i}" if pid else str(i))
+
+    def _r_messages_modify(self, *, query: Query, body: Json, message_id: str) -> Json:
+        msg = self._get_msg(message_id)
+        self._modify(
+            msg, list(body.get("addLabelIds") or []), list(body.get("removeLabelIds") or [])
+        )
+        return self._message_resource(msg, "minimal")
+
+    def _r_messages_trash(self, *, query: Query, body: Json, message_id: str) -> Json:
+        msg = self._get_msg(message_id)
+        self._modify(msg, ["TRASH"], ["INBOX"])
+        return self._message_resource(msg, "minimal")
+
+    def _r_messages_delete(self, *, query: Query, body: Json, message_id: str) -> None:
+        self._get_msg(message_id)
+        self.delete_message(message_id)
+
+    def _decode_raw(self, raw: Any) -> bytes:
+        if not isinstance(raw, str) or not raw:
+            raise ApiError(
+                400,
+                "'raw' RFC822 payload message string or uploading message via "
+                "/upload/* URL required",
+                "invalidArgument",
+            )
+        try:
+            data = _b64url_decode(raw)
+        except ValueError as exc:
+            raise ApiError(400, "Invalid value for ByteString", "invalidArgument") from exc
+        return data
+
+    def _prepare_outgoing(self, data: bytes) -> bytes:
+        parsed = email.message_from_bytes(data, policy=email.policy.default)
+        if not any(parsed.get(h) for h in ("To", "Cc", "Bcc")):
+            raise ApiError(400, "Invalid To header", "invalidArgument")
+        extra = b""
+        if parsed.get("From") is None:
+            extra += f"From: {self.user_email}\r\n".encode()
+        if parsed.get("Message-ID") is None:
+            extra += f"Message-ID: <{uuid.uuid4().hex}@mail.gmail.test>\r\n".encode()
+        if parsed.get("Date") is None:
+            extra += ("Date: " + email.utils.format_datetime(datetime.now(UTC)) + "\r\n").encode()
+        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        return extra + data
+
+    def _send(self, data: bytes, thread_id: str | None) -> StoredMessage:
+        data = self._prepare_outgoing(data)
+        if thread_id is not None and not any(
+            m.thread_id == thread_id for m in self.messages.values()
+        ):
+            thread_id = None
+        msg = self._store(data, ["SENT"], datetime.now(UTC), thread_id)
+        self.sent.append(msg)
+        return msg
+
+    def _r_messages_send(self, *, query: Query, body: Json) -> Json:
+        msg = self._send(self._decode_raw(body.get("raw")), body.get("threadId"))
+        return {"id": msg.id, "threadId": msg.thread_id, "labelIds": list(msg.label_ids)}
+
+    def _r_history(self, *, query: Query, body: Json) -> Json:
+        start_s = _qs1(query, "startHistoryId")
+        if not start_s:
+            raise ApiError(400, "Missing required parameter: startHistoryId", "invalidArgument")
+        try:
+            start = int(start_s)
+        except ValueError as exc:
+            raise ApiError(400, "Invalid startHistoryId", "invalidArgument") from exc
+        if start < self._history_floor:
+            raise ApiError(404, "Requested entity was not found.", "notFound")
+        types = set(query.get("historyTypes", []))
+        label = _qs1(query, "labelId")
+        recs = [
+            r
+            for r in self._history
+            if r.id > start
+            and (not types or r.kind in types)
+            and (label is None or label in r.label_ids or label in r.changed_labels)
+        ]
+        page = self._page(recs, query, 100, 500, "history", self._history_resource)
+        page.pop("resultSizeEstimate", None)
+        page["historyId"] = str(self._history_id)
+        return page
+
+    @staticmethod
+    def _history_resource(r: _HistoryRecord) -> Json:
+        ref = {"id": r.message_id, "threadId": r.thread_id}
+        full = {**ref, "labelIds": list(r.label_ids)}
+        out: Json = {"id": str(r.id), "messages": [ref]}
+        if r.kind == "messageAdded":
+            out["messagesAdded"] = [{"message": full}]
+        elif r.kind == "messageDeleted":
+            out["messagesDeleted"] = [{"message": ref}]
+        elif r.kind == "labelAdded":
+            out["labelsAdded"] = [{"message": full, "labelIds": list(r.changed_labels)}]
+        elif r.kind == "labelRemoved":
+            out["labelsRemoved"] = [{"message": full, "labelIds": list(r.changed_labels)}]
+        return out
+
+    def _r_labels(self, *, query: Query, body: Json) -> Json:
+        labels = set(_SYSTEM_LABELS) | {lab for m in self.messages.values() for lab in m.label_ids}
+        return {
+            "labels": [
+                {"id": lab, "name": lab, "type": "system" if lab in _SYSTEM_LABELS else "user"}
+                for lab in sorted(labels)
+            ]
+        }
+
+    # drafts --------------------------------------------------------------
+
+    def _draft_message(self, body: Json) -> tuple[bytes, str | None]:
+        message = body.get("message")
+        if not isinstance(message, dict):
+            raise ApiError(400, "Missing draft message", "invalidArgument")
+        return self._decode_raw(message.get("raw")), message.get("threadId")
+
+    def _new_draft(self, data: bytes, thread_id: str | None) -> StoredDraft:
+        parsed = email.message_from_bytes(data, policy=email.policy.default)
+        if parsed.get("From") is None:
+            data = f"From: {self.user_email}\r\n".encode() + data
+        if thread_id is not None and not any(
+            m.thread_id == thread_id for m in self.messages.values()
+        ):
+            raise ApiError(404, "Requested entity was not found.", "notFound")
+        msg = self._store(
+            data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"),
+            ["DRAFT"],
+            datetime.now(UTC),
+            thread_id,
+        )
+        self._draft_counter += 1 + self._rng.randint(0, 99999)
+        draft = StoredDraft(f"r{self._draft_counter}", msg)
+        self.drafts[draft.id] = draft
+        return draft
+
+    @staticmethod
+    def _draft_ref(d: StoredDraft) -> Json:
+        return {
+            "id": d.id,
+            "message": {
+                "id": d.message.id,
+                "threadId": d.message.thread_id,
+                "labelIds": list(d.message.label_ids),
+            },
+        }
+
+    def _get_draft(self, draft_id: str) -> StoredDraft:
+        d = self.drafts.get(draft_id)
+        if d is None:
+            raise ApiError(404, "Requested entity was not found.", "notFound")
+        return d
+
+    def _r_drafts_create(self, *, query: Query, body: Json) -> Json:
+        return self._draft_ref(self._new_draft(*self._draft_message(body)))
+
+    def _r_drafts_list(self, *, query: Query, body: Json) -> Json:
+        ids = {m.id for m in self._search(_qs1(query, "q"), [], True)}
+        drafts = [d for d in self.drafts.values() if d.message.id in ids]
+        drafts.sort(key=lambda d: d.message.internal_date_ms, reverse=True)
+        return self._page(
+            drafts,
+            query,
+            100,
+            500,
+            "drafts",
+            lambda d: {
+                "id": d.id,
+                "message": {"id": d.message.id, "threadId": d.message.thread_id},
+            },
+        )
+
+    def _r_drafts_get(self, *, query: Query, body: Json, draft_id: str) -> Json:
+        d = self._get_draft(draft_id)
+        fmt = (_qs1(query, "format") or "full").lower()
+        return {"id": d.id, "message": self._message_resource(d.message, fmt)}
+
+    def _r_drafts_update(self, *, query: Query, body: Json, draft_id: str) -> Json:
+        old = self._get_draft(draft_id)
+        data, thread_id = self._draft_message(body)
+        self.messages.pop(old.message.id, None)
+        self._record("messageDeleted", old.message)
+        new = self._new_draft(data, thread_id or old.message.thread_id)
+        del self.drafts[new.id]
+        new.id = draft_id
+        self.drafts[draft_id] = new
+        return self._draft_ref(new)
+
+    def _r_drafts_delete(self, *, query: Query, body: Json, draft_id: str) -> None:
+        d = self.drafts.pop(self._get_draft(draft_id).id)
+        if self.messages.pop(d.message.id, None) is not None:
+            self._record("messageDeleted", d.message)
+
+    def _r_drafts_send(self, *, query: Query, body: Json) -> Json:
+        d = self._get_draft(str(body.get("id", "")))
+        data = self._prepare_outgoing(d.message.raw)
+        del self.drafts[d.id]
+        msg = d.message
+        msg.raw = data
+        msg.internal_date = datetime.now(UTC)
+        self._modify(msg, ["SENT"], ["DRAFT"])
+        self.sent.append(msg)
+        return {"id": msg.id, "threadId": msg.thread_id, "labelIds": list(msg.label_ids)}
+
+    # ============================================================= Calendar
+
+    def _resolve_cal(self, calendar_id: str) -> str:
+        return self.user_email if calendar_id == "primary" else calendar_id
+
+    def _get_cal(self, calendar_id: str) -> _Calendar:
+        cal = self._calendars.get(self._resolve_cal(calendar_id))
+        if cal is None:
+            raise ApiError(404, "Not Found", "notFound")
+        return cal
+
+    def _touch(self, rec_data: Json) -> int:
+        """New change sequence number and strictly increasing 'updated'/'etag'."""
+        self._cal_seq += 1
+        now = datetime.now(UTC)
+        if now <= self._last_updated:
+            now = self._last_updated + timedelta(milliseconds=1)
+        self._last_updated = now
+        rec_data["updated"] = _rfc3339(now)
+        rec_data["etag"] = f'"{3_400_000_000_000_000 + self._cal_seq * 1000}"'
+        return self._cal_seq
+
+    # public ----------------------------------------------------------------
+
+    def add_calendar(
+        self, calendar_id: str, summary: str, *, time_zone: str = "UTC", app_created: bool = False
+    ) -> None:
+        with self._lock:
+            self._calendars[calendar_id] = _Calendar(
+                calendar_id, summary, time_zone, False, app_created
+            )
+
+    @property
+    def calendars(self) -> dict[str, Json]:
+        with self._lock:
+            return {cid: c.resource() for cid, c in self._calendars.items()}
+
+    def events(self, calendar_id: str = "primary") -> dict[str, Json]:
+        """A deep copy of the calendar's events (cancelled ones included), by id."""
+        with self._lock:
+            return {
+                eid: copy.deepcopy(r.data) for eid, r in self._get_cal(calendar_id).events.items()
+            }
+
+    def put_event(self, calendar_id: str, event: Json) -> Json:
+        """Create or replace an event as the user would (no id validation)."""
+        with self._lock:
+            cal = self._get_cal(calendar_id)
+            eid = event.get("id")
+            if eid and eid in cal.events:
+                return copy.deepcopy(
+                    self._update_event(cal, cal.events[eid], dict(event), validate=False)
+                )
+            return copy.deepcopy(self._create_event(cal, dict(event), validate_id=False))
+
+    def cancel_event(self, calendar_id: str, event_id: str) -> None:
+        """The user deleted the event: status cancelled, shows in incremental sync."""
+        with self._lock:
+            cal = self._get_cal(calendar_id)
+            rec = cal.events[event_id]
+            rec.data["status"] = "cancelled"
+            rec.seq = self._touch(rec.data)
+
+    def expire_sync_tokens(self) -> None:
+        """events.list with any syncToken issued so far answers 410."""
+        with self._lock:
+            self._sync_generation += 1
+
+    # helpers ---------------------------------------------------------------
+
+    _READ_ONLY_EVENT_FIELDS = (
+        "kind",
+        "etag",
+        "htmlLink",
+        "created",
+        "updated",
+        "creator",
+        "iCalUID",
+    )
+
+    def _validate_event(self, data: Json) -> None:
+        start, end = data.get("start"), data.get("end")
+        if not isinstance(start, dict) or not (start.get("dateTime") or start.get("date")):
+            raise ApiError(400, "Missing start time.", "required")
+        if not isinstance(end, dict) or not (end.get("dateTime") or end.get("date")):
+            raise ApiError(400, "Missing end time.", "required")
+        try:
+            s, e = _event_time(start), _event_time(end)
+        except (ValueError, KeyError) as exc:
+            raise ApiError(400, "Invalid start or end time.", "invalid") from exc
+        if s is not None and e is not None and e < s:
+            raise ApiError(400, "The specified time range is empty.", "timeRangeEmpty")
+        reminders = data.get("reminders")
+        if isinstance(reminders, dict):
+            overrides = reminders.get("overrides") or []
+            if reminders.get("useDefault") and overrides:
+                raise ApiError(
+                    400,
+                    "Cannot specify both default reminders and overrides at the same time.",
+                    "cannotUseDefaultRemindersAndSpecifyOverride",
+                )
+            if len(overrides) > 5:
+                raise ApiError(
+                    400, "The maximum number of override reminders is 5.", "tooManyReminders"
+                )
+            for o in overrides:
+                if o.get("method") not in ("popup", "email"):
+                    raise ApiError(400, "Invalid reminder method.", "invalid")
+                minutes = o.get("minutes")
+                if not isinstance(minutes, int) or not 0 <= minutes <= 40320:
+                    raise ApiError(400, "Invalid value for: Reminder minutes", "invalid")
+
+    def _normalize_event(self, cal: _Calendar, data: Json) -> None:
+        data.setdefault("status", "confirmed")
+        data.setdefault("reminders", {"useDefault": True})
+        data.setdefault("eventType", "default")
+        data.setdefault("sequence", 0)
+        for a in data.get("attendees") or []:
+            if isinstance(a, dict):
+                a.setdefault("responseStatus", "needsAction")
+                if str(a.get("email", "")).lower() == self.user_email.lower():
+                    a["self"] = True
+
+    def _create_event(self, cal: _Calendar, body: Json, *, validate_id: bool) -> Json:
+        eid = body.get("id")
+        if eid is not None:
+            if validate_id and not (isinstance(eid, str) and _BASE32HEX_ID.match(eid)):
+                raise ApiError(400, "Invalid resource id value.", "invalid")
+            if eid in cal.events:
+                raise ApiError(409, "The requested identifier already exists.", "duplicate")
+        else:
+            eid = "".join(self._rng.choice("0123456789abcdefghijklmnopqrstuv") for _ in range(26))
+        self._validate_event(body)
+        data: Json = {
+            k: copy.deepcopy(v) for k, v in body.items() if k not in self._READ_ONLY_EVENT_FIELDS
+        }
+        now = datetime.now(UTC)
+        organizer = (
+            {"email": cal.id, "self": True}
+            if cal.primary
+            else {"email": cal.id, "displayName": cal.summary, "self": True}
+        )
+        data = {
+            "kind": "calendar#event",
+            "id": eid,
+            "htmlLink": "https://www.google.com/calendar/event?eid="
+            + _b64url(f"{eid} {cal.id}".encode()).rstrip("="),
+            "created": _rfc3339(now),
+            "creator": {"email": self.user_email, "self": True},
+            "organizer": organizer,
+            "iCalUID": f"{eid}@google.com",
+            **data,
+        }
+        data["id"] = eid
+        self._normalize_event(cal, data)
+        self._event_order += 1
+        rec = _EventRec(data, 0, self._event_order)
+        rec.seq = self._touch(data)
+        cal.events[eid] = rec
+        return data
+
+    def _update_event(self, cal: _Calendar, rec: _EventRec, body: Json, *, validate: bool) -> Json:
+        old = rec.data
+        keep: Json = {
+            k: old[k]
+            for k in (
+                "kind",
+                "id",
+                "htmlLink",
+                "created",
+                "creator",
+                "organizer",
+                "iCalUID",
+                "sequence",
+            )
+            if k in old
+        }
+        new: Json = {
+            k: copy.deepcopy(v) for k, v in body.items() if k not in self._READ_ONLY_EVENT_FIELDS
+        }
+        new.update(keep)
+        new.setdefault("organizer", old.get("organizer"))
+        if validate:
+            self._validate_event(new)
+        if new.get("start") != old.get("start") or new.get("end") != old.get("end"):
+            new["sequence"] = int(old.get("sequence", 0)) + 1
+        self._normalize_event(cal, new)
+        rec.data = new
+        rec.seq = self._touch(new)
+        return new
+
+    @staticmethod
+    def _merge(dst: Json, patch: Json) -> Json:
+        for k, v in patch.items():
+            if isinstance(v, dict) and isinstance(dst.get(k), dict):
+                GoogleEmulator._merge(dst[k], v)
+            else:
+                dst[k] = copy.deepcopy(v)
+        return dst
+
+    def _get_event(self, cal: _Calendar, event_id: str) -> _EventRec:
+        rec = cal.events.get(event_id)
+        if rec is None:
+            raise ApiError(404, "Not Found", "notFound")
+        return rec
+
+    @staticmethod
+    def _list_form(rec: _EventRec) -> Json:
+        d = rec.data
+        if d.get("status") == "cancelled":
+            return {k: d[k] for k in ("kind", "etag", "id", "status", "updated") if k in d}
+        return copy.deepcopy(d)
+
+    # routes ----------------------------------------------------------------
+
+    def _r_calendar_list(self, *, query: Query, body: Json) -> Json:
+        items = []
+        for cal in self._calendars.values():
+            item = {
+                **cal.resource(),
+                "kind": "calendar#calendarListEntry",
+                "accessRole": "owner",
+                "defaultReminders": [],
+            }
+            if cal.primary:
+                item["primary"] = True
+            items.append(item)
+        return {
+            "kind": "calendar#calendarList",
+            "etag": f'"{self._cal_seq}"',
+            "nextSyncToken": _encode_token({"cl": self._cal_seq}),
+            "items": items,
+        }
+
+    def _r_calendars_insert(self, *, query: Query, body: Json) -> Json:
+        summary = body.get("summary")
+        if not summary:
+            raise ApiError(400, "Missing title.", "required")
+        cid = uuid.UUID(int=self._rng.getrandbits(128)).hex + "@group.calendar.google.com"
+        cal = _Calendar(cid, str(summary), str(body.get("timeZone") or "UTC"), False, True)
+        self._calendars[cid] = cal
+        res = cal.resource()
+        if body.get("description"):
+            res["description"] = body["description"]
+        return res
+
+    def _r_calendars_get(self, *, query: Query, body: Json, calendar_id: str) -> Json:
+        return self._get_cal(calendar_id).resource()
+
+    def _r_calendars_delete(self, *, query: Query, body: Json, calendar_id: str) -> None:
+        cal = self._get_cal(calendar_id)
+        if cal.primary:
+            raise ApiError(400, "Cannot delete primary calendar.", "cannotDeletePrimaryCalendar")
+        del self._calendars[cal.id]
+
+    _SYNC_FORBIDDEN = (
+        "iCalUID",
+        "orderBy",
+        "privateExtendedProperty",
+        "q",
+        "sharedExtendedProperty",
+        "timeMin",
+        "timeMax",
+        "updatedMin",
+    )
+
+    def _r_events_list(self, *, query: Query, body: Json, calendar_id: str) -> Json:
+        cal = self._get_cal(calendar_id)
+        size = _qint(query, "maxResults", 250, 2500)
+        page_token = _qs1(query, "pageToken")
+        sync_token = _qs1(query, "syncToken")
+        state: Json = _decode_token(page_token) if page_token else {}
+        since_seq: int | None = None
+        if sync_token is not None:
+            bad = [p for p in self._SYNC_FORBIDDEN if p in query]
+            if bad:
+                raise ApiError(400, f"Sync token cannot be combined with {bad[0]}.", "invalid")
+            if _qbool(query, "showDeleted") is False:
+                raise ApiError(400, "showDeleted cannot be False with a syncToken.", "invalid")
+            try:
+                tok = _decode_token(sync_token)
+                since_seq, gen, tok_cal = int(tok["s"]), int(tok["g"]), tok["c"]
+            except (ApiError, KeyError, TypeError, ValueError) as exc:
+                raise ApiError(400, "Invalid sync token value.", "invalid") from exc
+            if gen != self._sync_generation or tok_cal != cal.id:
+                raise ApiError(
+                    410,
+                    "Sync token is no longer valid, a full sync is required.",
+                    "fullSyncRequired",
+                )
+        snapshot = int(state.get("snap", self._cal_seq))
+        order_by = _qs1(query, "orderBy")
+        if order_by == "startTime" and not _qbool(query, "singleEvents"):
+            raise ApiError(
+                400,
+                "The requested ordering is not available for the particular query.",
+                "badRequest",
+            )
+        show_deleted = bool(_qbool(query, "showDeleted"))
+        time_min = _parse_rfc3339(v) if (v := _qs1(query, "timeMin")) else None
+        time_max = _parse_rfc3339(v) if (v := _qs1(query, "timeMax")) else None
+        if time_min and time_max and time_min >= time_max:
+            raise ApiError(400, "The specified time range is empty.", "timeRangeEmpty")
+        updated_min = _parse_rfc3339(v) if (v := _qs1(query, "updatedMin")) else None
+        priv = [p.partition("=") for p in query.get("privateExtendedProperty", [])]
+        shared = [p.partition("=") for p in query.get("sharedExtendedProperty", [])]
+        text = (_qs1(query, "q") or "").lower()
+        ical = _qs1(query, "iCalUID")
+
+        def keep(rec: _EventRec) -> bool:
+            d = rec.data
+            if rec.seq > snapshot:
+                return False  # changed after this listing began: next sync gets it
+            if since_seq is not None:
+                return rec.seq > since_seq
+            cancelled = d.get("status") == "cancelled"
+            if updated_min is not None:
+                if _parse_rfc3339(d["updated"]) < updated_min:
+                    return False
+            elif cancelled and not show_deleted:
+                return False
+            if ical and d.get("iCalUID") != ical:
+                return False
+            props = d.get("extendedProperties") or {}
+            for (k, _, v), kind in [(p, "private") for p in priv] + [(p, "shared") for p in shared]:
+                if (props.get(kind) or {}).get(k) != v:
+                    return False
+            if text:
+                hay = json.dumps(
+                    [d.get("summary"), d.get("description"), d.get("location"), d.get("attendees")]
+                ).lower()
+                if text not in hay:
+                    return False
+            s, e = _event_time(d.get("start")), _event_time(d.get("end"))
+            if time_min is not None and e is not None and e <= time_min:
+                return False
+            return not (time_max is not None and s is not None and s >= time_max)
+
+        def sort_key(rec: _EventRec) -> list[Any]:
+            if order_by == "startTime":
+                s = _event_time(rec.data.get("start"))
+                return [s.timestamp() if s else 0.0, rec.order]
+            if order_by == "updated":
+                return [rec.seq, rec.order]
+            return [rec.order]
+
+        recs = sorted((r for r in cal.events.values() if keep(r)), key=sort_key)
+        after = state.get("after")
+        if after is not None:
+            recs = [r for r in recs if sort_key(r) > after]
+        page = recs[:size]
+        out: Json = {
+            "kind": "calendar#events",
+            "etag": f'"{snapshot}"',
+            "summary": cal.summary,
+            "updated": _rfc3339(self._last_updated),
+            "timeZone": cal.time_zone,
+            "accessRole": "owner",
+            "defaultReminders": [],
+            "items": [self._list_form(r) for r in page],
+        }
+        if len(recs) > size:
+            out["nextPageToken"] = _encode_token({"snap": snapshot, "after": sort_key(page[-1])})
+        else:
+            out["nextSyncToken"] = _encode_token(
+                {"s": snapshot, "g": self._sync_generation, "c": cal.id}
+            )
+        return out
+
+    def _r_events_insert(self, *, query: Query, body: Json, calendar_id: str) -> Json:
+        cal = self._get_cal(calendar_id)
+        return copy.deepcopy(self._create_event(cal, body, validate_id=True))
+
+    def _r_events_get(self, *, query: Query, body: Json, calendar_id: str, event_id: str) -> Json:
+        return copy.deepcopy(self._get_event(self._get_cal(calendar_id), event_id).data)
+
+    def _r_events_update(
+        self, *, query: Query, body: Json, calendar_id: str, event_id: str
+    ) -> Json:
+        cal = self._get_cal(calendar_id)
+        rec = self._get_event(cal, event_id)
+        return copy.deepcopy(self._update_event(cal, rec, body, validate=True))
+
+    def _r_events_patch(self, *, query: Query, body: Json, calendar_id: str, event_id: str) -> Json:
+        cal = self._get_cal(calendar_id)
+        rec = self._get_event(cal, event_id)
+        merged = self._merge(copy.deepcopy(rec.data), body)
+        return copy.deepcopy(self._update_event(cal, rec, merged, validate=True))
+
+    def _r_events_delete(
+        self, *, query: Query, body: Json, calendar_id: str, event_id: str
+    ) -> None:
+        cal = self._get_cal(calendar_id)
+        rec = self._get_event(cal, event_id)
+        if rec.data.get("status") == "cancelled":
+            raise ApiError(410, "Resource has been deleted", "deleted")
+        rec.data["status"] = "cancelled"
+        rec.seq = self._touch(rec.data)
