@@ -7,6 +7,7 @@ a frozen `Settings` and never reads the file itself.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -55,6 +56,49 @@ class OrganizationSettings:
     domains: tuple[str, ...] = ()
     feeds: tuple[FeedSettings, ...] = ()
     positions: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    news_search: bool | None = None
+
+
+@dataclass(frozen=True)
+class FeedsSettings:
+    timeout: timedelta = timedelta(seconds=20)
+    max_size_mb: int = 5
+    concurrency: int = 8
+    poll_every: timedelta = timedelta(hours=1)
+    news_search: bool = True
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def max_bytes(self) -> int:
+        return self.max_size_mb * 1_000_000
+
+
+@dataclass(frozen=True)
+class GoogleSettings:
+    credentials_file: Path = field(default_factory=lambda: data_dir() / "google-token.json")
+    client_secrets_file: Path = field(
+        default_factory=lambda: config_dir() / "google-client-secret.json"
+    )
+    api_endpoint: str | None = None
+    token_uri: str | None = None
+    calendars: tuple[str, ...] = ("primary",)
+    calendar_name: str = "Job search (pursuit)"
+    calendar_id: str | None = None
+    lookback: timedelta = timedelta(days=180)
+    interview_patterns: tuple[str, ...] = (
+        "interview",
+        "phone screen",
+        "onsite",
+        "on-site",
+        "technical screen",
+    )
+
+
+@dataclass(frozen=True)
+class DraftSettings:
+    your_name: str = ""
+    template: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +128,9 @@ class Settings:
     planner: PlannerSettings
     run_every: timedelta
     organizations: tuple[OrganizationSettings, ...]
+    feeds: FeedsSettings = field(default_factory=FeedsSettings)
+    google: GoogleSettings | None = None
+    drafts: DraftSettings = field(default_factory=DraftSettings)
     source: Path | None = None
 
 
@@ -99,8 +146,10 @@ def system_timezone() -> ZoneInfo:
 
 # --- value parsers: each returns the value or raises ValueError("expected ...")
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(m|min|minutes?|h|hours?|d|days?|w|weeks?)\s*$", re.I)
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(
+    r"^\s*(\d+)\s*(s|secs?|seconds?|m|min|minutes?|h|hours?|d|days?|w|weeks?)\s*$", re.I
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> timedelta:
@@ -126,8 +175,34 @@ def parse_timezone(text: str) -> ZoneInfo:
         raise ValueError("expected an IANA time zone such as Europe/Paris") from None
 
 
+def parse_positive_duration(text: str) -> timedelta:
+    """A duration longer than zero (an interval, an event's length)."""
+    value = parse_duration(text)
+    if value <= timedelta(0):
+        raise ValueError("expected a duration longer than zero, such as 15m")
+    return value
+
+
+def parse_domain(text: str) -> str:
+    """'Acme.com', '@acme.com' -> 'acme.com'; anything else raises ValueError."""
+    domain = text.strip().lower().lstrip("@")
+    if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+        raise ValueError("expected a mail domain such as acme.com")
+    return domain
+
+
 def _expand(text: str) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(text)))
+
+
+# What each parser expects, for a value of the wrong type (say `run_every = 15`).
+_EXPECTED: dict[str, str] = {
+    "parse_duration": 'a duration in quotes, such as "7d"',
+    "parse_positive_duration": 'a duration in quotes, such as "15m"',
+    "parse_clock": 'a time of day in quotes, such as "17:00"',
+    "parse_timezone": 'a time zone name in quotes, such as "Europe/Paris"',
+    "_expand": "a file path in quotes",
+}
 
 
 class _Reader:
@@ -165,8 +240,12 @@ class _Reader:
             return default
         raw = table[key]
         name = f"{where}.{key}" if where else key
+        if parse is parse_clock and isinstance(raw, time) and raw.tzinfo is None:
+            raw = raw.strftime("%H:%M")  # a TOML local time, such as 17:00:00
         if not isinstance(raw, kind) or (isinstance(raw, bool) and kind is not bool):
-            self.problem(name, f"expected a {kind.__name__}, got {raw!r}")
+            fallback = "a string" if kind is str else f"a {kind.__name__}"
+            expected = _EXPECTED.get(getattr(parse, "__name__", ""), fallback)
+            self.problem(name, f"expected {expected}, got {_toml(raw)}")
             return default
         try:
             return parse(raw)
@@ -190,9 +269,12 @@ _TOP_KEYS = {
     "calendar",
     "planner",
     "organization",
+    "feeds",
+    "google",
+    "drafts",
 }
 _PLANNER_KEYS = {f.name for f in PlannerSettings.__dataclass_fields__.values()}
-_ORG_KEYS = {"name", "domains", "feeds", "positions"}
+_ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
 
 
 def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
@@ -205,7 +287,13 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
     planner_values: dict[str, Any] = {}
     for name in _PLANNER_KEYS:
         default = getattr(defaults, name)
-        parser: Callable[[str], Any] = parse_clock if isinstance(default, time) else parse_duration
+        parser: Callable[[str], Any]
+        if isinstance(default, time):
+            parser = parse_clock
+        elif name == "event_duration":
+            parser = parse_positive_duration
+        else:
+            parser = parse_duration
         planner_values[name] = r.value(planner_table, name, str, parser, default, "planner")
     calendar_table = r.table(data, "calendar", "[calendar]")
     r.known(calendar_table, {"kind", "ics_file"}, "[calendar]")
@@ -227,13 +315,37 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         outbox_dir=r.value(data, "outbox_dir", str, _expand, data_dir() / "outbox", ""),
         calendar=calendar,
         planner=PlannerSettings(**planner_values),
-        run_every=r.value(data, "run_every", str, parse_duration, timedelta(minutes=15), ""),
+        run_every=r.value(
+            data, "run_every", str, parse_positive_duration, timedelta(minutes=15), ""
+        ),
         organizations=_organizations(r, data.get("organization", [])),
+        feeds=_feeds_settings(r, r.table(data, "feeds", "[feeds]")),
+        google=_google(r, data["google"]) if "google" in data else None,
+        drafts=_drafts(r, r.table(data, "drafts", "[drafts]")),
         source=None if source == "<config>" else Path(source),
     )
+    if "kind" not in calendar_table and settings.google is not None:
+        # With Google connected, its calendar is the natural home for follow-ups.
+        settings = dataclasses.replace(
+            settings, calendar=CalendarSettings("google", calendar.ics_file)
+        )
+    if settings.calendar.kind == "google" and settings.google is None:
+        r.problem(
+            "calendar.kind",
+            "'google' needs a [google] section (connect with `pursuit auth google`)",
+        )
     if r.problems:
         raise ConfigError(r.problems)
     return settings
+
+
+def _toml(value: Any) -> str:
+    """A value as the user wrote it in TOML, near enough."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, time):
+        return value.isoformat()
+    return repr(value)
 
 
 def _organizations(r: _Reader, raw: Any) -> tuple[OrganizationSettings, ...]:
@@ -256,18 +368,20 @@ def _organizations(r: _Reader, raw: Any) -> tuple[OrganizationSettings, ...]:
         if name.casefold() in seen:
             r.problem(where, "declared twice")
         seen.add(name.casefold())
-        domains = tuple(d.lower().strip().lstrip("@") for d in r.strings(table, "domains", where))
-        for domain in domains:
-            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
-                r.problem(
-                    f"{where}.domains", f"{domain!r}: expected a mail domain such as acme.com"
-                )
+        domains: list[str] = []
+        for text in r.strings(table, "domains", where):
+            try:
+                domains.append(parse_domain(text))
+            except ValueError as exc:
+                r.problem(f"{where}.domains", f"{text!r}: {exc}")
         result.append(
             OrganizationSettings(
                 name=name.strip(),
-                domains=domains,
+                domains=tuple(domains),
                 feeds=_feeds(r, table.get("feeds", []), where),
                 positions=r.strings(table, "positions", where),
+                keywords=r.strings(table, "keywords", where),
+                news_search=r.value(table, "news_search", bool, bool, None, where),
             )
         )
     return tuple(result)
@@ -298,6 +412,75 @@ def _feeds(r: _Reader, raw: Any, where: str) -> tuple[FeedSettings, ...]:
         if ok:
             feeds.append(FeedSettings(url=str(url), kind=str(kind), format=str(fmt)))
     return tuple(feeds)
+
+
+def _positive_int(value: int) -> int:
+    if value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def _feeds_settings(r: _Reader, table: dict[str, Any]) -> FeedsSettings:
+    d = FeedsSettings()
+    r.known(table, {f for f in FeedsSettings.__dataclass_fields__}, "[feeds]")
+    return FeedsSettings(
+        timeout=r.value(table, "timeout", str, parse_positive_duration, d.timeout, "feeds"),
+        max_size_mb=r.value(table, "max_size_mb", int, _positive_int, d.max_size_mb, "feeds"),
+        concurrency=r.value(table, "concurrency", int, _positive_int, d.concurrency, "feeds"),
+        poll_every=r.value(
+            table, "poll_every", str, parse_positive_duration, d.poll_every, "feeds"
+        ),
+        news_search=r.value(table, "news_search", bool, bool, d.news_search, "feeds"),
+        keywords=r.strings(table, "keywords", "feeds"),
+    )
+
+
+def _google(r: _Reader, table: Any) -> GoogleSettings | None:
+    if not isinstance(table, dict):
+        r.problem("[google]", f"expected a table, got {table!r}")
+        return None
+    d = GoogleSettings()
+    r.known(table, {f for f in GoogleSettings.__dataclass_fields__}, "[google]")
+
+    def url(text: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", text):
+            raise ValueError("expected an http:// or https:// URL")
+        return text if text.endswith("/") or "token" in text else text + "/"
+
+    def text(value: str) -> str:
+        if not value.strip():
+            raise ValueError("expected a non-empty string")
+        return value
+
+    calendars = r.strings(table, "calendars", "google") if "calendars" in table else d.calendars
+    patterns = (
+        r.strings(table, "interview_patterns", "google")
+        if "interview_patterns" in table
+        else d.interview_patterns
+    )
+    return GoogleSettings(
+        credentials_file=r.value(
+            table, "credentials_file", str, _expand, d.credentials_file, "google"
+        ),
+        client_secrets_file=r.value(
+            table, "client_secrets_file", str, _expand, d.client_secrets_file, "google"
+        ),
+        api_endpoint=r.value(table, "api_endpoint", str, url, None, "google"),
+        token_uri=r.value(table, "token_uri", str, url, None, "google"),
+        calendars=calendars,
+        calendar_name=r.value(table, "calendar_name", str, text, d.calendar_name, "google"),
+        calendar_id=r.value(table, "calendar_id", str, text, None, "google"),
+        lookback=r.value(table, "lookback", str, parse_positive_duration, d.lookback, "google"),
+        interview_patterns=patterns,
+    )
+
+
+def _drafts(r: _Reader, table: dict[str, Any]) -> DraftSettings:
+    r.known(table, {"your_name", "template"}, "[drafts]")
+    return DraftSettings(
+        your_name=r.value(table, "your_name", str, str.strip, "", "drafts"),
+        template=r.value(table, "template", str, _expand, None, "drafts"),
+    )
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:

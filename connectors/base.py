@@ -69,3 +69,74 @@ class Calendar(ABC):
 
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for direct APIs
         """Make every change so far durable (a file calendar writes here)."""
+
+
+# --- mail
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str
+    email: str  # lower-cased
+
+
+@dataclass(frozen=True)
+class MailMessage:
+    """A message as the core sees it: headers and a snippet, never a body."""
+
+    source_id: str  # the mailbox's own id (Gmail id, IMAP UID)
+    message_id: str  # the RFC 5322 Message-ID, "<...>"; synthesized when missing
+    thread: str | None
+    date: datetime  # aware
+    sender: Address | None
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    subject: str  # decoded (RFC 2047)
+    snippet: str
+    outgoing: bool  # sent by the user (Gmail SENT label, IMAP Sent folder)
+    headers: tuple[tuple[str, str], ...] = ()  # other headers, names lower-cased
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((value for key, value in self.headers if key == name), None)
+
+
+@dataclass(frozen=True)
+class MailChanges:
+    """What changed in a mailbox since a cursor, and the cursor to save after storing it."""
+
+    messages: tuple[MailMessage, ...]
+    cursor: str
+
+
+# --- calendar events the user owns (interviews come from here)
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str  # lower-cased
+    name: str = ""
+    is_self: bool = False
+    is_resource: bool = False
+    organizer: bool = False
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    """An event of the user's calendar, as read; `cancelled` covers deleted ones."""
+
+    calendar_id: str
+    event_id: str
+    cancelled: bool
+    summary: str = ""
+    start: datetime | None = None  # aware; None for cancelled entries
+    end: datetime | None = None
+    attendees: tuple[Attendee, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CalendarChanges:
+    entries: tuple[CalendarEntry, ...]
+    cursor: str  # the sync token to save after the entries are stored

@@ -7,38 +7,34 @@ when used, so a command that only reads the store never loads Google's libraries
 
 from __future__ import annotations
 
-import importlib
+import sys
+from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pursuit.config.settings import Settings
-from pursuit.connectors.base import Calendar
-from pursuit.daemon.jobs import Job, plan, push_events, sync_config_organizations
 from pursuit.daemon.store import Store
 
-CALENDARS = {
-    "ics": "pursuit.connectors.ics:IcsCalendar",
-}
-
-
-def load_class(spec: str) -> Any:
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
+if TYPE_CHECKING:
+    from pursuit.config.settings import GoogleSettings, Settings
+    from pursuit.connectors.base import Calendar
+    from pursuit.daemon.jobs import Job
 
 
 class App:
-    def __init__(self, settings: Settings, *, clock: Any = None) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self._clock = clock
 
     def now(self) -> datetime:
         if self._clock is not None:
-            return self._clock()  # type: ignore[no-any-return]
+            return self._clock()
         return datetime.now(self.settings.timezone)
 
     @cached_property
     def store(self) -> Store:
+        from pursuit.daemon.jobs import sync_config_organizations
+
         store = Store.open(self.settings.database)
         sync_config_organizations(store, self.settings, self.now())
         return store
@@ -47,18 +43,113 @@ class App:
     def calendar_name(self) -> str:
         return self.settings.calendar.kind
 
+    @property
+    def google(self) -> GoogleSettings:
+        assert self.settings.google is not None
+        return self.settings.google
+
+    @cached_property
+    def google_credentials(self) -> Any:
+        from pursuit.connectors.google_auth import load_credentials
+
+        return load_credentials(self.google.credentials_file, token_uri=self.google.token_uri)
+
     @cached_property
     def calendar(self) -> Calendar:
-        kind = self.settings.calendar.kind
-        cls = load_class(CALENDARS[kind])
-        calendar: Calendar = cls(self.settings.calendar.ics_file)
-        return calendar
+        if self.settings.calendar.kind == "google":
+            from pursuit.connectors.google_calendar import GoogleCalendar
+
+            return GoogleCalendar(
+                self.google_credentials,
+                self.google.credentials_file,
+                api_endpoint=self.google.api_endpoint,
+                calendar_name=self.google.calendar_name,
+                calendar_id=self.google.calendar_id,
+                time_zone=self.settings.timezone.key,
+            )
+        from pursuit.connectors.ics import IcsCalendar
+
+        return IcsCalendar(self.settings.calendar.ics_file)
+
+    @cached_property
+    def mailbox(self) -> Any:
+        from pursuit.connectors.gmail import GmailMailbox
+
+        return GmailMailbox(
+            self.google_credentials,
+            self.google.credentials_file,
+            api_endpoint=self.google.api_endpoint,
+        )
+
+    @cached_property
+    def calendar_reader(self) -> Any:
+        from pursuit.connectors.google_calendar import GoogleCalendarReader
+
+        return GoogleCalendarReader(
+            self.google_credentials,
+            self.google.credentials_file,
+            api_endpoint=self.google.api_endpoint,
+        )
 
     def jobs(self) -> list[Job]:
-        return [
-            Job("plan", lambda now: plan(self.store, self.settings, self.calendar_name, now)),
+        """The jobs of one round, in the order their results feed each other."""
+        from pursuit.daemon import feeds, interviews, mail
+        from pursuit.daemon.jobs import Job, plan, push_events
+
+        settings = self.settings
+        jobs: list[Job] = []
+        if settings.google is not None:
+            google = settings.google
+
+            def progress(done: int, total: int) -> None:
+                if sys.stderr.isatty():
+                    print(f"\rgmail: {done}/{total} messages", end="", file=sys.stderr)
+
+            jobs += [
+                Job(
+                    "gmail",
+                    lambda now: mail.sync_mail(
+                        self.store,
+                        self.mailbox,
+                        now,
+                        lookback=google.lookback,
+                        progress=progress,
+                    ),
+                ),
+                Job(
+                    "interviews",
+                    lambda now: interviews.sync_interviews(
+                        self.store,
+                        self.calendar_reader,
+                        google.calendars,
+                        now,
+                        lookback=google.lookback,
+                        patterns=google.interview_patterns,
+                    ),
+                ),
+            ]
+        jobs += [
+            Job("feeds", lambda now: feeds.poll_feeds(self.store, settings, now)),
+            Job("plan", lambda now: plan(self.store, settings, self.calendar_name, now)),
             Job("calendar", lambda now: push_events(self.store, self.calendar, now)),
         ]
+        if settings.google is not None:
+            jobs.append(Job("drafts", lambda now: self.make_drafts(now)))
+        return jobs
+
+    def make_drafts(self, now: datetime) -> int:
+        from pursuit.daemon import drafts
+
+        me = self.store.cursor(f"{self.mailbox.name}:address") or ""
+        template = drafts.load_template(self.settings.drafts.template)
+        drafts.queue_drafts(
+            self.store,
+            template,
+            now,
+            from_address=me,
+            your_name=self.settings.drafts.your_name,
+        )
+        return drafts.push_drafts(self.store, self.mailbox, now)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -7,7 +7,6 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-from email.utils import parseaddr
 from typing import NoReturn
 
 import click
@@ -16,7 +15,7 @@ from pursuit.config.settings import EXAMPLE_CONFIG, load_settings, resolve_confi
 from pursuit.daemon.app import App
 from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
 from pursuit.daemon.errors import PursuitError, UserError
-from pursuit.daemon.models import ORG_STATUSES
+from pursuit.daemon.models import ORG_STATUSES, Contact, Organization
 
 log = logging.getLogger("pursuit")
 
@@ -94,17 +93,22 @@ def org_add(
     state: Context, name: str, domains: tuple[str, ...], positions: tuple[str, ...]
 ) -> None:
     """Track an organization."""
-    app = state.app
-    from pursuit.config.settings import parse_settings
+    from pursuit.config.settings import parse_domain
 
+    if not name.strip():
+        raise UserError("the organization's name is empty")
     # The same validation as the config file, so both paths accept the same domains.
-    parse_settings(
-        {"organization": [{"name": name, "domains": list(domains), "positions": list(positions)}]},
-        "command line",
-    )
-    created = app.store.add_organization(
-        name.strip(), [d.lower().lstrip("@") for d in domains], positions, now=app.now()
-    )
+    problems: list[str] = []
+    clean: list[str] = []
+    for domain in domains:
+        try:
+            clean.append(parse_domain(domain))
+        except ValueError as exc:
+            problems.append(f"--domain {domain!r}: {exc}")
+    if problems:
+        raise UserError(problems)
+    app = state.app
+    created = app.store.add_organization(name.strip(), clean, positions, now=app.now())
     click.echo(f"{created.name}: {', '.join(created.domains) or 'no domain'} ({created.status})")
 
 
@@ -166,7 +170,49 @@ def interview() -> None:
     """Interviews: add, move, cancel, list."""
 
 
+@interview.command("list")
+@click.argument("organization", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def interview_list(state: Context, organization: str | None, as_json: bool) -> None:
+    """List interviews (of one organization), oldest first, with their ids."""
+    app = state.app
+    tz = app.settings.timezone
+    org_id = app.store.find_organization(organization).id if organization else None
+    orgs = {o.id: o.name for o in app.store.organizations()}
+    found = app.store.interviews(org_id)
+    if as_json:
+        from pursuit.daemon.export import iso
+
+        records = [
+            {
+                "id": i.id,
+                "organization": orgs.get(i.organization_id),
+                "start": iso(i.start, tz),
+                "end": iso(i.end, tz),
+                "position": i.position,
+                "interviewers": [p.contact.address for p in i.interviewers],
+                "cancelled": i.cancelled,
+            }
+            for i in found
+        ]
+        click.echo(json.dumps(records, indent=2))
+        return
+    if not found:
+        click.echo("No interview yet: add one with `pursuit interview add ORG --at ...`.")
+    for i in found:
+        who = ", ".join(p.contact.display for p in i.interviewers) or "nobody named"
+        mark = " (cancelled)" if i.cancelled else ""
+        position = f", {i.position}" if i.position else ""
+        click.echo(
+            f"#{i.id:<5} {i.start.astimezone(tz):%a %d %b %Y %H:%M}  "
+            f"{orgs.get(i.organization_id, '?')}{position}, with {who}{mark}"
+        )
+
+
 def _person(text: str) -> tuple[str, str]:
+    from email.utils import parseaddr
+
     name, address = parseaddr(text)
     if "@" not in address or " " in address:
         raise UserError(f'--with {text!r}: expected "Name <address@example.com>" or an address')
@@ -264,10 +310,13 @@ def commit(state: Context, contact: str, on_day: str | None, after: str | None) 
     tz = app.settings.timezone
     contact_id, interview_id, name = _interview_for(app, contact)
     found = app.store.interview(interview_id)
-    if on_day:
-        day = parse_day(on_day, found.start.astimezone(tz).date())
-    else:
-        day = found.start.astimezone(tz).date() + parse_offset(after or "")
+    interview_day = found.start.astimezone(tz).date()
+    day = parse_day(on_day, interview_day) if on_day else interview_day + parse_offset(after or "")
+    if day < interview_day:
+        raise UserError(
+            f"{on_day or after!r}: {day:%a %d %b %Y} is before the interview "
+            f"({interview_day:%a %d %b %Y})"
+        )
     app.store.set_interviewer(interview_id, contact_id, promised=day)
     _replan(app)
     click.echo(f"Follow up with {name} on {day:%a %d %b %Y}")
@@ -358,12 +407,14 @@ def forget(state: Context, name: str, yes: bool) -> None:
     app = state.app
     store = app.store
     target: tuple[str, Callable[[], None]]
-    try:
-        found_org = store.find_organization(name)
-        target = (f"organization {found_org.name}", lambda: store.forget_organization(found_org.id))
-    except UserError:
-        found = store.find_contact(name)
-        target = (f"contact {found.display}", lambda: store.forget_contact(found.id))
+    found_org, found = _organization_or_contact(app, name)
+    if found_org is not None:
+        org_id = found_org.id
+        target = (f"organization {found_org.name}", lambda: store.forget_organization(org_id))
+    else:
+        assert found is not None
+        contact_id = found.id
+        target = (f"contact {found.display}", lambda: store.forget_contact(contact_id))
     if not yes and sys.stdin.isatty():
         click.confirm(f"Forget {target[0]} and all its records?", abort=True)
     target[1]()
@@ -371,22 +422,57 @@ def forget(state: Context, name: str, yes: bool) -> None:
     click.echo(f"Forgot {target[0]}")
 
 
+def _organization_or_contact(app: App, name: str) -> tuple[Organization | None, Contact | None]:
+    """The one organization or contact NAME designates; a name matching both is ambiguous."""
+    try:
+        org: Organization | None = app.store.find_organization(name)
+        org_error: UserError | None = None
+    except UserError as exc:
+        org, org_error = None, exc
+    try:
+        contact: Contact | None = app.store.find_contact(name)
+        contact_error: UserError | None = None
+    except UserError as exc:
+        contact, contact_error = None, exc
+    if org is not None and contact is not None:
+        # An exact name, domain or address beats a partial match of the other kind.
+        folded = name.casefold()
+        org_exact = org.name.casefold() == folded or folded in org.domains
+        contact_exact = contact.name.casefold() == folded or folded in contact.addresses
+        if org_exact != contact_exact:
+            return (org, None) if org_exact else (None, contact)
+        raise UserError(
+            f"{name!r} is ambiguous: it matches organization {org.name} and contact "
+            f"{contact.display} <{contact.address}>; give the full name or the address"
+        )
+    if org is not None or contact is not None:
+        return org, contact
+    for error in (org_error, contact_error):
+        if error is not None and "ambiguous" in str(error):
+            raise error
+    raise UserError(f"no organization or contact named {name!r} (see `pursuit org list`)")
+
+
 # --- views
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--limit", default=10, show_default=True, help="How many upcoming duties to show.")
+@click.option("--limit", default=10, show_default=True, help="Duties of each kind to show.")
+@click.option("--all", "show_all", is_flag=True, help="Show every overdue and upcoming duty.")
 @pass_ctx
-def status(state: Context, as_json: bool, limit: int) -> None:
+def status(state: Context, as_json: bool, limit: int, show_all: bool) -> None:
     """Each organization at a glance, overdue duties first, then the next ones."""
     from pursuit.daemon import views
 
     app = state.app
-    record = views.status(app.store, app.settings.timezone, app.now(), limit=limit)
-    click.echo(
-        json.dumps(record, indent=2) if as_json else views.render_status(record), nl=not as_json
+    record = views.status(
+        app.store, app.settings.timezone, app.now(), limit=None if show_all else limit
     )
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    else:
+        click.echo(views.render_status(record), nl=False)
 
 
 @cli.command()

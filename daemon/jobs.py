@@ -15,6 +15,7 @@ from datetime import datetime
 from pursuit.config.settings import Settings
 from pursuit.connectors.base import Calendar, CalendarEvent
 from pursuit.daemon.errors import PursuitError
+from pursuit.daemon.feeds import since_lines
 from pursuit.daemon.planner import EventContext, PlannedEvent, plan_duties, plan_events
 from pursuit.daemon.store import Store, from_db, to_db
 
@@ -55,7 +56,7 @@ def plan(store: Store, settings: Settings, calendar_name: str, now: datetime) ->
             last_correspondence=lambda contact_id: next(
                 iter(store.correspondence(contact_id=contact_id, limit=1)), None
             ),
-            since_interview=lambda org_id, since: [],
+            since_interview=lambda org_id, since: since_lines(store, settings, org_id, since),
             tz=tz,
         )
         events = plan_events(store.duties(), ctx, settings.planner)

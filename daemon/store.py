@@ -146,6 +146,44 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT
     );
     """,
+    # 2: company feeds and what they said
+    """
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY,
+        organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        configured_url TEXT NOT NULL,
+        url TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('press', 'news', 'careers')),
+        format TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        active INTEGER NOT NULL DEFAULT 1,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        last_ok TEXT,
+        next_poll TEXT,
+        UNIQUE (organization_id, configured_url)
+    );
+    CREATE TABLE feed_items (
+        id INTEGER PRIMARY KEY,
+        organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        feed_id INTEGER REFERENCES feeds(id) ON DELETE SET NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('press', 'news', 'opening')),
+        title TEXT NOT NULL,
+        link TEXT,
+        summary TEXT NOT NULL DEFAULT '',
+        location TEXT,
+        department TEXT,
+        published TEXT,
+        first_seen TEXT NOT NULL,
+        closed TEXT,
+        UNIQUE (organization_id, key)
+    );
+    CREATE INDEX feed_items_org_seen ON feed_items(organization_id, first_seen);
+    ALTER TABLE correspondence ADD COLUMN source_id TEXT;
+    CREATE INDEX correspondence_source ON correspondence(source_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -379,6 +417,12 @@ class Store:
             return self._contacts("1", ())
         return self._contacts("c.organization_id = ?", (organization_id,))
 
+    def contacts_by_id(self, ids: Iterable[int]) -> list[Contact]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        return self._contacts(f"c.id IN ({','.join('?' * len(wanted))})", wanted)
+
     def contact_by_address(self, address: str) -> Contact | None:
         row = self.db.execute(
             "SELECT contact_id FROM addresses WHERE address = ?", (address.lower(),)
@@ -435,7 +479,25 @@ class Store:
             return self.contact(contact_id)
 
     def forget_contact(self, contact_id: int) -> None:
+        """Remove a person and every trace of them: their own records, their address."""
+        addresses = set(self.contact(contact_id).addresses)
         with self.transaction() as db:
+            db.execute(
+                "DELETE FROM correspondence WHERE id IN (SELECT correspondence_id "
+                "FROM correspondence_contacts GROUP BY correspondence_id "
+                "HAVING count(*) = 1 AND max(contact_id) = ?)",
+                (contact_id,),
+            )
+            for row in db.execute(
+                "SELECT m.id, m.people FROM correspondence m JOIN correspondence_contacts c "
+                "ON c.correspondence_id = m.id WHERE c.contact_id = ?",
+                (contact_id,),
+            ).fetchall():
+                people = [p for p in json.loads(row["people"]) if p not in addresses]
+                db.execute(
+                    "UPDATE correspondence SET people = ? WHERE id = ?",
+                    (json.dumps(people), row["id"]),
+                )
             db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
 
     # --- interviews
@@ -464,6 +526,31 @@ class Store:
                 [(interview_id, c) for c in interviewers],
             )
             return interview_id
+
+    def interview_by_source(self, source_key: str) -> Interview | None:
+        row = self.db.execute(
+            "SELECT id FROM interviews WHERE source_key = ?", (source_key,)
+        ).fetchone()
+        return None if row is None else self.interview(row[0])
+
+    def set_interview(
+        self,
+        interview_id: int,
+        *,
+        start: datetime,
+        end: datetime,
+        interviewers: Iterable[int],
+        cancelled: bool = False,
+    ) -> None:
+        """An interview as its calendar event says now: times, people, not cancelled."""
+        self.db.execute(
+            "UPDATE interviews SET start = ?, end = ?, cancelled = ? WHERE id = ?",
+            (to_db(start), to_db(end), int(cancelled), interview_id),
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO interviewers (interview_id, contact_id) VALUES (?, ?)",
+            [(interview_id, c) for c in interviewers],
+        )
 
     def move_interview(self, interview_id: int, start: datetime, end: datetime) -> None:
         self.db.execute(
@@ -630,13 +717,15 @@ class Store:
         snippet: str = "",
         thread: str | None = None,
         people: Iterable[str] = (),
+        source_id: str | None = None,
     ) -> bool:
         """Log a message once; False when its message id was already logged."""
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO correspondence "
                 "(message_id, direction, date, organization_id, "
-                "channel, subject, snippet, thread, people) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "channel, subject, snippet, thread, people, source_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message_id,
                     direction,
@@ -647,6 +736,7 @@ class Store:
                     snippet,
                     thread,
                     json.dumps(sorted(set(people))),
+                    source_id,
                 ),
             )
             if not cursor.rowcount:

@@ -14,13 +14,25 @@ from pursuit.daemon.store import Store, to_db
 KIND_LABELS = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
 
 
-def status(store: Store, tz: ZoneInfo, now: datetime, *, limit: int = 10) -> dict[str, Any]:
+def status(store: Store, tz: ZoneInfo, now: datetime, *, limit: int | None = 10) -> dict[str, Any]:
+    """Organizations, then overdue duties (oldest first), then the next ones.
+
+    `limit` caps each list of duties (None: all); the counts are always whole.
+    """
     orgs = {o.id: o for o in store.organizations()}
-    wanted = _contacts_of_duties(store, "state = 'pending'")
-    overdue = store.duties("state = 'pending' AND due < ?", (to_db(now),))
+    cap = "" if limit is None else f" LIMIT {int(limit)}"
+    overdue = store.duties(f"state = 'pending' AND due < ? ORDER BY due, id{cap} --", (to_db(now),))
     upcoming = store.duties(
-        f"state = 'pending' AND due >= ? ORDER BY due, id LIMIT {int(limit)} --", (to_db(now),)
+        f"state = 'pending' AND due >= ? ORDER BY due, id{cap} --", (to_db(now),)
     )
+    overdue_count, pending_count = store.db.execute(
+        "SELECT count(*) FILTER (WHERE due < ?), count(*) FROM duties WHERE state = 'pending'",
+        (to_db(now),),
+    ).fetchone()
+    people = {
+        c.id: c
+        for c in store.contacts_by_id({d.contact_id for d in overdue + upcoming if d.contact_id})
+    }
     counts = {
         r[0]: (r[1], r[2])
         for r in store.db.execute(
@@ -46,13 +58,11 @@ def status(store: Store, tz: ZoneInfo, now: datetime, *, limit: int = 10) -> dic
     return {
         "now": iso(now, tz),
         "organizations": organizations,
-        "overdue": [duty_record(d, wanted, orgs, tz, now) for d in overdue],
-        "upcoming": [duty_record(d, wanted, orgs, tz, now) for d in upcoming],
+        "overdue_count": overdue_count,
+        "upcoming_count": pending_count - overdue_count,
+        "overdue": [duty_record(d, people, orgs, tz, now) for d in overdue],
+        "upcoming": [duty_record(d, people, orgs, tz, now) for d in upcoming],
     }
-
-
-def _contacts_of_duties(store: Store, where: str) -> dict[int, Any]:
-    return {c.id: c for c in store.contacts()}
 
 
 def _when(text: str | None) -> str:
@@ -85,12 +95,14 @@ def render_status(record: dict[str, Any]) -> str:
                 lines.append(f"    ! {org['flag']}")
     if record["overdue"]:
         lines.append("")
-        lines.append(f"Overdue ({len(record['overdue'])})")
+        lines.append(f"Overdue ({record['overdue_count']})")
         lines.extend(_duty_line(d) for d in record["overdue"])
+        _more(lines, record["overdue_count"] - len(record["overdue"]))
     lines.append("")
     if record["upcoming"]:
-        lines.append("Next")
+        lines.append(f"Next ({record['upcoming_count']})")
         lines.extend(_duty_line(d) for d in record["upcoming"])
+        _more(lines, record["upcoming_count"] - len(record["upcoming"]))
     else:
         lines.append("Nothing else planned.")
     if record["overdue"] or record["upcoming"]:
@@ -101,6 +113,11 @@ def render_status(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _more(lines: list[str], hidden: int) -> None:
+    if hidden > 0:
+        lines.append(f"  ... and {hidden} more (pursuit status --all)")
+
+
 def history(store: Store, name: str, tz: ZoneInfo) -> dict[str, Any]:
     """Correspondence, interviews and finished duties of an organization or contact."""
     try:
@@ -109,8 +126,14 @@ def history(store: Store, name: str, tz: ZoneInfo) -> dict[str, Any]:
     except UserError as org_error:
         try:
             contact = store.find_contact(name)
-        except UserError:
-            raise org_error from None
+        except UserError as contact_error:
+            if "ambiguous" in str(org_error):
+                raise org_error from None
+            if "ambiguous" in str(contact_error):
+                raise contact_error from None
+            raise UserError(
+                f"no organization or contact named {name!r} (see `pursuit org list`)"
+            ) from None
         org = None
     contacts = {c.id: c for c in store.contacts()}
     entries: list[dict[str, Any]] = []

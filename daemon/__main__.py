@@ -1,0 +1,3 @@
+from pursuit.daemon.cli import main
+
+main()

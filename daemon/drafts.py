@@ -1,0 +1,131 @@
+"""Thank-you drafts: one per interviewer of a finished interview, never sent.
+
+A draft is a side effect, so it goes through the outbox with a key derived
+from its duty, and the draft itself carries that key in an `X-Pursuit-Key`
+header: a repeat after a crash finds the draft instead of writing a second.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+from pathlib import Path
+from typing import Protocol
+
+import jinja2
+
+from pursuit.daemon.errors import UserError
+from pursuit.daemon.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE = Path(__file__).with_name("templates") / "thank-you.txt"
+TARGET = "drafts"
+
+
+class DraftBox(Protocol):
+    def create_draft(self, raw: bytes, key: str) -> str: ...
+
+
+def load_template(path: Path | None) -> jinja2.Template:
+    source = path or DEFAULT_TEMPLATE
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"thank-you template {source}: cannot read it ({exc})") from None
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    try:
+        return env.from_string(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise UserError(f"thank-you template {source}, line {exc.lineno}: {exc.message}") from None
+
+
+def render_draft(
+    template: jinja2.Template,
+    *,
+    key: str,
+    to_name: str,
+    to_address: str,
+    from_address: str,
+    your_name: str,
+    organization: str,
+    position: str | None,
+    note: str | None,
+    interview_start: datetime,
+    now: datetime,
+) -> bytes:
+    """The draft as an RFC 5322 message; the template's first line may be `Subject: ...`."""
+    text = template.render(
+        first_name=(to_name.split() or [to_address.split("@")[0]])[0],
+        name=to_name,
+        organization=organization,
+        position=position,
+        note=note,
+        day=f"on {interview_start:%A}",
+        your_name=your_name,
+    )
+    subject = f"Thank you – {organization}"
+    if text.startswith("Subject:"):
+        first, _, text = text.partition("\n")
+        subject = first.removeprefix("Subject:").strip()
+        text = text.lstrip("\n")
+    message = EmailMessage()
+    message["To"] = formataddr((to_name, to_address))
+    if from_address:
+        message["From"] = formataddr((your_name, from_address))
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = make_msgid(domain="pursuit.invalid")
+    message["X-Pursuit-Key"] = key
+    message.set_content(text)
+    return message.as_bytes()
+
+
+def queue_drafts(
+    store: Store,
+    template: jinja2.Template,
+    now: datetime,
+    *,
+    from_address: str,
+    your_name: str,
+) -> int:
+    """Queue a draft for each pending thank-you whose interview is over."""
+    queued = 0
+    orgs = {o.id: o for o in store.organizations()}
+    interviews = {i.id: i for i in store.interviews(include_cancelled=False)}
+    for duty in store.duties("state = 'pending' AND kind = 'thank_you'"):
+        interview = interviews.get(duty.interview_id or -1)
+        if interview is None or interview.end > now or duty.contact_id is None:
+            continue
+        person = next(p for p in interview.interviewers if p.contact.id == duty.contact_id)
+        key = f"draft:{duty.key}"
+        raw = render_draft(
+            template,
+            key=key,
+            to_name=person.contact.name,
+            to_address=person.contact.address,
+            from_address=from_address,
+            your_name=your_name,
+            organization=orgs[duty.organization_id].name,
+            position=interview.position,
+            note=person.note,
+            interview_start=interview.start,
+            now=now,
+        )
+        queued += store.enqueue(key, "draft", TARGET, {"raw": raw.decode()}, now=now)
+    return queued
+
+
+def push_drafts(store: Store, box: DraftBox, now: datetime) -> int:
+    """Create the queued drafts; each recorded only after the mailbox holds it."""
+    created = 0
+    for entry in store.pending_outbox(TARGET):
+        payload = json.loads(entry["payload"])
+        draft_id = box.create_draft(payload["raw"].encode(), entry["key"])
+        store.outbox_done(entry["id"], now=now)
+        log.info("thank-you draft %s ready (%s)", draft_id, entry["key"])
+        created += 1
+    return created

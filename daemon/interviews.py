@@ -1,0 +1,114 @@
+"""Interviews found on the user's calendars.
+
+An event is an interview when an attendee belongs to a tracked organization
+(or is a tracked contact), or when its title matches an interview pattern and
+names a tracked organization. The interviewers are the attendees at the
+organization: never the user, rooms or resources. A moved event moves the
+interview (and so its duties); a cancelled or deleted one cancels it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pursuit.connectors.base import Attendee, CalendarChanges, CalendarEntry
+from pursuit.daemon.errors import CursorExpired
+from pursuit.daemon.matcher import Directory, domain_of, normalize
+from pursuit.daemon.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATTERNS = ("interview", "phone screen", "onsite", "on-site", "technical screen")
+
+
+class CalendarReader(Protocol):
+    def changes(
+        self, calendar_id: str, cursor: str | None, *, since: datetime
+    ) -> CalendarChanges: ...
+
+
+def sync_interviews(
+    store: Store,
+    reader: CalendarReader,
+    calendars: Sequence[str],
+    now: datetime,
+    *,
+    lookback: timedelta,
+    patterns: Sequence[str] = DEFAULT_PATTERNS,
+) -> int:
+    """Read each calendar's changes; returns how many events were interviews."""
+    found = 0
+    for calendar_id in calendars:
+        name = f"calendar:{calendar_id}"
+        cursor = store.cursor(name)
+        try:
+            changes = reader.changes(calendar_id, cursor, since=now - lookback)
+        except CursorExpired as exc:
+            log.warning("%s; resyncing from scratch", exc)
+            changes = reader.changes(calendar_id, None, since=now - lookback)
+        with store.transaction():
+            for entry in changes.entries:
+                found += apply_entry(store, entry, patterns)
+            store.save_cursor(name, changes.cursor, now=now)
+    return found
+
+
+def apply_entry(store: Store, entry: CalendarEntry, patterns: Sequence[str]) -> bool:
+    source_key = f"{entry.calendar_id}:{entry.event_id}"
+    existing = store.interview_by_source(source_key)
+    if entry.cancelled or entry.start is None or entry.end is None:
+        if existing is not None and not existing.cancelled:
+            store.cancel_interview(existing.id)
+        return existing is not None
+    directory = Directory.from_store(store)
+    org_id, people = _interviewers(entry, directory)
+    if org_id is None:
+        if _looks_like_interview(entry.summary, patterns):
+            org_id = directory.organization_named_in(f"{entry.summary}\n{entry.description}")
+        if org_id is None:
+            if existing is not None and not existing.cancelled:
+                store.cancel_interview(existing.id)  # no longer an interview
+            return False
+    contact_ids = [
+        store.ensure_contact(a.email, a.name, org_id, role="interviewer").id for a in people
+    ]
+    if existing is None:
+        org = store.organization(org_id)
+        store.add_interview(
+            org_id,
+            entry.start,
+            entry.end,
+            contact_ids,
+            position=org.positions[0] if org.positions else None,
+            source="calendar",
+            source_key=source_key,
+        )
+    else:
+        store.set_interview(existing.id, start=entry.start, end=entry.end, interviewers=contact_ids)
+    return True
+
+
+def _interviewers(entry: CalendarEntry, directory: Directory) -> tuple[int | None, list[Attendee]]:
+    org_id: int | None = None
+    people = []
+    for attendee in entry.attendees:
+        if attendee.is_self or attendee.is_resource:
+            continue
+        known = directory.contacts.get(normalize(attendee.email))
+        at_org = known[1] if known else directory.organization_for_domain(domain_of(attendee.email))
+        if at_org is None:
+            continue
+        if org_id is None:
+            org_id = at_org
+        if at_org == org_id:
+            people.append(attendee)
+    return org_id, people
+
+
+def _looks_like_interview(title: str, patterns: Sequence[str]) -> bool:
+    folded = title.casefold()
+    return any(re.search(rf"(?<!\w){re.escape(p.casefold())}", folded) for p in patterns)

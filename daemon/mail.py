@@ -1,0 +1,205 @@
+"""The correspondence log: mail from a mailbox into the store, once each.
+
+The first sync searches only mail to or from tracked people and domains; later
+syncs read the mailbox's changes since the saved cursor (one call when nothing
+changed). An expired cursor means a full sync again, harmlessly: a message is
+keyed by its Message-ID. The cursor is saved only after the messages it covers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pursuit.connectors.base import MailChanges, MailMessage
+from pursuit.daemon.errors import CursorExpired
+from pursuit.daemon.matcher import Directory, match, verdict
+from pursuit.daemon.models import Duty
+from pursuit.daemon.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Mailbox(Protocol):
+    name: str
+
+    def profile(self) -> tuple[str, str]: ...
+
+    def search(
+        self,
+        *,
+        addresses: Sequence[str],
+        domains: Sequence[str],
+        since: datetime,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[list[MailMessage]]: ...
+
+    def changes(self, cursor: str) -> MailChanges: ...
+
+
+def watched(store: Store) -> tuple[list[str], list[str]]:
+    """The addresses and domains whose mail is logged."""
+    addresses = sorted({a for c in store.contacts() for a in c.addresses})
+    domains = sorted({d for o in store.organizations() for d in o.domains})
+    return addresses, domains
+
+
+def sync_mail(
+    store: Store,
+    mailbox: Mailbox,
+    now: datetime,
+    *,
+    lookback: timedelta,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Bring the correspondence log up to date; returns the messages logged."""
+    cursor_name = mailbox.name
+    watch_name = f"{mailbox.name}:watched"
+    me_name = f"{mailbox.name}:address"
+    addresses, domains = watched(store)
+    cursor = store.cursor(cursor_name)
+    me = store.cursor(me_name) or ""
+    logged = 0
+    if cursor is not None and me:
+        # People and domains added since the last sync get their past mail.
+        before = json.loads(store.cursor(watch_name) or '{"addresses": [], "domains": []}')
+        new_addresses = sorted(set(addresses) - set(before["addresses"]))
+        new_domains = sorted(set(domains) - set(before["domains"]))
+        if new_addresses or new_domains:
+            logged += _search(
+                store, mailbox, me, new_addresses, new_domains, now, lookback, progress
+            )
+            _save_watch(store, watch_name, addresses, domains, now)
+        try:
+            changes = mailbox.changes(cursor)
+        except CursorExpired as exc:
+            log.warning("%s; resyncing from scratch", exc)
+            cursor = None
+        else:
+            with store.transaction():
+                logged += store_messages(store, changes.messages, me, now)
+                store.save_cursor(cursor_name, changes.cursor, now=now)
+            return logged
+    # The history id is taken before the search, so nothing between is missed.
+    me, history_before = mailbox.profile()
+    logged += _search(store, mailbox, me, addresses, domains, now, lookback, progress)
+    with store.transaction():
+        store.save_cursor(me_name, me, now=now)
+        store.save_cursor(cursor_name, history_before, now=now)
+        _save_watch(store, watch_name, addresses, domains, now)
+    return logged
+
+
+def _save_watch(
+    store: Store, name: str, addresses: list[str], domains: list[str], now: datetime
+) -> None:
+    store.save_cursor(name, json.dumps({"addresses": addresses, "domains": domains}), now=now)
+
+
+def _search(
+    store: Store,
+    mailbox: Mailbox,
+    me: str,
+    addresses: Sequence[str],
+    domains: Sequence[str],
+    now: datetime,
+    lookback: timedelta,
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    if not addresses and not domains:
+        return 0
+    logged = 0
+    for batch in mailbox.search(
+        addresses=addresses, domains=domains, since=now - lookback, progress=progress
+    ):
+        with store.transaction():
+            logged += store_messages(store, batch, me, now)
+    return logged
+
+
+def store_messages(store: Store, messages: Iterable[MailMessage], me: str, now: datetime) -> int:
+    """Log each matching message once; fulfil duties; flag rejections and offers."""
+    directory = Directory.from_store(store, [me])
+    logged = 0
+    for message in messages:
+        found = match(message, directory)
+        if found is None:
+            continue  # mail that concerns nobody tracked is not stored at all
+        contact_ids = list(found.contact_ids)
+        if found.new_contacts and found.organization_id is not None:
+            for person in found.new_contacts:
+                contact = store.ensure_contact(person.email, person.name, found.organization_id)
+                contact_ids.append(contact.id)
+            directory = Directory.from_store(store, [me])
+        fresh = store.log_correspondence(
+            message_id=message.message_id,
+            direction=found.direction,
+            when=message.date,
+            channel="email",
+            organization_id=found.organization_id,
+            contact_ids=contact_ids,
+            subject=message.subject,
+            snippet=message.snippet,
+            thread=message.thread,
+            people=found.people,
+            source_id=message.source_id,
+        )
+        if not fresh:
+            continue
+        logged += 1
+        if message.outgoing:
+            fulfil_duties(store, message, contact_ids, found.organization_id)
+        elif found.organization_id is not None:
+            _flag(store, message, found.organization_id)
+    return logged
+
+
+def fulfil_duties(
+    store: Store, message: MailMessage, contact_ids: list[int], org_id: int | None
+) -> list[Duty]:
+    """A sent mail after an interview fulfils each addressee's next pending duty.
+
+    Each person's thank-you comes first, then the follow-up. Mail to someone
+    else at the organization counts for everyone there when no interviewer
+    was addressed directly.
+    """
+    pending = [
+        d
+        for d in store.duties("state = 'pending' AND kind IN ('thank_you', 'follow_up')")
+        if d.interview_id is not None
+    ]
+    addressed = [d for d in pending if d.contact_id in contact_ids]
+    if not addressed and org_id is not None:
+        addressed = [d for d in pending if d.organization_id == org_id]
+    done: list[Duty] = []
+    handled: set[int | None] = set()
+    order = {"thank_you": 0, "follow_up": 1}
+    for duty in sorted(addressed, key=lambda d: (order[d.kind], d.due)):
+        if duty.contact_id in handled:
+            continue
+        interview = store.interview(duty.interview_id or 0)
+        if message.date < interview.start:
+            continue
+        evidence = f'sent "{message.subject}" on {message.date:%Y-%m-%d %H:%M %Z}'.strip()
+        if store.mark_done(duty.id, when=message.date, evidence=evidence):
+            done.append(duty)
+            handled.add(duty.contact_id)
+    return done
+
+
+def _flag(store: Store, message: MailMessage, org_id: int) -> None:
+    said = verdict(message)
+    if said is None:
+        return
+    org = store.organization(org_id)
+    if org.status != "active":
+        return
+    status = "rejected" if said == "rejection" else "offer"
+    store.set_organization_flag(
+        org_id,
+        f'possible {said}: "{message.subject}" ({message.date:%d %b}); '
+        f'confirm with `pursuit org status "{org.name}" {status}`',
+    )

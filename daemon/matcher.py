@@ -1,0 +1,223 @@
+"""Which organization and which people a message concerns, and what it says.
+
+Pure functions over a `Directory`, a snapshot of the tracked people and
+domains taken from the store once per sync.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pursuit.connectors.base import Address, MailMessage
+from pursuit.daemon.store import Store
+
+# Personal mail providers: a domain here never identifies an organization.
+FREE_MAIL = frozenset(
+    [
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "ymail.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "pm.me",
+        "gmx.com",
+        "gmx.net",
+        "gmx.de",
+        "web.de",
+        "mail.com",
+        "yandex.com",
+        "yandex.ru",
+        "zoho.com",
+        "fastmail.com",
+        "hey.com",
+        "tutanota.com",
+        "qq.com",
+        "163.com",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+    ]
+)
+
+# Hiring systems write on an organization's behalf; the organization is in the
+# sender's name or the subject, never in the domain.
+HIRING_SYSTEMS = frozenset(
+    [
+        "greenhouse.io",
+        "greenhouse-mail.io",
+        "lever.co",
+        "hire.lever.co",
+        "myworkday.com",
+        "workday.com",
+        "myworkdayjobs.com",
+        "ashbyhq.com",
+        "ashby.io",
+        "smartrecruiters.com",
+        "smartrecruiters-mail.com",
+        "icims.com",
+        "linkedin.com",
+    ]
+)
+
+REJECTION = re.compile(
+    r"move forward with other candidates|moving forward with other candidates"
+    r"|not (?:been )?selected|decided not to (?:proceed|move forward)"
+    r"|will not be (?:moving|proceeding) forward|not be moving forward"
+    r"|pursue other candidates|position has been filled"
+    r"|regret to inform|unfortunately,? we (?:will|have|won't|are not)"
+    r"|not a (?:good )?(?:fit|match) at this time",
+    re.I,
+)
+OFFER = re.compile(
+    r"pleased to (?:extend|offer)|offer letter|extend (?:you )?an offer"
+    r"|job offer|offer of employment|happy to offer you",
+    re.I,
+)
+
+
+def normalize(address: str) -> str:
+    """Case-insensitive; for Gmail addresses, dots and +tags do not matter."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    if domain in ("gmail.com", "googlemail.com"):
+        local = local.split("+", 1)[0].replace(".", "")
+        domain = "gmail.com"
+    return f"{local}@{domain}"
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def is_bulk(message: MailMessage) -> bool:
+    """Mailing lists, newsletters and robots: never turned into contacts."""
+    if message.header("list-unsubscribe") or message.header("list-id"):
+        return True
+    if (message.header("precedence") or "").strip().lower() in ("bulk", "list", "junk"):
+        return True
+    auto = (message.header("auto-submitted") or "no").strip().lower()
+    return auto != "no"
+
+
+def verdict(message: MailMessage) -> str | None:
+    """'rejection', 'offer' or None, read from the subject and snippet."""
+    text = f"{message.subject}\n{message.snippet}"
+    if REJECTION.search(text):
+        return "rejection"
+    if OFFER.search(text):
+        return "offer"
+    return None
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Who and what pursuit tracks, for matching."""
+
+    contacts: dict[str, tuple[int, int | None]]  # normalized address -> (contact, org)
+    domains: dict[str, int]  # domain -> organization
+    org_names: dict[int, str]
+    user_addresses: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_store(cls, store: Store, user_addresses: Iterable[str] = ()) -> Directory:
+        contacts = {
+            normalize(address): (contact.id, contact.organization_id)
+            for contact in store.contacts()
+            for address in contact.addresses
+        }
+        domains = {
+            row["domain"]: row["organization_id"]
+            for row in store.db.execute("SELECT domain, organization_id FROM domains")
+        }
+        names = {org.id: org.name for org in store.organizations()}
+        return cls(contacts, domains, names, frozenset(normalize(a) for a in user_addresses))
+
+    def organization_for_domain(self, domain: str) -> int | None:
+        if domain in FREE_MAIL:
+            return None
+        parts = domain.split(".")
+        for start in range(len(parts) - 1):
+            found = self.domains.get(".".join(parts[start:]))
+            if found is not None:
+                return found
+        return None
+
+    def organization_named_in(self, text: str) -> int | None:
+        folded = text.casefold()
+        for org_id, name in sorted(self.org_names.items(), key=lambda kv: -len(kv[1])):
+            if re.search(rf"(?<!\w){re.escape(name.casefold())}(?!\w)", folded):
+                return org_id
+        return None
+
+
+@dataclass(frozen=True)
+class Match:
+    organization_id: int | None
+    contact_ids: tuple[int, ...]
+    new_contacts: tuple[Address, ...]  # people at a tracked domain not yet known
+    direction: str
+    people: tuple[str, ...]
+
+
+def counterparts(message: MailMessage, directory: Directory) -> list[Address]:
+    """The people on the other side of the exchange."""
+    if message.outgoing:
+        people: Sequence[Address] = (*message.to, *message.cc)
+    else:
+        people = (*(x for x in [message.sender] if x), *message.reply_to, *message.cc)
+    seen: set[str] = set()
+    result = []
+    for person in people:
+        key = normalize(person.email)
+        if key in directory.user_addresses or key in seen or "@" not in key:
+            continue
+        seen.add(key)
+        result.append(person)
+    return result
+
+
+def match(message: MailMessage, directory: Directory) -> Match | None:
+    """The organization and contacts a message concerns, or None to ignore it."""
+    people = counterparts(message, directory)
+    contact_ids: list[int] = []
+    new: list[Address] = []
+    org_id: int | None = None
+    bulk = is_bulk(message)
+    for person in people:
+        known = directory.contacts.get(normalize(person.email))
+        if known is not None:
+            contact_ids.append(known[0])
+            org_id = org_id or known[1]
+            continue
+        domain_org = directory.organization_for_domain(domain_of(person.email))
+        if domain_org is not None:
+            org_id = org_id or domain_org
+            if not bulk:
+                new.append(person)
+    if org_id is None and not contact_ids:
+        sender = message.sender
+        if sender and _hiring_system(domain_of(sender.email)):
+            org_id = directory.organization_named_in(f"{sender.name}\n{message.subject}")
+        if org_id is None:
+            return None
+    return Match(
+        organization_id=org_id,
+        contact_ids=tuple(contact_ids),
+        new_contacts=tuple(new),
+        direction="out" if message.outgoing else "in",
+        people=tuple(p.email for p in people),
+    )
+
+
+def _hiring_system(domain: str) -> bool:
+    return any(domain == d or domain.endswith("." + d) for d in HIRING_SYSTEMS)

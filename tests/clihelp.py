@@ -1,0 +1,166 @@
+"""Run pursuit as its user does: a real process, real files, an isolated home.
+
+`Pursuit(tmp_path)` is one user's machine: its own HOME, XDG_CONFIG_HOME and
+XDG_DATA_HOME under tmp_path, a time zone (TZ, and the same `timezone` in the
+config file unless told otherwise), nothing inherited from the real user's
+PURSUIT_CONFIG or XDG_* variables, and no terminal on standard input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import icalendar
+
+
+def pursuit_command() -> list[str]:
+    """The installed `pursuit` script beside this Python, else `python -m pursuit.daemon`."""
+    script = Path(sys.executable).with_name("pursuit")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "pursuit.daemon"]
+
+
+@dataclass(frozen=True)
+class Result:
+    args: tuple[str, ...]
+    code: int
+    out: str
+    err: str
+
+    def __str__(self) -> str:
+        return (
+            f"pursuit {' '.join(self.args)} -> exit {self.code}\n"
+            f"--- stdout\n{self.out}--- stderr\n{self.err}"
+        )
+
+
+class Pursuit:
+    """One user's machine, and pursuit run on it as a subprocess."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        timezone: str = "Europe/Paris",
+        config: str | None = "",
+    ) -> None:
+        """`config`: extra TOML after `timezone = ...`; None writes no config file at all."""
+        self.root = root
+        self.home = root / "home"
+        self.config_home = root / "xdg-config"
+        self.data_home = root / "xdg-data"
+        self.timezone = timezone
+        self.home.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            self.write_config(f'timezone = "{timezone}"\n{config}')
+
+    # --- where things are
+
+    @property
+    def config_path(self) -> Path:
+        return self.config_home / "pursuit" / "config.toml"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.data_home / "pursuit"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "pursuit.sqlite3"
+
+    @property
+    def ics(self) -> Path:
+        return self.data_dir / "calendar.ics"
+
+    def write_config(self, text: str, path: Path | None = None) -> Path:
+        target = path or self.config_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    # --- running
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("PURSUIT_", "XDG_", "LC_"))
+            and key not in ("TZ", "LANG", "LANGUAGE")
+        }
+        env.update(
+            HOME=str(self.home),
+            XDG_CONFIG_HOME=str(self.config_home),
+            XDG_DATA_HOME=str(self.data_home),
+            XDG_CACHE_HOME=str(self.root / "xdg-cache"),
+            XDG_STATE_HOME=str(self.root / "xdg-state"),
+            TZ=self.timezone,
+            LC_ALL="C.UTF-8",
+            PYTHONIOENCODING="utf-8",
+        )
+        env.update(extra or {})
+        return env
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        done = subprocess.run(
+            [*pursuit_command(), *args],
+            env=self.env(env),
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=60,
+        )
+        return Result(tuple(args), done.returncode, done.stdout, done.stderr)
+
+    def ok(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """Run, expect success and a quiet stderr; return stdout."""
+        result = self.run(*args, env=env)
+        assert result.code == 0, str(result)
+        assert "Traceback" not in result.err, str(result)
+        return result.out
+
+    def fails(self, *args: str, code: int = 2, env: dict[str, str] | None = None) -> str:
+        """Run, expect this exit code and a message without a traceback; return stderr."""
+        result = self.run(*args, env=env)
+        assert result.code == code, str(result)
+        assert "Traceback" not in result.err + result.out, str(result)
+        assert result.err.strip(), str(result)
+        return result.err
+
+    def one_line_error(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """A bad command line: exit 2 and exactly one line saying what is wrong."""
+        err = self.fails(*args, env=env)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, f"expected one line:\n{err}"
+        assert lines[0].startswith("pursuit: "), err
+        return lines[0]
+
+    # --- what the user can look at
+
+    def export(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.ok("export", "--format", "json"))
+        return data
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.ok("status", "--json", "--limit", "1000"))
+        return data
+
+    def calendar_events(self) -> list[icalendar.cal.Component]:
+        calendar = icalendar.Calendar.from_ical(self.ics.read_bytes())
+        return list(calendar.walk("VEVENT"))
+
+
+def duties_by(data: dict[str, Any], kind: str, contact: str | None = None) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in data["duties"]
+        if d["kind"] == kind and (contact is None or d["contact"] == contact)
+    ]

@@ -1,0 +1,317 @@
+"""The configuration: the example file, defaults, and every kind of bad value.
+
+The example is checked the way a user would use it: uncomment every setting and
+load it. Bad files are checked in-process for their messages, and through the
+real command for what the user sees (exit 2, every problem at once, no traceback).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from clihelp import Pursuit
+
+from pursuit.config import settings
+from pursuit.config.settings import (
+    EXAMPLE_CONFIG,
+    CalendarSettings,
+    FeedSettings,
+    OrganizationSettings,
+    PlannerSettings,
+    load_settings,
+    parse_settings,
+)
+from pursuit.daemon.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config" / "example.toml"
+
+# A commented-out setting: `# key = value`, a table header, or a line of an inline array.
+SETTING_LINE = re.compile(r"^# ?(?=[a-z_]+ = |\[\[?[a-z_]+\]\]?$|  \{ |\]$)")
+
+
+def uncommented_example() -> str:
+    return "\n".join(SETTING_LINE.sub("", line) for line in EXAMPLE.read_text().splitlines())
+
+
+def keys_in(value: Any, prefix: str = "") -> set[str]:
+    """Every key path in parsed TOML, list items flattened: planner.thank_you_time, ..."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{prefix}{key}"
+            found.add(path)
+            found |= keys_in(item, f"{path}.")
+    elif isinstance(value, list):
+        for item in value:
+            found |= keys_in(item, prefix)
+    return found
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(tomllib.loads(text), "my.toml")
+    return caught.value.problems
+
+
+# --- the example
+
+
+def test_example_is_the_packaged_file_and_loads_as_the_defaults(tmp_path: Path) -> None:
+    assert EXAMPLE_CONFIG.read_bytes() == EXAMPLE.read_bytes()
+    loaded = load_settings(EXAMPLE)
+    defaults = parse_settings({})
+    assert loaded.planner == defaults.planner == PlannerSettings()
+    assert loaded.run_every == defaults.run_every == timedelta(minutes=15)
+    assert loaded.calendar == defaults.calendar
+    assert loaded.database == defaults.database
+    assert loaded.organizations == ()
+    assert loaded.source == EXAMPLE
+
+
+def test_every_commented_setting_is_valid_and_shows_its_default(tmp_path: Path) -> None:
+    text = uncommented_example()
+    changed = sum(
+        a != b for a, b in zip(text.splitlines(), EXAMPLE.read_text().splitlines(), strict=True)
+    )
+    assert changed >= 20, "the example's settings should be commented out one per line"
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+
+    loaded = load_settings(path)
+
+    assert loaded.timezone == ZoneInfo("Europe/Paris")
+    assert loaded.planner == PlannerSettings(), "each commented value is the default"
+    assert loaded.run_every == timedelta(minutes=15)
+    assert loaded.calendar.kind == "ics"
+    assert loaded.database == Path.home() / ".local/share/pursuit/pursuit.sqlite3"
+    assert loaded.calendar.ics_file == Path.home() / ".local/share/pursuit/calendar.ics"
+    [org] = loaded.organizations
+    assert org.name == "Acme Networks"
+    assert org.domains == ("acme.com",)
+    assert [(f.kind, f.format) for f in org.feeds] == [("press", "auto"), ("careers", "greenhouse")]
+
+
+def test_every_key_of_the_schema_is_explained_in_the_example() -> None:
+    documented = keys_in(tomllib.loads(uncommented_example()))
+
+    def fields(cls: type) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    schema = set(settings._TOP_KEYS)
+    schema |= {f"planner.{k}" for k in fields(PlannerSettings)}
+    schema |= {f"calendar.{k}" for k in fields(CalendarSettings)}
+    schema |= {f"organization.{k}" for k in fields(OrganizationSettings)}
+    schema |= {f"organization.feeds.{k}" for k in fields(FeedSettings)}
+    schema |= {f"feeds.{k}" for k in fields(settings.FeedsSettings)}
+    schema |= {f"google.{k}" for k in fields(settings.GoogleSettings)}
+    schema |= {f"drafts.{k}" for k in fields(settings.DraftSettings)}
+    assert schema - documented == set()
+    assert documented - schema == set(), "the example shows a key the schema does not know"
+
+
+# --- loading
+
+
+def test_no_config_file_means_defaults_but_a_named_missing_file_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = load_settings()
+    assert loaded.source is None
+    assert loaded.database == tmp_path / "xdg-data" / "pursuit" / "pursuit.sqlite3"
+    assert loaded.calendar.ics_file == tmp_path / "xdg-data" / "pursuit" / "calendar.ics"
+
+    with pytest.raises(ConfigError, match=re.escape("missing.toml: no such config file")):
+        load_settings(tmp_path / "missing.toml")
+    monkeypatch.setenv("PURSUIT_CONFIG", str(tmp_path / "from-env.toml"))
+    with pytest.raises(ConfigError, match=re.escape("from-env.toml: no such config file")):
+        load_settings()
+
+
+def test_accepted_spellings() -> None:
+    loaded = parse_settings(
+        tomllib.loads(
+            'run_every = "90m"\n'
+            "[planner]\n"
+            "thank_you_time = 18:30:00\n"  # a TOML time is a time of day too
+            'follow_up_delay = "2w"\n'
+            'check_in_delay = "3 days"\n'
+            'event_duration = "1h"\n'
+            'reminder = "0m"\n'
+            "[[organization]]\n"
+            'name = "Acme"\n'
+            'domains = ["@ACME.com"]\n'
+        )
+    )
+    assert loaded.run_every == timedelta(minutes=90)
+    assert loaded.planner.thank_you_time == time(18, 30)
+    assert loaded.planner.follow_up_delay == timedelta(weeks=2)
+    assert loaded.planner.check_in_delay == timedelta(days=3)
+    assert loaded.planner.event_duration == timedelta(hours=1)
+    assert loaded.planner.reminder == timedelta(0)
+    assert loaded.organizations[0].domains == ("acme.com",)
+
+
+# --- bad values, one at a time: the message names the key, the value, what was expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("colour = 'blue'", "my.toml: colour: unknown key 'colour'"),
+        ("[planner]\nthank_you = '17:00'", "my.toml: [planner]: unknown key 'thank_you'"),
+        ("[calendar]\nfile = 'x.ics'", "my.toml: [calendar]: unknown key 'file'"),
+        ("timezone = 'Mars/Olympus'", "timezone: 'Mars/Olympus': expected an IANA time zone"),
+        ("timezone = 1", 'timezone: expected a time zone name in quotes, such as "Europe/Paris"'),
+        ("run_every = 15", 'run_every: expected a duration in quotes, such as "15m", got 15'),
+        ("run_every = true", 'run_every: expected a duration in quotes, such as "15m", got true'),
+        ("run_every = '0m'", "run_every: '0m': expected a duration longer than zero"),
+        ("run_every = 'often'", "run_every: 'often': expected a duration such as 30m, 12h"),
+        ("[planner]\nfollow_up_delay = '1.5d'", "planner.follow_up_delay: '1.5d': expected a dur"),
+        ("[planner]\nevent_duration = '0m'", "planner.event_duration: '0m': expected a duration"),
+        ("[planner]\nthank_you_time = '5pm'", "planner.thank_you_time: '5pm': expected a time of"),
+        ("[planner]\nthank_you_time = '24:00'", "planner.thank_you_time: '24:00': expected"),
+        (
+            "[planner]\nreminder = 15",
+            'planner.reminder: expected a duration in quotes, such as "7d"',
+        ),
+        ("planner = 3", "[planner]: expected a table [planner], got 3"),
+        ("[calendar]\nkind = 'outlook'", "calendar.kind: 'outlook': expected one of ics, google"),
+        ("database = 3", "database: expected a file path in quotes, got 3"),
+        ("[organization]\nname = 'Acme'", "organization: expected [[organization]] tables"),
+        ("[[organization]]\nname = ''", "organization #1.name: expected a non-empty string"),
+        ("[[organization]]\nname = 'A'\ncolour = 1", "organization #1: unknown key 'colour'"),
+        (
+            "[[organization]]\nname = 'A'\ndomains = 'a.com'",
+            "organization 'A'.domains: expected a list of strings, got 'a.com'",
+        ),
+        (
+            "[[organization]]\nname = 'A'\ndomains = ['a com']",
+            "organization 'A'.domains: 'a com': expected a mail domain such as acme.com",
+        ),
+        ("[[organization]]\nname = 'A'\n[[organization]]\nname = 'a'", "'a': declared twice"),
+        (
+            "[[organization]]\nname = 'A'\nfeeds = [{ url = 'https://a.com/rss', kind = 'blog' }]",
+            "organization 'A'.feeds[1].kind: 'blog': expected one of press, news, careers",
+        ),
+        (
+            "[[organization]]\nname = 'A'\nfeeds = [{ url = 'a.com/rss', kind = 'press' }]",
+            "organization 'A'.feeds[1].url: 'a.com/rss': expected an http:// or https:// URL",
+        ),
+        (
+            "[[organization]]\nname = 'A'\nfeeds = [{ url = 'https://a.com', kind = 'news', "
+            "format = 'xml' }]",
+            "organization 'A'.feeds[1].format: 'xml': expected one of auto, rss",
+        ),
+        (
+            "[[organization]]\nname = 'A'\nfeeds = { url = 'https://a.com' }",
+            "organization 'A'.feeds: expected a list of { url = ..., kind = ... }",
+        ),
+    ],
+)
+def test_each_bad_value_is_named(text: str, expected: str) -> None:
+    problems = problems_of(text)
+    assert len(problems) == 1, problems
+    assert expected in problems[0]
+    assert problems[0].startswith("my.toml: ")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    problems = problems_of(
+        "timezone = 'Nowhere/Land'\n"
+        "colour = 'blue'\n"
+        "[planner]\n"
+        "follow_up_delay = 'a week'\n"
+        "thank_you_time = '25:00'\n"
+        "[[organization]]\n"
+        "name = 'Acme'\n"
+        "feeds = [{ url = 'ftp://acme.com', kind = 'blog' }]\n"
+    )
+    assert len(problems) == 6, problems
+    for fragment in (
+        "timezone",
+        "colour",
+        "follow_up_delay",
+        "thank_you_time",
+        ".feeds[1].url",
+        ".feeds[1].kind",
+    ):
+        assert any(fragment in p for p in problems), fragment
+
+
+# --- what the user sees from the command
+
+
+BAD_FILE = """\
+timezone = "Mars/Olympus"
+colour = "blue"
+run_every = 15
+
+[planner]
+follow_up_delay = "a week"
+thank_you_time = "5pm"
+
+[calendar]
+kind = "outlook"
+
+[[organization]]
+name = "Acme Networks"
+domains = ["not a domain"]
+feeds = [
+  { url = "ftp://acme.com/feed", kind = "blog" },
+]
+"""
+
+
+def test_a_bad_config_stops_every_command_with_all_its_problems(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path, config=None)
+    path = p.write_config(BAD_FILE)
+
+    for args in (("status",), ("run", "--once"), ("org", "add", "Globex")):
+        err = p.fails(*args)
+        lines = err.strip().splitlines()
+        assert len(lines) == 9, err
+        assert all(line.startswith(f"pursuit: {path}: ") for line in lines), err
+        for fragment in (
+            "timezone: 'Mars/Olympus': expected an IANA time zone",
+            "colour: unknown key 'colour'",
+            'run_every: expected a duration in quotes, such as "15m", got 15',
+            "planner.follow_up_delay: 'a week': expected a duration",
+            "planner.thank_you_time: '5pm': expected a time of day as HH:MM",
+            "calendar.kind: 'outlook': expected one of ics, google",
+            "domains: 'not a domain': expected a mail domain",
+            "feeds[1].url: 'ftp://acme.com/feed': expected an http:// or https:// URL",
+            "feeds[1].kind: 'blog': expected one of press, news, careers",
+        ):
+            assert fragment in err, fragment
+    assert not p.data_dir.exists(), "nothing is written with a bad config"
+
+
+def test_malformed_toml_names_the_file_and_the_line(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path, config=None)
+    path = p.write_config('timezone = "Europe/Paris"\n\n[planner\nthank_you_time = "17:00"\n')
+    line = p.one_line_error("status")
+    assert str(path) in line
+    assert "not valid TOML" in line and "line 3" in line
+
+    named = p.write_config('run_every = "15m\n', tmp_path / "other.toml")
+    line = p.one_line_error("--config", str(named), "run", "--once")
+    assert str(named) in line and "line 1" in line
+
+    p.config_path.write_bytes(b'timezone = "Europe/Paris"\n# caf\xe9\n')
+    line = p.one_line_error("status")
+    assert str(p.config_path) in line and "cannot read config file" in line
+    assert not p.data_dir.exists()
+
+
+def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path, config=None)
+    err = p.fails("--config", str(tmp_path), "status")
+    assert str(tmp_path) in err and "directory" in err
