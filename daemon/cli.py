@@ -467,7 +467,11 @@ def status(state: Context, as_json: bool, limit: int, show_all: bool) -> None:
 
     app = state.app
     record = views.status(
-        app.store, app.settings.timezone, app.now(), limit=None if show_all else limit
+        app.store,
+        app.settings.timezone,
+        app.now(),
+        limit=None if show_all else limit,
+        settings=app.settings,
     )
     if as_json:
         click.echo(json.dumps(record, indent=2))
@@ -503,6 +507,107 @@ def export(state: Context, fmt: str) -> None:
         return
     data = exporting.export_data(app.store, app.settings.timezone, app.now())
     click.echo(exporting.to_json(data) if fmt == "json" else exporting.to_csv(data), nl=False)
+
+
+# --- company news and openings
+
+
+def _feed_rows(
+    app: App, org: str | None, kinds: tuple[str, ...], new: bool
+) -> list[dict[str, object]]:
+    from pursuit.daemon import feeds
+
+    org_id = app.store.find_organization(org).id if org else None
+    since = app.now() - timedelta(days=7) if new else None
+    rows = feeds.items(app.store, organization_id=org_id, kinds=kinds, since=since, open_only=new)
+    tz = app.settings.timezone
+    return [feeds.item_record(r, tz) for r in feeds.surfaced(app.store, app.settings, rows)]
+
+
+@cli.command()
+@click.argument("organization", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def news(state: Context, organization: str | None, as_json: bool) -> None:
+    """Press and news items of the organizations you track, newest first."""
+    from pursuit.daemon import views
+
+    rows = _feed_rows(state.app, organization, ("press", "news"), False)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(views.render_items(rows, "No news yet."), nl=False)
+
+
+@cli.command()
+@click.argument("organization", required=False)
+@click.option("--new", is_flag=True, help="Only open ones first seen in the last 7 days.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def openings(state: Context, organization: str | None, new: bool, as_json: bool) -> None:
+    """Job openings on the organizations' careers feeds and boards."""
+    from pursuit.daemon import views
+
+    rows = _feed_rows(state.app, organization, ("opening",), new)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(views.render_items(rows, "No opening seen yet."), nl=False)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def doctor(state: Context, as_json: bool) -> None:
+    """What is failing and why: feeds, and the last run of each job."""
+    from pursuit.daemon import views
+
+    app = state.app
+    record = views.status(app.store, app.settings.timezone, app.now(), limit=0)
+    failing = record["failing_feeds"]
+    jobs = {
+        name: {"last_run": row["last_run"], "last_error": row["last_error"]}
+        for name, row in app.store.job_runs().items()
+    }
+    if as_json:
+        click.echo(json.dumps({"failing_feeds": failing, "jobs": jobs}, indent=2))
+        return
+    click.echo(views.render_doctor(failing), nl=False)
+    for name, run in sorted(jobs.items()):
+        if run["last_error"]:
+            click.echo(f"job {name} failed on its last run: {run['last_error']}")
+
+
+# --- accounts
+
+
+@cli.group()
+def auth() -> None:
+    """Connect accounts."""
+
+
+@auth.command("google")
+@click.option("--no-browser", is_flag=True, help="Print the sign-in address instead (headless).")
+@click.option("--port", type=int, default=0, help="Loopback port for the sign-in answer.")
+@pass_ctx
+def auth_google(state: Context, no_browser: bool, port: int) -> None:
+    """Sign in to Google: Gmail and Google Calendar."""
+    from pursuit.config.settings import GoogleSettings
+    from pursuit.connectors.google_auth import run_consent_flow
+
+    google = state.app.settings.google or GoogleSettings()
+    if no_browser and not port:
+        port = 8765  # a fixed port, so the ssh -L hint can name it
+    run_consent_flow(
+        google.client_secrets_file,
+        google.credentials_file,
+        port=port,
+        open_browser=not no_browser,
+        print_fn=click.echo,
+    )
+    click.echo(f"Signed in; token saved to {google.credentials_file}.")
+    if state.app.settings.google is None:
+        click.echo("Add a [google] section to your config to use it (see `pursuit init`).")
 
 
 # --- the service

@@ -116,6 +116,12 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
         }
         for m in store.correspondence(newest_first=False)
     ]
+    from pursuit.daemon.feeds import item_record, items
+
+    data["feed_items"] = [item_record(row, tz) for row in reversed(items(store))]
+    from pursuit.daemon.feeds import item_record, items
+
+    data["feed_items"] = [item_record(row, tz) for row in reversed(items(store))]
     data["events"] = [
         {
             "id": event_id_for(row["key"]),

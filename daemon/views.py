@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pursuit.config.settings import Settings
 from pursuit.daemon.errors import UserError
 from pursuit.daemon.export import duty_record, iso, organization_record
 from pursuit.daemon.models import Organization
@@ -14,7 +15,14 @@ from pursuit.daemon.store import Store, to_db
 KIND_LABELS = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
 
 
-def status(store: Store, tz: ZoneInfo, now: datetime, *, limit: int | None = 10) -> dict[str, Any]:
+def status(
+    store: Store,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    limit: int | None = 10,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
     """Organizations, then overdue duties (oldest first), then the next ones.
 
     `limit` caps each list of duties (None: all); the counts are always whole.
@@ -55,9 +63,21 @@ def status(store: Store, tz: ZoneInfo, now: datetime, *, limit: int | None = 10)
         record["last_interview"] = iso(datetime.fromisoformat(last), tz) if last else None
         record["pending_duties"] = pending_by_org.get(org.id, 0)
         organizations.append(record)
+    from pursuit.daemon.feeds import failing_feeds, rejected_with_openings
+
     return {
         "now": iso(now, tz),
         "organizations": organizations,
+        "failing_feeds": [
+            {
+                "organization": r["organization"],
+                "feed": r["configured_url"],
+                "error": r["last_error"],
+                "active": bool(r["active"]),
+            }
+            for r in failing_feeds(store)
+        ],
+        "suggestions": rejected_with_openings(store, settings) if settings else [],
         "overdue_count": overdue_count,
         "upcoming_count": pending_count - overdue_count,
         "overdue": [duty_record(d, people, orgs, tz, now) for d in overdue],
@@ -105,6 +125,13 @@ def render_status(record: dict[str, Any]) -> str:
         _more(lines, record["upcoming_count"] - len(record["upcoming"]))
     else:
         lines.append("Nothing else planned.")
+    if record["suggestions"]:
+        lines.append("")
+        lines.append("Worth a check-in")
+        lines.extend(f"  {s['suggestion']}" for s in record["suggestions"])
+    if record["failing_feeds"]:
+        lines.append("")
+        lines.append(f"Feeds failing ({len(record['failing_feeds'])}): see `pursuit doctor`")
     if record["overdue"] or record["upcoming"]:
         lines.append("")
         lines.append(
@@ -246,4 +273,32 @@ def render_organization(record: dict[str, Any]) -> str:
         lines.append("Duties")
         for d in record["duties"]:
             lines.append(f"{_duty_line(d)} {d['state']}")
+    return "\n".join(lines) + "\n"
+
+
+def render_items(rows: list[dict[str, Any]], empty: str) -> str:
+    if not rows:
+        return empty + "\n"
+    lines = []
+    for row in rows:
+        when = row["published"] or row["first_seen"]
+        day = datetime.fromisoformat(when).strftime("%Y-%m-%d") if when else ""
+        extra = " ".join(x for x in (row["location"], row["department"]) if x)
+        closed = f"  (closed {row['closed'][:10]})" if row["closed"] else ""
+        lines.append(f"{day}  {row['organization']}: {row['title']}{closed}")
+        if extra:
+            lines.append(f"            {extra}")
+        if row["link"]:
+            lines.append(f"            {row['link']}")
+    return "\n".join(lines) + "\n"
+
+
+def render_doctor(feeds: list[dict[str, Any]]) -> str:
+    if not feeds:
+        return "All feeds answered on their last poll.\n"
+    lines = [f"{len(feeds)} feed(s) failing:"]
+    for feed in feeds:
+        state = "" if feed["active"] else " [stopped: fix or remove it in the config]"
+        lines.append(f"  {feed['organization']}: {feed['feed']}{state}")
+        lines.append(f"    {feed['error']}")
     return "\n".join(lines) + "\n"

@@ -810,14 +810,13 @@ def test_run_once_names_the_job_that_failed_and_keeps_the_rest(tmp_path: Path) -
     assert len(p.calendar_events()) == 2
 
 
-def test_calendar_kind_without_connector_is_a_clear_error(tmp_path: Path) -> None:
+def test_google_calendar_without_a_google_account_is_a_clear_error(tmp_path: Path) -> None:
     p = Pursuit(tmp_path, config='[calendar]\nkind = "google"\n')
-    p.ok("org", "add", "Acme", "--domain", "acme.com")
-    p.ok("interview", "add", "acme", "--at", "2026-12-01 14:00", "--with", "jane@acme.com")
     result = p.run("run", "--once")
-    assert result.code != 0
+    assert result.code == 2
     assert "Traceback" not in result.err
-    assert "google" in result.err
+    assert "calendar.kind: 'google' needs a [google] section" in result.err
+    assert "pursuit auth google" in result.err
 
 
 # --- help, and what a command imports
