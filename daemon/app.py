@@ -54,6 +54,12 @@ class App:
 
         return load_credentials(self.google.credentials_file, token_uri=self.google.token_uri)
 
+    @property
+    def calendar_endpoint(self) -> str | None:
+        """Calendar's API lives under calendar/v3/ of the configured root."""
+        root = self.google.api_endpoint
+        return None if root is None else root + "calendar/v3/"
+
     @cached_property
     def calendar(self) -> Calendar:
         if self.settings.calendar.kind == "google":
@@ -62,7 +68,7 @@ class App:
             return GoogleCalendar(
                 self.google_credentials,
                 self.google.credentials_file,
-                api_endpoint=self.google.api_endpoint,
+                api_endpoint=self.calendar_endpoint,
                 calendar_name=self.google.calendar_name,
                 calendar_id=self.google.calendar_id,
                 time_zone=self.settings.timezone.key,
@@ -88,7 +94,7 @@ class App:
         return GoogleCalendarReader(
             self.google_credentials,
             self.google.credentials_file,
-            api_endpoint=self.google.api_endpoint,
+            api_endpoint=self.calendar_endpoint,
         )
 
     def jobs(self) -> list[Job]:

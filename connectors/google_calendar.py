@@ -1,0 +1,393 @@
+"""Google Calendar: interviews are read from the user's calendars, follow-ups
+are written to a calendar pursuit owns.
+
+`GoogleCalendar` fulfils the Calendar contract of `connectors.base` on
+pursuit's own calendar (scope ``calendar.app.created``): client-chosen event
+ids derived from the duty key (base32hex), the key also kept in
+``extendedProperties.private`` because Google may not detect every id
+collision at creation.
+
+`GoogleCalendarReader` reads the user's calendars (scope ``calendar.readonly``)
+with sync tokens: one call when nothing changed, 410 -> CursorExpired.
+
+One instance per thread (httplib2 is not thread-safe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from pursuit.connectors.base import (
+    Attendee,
+    Calendar,
+    CalendarChanges,
+    CalendarEntry,
+    CalendarEvent,
+    event_id_for,
+)
+from pursuit.connectors.google_auth import authorized_http, execute, http_status
+from pursuit.daemon.errors import CursorExpired, SourceError
+
+log = logging.getLogger(__name__)
+
+SOURCE = "google calendar"
+DEFAULT_NAME = "Job search (pursuit)"
+KEY = "pursuitKey"
+SEQUENCE = "pursuitSequence"
+STAMP = "pursuitStamp"
+MAX_REMINDER_MINUTES = 40320
+
+
+def _service(
+    credentials: Any, credentials_file: Path | None, api_endpoint: str | None, timeout: float
+) -> Any:
+    return build(
+        "calendar",
+        "v3",
+        http=authorized_http(credentials, credentials_file, timeout=timeout),
+        client_options={"api_endpoint": api_endpoint} if api_endpoint else None,
+        static_discovery=True,
+        cache_discovery=False,
+    )
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}")
+    return moment.isoformat()
+
+
+def parse_time(when: Any, default_zone: str | None = None) -> datetime | None:
+    """An aware datetime from an event's start/end.
+
+    ``dateTime`` is used as given (its offset, else its ``timeZone``, else the
+    calendar's). An all-day ``date`` becomes midnight in the event's or the
+    calendar's time zone (UTC if neither is known): all-day interviews (an
+    onsite day) still count, and their end is the next midnight.
+    """
+    if not isinstance(when, dict):
+        return None
+    zone = _zone(when.get("timeZone")) or _zone(default_zone) or UTC
+    if when.get("dateTime"):
+        moment = datetime.fromisoformat(str(when["dateTime"]).replace("z", "Z"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    if when.get("date"):
+        day = datetime.fromisoformat(str(when["date"])).date()
+        return datetime.combine(day, time(0), tzinfo=zone)
+    return None
+
+
+class GoogleCalendar(Calendar):
+    """pursuit's own calendar on Google (see the module docstring)."""
+
+    name = "google"
+
+    def __init__(
+        self,
+        credentials: Any,
+        credentials_file: Path | None,
+        *,
+        api_endpoint: str | None = None,
+        calendar_name: str = DEFAULT_NAME,
+        calendar_id: str | None = None,
+        time_zone: str = "UTC",
+        num_retries: int = 5,
+        timeout: float = 60,
+    ) -> None:
+        self._service = _service(credentials, credentials_file, api_endpoint, timeout)
+        self.calendar_name = calendar_name
+        self._calendar_id = calendar_id
+        self.time_zone = time_zone
+        self.num_retries = num_retries
+
+    def _call(self, request: Any, method: str, passthrough: tuple[int, ...] = ()) -> Any:
+        return execute(
+            request,
+            source=SOURCE,
+            method=method,
+            num_retries=self.num_retries,
+            passthrough=passthrough,
+        )
+
+    @property
+    def calendar_id(self) -> str:
+        """The id of pursuit's calendar: given, found by name, or created once."""
+        if self._calendar_id is None:
+            self._calendar_id = self._find_calendar() or self._create_calendar()
+        return self._calendar_id
+
+    def _find_calendar(self) -> str | None:
+        calendars = self._service.calendarList()
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"maxResults": 250, "minAccessRole": "owner"}
+            if token:
+                kwargs["pageToken"] = token
+            page = self._call(calendars.list(**kwargs), "calendarList.list")
+            for item in page.get("items") or []:
+                if item.get("summary") == self.calendar_name and not item.get("deleted"):
+                    return str(item["id"])
+            token = page.get("nextPageToken")
+            if not token:
+                return None
+
+    def _create_calendar(self) -> str:
+        body = {
+            "summary": self.calendar_name,
+            "description": "Follow-ups and thank-you notes planned by pursuit.",
+            "timeZone": self.time_zone,
+        }
+        created = self._call(self._service.calendars().insert(body=body), "calendars.insert")
+        log.info("created the Google calendar %r", self.calendar_name)
+        return str(created["id"])
+
+    def _body(self, event: CalendarEvent) -> dict[str, Any]:
+        zone = _zone(self.time_zone) or UTC
+        minutes = max(0, min(MAX_REMINDER_MINUTES, event.reminder_minutes))
+        return {
+            "id": event.event_id,
+            "summary": event.summary,
+            "description": event.description,
+            "start": {
+                "dateTime": _rfc3339(event.start.astimezone(zone)),
+                "timeZone": self.time_zone,
+            },
+            "end": {"dateTime": _rfc3339(event.end.astimezone(zone)), "timeZone": self.time_zone},
+            "reminders": {
+                "useDefault": False,
+                "overrides": [{"method": "popup", "minutes": minutes}],
+            },
+            "extendedProperties": {
+                "private": {
+                    KEY: event.key,
+                    SEQUENCE: str(event.sequence),
+                    STAMP: _rfc3339(event.stamp),
+                }
+            },
+            "transparency": "transparent",
+        }
+
+    def upsert(self, event: CalendarEvent) -> None:
+        """Insert with the key's id; on 409 update in place, unless the user deleted it."""
+        events = self._service.events()
+        body = self._body(event)
+        try:
+            self._call(
+                events.insert(calendarId=self.calendar_id, body=body), "events.insert", (409,)
+            )
+            return
+        except HttpError:
+            pass  # 409: the id is taken, by this event or by one the user deleted
+        current = self._call(
+            events.get(calendarId=self.calendar_id, eventId=event.event_id), "events.get"
+        )
+        if current.get("status") == "cancelled":
+            log.info("%s: %r was deleted by the user; not creating it again", SOURCE, event.key)
+            return
+        self._call(
+            events.update(calendarId=self.calendar_id, eventId=event.event_id, body=body),
+            "events.update",
+        )
+
+    def delete(self, key: str) -> None:
+        """Delete the event; one already gone (404, 410) is fine."""
+        with contextlib.suppress(HttpError):
+            self._call(
+                self._service.events().delete(
+                    calendarId=self.calendar_id, eventId=event_id_for(key)
+                ),
+                "events.delete",
+                (404, 410),
+            )
+
+    def events(self) -> dict[str, CalendarEvent]:
+        """The events carrying a pursuit key, by key.
+
+        ``privateExtendedProperty`` takes exact ``name=value`` pairs only (no
+        wildcard), so all live events are listed and filtered on the key.
+        """
+        events = self._service.events()
+        out: dict[str, CalendarEvent] = {}
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "calendarId": self.calendar_id,
+                "showDeleted": False,
+                "maxResults": 2500,
+            }
+            if token:
+                kwargs["pageToken"] = token
+            page = self._call(events.list(**kwargs), "events.list")
+            for item in page.get("items") or []:
+                event = self._parse(item, page.get("timeZone"))
+                if event is not None:
+                    out[event.key] = event
+            token = page.get("nextPageToken")
+            if not token:
+                return out
+
+    @staticmethod
+    def _parse(item: dict[str, Any], zone: str | None) -> CalendarEvent | None:
+        if item.get("status") == "cancelled":
+            return None
+        private = (item.get("extendedProperties") or {}).get("private") or {}
+        key = private.get(KEY)
+        if not key:
+            return None
+        start = parse_time(item.get("start"), zone)
+        end = parse_time(item.get("end"), zone)
+        if start is None or end is None:
+            return None
+        try:
+            stamp = datetime.fromisoformat(str(private.get(STAMP) or item.get("updated")))
+        except ValueError:
+            stamp = start
+        overrides = (item.get("reminders") or {}).get("overrides") or []
+        minutes = next((int(o["minutes"]) for o in overrides if "minutes" in o), None)
+        extra = {} if minutes is None else {"reminder_minutes": minutes}
+        try:
+            sequence = int(private.get(SEQUENCE, item.get("sequence", 0)))
+        except ValueError:
+            sequence = 0
+        return CalendarEvent(
+            key=str(key),
+            start=start,
+            end=end,
+            summary=str(item.get("summary", "")),
+            description=str(item.get("description", "")),
+            sequence=sequence,
+            stamp=stamp,
+            **extra,
+        )
+
+
+class GoogleCalendarReader:
+    """The user's own calendars, where the interviews are."""
+
+    name = "google"
+
+    def __init__(
+        self,
+        credentials: Any,
+        credentials_file: Path | None,
+        *,
+        api_endpoint: str | None = None,
+        num_retries: int = 5,
+        timeout: float = 60,
+    ) -> None:
+        self._service = _service(credentials, credentials_file, api_endpoint, timeout)
+        self.num_retries = num_retries
+
+    def changes(self, calendar_id: str, cursor: str | None, *, since: datetime) -> CalendarChanges:
+        """Events changed since `cursor` (all from `since` on when None), and the next cursor.
+
+        410 (the sync token expired) raises CursorExpired: resync with None.
+        """
+        events = self._service.events()
+        entries: list[CalendarEntry] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "calendarId": calendar_id,
+                "singleEvents": True,
+                "maxResults": 250,
+            }
+            if cursor is None:
+                kwargs["timeMin"] = _rfc3339(since)
+            else:
+                kwargs["syncToken"] = cursor
+            if token:
+                kwargs["pageToken"] = token
+            try:
+                page = execute(
+                    events.list(**kwargs),
+                    source=SOURCE,
+                    method="events.list",
+                    num_retries=self.num_retries,
+                    passthrough=(410,),
+                )
+            except HttpError as exc:
+                assert http_status(exc) == 410
+                raise CursorExpired(SOURCE, "sync token expired; resyncing") from None
+            zone = page.get("timeZone")
+            for item in page.get("items") or []:
+                entry = parse_entry(calendar_id, item, zone)
+                if entry is not None:
+                    entries.append(entry)
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        next_cursor = page.get("nextSyncToken")
+        if not next_cursor:
+            raise SourceError(SOURCE, f"events.list on {calendar_id}: no nextSyncToken")
+        return CalendarChanges(tuple(entries), str(next_cursor))
+
+
+def parse_entry(calendar_id: str, item: dict[str, Any], zone: str | None) -> CalendarEntry | None:
+    """A CalendarEntry; cancelled events become ``cancelled=True`` entries."""
+    event_id = item.get("id")
+    if not event_id:
+        return None
+    if item.get("status") == "cancelled":
+        return CalendarEntry(calendar_id=calendar_id, event_id=str(event_id), cancelled=True)
+    try:
+        start = parse_time(item.get("start"), zone)
+        end = parse_time(item.get("end"), zone)
+    except ValueError as exc:
+        log.warning("%s: event %s skipped: bad start or end (%s)", SOURCE, event_id, exc)
+        return None
+    attendees: list[Attendee] = []
+    seen: set[str] = set()
+    for a in item.get("attendees") or []:
+        address = str(a.get("email") or "").strip().lower()
+        if not address or address in seen:
+            continue
+        seen.add(address)
+        attendees.append(
+            Attendee(
+                email=address,
+                name=str(a.get("displayName") or ""),
+                is_self=bool(a.get("self")),
+                is_resource=bool(a.get("resource")),
+                organizer=bool(a.get("organizer")),
+            )
+        )
+    organizer = item.get("organizer") or {}
+    address = str(organizer.get("email") or "").strip().lower()
+    if address and address not in seen:
+        # When guests are hidden the list holds the user alone: the organizer counts.
+        attendees.append(
+            Attendee(
+                email=address,
+                name=str(organizer.get("displayName") or ""),
+                is_self=bool(organizer.get("self")),
+                organizer=True,
+            )
+        )
+    return CalendarEntry(
+        calendar_id=calendar_id,
+        event_id=str(event_id),
+        cancelled=False,
+        summary=str(item.get("summary") or ""),
+        start=start,
+        end=end,
+        attendees=tuple(attendees),
+        description=str(item.get("description") or ""),
+    )
