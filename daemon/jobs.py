@@ -16,6 +16,7 @@ from pursuit.config.settings import Settings
 from pursuit.connectors.base import Calendar, CalendarEvent
 from pursuit.daemon.errors import PursuitError
 from pursuit.daemon.feeds import since_lines
+from pursuit.daemon.mail import fulfil_from_log
 from pursuit.daemon.planner import EventContext, PlannedEvent, plan_duties, plan_events
 from pursuit.daemon.store import Store, from_db, to_db
 
@@ -49,6 +50,7 @@ def plan(store: Store, settings: Settings, calendar_name: str, now: datetime) ->
         wanted_keys = {d.key for d in wanted}
         stale = [d.key for d in store.duties("state = 'pending'") if d.key not in wanted_keys]
         store.cancel_duties(stale)
+        fulfil_from_log(store)
         ctx = EventContext(
             organizations={o.id: o for o in organizations},
             contacts={c.id: c for c in store.contacts()},

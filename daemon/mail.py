@@ -66,8 +66,13 @@ def sync_mail(
     if cursor is not None and me:
         # People and domains added since the last sync get their past mail.
         before = json.loads(store.cursor(watch_name) or '{"addresses": [], "domains": []}')
-        new_addresses = sorted(set(addresses) - set(before["addresses"]))
         new_domains = sorted(set(domains) - set(before["domains"]))
+        covered = set(before["domains"])  # their mail was already searched by domain
+        new_addresses = sorted(
+            a
+            for a in set(addresses) - set(before["addresses"])
+            if not any(a.endswith("@" + d) or a.endswith("." + d) for d in covered)
+        )
         if new_addresses or new_domains:
             logged += _search(
                 store, mailbox, me, new_addresses, new_domains, now, lookback, progress
@@ -150,15 +155,51 @@ def store_messages(store: Store, messages: Iterable[MailMessage], me: str, now: 
         if not fresh:
             continue
         logged += 1
-        if message.outgoing:
-            fulfil_duties(store, message, contact_ids, found.organization_id)
-        elif found.organization_id is not None:
+        if not message.outgoing and found.organization_id is not None:
             _flag(store, message, found.organization_id)
     return logged
 
 
+def fulfil_from_log(store: Store) -> list[Duty]:
+    """Mark done each pending duty that a logged sent mail fulfils.
+
+    Run after planning, so the order in which mail and interviews arrive does
+    not matter. A message fulfils at most one duty per person, once.
+    """
+    pending = store.duties(
+        "state = 'pending' AND kind IN ('thank_you', 'follow_up') AND interview_id IS NOT NULL"
+    )
+    if not pending:
+        return []
+    used = {
+        row[0]
+        for row in store.db.execute(
+            "SELECT evidence_message FROM duties WHERE evidence_message IS NOT NULL"
+        )
+    }
+    since = min(store.interview(d.interview_id or 0).start for d in pending)
+    done: list[Duty] = []
+    for sent in store.correspondence(since=since, newest_first=False):
+        if sent.direction != "out" or sent.channel != "email" or sent.message_id in used:
+            continue
+        done += fulfil_duties(
+            store,
+            sent.date,
+            sent.subject,
+            sent.message_id,
+            list(sent.contact_ids),
+            sent.organization_id,
+        )
+    return done
+
+
 def fulfil_duties(
-    store: Store, message: MailMessage, contact_ids: list[int], org_id: int | None
+    store: Store,
+    sent: datetime,
+    subject: str,
+    message_id: str,
+    contact_ids: list[int],
+    org_id: int | None,
 ) -> list[Duty]:
     """A sent mail after an interview fulfils each addressee's next pending duty.
 
@@ -181,10 +222,10 @@ def fulfil_duties(
         if duty.contact_id in handled:
             continue
         interview = store.interview(duty.interview_id or 0)
-        if message.date < interview.start:
+        if sent < interview.start:
             continue
-        evidence = f'sent "{message.subject}" on {message.date:%Y-%m-%d %H:%M %Z}'.strip()
-        if store.mark_done(duty.id, when=message.date, evidence=evidence):
+        evidence = f'sent "{subject}" on {sent:%Y-%m-%d %H:%M %Z}'.strip()
+        if store.mark_done(duty.id, when=sent, evidence=evidence, message_id=message_id):
             done.append(duty)
             handled.add(duty.contact_id)
     return done

@@ -182,6 +182,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX feed_items_org_seen ON feed_items(organization_id, first_seen);
     ALTER TABLE correspondence ADD COLUMN source_id TEXT;
+    ALTER TABLE duties ADD COLUMN evidence_message TEXT;
     CREATE INDEX correspondence_source ON correspondence(source_id);
     """,
 )
@@ -687,11 +688,13 @@ class Store:
             [(k,) for k in keys],
         )
 
-    def mark_done(self, duty_id: int, *, when: datetime, evidence: str) -> bool:
+    def mark_done(
+        self, duty_id: int, *, when: datetime, evidence: str, message_id: str | None = None
+    ) -> bool:
         changed = self.db.execute(
-            "UPDATE duties SET state = 'done', done_at = ?, evidence = ? "
+            "UPDATE duties SET state = 'done', done_at = ?, evidence = ?, evidence_message = ? "
             "WHERE id = ? AND state = 'pending'",
-            (to_db(when), evidence, duty_id),
+            (to_db(when), evidence, message_id, duty_id),
         ).rowcount
         return bool(changed)
 

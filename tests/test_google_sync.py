@@ -1,0 +1,187 @@
+"""The user's week with a Google account: `pursuit run --once` against the emulator.
+
+The real google-api-python-client and google-auth talk HTTP to the local
+emulator; pursuit runs as a subprocess, configured as a user would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from clihelp import Pursuit, duties_by
+from google_emulator import GoogleEmulator
+
+ME = "me@example.test"
+
+
+@pytest.fixture
+def emu() -> Iterator[GoogleEmulator]:
+    with GoogleEmulator(user_email=ME) as emulator:
+        yield emulator
+
+
+def raw(sender: str, to: str, subject: str, when: datetime, msgid: str) -> str:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
+        f"Message-ID: <{msgid}>\r\n\r\nHello\r\n"
+    )
+
+
+def setup_user(tmp_path: Path, emu: GoogleEmulator) -> Pursuit:
+    token = tmp_path / "token" / "google.json"
+    token.parent.mkdir(mode=0o700)
+    emu.write_authorized_user_file(str(token))
+    config = (
+        "[feeds]\nnews_search = false\n"
+        '[drafts]\nyour_name = "Alex Martin"\n'
+        f'[google]\ncredentials_file = "{token}"\n'
+        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
+        '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+        'positions = ["Network Engineer"]\n'
+    )
+    return Pursuit(tmp_path, config=config)
+
+
+def the_week(emu: GoogleEmulator) -> datetime:
+    """Yesterday's interview with Jane and Raj; Raj already thanked; Jane wrote."""
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    emu.put_event(
+        "primary",
+        {
+            "id": "interview1",
+            "summary": "Interview: Network Engineer",
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+            "attendees": [
+                {"email": ME, "self": True},
+                {"email": "jane@acme.com", "displayName": "Jane Doe"},
+                {"email": "Raj@Acme.com", "displayName": "Raj Patel"},
+                {"email": "room-4@resource.calendar.google.com", "resource": True},
+            ],
+        },
+    )
+    emu.add_message(
+        raw("Jane Doe <jane@acme.com>", ME, "Next steps", start - timedelta(days=3), "j1@acme.com"),
+        internal_date=start - timedelta(days=3),
+    )
+    emu.add_message(
+        raw(ME, "Raj Patel <raj@acme.com>", "Thank you", start + timedelta(hours=3), "t1@me"),
+        label_ids=("SENT",),
+        internal_date=start + timedelta(hours=3),
+    )
+    emu.add_message(
+        raw("Newsletter <news@example.org>", ME, "Deals", start, "n1@example.org"),
+        internal_date=start,
+    )
+    return start
+
+
+def test_a_run_logs_mail_finds_the_interview_fulfils_and_drafts(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = setup_user(tmp_path, emu)
+    the_week(emu)
+    p.ok("run", "--once")
+    data = p.export()
+
+    [interview] = data["interviews"]
+    assert interview["interviewers"] == ["jane@acme.com", "raj@acme.com"]
+    assert interview["organization"] == "Acme Networks"
+    assert sorted(m["subject"] for m in data["correspondence"]) == ["Next steps", "Thank you"]
+    [raj_thanks] = duties_by(data, "thank_you", "raj@acme.com")
+    [jane_thanks] = duties_by(data, "thank_you", "jane@acme.com")
+    assert raj_thanks["state"] == "done" and "Thank you" in raj_thanks["evidence"]
+    assert jane_thanks["state"] == "overdue"
+
+    # One draft, to Jane (Raj is thanked already), never sent.
+    drafts = [d.message for d in emu.drafts.values()]
+    assert [d.header("To") for d in drafts] == ["Jane Doe <jane@acme.com>"]
+    assert "Network Engineer" in drafts[0].subject
+    assert emu.sent == [] or all(m.header("To") == ME for m in emu.sent)
+
+    # pursuit's own calendar holds the follow-ups, tagged with their duty keys.
+    owned = [c for c, cal in emu.calendars.items() if cal.get("summary") == "Job search (pursuit)"]
+    assert len(owned) == 1
+    events = [e for e in emu.events(owned[0]).values() if e.get("status") != "cancelled"]
+    summaries = sorted(e["summary"] for e in events)
+    assert summaries == [
+        "Follow up with Jane Doe (Acme Networks)",
+        "Follow up with Raj Patel (Acme Networks)",
+        "Send thank-you notes: Acme Networks (Jane Doe, Raj Patel)",
+    ]
+    assert all(e["extendedProperties"]["private"]["pursuitKey"] for e in events)
+    assert {e["calendar"] for e in data["events"]} == {"google"}
+
+
+def test_a_quiet_poll_costs_one_call_per_source_and_repeats_nothing(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = setup_user(tmp_path, emu)
+    the_week(emu)
+    p.ok("run", "--once")
+    before = p.export()
+    drafts = len(emu.drafts)
+    emu.reset_counters()
+    p.ok("run", "--once")
+    assert emu.call_count("gmail/") == 1  # history.list
+    assert emu.call_count("calendar/v3/calendars/primary/events") == 1  # sync token
+    after = p.export()
+    assert after["correspondence"] == before["correspondence"]
+    assert len(emu.drafts) == drafts
+
+
+def test_expired_cursors_resync_without_duplicates(tmp_path: Path, emu: GoogleEmulator) -> None:
+    p = setup_user(tmp_path, emu)
+    start = the_week(emu)
+    p.ok("run", "--once")
+    emu.expire_history()
+    emu.expire_sync_tokens()
+    emu.add_message(
+        raw("Jane <jane@acme.com>", ME, "One more thing", start + timedelta(hours=5), "j2@acme"),
+        internal_date=start + timedelta(hours=5),
+    )
+    p.ok("run", "--once")
+    data = p.export()
+    subjects = sorted(m["subject"] for m in data["correspondence"])
+    assert subjects == ["Next steps", "One more thing", "Thank you"]
+    assert len(data["interviews"]) == 1
+
+
+def test_a_moved_and_a_cancelled_interview(tmp_path: Path, emu: GoogleEmulator) -> None:
+    p = setup_user(tmp_path, emu)
+    start = the_week(emu)
+    p.ok("run", "--once")
+    later = start + timedelta(days=2)
+    event = emu.events("primary")["interview1"]
+    event["start"] = {"dateTime": later.isoformat()}
+    event["end"] = {"dateTime": (later + timedelta(hours=1)).isoformat()}
+    emu.put_event("primary", event)
+    p.ok("run", "--once")
+    [interview] = p.export()["interviews"]
+    assert datetime.fromisoformat(interview["start"]) == later
+    emu.cancel_event("primary", "interview1")
+    p.ok("run", "--once")
+    data = p.export()
+    assert data["interviews"][0]["cancelled"] is True
+    assert {d["state"] for d in data["duties"] if d["kind"] != "thank_you"} <= {"cancelled"}
+
+
+def test_a_revoked_grant_is_reported_with_the_fix_and_the_rest_runs(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = setup_user(tmp_path, emu)
+    the_week(emu)
+    p.ok("run", "--once")
+    emu.revoke()
+    p.ok("interview", "add", "acme", "--at", "2030-01-07 10:00", "--with", "Kim <kim@acme.com>")
+    result = p.run("run", "--once")
+    assert result.code == 1
+    assert "pursuit auth google" in result.err
+    assert "Traceback" not in result.err
+    assert "job gmail failed" in result.err
+    # Planning still ran: the new interview has its duties.
+    assert duties_by(p.export(), "follow_up", "kim@acme.com")
