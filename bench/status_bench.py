@@ -53,16 +53,27 @@ def populate(root: Path) -> Path:
             start = now + timedelta(days=(i % 240) - 180, hours=i % 8)
             first = (org_id - 1) * 10 + i % 10
             store.add_interview(
-                org_id, start, start + timedelta(hours=1),
-                [contacts[first], contacts[(first + 1) % len(contacts)]], position="Engineer",
+                org_id,
+                start,
+                start + timedelta(hours=1),
+                [contacts[first], contacts[(first + 1) % len(contacts)]],
+                position="Engineer",
             )
         rows = []
         for m in range(20000):
             org_id = m % 100 + 1
             when = now - timedelta(minutes=37 * m)
             rows.append(
-                (f"<m{m}@mail.example>", "in" if m % 2 else "out", to_db(when), org_id,
-                 "email", f"Subject {m}", "snippet", "[]")
+                (
+                    f"<m{m}@mail.example>",
+                    "in" if m % 2 else "out",
+                    to_db(when),
+                    org_id,
+                    "email",
+                    f"Subject {m}",
+                    "snippet",
+                    "[]",
+                )
             )
         db.executemany(
             "INSERT INTO correspondence (message_id, direction, date, organization_id, channel, "
@@ -74,8 +85,10 @@ def populate(root: Path) -> Path:
             "FROM correspondence"
         )
     plan(store, settings, "ics", now)
-    counts = {t: store.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-              for t in ("organizations", "interviews", "correspondence", "duties")}
+    counts = {
+        t: store.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("organizations", "interviews", "correspondence", "duties")
+    }
     print("database:", json.dumps(counts))
     store.close()
     return config
@@ -110,11 +123,17 @@ def main() -> None:
             "('googleapiclient', 'google', 'google_auth_oauthlib', 'httplib2', 'feedparser', "
             "'imapclient'))\nprint(heavy, file=sys.stderr)"
         )
-        imported = subprocess.run(
-            [sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True
-        ).stderr.strip().splitlines()[-1]
-    print(f"pursuit status: median {statistics.median(times):.0f} ms, "
-          f"min {min(times):.0f} ms, max {max(times):.0f} ms over {args.runs} runs")
+        imported = (
+            subprocess.run(
+                [sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True
+            )
+            .stderr.strip()
+            .splitlines()[-1]
+        )
+    print(
+        f"pursuit status: median {statistics.median(times):.0f} ms, "
+        f"min {min(times):.0f} ms, max {max(times):.0f} ms over {args.runs} runs"
+    )
     print(f"python -c pass: median {statistics.median(baseline):.0f} ms")
     print(f"outside libraries imported by status: {imported}")
 

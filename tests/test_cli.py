@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import click
 import icalendar
-import pytest
 from clihelp import Pursuit, duties_by, pursuit_command
 
 from pursuit.daemon.cli import cli
