@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = Path(__file__).with_name("templates") / "thank-you.txt"
 TARGET = "drafts"
+TEMPLATE_VARIABLES = (
+    "first_name",
+    "name",
+    "organization",
+    "position",
+    "note",
+    "day",
+    "your_name",
+)
 
 
 class DraftBox(Protocol):
@@ -38,9 +47,14 @@ def load_template(path: Path | None) -> jinja2.Template:
         raise UserError(f"thank-you template {source}: cannot read it ({exc})") from None
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     try:
-        return env.from_string(text)
+        template = env.from_string(text)
     except jinja2.TemplateSyntaxError as exc:
         raise UserError(f"thank-you template {source}, line {exc.lineno}: {exc.message}") from None
+    try:  # a misspelt variable is found now, not at each round's drafts
+        template.render({name: "x" for name in TEMPLATE_VARIABLES})
+    except jinja2.TemplateError as exc:
+        raise UserError(f"thank-you template {source}: {exc}") from None
+    return template
 
 
 def render_draft(

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from pursuit.connectors.base import MailChanges, MailMessage
 from pursuit.daemon.errors import CursorExpired
-from pursuit.daemon.matcher import Directory, match, verdict
+from pursuit.daemon.matcher import Directory, domain_of, match, verdict
 from pursuit.daemon.models import Duty
 from pursuit.daemon.store import Store
 
@@ -136,7 +136,11 @@ def store_messages(store: Store, messages: Iterable[MailMessage], me: str, now: 
         contact_ids = list(found.contact_ids)
         if found.new_contacts and found.organization_id is not None:
             for person in found.new_contacts:
-                contact = store.ensure_contact(person.email, person.name, found.organization_id)
+                # each newcomer belongs to their own domain's organization
+                own = directory.organization_for_domain(domain_of(person.email))
+                contact = store.ensure_contact(
+                    person.email, person.name, own or found.organization_id
+                )
                 contact_ids.append(contact.id)
             directory = Directory.from_store(store, [me])
         fresh = store.log_correspondence(

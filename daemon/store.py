@@ -182,8 +182,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX feed_items_org_seen ON feed_items(organization_id, first_seen);
     ALTER TABLE correspondence ADD COLUMN source_id TEXT;
-    ALTER TABLE duties ADD COLUMN evidence_message TEXT;
     CREATE INDEX correspondence_source ON correspondence(source_id);
+    """,
+    # 3: which sent message fulfilled a duty, so it fulfils only one
+    """
+    ALTER TABLE duties ADD COLUMN evidence_message TEXT;
     """,
 )
 
@@ -361,10 +364,12 @@ class Store:
     def set_organization_status(self, org_id: int, status: str, *, now: datetime) -> None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE organizations SET status = ?, status_changed = ?, flag = NULL "
+                "UPDATE organizations SET status = ?, status_changed = ? "
                 "WHERE id = ? AND status != ?",
                 (status, to_db(now), org_id, status),
             )
+            # Setting a status answers the flag, even a false alarm confirmed as active.
+            db.execute("UPDATE organizations SET flag = NULL WHERE id = ?", (org_id,))
 
     def set_organization_flag(self, org_id: int, flag: str | None) -> None:
         self.db.execute("UPDATE organizations SET flag = ? WHERE id = ?", (flag, org_id))

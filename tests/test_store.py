@@ -108,3 +108,17 @@ def test_forgetting_an_organization_removes_all_its_records(tmp_path: Path) -> N
         "correspondence_contacts",
     ):
         assert store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+
+
+def test_an_older_database_is_migrated_keeping_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    with sqlite3.connect(path) as db:  # a database as the first pursuit left it
+        db.executescript(MIGRATIONS[0])
+        db.execute("INSERT INTO organizations (name, status_changed) VALUES ('Acme', '2026-11-01')")
+        db.execute("PRAGMA user_version = 1")
+    store = Store.open(path)
+    assert store.version == SCHEMA_VERSION
+    assert [o.name for o in store.organizations()] == ["Acme"]
+    columns = {r[1] for r in store.db.execute("PRAGMA table_info(duties)")}
+    assert "evidence_message" in columns
+    assert store.db.execute("SELECT count(*) FROM feed_items").fetchone()[0] == 0
