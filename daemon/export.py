@@ -119,9 +119,6 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
     from pursuit.daemon.feeds import item_record, items
 
     data["feed_items"] = [item_record(row, tz) for row in reversed(items(store))]
-    from pursuit.daemon.feeds import item_record, items
-
-    data["feed_items"] = [item_record(row, tz) for row in reversed(items(store))]
     data["events"] = [
         {
             "id": event_id_for(row["key"]),

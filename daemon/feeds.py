@@ -35,6 +35,10 @@ class WantedFeed:
     url: str
     kind: str
     format: str
+    error: str | None = None  # the configured URL cannot be fetched: listed, never polled
+
+
+INVALID = "invalid"  # the format stored for a feed whose configured URL is unusable
 
 
 def wanted_feeds(store: Store, settings: Settings) -> list[WantedFeed]:
@@ -51,6 +55,7 @@ def wanted_feeds(store: Store, settings: Settings) -> list[WantedFeed]:
                 url, fmt = resolve(feed.url, feed.kind, feed.format)
             except UserError as exc:
                 log.error("organization %s: feed %s: %s", org.name, feed.url, exc)
+                wanted.append(WantedFeed(org.id, feed.url, feed.url, feed.kind, INVALID, str(exc)))
                 continue
             wanted.append(WantedFeed(org.id, feed.url, url, feed.kind, fmt))
         search = config.news_search if config and config.news_search is not None else None
@@ -68,6 +73,24 @@ def sync_feed_list(store: Store, wanted: Sequence[WantedFeed]) -> None:
         keep: set[tuple[int, str]] = set()
         for feed in wanted:
             keep.add((feed.organization_id, feed.configured_url))
+            if feed.error is not None:
+                # Kept as a stopped feed with its error, so `pursuit doctor` lists it.
+                db.execute(
+                    "INSERT INTO feeds (organization_id, configured_url, url, kind, format, "
+                    "active, last_error) VALUES (?, ?, ?, ?, ?, 0, ?) "
+                    "ON CONFLICT (organization_id, configured_url) DO UPDATE "
+                    "SET kind = excluded.kind, format = excluded.format, url = excluded.url, "
+                    "active = 0, last_error = excluded.last_error",
+                    (
+                        feed.organization_id,
+                        feed.configured_url,
+                        feed.url,
+                        feed.kind,
+                        INVALID,
+                        feed.error,
+                    ),
+                )
+                continue
             db.execute(
                 "INSERT INTO feeds (organization_id, configured_url, url, kind, format) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (organization_id, configured_url) DO UPDATE "
@@ -75,7 +98,11 @@ def sync_feed_list(store: Store, wanted: Sequence[WantedFeed]) -> None:
                 # A new resolution of the configured URL wins over a remembered redirect
                 # only when the user changed the format; otherwise keep where it moved to.
                 "url = CASE WHEN feeds.format = excluded.format THEN feeds.url "
-                "ELSE excluded.url END",
+                "ELSE excluded.url END, "
+                # A feed the user fixed (kind or format) is polled again.
+                f"active = CASE WHEN feeds.format = '{INVALID}' THEN 1 ELSE feeds.active END, "
+                f"last_error = CASE WHEN feeds.format = '{INVALID}' THEN NULL "
+                "ELSE feeds.last_error END",
                 (feed.organization_id, feed.configured_url, feed.url, feed.kind, feed.format),
             )
         for row in db.execute("SELECT id, organization_id, configured_url FROM feeds").fetchall():
@@ -216,9 +243,17 @@ def record_failure(
 ) -> None:
     """Remember why a feed failed and wait longer before the next try; 410 stops it."""
     failures = feed["failures"] + 1
-    wait = min(poll_every * 2 ** (failures - 1), MAX_BACKOFF)
+    # Doubling stops at the cap: poll_every * 2 ** failures overflows timedelta
+    # after a few weeks of failures, and so does a huge Retry-After.
+    wait = poll_every
+    for _ in range(failures - 1):
+        if wait >= MAX_BACKOFF:
+            break
+        wait *= 2
+    wait = min(wait, MAX_BACKOFF)
     if error.retry_after:
-        wait = max(wait, timedelta(seconds=error.retry_after))
+        asked = min(error.retry_after, MAX_BACKOFF.total_seconds())
+        wait = max(wait, timedelta(seconds=asked))
     log.warning("feed %s: %s", feed["configured_url"], error.reason)
     store.db.execute(
         "UPDATE feeds SET failures = ?, last_error = ?, next_poll = ?, active = ? WHERE id = ?",
