@@ -35,9 +35,9 @@ def plan(store: Store, settings: Settings, calendar_name: str, now: datetime) ->
     tz = settings.timezone
     with store.transaction():
         organizations = store.organizations()
-        wanted = plan_duties(
-            organizations, store.interviews(), store.contacts(), settings.planner, tz
-        )
+        interviews = store.interviews()
+        contacts = store.contacts()
+        wanted = plan_duties(organizations, interviews, contacts, settings.planner, tz)
         for duty in wanted:
             store.upsert_duty(
                 duty.key,
@@ -53,8 +53,8 @@ def plan(store: Store, settings: Settings, calendar_name: str, now: datetime) ->
         fulfil_from_log(store)
         ctx = EventContext(
             organizations={o.id: o for o in organizations},
-            contacts={c.id: c for c in store.contacts()},
-            interviews={i.id: i for i in store.interviews()},
+            contacts={c.id: c for c in contacts},
+            interviews={i.id: i for i in interviews},
             last_correspondence=lambda contact_id: next(
                 iter(store.correspondence(contact_id=contact_id, limit=1)), None
             ),

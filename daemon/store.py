@@ -568,10 +568,17 @@ class Store:
         self.db.execute("UPDATE interviews SET cancelled = 1 WHERE id = ?", (interview_id,))
 
     def interviews(
-        self, organization_id: int | None = None, *, include_cancelled: bool = True
+        self,
+        organization_id: int | None = None,
+        *,
+        include_cancelled: bool = True,
+        interview_id: int | None = None,
     ) -> list[Interview]:
         clauses: list[str] = []
         params: list[Any] = []
+        if interview_id is not None:
+            clauses.append("i.id = ?")
+            params.append(interview_id)
         if organization_id is not None:
             clauses.append("i.organization_id = ?")
             params.append(organization_id)
@@ -582,12 +589,13 @@ class Store:
             f"SELECT i.* FROM interviews i WHERE {where} ORDER BY i.start, i.id", params
         ).fetchall()
         people: dict[int, list[Interviewer]] = {}
-        contacts = {c.id: c for c in self.contacts()} if rows else {}
-        for r in self.db.execute(
+        links = self.db.execute(
             "SELECT x.* FROM interviewers x JOIN interviews i ON i.id = x.interview_id "
             f"WHERE {where} ORDER BY x.rowid",
             params,
-        ):
+        ).fetchall()
+        contacts = {c.id: c for c in self.contacts_by_id(r["contact_id"] for r in links)}
+        for r in links:
             people.setdefault(r["interview_id"], []).append(
                 Interviewer(
                     contact=contacts[r["contact_id"]],
@@ -610,10 +618,10 @@ class Store:
         ]
 
     def interview(self, interview_id: int) -> Interview:
-        for found in self.interviews():
-            if found.id == interview_id:
-                return found
-        raise UserError(f"no interview with id {interview_id}")
+        found = self.interviews(interview_id=interview_id)
+        if not found:
+            raise UserError(f"no interview with id {interview_id}")
+        return found[0]
 
     def latest_interview_with(self, contact_id: int) -> int | None:
         row = self.db.execute(
