@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Clock
+from test_event_sync import add_week
 
 from pursuit.connectors.base import (
     Address,
@@ -97,23 +98,6 @@ def add_acme(store: Store, now: datetime) -> int:
     store.ensure_contact("jane@acme.com", "Jane Doe", org.id)
     store.ensure_contact("raj@acme.com", "Raj Patel", org.id)
     return org.id
-
-
-def add_week(app: App) -> int:
-    """Acme, an interview with Jane and Raj, a note for Raj (as in test_event_sync)."""
-    store = app.store
-    org = store.add_organization("Acme Networks", ["acme.com"], now=app.now())
-    jane = store.ensure_contact("jane@acme.com", "Jane Doe", org.id)
-    raj = store.ensure_contact("raj@acme.com", "Raj Patel", org.id)
-    interview_id = store.add_interview(
-        org.id,
-        MONDAY_2PM,
-        MONDAY_2PM + timedelta(hours=1),
-        [jane.id, raj.id],
-        position="Network Engineer",
-    )
-    store.set_interviewer(interview_id, raj.id, note="liked my BGP migration story")
-    return interview_id
 
 
 def rows(store: Store, table: str) -> int:
