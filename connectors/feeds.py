@@ -13,10 +13,13 @@ Two kinds of source:
   `resolve()` maps a careers page the user pasted to the API behind it.
 
 Fetching: one total deadline per fetch (connect, headers, every read, every
-redirect and page), enforced by a watchdog that shuts the socket down, so a
-server trickling bytes cannot hold a fetch open; a size cap enforced while
-reading, on the bytes received and on the decompressed bytes; conditional GET;
-at most 5 redirects. Every failure is a `FeedError` naming the feed.
+redirect and page, from the first connection on), enforced by a watchdog that
+shuts the socket down, so a server trickling bytes cannot hold a fetch open; a
+size cap enforced while reading, on the bytes received and on the decompressed
+bytes; conditional GET; at most 5 redirects. Every failure is a `FeedError` naming the feed.
+`fetch_many` bounds the connections open at once, not the parsing: a feed is
+parsed after its connection slot is given back, so the next download waits on
+no one's parser.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -372,21 +376,27 @@ def _shutdown(sock: socket.socket) -> None:
 
 
 class _Deadline:
-    """The total time budget of one fetch.
+    """The total time budget of one fetch, and the connection slot it waits for.
 
-    A watchdog timer shuts the current socket down when the budget runs out, so
-    a blocked read (headers trickling in, a stalled body) returns at once.
+    The budget starts when the first request gets its slot. A watchdog timer
+    shuts the current socket down when it runs out, so a blocked read (headers
+    trickling in, a stalled body) returns at once.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, slot: AbstractContextManager[Any]) -> None:
         self.seconds = seconds
-        self._end = time.monotonic() + seconds
+        self.slot = slot
+        self._end = 0.0
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self.expired = False
         self._timer = threading.Timer(max(seconds, 0.0), self._fire)
         self._timer.daemon = True
-        self._timer.start()
+
+    def start(self) -> None:
+        if not self._end:
+            self._end = time.monotonic() + self.seconds
+            self._timer.start()
 
     def _fire(self) -> None:
         with self._lock:
@@ -599,6 +609,18 @@ def _get(
     max_bytes: int,
 ) -> _Answer:
     """GET `url`, following redirects; a 304 comes back with an empty body."""
+    with deadline.slot:
+        deadline.start()
+        return _get_holding_slot(url, headers=headers, deadline=deadline, max_bytes=max_bytes)
+
+
+def _get_holding_slot(
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    deadline: _Deadline,
+    max_bytes: int,
+) -> _Answer:
     moved_to: str | None = None
     permanent_so_far = True
     current = url
@@ -1124,14 +1146,19 @@ def fetch(
     timeout: float = 20.0,
     max_bytes: int = 5_000_000,
     user_agent: str = DEFAULT_USER_AGENT,
+    connection_slot: AbstractContextManager[Any] | None = None,
 ) -> FetchResult:
-    """Fetch and parse one feed or job board. Raises FeedError."""
+    """Fetch and parse one feed or job board. Raises FeedError.
+
+    Every HTTP request is made holding `connection_slot` (a semaphore shared by
+    the fetches that run together); the deadline starts once it is first held.
+    """
     try:
         fetch_url, fmt = resolve(source.url, source.kind, source.format)
     except ConfigError as exc:
         raise FeedError(source.url, f"cannot fetch: {exc}") from None
     via = "" if fetch_url == source.url else f" (fetching {fetch_url})"
-    deadline = _Deadline(timeout)
+    deadline = _Deadline(timeout, connection_slot or nullcontext())
     try:
         return _fetch(source, fetch_url, fmt, deadline, max_bytes, user_agent)
     except _Problem as problem:
@@ -1267,23 +1294,29 @@ def fetch_many(
     *,
     concurrency: int = 8,
     **fetch_kwargs: Any,
-) -> list[FetchResult | FeedError]:
-    """Fetch many feeds in parallel; results in the order of `sources`.
+) -> Iterator[tuple[int, FetchResult | FeedError]]:
+    """Fetch many feeds in parallel, yielding each result with its source's index
+    as soon as it is ready.
 
-    A failing feed gives its FeedError in its place and never affects another.
+    At most `concurrency` connections are open at once. A failing feed gives
+    its FeedError in its place and never affects another.
     """
     if not sources:
-        return []
+        return
+    connections = threading.BoundedSemaphore(max(1, concurrency))
 
     def one(source: FeedSource) -> FetchResult | FeedError:
         try:
-            return fetch(source, **fetch_kwargs)
+            return fetch(source, connection_slot=connections, **fetch_kwargs)
         except FeedError as exc:
             return exc
         except Exception as exc:  # a bug must not cost the other feeds their round
             log.exception("unexpected error fetching %s", source.url)
             return FeedError(source.url, f"internal error: {type(exc).__name__}: {exc}")
 
-    workers = max(1, min(concurrency, len(sources)))
+    # Twice as many threads as connections: while some parse, others download.
+    workers = max(1, min(2 * concurrency, len(sources)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pursuit-feed") as pool:
-        return list(pool.map(one, sources))
+        futures = {pool.submit(one, source): index for index, source in enumerate(sources)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()

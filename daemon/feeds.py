@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -107,10 +107,11 @@ def sync_feed_list(store: Store, wanted: Sequence[WantedFeed]) -> None:
             )
         for row in db.execute("SELECT id, organization_id, configured_url FROM feeds").fetchall():
             if (row["organization_id"], row["configured_url"]) not in keep:
+                db.execute(
+                    "UPDATE feed_items SET removed_feed_url = ? WHERE feed_id = ?",
+                    (row["configured_url"], row["id"]),
+                )
                 db.execute("DELETE FROM feeds WHERE id = ?", (row["id"],))
-
-
-Fetcher = Callable[..., "list[FetchResult | FeedError]"]
 
 
 @dataclass
@@ -128,11 +129,12 @@ def poll_feeds(
     now: datetime,
     *,
     force: bool = False,
-    fetch_many: Fetcher | None = None,
 ) -> PollReport:
-    """Poll every active feed that is due (all of them with `force`)."""
-    from pursuit.connectors.feeds import DEFAULT_USER_AGENT, FeedError, FeedSource
-    from pursuit.connectors.feeds import fetch_many as real_fetch_many
+    """Poll every active feed that is due (all of them with `force`).
+
+    Each feed is stored as soon as it is fetched, while the others download.
+    """
+    from pursuit.connectors.feeds import DEFAULT_USER_AGENT, FeedError, FeedSource, fetch_many
 
     sync_feed_list(store, wanted_feeds(store, settings))
     due = "" if force else " AND (next_poll IS NULL OR next_poll <= ?)"
@@ -150,7 +152,7 @@ def poll_feeds(
         for row in feeds
     ]
     config = settings.feeds
-    results = (fetch_many or real_fetch_many)(
+    results = fetch_many(
         sources,
         concurrency=config.concurrency,
         timeout=config.timeout.total_seconds(),
@@ -158,7 +160,8 @@ def poll_feeds(
         user_agent=DEFAULT_USER_AGENT,
     )
     report = PollReport(polled=len(feeds))
-    for row, result in zip(feeds, results, strict=True):
+    for index, result in results:
+        row = feeds[index]
         if isinstance(result, FeedError):
             record_failure(store, row, result, now, config.poll_every)
             report.failed += 1
@@ -301,7 +304,8 @@ def items(
     if open_only:
         clauses.append("i.closed IS NULL")
     return store.db.execute(
-        "SELECT i.*, o.name AS organization, f.configured_url AS feed_url "
+        "SELECT i.*, o.name AS organization, "
+        "COALESCE(f.configured_url, i.removed_feed_url) AS feed_url "
         "FROM feed_items i JOIN organizations o ON o.id = i.organization_id "
         "LEFT JOIN feeds f ON f.id = i.feed_id "
         f"WHERE {' AND '.join(clauses)} "

@@ -188,6 +188,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE duties ADD COLUMN evidence_message TEXT;
     """,
+    # 4: the URL of the feed an item came from, once that feed left the config
+    """
+    ALTER TABLE feed_items ADD COLUMN removed_feed_url TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1006,6 +1006,12 @@ def test_duplicate_entries_are_reported_once(server: FeedServer) -> None:
 # ------------------------------------------------------------------- fetch_many
 
 
+def in_order(
+    results: Iterator[tuple[int, FetchResult | FeedError]],
+) -> list[FetchResult | FeedError]:
+    return [result for _index, result in sorted(results, key=lambda pair: pair[0])]
+
+
 def test_fetch_many_isolates_failures(server: FeedServer) -> None:
     good = server.route(path("good.xml"), Reply(body=RSS2, content_type=RSS))
     sources = [
@@ -1015,13 +1021,13 @@ def test_fetch_many_isolates_failures(server: FeedServer) -> None:
         src(server.route(path("atom"), Reply(body=ATOM_FEED, content_type=ATOM))),
         src("not a url"),
     ]
-    results = fetch_many(sources, concurrency=3, timeout=3)
+    results = in_order(fetch_many(sources, concurrency=3, timeout=3))
     assert [type(r) for r in results] == [FetchResult, FeedError, FeedError, FetchResult, FeedError]
     ok = results[0]
     assert isinstance(ok, FetchResult) and ok.source == sources[0] and len(ok.items) == 2
     assert isinstance(results[1], FeedError) and results[1].status == 404
     assert isinstance(results[2], FeedError) and "connection refused" in str(results[2])
-    assert fetch_many([]) == []
+    assert list(fetch_many([])) == []
 
 
 def test_fetch_many_runs_concurrently(server: FeedServer) -> None:
@@ -1030,8 +1036,38 @@ def test_fetch_many_runs_concurrently(server: FeedServer) -> None:
         for n in range(20)
     ]
     started = time.monotonic()
-    results = fetch_many(sources)
+    results = in_order(fetch_many(sources))
     elapsed = time.monotonic() - started
     assert all(isinstance(r, FetchResult) for r in results)
     assert [r.source for r in results if isinstance(r, FetchResult)] == sources
     assert elapsed < 2.0  # 20 × 0.2 s one after another would take 4 s
+
+
+def test_fetch_many_bounds_the_open_connections(server: FeedServer) -> None:
+    lock = threading.Lock()
+    open_now = peak = 0
+
+    def slow(request: Request) -> Reply:
+        nonlocal open_now, peak
+        with lock:
+            open_now += 1
+            peak = max(peak, open_now)
+        time.sleep(0.05)
+        with lock:
+            open_now -= 1
+        return Reply(body=RSS2, content_type=RSS)
+
+    sources = [src(server.route(path(f"bounded{n}.xml"), slow)) for n in range(12)]
+    results = in_order(fetch_many(sources, concurrency=3))
+    assert all(isinstance(r, FetchResult) for r in results)
+    assert peak == 3
+
+
+def test_waiting_for_a_connection_does_not_count_against_the_timeout(server: FeedServer) -> None:
+    sources = [
+        src(server.route(path(f"queued{n}.xml"), Reply(body=RSS2, content_type=RSS, delay=0.4)))
+        for n in range(3)
+    ]
+    # One connection at a time: the third feed waits 0.8 s, longer than its 0.6 s budget.
+    results = in_order(fetch_many(sources, concurrency=1, timeout=0.6))
+    assert all(isinstance(r, FetchResult) for r in results), results

@@ -297,6 +297,15 @@ def test_first_poll_stores_items_and_an_unchanged_second_poll_parses_nothing(
     assert p.export()["feed_items"] == exported, "nothing duplicated, nothing rewritten"
     assert "All feeds answered" in p.ok("doctor")
 
+    # The user drops the blog from the config: its item stays, still naming its feed.
+    p.write_config(
+        'timezone = "Europe/Paris"\n'
+        + config(organization("Acme", [feed(urls["press"], "press")]))
+    )
+    poll_again(p)
+    assert p.export()["feed_items"] == exported
+    assert "All feeds answered" in p.ok("doctor")
+
 
 def test_an_opening_that_leaves_is_closed_with_a_date_and_one_that_returns_is_reopened(
     server: FeedServer, tmp_path: Path
