@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pursuit.connectors.base import CalendarEvent, event_id_for
-from pursuit.daemon.models import Contact, Duty, Organization
+from pursuit.daemon.models import Contact, Duty, Organization, calendar_key
 from pursuit.daemon.store import Store, from_db
 
 SECTIONS = (
@@ -121,7 +121,7 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
     data["feed_items"] = [item_record(row, tz) for row in reversed(items(store))]
     data["events"] = [
         {
-            "id": event_id_for(row["key"]),
+            "id": event_id_for(calendar_key(row["key"], row["generation"])),
             "key": row["key"],
             "duty": row["duty_id"],
             "duties": json.loads(row["duty_ids"]),
@@ -173,7 +173,7 @@ def to_ics(store: Store) -> bytes:
 
     events = [
         CalendarEvent(
-            key=row["key"],
+            key=calendar_key(row["key"], row["generation"]),
             start=from_db(row["start"]),
             end=from_db(row["end"]),
             summary=row["summary"],

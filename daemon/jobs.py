@@ -17,6 +17,7 @@ from pursuit.connectors.base import Calendar, CalendarEvent
 from pursuit.daemon.errors import PursuitError
 from pursuit.daemon.feeds import since_lines
 from pursuit.daemon.mail import fulfil_from_log
+from pursuit.daemon.models import calendar_key
 from pursuit.daemon.planner import EventContext, PlannedEvent, plan_duties, plan_events
 from pursuit.daemon.store import Store, from_db, to_db
 
@@ -98,6 +99,8 @@ def queue_event_changes(
         ):
             continue
         sequence = 0 if row is None else row["sequence"] + 1
+        # An event pursuit removed comes back under a new id: Google never frees an id.
+        generation = 0 if row is None else row["generation"] + (0 if row["live"] else 1)
         store.save_event(
             calendar,
             event.key,
@@ -110,9 +113,10 @@ def queue_event_changes(
             sequence=sequence,
             stamp=now,
             live=True,
+            generation=generation,
         )
         payload = {
-            "key": event.key,
+            "key": calendar_key(event.key, generation),
             "start": to_db(event.start),
             "end": to_db(event.end),
             "summary": event.summary,
@@ -140,9 +144,11 @@ def queue_event_changes(
             sequence=sequence,
             stamp=now,
             live=False,
+            generation=row["generation"],
         )
+        payload = {"key": calendar_key(key, row["generation"])}
         queued += store.enqueue(
-            f"{calendar}:{key}:{sequence}:delete", "delete", calendar, {"key": key}, now=now
+            f"{calendar}:{key}:{sequence}:delete", "delete", calendar, payload, now=now
         )
     return queued
 

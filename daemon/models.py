@@ -92,3 +92,8 @@ class Correspondence:
     contact_ids: tuple[int, ...] = ()
     people: tuple[str, ...] = ()
     thread: str | None = None
+
+
+def calendar_key(key: str, generation: int) -> str:
+    """The key a planned event has on the calendar: each comeback is a new event there."""
+    return key if generation == 0 else f"{key}#{generation}"

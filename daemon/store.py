@@ -188,9 +188,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE duties ADD COLUMN evidence_message TEXT;
     """,
-    # 4: the URL of the feed an item came from, once that feed left the config
+    # 4: the URL of the feed an item came from, once that feed left the config;
+    # how often an event pursuit removed came back (Google keeps a deleted id taken)
     """
     ALTER TABLE feed_items ADD COLUMN removed_feed_url TEXT;
+    ALTER TABLE events ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
     """,
 )
 
@@ -839,15 +841,17 @@ class Store:
         sequence: int,
         stamp: datetime,
         live: bool,
+        generation: int = 0,
     ) -> None:
         self.db.execute(
             "INSERT INTO events (calendar, key, duty_id, duty_ids, start, end, summary, "
-            "description, reminder_minutes, sequence, stamp, live) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (calendar, key) DO UPDATE SET "
+            "description, reminder_minutes, sequence, stamp, live, generation) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (calendar, key) DO UPDATE SET "
             "duty_id = excluded.duty_id, duty_ids = excluded.duty_ids, start = excluded.start, "
             "end = excluded.end, summary = excluded.summary, description = excluded.description, "
             "reminder_minutes = excluded.reminder_minutes, sequence = excluded.sequence, "
-            "stamp = excluded.stamp, live = excluded.live",
+            "stamp = excluded.stamp, live = excluded.live, generation = excluded.generation",
             (
                 calendar,
                 key,
@@ -861,6 +865,7 @@ class Store:
                 sequence,
                 to_db(stamp),
                 int(live),
+                generation,
             ),
         )
 

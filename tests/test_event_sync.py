@@ -13,6 +13,7 @@ from conftest import Clock
 from pursuit.connectors.base import CalendarEvent
 from pursuit.connectors.ics import IcsCalendar
 from pursuit.daemon.app import App
+from pursuit.daemon.export import export_data, to_ics
 from pursuit.daemon.jobs import plan, push_events, run_jobs
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -115,6 +116,27 @@ def test_a_rejection_swaps_follow_ups_for_a_check_in(app: App) -> None:
     assert summaries(path) == ["Check in with Acme Networks (Jane Doe)"]
     [check_in] = app.store.duties("kind = 'check_in'")
     assert check_in.due == datetime(2027, 1, 14, 10, 0, tzinfo=PARIS)
+
+
+def test_events_that_come_back_get_new_ids_and_the_old_ones_go(app: App) -> None:
+    add_week(app)
+    path = app.settings.calendar.ics_file
+    sync(app)
+    first = {str(e["summary"]): str(e["uid"]) for e in file_events(path)}
+    org = app.store.find_organization("acme")
+    app.store.set_organization_status(org.id, "rejected", now=app.now())
+    plan(app.store, app.settings, "ics", app.now())  # removals queued, not yet performed
+    app.store.set_organization_status(org.id, "active", now=app.now())
+    sync(app)
+    again = {str(e["summary"]): str(e["uid"]) for e in file_events(path)}
+    assert sorted(again) == EXPECTED
+    # Each event was removed and came back: under a new id, as Google never frees
+    # a deleted one; the old ones are gone from the calendar.
+    assert set(again.values()).isdisjoint(first.values())
+    assert not app.store.pending_outbox("ics")
+    exported = export_data(app.store, PARIS, app.now())["events"]
+    assert sorted(f"{e['id']}@pursuit" for e in exported) == sorted(again.values())
+    assert to_ics(app.store) == path.read_bytes()
 
 
 class Killed(BaseException):

@@ -299,8 +299,7 @@ def test_first_poll_stores_items_and_an_unchanged_second_poll_parses_nothing(
 
     # The user drops the blog from the config: its item stays, still naming its feed.
     p.write_config(
-        'timezone = "Europe/Paris"\n'
-        + config(organization("Acme", [feed(urls["press"], "press")]))
+        'timezone = "Europe/Paris"\n' + config(organization("Acme", [feed(urls["press"], "press")]))
     )
     poll_again(p)
     assert p.export()["feed_items"] == exported

@@ -168,6 +168,30 @@ def test_a_moved_and_a_cancelled_interview(tmp_path: Path, emu: GoogleEmulator) 
     data = p.export()
     assert data["interviews"][0]["cancelled"] is True
     assert {d["state"] for d in data["duties"] if d["kind"] != "thank_you"} <= {"cancelled"}
+    assert live_follow_ups(emu) == []
+
+    # The user restores the interview: its follow-ups come back on pursuit's calendar,
+    # although Google keeps the ids of the events pursuit deleted taken.
+    event = emu.events("primary")["interview1"]
+    event["status"] = "confirmed"
+    emu.put_event("primary", event)
+    p.ok("run", "--once")
+    assert p.export()["interviews"][0]["cancelled"] is False
+    assert live_follow_ups(emu) == [
+        "Follow up with Jane Doe (Acme Networks)",
+        "Follow up with Raj Patel (Acme Networks)",
+    ]
+
+
+def live_follow_ups(emu: GoogleEmulator) -> list[str]:
+    [owned] = [
+        c for c, cal in emu.calendars.items() if cal.get("summary") == "Job search (pursuit)"
+    ]
+    return sorted(
+        e["summary"]
+        for e in emu.events(owned).values()
+        if e.get("status") != "cancelled" and e["summary"].startswith("Follow up")
+    )
 
 
 def test_a_revoked_grant_is_reported_with_the_fix_and_the_rest_runs(
