@@ -554,14 +554,25 @@ class Store:
         interviewers: Iterable[int],
         cancelled: bool = False,
     ) -> None:
-        """An interview as its calendar event says now: times, people, not cancelled."""
+        """An interview as its calendar event says now: times, people, not cancelled.
+
+        Someone no longer invited stops being an interviewer (their duties are
+        then cancelled by planning), unless the user wrote a note or a promise
+        for them: what the user said is never dropped by a calendar edit.
+        """
+        people = list(interviewers)
         self.db.execute(
             "UPDATE interviews SET start = ?, end = ?, cancelled = ? WHERE id = ?",
             (to_db(start), to_db(end), int(cancelled), interview_id),
         )
+        self.db.execute(
+            "DELETE FROM interviewers WHERE interview_id = ? AND note IS NULL "
+            f"AND promised IS NULL AND contact_id NOT IN ({','.join('?' * len(people))})",
+            (interview_id, *people),
+        )
         self.db.executemany(
             "INSERT OR IGNORE INTO interviewers (interview_id, contact_id) VALUES (?, ?)",
-            [(interview_id, c) for c in interviewers],
+            [(interview_id, c) for c in people],
         )
 
     def move_interview(self, interview_id: int, start: datetime, end: datetime) -> None:

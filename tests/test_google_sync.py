@@ -183,6 +183,36 @@ def test_a_moved_and_a_cancelled_interview(tmp_path: Path, emu: GoogleEmulator) 
     ]
 
 
+def test_someone_removed_from_the_invitation_is_no_longer_owed_anything(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = setup_user(tmp_path, emu)
+    the_week(emu)
+    event = emu.events("primary")["interview1"]
+    event["attendees"].append({"email": "li@acme.com", "displayName": "Li Wei"})
+    emu.put_event("primary", event)
+    p.ok("run", "--once")
+    p.ok("note", "li@acme.com", "the on-call rotation story")
+    assert len(live_follow_ups(emu)) == 3
+
+    # The organizer takes Raj and Li off the invitation; Li has a note from the user.
+    event = emu.events("primary")["interview1"]
+    event["attendees"] = [
+        a for a in event["attendees"] if a["email"] not in ("Raj@Acme.com", "li@acme.com")
+    ]
+    emu.put_event("primary", event)
+    p.ok("run", "--once")
+    data = p.export()
+    assert data["interviews"][0]["interviewers"] == ["jane@acme.com", "li@acme.com"]
+    [raj_follow_up] = duties_by(data, "follow_up", "raj@acme.com")
+    assert raj_follow_up["state"] == "cancelled"
+    assert duties_by(data, "follow_up", "li@acme.com")[0]["state"] != "cancelled"
+    assert live_follow_ups(emu) == [
+        "Follow up with Jane Doe (Acme Networks)",
+        "Follow up with Li Wei (Acme Networks)",
+    ]
+
+
 def live_follow_ups(emu: GoogleEmulator) -> list[str]:
     [owned] = [
         c for c, cal in emu.calendars.items() if cal.get("summary") == "Job search (pursuit)"
