@@ -107,10 +107,6 @@ class App:
         if settings.google is not None:
             google = settings.google
 
-            def progress(done: int, total: int) -> None:
-                if sys.stderr.isatty():
-                    print(f"\rgmail: {done}/{total} messages", end="", file=sys.stderr)
-
             jobs += [
                 Job(
                     "gmail",
@@ -119,7 +115,7 @@ class App:
                         self.mailbox,
                         now,
                         lookback=google.lookback,
-                        progress=progress,
+                        progress=TerminalProgress("gmail: logging past mail"),
                     ),
                 ),
                 Job(
@@ -160,3 +156,27 @@ class App:
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+
+
+class TerminalProgress:
+    """A progress bar on stderr for a long first sync, drawn only on a terminal
+    (never in the journal of the service)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0 or not sys.stderr.isatty():
+            return
+        if self._bar is None or done == 0:
+            import click
+
+            self._bar = click.progressbar(
+                length=total, label=self.label, file=sys.stderr, show_pos=True, show_percent=True
+            )
+            self._bar.render_progress()
+        self._bar.update(done - self._bar.pos)
+        if done >= total:
+            self._bar.render_finish()
+            self._bar = None

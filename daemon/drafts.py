@@ -17,7 +17,7 @@ from typing import Protocol
 
 import jinja2
 
-from pursuit.daemon.errors import UserError
+from pursuit.daemon.errors import PursuitError, UserError
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,11 @@ def push_drafts(store: Store, box: DraftBox, now: datetime) -> int:
     created = 0
     for entry in store.pending_outbox(TARGET):
         payload = json.loads(entry["payload"])
-        draft_id = box.create_draft(payload["raw"].encode(), entry["key"])
+        try:
+            draft_id = box.create_draft(payload["raw"].encode(), entry["key"])
+        except PursuitError as exc:
+            store.outbox_failed(entry["id"], str(exc))
+            raise
         store.outbox_done(entry["id"], now=now)
         log.info("thank-you draft %s ready (%s)", draft_id, entry["key"])
         created += 1

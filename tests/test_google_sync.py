@@ -6,12 +6,15 @@ emulator; pursuit runs as a subprocess, configured as a user would.
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clihelp import Pursuit, duties_by
+from clihelp import Pursuit, duties_by, pursuit_command
 from google_emulator import GoogleEmulator
 
 ME = "me@example.test"
@@ -211,6 +214,41 @@ def test_someone_removed_from_the_invitation_is_no_longer_owed_anything(
         "Follow up with Jane Doe (Acme Networks)",
         "Follow up with Li Wei (Acme Networks)",
     ]
+
+
+def test_a_first_sync_on_a_terminal_shows_a_progress_bar(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = setup_user(tmp_path, emu)
+    the_week(emu)
+    terminal, stderr = pty.openpty()
+    with subprocess.Popen(
+        [*pursuit_command(), "run", "--once"],
+        env=p.env(),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    ) as process:
+        os.close(stderr)
+        shown = b""
+        while True:  # read as it comes, so a full terminal buffer never blocks pursuit
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # EIO: pursuit exited and closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=60) == 0, shown
+    os.close(terminal)
+    text = shown.decode()
+    assert "gmail: logging past mail" in text
+    assert "2/2" in text and "100%" in text, text
+    # A pipe (the journal, a cron mail) gets no bar.
+    (tmp_path / "piped").mkdir()
+    piped = setup_user(tmp_path / "piped", emu).run("run", "--once")
+    assert piped.code == 0 and "logging past mail" not in piped.err, piped
 
 
 def live_follow_ups(emu: GoogleEmulator) -> list[str]:

@@ -210,10 +210,13 @@ class FakeDraftBox:
         self.drafts: dict[str, bytes] = {}
         self.create_calls = 0
         self.die_after_creates = die_after_creates
+        self.down: SourceError | None = None
         self.sent: list[bytes] = []
 
     def create_draft(self, raw: bytes, key: str) -> str:
         self.create_calls += 1
+        if self.down is not None:
+            raise self.down
         self.drafts.setdefault(key, raw)
         if self.die_after_creates is not None and self.create_calls >= self.die_after_creates:
             self.die_after_creates = None
@@ -869,6 +872,27 @@ def test_drafts_are_created_once_even_after_a_crash(app: App, clock: Clock) -> N
     )
     assert recipients == ["Jane Doe <jane@acme.com>", "Raj Patel <raj@acme.com>"]
     assert box.sent == []
+
+
+def test_a_failed_draft_is_recorded_and_created_on_the_next_round(app: App, clock: Clock) -> None:
+    store = app.store
+    add_week(app)
+    plan(store, app.settings, "ics", app.now())
+    clock.now = AFTER
+    queue_drafts(store, load_template(None), app.now(), from_address=ME, your_name="Sam Seeker")
+    box = FakeDraftBox()
+    box.down = SourceError("gmail", "drafts.create: HTTP 503 Service Unavailable")
+    with pytest.raises(SourceError):
+        push_drafts(store, box, app.now())
+    [first, second] = store.pending_outbox("drafts")
+    assert (first["attempts"], first["last_error"]) == (
+        1,
+        "gmail: drafts.create: HTTP 503 Service Unavailable",
+    )
+    assert second["attempts"] == 0  # not tried: Gmail is down this round
+    box.down = None
+    assert push_drafts(store, box, app.now()) == 2
+    assert store.pending_outbox("drafts") == []
 
 
 def test_the_rendered_draft(app: App, clock: Clock) -> None:
