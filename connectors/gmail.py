@@ -8,6 +8,8 @@ changed. Bodies are never fetched. Mail is only ever sent to the user.
 Quota (https://developers.google.com/gmail/api/reference/quota): 250 units per
 user per second. A `QuotaPacer` keeps the units spent in any one-second window
 under that, so a large first sync runs near the limit without ever hitting it.
+Pacing matters because the client's own retries of a 429 ignore Retry-After
+(they sleep random()·2^n seconds), so a sync that hit the limit would stall.
 
 One instance per thread (httplib2 is not thread-safe).
 """
@@ -75,7 +77,16 @@ _FIELD_HEADERS = frozenset({"from", "to", "cc", "reply-to", "subject", "date", "
 #: Messages in these labels are not correspondence (the search skips them too).
 SKIPPED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
 #: Gmail quota units per call.
-UNITS = {"messages.list": 5, "messages.get": 5, "history.list": 2, "getProfile": 1}
+UNITS = {
+    "messages.list": 5,
+    "messages.get": 5,
+    "history.list": 2,
+    "getProfile": 1,
+    "drafts.list": 5,
+    "drafts.get": 5,
+    "drafts.create": 10,
+    "messages.send": 100,
+}
 MAX_QUERY = 1500
 MAX_BATCH = 50
 
@@ -385,14 +396,14 @@ class GmailMailbox:
             kwargs: dict[str, Any] = {"userId": "me", "maxResults": 500}
             if token:
                 kwargs["pageToken"] = token
-            page = self._call(drafts.list(**kwargs), "drafts.list")
+            page = self._call(drafts.list(**kwargs), "drafts.list", units=UNITS["drafts.list"])
             ids.extend(str(d["id"]) for d in page.get("drafts") or [])
             token = page.get("nextPageToken")
             if not token:
                 break
         requests = {did: drafts.get(userId="me", id=did, format="metadata") for did in ids}
         keys: dict[str, str] = {}
-        for did, resource in self._batch(requests, "drafts.get").items():
+        for did, resource in self._batch(requests, "drafts.get", units=UNITS["drafts.get"]).items():
             headers = (resource.get("message") or {}).get("payload", {}).get("headers") or []
             for h in headers:
                 if str(h.get("name", "")).lower() == KEY_HEADER.lower():
@@ -421,7 +432,9 @@ class GmailMailbox:
             return existing
         body = {"message": {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}}
         result = self._call(
-            self._service.users().drafts().create(userId="me", body=body), "drafts.create", units=10
+            self._service.users().drafts().create(userId="me", body=body),
+            "drafts.create",
+            units=UNITS["drafts.create"],
         )
         draft_id = str(result["id"])
         assert self._draft_keys is not None
@@ -466,7 +479,7 @@ class GmailMailbox:
         result = self._call(
             self._service.users().messages().send(userId="me", body=body),
             "messages.send",
-            units=100,
+            units=UNITS["messages.send"],
         )
         return str(result["id"])
 
