@@ -10,7 +10,7 @@ from pursuit.config.settings import Settings
 from pursuit.daemon.errors import UserError
 from pursuit.daemon.export import duty_record, iso, organization_record
 from pursuit.daemon.models import Organization
-from pursuit.daemon.store import Store, to_db
+from pursuit.daemon.store import Store, from_db, to_db
 
 KIND_LABELS = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
 
@@ -74,6 +74,11 @@ def status(
                 "feed": r["configured_url"],
                 "error": r["last_error"],
                 "active": bool(r["active"]),
+                "failures": r["failures"],
+                "last_ok": iso(from_db(r["last_ok"]), tz) if r["last_ok"] else None,
+                "next_try": iso(from_db(r["next_poll"]), tz)
+                if r["active"] and r["next_poll"]
+                else None,
             }
             for r in failing_feeds(store)
         ],
@@ -296,9 +301,15 @@ def render_items(rows: list[dict[str, Any]], empty: str) -> str:
 def render_doctor(feeds: list[dict[str, Any]]) -> str:
     if not feeds:
         return "All feeds answered on their last poll.\n"
-    lines = [f"{len(feeds)} feed(s) failing:"]
+    lines = [f"{len(feeds)} {'feed' if len(feeds) == 1 else 'feeds'} failing:"]
     for feed in feeds:
         state = "" if feed["active"] else " [stopped: fix or remove it in the config]"
         lines.append(f"  {feed['organization']}: {feed['feed']}{state}")
         lines.append(f"    {feed['error']}")
+        times = "once" if feed["failures"] == 1 else f"{feed['failures']} times in a row"
+        last_ok = feed["last_ok"]
+        answered = f"last answered {last_ok[:10]}" if last_ok else "never answered"
+        retry = f"; next try {feed['next_try'][:16].replace('T', ' ')}" if feed["next_try"] else ""
+        if feed["failures"]:
+            lines.append(f"    failed {times}, {answered}{retry}")
     return "\n".join(lines) + "\n"

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 from clihelp import Pursuit
 from conftest import Clock, make_settings
 from feed_server import FeedServer, Reply, Request, closed_port, redirect
+from test_export import check_golden
 
 from pursuit.daemon import feeds as engine
 from pursuit.daemon.store import Store
@@ -766,3 +769,56 @@ def test_a_rejected_organization_posting_a_matching_opening_gets_a_check_in_sugg
     assert "Worth a check-in" in text
     assert 'Ask the recruiter at Acme about "Senior Network Engineer"' in text
     assert "Marketing Lead" not in text
+
+
+# --- what the user sees, as golden files
+
+
+def test_news_openings_and_doctor_match_the_golden_files(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    base = server.url(path(""))
+    press = Resource(
+        rss([("p1", "Acme opens a Lyon office"), ("p2", "Acme raises &amp; grows")]), RSS
+    )
+    board = Board({101: ("Network Engineer", "Paris"), 102: ("SRE", "Remote")})
+    blog = Resource(atom([("b1", "<title>Globex ships BGP monitoring</title>")]), ATOM)
+    server.routes(
+        {
+            path_of(base, "press.xml"): press,
+            path_of(base, "board.json"): board,
+            path_of(base, "blog.atom"): blog,
+        }
+    )
+    p = Pursuit(
+        tmp_path,
+        config=config(
+            organization(
+                "Acme",
+                [
+                    feed(base + "press.xml", "press"),
+                    feed(base + "board.json", "careers", "greenhouse"),
+                ],
+            ),
+            organization(
+                "Globex", [feed(base + "blog.atom", "news"), feed(base + "gone.xml", "press")]
+            ),
+        ),
+    )
+    result = p.run("run", "--once")
+    assert result.code == 0, result
+
+    def shown(*args: str) -> bytes:
+        text = p.ok(*args).replace(base, "http://feeds.test/")
+        text = re.sub(r"next try \d{4}-\d\d-\d\d \d\d:\d\d", "next try NEXT-TRY", text)
+        return re.sub(rf"{today()}T\d\d:\d\d:\d\d\+0[12]:00", "FIRST-SEEN", text).encode()
+
+    check_golden("news.txt", shown("news"))
+    check_golden("news.json", shown("news", "--json"))
+    check_golden("openings.txt", shown("openings"))
+    check_golden("openings.json", shown("openings", "--json"))
+    check_golden("doctor.txt", shown("doctor"))
+
+
+def path_of(base: str, name: str) -> str:
+    return urlsplit(base + name).path
