@@ -142,7 +142,7 @@ def store_messages(store: Store, messages: Iterable[MailMessage], me: str, now: 
                     person.email, person.name, own or found.organization_id
                 )
                 contact_ids.append(contact.id)
-            directory = Directory.from_store(store, [me])
+                directory.add_contact(contact)
         fresh = store.log_correspondence(
             message_id=message.message_id,
             direction=found.direction,

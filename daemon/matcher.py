@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pursuit.connectors.base import Address, MailMessage
+from pursuit.daemon.models import Contact
 from pursuit.daemon.store import Store
 
 # Personal mail providers: a domain here never identifies an organization.
@@ -141,6 +142,11 @@ class Directory:
         }
         names = {org.id: org.name for org in store.organizations()}
         return cls(contacts, domains, names, frozenset(normalize(a) for a in user_addresses))
+
+    def add_contact(self, contact: Contact) -> None:
+        """Know a contact just created, without reading the whole store again."""
+        for address in contact.addresses:
+            self.contacts[normalize(address)] = (contact.id, contact.organization_id)
 
     def organization_for_domain(self, domain: str) -> int | None:
         if domain in FREE_MAIL:

@@ -355,6 +355,16 @@ def test_a_new_person_at_a_tracked_domain_becomes_a_contact(app: App) -> None:
     assert logged.people == ("lena.park@acme.com",)
 
 
+def test_a_newcomer_writing_twice_in_one_batch_is_one_contact(app: App) -> None:
+    store = app.store
+    add_acme(store, app.now())
+    lena = person("Lena.Park@acme.com", "Lena Park")
+    batch = [message(lena, subject="Scheduling"), message(lena, subject="Rescheduling")]
+    assert store_messages(store, batch, ME, app.now()) == 2
+    [contact] = [c for c in store.contacts() if c.name == "Lena Park"]
+    assert [m.contact_ids for m in store.correspondence()] == [(contact.id,), (contact.id,)]
+
+
 def test_several_recipients_cc_and_reply_to(app: App) -> None:
     store = app.store
     org = add_acme(store, app.now())
