@@ -50,6 +50,7 @@ import copy
 import email
 import email.policy
 import email.utils
+import functools
 import html
 import json
 import random
@@ -63,7 +64,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -174,6 +177,52 @@ _FAULT_DEFAULTS: dict[int, tuple[str, str]] = {
 # --------------------------------------------------------------------------- model
 
 
+class _MemoHeaderRegistry(HeaderRegistry):
+    """A HeaderRegistry that parses a recurring (name, value) once.
+
+    Parsing a header with ``email.policy.default`` is slow (a Content-Type or an
+    address list costs ~0.1-0.2 ms) and the same values recur in every message.
+    Header objects are immutable strings, so sharing one changes nothing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cached = functools.lru_cache(maxsize=4096)(super().__call__)
+
+    def __call__(self, name: str, value: Any) -> Any:
+        if isinstance(name, str) and isinstance(value, str):
+            return self._cached(name, value)
+        return super().__call__(name, value)
+
+
+#: ``email.policy.default`` with memoized header parsing, for the emulator's own
+#: reading of stored messages (search, message resources); results are the same.
+_READ_POLICY = email.policy.default.clone(header_factory=_MemoHeaderRegistry())
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(raw, policy=_READ_POLICY)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def _parse_headers(raw: bytes) -> EmailMessage:
+    """The headers alone (the body is not parsed): the same header values."""
+    msg = BytesHeaderParser(policy=_READ_POLICY).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+@dataclass
+class _SearchView:
+    """What searching needs of a message's `raw`, computed once each."""
+
+    raw: bytes
+    headers: EmailMessage | None = None  # _parse_headers(raw)
+    parsed: EmailMessage | None = None  # _parse(raw)
+    values: dict[str, list[str]] = field(default_factory=dict)  # name -> [value.lower()]
+
+
 class ApiCall(NamedTuple):
     """One API call (a direct request or one part of a batch)."""
 
@@ -194,6 +243,8 @@ class StoredMessage:
     raw: bytes
     internal_date: datetime
     history_id: int
+    # search's cache of parses of `raw`; stale as soon as `raw` is another object
+    _view: _SearchView | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def email(self) -> EmailMessage:
@@ -201,6 +252,33 @@ class StoredMessage:
         msg = email.message_from_bytes(self.raw, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         return msg
+
+    def _search_view(self) -> _SearchView:
+        view = self._view
+        if view is None or view.raw is not self.raw:
+            view = self._view = _SearchView(self.raw)
+        return view
+
+    def _parsed(self) -> EmailMessage:
+        """The message parsed (once while `raw` is unchanged): read only."""
+        view = self._search_view()
+        if view.parsed is None:
+            view.parsed = _parse(view.raw)
+        return view.parsed
+
+    def _header_values(self, key: str) -> list[str]:
+        """``str(value).lower()`` of each header named `key` (lower case), computed once."""
+        view = self._view
+        if view is not None and view.raw is self.raw:
+            values = view.values.get(key)
+            if values is not None:
+                return values
+        view = self._search_view()
+        if view.headers is None:
+            view.headers = view.parsed or _parse_headers(view.raw)
+        found = view.headers.get_all(key) or []
+        values = view.values[key] = [str(h).lower() for h in found]
+        return values
 
     def header(self, name: str) -> str | None:
         value = self.email.get(name)
@@ -425,7 +503,7 @@ def _decode_token(tok: str) -> Any:
 # ------------------------------------------------------------------ Gmail search
 
 
-Pred = Callable[["StoredMessage", Message], bool]
+Pred = Callable[["StoredMessage"], bool]
 
 
 class _SearchParser:
@@ -456,6 +534,7 @@ class _SearchParser:
         self.i = 0
         self.user_email = user_email.lower()
         self.now = now
+        self.relative = False  # uses newer_than/older_than: depends on now
         self.mentions_spam_trash = bool(
             re.search(r"\b(in:(anywhere|spam|trash)|label:(spam|trash))\b", q, re.I)
         )
@@ -481,7 +560,7 @@ class _SearchParser:
             preds.append(self._or(field))
         if stop is not None and self._peek() == stop:
             self._next()
-        return lambda m, e: all(p(m, e) for p in preds)
+        return lambda m: all(p(m) for p in preds)
 
     def _or(self, field: str | None) -> Pred:
         preds = [self._unary(field)]
@@ -492,17 +571,17 @@ class _SearchParser:
             preds.append(self._unary(field))
         if len(preds) == 1:
             return preds[0]
-        return lambda m, e: any(p(m, e) for p in preds)
+        return lambda m: any(p(m) for p in preds)
 
     def _unary(self, field: str | None) -> Pred:
         tok = self._next()
         if tok == "-" and self._peek() is not None:
             inner = self._unary(field)
-            return lambda m, e: not inner(m, e)
+            return lambda m: not inner(m)
         if tok.startswith("-") and len(tok) > 1:
             self.tokens.insert(self.i, tok[1:])
             inner = self._unary(field)
-            return lambda m, e: not inner(m, e)
+            return lambda m: not inner(m)
         if tok == "(":
             return self._and(")", field)
         if tok == "{":
@@ -532,7 +611,7 @@ class _SearchParser:
             preds.append(self._unary(field))
         if self._peek() == "}":
             self._next()
-        return lambda m, e: any(p(m, e) for p in preds)
+        return lambda m: any(p(m) for p in preds)
 
     def _date(self, value: str) -> float:
         if value.isdigit():
@@ -544,6 +623,7 @@ class _SearchParser:
         return datetime(y, mo, d, tzinfo=_PACIFIC).timestamp()
 
     def _age(self, value: str) -> float:
+        self.relative = True
         m = re.fullmatch(r"(\d+)([dmyh])", value.lower())
         if not m:
             raise ApiError(400, f"Invalid search age: {value}", "invalidArgument")
@@ -561,41 +641,46 @@ class _SearchParser:
                 "rfc822msgid": "Message-ID",
             }.get(field, field)
             needle = me if v == "me" and field in ("from", "to", "cc", "bcc") else v
+            key = header.lower()
 
-            def header_pred(m: StoredMessage, e: Message) -> bool:
-                return any(needle in str(h).lower() for h in (e.get_all(header) or []))
+            def header_pred(m: StoredMessage) -> bool:
+                for h in m._header_values(key):  # noqa: SIM110 (a loop is faster)
+                    if needle in h:
+                        return True
+                return False
 
             return header_pred
         if field in ("after", "before", "newer", "older"):
             ts = self._date(v)
             if field in ("after", "newer"):
-                return lambda m, e: m.internal_date.timestamp() >= ts
-            return lambda m, e: m.internal_date.timestamp() < ts
+                return lambda m: m.internal_date.timestamp() >= ts
+            return lambda m: m.internal_date.timestamp() < ts
         if field in ("newer_than", "older_than"):
             ts = self._age(v)
             if field == "newer_than":
-                return lambda m, e: m.internal_date.timestamp() > ts
-            return lambda m, e: m.internal_date.timestamp() <= ts
+                return lambda m: m.internal_date.timestamp() > ts
+            return lambda m: m.internal_date.timestamp() <= ts
         if field in ("in", "label", "is", "category"):
             if field == "in" and v == "anywhere":
-                return lambda m, e: True
+                return lambda m: True
             if field == "category":
                 v = "category_" + {"primary": "personal"}.get(v, v)
             if field == "is" and v == "read":
-                return lambda m, e: "UNREAD" not in m.label_ids
+                return lambda m: "UNREAD" not in m.label_ids
             wanted = re.sub(r"[\s/-]", "_", v)
             chat_alias = {"chats": "chat", "drafts": "draft"}
             wanted = chat_alias.get(wanted, wanted)
 
-            def label_pred(m: StoredMessage, e: Message) -> bool:
+            def label_pred(m: StoredMessage) -> bool:
                 return any(re.sub(r"[\s/-]", "_", lab.lower()) == wanted for lab in m.label_ids)
 
             return label_pred
         if field == "has" and v == "attachment":
-            return lambda m, e: any(p.get_filename() for p in e.walk())
+            return lambda m: any(p.get_filename() for p in m._parsed().walk())
         needle = v if field is None else f"{field}:{v}"
 
-        def text_pred(m: StoredMessage, e: Message) -> bool:
+        def text_pred(m: StoredMessage) -> bool:
+            e = m._parsed()
             hay = " ".join(
                 [
                     str(e.get("Subject", "")),
@@ -706,6 +791,10 @@ class GoogleEmulator:
         self._id_counter = 0x18F0000000000000 + self._rng.randint(0, 0xFFFFFFFF)
         self._draft_counter = 5_000_000_000_000_000_000 + self._rng.randint(0, 10**9)
         self._msgid_to_thread: dict[str, str] = {}
+        # messages.list: the last search of each query, reused for its next pages
+        # while the mailbox is unchanged (see _r_messages_list)
+        self._list_cache: dict[tuple[Any, ...], tuple[tuple[int, int], list[StoredMessage]]] = {}
+        self.search_seconds = 0.0  # wall time spent searching the mailbox
         # Calendar
         self._calendars: dict[str, _Calendar] = {}
         self._cal_seq = 0
@@ -818,6 +907,11 @@ class GoogleEmulator:
         with self._lock:
             self._revoked = True
             self._tokens.clear()
+
+    def sign_in_again(self) -> None:
+        """The user consented again after a revocation: the refresh token works again."""
+        with self._lock:
+            self._revoked = False
 
     def expire_tokens(self) -> None:
         """Every access token issued so far now answers 401 (the client refreshes)."""
@@ -996,6 +1090,7 @@ class GoogleEmulator:
             self.quota_units = 0
             self.rate_limited = 0
             self.token_requests = 0
+            self.search_seconds = 0.0
             self._quota_log.clear()
 
     # -------------------------------------------------------------- HTTP
@@ -1325,7 +1420,7 @@ class GoogleEmulator:
         internal_date: datetime | None,
         thread_id: str | None,
     ) -> StoredMessage:
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        parsed = _parse_headers(raw)  # the headers are all it reads
         mid = self._new_message_id()
         if thread_id is None:
             refs = " ".join(str(parsed.get(h, "")) for h in ("In-Reply-To", "References"))
@@ -1346,6 +1441,7 @@ class GoogleEmulator:
         msg = StoredMessage(
             mid, thread_id or mid, list(dict.fromkeys(label_ids)), raw, internal_date, 0
         )
+        msg._view = _SearchView(raw, headers=parsed)
         self.messages[mid] = msg
         message_id = parsed.get("Message-ID")
         if message_id:
@@ -1409,7 +1505,7 @@ class GoogleEmulator:
     def _message_resource(
         self, msg: StoredMessage, fmt: str, metadata_headers: list[str] | None = None
     ) -> Json:
-        parsed = email.message_from_bytes(msg.raw, policy=email.policy.default)
+        parsed = _parse(msg.raw)
         out: Json = {
             "id": msg.id,
             "threadId": msg.thread_id,
@@ -1472,11 +1568,20 @@ class GoogleEmulator:
         include_spam_trash: bool,
         scopes_metadata_only: bool = False,
     ) -> list[StoredMessage]:
+        return self._search_relative(q, label_ids, include_spam_trash)[0]
+
+    def _search_relative(
+        self, q: str | None, label_ids: list[str], include_spam_trash: bool
+    ) -> tuple[list[StoredMessage], bool]:
+        """(the matching messages, newest first; whether the query depends on now)."""
+        started = time.perf_counter()
         msgs = list(self.messages.values())
         pred: Pred | None = None
+        relative = False
         if q and q.strip():
             parser = _SearchParser(q, self.user_email, datetime.now(UTC))
             pred = parser.parse()
+            relative = parser.relative
             include_spam_trash = include_spam_trash or parser.mentions_spam_trash
         out = []
         for m in msgs:
@@ -1484,19 +1589,32 @@ class GoogleEmulator:
                 continue
             if any(lab not in m.label_ids for lab in label_ids):
                 continue
-            if pred is not None:
-                parsed = email.message_from_bytes(m.raw, policy=email.policy.default)
-                if not pred(m, parsed):
-                    continue
+            if pred is not None and not pred(m):
+                continue
             out.append(m)
         out.sort(key=lambda m: (m.internal_date_ms, m.id), reverse=True)
-        return out
+        self.search_seconds += time.perf_counter() - started
+        return out, relative
 
     def _r_messages_list(self, *, query: Query, body: Json) -> Json:
         q = _qs1(query, "q")
-        results = self._search(
-            q, query.get("labelIds", []), _qbool(query, "includeSpamTrash") or False
-        )
+        label_ids = query.get("labelIds", [])
+        spam_trash = _qbool(query, "includeSpamTrash") or False
+        # Every change to the mailbox records history: while the history id and
+        # the message count stand still, a search answers as it did. A next page
+        # reuses its query's last results rather than searching again (a large
+        # mailbox would otherwise be searched once per page): the same results.
+        key = (q, tuple(label_ids), spam_trash)
+        state = (self._history_id, len(self.messages))
+        cached = self._list_cache.get(key)
+        if _qs1(query, "pageToken") and cached is not None and cached[0] == state:
+            results = cached[1]
+        else:
+            results, relative = self._search_relative(q, label_ids, spam_trash)
+            if relative:
+                self._list_cache.pop(key, None)
+            else:
+                self._list_cache[key] = (state, results)
         return self._page(
             results, query, 100, 500, "messages", lambda m: {"id": m.id, "threadId": m.thread_id}
         )
