@@ -180,7 +180,13 @@ def counterparts(message: MailMessage, directory: Directory) -> list[Address]:
     if message.outgoing:
         people: Sequence[Address] = (*message.to, *message.cc)
     else:
-        people = (*(x for x in [message.sender] if x), *message.reply_to, *message.cc)
+        # the other recipients too: an introduction is often "To: you, Jane"
+        people = (
+            *(x for x in [message.sender] if x),
+            *message.reply_to,
+            *message.to,
+            *message.cc,
+        )
     seen: set[str] = set()
     result = []
     for person in people:

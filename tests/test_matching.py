@@ -365,6 +365,23 @@ def test_a_newcomer_writing_twice_in_one_batch_is_one_contact(app: App) -> None:
     assert [m.contact_ids for m in store.correspondence()] == [(contact.id,), (contact.id,)]
 
 
+def test_an_introduction_to_you_and_a_contact_is_logged_with_the_contact(app: App) -> None:
+    store = app.store
+    org = add_acme(store, app.now())
+    intro = message(
+        person("friend@gmail.com", "A Friend"),
+        to=[person(ME, "Sam Seeker"), person("Jane@Acme.com", "Jane Doe")],
+        subject="Jane, meet Sam",
+    )
+    log_one(app, intro)
+    jane = store.contact_by_address("jane@acme.com")
+    assert jane is not None
+    [logged] = store.correspondence()
+    assert (logged.direction, logged.organization_id) == ("in", org)
+    assert logged.contact_ids == (jane.id,)
+    assert logged.people == ("friend@gmail.com", "jane@acme.com")
+
+
 def test_several_recipients_cc_and_reply_to(app: App) -> None:
     store = app.store
     org = add_acme(store, app.now())
