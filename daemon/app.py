@@ -7,6 +7,7 @@ when used, so a command that only reads the store never loads Google's libraries
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -21,10 +22,16 @@ if TYPE_CHECKING:
     from pursuit.daemon.jobs import Job
 
 
+log = logging.getLogger(__name__)
+
+
 class App:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self._clock = clock
+        self._google_paused = False
+        #: The token file (inode, mtime) as it was when Google refused it.
+        self._refused_token: tuple[int, int] | None = None
 
     def now(self) -> datetime:
         if self._clock is not None:
@@ -108,7 +115,7 @@ class App:
             google = settings.google
 
             jobs += [
-                Job(
+                self._google_job(
                     "gmail",
                     lambda now: mail.sync_mail(
                         self.store,
@@ -118,7 +125,7 @@ class App:
                         progress=TerminalProgress("gmail: logging past mail"),
                     ),
                 ),
-                Job(
+                self._google_job(
                     "interviews",
                     lambda now: interviews.sync_interviews(
                         self.store,
@@ -133,11 +140,52 @@ class App:
         jobs += [
             Job("feeds", lambda now: feeds.poll_feeds(self.store, settings, now)),
             Job("plan", lambda now: plan(self.store, settings, self.calendar_name, now)),
-            Job("calendar", lambda now: push_events(self.store, self.calendar, now)),
         ]
+        push = Job("calendar", lambda now: push_events(self.store, self.calendar, now))
+        jobs.append(
+            self._google_job(push.name, push.run) if settings.calendar.kind == "google" else push
+        )
         if settings.google is not None:
-            jobs.append(Job("drafts", lambda now: self.make_drafts(now)))
+            jobs.append(self._google_job("drafts", self.make_drafts))
         return jobs
+
+    def _google_job(self, name: str, run: Callable[[datetime], object]) -> Job:
+        """A job that talks to Google: a revoked or expired grant pauses them all."""
+        from pursuit.daemon.errors import AuthError
+        from pursuit.daemon.jobs import Job
+
+        def guarded(now: datetime) -> object:
+            try:
+                return run(now)
+            except AuthError:
+                self._google_paused = True
+                self._refused_token = self._token_file_identity()
+                log.warning(
+                    "Google sync paused until you sign in again (pursuit auth google); "
+                    "everything else keeps running"
+                )
+                raise
+
+        return Job(name, guarded, ready=lambda: not self.google_paused())
+
+    def _token_file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = self.google.credentials_file.stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def google_paused(self) -> bool:
+        """True after a failed sign-in, until the token file is written anew."""
+        if not self._google_paused:
+            return False
+        if self._token_file_identity() == self._refused_token:
+            return True
+        log.info("a new Google sign-in was found; Google sync resumes")
+        self._google_paused = False
+        for name in ("google_credentials", "mailbox", "calendar_reader", "calendar"):
+            self.__dict__.pop(name, None)  # built again from the new token
+        return False
 
     def make_drafts(self, now: datetime) -> int:
         from pursuit.daemon import drafts

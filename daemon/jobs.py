@@ -195,12 +195,17 @@ def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
 class Job:
     name: str
     run: Callable[[datetime], object]
+    #: False to skip the job this time, silently and without a record (a paused source).
+    ready: Callable[[], bool] = lambda: True
 
 
 def run_jobs(store: Store, jobs: list[Job], now: datetime) -> list[tuple[str, str]]:
     """Run each job once; a failure is logged, recorded and returned, the rest go on."""
     failures: list[tuple[str, str]] = []
     for job in jobs:
+        if not job.ready():
+            log.debug("job %s skipped: its source is paused", job.name)
+            continue
         try:
             job.run(now)
         except PursuitError as exc:

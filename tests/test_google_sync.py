@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 from clihelp import Pursuit, duties_by, pursuit_command
+from conftest import make_settings
 from google_emulator import GoogleEmulator
+
+from pursuit.daemon.app import App
+from pursuit.daemon.jobs import run_jobs
 
 ME = "me@example.test"
 
@@ -249,6 +253,63 @@ def test_a_first_sync_on_a_terminal_shows_a_progress_bar(
     (tmp_path / "piped").mkdir()
     piped = setup_user(tmp_path / "piped", emu).run("run", "--once")
     assert piped.code == 0 and "logging past mail" not in piped.err, piped
+
+
+def test_a_revoked_grant_pauses_google_once_until_the_user_signs_in_again(
+    tmp_path: Path, emu: GoogleEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service's view: rounds of jobs in one process, as `pursuit run` runs them."""
+    token = tmp_path / "token" / "google.json"
+    token.parent.mkdir(mode=0o700)
+    emu.write_authorized_user_file(str(token))
+    settings = make_settings(
+        tmp_path,
+        calendar={"kind": "google"},
+        feeds={"news_search": False},
+        google={
+            "credentials_file": str(token),
+            "api_endpoint": emu.base_url,
+            "token_uri": emu.token_uri,
+        },
+        organization=[{"name": "Acme Networks", "domains": ["acme.com"]}],
+    )
+    app = App(settings)
+    try:
+        the_week(emu)
+        assert run_jobs(app.store, app.jobs(), app.now()) == []
+        emu.revoke()
+        emu.add_message(
+            raw("Jane <jane@acme.com>", ME, "Any news?", datetime.now(UTC), "j9@acme.com"),
+            internal_date=datetime.now(UTC),
+        )
+        app.store.add_organization("Globex", ["globex.com"], now=app.now())
+
+        # The round that finds out: one failure, with the fix; the other Google
+        # jobs wait instead of failing too; planning runs.
+        failures = run_jobs(app.store, app.jobs(), app.now())
+        assert [name for name, _ in failures] == ["gmail"]
+        assert "pursuit auth google" in failures[0][1]
+        assert sum("Google sync paused" in r.getMessage() for r in caplog.records) == 1
+        assert "plan" in app.store.job_runs()
+
+        # Later rounds: Google is not asked again, nothing is reported again.
+        emu.reset_counters()
+        caplog.clear()
+        for _ in range(3):
+            assert run_jobs(app.store, app.jobs(), app.now()) == []
+        assert emu.http_requests == 0 and emu.token_requests == 0
+        assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+        # `pursuit auth google` writes a new token: the next round resumes, and the
+        # mail that came in meanwhile is logged.
+        emu.sign_in_again()
+        emu.write_authorized_user_file(str(token) + ".new")
+        os.replace(str(token) + ".new", token)
+        assert run_jobs(app.store, app.jobs(), app.now()) == []
+        subjects = [m.subject for m in app.store.correspondence(newest_first=False)]
+        assert "Any news?" in subjects
+    finally:
+        app.close()
 
 
 def live_follow_ups(emu: GoogleEmulator) -> list[str]:
