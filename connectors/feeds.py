@@ -16,7 +16,9 @@ Fetching: one total deadline per fetch (connect, headers, every read, every
 redirect and page, from the first connection on), enforced by a watchdog that
 shuts the socket down, so a server trickling bytes cannot hold a fetch open; a
 size cap enforced while reading, on the bytes received and on the decompressed
-bytes; conditional GET; at most 5 redirects. Every failure is a `FeedError` naming the feed.
+bytes; conditional GET; at most 5 redirects. Every failure is a `FeedError`
+naming the feed.
+
 `fetch_many` bounds the connections open at once, not the parsing: a feed is
 parsed after its connection slot is given back, so the next download waits on
 no one's parser.
@@ -1316,7 +1318,10 @@ def fetch_many(
 
     # Twice as many threads as connections: while some parse, others download.
     workers = max(1, min(2 * concurrency, len(sources)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pursuit-feed") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pursuit-feed")
+    try:
         futures = {pool.submit(one, source): index for index, source in enumerate(sources)}
         for future in as_completed(futures):
             yield futures[future], future.result()
+    finally:  # a caller that stops early does not wait for the feeds not yet started
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1063,6 +1063,18 @@ def test_fetch_many_bounds_the_open_connections(server: FeedServer) -> None:
     assert peak == 3
 
 
+def test_a_caller_that_stops_early_does_not_wait_for_the_rest(server: FeedServer) -> None:
+    sources = [
+        src(server.route(path(f"early{n}.xml"), Reply(body=RSS2, content_type=RSS, delay=0.3)))
+        for n in range(20)
+    ]
+    started = time.monotonic()
+    results = fetch_many(sources, concurrency=1)
+    next(results)
+    results.close()  # e.g. storing the first result failed
+    assert time.monotonic() - started < 1.5  # not 20 × 0.3 s
+
+
 def test_waiting_for_a_connection_does_not_count_against_the_timeout(server: FeedServer) -> None:
     sources = [
         src(server.route(path(f"queued{n}.xml"), Reply(body=RSS2, content_type=RSS, delay=0.4)))
