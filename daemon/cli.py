@@ -626,13 +626,14 @@ def run(state: Context, once: bool) -> None:
 
         serve(app)
         return
-    failures = run_jobs(app.store, app.jobs(), app.now())
-    for name, message in failures:
-        click.echo(f"pursuit: job {name} failed: {message}", err=True)
-    if failures:
-        raise SystemExit(1)
+    failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
     pending = app.store.duties("state = 'pending'")
     click.echo(f"pursuit: {len(pending)} pending duties; calendar: {_calendar_where(app)}")
+    if failures:
+        names = ", ".join(name for name, _ in failures)
+        failed = "1 job" if len(failures) == 1 else f"{len(failures)} jobs"
+        click.echo(f"pursuit: {failed} failed ({names}); see the message above", err=True)
+        raise SystemExit(1)
 
 
 def _calendar_where(app: App) -> str:

@@ -797,10 +797,15 @@ def test_run_once_names_the_job_that_failed_and_keeps_the_rest(tmp_path: Path) -
     p.data_dir.mkdir(parents=True, exist_ok=True)
     p.ics.write_text("BEGIN:VCALENDAR\nthis is not iCalendar\n")
 
-    err = p.fails("run", "--once", code=1)
+    result = p.run("run", "--once")
+    assert result.code == 1 and "Traceback" not in result.err, result
+    err = result.err
     assert "job calendar failed" in err
     assert str(p.ics) in err
     assert "job plan failed" not in err
+    assert err.count(str(p.ics)) == 1, "said once"
+    assert "pursuit: 1 job failed (calendar)" in err
+    assert "2 pending duties" in result.out
     assert p.ics.read_text() == "BEGIN:VCALENDAR\nthis is not iCalendar\n", "the file is kept"
     assert len(p.export()["events"]) == 2, "planning still ran"
 
