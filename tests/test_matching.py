@@ -879,12 +879,17 @@ def test_drafts_are_queued_once_per_pending_thank_you(app: App, clock: Clock) ->
     assert queue_drafts(store, template, app.now(), **kwargs) == 1
 
 
+def queue_thank_you_drafts(app: App, clock: Clock) -> None:
+    """Monday's interview planned; the evening after it, the two drafts are queued."""
+    add_week(app)
+    plan(app.store, app.settings, "ics", app.now())
+    clock.now = AFTER
+    queue_drafts(app.store, load_template(None), app.now(), from_address=ME, your_name="Sam Seeker")
+
+
 def test_drafts_are_created_once_even_after_a_crash(app: App, clock: Clock) -> None:
     store = app.store
-    add_week(app)
-    plan(store, app.settings, "ics", app.now())
-    clock.now = AFTER
-    queue_drafts(store, load_template(None), app.now(), from_address=ME, your_name="Sam Seeker")
+    queue_thank_you_drafts(app, clock)
     box = FakeDraftBox(die_after_creates=1)
     with pytest.raises(Killed):
         push_drafts(store, box, app.now())
@@ -903,10 +908,7 @@ def test_drafts_are_created_once_even_after_a_crash(app: App, clock: Clock) -> N
 
 def test_a_failed_draft_is_recorded_and_created_on_the_next_round(app: App, clock: Clock) -> None:
     store = app.store
-    add_week(app)
-    plan(store, app.settings, "ics", app.now())
-    clock.now = AFTER
-    queue_drafts(store, load_template(None), app.now(), from_address=ME, your_name="Sam Seeker")
+    queue_thank_you_drafts(app, clock)
     box = FakeDraftBox()
     box.down = SourceError("gmail", "drafts.create: HTTP 503 Service Unavailable")
     with pytest.raises(SourceError):
