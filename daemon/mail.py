@@ -117,17 +117,29 @@ def _search(
     if not addresses and not domains:
         return 0
     logged = 0
+    # One directory for the whole search: store_messages adds the newcomers to it.
+    directory = Directory.from_store(store, [me])
     for batch in mailbox.search(
         addresses=addresses, domains=domains, since=now - lookback, progress=progress
     ):
         with store.transaction():
-            logged += store_messages(store, batch, me, now)
+            logged += store_messages(store, batch, me, now, directory=directory)
     return logged
 
 
-def store_messages(store: Store, messages: Iterable[MailMessage], me: str, now: datetime) -> int:
-    """Log each matching message once; fulfil duties; flag rejections and offers."""
-    directory = Directory.from_store(store, [me])
+def store_messages(
+    store: Store,
+    messages: Iterable[MailMessage],
+    me: str,
+    now: datetime,
+    *,
+    directory: Directory | None = None,
+) -> int:
+    """Log each matching message once; flag rejections and offers.
+
+    `directory` is the caller's, kept across batches; new contacts are added to it.
+    """
+    directory = directory or Directory.from_store(store, [me])
     logged = 0
     for message in messages:
         found = match(message, directory)
