@@ -1,8 +1,16 @@
 """What every connector hands the core, and the contracts connectors fulfil.
 
 The core sees plain objects (a managed calendar event, a feed item, a message);
-only connectors know a protocol. A contract test suite in `tests/` runs against
-every implementation of each contract.
+only connectors know a protocol. The contracts the core uses:
+
+* `Calendar` -- where pursuit writes its follow-up events (Google, a .ics file);
+* `Mailbox` -- the mail the correspondence log reads (Gmail; IMAP next);
+* `CalendarReader` -- the user's calendars, where interviews are found;
+* `DraftBox` -- where thank-you drafts are left for the user to send;
+* `Sender` -- sends a message to the user alone (the weekly summary).
+
+`connectors/memory.py` holds a reference implementation of each, and
+`tests/contracts.py` one test suite per contract that every implementation passes.
 """
 
 from __future__ import annotations
@@ -10,8 +18,14 @@ from __future__ import annotations
 import base64
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
+from typing import Protocol
+
+#: The header that carries a side effect's idempotency key on a draft or a sent message.
+KEY_HEADER = "X-Pursuit-Key"
 
 
 def event_id_for(key: str) -> str:
@@ -110,6 +124,80 @@ class MailChanges:
     cursor: str
 
 
+class Mailbox(Protocol):
+    """The user's mail, read: a first search, then the changes since a cursor.
+
+    `name` names the mailbox's saved cursors in the store. Mail in spam or
+    trash is not the user's correspondence and is never returned.
+    """
+
+    name: str
+
+    def profile(self) -> tuple[str, str]:
+        """(the user's address, lower-cased; a cursor for `changes` from now on)."""
+        ...
+
+    def search(
+        self,
+        *,
+        addresses: Sequence[str],
+        domains: Sequence[str],
+        since: datetime,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[list[MailMessage]]:
+        """Each message since `since` from, to or cc'd to an address or a domain
+        (or one of its subdomains), once, in batches the caller stores as they come;
+        `progress(done, total)` after each batch."""
+        ...
+
+    def changes(self, cursor: str) -> MailChanges:
+        """Each message added since `cursor`, once, and the cursor to save after them.
+
+        Sent mail has `outgoing` set. A cursor the mailbox no longer knows (Gmail's
+        history 404, a changed IMAP UIDVALIDITY) raises `CursorExpired`: search again.
+        """
+        ...
+
+
+class DraftBox(Protocol):
+    """Where drafts are left for the user to read, edit and send; never sent by pursuit.
+
+    A draft carries its idempotency key in an `X-Pursuit-Key` header, so a repeat
+    after a crash (even in a new process) finds it instead of writing a second.
+    """
+
+    def create_draft(self, raw: bytes, key: str) -> str:
+        """Create the draft (an RFC 5322 message) unless one with this key exists;
+        returns the draft's id either way."""
+        ...
+
+    def find_draft(self, key: str) -> str | None:
+        """The id of the draft carrying this key, if there is one."""
+        ...
+
+
+class MailAccount(Mailbox, DraftBox, Protocol):
+    """A mailbox that also keeps the user's drafts (Gmail; IMAP with a Drafts folder)."""
+
+
+class Sender(Protocol):
+    """Sends a message to the user alone (the weekly summary), once per key.
+
+    The message carries its key in an `X-Pursuit-Key` header. Any recipient but
+    the user, or a message without a key, raises ValueError and sends nothing:
+    pursuit never writes to anyone on the user's behalf.
+    """
+
+    def send(self, message: EmailMessage) -> str:
+        """Send the message unless one with its key was sent already; returns the
+        sent message's id either way."""
+        ...
+
+    def find_sent(self, key: str) -> str | None:
+        """The id of the message sent earlier with this key, if there is one."""
+        ...
+
+
 # --- calendar events the user owns (interviews come from here)
 
 
@@ -140,3 +228,17 @@ class CalendarEntry:
 class CalendarChanges:
     entries: tuple[CalendarEntry, ...]
     cursor: str  # the sync token to save after the entries are stored
+
+
+class CalendarReader(Protocol):
+    """The user's own calendars, read (never written): where interviews are found."""
+
+    def changes(self, calendar_id: str, cursor: str | None, *, since: datetime) -> CalendarChanges:
+        """The calendar's entries changed since `cursor`, and the cursor to save after them.
+
+        With no cursor: every entry not cancelled that ends after `since`. With one:
+        each entry changed since, once, whenever it is; a cancelled or deleted event
+        comes back as an entry with `cancelled` set. A cursor the calendar no longer
+        knows (Google's 410) raises `CursorExpired`: read again with none.
+        """
+        ...

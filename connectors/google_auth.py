@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
-import tempfile
 import urllib.parse
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -36,6 +34,7 @@ from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2.credentials import Credentials
 from googleapiclient.errors import HttpError
 
+from pursuit.connectors.files import write_atomically
 from pursuit.daemon.errors import AuthError, SourceError
 
 log = logging.getLogger(__name__)
@@ -91,36 +90,13 @@ def load_credentials(credentials_file: Path, *, token_uri: str | None = None) ->
 
 
 def save_credentials(credentials: Credentials, credentials_file: Path) -> None:
-    """Write the token atomically: mode 0600, in a directory created 0700.
+    """Write the token atomically, mode 0600, in a directory created 0700.
 
-    A temporary file in the same directory is written, flushed, fsynced and
-    renamed over the old one, so a crash leaves the old token or the new one.
     An existing directory keeps its mode (it may be one the user chose).
     """
-    directory = credentials_file.parent
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    credentials_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = str(credentials.to_json()).encode("utf-8")  # type: ignore[no-untyped-call]
-    fd, tmp = tempfile.mkstemp(prefix=f".{credentials_file.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, credentials_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    write_atomically(credentials_file, data, mode=0o600)
 
 
 class TokenKeeper(google_auth_httplib2.AuthorizedHttp):  # type: ignore[misc]

@@ -6,14 +6,13 @@ rename), so a reader never sees half a calendar and a crash leaves the old one.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import icalendar
 
 from pursuit.connectors.base import Calendar, CalendarEvent
+from pursuit.connectors.files import write_atomically
 from pursuit.daemon.errors import SourceError
 
 PRODID = "-//pursuit//job search follow-ups//EN"
@@ -122,21 +121,7 @@ class IcsCalendar(Calendar):
     def flush(self) -> None:
         if not self._dirty and self.path.exists():
             return
-        write_atomically(self.path, render(list(self._load().values())))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # readable by others: a local web server or another account may serve it
+        write_atomically(self.path, render(list(self._load().values())), mode=0o644)
         self._dirty = False
-
-
-def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write to a temporary file beside the target, flush and fsync, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,11 +1,29 @@
-"""A calendar held in memory: the reference implementation of the contract.
+"""In-memory reference implementations of every contract in `connectors.base`.
 
-Used in tests, and as the model of what every real calendar must do.
+Each does what the contract promises and nothing a real service would not; the
+tests use them as stand-ins, and the contract suites in `tests/contracts.py`
+check them exactly as they check the real connectors. Cursors are positions in
+a log of changes, as Gmail's history ids are.
 """
 
 from __future__ import annotations
 
-from pursuit.connectors.base import Calendar, CalendarEvent
+import copy
+import email.utils
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from email.message import EmailMessage
+
+from pursuit.connectors.base import (
+    KEY_HEADER,
+    Calendar,
+    CalendarChanges,
+    CalendarEntry,
+    CalendarEvent,
+    MailChanges,
+    MailMessage,
+)
+from pursuit.daemon.errors import CursorExpired
 
 
 class MemoryCalendar(Calendar):
@@ -25,3 +43,157 @@ class MemoryCalendar(Calendar):
 
     def events(self) -> dict[str, CalendarEvent]:
         return dict(self._events)
+
+
+def _concerns(message: MailMessage, addresses: set[str], domains: Sequence[str]) -> bool:
+    for who in (*([message.sender] if message.sender else []), *message.to, *message.cc):
+        domain = who.email.rpartition("@")[2]
+        if who.email in addresses or any(domain == d or domain.endswith("." + d) for d in domains):
+            return True
+    return False
+
+
+class MemoryMailbox:
+    """A mailbox in memory; the cursor is the number of messages delivered so far.
+
+    `searches` and `changes_calls` record what the core asked, so a test can
+    count the calls a sync costs.
+    """
+
+    name = "memory"
+
+    def __init__(self, address: str, *messages: MailMessage, batch: int = 2) -> None:
+        self.address = address.lower()
+        self.messages = list(messages)
+        self.batch = batch
+        self._oldest_cursor = 0
+        self.searches: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        self.changes_calls: list[str] = []
+
+    def deliver(self, *messages: MailMessage) -> None:
+        self.messages.extend(messages)
+
+    def expire_cursors(self) -> None:
+        """Forget the past, as Gmail forgets old history: earlier cursors expire."""
+        self._oldest_cursor = len(self.messages)
+
+    def profile(self) -> tuple[str, str]:
+        return self.address, str(len(self.messages))
+
+    def search(
+        self,
+        *,
+        addresses: Sequence[str],
+        domains: Sequence[str],
+        since: datetime,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[list[MailMessage]]:
+        self.searches.append((tuple(addresses), tuple(domains)))
+        wanted = {a.lower() for a in addresses}
+        found = [m for m in self.messages if m.date >= since and _concerns(m, wanted, domains)]
+        if progress is not None:
+            progress(0, len(found))
+        for start in range(0, len(found), self.batch):
+            yield found[start : start + self.batch]
+            if progress is not None:
+                progress(min(start + self.batch, len(found)), len(found))
+
+    def changes(self, cursor: str) -> MailChanges:
+        self.changes_calls.append(cursor)
+        if int(cursor) < self._oldest_cursor:
+            raise CursorExpired(self.name, f"history id {cursor} expired")
+        return MailChanges(tuple(self.messages[int(cursor) :]), str(len(self.messages)))
+
+
+class MemoryCalendarReader:
+    """The user's calendars in memory; a calendar's cursor is the length of its change log.
+
+    `calls` records the cursor of each read.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, CalendarEntry]] = {}
+        self._log: dict[str, list[str]] = {}
+        self._oldest_cursor: dict[str, int] = {}
+        self.calls: list[str | None] = []
+
+    def put(self, entry: CalendarEntry) -> None:
+        """The user creates, moves or (with `cancelled` set) deletes an event."""
+        self._entries.setdefault(entry.calendar_id, {})[entry.event_id] = entry
+        self._log.setdefault(entry.calendar_id, []).append(entry.event_id)
+
+    def expire_cursors(self) -> None:
+        """Every calendar forgets its past: cursors older than the latest change expire."""
+        self._oldest_cursor = {calendar: len(log) for calendar, log in self._log.items()}
+
+    def changes(self, calendar_id: str, cursor: str | None, *, since: datetime) -> CalendarChanges:
+        self.calls.append(cursor)
+        entries = self._entries.get(calendar_id, {})
+        log = self._log.get(calendar_id, [])
+        if cursor is None:
+            found = [
+                e for e in entries.values() if not e.cancelled and (e.end is None or e.end > since)
+            ]
+        elif int(cursor) < self._oldest_cursor.get(calendar_id, 0):
+            raise CursorExpired("calendar", f"sync token {cursor} of {calendar_id} expired")
+        else:
+            found = [entries[i] for i in dict.fromkeys(log[int(cursor) :])]
+        return CalendarChanges(tuple(found), str(len(log)))
+
+
+def _key(raw: bytes) -> str | None:
+    message = email.message_from_bytes(raw)
+    value = message.get(KEY_HEADER)
+    return None if value is None else str(value).strip()
+
+
+class MemoryDraftBox:
+    """Drafts in memory, by id; found again by the key each carries in its header."""
+
+    def __init__(self) -> None:
+        self.drafts: dict[str, bytes] = {}
+
+    def find_draft(self, key: str) -> str | None:
+        return next((i for i, raw in self.drafts.items() if _key(raw) == key), None)
+
+    def create_draft(self, raw: bytes, key: str) -> str:
+        existing = self.find_draft(key)
+        if existing is not None:
+            return existing
+        if _key(raw) != key:
+            raise ValueError(f"the draft must carry {KEY_HEADER}: {key}")
+        draft_id = f"draft-{len(self.drafts) + 1}"
+        self.drafts[draft_id] = raw
+        return draft_id
+
+
+class MemorySender:
+    """Mail sent to the user, kept in memory by id."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address.lower()
+        self.sent: dict[str, EmailMessage] = {}
+
+    def find_sent(self, key: str) -> str | None:
+        return next((i for i, message in self.sent.items() if message.get(KEY_HEADER) == key), None)
+
+    def send(self, message: EmailMessage) -> str:
+        key = message.get(KEY_HEADER)
+        if not key:
+            raise ValueError(f"a message pursuit sends carries {KEY_HEADER}")
+        recipients = [
+            address.lower()
+            for _, address in email.utils.getaddresses(
+                [str(v) for field in ("To", "Cc", "Bcc") for v in message.get_all(field) or []]
+            )
+        ]
+        if not recipients or any(r != self.address for r in recipients):
+            raise ValueError(
+                f"pursuit sends mail to the user alone ({self.address}), not {recipients}"
+            )
+        existing = self.find_sent(str(key))
+        if existing is not None:
+            return existing
+        message_id = f"sent-{len(self.sent) + 1}"
+        self.sent[message_id] = copy.deepcopy(message)
+        return message_id

@@ -18,7 +18,7 @@ from pursuit.daemon.store import Store
 
 if TYPE_CHECKING:
     from pursuit.config.settings import GoogleSettings, Settings
-    from pursuit.connectors.base import Calendar
+    from pursuit.connectors.base import Calendar, CalendarReader, MailAccount
     from pursuit.daemon.jobs import Job
 
 
@@ -85,7 +85,7 @@ class App:
         return IcsCalendar(self.settings.calendar.ics_file)
 
     @cached_property
-    def mailbox(self) -> Any:
+    def mailbox(self) -> MailAccount:
         from pursuit.connectors.gmail import GmailMailbox
 
         return GmailMailbox(
@@ -95,7 +95,7 @@ class App:
         )
 
     @cached_property
-    def calendar_reader(self) -> Any:
+    def calendar_reader(self) -> CalendarReader:
         from pursuit.connectors.google_calendar import GoogleCalendarReader
 
         return GoogleCalendarReader(

@@ -13,10 +13,10 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
-from typing import Protocol
 
 import jinja2
 
+from pursuit.connectors.base import DraftBox
 from pursuit.daemon.errors import PursuitError, UserError
 from pursuit.daemon.store import Store
 
@@ -33,10 +33,6 @@ TEMPLATE_VARIABLES = (
     "day",
     "your_name",
 )
-
-
-class DraftBox(Protocol):
-    def create_draft(self, raw: bytes, key: str) -> str: ...
 
 
 def load_template(path: Path | None) -> jinja2.Template:

@@ -13,9 +13,8 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from pursuit.connectors.base import Attendee, CalendarChanges, CalendarEntry
+from pursuit.connectors.base import Attendee, CalendarEntry, CalendarReader
 from pursuit.daemon.errors import CursorExpired
 from pursuit.daemon.matcher import Directory, domain_of, normalize
 from pursuit.daemon.store import Store
@@ -23,12 +22,6 @@ from pursuit.daemon.store import Store
 log = logging.getLogger(__name__)
 
 DEFAULT_PATTERNS = ("interview", "phone screen", "onsite", "on-site", "technical screen")
-
-
-class CalendarReader(Protocol):
-    def changes(
-        self, calendar_id: str, cursor: str | None, *, since: datetime
-    ) -> CalendarChanges: ...
 
 
 def sync_interviews(

@@ -10,34 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from pursuit.connectors.base import MailChanges, MailMessage
+from pursuit.connectors.base import Mailbox, MailMessage
 from pursuit.daemon.errors import CursorExpired
 from pursuit.daemon.matcher import Directory, domain_of, match, verdict
 from pursuit.daemon.models import Duty
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
-
-
-class Mailbox(Protocol):
-    name: str
-
-    def profile(self) -> tuple[str, str]: ...
-
-    def search(
-        self,
-        *,
-        addresses: Sequence[str],
-        domains: Sequence[str],
-        since: datetime,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> Iterator[list[MailMessage]]: ...
-
-    def changes(self, cursor: str) -> MailChanges: ...
 
 
 def watched(store: Store) -> tuple[list[str], list[str]]:

@@ -1,102 +1,149 @@
-"""The calendar contract, run against every calendar pursuit can write to.
+"""The calendar contracts, run against every implementation.
 
-Each implementation gets a fixture that builds it and `reopen`, which returns a
-fresh connector on the same storage (a new process, as far as it can tell).
+`Calendar` (where pursuit writes its events): in memory, a .ics file, Google.
+`CalendarReader` (the user's calendars, where interviews are): in memory, Google.
+The Google ones run through the local emulator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from contracts import (
+    CalendarContract,
+    CalendarReaderContract,
+    GoogleAccount,
+    OnGoogleEmulator,
+    event,
+)
 
-from pursuit.connectors.base import Calendar, CalendarEvent, event_id_for
+from pursuit.connectors.base import Attendee, Calendar, CalendarEntry, CalendarReader, event_id_for
 from pursuit.connectors.ics import IcsCalendar
-from pursuit.connectors.memory import MemoryCalendar
+from pursuit.connectors.memory import MemoryCalendar, MemoryCalendarReader
 
-START = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
-
-Factory = Callable[[], Calendar]
+# ------------------------------------------------------------------------- Calendar
 
 
-def event(key: str = "follow_up:1:1", **changes: object) -> CalendarEvent:
-    fields: dict[str, object] = dict(
-        key=key,
-        start=START,
-        end=START + timedelta(minutes=30),
-        summary="Follow up with Jane Doe (Acme Networks)",
-        description="Ask:\n- Has a decision been made?",
-        sequence=0,
-        stamp=datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
-        reminder_minutes=15,
-    )
-    fields.update(changes)
-    return CalendarEvent(**fields)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["memory", "ics"])
-def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
-    if request.param == "memory":
+class TestMemoryCalendar(CalendarContract):
+    @pytest.fixture
+    def reopen(self) -> Callable[[], Calendar]:
         shared = MemoryCalendar()
         return lambda: shared
-    return lambda: IcsCalendar(tmp_path / "calendar.ics")
 
 
-class TestCalendarContract:
-    def test_upsert_then_read_back(self, reopen: Factory) -> None:
-        cal = reopen()
-        cal.upsert(event())
-        cal.flush()
-        assert reopen().events() == {"follow_up:1:1": event()}
+class TestIcsCalendar(CalendarContract):
+    @pytest.fixture
+    def reopen(self, tmp_path: Path) -> Callable[[], Calendar]:
+        return lambda: IcsCalendar(tmp_path / "calendar.ics")
 
-    def test_upserting_twice_keeps_one_event(self, reopen: Factory) -> None:
-        cal = reopen()
-        cal.upsert(event())
-        cal.upsert(event())
-        cal.flush()
-        cal = reopen()
-        cal.upsert(event())
-        cal.flush()
-        assert list(reopen().events()) == ["follow_up:1:1"]
 
-    def test_an_update_changes_the_event_in_place(self, reopen: Factory) -> None:
-        cal = reopen()
-        cal.upsert(event())
-        cal.flush()
-        moved = event(
-            start=START + timedelta(days=1),
-            end=START + timedelta(days=1, hours=1),
-            summary="Moved",
-            sequence=1,
+class TestGoogleCalendar(OnGoogleEmulator, CalendarContract):
+    @pytest.fixture
+    def reopen(self, google: GoogleAccount) -> Callable[[], Calendar]:
+        from pursuit.connectors.google_calendar import GoogleCalendar
+
+        return lambda: GoogleCalendar(
+            google.credentials(), google.token_file, api_endpoint=google.emu.calendar_endpoint
         )
-        cal = reopen()
-        cal.upsert(moved)
-        cal.flush()
-        assert reopen().events() == {"follow_up:1:1": moved}
 
-    def test_delete_removes_and_a_missing_event_is_no_error(self, reopen: Factory) -> None:
-        cal = reopen()
-        cal.upsert(event())
-        cal.upsert(event("thank_you:1"))
-        cal.flush()
-        cal = reopen()
-        cal.delete("follow_up:1:1")
-        cal.delete("follow_up:1:1")
-        cal.delete("never-existed")
-        cal.flush()
-        assert list(reopen().events()) == ["thank_you:1"]
 
-    def test_text_survives_any_characters(self, reopen: Factory) -> None:
-        tricky = event(
-            summary="Merci, Zoë; <b>not bold</b> \\ done",
-            description="Line one\nLine two, with; commas\n\n- “quotes”",
+# ------------------------------------------------------------------- CalendarReader
+
+
+class MemoryCalendars:
+    calendar_id = "primary"
+
+    def __init__(self) -> None:
+        self.shared = MemoryCalendarReader()
+
+    def reader(self) -> CalendarReader:
+        return self.shared
+
+    def put(
+        self,
+        event_id: str,
+        summary: str,
+        start: datetime,
+        *,
+        attendees: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        people = tuple(Attendee(address.lower(), name) for address, name in attendees)
+        self.shared.put(
+            CalendarEntry(
+                self.calendar_id,
+                event_id,
+                cancelled=False,
+                summary=summary,
+                start=start,
+                end=start + timedelta(hours=1),
+                attendees=people,
+            )
         )
-        cal = reopen()
-        cal.upsert(tricky)
-        cal.flush()
-        assert reopen().events()["follow_up:1:1"] == tricky
+
+    def cancel(self, event_id: str) -> None:
+        self.shared.put(CalendarEntry(self.calendar_id, event_id, cancelled=True))
+
+    def expire_cursors(self) -> None:
+        self.shared.expire_cursors()
+
+
+class GoogleCalendars:
+    calendar_id = "primary"
+
+    def __init__(self, google: GoogleAccount) -> None:
+        self.google = google
+
+    def reader(self) -> CalendarReader:
+        from pursuit.connectors.google_calendar import GoogleCalendarReader
+
+        return GoogleCalendarReader(
+            self.google.credentials(),
+            self.google.token_file,
+            api_endpoint=self.google.emu.calendar_endpoint,
+        )
+
+    def put(
+        self,
+        event_id: str,
+        summary: str,
+        start: datetime,
+        *,
+        attendees: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.google.emu.put_event(
+            self.calendar_id,
+            {
+                "id": event_id,
+                "summary": summary,
+                "start": {"dateTime": start.isoformat()},
+                "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+                "attendees": [{"email": a, "displayName": n} for a, n in attendees],
+            },
+        )
+
+    def cancel(self, event_id: str) -> None:
+        self.google.emu.cancel_event(self.calendar_id, event_id)
+
+    def expire_cursors(self) -> None:
+        self.google.emu.expire_sync_tokens()
+
+
+class TestMemoryCalendarReader(CalendarReaderContract):
+    @pytest.fixture
+    def calendars(self) -> MemoryCalendars:
+        return MemoryCalendars()
+
+
+class TestGoogleCalendarReader(OnGoogleEmulator, CalendarReaderContract):
+    @pytest.fixture
+    def calendars(self, google: GoogleAccount) -> GoogleCalendars:
+        return GoogleCalendars(google)
+
+
+# --------------------------------------------------------------- one implementation
 
 
 def test_event_ids_are_valid_google_ids_and_stable() -> None:

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import logging
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from contracts import START, event
 from google_emulator import GoogleEmulator
-from test_calendar_contract import START, event
-from test_calendar_contract import TestCalendarContract as _CalendarContract
 
-from pursuit.connectors.base import Calendar, MailMessage, event_id_for
+from pursuit.connectors.base import MailMessage, event_id_for
 from pursuit.connectors.gmail import GmailMailbox, build_queries, parse
 from pursuit.connectors.google_auth import (
     SCOPES,
@@ -498,14 +497,6 @@ def test_send_to_self_once_and_only_to_the_user(emu: GoogleEmulator, token_file:
 def google_calendar(emu: GoogleEmulator, token_file: Path, **options: Any) -> GoogleCalendar:
     creds = load_credentials(token_file, token_uri=emu.token_uri)
     return GoogleCalendar(creds, token_file, api_endpoint=emu.calendar_endpoint, **options)
-
-
-class TestGoogleCalendarContract(_CalendarContract):
-    """The contract every calendar fulfils, on Google's calendar."""
-
-    @pytest.fixture
-    def reopen(self, emu: GoogleEmulator, token_file: Path) -> Callable[[], Calendar]:
-        return lambda: google_calendar(emu, token_file)
 
 
 def test_the_calendar_is_created_once_and_found_again(

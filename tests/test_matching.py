@@ -1,7 +1,7 @@
 """The correspondence log, interviews from the calendar and thank-you drafts.
 
-Everything runs against small in-memory fakes of the Mailbox, CalendarReader
-and DraftBox protocols: no network, no Google.
+Everything runs against the in-memory Mailbox, CalendarReader and DraftBox of
+`connectors/memory.py`: no network, no Google.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from test_event_sync import add_week
 from pursuit.connectors.base import (
     Address,
     Attendee,
-    CalendarChanges,
     CalendarEntry,
-    MailChanges,
     MailMessage,
 )
 from pursuit.connectors.ics import IcsCalendar
+from pursuit.connectors.memory import MemoryCalendarReader, MemoryDraftBox, MemoryMailbox
 from pursuit.daemon.app import App
 from pursuit.daemon.drafts import load_template, push_drafts, queue_drafts, render_draft
-from pursuit.daemon.errors import CursorExpired, SourceError, UserError
+from pursuit.daemon.errors import SourceError, UserError
 from pursuit.daemon.interviews import sync_interviews
 from pursuit.daemon.jobs import plan, push_events
 from pursuit.daemon.mail import store_messages, sync_mail
@@ -119,39 +118,13 @@ def duty_of(store: Store, kind: str, address: str) -> Duty:
     return duty
 
 
-# --- fakes
+# --- faults the in-memory connectors do not have
 
 
-def _concerns(msg: MailMessage, addresses: Sequence[str], domains: Sequence[str]) -> bool:
-    wanted = {normalize(a) for a in addresses}
-    everyone = [*([msg.sender] if msg.sender else []), *msg.to, *msg.cc]
-    for who in everyone:
-        domain = who.email.rpartition("@")[2]
-        if normalize(who.email) in wanted:
-            return True
-        if any(domain == d or domain.endswith("." + d) for d in domains):
-            return True
-    return False
+class FailingMailbox(MemoryMailbox):
+    """A mailbox whose search fails with a 503 after `fail_after_batches` batches."""
 
-
-class FakeMailbox:
-    """A mailbox in memory: the history id is the number of messages delivered."""
-
-    name = "gmail"
-
-    def __init__(self, *messages: MailMessage, batch: int = 2) -> None:
-        self.messages = list(messages)
-        self.batch = batch
-        self.searches: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
-        self.changes_calls: list[str] = []
-        self.expired = False
-        self.fail_after_batches: int | None = None
-
-    def deliver(self, *messages: MailMessage) -> None:
-        self.messages.extend(messages)
-
-    def profile(self) -> tuple[str, str]:
-        return ME, str(len(self.messages))
+    fail_after_batches: int | None = None
 
     def search(
         self,
@@ -161,71 +134,35 @@ class FakeMailbox:
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
     ) -> Iterator[list[MailMessage]]:
-        self.searches.append((tuple(addresses), tuple(domains)))
-        found = [m for m in self.messages if m.date >= since and _concerns(m, addresses, domains)]
-        for number, start in enumerate(range(0, len(found), self.batch)):
+        batches = super().search(addresses=addresses, domains=domains, since=since)
+        for number, batch in enumerate(batches):
             if self.fail_after_batches is not None and number >= self.fail_after_batches:
                 raise SourceError("gmail", "503 backend error")
-            yield found[start : start + self.batch]
-
-    def changes(self, cursor: str) -> MailChanges:
-        self.changes_calls.append(cursor)
-        if self.expired:
-            raise CursorExpired("gmail", "history id too old (404)")
-        return MailChanges(tuple(self.messages[int(cursor) :]), str(len(self.messages)))
-
-
-class FakeReader:
-    """A calendar in memory: the sync token is the length of the change log."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, CalendarEntry] = {}
-        self.log: list[str] = []
-        self.calls: list[str | None] = []
-        self.expired = False
-
-    def put(self, entry: CalendarEntry) -> None:
-        self.entries[entry.event_id] = entry
-        self.log.append(entry.event_id)
-
-    def changes(self, calendar_id: str, cursor: str | None, *, since: datetime) -> CalendarChanges:
-        self.calls.append(cursor)
-        if cursor is None:
-            entries = [e for e in self.entries.values() if not e.cancelled]
-        elif self.expired:
-            raise CursorExpired("calendar", "sync token expired (410)")
-        else:
-            entries = [self.entries[i] for i in dict.fromkeys(self.log[int(cursor) :])]
-        return CalendarChanges(tuple(entries), str(len(self.log)))
+            yield batch
 
 
 class Killed(BaseException):
     """Stands for the process dying: nothing catches it."""
 
 
-class FakeDraftBox:
-    """Drafts in memory, found again by key like the real one."""
+class FlakyDraftBox(MemoryDraftBox):
+    """A draft box that may be down, or whose process dies right after a draft is made."""
 
     def __init__(self, die_after_creates: int | None = None) -> None:
-        self.drafts: dict[str, bytes] = {}
-        self.create_calls = 0
+        super().__init__()
+        self.creates = 0
         self.die_after_creates = die_after_creates
         self.down: SourceError | None = None
-        self.sent: list[bytes] = []
 
     def create_draft(self, raw: bytes, key: str) -> str:
-        self.create_calls += 1
         if self.down is not None:
             raise self.down
-        self.drafts.setdefault(key, raw)
-        if self.die_after_creates is not None and self.create_calls >= self.die_after_creates:
+        draft_id = super().create_draft(raw, key)
+        self.creates += 1
+        if self.die_after_creates is not None and self.creates >= self.die_after_creates:
             self.die_after_creates = None
             raise Killed  # the draft exists, the outbox never hears of it
-        return f"draft-{list(self.drafts).index(key)}"
-
-    def send_to_self(self, raw: bytes, key: str) -> str:  # pragma: no cover - must not run
-        self.sent.append(raw)
-        return "sent"
+        return draft_id
 
 
 # --- matching
@@ -483,37 +420,37 @@ def test_the_same_batch_twice_is_logged_once(app: App) -> None:
 def test_a_first_sync_then_an_incremental_one(app: App) -> None:
     store = app.store
     add_acme(store, app.now())
-    box = FakeMailbox(
+    box = MemoryMailbox(
+        ME,
         message(person("jane@acme.com"), when=app.now() - timedelta(days=3)),
         message(person("mum@gmail.com"), when=app.now() - timedelta(days=2)),
         message(person("raj@acme.com"), when=app.now() - timedelta(days=400)),  # too old
     )
     assert sync_mail(store, box, app.now(), lookback=LOOKBACK) == 1
     assert box.searches == [(("jane@acme.com", "raj@acme.com"), ("acme.com",))]
-    assert store.cursor("gmail") == "3"
-    assert store.cursor("gmail:address") == ME
+    assert store.cursor("memory") == "3"
+    assert store.cursor("memory:address") == ME
     box.deliver(message(person("raj@acme.com")), message(person("mum@gmail.com")))
     assert sync_mail(store, box, app.now(), lookback=LOOKBACK) == 1
     assert box.changes_calls == ["3"]
     assert len(box.searches) == 1
-    assert store.cursor("gmail") == "5"
+    assert store.cursor("memory") == "5"
     assert rows(store, "correspondence") == 2
 
 
 def test_an_expired_cursor_resyncs_without_duplicates(app: App) -> None:
     store = app.store
     add_acme(store, app.now())
-    box = FakeMailbox(message(person("jane@acme.com")), sent(person("raj@acme.com")))
+    box = MemoryMailbox(ME, message(person("jane@acme.com")), sent(person("raj@acme.com")))
     sync_mail(store, box, app.now(), lookback=LOOKBACK)
     box.deliver(message(person("raj@acme.com")), message(person("lena@acme.com", "Lena")))
-    box.expired = True
+    box.expire_cursors()
     assert sync_mail(store, box, app.now(), lookback=LOOKBACK) == 2
     assert box.changes_calls == ["2"]
     assert len(box.searches) == 2  # the full search again, re-delivering everything
     assert rows(store, "correspondence") == 4
     assert len({c.message_id for c in store.correspondence()}) == 4
-    assert store.cursor("gmail") == "4"
-    box.expired = False
+    assert store.cursor("memory") == "4"
     assert sync_mail(store, box, app.now(), lookback=LOOKBACK) == 0
     assert rows(store, "correspondence") == 4
 
@@ -521,16 +458,16 @@ def test_an_expired_cursor_resyncs_without_duplicates(app: App) -> None:
 def test_the_cursor_is_saved_only_after_the_messages(app: App) -> None:
     store = app.store
     add_acme(store, app.now())
-    box = FakeMailbox(*(message(person("jane@acme.com")) for _ in range(5)), batch=2)
+    box = FailingMailbox(ME, *(message(person("jane@acme.com")) for _ in range(5)), batch=2)
     box.fail_after_batches = 1
     with pytest.raises(SourceError):
         sync_mail(store, box, app.now(), lookback=LOOKBACK)
     assert rows(store, "correspondence") == 2  # the first batch is kept
-    assert store.cursor("gmail") is None  # but the cursor is not saved
+    assert store.cursor("memory") is None  # but the cursor is not saved
     box.fail_after_batches = None
     assert sync_mail(store, box, app.now(), lookback=LOOKBACK) == 3
     assert rows(store, "correspondence") == 5
-    assert store.cursor("gmail") == "5"
+    assert store.cursor("memory") == "5"
 
 
 def test_a_new_contact_or_domain_gets_its_past_mail(app: App) -> None:
@@ -539,7 +476,7 @@ def test_a_new_contact_or_domain_gets_its_past_mail(app: App) -> None:
     last_month = app.now() - timedelta(days=30)
     from_priya = message(person("priya.k@gmail.com", "Priya"), when=last_month)
     from_globex = message(person("hr@globex.io", "Globex HR"), when=last_month)
-    box = FakeMailbox(message(person("jane@acme.com")), from_priya, from_globex)
+    box = MemoryMailbox(ME, message(person("jane@acme.com")), from_priya, from_globex)
     assert sync_mail(store, box, app.now(), lookback=LOOKBACK) == 1
     store.ensure_contact("priya.k@gmail.com", "Priya K", org)
     globex = store.add_organization("Globex", ["globex.io"], now=app.now())
@@ -556,7 +493,9 @@ def test_nothing_new_costs_one_call(app: App) -> None:
     store = app.store
     add_acme(store, app.now())
     # the first sync meets a new person at Acme, who becomes a contact
-    box = FakeMailbox(message(person("jane@acme.com")), message(person("lena@acme.com", "Lena")))
+    box = MemoryMailbox(
+        ME, message(person("jane@acme.com")), message(person("lena@acme.com", "Lena"))
+    )
     sync_mail(store, box, app.now(), lookback=LOOKBACK)
     assert store.contact_by_address("lena@acme.com") is not None
     box.searches.clear()
@@ -763,14 +702,14 @@ def entry(
     )
 
 
-def read(app: App, reader: FakeReader) -> int:
+def read(app: App, reader: MemoryCalendarReader) -> int:
     return sync_interviews(app.store, reader, ["primary"], app.now(), lookback=LOOKBACK)
 
 
 def test_the_interviewers_are_the_attendees_at_the_organization(app: App) -> None:
     store = app.store
     org = add_acme(store, app.now())
-    reader = FakeReader()
+    reader = MemoryCalendarReader()
     reader.put(
         entry(
             "ev1",
@@ -796,7 +735,7 @@ def test_the_interviewers_are_the_attendees_at_the_organization(app: App) -> Non
 def test_an_interview_found_by_its_title(app: App) -> None:
     store = app.store
     org = add_acme(store, app.now())
-    reader = FakeReader()
+    reader = MemoryCalendarReader()
     reader.put(entry("ev1", "Phone screen with Acme Networks"))
     reader.put(entry("ev2", "Dentist"))
     reader.put(entry("ev3", "Lunch with Acme Networks people"))  # no interview pattern
@@ -810,7 +749,7 @@ def test_an_interview_found_by_its_title(app: App) -> None:
 def test_a_moved_entry_moves_the_interview_and_its_duties(app: App, clock: Clock) -> None:
     store = app.store
     add_acme(store, app.now())
-    reader = FakeReader()
+    reader = MemoryCalendarReader()
     reader.put(entry("ev1", "Interview", attendees=[Attendee("jane@acme.com", "Jane Doe")]))
     read(app, reader)
     plan(store, app.settings, "ics", app.now())
@@ -832,7 +771,7 @@ def test_a_moved_entry_moves_the_interview_and_its_duties(app: App, clock: Clock
 def test_a_cancelled_entry_cancels_the_interview_and_its_duties(app: App) -> None:
     store = app.store
     add_acme(store, app.now())
-    reader = FakeReader()
+    reader = MemoryCalendarReader()
     reader.put(entry("ev1", "Interview", attendees=[Attendee("jane@acme.com", "Jane Doe")]))
     read(app, reader)
     plan(store, app.settings, "ics", app.now())
@@ -848,11 +787,11 @@ def test_a_cancelled_entry_cancels_the_interview_and_its_duties(app: App) -> Non
 def test_an_expired_sync_token_resyncs_without_duplicates(app: App) -> None:
     store = app.store
     add_acme(store, app.now())
-    reader = FakeReader()
+    reader = MemoryCalendarReader()
     reader.put(entry("ev1", "Interview", attendees=[Attendee("jane@acme.com", "Jane Doe")]))
     read(app, reader)
     reader.put(entry("ev2", "Onsite at Acme Networks", MONDAY_2PM + timedelta(days=7)))
-    reader.expired = True
+    reader.expire_cursors()
     assert read(app, reader) == 2
     assert reader.calls == [None, "1", None]
     assert len(store.interviews()) == 2
@@ -890,7 +829,7 @@ def queue_thank_you_drafts(app: App, clock: Clock) -> None:
 def test_drafts_are_created_once_even_after_a_crash(app: App, clock: Clock) -> None:
     store = app.store
     queue_thank_you_drafts(app, clock)
-    box = FakeDraftBox(die_after_creates=1)
+    box = FlakyDraftBox(die_after_creates=1)
     with pytest.raises(Killed):
         push_drafts(store, box, app.now())
     assert len(box.drafts) == 1
@@ -903,13 +842,12 @@ def test_drafts_are_created_once_even_after_a_crash(app: App, clock: Clock) -> N
         for raw in box.drafts.values()
     )
     assert recipients == ["Jane Doe <jane@acme.com>", "Raj Patel <raj@acme.com>"]
-    assert box.sent == []
 
 
 def test_a_failed_draft_is_recorded_and_created_on_the_next_round(app: App, clock: Clock) -> None:
     store = app.store
     queue_thank_you_drafts(app, clock)
-    box = FakeDraftBox()
+    box = FlakyDraftBox()
     box.down = SourceError("gmail", "drafts.create: HTTP 503 Service Unavailable")
     with pytest.raises(SourceError):
         push_drafts(store, box, app.now())
@@ -930,12 +868,14 @@ def test_the_rendered_draft(app: App, clock: Clock) -> None:
     plan(store, app.settings, "ics", app.now())
     clock.now = AFTER
     queue_drafts(store, load_template(None), app.now(), from_address=ME, your_name="Sam Seeker")
-    box = FakeDraftBox()
+    box = FlakyDraftBox()
     push_drafts(store, box, app.now())
     raj = store.contact_by_address("raj@acme.com")
     assert raj is not None
     key = f"draft:thank_you:{interview_id}:{raj.id}"
-    draft = email.message_from_bytes(box.drafts[key], policy=email.policy.default)
+    draft_id = box.find_draft(key)
+    assert draft_id is not None
+    draft = email.message_from_bytes(box.drafts[draft_id], policy=email.policy.default)
     assert draft["To"] == "Raj Patel <raj@acme.com>"
     assert draft["From"] == f"Sam Seeker <{ME}>"
     assert draft["X-Pursuit-Key"] == key
@@ -946,7 +886,6 @@ def test_the_rendered_draft(app: App, clock: Clock) -> None:
     assert "Network Engineer" in body
     assert "I'm glad you liked my BGP migration story." in body
     assert "Sam Seeker" in body
-    assert box.sent == []
     assert rows(store, "correspondence") == 0  # a draft is not mail sent
 
 

@@ -1,0 +1,46 @@
+"""Files pursuit writes whole: the Google token, the local calendar."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace `path` with `data` so a crash leaves the old file or the new one, never half.
+
+    The data goes to a temporary file in the same directory (a rename is atomic
+    only within one filesystem), which is given `mode` whatever the umask,
+    flushed, fsynced and renamed over `path`; the directory is fsynced last so
+    the rename itself survives a power cut. The directory must exist.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError as exc:
+        log.debug("cannot open %s to fsync it: %s", directory, exc)
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:  # some filesystems refuse it; the rename is done all the same
+        log.debug("cannot fsync directory %s: %s", directory, exc)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,503 @@
+"""One test suite per connector contract, run against every implementation.
+
+As vdirsyncer does for its storages: a base class here holds the tests of a
+contract from `connectors/base.py`, and a test module subclasses it once per
+implementation (the in-memory reference one, each real one through its local
+server), giving it a fixture that builds the connector and moves the world
+behind it (delivers mail, moves an event, expires cursors) the way the real
+service would. The tests assert only what the core relies on.
+
+This is a support module, not a test module: the base classes are not named
+Test* so pytest collects them only through their subclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.policy
+import email.utils
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from google_emulator import GoogleEmulator
+
+from pursuit.connectors.base import (
+    KEY_HEADER,
+    Calendar,
+    CalendarEvent,
+    CalendarReader,
+    DraftBox,
+    Mailbox,
+    MailMessage,
+    Sender,
+)
+from pursuit.daemon.errors import CursorExpired
+
+START = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+#: Now, to the second: the real services keep whole seconds.
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+# ------------------------------------------------------------------ the Google account
+
+
+@dataclass
+class GoogleAccount:
+    """A signed-in account on the local Google emulator."""
+
+    emu: GoogleEmulator
+    token_file: Path
+
+    def credentials(self) -> Any:
+        from pursuit.connectors.google_auth import load_credentials
+
+        return load_credentials(self.token_file, token_uri=self.emu.token_uri)
+
+
+class OnGoogleEmulator:
+    """Mixed into a contract's subclass: a `google` fixture, the emulator signed in."""
+
+    USER = "me@example.test"
+
+    @pytest.fixture
+    def google(self, tmp_path: Path) -> Iterator[GoogleAccount]:
+        from pursuit.connectors.google_auth import SCOPES
+
+        emu = GoogleEmulator(user_email=self.USER, scopes=SCOPES).start()
+        token_file = tmp_path / "google-token.json"
+        emu.write_authorized_user_file(str(token_file))
+        try:
+            yield GoogleAccount(emu, token_file)
+        finally:
+            emu.stop()
+
+
+# ------------------------------------------------------------------------- Calendar
+
+
+def event(key: str = "follow_up:1:1", **changes: Any) -> CalendarEvent:
+    """A follow-up event; `changes` replace any of its fields."""
+    base = CalendarEvent(
+        key=key,
+        start=START,
+        end=START + timedelta(minutes=30),
+        summary="Follow up with Jane Doe (Acme Networks)",
+        description="Ask:\n- Has a decision been made?",
+        sequence=0,
+        stamp=datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
+        reminder_minutes=15,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+class CalendarContract:
+    """A calendar pursuit writes to. `reopen` returns a connector on the same
+    storage, as a new process would make it."""
+
+    def test_upsert_then_read_back(self, reopen: Callable[[], Calendar]) -> None:
+        cal = reopen()
+        cal.upsert(event())
+        cal.flush()
+        assert reopen().events() == {"follow_up:1:1": event()}
+
+    def test_upserting_twice_keeps_one_event(self, reopen: Callable[[], Calendar]) -> None:
+        cal = reopen()
+        cal.upsert(event())
+        cal.upsert(event())
+        cal.flush()
+        cal = reopen()
+        cal.upsert(event())
+        cal.flush()
+        assert list(reopen().events()) == ["follow_up:1:1"]
+
+    def test_an_update_changes_the_event_in_place(self, reopen: Callable[[], Calendar]) -> None:
+        cal = reopen()
+        cal.upsert(event())
+        cal.flush()
+        moved = event(
+            start=START + timedelta(days=1),
+            end=START + timedelta(days=1, hours=1),
+            summary="Moved",
+            sequence=1,
+        )
+        cal = reopen()
+        cal.upsert(moved)
+        cal.flush()
+        assert reopen().events() == {"follow_up:1:1": moved}
+
+    def test_delete_removes_and_a_missing_event_is_no_error(
+        self, reopen: Callable[[], Calendar]
+    ) -> None:
+        cal = reopen()
+        cal.upsert(event())
+        cal.upsert(event("thank_you:1"))
+        cal.flush()
+        cal = reopen()
+        cal.delete("follow_up:1:1")
+        cal.delete("follow_up:1:1")
+        cal.delete("never-existed")
+        cal.flush()
+        assert list(reopen().events()) == ["thank_you:1"]
+
+    def test_text_survives_any_characters(self, reopen: Callable[[], Calendar]) -> None:
+        tricky = event(
+            summary="Merci, Zoë; <b>not bold</b> \\ done",
+            description="Line one\nLine two, with; commas\n\n- “quotes”",
+        )
+        cal = reopen()
+        cal.upsert(tricky)
+        cal.flush()
+        assert reopen().events()["follow_up:1:1"] == tricky
+
+
+# ------------------------------------------------------------------ CalendarReader
+
+
+class CalendarWorld(Protocol):
+    """The user's calendar `calendar_id` and what the user does to it."""
+
+    calendar_id: str
+
+    def reader(self) -> CalendarReader: ...
+
+    def put(
+        self,
+        event_id: str,
+        summary: str,
+        start: datetime,
+        *,
+        attendees: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Create or move a one-hour event; attendees are (address, name)."""
+
+    def cancel(self, event_id: str) -> None: ...
+
+    def expire_cursors(self) -> None:
+        """The service forgets the cursors issued so far (Google's 410 Gone)."""
+
+
+class CalendarReaderContract:
+    """The user's calendars as the interview finder reads them."""
+
+    SINCE = NOW - timedelta(days=30)
+
+    def test_a_first_read_has_every_live_entry_since_the_lookback(
+        self, calendars: CalendarWorld
+    ) -> None:
+        soon = NOW + timedelta(days=2)
+        calendars.put("iv1", "Interview", soon, attendees=[("Jane.Doe@Acme.test", "Jane Doe")])
+        calendars.put("iv2", "Phone screen", soon + timedelta(days=1))
+        calendars.put("gone", "Interview", soon)
+        calendars.cancel("gone")
+        calendars.put("old", "Interview", self.SINCE - timedelta(days=10))
+        first = calendars.reader().changes(calendars.calendar_id, None, since=self.SINCE)
+        by_id = {e.event_id: e for e in first.entries}
+        assert sorted(by_id) == ["iv1", "iv2"]
+        iv1 = by_id["iv1"]
+        assert (iv1.calendar_id, iv1.summary, iv1.cancelled) == (
+            calendars.calendar_id,
+            "Interview",
+            False,
+        )
+        assert (iv1.start, iv1.end) == (soon, soon + timedelta(hours=1))
+        guests = [(a.email, a.name) for a in iv1.attendees if not a.is_self]  # the user organizes
+        assert guests == [("jane.doe@acme.test", "Jane Doe")]
+
+    def test_nothing_changed_means_no_entries(self, calendars: CalendarWorld) -> None:
+        calendars.put("iv1", "Interview", NOW + timedelta(days=2))
+        reader = calendars.reader()
+        first = reader.changes(calendars.calendar_id, None, since=self.SINCE)
+        same = reader.changes(calendars.calendar_id, first.cursor, since=self.SINCE)
+        assert same.entries == ()
+        again = calendars.reader().changes(calendars.calendar_id, same.cursor, since=self.SINCE)
+        assert again.entries == ()
+
+    def test_moved_new_and_cancelled_entries_come_back_once_each(
+        self, calendars: CalendarWorld
+    ) -> None:
+        soon = NOW + timedelta(days=2)
+        calendars.put("moved", "Interview", soon)
+        calendars.put("cancelled", "Onsite", soon + timedelta(days=1))
+        first = calendars.reader().changes(calendars.calendar_id, None, since=self.SINCE)
+        calendars.put("moved", "Interview", soon + timedelta(hours=3))
+        calendars.put("moved", "Interview", soon + timedelta(hours=4))
+        calendars.put("new", "Technical screen", soon + timedelta(days=3))
+        calendars.cancel("cancelled")
+        later = calendars.reader().changes(calendars.calendar_id, first.cursor, since=NOW)
+        assert sorted(e.event_id for e in later.entries) == ["cancelled", "moved", "new"]
+        by_id = {e.event_id: e for e in later.entries}
+        assert by_id["moved"].start == soon + timedelta(hours=4)
+        assert by_id["cancelled"].cancelled and by_id["cancelled"].start is None
+        assert not by_id["new"].cancelled
+        assert (
+            calendars.reader().changes(calendars.calendar_id, later.cursor, since=NOW).entries == ()
+        )
+
+    def test_an_expired_cursor_raises_cursor_expired(self, calendars: CalendarWorld) -> None:
+        calendars.put("iv1", "Interview", NOW + timedelta(days=2))
+        reader = calendars.reader()
+        first = reader.changes(calendars.calendar_id, None, since=self.SINCE)
+        calendars.put("iv2", "Interview", NOW + timedelta(days=3))
+        calendars.expire_cursors()
+        with pytest.raises(CursorExpired):
+            reader.changes(calendars.calendar_id, first.cursor, since=self.SINCE)
+        again = reader.changes(calendars.calendar_id, None, since=self.SINCE)
+        assert sorted(e.event_id for e in again.entries) == ["iv1", "iv2"]
+        assert reader.changes(calendars.calendar_id, again.cursor, since=self.SINCE).entries == ()
+
+
+# ------------------------------------------------------------------------- Mailbox
+
+
+class MailWorld(Protocol):
+    """The user's mail account and the mail that arrives in it."""
+
+    user: str
+
+    def mailbox(self) -> Mailbox:
+        """A connector on the account, as a new process would make it."""
+
+    def deliver(
+        self,
+        sender: str,
+        to: str,
+        subject: str,
+        *,
+        when: datetime = NOW - timedelta(days=1),
+        cc: str = "",
+        outgoing: bool = False,
+    ) -> None:
+        """Mail arrives (or, `outgoing`, the user sends it); addresses as in a header."""
+
+    def expire_cursors(self) -> None:
+        """The service forgets the cursors issued before now (Gmail's history 404)."""
+
+
+def subjects(messages: Sequence[MailMessage]) -> list[str]:
+    return [m.subject for m in messages]
+
+
+class MailboxContract:
+    """The user's mail as the correspondence log reads it."""
+
+    SINCE = NOW - timedelta(days=180)
+
+    def test_the_profile_names_the_user_and_nothing_is_new_since_it(self, mail: MailWorld) -> None:
+        mail.deliver("Jane Doe <jane@acme.test>", mail.user, "Before")
+        box = mail.mailbox()
+        me, cursor = box.profile()
+        assert me == mail.user
+        nothing = box.changes(cursor)
+        assert nothing.messages == ()
+        assert box.changes(nothing.cursor).messages == ()
+
+    def test_changes_after_a_cursor_include_each_new_message_once(self, mail: MailWorld) -> None:
+        mail.deliver("Jane Doe <jane@acme.test>", mail.user, "Before the cursor")
+        _, cursor = mail.mailbox().profile()
+        mail.deliver("Jane Doe <jane@acme.test>", mail.user, "First")
+        mail.deliver("Raj Patel <raj@acme.test>", mail.user, "Second")
+        changes = mail.mailbox().changes(cursor)
+        assert subjects(changes.messages) == ["First", "Second"]
+        assert len({m.message_id for m in changes.messages}) == 2
+        assert mail.mailbox().changes(changes.cursor).messages == ()
+        mail.deliver("Jane Doe <jane@acme.test>", mail.user, "Third")
+        assert subjects(mail.mailbox().changes(changes.cursor).messages) == ["Third"]
+
+    def test_sent_mail_is_outgoing(self, mail: MailWorld) -> None:
+        _, cursor = mail.mailbox().profile()
+        mail.deliver("Jane Doe <jane@acme.test>", mail.user, "Next steps")
+        mail.deliver(
+            f"Sam <{mail.user}>", "Jane Doe <jane@acme.test>", "Re: Next steps", outgoing=True
+        )
+        changes = mail.mailbox().changes(cursor)
+        assert [(m.subject, m.outgoing) for m in changes.messages] == [
+            ("Next steps", False),
+            ("Re: Next steps", True),
+        ]
+
+    def test_the_message_as_the_core_sees_it(self, mail: MailWorld) -> None:
+        _, cursor = mail.mailbox().profile()
+        when = NOW - timedelta(hours=3)
+        mail.deliver(
+            "Jane Doe <Jane@Acme.test>",
+            f"Sam <{mail.user}>",
+            "Merci, Zoë — à lundi",
+            cc="Raj Patel <raj@acme.test>",
+            when=when,
+        )
+        [message] = mail.mailbox().changes(cursor).messages
+        assert message.sender is not None
+        assert (message.sender.name, message.sender.email) == ("Jane Doe", "jane@acme.test")
+        assert [a.email for a in message.to] == [mail.user]
+        assert [(a.name, a.email) for a in message.cc] == [("Raj Patel", "raj@acme.test")]
+        assert message.subject == "Merci, Zoë — à lundi"
+        assert message.date == when
+        assert message.message_id.startswith("<") and message.message_id.endswith(">")
+        assert message.source_id
+
+    def test_an_expired_cursor_raises_cursor_expired(self, mail: MailWorld) -> None:
+        box = mail.mailbox()
+        _, cursor = box.profile()
+        mail.deliver("Jane Doe <jane@acme.test>", mail.user, "Lost in the gap")
+        mail.expire_cursors()
+        with pytest.raises(CursorExpired):
+            box.changes(cursor)
+        _, fresh = box.profile()  # the way back: a new cursor, then a search
+        assert box.changes(fresh).messages == ()
+
+    def test_a_search_finds_each_matching_message_once(self, mail: MailWorld) -> None:
+        mail.deliver("Jane Doe <jane@acme.test>", mail.user, "By address and domain")
+        mail.deliver("Talent <talent@eu.acme.test>", mail.user, "By subdomain")
+        mail.deliver(
+            f"Sam <{mail.user}>", "Bob <bob@acme.test>", "Sent to the domain", outgoing=True
+        )
+        mail.deliver("Friend <friend@mail.test>", mail.user, "Copied", cc="priya@mail.test")
+        mail.deliver("Shop <news@shop.test>", mail.user, "Not concerned")
+        mail.deliver(
+            "Jane Doe <jane@acme.test>", mail.user, "Too old", when=self.SINCE - timedelta(days=1)
+        )
+        progress: list[tuple[int, int]] = []
+        batches = mail.mailbox().search(
+            addresses=["jane@acme.test", "priya@mail.test"],
+            domains=["acme.test"],
+            since=self.SINCE,
+            progress=lambda done, total: progress.append((done, total)),
+        )
+        found = [m for batch in batches for m in batch]
+        assert sorted(subjects(found)) == [
+            "By address and domain",
+            "By subdomain",
+            "Copied",
+            "Sent to the domain",
+        ]
+        assert {m.subject: m.outgoing for m in found}["Sent to the domain"]
+        assert progress[-1] == (4, 4)
+
+
+# ------------------------------------------------------------------------- DraftBox
+
+
+def draft(key: str, to: str = "Jane Doe <jane@acme.test>") -> bytes:
+    message = EmailMessage()
+    message["To"] = to
+    message["Subject"] = "Thank you – Acme Networks"
+    message[KEY_HEADER] = key
+    message.set_content("Dear Jane,\n\nThank you for your time today.\n")
+    return message.as_bytes()
+
+
+def parsed(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+class DraftWorld(Protocol):
+    def box(self) -> DraftBox:
+        """A connector on the account, as a new process would make it."""
+
+    def drafts(self) -> list[bytes]:
+        """Every draft the account holds, as RFC 5322 messages."""
+
+
+class DraftBoxContract:
+    """Where thank-you drafts are left for the user."""
+
+    def test_a_draft_is_created_once_per_key(self, drafts: DraftWorld) -> None:
+        box = drafts.box()
+        first = box.create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2")
+        assert box.create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2") == first
+        [held] = drafts.drafts()
+        assert parsed(held)["To"] == "Jane Doe <jane@acme.test>"
+        assert parsed(held)[KEY_HEADER] == "draft:thank_you:1:2"
+
+    def test_a_new_process_finds_the_draft_again(self, drafts: DraftWorld) -> None:
+        first = drafts.box().create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2")
+        again = drafts.box()  # after a crash between the call and its record
+        assert again.find_draft("draft:thank_you:1:2") == first
+        assert again.create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2") == first
+        assert len(drafts.drafts()) == 1
+        raj = draft("draft:thank_you:1:3", to="Raj Patel <raj@acme.test>")
+        other = again.create_draft(raj, "draft:thank_you:1:3")
+        assert other != first
+        assert sorted(parsed(d)["To"] for d in drafts.drafts()) == [
+            "Jane Doe <jane@acme.test>",
+            "Raj Patel <raj@acme.test>",
+        ]
+
+    def test_a_key_never_used_finds_nothing(self, drafts: DraftWorld) -> None:
+        drafts.box().create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2")
+        assert drafts.box().find_draft("draft:thank_you:9:9") is None
+
+
+# --------------------------------------------------------------------------- Sender
+
+
+def summary(to: str, key: str | None = "summary:2026-W49", **headers: str) -> EmailMessage:
+    message = EmailMessage()
+    message["To"] = to
+    message["Subject"] = "Your job search this week"
+    if key is not None:
+        message[KEY_HEADER] = key
+    for name, value in headers.items():
+        message[name] = value
+    message.set_content("Three follow-ups are due.\n")
+    return message
+
+
+class SendWorld(Protocol):
+    user: str
+
+    def sender(self) -> Sender:
+        """A connector on the account, as a new process would make it."""
+
+    def sent(self) -> list[EmailMessage]:
+        """Every message the account has sent."""
+
+
+class SenderContract:
+    """Mail to the user alone: the weekly summary."""
+
+    def test_a_message_is_sent_once_per_key(self, outgoing: SendWorld) -> None:
+        sender = outgoing.sender()
+        first = sender.send(summary(outgoing.user))
+        assert sender.send(summary(outgoing.user)) == first
+        [sent] = outgoing.sent()
+        assert sent["Subject"] == "Your job search this week"
+        assert email.utils.parseaddr(str(sent["To"]))[1] == outgoing.user
+        again = outgoing.sender()  # after a crash between the call and its record
+        assert again.find_sent("summary:2026-W49") == first
+        assert again.send(summary(outgoing.user)) == first
+        assert len(outgoing.sent()) == 1
+        assert again.send(summary(outgoing.user, "summary:2026-W50")) != first
+        assert len(outgoing.sent()) == 2
+
+    def test_a_key_never_sent_finds_nothing(self, outgoing: SendWorld) -> None:
+        outgoing.sender().send(summary(outgoing.user))
+        assert outgoing.sender().find_sent("summary:2026-W01") is None
+
+    @pytest.mark.parametrize(
+        "to, headers",
+        [
+            ("Jane Doe <jane@acme.test>", {}),
+            ("{user}", {"Cc": "jane@acme.test"}),
+            ("{user}", {"Bcc": "jane@acme.test"}),
+            ("{user}, jane@acme.test", {}),
+        ],
+    )
+    def test_mail_to_anyone_but_the_user_is_refused(
+        self, outgoing: SendWorld, to: str, headers: dict[str, str]
+    ) -> None:
+        with pytest.raises(ValueError, match="user alone"):
+            outgoing.sender().send(summary(to.format(user=outgoing.user), **headers))
+        assert outgoing.sent() == []
+
+    def test_a_message_without_a_key_is_refused(self, outgoing: SendWorld) -> None:
+        with pytest.raises(ValueError, match=KEY_HEADER):
+            outgoing.sender().send(summary(outgoing.user, key=None))
+        assert outgoing.sent() == []

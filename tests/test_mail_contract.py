@@ -1,0 +1,200 @@
+"""The mail contracts, run against every implementation.
+
+`Mailbox` (the mail the correspondence log reads) and `DraftBox` (where the
+thank-you drafts go): in memory and Gmail, through the local emulator.
+`Sender` (the weekly summary, to the user alone): in memory; Gmail's
+`messages.send` and SMTP subclass `SenderContract` when they implement it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from itertools import count
+
+import pytest
+from contracts import (
+    NOW,
+    DraftBoxContract,
+    GoogleAccount,
+    MailboxContract,
+    OnGoogleEmulator,
+    SenderContract,
+)
+
+from pursuit.connectors.base import Address, DraftBox, Mailbox, MailMessage, Sender
+from pursuit.connectors.gmail import GmailMailbox
+from pursuit.connectors.memory import MemoryDraftBox, MemoryMailbox, MemorySender
+
+USER = "sam.seeker@example.test"
+
+
+def _addresses(value: str) -> tuple[Address, ...]:
+    if not value:
+        return ()
+    return tuple(Address(name, addr.lower()) for name, addr in email.utils.getaddresses([value]))
+
+
+def _gmail(google: GoogleAccount) -> GmailMailbox:
+    return GmailMailbox(
+        google.credentials(),
+        google.token_file,
+        api_endpoint=google.emu.gmail_endpoint,
+        quota_units_per_second=100_000,
+    )
+
+
+# -------------------------------------------------------------------------- Mailbox
+
+
+class MemoryMail:
+    user = USER
+
+    def __init__(self) -> None:
+        self.shared = MemoryMailbox(USER)
+        self._serial = count(1)
+
+    def mailbox(self) -> Mailbox:
+        return self.shared
+
+    def deliver(
+        self,
+        sender: str,
+        to: str,
+        subject: str,
+        *,
+        when: datetime = NOW - timedelta(days=1),
+        cc: str = "",
+        outgoing: bool = False,
+    ) -> None:
+        n = next(self._serial)
+        [from_address] = _addresses(sender)
+        self.shared.deliver(
+            MailMessage(
+                source_id=f"m{n}",
+                message_id=f"<m{n}@memory.test>",
+                thread=f"t{n}",
+                date=when,
+                sender=from_address,
+                to=_addresses(to),
+                cc=_addresses(cc),
+                reply_to=(),
+                subject=subject,
+                snippet="",
+                outgoing=outgoing,
+            )
+        )
+
+    def expire_cursors(self) -> None:
+        self.shared.expire_cursors()
+
+
+class GmailMail:
+    user = OnGoogleEmulator.USER
+
+    def __init__(self, google: GoogleAccount) -> None:
+        self.google = google
+        self._serial = count(1)
+
+    def mailbox(self) -> Mailbox:
+        return _gmail(self.google)
+
+    def deliver(
+        self,
+        sender: str,
+        to: str,
+        subject: str,
+        *,
+        when: datetime = NOW - timedelta(days=1),
+        cc: str = "",
+        outgoing: bool = False,
+    ) -> None:
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = to
+        if cc:
+            message["Cc"] = cc
+        message["Subject"] = subject
+        message["Date"] = email.utils.format_datetime(when)
+        message["Message-ID"] = f"<m{next(self._serial)}@mail.test>"
+        message.set_content("Thanks for your time.\n")
+        self.google.emu.add_message(
+            message.as_bytes(),
+            label_ids=["SENT"] if outgoing else ["INBOX"],
+            internal_date=when,
+        )
+
+    def expire_cursors(self) -> None:
+        self.google.emu.expire_history()
+
+
+class TestMemoryMailbox(MailboxContract):
+    @pytest.fixture
+    def mail(self) -> MemoryMail:
+        return MemoryMail()
+
+
+class TestGmailMailbox(OnGoogleEmulator, MailboxContract):
+    @pytest.fixture
+    def mail(self, google: GoogleAccount) -> GmailMail:
+        return GmailMail(google)
+
+
+# ------------------------------------------------------------------------- DraftBox
+
+
+class MemoryDrafts:
+    def __init__(self) -> None:
+        self.shared = MemoryDraftBox()
+
+    def box(self) -> DraftBox:
+        return self.shared
+
+    def drafts(self) -> list[bytes]:
+        return list(self.shared.drafts.values())
+
+
+class GmailDrafts:
+    def __init__(self, google: GoogleAccount) -> None:
+        self.google = google
+
+    def box(self) -> DraftBox:
+        return _gmail(self.google)
+
+    def drafts(self) -> list[bytes]:
+        return [d.message.raw for d in self.google.emu.drafts.values()]
+
+
+class TestMemoryDraftBox(DraftBoxContract):
+    @pytest.fixture
+    def drafts(self) -> MemoryDrafts:
+        return MemoryDrafts()
+
+
+class TestGmailDraftBox(OnGoogleEmulator, DraftBoxContract):
+    @pytest.fixture
+    def drafts(self, google: GoogleAccount) -> GmailDrafts:
+        return GmailDrafts(google)
+
+
+# --------------------------------------------------------------------------- Sender
+
+
+class MemorySent:
+    user = USER
+
+    def __init__(self) -> None:
+        self.shared = MemorySender(USER)
+
+    def sender(self) -> Sender:
+        return self.shared
+
+    def sent(self) -> list[EmailMessage]:
+        return list(self.shared.sent.values())
+
+
+class TestMemorySender(SenderContract):
+    @pytest.fixture
+    def outgoing(self) -> MemorySent:
+        return MemorySent()
