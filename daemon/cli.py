@@ -2,34 +2,52 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-from typing import NoReturn
+from typing import Concatenate, NoReturn, ParamSpec, TypeVar
 
 import click
 
 from pursuit.config.settings import EXAMPLE_CONFIG, load_settings, resolve_config_path
+from pursuit.daemon import actions
 from pursuit.daemon.app import App
-from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
 from pursuit.daemon.errors import PursuitError, UserError
-from pursuit.daemon.models import ORG_STATUSES, Contact, Organization
+from pursuit.daemon.models import ORG_STATUSES, Organization
 
 log = logging.getLogger("pursuit")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Context:
     def __init__(self, config: str | None) -> None:
         self.config = config
         self._app: App | None = None
+        self._synced = False
 
     @property
     def app(self) -> App:
+        """The app as it is: what a command that only reads may use."""
         if self._app is None:
             self._app = App(load_settings(self.config))
         return self._app
+
+    @property
+    def writable_app(self) -> App:
+        """The app of a command that changes data: the config's organizations are in the
+        store first, so the change sees them. Reading commands never write."""
+        app = self.app
+        if not self._synced:
+            from pursuit.daemon.jobs import sync_config_organizations
+
+            sync_config_organizations(app.store, app.settings, app.now())
+            self._synced = True
+        return app
 
     def close(self) -> None:
         if self._app is not None:
@@ -37,6 +55,26 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def reads_data(command: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
+    """A command that only reads: it gets the app, and writes nothing."""
+
+    @functools.wraps(command)
+    def with_app(state: Context, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return command(state.app, *args, **kwargs)
+
+    return pass_ctx(with_app)
+
+
+def changes_data(command: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
+    """A command that changes data: it gets the writable app (see `Context.writable_app`)."""
+
+    @functools.wraps(command)
+    def with_app(state: Context, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return command(state.writable_app, *args, **kwargs)
+
+    return pass_ctx(with_app)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,38 +126,21 @@ def org() -> None:
 @click.argument("name")
 @click.option("--domain", "domains", multiple=True, help="Mail domain, e.g. acme.com (repeatable).")
 @click.option("--position", "positions", multiple=True, help="Position applied for (repeatable).")
-@pass_ctx
-def org_add(
-    state: Context, name: str, domains: tuple[str, ...], positions: tuple[str, ...]
-) -> None:
+@changes_data
+def org_add(app: App, name: str, domains: tuple[str, ...], positions: tuple[str, ...]) -> None:
     """Track an organization."""
-    from pursuit.config.settings import parse_domain
-
-    if not name.strip():
-        raise UserError("the organization's name is empty")
-    # The same validation as the config file, so both paths accept the same domains.
-    problems: list[str] = []
-    clean: list[str] = []
-    for domain in domains:
-        try:
-            clean.append(parse_domain(domain))
-        except ValueError as exc:
-            problems.append(f"--domain {domain!r}: {exc}")
-    if problems:
-        raise UserError(problems)
-    app = state.app
-    created = app.store.add_organization(name.strip(), clean, positions, now=app.now())
+    created = actions.add_organization(app.store, name, domains, positions, now=app.now())
     click.echo(f"{created.name}: {', '.join(created.domains) or 'no domain'} ({created.status})")
 
 
 @org.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def org_list(state: Context, as_json: bool) -> None:
+@reads_data
+def org_list(app: App, as_json: bool) -> None:
     """List tracked organizations."""
     from pursuit.daemon.export import organization_record
 
-    orgs = state.app.store.organizations()
+    orgs = app.store.organizations()
     if as_json:
         click.echo(json.dumps([organization_record(o) for o in orgs], indent=2))
         return
@@ -132,12 +153,11 @@ def org_list(state: Context, as_json: bool) -> None:
 @org.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def org_show(state: Context, name: str, as_json: bool) -> None:
+@reads_data
+def org_show(app: App, name: str, as_json: bool) -> None:
     """Show an organization: domains, people, interviews, duties."""
     from pursuit.daemon import views
 
-    app = state.app
     found = app.store.find_organization(name)
     record = views.organization_detail(app.store, found, app.settings.timezone, app.now())
     click.echo(json.dumps(record, indent=2) if as_json else views.render_organization(record))
@@ -146,13 +166,10 @@ def org_show(state: Context, name: str, as_json: bool) -> None:
 @org.command("status")
 @click.argument("name")
 @click.argument("status", type=click.Choice(ORG_STATUSES))
-@pass_ctx
-def org_status(state: Context, name: str, status: str) -> None:
+@changes_data
+def org_status(app: App, name: str, status: str) -> None:
     """Set where a pursuit stands: active, offer, rejected, withdrawn or closed."""
-    app = state.app
-    found = app.store.find_organization(name)
-    app.store.set_organization_status(found.id, status, now=app.now())
-    _replan(app)
+    found = actions.set_status(app.store, app.settings, app.now(), name, status)
     message = f"{found.name}: {status}"
     if status == "rejected":
         delay = app.settings.planner.check_in_delay.days
@@ -173,10 +190,9 @@ def interview() -> None:
 @interview.command("list")
 @click.argument("organization", required=False)
 @click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def interview_list(state: Context, organization: str | None, as_json: bool) -> None:
+@reads_data
+def interview_list(app: App, organization: str | None, as_json: bool) -> None:
     """List interviews (of one organization), oldest first, with their ids."""
-    app = state.app
     tz = app.settings.timezone
     org_id = app.store.find_organization(organization).id if organization else None
     orgs = {o.id: o.name for o in app.store.organizations()}
@@ -210,24 +226,15 @@ def interview_list(state: Context, organization: str | None, as_json: bool) -> N
         )
 
 
-def _person(text: str) -> tuple[str, str]:
-    from email.utils import parseaddr
-
-    name, address = parseaddr(text)
-    if "@" not in address or " " in address:
-        raise UserError(f'--with {text!r}: expected "Name <address@example.com>" or an address')
-    return name.strip(), address.lower()
-
-
 @interview.command("add")
 @click.argument("organization")
 @click.option("--at", "start", required=True, help='Start, e.g. "2026-12-01 14:00".')
 @click.option("--end", help="End (default: one hour after the start).")
 @click.option("--position", help="The position interviewed for.")
 @click.option("--with", "people", multiple=True, help='"Jane Doe <jane@acme.com>" (repeatable).')
-@pass_ctx
+@changes_data
 def interview_add(
-    state: Context,
+    app: App,
     organization: str,
     start: str,
     end: str | None,
@@ -235,26 +242,20 @@ def interview_add(
     people: tuple[str, ...],
 ) -> None:
     """Record an interview and its interviewers."""
-    app = state.app
-    tz = app.settings.timezone
-    org_found = app.store.find_organization(organization)
-    begins = parse_moment(start, tz)
-    ends = parse_moment(end, tz) if end else begins + timedelta(hours=1)
-    if ends <= begins:
-        raise UserError(f"--end {end!r} is not after --at {start!r}")
-    persons = [_person(p) for p in people]
-    with app.store.transaction():
-        contacts = [
-            app.store.ensure_contact(address, name, org_found.id, role="interviewer")
-            for name, address in persons
-        ]
-        interview_id = app.store.add_interview(
-            org_found.id, begins, ends, [c.id for c in contacts], position=position
-        )
-    _replan(app)
-    who = ", ".join(c.display for c in contacts) or "nobody named yet"
+    added = actions.add_interview(
+        app.store,
+        app.settings,
+        app.now(),
+        organization,
+        start=start,
+        end=end,
+        position=position,
+        people=people,
+    )
+    who = ", ".join(c.display for c in added.interviewers) or "nobody named yet"
     click.echo(
-        f"Interview #{interview_id}: {org_found.name}, {begins:%a %d %b %Y %H:%M}, with {who}"
+        f"Interview #{added.id}: {added.organization.name}, "
+        f"{added.start:%a %d %b %Y %H:%M}, with {who}"
     )
 
 
@@ -262,77 +263,45 @@ def interview_add(
 @click.argument("interview_id", type=int)
 @click.option("--at", "start", required=True)
 @click.option("--end")
-@pass_ctx
-def interview_move(state: Context, interview_id: int, start: str, end: str | None) -> None:
+@changes_data
+def interview_move(app: App, interview_id: int, start: str, end: str | None) -> None:
     """Move an interview; its duties and events move with it."""
-    app = state.app
-    tz = app.settings.timezone
-    found = app.store.interview(interview_id)
-    begins = parse_moment(start, tz)
-    ends = parse_moment(end, tz) if end else begins + (found.end - found.start)
-    app.store.move_interview(interview_id, begins, ends)
-    _replan(app)
+    begins = actions.move_interview(
+        app.store, app.settings, app.now(), interview_id, start=start, end=end
+    )
     click.echo(f"Interview #{interview_id} moved to {begins:%a %d %b %Y %H:%M}")
 
 
 @interview.command("cancel")
 @click.argument("interview_id", type=int)
-@pass_ctx
-def interview_cancel(state: Context, interview_id: int) -> None:
+@changes_data
+def interview_cancel(app: App, interview_id: int) -> None:
     """Cancel an interview; its pending duties are cancelled."""
-    app = state.app
-    app.store.interview(interview_id)
-    app.store.cancel_interview(interview_id)
-    _replan(app)
+    actions.cancel_interview(app.store, app.settings, app.now(), interview_id)
     click.echo(f"Interview #{interview_id} cancelled")
-
-
-def _interview_for(app: App, contact_text: str) -> tuple[int, int, str]:
-    contact = app.store.find_contact(contact_text)
-    interview_id = app.store.latest_interview_with(contact.id)
-    if interview_id is None:
-        raise UserError(
-            f"{contact.display} has no interview yet (add one with `pursuit interview add`)"
-        )
-    return contact.id, interview_id, contact.display
 
 
 @cli.command()
 @click.argument("contact")
 @click.option("--on", "on_day", help="The promised day: 2026-12-04, friday, tomorrow.")
 @click.option("--in", "after", help="Days after the interview: 5d, 2w.")
-@pass_ctx
-def commit(state: Context, contact: str, on_day: str | None, after: str | None) -> None:
+@changes_data
+def commit(app: App, contact: str, on_day: str | None, after: str | None) -> None:
     """Record the day you promised to follow up with someone."""
-    if bool(on_day) == bool(after):
-        raise UserError("give exactly one of --on DATE or --in DURATION")
-    app = state.app
-    tz = app.settings.timezone
-    contact_id, interview_id, name = _interview_for(app, contact)
-    found = app.store.interview(interview_id)
-    interview_day = found.start.astimezone(tz).date()
-    day = parse_day(on_day, interview_day) if on_day else interview_day + parse_offset(after or "")
-    if day < interview_day:
-        raise UserError(
-            f"{on_day or after!r}: {day:%a %d %b %Y} is before the interview "
-            f"({interview_day:%a %d %b %Y})"
-        )
-    app.store.set_interviewer(interview_id, contact_id, promised=day)
-    _replan(app)
-    click.echo(f"Follow up with {name} on {day:%a %d %b %Y}")
+    promise = actions.commit(
+        app.store, app.settings, app.now(), contact, on_day=on_day, after=after
+    )
+    click.echo(f"Follow up with {promise.contact.display} on {promise.day:%a %d %b %Y}")
 
 
 @cli.command()
 @click.argument("contact")
 @click.argument("text")
-@pass_ctx
-def note(state: Context, contact: str, text: str) -> None:
+@changes_data
+def note(app: App, contact: str, text: str) -> None:
     """Record the positive point you discussed with someone (used in the thank-you note)."""
-    app = state.app
-    contact_id, interview_id, name = _interview_for(app, contact)
-    app.store.set_interviewer(interview_id, contact_id, note=text)
-    _replan(app)
-    click.echo(f"Noted for {name}: {text}")
+    found = actions.note(app.store, app.settings, app.now(), contact, text)
+    click.echo(f"Noted for {found.display}: {text}")
 
 
 @cli.command("log")
@@ -341,25 +310,13 @@ def note(state: Context, contact: str, text: str) -> None:
 @click.argument("text")
 @click.option("--in", "inbound", is_flag=True, help="They reached you (default: you reached them).")
 @click.option("--at", "when", help="When (default: now).")
-@pass_ctx
+@changes_data
 def log_entry(
-    state: Context, channel: str, contact: str, text: str, inbound: bool, when: str | None
+    app: App, channel: str, contact: str, text: str, inbound: bool, when: str | None
 ) -> None:
     """Log a call, an email or a note by hand."""
-    import uuid
-
-    app = state.app
-    found = app.store.find_contact(contact)
-    moment = parse_moment(when, app.settings.timezone) if when else app.now()
-    app.store.log_correspondence(
-        message_id=f"<manual-{uuid.uuid4()}@pursuit>",
-        direction="in" if inbound else "out",
-        when=moment,
-        channel=channel,
-        organization_id=found.organization_id,
-        contact_ids=[found.id],
-        subject=text,
-        people=found.addresses,
+    found = actions.log_by_hand(
+        app.store, app.settings, app.now(), channel, contact, text, inbound=inbound, when=when
     )
     click.echo(f"Logged {channel} with {found.display}")
 
@@ -369,88 +326,38 @@ def log_entry(
 
 @cli.command()
 @click.argument("duty_id", type=int)
-@pass_ctx
-def done(state: Context, duty_id: int) -> None:
+@changes_data
+def done(app: App, duty_id: int) -> None:
     """Mark a duty done."""
-    app = state.app
-    duty = app.store.duty(duty_id)
-    if duty.state != "pending":
-        raise UserError(f"duty #{duty_id} is {duty.state}, not pending")
-    app.store.mark_done(duty_id, when=app.now(), evidence="marked done by you")
-    _replan(app)
+    actions.mark_done(app.store, app.settings, app.now(), duty_id)
     click.echo(f"Duty #{duty_id} done")
 
 
 @cli.command()
 @click.argument("duty_id", type=int)
 @click.option("--to", "to", required=True, help="New day (friday, 2026-12-04) or day and time.")
-@pass_ctx
-def snooze(state: Context, duty_id: int, to: str) -> None:
+@changes_data
+def snooze(app: App, duty_id: int, to: str) -> None:
     """Move a duty to a later day."""
-    app = state.app
-    duty = app.store.duty(duty_id)
-    if duty.state == "cancelled":
-        raise UserError(f"duty #{duty_id} is cancelled")
-    tz = app.settings.timezone
-    moment = parse_moment(to, tz, default_time=duty.due.astimezone(tz).time())
-    app.store.snooze(duty_id, moment)
-    _replan(app)
+    moment = actions.snooze(app.store, app.settings, app.now(), duty_id, to)
     click.echo(f"Duty #{duty_id} now due {moment:%a %d %b %Y %H:%M}")
 
 
 @cli.command()
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@pass_ctx
-def forget(state: Context, name: str, yes: bool) -> None:
+@changes_data
+def forget(app: App, name: str, yes: bool) -> None:
     """Remove an organization or a contact with all their records."""
-    app = state.app
-    store = app.store
-    target: tuple[str, Callable[[], None]]
-    found_org, found = _organization_or_contact(app, name)
-    if found_org is not None:
-        org_id = found_org.id
-        target = (f"organization {found_org.name}", lambda: store.forget_organization(org_id))
+    target = actions.resolve(app.store, name)
+    if isinstance(target, Organization):
+        what = f"organization {target.name}"
     else:
-        assert found is not None
-        contact_id = found.id
-        target = (f"contact {found.display}", lambda: store.forget_contact(contact_id))
+        what = f"contact {target.display}"
     if not yes and sys.stdin.isatty():
-        click.confirm(f"Forget {target[0]} and all its records?", abort=True)
-    target[1]()
-    _replan(app)
-    click.echo(f"Forgot {target[0]}")
-
-
-def _organization_or_contact(app: App, name: str) -> tuple[Organization | None, Contact | None]:
-    """The one organization or contact NAME designates; a name matching both is ambiguous."""
-    try:
-        org: Organization | None = app.store.find_organization(name)
-        org_error: UserError | None = None
-    except UserError as exc:
-        org, org_error = None, exc
-    try:
-        contact: Contact | None = app.store.find_contact(name)
-        contact_error: UserError | None = None
-    except UserError as exc:
-        contact, contact_error = None, exc
-    if org is not None and contact is not None:
-        # An exact name, domain or address beats a partial match of the other kind.
-        folded = name.casefold()
-        org_exact = org.name.casefold() == folded or folded in org.domains
-        contact_exact = contact.name.casefold() == folded or folded in contact.addresses
-        if org_exact != contact_exact:
-            return (org, None) if org_exact else (None, contact)
-        raise UserError(
-            f"{name!r} is ambiguous: it matches organization {org.name} and contact "
-            f"{contact.display} <{contact.address}>; give the full name or the address"
-        )
-    if org is not None or contact is not None:
-        return org, contact
-    for error in (org_error, contact_error):
-        if error is not None and "ambiguous" in str(error):
-            raise error
-    raise UserError(f"no organization or contact named {name!r} (see `pursuit org list`)")
+        click.confirm(f"Forget {what} and all its records?", abort=True)
+    actions.forget(app.store, app.settings, app.now(), target)
+    click.echo(f"Forgot {what}")
 
 
 # --- views
@@ -460,12 +367,11 @@ def _organization_or_contact(app: App, name: str) -> tuple[Organization | None, 
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", default=10, show_default=True, help="Duties of each kind to show.")
 @click.option("--all", "show_all", is_flag=True, help="Show every overdue and upcoming duty.")
-@pass_ctx
-def status(state: Context, as_json: bool, limit: int, show_all: bool) -> None:
+@reads_data
+def status(app: App, as_json: bool, limit: int, show_all: bool) -> None:
     """Each organization at a glance, overdue duties first, then the next ones."""
     from pursuit.daemon import views
 
-    app = state.app
     record = views.status(
         app.store,
         app.settings.timezone,
@@ -482,13 +388,13 @@ def status(state: Context, as_json: bool, limit: int, show_all: bool) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def history(state: Context, name: str, as_json: bool) -> None:
+@reads_data
+def history(app: App, name: str, as_json: bool) -> None:
     """The record of an organization or a contact, newest first."""
     from pursuit.daemon import views
 
-    app = state.app
-    record = views.history(app.store, name, app.settings.timezone)
+    target = actions.resolve(app.store, name)
+    record = views.history(app.store, target, app.settings.timezone)
     click.echo(json.dumps(record, indent=2) if as_json else views.render_history(record))
 
 
@@ -496,12 +402,11 @@ def history(state: Context, name: str, as_json: bool) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv", "ics"]), default="json", show_default=True
 )
-@pass_ctx
-def export(state: Context, fmt: str) -> None:
+@reads_data
+def export(app: App, fmt: str) -> None:
     """Write everything to standard output."""
     from pursuit.daemon import export as exporting
 
-    app = state.app
     if fmt == "ics":
         sys.stdout.buffer.write(exporting.to_ics(app.store))
         return
@@ -527,12 +432,12 @@ def _feed_rows(
 @cli.command()
 @click.argument("organization", required=False)
 @click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def news(state: Context, organization: str | None, as_json: bool) -> None:
+@reads_data
+def news(app: App, organization: str | None, as_json: bool) -> None:
     """Press and news items of the organizations you track, newest first."""
     from pursuit.daemon import views
 
-    rows = _feed_rows(state.app, organization, ("press", "news"), False)
+    rows = _feed_rows(app, organization, ("press", "news"), False)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -543,12 +448,12 @@ def news(state: Context, organization: str | None, as_json: bool) -> None:
 @click.argument("organization", required=False)
 @click.option("--new", is_flag=True, help="Only open ones first seen in the last 7 days.")
 @click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def openings(state: Context, organization: str | None, new: bool, as_json: bool) -> None:
+@reads_data
+def openings(app: App, organization: str | None, new: bool, as_json: bool) -> None:
     """Job openings on the organizations' careers feeds and boards."""
     from pursuit.daemon import views
 
-    rows = _feed_rows(state.app, organization, ("opening",), new)
+    rows = _feed_rows(app, organization, ("opening",), new)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -557,12 +462,11 @@ def openings(state: Context, organization: str | None, new: bool, as_json: bool)
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def doctor(state: Context, as_json: bool) -> None:
+@reads_data
+def doctor(app: App, as_json: bool) -> None:
     """What is failing and why: feeds, and the last run of each job."""
     from pursuit.daemon import views
 
-    app = state.app
     record = views.status(app.store, app.settings.timezone, app.now(), limit=0)
     failing = record["failing_feeds"]
     jobs = {
@@ -615,19 +519,18 @@ def auth_google(state: Context, no_browser: bool, port: int) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Run every job once and exit.")
-@pass_ctx
-def run(state: Context, once: bool) -> None:
+@changes_data
+def run(app: App, once: bool) -> None:
     """Run the service: sync, plan and push events, on a schedule (or once)."""
     from pursuit.daemon.jobs import run_jobs
 
-    app = state.app
     if not once:
         from pursuit.daemon.service import serve
 
         serve(app)
         return
     failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
-    pending = app.store.duties("state = 'pending'")
+    pending = actions.pending_duties(app.store)
     click.echo(f"pursuit: {len(pending)} pending duties; calendar: {_calendar_where(app)}")
     if failures:
         names = ", ".join(name for name, _ in failures)
@@ -640,13 +543,6 @@ def _calendar_where(app: App) -> str:
     if app.settings.calendar.kind == "ics":
         return str(app.settings.calendar.ics_file)
     return app.settings.calendar.kind
-
-
-def _replan(app: App) -> None:
-    """After a change by hand, duties follow at once; events reach the calendar on the next run."""
-    from pursuit.daemon.jobs import plan
-
-    plan(app.store, app.settings, app.calendar_name, app.now())
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -30,6 +30,19 @@ class UserError(PursuitError):
         super().__init__("\n".join(self.problems))
 
 
+class AmbiguousName(UserError):
+    """A name the user gave matches more than one record.
+
+    `candidates` are the matches as the message shows them, so a caller can offer
+    them without parsing the message.
+    """
+
+    def __init__(self, name: str, candidates: Iterable[str], message: str) -> None:
+        self.name = name
+        self.candidates = tuple(candidates)
+        super().__init__(message)
+
+
 class ConfigError(UserError):
     """The configuration file (or a value in it) is wrong."""
 

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pursuit.daemon.errors import StoreError, UserError
+from pursuit.daemon.errors import AmbiguousName, StoreError, UserError
 from pursuit.daemon.models import (
     Contact,
     Correspondence,
@@ -318,8 +318,12 @@ class Store:
                 (_like_prefix(name),),
             ).fetchall()
             if len(rows) > 1:
-                names = ", ".join(r["name"] for r in rows)
-                raise UserError(f"organization {name!r} is ambiguous: it matches {names}")
+                names = [r["name"] for r in rows]
+                raise AmbiguousName(
+                    name,
+                    names,
+                    f"organization {name!r} is ambiguous: it matches {', '.join(names)}",
+                )
             row = rows[0] if rows else None
         if row is None:
             raise UserError(
@@ -454,8 +458,12 @@ class Store:
         if not matches:
             raise UserError(f"no contact named {text!r}")
         if len(matches) > 1:
-            names = ", ".join(f"{c.name} <{c.address}>" for c in matches)
-            raise UserError(f"contact {text!r} is ambiguous: it matches {names}; give the address")
+            names = [f"{c.name} <{c.address}>" for c in matches]
+            raise AmbiguousName(
+                text,
+                names,
+                f"contact {text!r} is ambiguous: it matches {', '.join(names)}; give the address",
+            )
         return matches[0]
 
     def ensure_contact(

@@ -7,9 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import Settings
-from pursuit.daemon.errors import UserError
 from pursuit.daemon.export import duty_record, iso, organization_record
-from pursuit.daemon.models import Organization
+from pursuit.daemon.models import Contact, Organization
 from pursuit.daemon.store import Store, from_db, to_db
 
 KIND_LABELS = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
@@ -150,23 +149,10 @@ def _more(lines: list[str], hidden: int) -> None:
         lines.append(f"  ... and {hidden} more (pursuit status --all)")
 
 
-def history(store: Store, name: str, tz: ZoneInfo) -> dict[str, Any]:
+def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[str, Any]:
     """Correspondence, interviews and finished duties of an organization or contact."""
-    try:
-        org: Organization | None = store.find_organization(name)
-        contact = None
-    except UserError as org_error:
-        try:
-            contact = store.find_contact(name)
-        except UserError as contact_error:
-            if "ambiguous" in str(org_error):
-                raise org_error from None
-            if "ambiguous" in str(contact_error):
-                raise contact_error from None
-            raise UserError(
-                f"no organization or contact named {name!r} (see `pursuit org list`)"
-            ) from None
-        org = None
+    org = target if isinstance(target, Organization) else None
+    contact = None if isinstance(target, Organization) else target
     contacts = {c.id: c for c in store.contacts()}
     entries: list[dict[str, Any]] = []
     if org is not None:

@@ -317,6 +317,18 @@ def test_org_add_list_show(tmp_path: Path) -> None:
     assert p.export() == before
 
 
+def test_commands_that_change_data_know_the_organizations_of_the_config(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path, config='[[organization]]\nname = "Globex"\ndomains = ["globex.com"]\n')
+    out = p.ok(
+        "interview", "add", "globex.com", "--at", "2026-12-01 14:00", "--with", "h@globex.com"
+    )
+    assert "Interview #1: Globex, Tue 01 Dec 2026 14:00" in out
+    initech = '[[organization]]\nname = "Initech"\ndomains = ["initech.com"]\n'
+    p.write_config(f'timezone = "{p.timezone}"\n{initech}')  # Globex leaves the config
+    assert "Initech: rejected" in p.ok("org", "status", "initech.com", "rejected")
+    assert [o["name"] for o in p.export()["organizations"]] == ["Globex", "Initech"]
+
+
 def test_org_status_rejected_plans_a_check_in_and_closing_cancels(tmp_path: Path) -> None:
     p = Pursuit(tmp_path)
     names = {"Acme": "rejected", "Globex": "offer", "Initech": "withdrawn", "Umbrella": "closed"}

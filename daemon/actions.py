@@ -1,0 +1,298 @@
+"""What the user can do by hand: the rules behind each command that changes data.
+
+Each use case is a plain function of the store (and the settings and the time
+where it needs them) that takes the user's words as typed, checks them, changes
+the store, brings the duties up to date and returns what the command line prints
+from. Every problem is a `UserError` whose message is what the user reads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from email.utils import parseaddr
+from typing import TYPE_CHECKING
+
+from pursuit.config.settings import parse_domain
+from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
+from pursuit.daemon.errors import AmbiguousName, UserError
+from pursuit.daemon.models import Contact, Duty, Organization
+from pursuit.daemon.store import Store
+
+if TYPE_CHECKING:
+    from pursuit.config.settings import Settings
+
+
+# --- names
+
+
+def resolve(store: Store, name: str) -> Organization | Contact:
+    """The one organization or contact NAME designates.
+
+    A name matching one of each is ambiguous, unless it matches one of them exactly
+    (name, domain or address) and the other only in part.
+    """
+    org_error = contact_error = None
+    try:
+        org: Organization | None = store.find_organization(name)
+    except UserError as exc:
+        org, org_error = None, exc
+    try:
+        contact: Contact | None = store.find_contact(name)
+    except UserError as exc:
+        contact, contact_error = None, exc
+    if org is not None and contact is not None:
+        folded = name.casefold()
+        org_exact = org.name.casefold() == folded or folded in org.domains
+        contact_exact = contact.name.casefold() == folded or folded in contact.addresses
+        if org_exact != contact_exact:
+            return org if org_exact else contact
+        raise AmbiguousName(
+            name,
+            [org.name, f"{contact.display} <{contact.address}>"],
+            f"{name!r} is ambiguous: it matches organization {org.name} and contact "
+            f"{contact.display} <{contact.address}>; give the full name or the address",
+        )
+    if org is not None:
+        return org
+    if contact is not None:
+        return contact
+    for error in (org_error, contact_error):
+        if isinstance(error, AmbiguousName):
+            raise error
+    raise UserError(f"no organization or contact named {name!r} (see `pursuit org list`)")
+
+
+# --- organizations
+
+
+def add_organization(
+    store: Store, name: str, domains: Iterable[str], positions: Iterable[str], *, now: datetime
+) -> Organization:
+    """Track an organization (or add domains and positions to a tracked one)."""
+    if not name.strip():
+        raise UserError("the organization's name is empty")
+    # The same validation as the config file, so both paths accept the same domains.
+    problems: list[str] = []
+    clean: list[str] = []
+    for domain in domains:
+        try:
+            clean.append(parse_domain(domain))
+        except ValueError as exc:
+            problems.append(f"--domain {domain!r}: {exc}")
+    if problems:
+        raise UserError(problems)
+    return store.add_organization(name.strip(), clean, tuple(positions), now=now)
+
+
+def set_status(
+    store: Store, settings: Settings, now: datetime, name: str, status: str
+) -> Organization:
+    """Set where a pursuit stands; the planner cancels or plans duties to match."""
+    found = store.find_organization(name)
+    store.set_organization_status(found.id, status, now=now)
+    replan(store, settings, now)
+    return store.organization(found.id)
+
+
+# --- interviews
+
+
+@dataclass(frozen=True)
+class ScheduledInterview:
+    id: int
+    organization: Organization
+    start: datetime
+    interviewers: tuple[Contact, ...]
+
+
+def add_interview(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    organization: str,
+    *,
+    start: str,
+    end: str | None = None,
+    position: str | None = None,
+    people: Iterable[str] = (),
+) -> ScheduledInterview:
+    """Record an interview; its interviewers become contacts of the organization."""
+    tz = settings.timezone
+    found = store.find_organization(organization)
+    begins = parse_moment(start, tz)
+    ends = parse_moment(end, tz) if end else begins + timedelta(hours=1)
+    if ends <= begins:
+        raise UserError(f"--end {end!r} is not after --at {start!r}")
+    persons = [_person(p) for p in people]
+    with store.transaction():
+        contacts = tuple(
+            store.ensure_contact(address, person_name, found.id, role="interviewer")
+            for person_name, address in persons
+        )
+        interview_id = store.add_interview(
+            found.id, begins, ends, [c.id for c in contacts], position=position
+        )
+    replan(store, settings, now)
+    return ScheduledInterview(interview_id, found, begins, contacts)
+
+
+def _person(text: str) -> tuple[str, str]:
+    name, address = parseaddr(text)
+    if "@" not in address or " " in address:
+        raise UserError(f'--with {text!r}: expected "Name <address@example.com>" or an address')
+    return name.strip(), address.lower()
+
+
+def move_interview(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    interview_id: int,
+    *,
+    start: str,
+    end: str | None = None,
+) -> datetime:
+    """Move an interview (keeping its length unless END is given); returns the new start."""
+    tz = settings.timezone
+    found = store.interview(interview_id)
+    begins = parse_moment(start, tz)
+    ends = parse_moment(end, tz) if end else begins + (found.end - found.start)
+    store.move_interview(interview_id, begins, ends)
+    replan(store, settings, now)
+    return begins
+
+
+def cancel_interview(store: Store, settings: Settings, now: datetime, interview_id: int) -> None:
+    store.interview(interview_id)  # an unknown id is the user's error, said as such
+    store.cancel_interview(interview_id)
+    replan(store, settings, now)
+
+
+# --- what was said with whom
+
+
+@dataclass(frozen=True)
+class Promise:
+    contact: Contact
+    day: date
+
+
+def commit(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    contact: str,
+    *,
+    on_day: str | None = None,
+    after: str | None = None,
+) -> Promise:
+    """The day you promised CONTACT to follow up: ON_DAY, or AFTER the interview."""
+    if bool(on_day) == bool(after):
+        raise UserError("give exactly one of --on DATE or --in DURATION")
+    tz = settings.timezone
+    found, interview_id = _latest_interview(store, contact)
+    interview_day = store.interview(interview_id).start.astimezone(tz).date()
+    day = parse_day(on_day, interview_day) if on_day else interview_day + parse_offset(after or "")
+    if day < interview_day:
+        raise UserError(
+            f"{on_day or after!r}: {day:%a %d %b %Y} is before the interview "
+            f"({interview_day:%a %d %b %Y})"
+        )
+    store.set_interviewer(interview_id, found.id, promised=day)
+    replan(store, settings, now)
+    return Promise(found, day)
+
+
+def note(store: Store, settings: Settings, now: datetime, contact: str, text: str) -> Contact:
+    """The positive point discussed with CONTACT at the latest interview (for the thank-you)."""
+    found, interview_id = _latest_interview(store, contact)
+    store.set_interviewer(interview_id, found.id, note=text)
+    replan(store, settings, now)
+    return found
+
+
+def _latest_interview(store: Store, contact: str) -> tuple[Contact, int]:
+    found = store.find_contact(contact)
+    interview_id = store.latest_interview_with(found.id)
+    if interview_id is None:
+        raise UserError(
+            f"{found.display} has no interview yet (add one with `pursuit interview add`)"
+        )
+    return found, interview_id
+
+
+def log_by_hand(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    channel: str,
+    contact: str,
+    text: str,
+    *,
+    inbound: bool = False,
+    when: str | None = None,
+) -> Contact:
+    """Log a call, an email or a note with CONTACT (at WHEN, default now)."""
+    found = store.find_contact(contact)
+    moment = parse_moment(when, settings.timezone) if when else now
+    store.log_correspondence(
+        message_id=f"<manual-{uuid.uuid4()}@pursuit>",
+        direction="in" if inbound else "out",
+        when=moment,
+        channel=channel,
+        organization_id=found.organization_id,
+        contact_ids=[found.id],
+        subject=text,
+        people=found.addresses,
+    )
+    return found
+
+
+# --- duties
+
+
+def mark_done(store: Store, settings: Settings, now: datetime, duty_id: int) -> Duty:
+    duty = store.duty(duty_id)
+    if duty.state != "pending":
+        raise UserError(f"duty #{duty_id} is {duty.state}, not pending")
+    store.mark_done(duty_id, when=now, evidence="marked done by you")
+    replan(store, settings, now)
+    return store.duty(duty_id)
+
+
+def snooze(store: Store, settings: Settings, now: datetime, duty_id: int, to: str) -> datetime:
+    """Move a duty to TO (a day keeps the duty's time of day); returns the new due time."""
+    duty = store.duty(duty_id)
+    if duty.state == "cancelled":
+        raise UserError(f"duty #{duty_id} is cancelled")
+    tz = settings.timezone
+    moment = parse_moment(to, tz, default_time=duty.due.astimezone(tz).time())
+    store.snooze(duty_id, moment)
+    replan(store, settings, now)
+    return moment
+
+
+def pending_duties(store: Store) -> list[Duty]:
+    return store.duties("state = 'pending'")
+
+
+# --- forgetting
+
+
+def forget(store: Store, settings: Settings, now: datetime, target: Organization | Contact) -> None:
+    """Remove an organization or a contact (from `resolve`) with all their records."""
+    if isinstance(target, Organization):
+        store.forget_organization(target.id)
+    else:
+        store.forget_contact(target.id)
+    replan(store, settings, now)
+
+
+def replan(store: Store, settings: Settings, now: datetime) -> None:
+    """After a change by hand, duties follow at once; events reach the calendar on the next run."""
+    from pursuit.daemon.jobs import plan  # the planner is not needed by read-only commands
+
+    plan(store, settings, settings.calendar.kind, now)
