@@ -150,15 +150,20 @@ _DURATION = re.compile(
     r"^\s*(\d+)\s*(s|secs?|seconds?|m|min|minutes?|h|hours?|d|days?|w|weeks?)\s*$", re.I
 )
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# No delay or interval of pursuit is longer; beyond it dates overflow.
+MAX_DURATION = timedelta(days=3650)
 
 
-def parse_duration(text: str) -> timedelta:
-    """'45d', '2w', '90m', '12h', '3 days' -> timedelta."""
+def parse_duration(text: str, limit: timedelta = MAX_DURATION) -> timedelta:
+    """'45d', '2w', '90m', '12h', '3 days' -> timedelta, at most `limit`."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError("expected a duration such as 30m, 12h, 7d or 2w")
-    count, unit = int(match[1]), match[2][0].lower()
-    return timedelta(seconds=count * _UNIT_SECONDS[unit])
+    digits, unit = match[1].lstrip("0") or "0", _UNIT_SECONDS[match[2][0].lower()]
+    # The length first: thousands of digits would overflow timedelta, or int() itself.
+    if len(digits) > 12 or int(digits) * unit > limit.total_seconds():
+        raise ValueError(f"expected a duration of at most {limit.days}d")
+    return timedelta(seconds=int(digits) * unit)
 
 
 def parse_clock(text: str) -> time:
