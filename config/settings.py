@@ -24,8 +24,6 @@ from pursuit.daemon.errors import ConfigError
 
 APP = "pursuit"
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
-FEED_KINDS = ("press", "news", "careers")
-FEED_FORMATS = ("auto", "rss", "greenhouse", "lever", "ashby", "smartrecruiters")
 CALENDAR_KINDS = ("ics", "google")
 
 T = TypeVar("T")
@@ -123,7 +121,6 @@ class CalendarSettings:
 class Settings:
     timezone: ZoneInfo
     database: Path
-    outbox_dir: Path
     calendar: CalendarSettings
     planner: PlannerSettings
     run_every: timedelta
@@ -189,8 +186,8 @@ def parse_positive_duration(text: str) -> timedelta:
 
 
 def parse_domain(text: str) -> str:
-    """'Acme.com', '@acme.com' -> 'acme.com'; anything else raises ValueError."""
-    domain = text.strip().lower().lstrip("@")
+    """'Acme.com', '@acme.com', 'acme.com.' -> 'acme.com'; anything else raises ValueError."""
+    domain = text.strip().lower().lstrip("@").removesuffix(".")
     if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
         raise ValueError("expected a mail domain such as acme.com")
     return domain
@@ -200,13 +197,32 @@ def _expand(text: str) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(text)))
 
 
+def _absolute_path(beside: Path | None) -> Callable[[str], Path]:
+    """A parser of paths that must not depend on the directory pursuit starts in.
+
+    `beside` is the config file's directory, offered as the likely fix.
+    """
+
+    def _path(text: str) -> Path:
+        path = _expand(text)
+        if path.is_absolute():
+            return path
+        fix = f", such as {str((beside or Path.home()) / path)!r}" if text.strip() else ""
+        raise ValueError(
+            "a relative path would change with the directory pursuit is started from; "
+            f"expected an absolute path or one starting with ~{fix}"
+        )
+
+    return _path
+
+
 # What each parser expects, for a value of the wrong type (say `run_every = 15`).
 _EXPECTED: dict[str, str] = {
     "parse_duration": 'a duration in quotes, such as "7d"',
     "parse_positive_duration": 'a duration in quotes, such as "15m"',
     "parse_clock": 'a time of day in quotes, such as "17:00"',
     "parse_timezone": 'a time zone name in quotes, such as "Europe/Paris"',
-    "_expand": "a file path in quotes",
+    "_path": "a file path in quotes",
 }
 
 
@@ -269,7 +285,6 @@ class _Reader:
 _TOP_KEYS = {
     "timezone",
     "database",
-    "outbox_dir",
     "run_every",
     "calendar",
     "planner",
@@ -284,6 +299,7 @@ _ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
 
 def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
     r = _Reader(source)
+    path = _absolute_path(None if source == "<config>" else Path(source).parent)
     r.known(data, _TOP_KEYS, "")
     tz = r.value(data, "timezone", str, parse_timezone, None, "")
     planner_table = r.table(data, "planner", "[planner]")
@@ -311,13 +327,12 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
     calendar = CalendarSettings(
         kind=r.value(calendar_table, "kind", str, calendar_kind, "ics", "calendar"),
         ics_file=r.value(
-            calendar_table, "ics_file", str, _expand, data_dir() / "calendar.ics", "calendar"
+            calendar_table, "ics_file", str, path, data_dir() / "calendar.ics", "calendar"
         ),
     )
     settings = Settings(
         timezone=tz or system_timezone(),
-        database=r.value(data, "database", str, _expand, data_dir() / "pursuit.sqlite3", ""),
-        outbox_dir=r.value(data, "outbox_dir", str, _expand, data_dir() / "outbox", ""),
+        database=r.value(data, "database", str, path, data_dir() / "pursuit.sqlite3", ""),
         calendar=calendar,
         planner=PlannerSettings(**planner_values),
         run_every=r.value(
@@ -325,8 +340,8 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         ),
         organizations=_organizations(r, data.get("organization", [])),
         feeds=_feeds_settings(r, r.table(data, "feeds", "[feeds]")),
-        google=_google(r, data["google"]) if "google" in data else None,
-        drafts=_drafts(r, r.table(data, "drafts", "[drafts]")),
+        google=_google(r, data["google"], path) if "google" in data else None,
+        drafts=_drafts(r, r.table(data, "drafts", "[drafts]"), path),
         source=None if source == "<config>" else Path(source),
     )
     if "kind" not in calendar_table and settings.google is not None:
@@ -359,6 +374,7 @@ def _organizations(r: _Reader, raw: Any) -> tuple[OrganizationSettings, ...]:
         return ()
     result: list[OrganizationSettings] = []
     seen: set[str] = set()
+    domain_owner: dict[str, str] = {}  # a domain tells whose mail it is: one owner only
     for index, table in enumerate(raw, start=1):
         where = f"organization #{index}"
         if not isinstance(table, dict):
@@ -376,9 +392,19 @@ def _organizations(r: _Reader, raw: Any) -> tuple[OrganizationSettings, ...]:
         domains: list[str] = []
         for text in r.strings(table, "domains", where):
             try:
-                domains.append(parse_domain(text))
+                domain = parse_domain(text)
             except ValueError as exc:
                 r.problem(f"{where}.domains", f"{text!r}: {exc}")
+                continue
+            owner = domain_owner.setdefault(domain, name)
+            if owner.casefold() != name.casefold():
+                r.problem(
+                    f"{where}.domains",
+                    f"{text!r}: {domain} is already a domain of {owner!r}; "
+                    "mail from it can belong to one organization only",
+                )
+            elif domain not in domains:
+                domains.append(domain)
         result.append(
             OrganizationSettings(
                 name=name.strip(),
@@ -396,6 +422,11 @@ def _feeds(r: _Reader, raw: Any, where: str) -> tuple[FeedSettings, ...]:
     if not isinstance(raw, list):
         r.problem(f"{where}.feeds", f"expected a list of {{ url = ..., kind = ... }}, got {raw!r}")
         return ()
+    if not raw:
+        return ()
+    # Only now: the connector's URL rules come with its HTTP and parsing code.
+    from pursuit.connectors.feeds import FEED_KINDS, FORMATS, resolve, validate_url
+
     feeds: list[FeedSettings] = []
     for index, feed in enumerate(raw, start=1):
         at = f"{where}.feeds[{index}]"
@@ -404,18 +435,31 @@ def _feeds(r: _Reader, raw: Any, where: str) -> tuple[FeedSettings, ...]:
             continue
         r.known(feed, {"url", "kind", "format"}, at)
         url, kind, fmt = feed.get("url"), feed.get("kind"), feed.get("format", "auto")
-        ok = True
-        if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
-            r.problem(f"{at}.url", f"{url!r}: expected an http:// or https:// URL")
-            ok = False
+        problems = len(r.problems)
+        if not isinstance(url, str):
+            r.problem(f"{at}.url", f"expected an http:// or https:// URL in quotes, got {url!r}")
+        elif (url_problem := validate_url(url)) is not None:
+            r.problem(f"{at}.url", f"{url!r}: {url_problem}")
         if kind not in FEED_KINDS:
             r.problem(f"{at}.kind", f"{kind!r}: expected one of {', '.join(FEED_KINDS)}")
-            ok = False
-        if fmt not in FEED_FORMATS:
-            r.problem(f"{at}.format", f"{fmt!r}: expected one of {', '.join(FEED_FORMATS)}")
-            ok = False
-        if ok:
-            feeds.append(FeedSettings(url=str(url), kind=str(kind), format=str(fmt)))
+        if fmt not in FORMATS:
+            r.problem(f"{at}.format", f"{fmt!r}: expected one of {', '.join(FORMATS)}")
+        if len(r.problems) > problems:
+            continue
+        url, kind, fmt = str(url), str(kind), str(fmt)
+        _, found = resolve(url, "careers", "auto")  # what the address is, whatever its kind
+        if found != "rss" and fmt not in ("auto", found):
+            r.problem(
+                f"{at}.format",
+                f"{fmt!r}: {url!r} is a {found} job board; expected format {found!r} or 'auto'",
+            )
+            continue
+        try:
+            resolve(url, kind, fmt)
+        except ConfigError as exc:  # a job board's openings given another kind
+            r.problem(f"{at}.kind", str(exc))
+            continue
+        feeds.append(FeedSettings(url=url, kind=kind, format=fmt))
     return tuple(feeds)
 
 
@@ -440,7 +484,7 @@ def _feeds_settings(r: _Reader, table: dict[str, Any]) -> FeedsSettings:
     )
 
 
-def _google(r: _Reader, table: Any) -> GoogleSettings | None:
+def _google(r: _Reader, table: Any, path: Callable[[str], Path]) -> GoogleSettings | None:
     if not isinstance(table, dict):
         r.problem("[google]", f"expected a table, got {table!r}")
         return None
@@ -465,10 +509,10 @@ def _google(r: _Reader, table: Any) -> GoogleSettings | None:
     )
     return GoogleSettings(
         credentials_file=r.value(
-            table, "credentials_file", str, _expand, d.credentials_file, "google"
+            table, "credentials_file", str, path, d.credentials_file, "google"
         ),
         client_secrets_file=r.value(
-            table, "client_secrets_file", str, _expand, d.client_secrets_file, "google"
+            table, "client_secrets_file", str, path, d.client_secrets_file, "google"
         ),
         api_endpoint=r.value(table, "api_endpoint", str, url, None, "google"),
         token_uri=r.value(table, "token_uri", str, url, None, "google"),
@@ -480,11 +524,11 @@ def _google(r: _Reader, table: Any) -> GoogleSettings | None:
     )
 
 
-def _drafts(r: _Reader, table: dict[str, Any]) -> DraftSettings:
+def _drafts(r: _Reader, table: dict[str, Any], path: Callable[[str], Path]) -> DraftSettings:
     r.known(table, {"your_name", "template"}, "[drafts]")
     return DraftSettings(
         your_name=r.value(table, "your_name", str, str.strip, "", "drafts"),
-        template=r.value(table, "template", str, _expand, None, "drafts"),
+        template=r.value(table, "template", str, path, None, "drafts"),
     )
 
 
