@@ -109,6 +109,8 @@ class PlannerSettings:
     check_in_delay: timedelta = timedelta(days=45)
     event_duration: timedelta = timedelta(minutes=30)
     reminder: timedelta = timedelta(minutes=15)
+    #: Weekdays (0 is Monday) a follow-up or check-in may fall on; others move on.
+    working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,23 @@ def parse_positive_duration(text: str) -> timedelta:
     return value
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def parse_weekdays(names: list[Any]) -> tuple[int, ...]:
+    """["mon", "Tuesday", ...] -> (0, 1, ...): weekday numbers, sorted, at least one."""
+    days: set[int] = set()
+    for name in names:
+        text = name.strip().lower() if isinstance(name, str) else ""
+        found = [i for i, day in enumerate(WEEKDAYS) if len(text) >= 3 and day.startswith(text)]
+        if not found:
+            raise ValueError(f'{name!r} is not a day; expected days such as "mon" or "friday"')
+        days.add(found[0])
+    if not days:
+        raise ValueError('expected at least one day, such as ["mon", "tue", "wed", "thu", "fri"]')
+    return tuple(sorted(days))
+
+
 def parse_domain(text: str) -> str:
     """'Acme.com', '@acme.com', 'acme.com.' -> 'acme.com'; anything else raises ValueError."""
     domain = text.strip().lower().lstrip("@").removesuffix(".")
@@ -222,6 +241,7 @@ _EXPECTED: dict[str, str] = {
     "parse_positive_duration": 'a duration in quotes, such as "15m"',
     "parse_clock": 'a time of day in quotes, such as "17:00"',
     "parse_timezone": 'a time zone name in quotes, such as "Europe/Paris"',
+    "parse_weekdays": 'a list of days, such as ["mon", "tue", "wed", "thu", "fri"]',
     "_path": "a file path in quotes",
 }
 
@@ -308,6 +328,11 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
     planner_values: dict[str, Any] = {}
     for name in _PLANNER_KEYS:
         default = getattr(defaults, name)
+        if name == "working_days":
+            planner_values[name] = r.value(
+                planner_table, name, list, parse_weekdays, default, "planner"
+            )
+            continue
         parser: Callable[[str], Any]
         if isinstance(default, time):
             parser = parse_clock

@@ -13,10 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from pursuit.config.settings import parse_duration
+from pursuit.config.settings import WEEKDAYS, parse_duration
 from pursuit.daemon.errors import UserError
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # A job search spans months; a date years away is a typo (0026 for 2026).
 YEARS_AROUND = 5

@@ -159,6 +159,14 @@ def test_accepted_spellings() -> None:
     assert loaded.organizations[0].domains == ("acme.com",)
 
 
+def test_working_days_by_short_or_full_name_in_any_order() -> None:
+    loaded = parse_settings(
+        tomllib.loads("[planner]\nworking_days = ['Sunday', 'mon', 'TUES', 'wed', 'thu', 'mon']")
+    )
+    assert loaded.planner.working_days == (0, 1, 2, 3, 6)
+    assert parse_settings({}).planner.working_days == (0, 1, 2, 3, 4)
+
+
 # --- bad values, one at a time: the message names the key, the value, what was expected
 
 
@@ -270,6 +278,21 @@ def test_accepted_spellings() -> None:
         ),
         ("run_every = '3651d'", "run_every: '3651d': expected a duration of at most 3650d"),
         ("outbox_dir = '~/outbox'", "my.toml: outbox_dir: unknown key 'outbox_dir'"),
+        (
+            "[planner]\nworking_days = ['mon', 'funday']",
+            "planner.working_days: ['mon', 'funday']: 'funday' is not a day; expected days "
+            'such as "mon" or "friday"',
+        ),
+        (
+            "[planner]\nworking_days = []",
+            'planner.working_days: []: expected at least one day, such as ["mon", "tue"',
+        ),
+        (
+            "[planner]\nworking_days = 'mon-fri'",
+            'planner.working_days: expected a list of days, such as ["mon", "tue", "wed", '
+            '"thu", "fri"], got \'mon-fri\'',
+        ),
+        ("[planner]\nworking_days = ['mo']", "planner.working_days: ['mo']: 'mo' is not a day"),
     ],
 )
 def test_each_bad_value_is_named(text: str, expected: str) -> None:
