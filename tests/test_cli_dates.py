@@ -104,3 +104,22 @@ def test_the_offset_the_message_suggests_is_accepted(acme: Pursuit) -> None:
     [interview] = [i for i in acme.export()["interviews"] if i["id"] == 2]
     start = datetime.fromisoformat(interview["start"]).astimezone(UTC)
     assert start == datetime.fromisoformat(f"{REPEATED}+01:00").astimezone(UTC)
+
+
+def test_a_weekend_follow_up_moves_to_monday_but_a_promised_saturday_stays(
+    tmp_path: Path,
+) -> None:
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    today = date.today()
+    saturday = today + timedelta(days=(5 - today.weekday()) % 7 + 7)
+    p.ok("interview", "add", "acme", "--at", f"{saturday} 11:00", "--with", "jane@acme.com")
+    [follow_up] = duties_by(p.export(), "follow_up")
+    monday = saturday + timedelta(days=9)
+    assert datetime.fromisoformat(follow_up["due"]).date() == monday
+
+    promised = saturday + timedelta(days=7)
+    out = p.ok("commit", "jane@acme.com", "--on", str(promised))
+    assert f"Follow up with jane@acme.com on {promised:%a %d %b %Y}" in out
+    [follow_up] = duties_by(p.export(), "follow_up")
+    assert datetime.fromisoformat(follow_up["due"]).date() == promised
