@@ -549,7 +549,6 @@ def settings_for(google: Google, root: Path, token: Path) -> Settings:
         {
             "timezone": "Europe/Paris",
             "database": str(root / "state.sqlite3"),
-            "outbox_dir": str(root / "outbox"),
             "feeds": {"news_search": False},
             "google": {
                 "credentials_file": str(token),

@@ -24,8 +24,6 @@ from pursuit.daemon.errors import ConfigError
 
 APP = "pursuit"
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
-FEED_KINDS = ("press", "news", "careers")
-FEED_FORMATS = ("auto", "rss", "greenhouse", "lever", "ashby", "smartrecruiters")
 CALENDAR_KINDS = ("ics", "google")
 
 T = TypeVar("T")
@@ -111,6 +109,8 @@ class PlannerSettings:
     check_in_delay: timedelta = timedelta(days=45)
     event_duration: timedelta = timedelta(minutes=30)
     reminder: timedelta = timedelta(minutes=15)
+    #: Weekdays (0 is Monday) a follow-up or check-in may fall on; others move on.
+    working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,6 @@ class CalendarSettings:
 class Settings:
     timezone: ZoneInfo
     database: Path
-    outbox_dir: Path
     calendar: CalendarSettings
     planner: PlannerSettings
     run_every: timedelta
@@ -150,15 +149,20 @@ _DURATION = re.compile(
     r"^\s*(\d+)\s*(s|secs?|seconds?|m|min|minutes?|h|hours?|d|days?|w|weeks?)\s*$", re.I
 )
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# No delay or interval of pursuit is longer; beyond it dates overflow.
+MAX_DURATION = timedelta(days=3650)
 
 
-def parse_duration(text: str) -> timedelta:
-    """'45d', '2w', '90m', '12h', '3 days' -> timedelta."""
+def parse_duration(text: str, limit: timedelta = MAX_DURATION) -> timedelta:
+    """'45d', '2w', '90m', '12h', '3 days' -> timedelta, at most `limit`."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError("expected a duration such as 30m, 12h, 7d or 2w")
-    count, unit = int(match[1]), match[2][0].lower()
-    return timedelta(seconds=count * _UNIT_SECONDS[unit])
+    digits, unit = match[1].lstrip("0") or "0", _UNIT_SECONDS[match[2][0].lower()]
+    # The length first: thousands of digits would overflow timedelta, or int() itself.
+    if len(digits) > 12 or int(digits) * unit > limit.total_seconds():
+        raise ValueError(f"expected a duration of at most {limit.days}d")
+    return timedelta(seconds=int(digits) * unit)
 
 
 def parse_clock(text: str) -> time:
@@ -183,9 +187,26 @@ def parse_positive_duration(text: str) -> timedelta:
     return value
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def parse_weekdays(names: list[Any]) -> tuple[int, ...]:
+    """["mon", "Tuesday", ...] -> (0, 1, ...): weekday numbers, sorted, at least one."""
+    days: set[int] = set()
+    for name in names:
+        text = name.strip().lower() if isinstance(name, str) else ""
+        found = [i for i, day in enumerate(WEEKDAYS) if len(text) >= 3 and day.startswith(text)]
+        if not found:
+            raise ValueError(f'{name!r} is not a day; expected days such as "mon" or "friday"')
+        days.add(found[0])
+    if not days:
+        raise ValueError('expected at least one day, such as ["mon", "tue", "wed", "thu", "fri"]')
+    return tuple(sorted(days))
+
+
 def parse_domain(text: str) -> str:
-    """'Acme.com', '@acme.com' -> 'acme.com'; anything else raises ValueError."""
-    domain = text.strip().lower().lstrip("@")
+    """'Acme.com', '@acme.com', 'acme.com.' -> 'acme.com'; anything else raises ValueError."""
+    domain = text.strip().lower().lstrip("@").removesuffix(".")
     if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
         raise ValueError("expected a mail domain such as acme.com")
     return domain
@@ -195,13 +216,33 @@ def _expand(text: str) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(text)))
 
 
+def _absolute_path(beside: Path | None) -> Callable[[str], Path]:
+    """A parser of paths that must not depend on the directory pursuit starts in.
+
+    `beside` is the config file's directory, offered as the likely fix.
+    """
+
+    def _path(text: str) -> Path:
+        path = _expand(text)
+        if path.is_absolute():
+            return path
+        fix = f", such as {str((beside or Path.home()) / path)!r}" if text.strip() else ""
+        raise ValueError(
+            "a relative path would change with the directory pursuit is started from; "
+            f"expected an absolute path or one starting with ~{fix}"
+        )
+
+    return _path
+
+
 # What each parser expects, for a value of the wrong type (say `run_every = 15`).
 _EXPECTED: dict[str, str] = {
     "parse_duration": 'a duration in quotes, such as "7d"',
     "parse_positive_duration": 'a duration in quotes, such as "15m"',
     "parse_clock": 'a time of day in quotes, such as "17:00"',
     "parse_timezone": 'a time zone name in quotes, such as "Europe/Paris"',
-    "_expand": "a file path in quotes",
+    "parse_weekdays": 'a list of days, such as ["mon", "tue", "wed", "thu", "fri"]',
+    "_path": "a file path in quotes",
 }
 
 
@@ -264,7 +305,6 @@ class _Reader:
 _TOP_KEYS = {
     "timezone",
     "database",
-    "outbox_dir",
     "run_every",
     "calendar",
     "planner",
@@ -279,6 +319,7 @@ _ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
 
 def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
     r = _Reader(source)
+    path = _absolute_path(None if source == "<config>" else Path(source).parent)
     r.known(data, _TOP_KEYS, "")
     tz = r.value(data, "timezone", str, parse_timezone, None, "")
     planner_table = r.table(data, "planner", "[planner]")
@@ -287,6 +328,11 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
     planner_values: dict[str, Any] = {}
     for name in _PLANNER_KEYS:
         default = getattr(defaults, name)
+        if name == "working_days":
+            planner_values[name] = r.value(
+                planner_table, name, list, parse_weekdays, default, "planner"
+            )
+            continue
         parser: Callable[[str], Any]
         if isinstance(default, time):
             parser = parse_clock
@@ -306,13 +352,12 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
     calendar = CalendarSettings(
         kind=r.value(calendar_table, "kind", str, calendar_kind, "ics", "calendar"),
         ics_file=r.value(
-            calendar_table, "ics_file", str, _expand, data_dir() / "calendar.ics", "calendar"
+            calendar_table, "ics_file", str, path, data_dir() / "calendar.ics", "calendar"
         ),
     )
     settings = Settings(
         timezone=tz or system_timezone(),
-        database=r.value(data, "database", str, _expand, data_dir() / "pursuit.sqlite3", ""),
-        outbox_dir=r.value(data, "outbox_dir", str, _expand, data_dir() / "outbox", ""),
+        database=r.value(data, "database", str, path, data_dir() / "pursuit.sqlite3", ""),
         calendar=calendar,
         planner=PlannerSettings(**planner_values),
         run_every=r.value(
@@ -320,8 +365,8 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         ),
         organizations=_organizations(r, data.get("organization", [])),
         feeds=_feeds_settings(r, r.table(data, "feeds", "[feeds]")),
-        google=_google(r, data["google"]) if "google" in data else None,
-        drafts=_drafts(r, r.table(data, "drafts", "[drafts]")),
+        google=_google(r, data["google"], path) if "google" in data else None,
+        drafts=_drafts(r, r.table(data, "drafts", "[drafts]"), path),
         source=None if source == "<config>" else Path(source),
     )
     if "kind" not in calendar_table and settings.google is not None:
@@ -354,6 +399,7 @@ def _organizations(r: _Reader, raw: Any) -> tuple[OrganizationSettings, ...]:
         return ()
     result: list[OrganizationSettings] = []
     seen: set[str] = set()
+    domain_owner: dict[str, str] = {}  # a domain tells whose mail it is: one owner only
     for index, table in enumerate(raw, start=1):
         where = f"organization #{index}"
         if not isinstance(table, dict):
@@ -371,9 +417,19 @@ def _organizations(r: _Reader, raw: Any) -> tuple[OrganizationSettings, ...]:
         domains: list[str] = []
         for text in r.strings(table, "domains", where):
             try:
-                domains.append(parse_domain(text))
+                domain = parse_domain(text)
             except ValueError as exc:
                 r.problem(f"{where}.domains", f"{text!r}: {exc}")
+                continue
+            owner = domain_owner.setdefault(domain, name)
+            if owner.casefold() != name.casefold():
+                r.problem(
+                    f"{where}.domains",
+                    f"{text!r}: {domain} is already a domain of {owner!r}; "
+                    "mail from it can belong to one organization only",
+                )
+            elif domain not in domains:
+                domains.append(domain)
         result.append(
             OrganizationSettings(
                 name=name.strip(),
@@ -391,6 +447,11 @@ def _feeds(r: _Reader, raw: Any, where: str) -> tuple[FeedSettings, ...]:
     if not isinstance(raw, list):
         r.problem(f"{where}.feeds", f"expected a list of {{ url = ..., kind = ... }}, got {raw!r}")
         return ()
+    if not raw:
+        return ()
+    # Only now: the connector's URL rules come with its HTTP and parsing code.
+    from pursuit.connectors.feeds import FEED_KINDS, FORMATS, resolve, validate_url
+
     feeds: list[FeedSettings] = []
     for index, feed in enumerate(raw, start=1):
         at = f"{where}.feeds[{index}]"
@@ -399,18 +460,31 @@ def _feeds(r: _Reader, raw: Any, where: str) -> tuple[FeedSettings, ...]:
             continue
         r.known(feed, {"url", "kind", "format"}, at)
         url, kind, fmt = feed.get("url"), feed.get("kind"), feed.get("format", "auto")
-        ok = True
-        if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
-            r.problem(f"{at}.url", f"{url!r}: expected an http:// or https:// URL")
-            ok = False
+        problems = len(r.problems)
+        if not isinstance(url, str):
+            r.problem(f"{at}.url", f"expected an http:// or https:// URL in quotes, got {url!r}")
+        elif (url_problem := validate_url(url)) is not None:
+            r.problem(f"{at}.url", f"{url!r}: {url_problem}")
         if kind not in FEED_KINDS:
             r.problem(f"{at}.kind", f"{kind!r}: expected one of {', '.join(FEED_KINDS)}")
-            ok = False
-        if fmt not in FEED_FORMATS:
-            r.problem(f"{at}.format", f"{fmt!r}: expected one of {', '.join(FEED_FORMATS)}")
-            ok = False
-        if ok:
-            feeds.append(FeedSettings(url=str(url), kind=str(kind), format=str(fmt)))
+        if fmt not in FORMATS:
+            r.problem(f"{at}.format", f"{fmt!r}: expected one of {', '.join(FORMATS)}")
+        if len(r.problems) > problems:
+            continue
+        url, kind, fmt = str(url), str(kind), str(fmt)
+        _, found = resolve(url, "careers", "auto")  # what the address is, whatever its kind
+        if found != "rss" and fmt not in ("auto", found):
+            r.problem(
+                f"{at}.format",
+                f"{fmt!r}: {url!r} is a {found} job board; expected format {found!r} or 'auto'",
+            )
+            continue
+        try:
+            resolve(url, kind, fmt)
+        except ConfigError as exc:  # a job board's openings given another kind
+            r.problem(f"{at}.kind", str(exc))
+            continue
+        feeds.append(FeedSettings(url=url, kind=kind, format=fmt))
     return tuple(feeds)
 
 
@@ -435,7 +509,7 @@ def _feeds_settings(r: _Reader, table: dict[str, Any]) -> FeedsSettings:
     )
 
 
-def _google(r: _Reader, table: Any) -> GoogleSettings | None:
+def _google(r: _Reader, table: Any, path: Callable[[str], Path]) -> GoogleSettings | None:
     if not isinstance(table, dict):
         r.problem("[google]", f"expected a table, got {table!r}")
         return None
@@ -460,10 +534,10 @@ def _google(r: _Reader, table: Any) -> GoogleSettings | None:
     )
     return GoogleSettings(
         credentials_file=r.value(
-            table, "credentials_file", str, _expand, d.credentials_file, "google"
+            table, "credentials_file", str, path, d.credentials_file, "google"
         ),
         client_secrets_file=r.value(
-            table, "client_secrets_file", str, _expand, d.client_secrets_file, "google"
+            table, "client_secrets_file", str, path, d.client_secrets_file, "google"
         ),
         api_endpoint=r.value(table, "api_endpoint", str, url, None, "google"),
         token_uri=r.value(table, "token_uri", str, url, None, "google"),
@@ -475,11 +549,11 @@ def _google(r: _Reader, table: Any) -> GoogleSettings | None:
     )
 
 
-def _drafts(r: _Reader, table: dict[str, Any]) -> DraftSettings:
+def _drafts(r: _Reader, table: dict[str, Any], path: Callable[[str], Path]) -> DraftSettings:
     r.known(table, {"your_name", "template"}, "[drafts]")
     return DraftSettings(
         your_name=r.value(table, "your_name", str, str.strip, "", "drafts"),
-        template=r.value(table, "template", str, _expand, None, "drafts"),
+        template=r.value(table, "template", str, path, None, "drafts"),
     )
 
 

@@ -52,10 +52,27 @@ def thank_you_due(interview: Interview, rules: PlannerSettings, tz: ZoneInfo) ->
     return at_local(end.date(), rules.thank_you_time, tz)
 
 
+def next_working_day(day: date, rules: PlannerSettings) -> date:
+    """`day` itself if it is a working day, else the first working day after it."""
+    for ahead in range(7):
+        candidate = day + timedelta(days=ahead)
+        if candidate.weekday() in rules.working_days:
+            return candidate
+    return day  # no working day at all: the config refuses that, nothing moves
+
+
 def follow_up_due(
     interview: Interview, promised: date | None, rules: PlannerSettings, tz: ZoneInfo
 ) -> datetime:
-    day = promised or (interview.start.astimezone(tz).date() + rules.follow_up_delay)
+    """The day promised, as the user gave it, else the delay's next working day."""
+    if promised is not None:
+        return at_local(promised, rules.follow_up_time, tz)
+    day = interview.start.astimezone(tz).date() + rules.follow_up_delay
+    return at_local(next_working_day(day, rules), rules.follow_up_time, tz)
+
+
+def check_in_due(rejected_on: date, rules: PlannerSettings, tz: ZoneInfo) -> datetime:
+    day = next_working_day(rejected_on + rules.check_in_delay, rules)
     return at_local(day, rules.follow_up_time, tz)
 
 
@@ -113,7 +130,7 @@ def plan_duties(
                 organization_id=org.id,
                 contact_id=_check_in_contact(org.id, live, by_org.get(org.id, [])),
                 interview_id=None,
-                due=at_local(rejected_on + rules.check_in_delay, rules.follow_up_time, tz),
+                due=check_in_due(rejected_on, rules, tz),
             )
         )
     return planned

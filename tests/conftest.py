@@ -27,7 +27,6 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     data: dict[str, object] = {
         "timezone": "Europe/Paris",
         "database": str(tmp_path / "state.sqlite3"),
-        "outbox_dir": str(tmp_path / "outbox"),
         "calendar": {"kind": "ics", "ics_file": str(tmp_path / "calendar.ics")},
     }
     data.update(overrides)

@@ -159,6 +159,14 @@ def test_accepted_spellings() -> None:
     assert loaded.organizations[0].domains == ("acme.com",)
 
 
+def test_working_days_by_short_or_full_name_in_any_order() -> None:
+    loaded = parse_settings(
+        tomllib.loads("[planner]\nworking_days = ['Sunday', 'mon', 'TUES', 'wed', 'thu', 'mon']")
+    )
+    assert loaded.planner.working_days == (0, 1, 2, 3, 6)
+    assert parse_settings({}).planner.working_days == (0, 1, 2, 3, 4)
+
+
 # --- bad values, one at a time: the message names the key, the value, what was expected
 
 
@@ -214,6 +222,77 @@ def test_accepted_spellings() -> None:
             "[[organization]]\nname = 'A'\nfeeds = { url = 'https://a.com' }",
             "organization 'A'.feeds: expected a list of { url = ..., kind = ... }",
         ),
+        (
+            "[[organization]]\nname = 'A'\nfeeds = [{ kind = 'press' }]",
+            "organization 'A'.feeds[1].url: expected an http:// or https:// URL in quotes, "
+            "got None",
+        ),
+        # Problems that once surfaced only when the feeds job ran.
+        (
+            "[[organization]]\nname = 'A'\n"
+            "feeds = [{ url = 'https://boards.greenhouse.io/', kind = 'careers' }]",
+            "organization 'A'.feeds[1].url: 'https://boards.greenhouse.io/': is a greenhouse "
+            "address without a board name (expected https://boards.greenhouse.io/<board>)",
+        ),
+        (
+            "[[organization]]\nname = 'A'\n"
+            "feeds = [{ url = 'https://jobs.lever.co/', kind = 'careers', format = 'lever' }]",
+            "feeds[1].url: 'https://jobs.lever.co/': is a lever address without a board name",
+        ),
+        (
+            "[[organization]]\nname = 'A'\n"
+            "feeds = [{ url = 'https://a.com/press.xml', kind = 'press', format = 'greenhouse' }]",
+            "organization 'A'.feeds[1].kind: feed 'https://a.com/press.xml': a greenhouse job "
+            "board lists openings, so its kind must be 'careers', not 'press'",
+        ),
+        (
+            "[[organization]]\nname = 'A'\n"
+            "feeds = [{ url = 'https://jobs.ashbyhq.com/a', kind = 'news' }]",
+            "feeds[1].kind: feed 'https://jobs.ashbyhq.com/a': a ashby job board lists openings, "
+            "so its kind must be 'careers', not 'news'",
+        ),
+        (
+            "[[organization]]\nname = 'A'\n"
+            "feeds = [{ url = 'https://jobs.lever.co/a', kind = 'careers', format = 'ashby' }]",
+            "feeds[1].format: 'ashby': 'https://jobs.lever.co/a' is a lever job board; "
+            "expected format 'lever' or 'auto'",
+        ),
+        (
+            "[[organization]]\nname = 'A'\n"
+            "feeds = [{ url = 'http://127.0.0.1:99999/feed.xml', kind = 'news' }]",
+            "feeds[1].url: 'http://127.0.0.1:99999/feed.xml': is not a valid URL",
+        ),
+        (
+            "[[organization]]\nname = 'A'\nfeeds = [{ url = 'https://a.com/x y', kind = 'news' }]",
+            "feeds[1].url: 'https://a.com/x y': contains spaces or control characters",
+        ),
+        (
+            "[[organization]]\nname = 'A'\ndomains = ['a.com']\n"
+            "[[organization]]\nname = 'B'\ndomains = ['b.com', 'A.COM.']",
+            "organization 'B'.domains: 'A.COM.': a.com is already a domain of 'A'; "
+            "mail from it can belong to one organization only",
+        ),
+        (
+            "[planner]\ncheck_in_delay = '99999999999999999999d'",
+            "planner.check_in_delay: '99999999999999999999d': expected a duration of at most 3650d",
+        ),
+        ("run_every = '3651d'", "run_every: '3651d': expected a duration of at most 3650d"),
+        ("outbox_dir = '~/outbox'", "my.toml: outbox_dir: unknown key 'outbox_dir'"),
+        (
+            "[planner]\nworking_days = ['mon', 'funday']",
+            "planner.working_days: ['mon', 'funday']: 'funday' is not a day; expected days "
+            'such as "mon" or "friday"',
+        ),
+        (
+            "[planner]\nworking_days = []",
+            'planner.working_days: []: expected at least one day, such as ["mon", "tue"',
+        ),
+        (
+            "[planner]\nworking_days = 'mon-fri'",
+            'planner.working_days: expected a list of days, such as ["mon", "tue", "wed", '
+            '"thu", "fri"], got \'mon-fri\'',
+        ),
+        ("[planner]\nworking_days = ['mo']", "planner.working_days: ['mo']: 'mo' is not a day"),
     ],
 )
 def test_each_bad_value_is_named(text: str, expected: str) -> None:
@@ -244,6 +323,124 @@ def test_every_problem_is_reported_at_once() -> None:
         ".feeds[1].kind",
     ):
         assert any(fragment in p for p in problems), fragment
+
+
+def test_a_domain_spelled_twice_in_one_organization_is_kept_once() -> None:
+    loaded = parse_settings(
+        tomllib.loads("[[organization]]\nname = 'A'\ndomains = ['a.com', '@A.com', 'a.com.']")
+    )
+    assert loaded.organizations[0].domains == ("a.com",)
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "value"),
+    [
+        ("", "database", "state.sqlite3"),
+        ("", "database", ""),
+        ("calendar", "ics_file", "cal/pursuit.ics"),
+        ("drafts", "template", "thanks.txt"),
+        ("google", "credentials_file", "token.json"),
+        ("google", "client_secrets_file", "./secret.json"),
+    ],
+)
+def test_a_relative_path_is_refused_with_the_absolute_one_beside_the_config(
+    tmp_path: Path, table: str, key: str, value: str
+) -> None:
+    path = tmp_path / "conf" / "config.toml"
+    path.parent.mkdir()
+    path.write_text((f"[{table}]\n" if table else "") + f"{key} = {value!r}\n")
+    key = f"{table}.{key}" if table else key
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    [problem] = caught.value.problems
+    assert problem.startswith(f"{path}: {key}: ")
+    assert "a relative path would change with the directory pursuit is started from" in problem
+    assert "expected an absolute path or one starting with ~" in problem
+    if value:
+        assert f"such as {str(path.parent / value)!r}" in problem
+
+
+def test_absolute_home_and_variable_paths_are_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PURSUIT_TEST_DIR", str(tmp_path))
+    loaded = parse_settings(
+        tomllib.loads(
+            "database = '$PURSUIT_TEST_DIR/state.sqlite3'\n"
+            "[calendar]\nics_file = '~/cal.ics'\n"
+            f"[drafts]\ntemplate = {str(tmp_path / 't.txt')!r}\n"
+        )
+    )
+    assert loaded.database == tmp_path / "state.sqlite3"
+    assert loaded.calendar.ics_file == Path.home() / "cal.ics"
+    assert loaded.drafts.template == tmp_path / "t.txt"
+
+
+def test_feeds_are_kept_as_written_when_they_resolve() -> None:
+    loaded = parse_settings(
+        tomllib.loads(
+            "[[organization]]\nname = 'A'\nfeeds = [\n"
+            "  { url = 'https://boards.greenhouse.io/a', kind = 'careers' },\n"
+            "  { url = 'https://jobs.lever.co/a', kind = 'careers', format = 'lever' },\n"
+            "  { url = 'http://127.0.0.1:8080/jobs.json', kind = 'careers', format = 'ashby' },\n"
+            "  { url = 'https://a.com/press.xml', kind = 'press', format = 'rss' },\n"
+            "]\n"
+        )
+    )
+    assert [(f.url, f.format) for f in loaded.organizations[0].feeds] == [
+        ("https://boards.greenhouse.io/a", "auto"),
+        ("https://jobs.lever.co/a", "lever"),
+        ("http://127.0.0.1:8080/jobs.json", "ashby"),
+        ("https://a.com/press.xml", "rss"),
+    ]
+
+
+RUN_TIME_PROBLEMS = """timezone = "Europe/Paris"
+database = "pursuit.sqlite3"
+
+[calendar]
+ics_file = "calendar.ics"
+
+[[organization]]
+name = "Acme Networks"
+domains = ["acme.com"]
+feeds = [
+  { url = "https://boards.greenhouse.io/", kind = "careers" },
+  { url = "https://acme.com/press.xml", kind = "press", format = "lever" },
+]
+
+[[organization]]
+name = "Globex"
+domains = ["Acme.com."]
+"""
+
+
+def test_problems_that_once_surfaced_at_run_time_stop_every_command_at_once(
+    tmp_path: Path,
+) -> None:
+    p = Pursuit(tmp_path, config=None)
+    path = p.write_config(RUN_TIME_PROBLEMS)
+    for args in (("status",), ("run", "--once")):
+        err = p.fails(*args)
+        lines = err.strip().splitlines()
+        assert len(lines) == 5, err
+        assert all(line.startswith(f"pursuit: {path}: ") for line in lines), err
+        for fragment in (
+            f"database: 'pursuit.sqlite3': a relative path would change with the directory "
+            f"pursuit is started from; expected an absolute path or one starting with ~, "
+            f"such as {str(path.parent / 'pursuit.sqlite3')!r}",
+            "calendar.ics_file: 'calendar.ics': a relative path",
+            "organization 'Acme Networks'.feeds[1].url: 'https://boards.greenhouse.io/': "
+            "is a greenhouse address without a board name",
+            "organization 'Acme Networks'.feeds[2].kind: feed 'https://acme.com/press.xml': "
+            "a lever job board lists openings, so its kind must be 'careers', not 'press'",
+            "organization 'Globex'.domains: 'Acme.com.': acme.com is already a domain of "
+            "'Acme Networks'",
+        ):
+            assert fragment in err, fragment
+    assert not p.data_dir.exists(), "nothing is written with a bad config"
+    assert not (tmp_path / "pursuit.sqlite3").exists()
+    assert not (path.parent / "pursuit.sqlite3").exists()
 
 
 # --- what the user sees from the command

@@ -138,10 +138,10 @@ def test_a_cancelled_interview_plans_nothing() -> None:
 
 def test_rejection_replaces_duties_with_a_check_in_45_days_later() -> None:
     monday = datetime(2026, 11, 30, 14, 0, tzinfo=PARIS)
-    rejected = acme("rejected", changed=datetime(2026, 12, 3, 15, 0, tzinfo=PARIS))
+    rejected = acme("rejected", changed=datetime(2026, 12, 4, 15, 0, tzinfo=PARIS))
     duties = plan_duties([rejected], [interview(monday)], [JANE, RAJ, RECRUITER], RULES, PARIS)
     assert [d.kind for d in duties] == ["check_in"]
-    assert duties[0].due == datetime(2027, 1, 17, 10, 0, tzinfo=PARIS)
+    assert duties[0].due == datetime(2027, 1, 18, 10, 0, tzinfo=PARIS)  # a Monday
     assert duties[0].contact_id == RECRUITER.id  # the recruiter first
 
 
@@ -156,3 +156,64 @@ def test_check_in_goes_to_the_last_interviewer_without_a_recruiter() -> None:
 def test_offer_withdrawn_and_closed_plan_nothing(status: str) -> None:
     monday = datetime(2026, 11, 30, 14, 0, tzinfo=PARIS)
     assert plan_duties([acme(status)], [interview(monday)], [JANE], RULES, PARIS) == []
+
+
+# --- working days
+
+
+def follow_up_after(start: datetime, rules: PlannerSettings = RULES) -> datetime:
+    duties = by_key(plan_duties([acme()], [interview(start)], [], rules, PARIS))
+    return duties["follow_up:10:1"].due
+
+
+def test_a_follow_up_landing_on_a_working_day_stays() -> None:
+    friday = datetime(2026, 12, 4, 11, 0, tzinfo=PARIS)
+    assert follow_up_after(friday) == datetime(2026, 12, 11, 10, 0, tzinfo=PARIS)  # Friday
+
+
+def test_a_follow_up_on_a_saturday_or_sunday_moves_to_monday() -> None:
+    saturday = datetime(2026, 12, 5, 11, 0, tzinfo=PARIS)  # a weekend interview
+    sunday = datetime(2026, 12, 6, 11, 0, tzinfo=PARIS)
+    monday = datetime(2026, 12, 14, 10, 0, tzinfo=PARIS)
+    assert follow_up_after(saturday) == monday
+    assert follow_up_after(sunday) == monday
+    # The thank-you keeps its evening, weekend or not.
+    duties = by_key(plan_duties([acme()], [interview(saturday)], [], RULES, PARIS))
+    assert duties["thank_you:10:1"].due == datetime(2026, 12, 5, 17, 0, tzinfo=PARIS)
+
+
+def test_a_delay_in_days_that_lands_on_a_weekend_moves_on() -> None:
+    rules = PlannerSettings(follow_up_delay=timedelta(days=4))
+    tuesday = datetime(2026, 12, 1, 11, 0, tzinfo=PARIS)  # + 4 days: Saturday
+    assert follow_up_after(tuesday, rules) == datetime(2026, 12, 7, 10, 0, tzinfo=PARIS)
+
+
+def test_a_check_in_on_a_weekend_moves_to_monday() -> None:
+    # Rejected Thursday 3 December 2026: 45 days later is Sunday 17 January 2027.
+    rejected = acme("rejected", changed=datetime(2026, 12, 3, 15, 0, tzinfo=PARIS))
+    [check_in] = plan_duties([rejected], [], [RECRUITER], RULES, PARIS)
+    assert check_in.due == datetime(2027, 1, 18, 10, 0, tzinfo=PARIS)
+
+
+def test_a_day_the_user_promised_is_kept_even_on_a_saturday() -> None:
+    monday = datetime(2026, 11, 30, 14, 0, tzinfo=PARIS)
+    people = (Interviewer(JANE, promised=date(2026, 12, 5)),)
+    duties = by_key(plan_duties([acme()], [interview(monday, people=people)], [], RULES, PARIS))
+    assert duties["follow_up:10:1"].due == datetime(2026, 12, 5, 10, 0, tzinfo=PARIS)
+
+
+def test_every_day_a_working_day_turns_the_rule_off() -> None:
+    every_day = PlannerSettings(working_days=(0, 1, 2, 3, 4, 5, 6))
+    saturday = datetime(2026, 12, 5, 11, 0, tzinfo=PARIS)
+    assert follow_up_after(saturday, every_day) == datetime(2026, 12, 12, 10, 0, tzinfo=PARIS)
+    rejected = acme("rejected", changed=datetime(2026, 12, 3, 15, 0, tzinfo=PARIS))
+    [check_in] = plan_duties([rejected], [], [RECRUITER], every_day, PARIS)
+    assert check_in.due == datetime(2027, 1, 17, 10, 0, tzinfo=PARIS)
+
+
+def test_another_working_week_is_followed() -> None:
+    sunday_to_thursday = PlannerSettings(working_days=(6, 0, 1, 2, 3))
+    thursday = datetime(2026, 12, 3, 11, 0, tzinfo=PARIS)  # + 7 days: Thursday, stays
+    assert follow_up_after(thursday, sunday_to_thursday).date() == date(2026, 12, 10)
+    friday = datetime(2026, 12, 4, 11, 0, tzinfo=PARIS)  # + 7 days: Friday, to Sunday
+    assert follow_up_after(friday, sunday_to_thursday).date() == date(2026, 12, 13)
