@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 
+from pursuit.connectors.feeds.model import FEED_KINDS
+from pursuit.connectors.feeds.model import FORMATS as FEED_FORMATS
 from pursuit.daemon.errors import ConfigError
 
 APP = "pursuit"
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
-FEED_KINDS = ("press", "news", "careers")
-FEED_FORMATS = ("auto", "rss", "greenhouse", "lever", "ashby", "smartrecruiters")
 CALENDAR_KINDS = ("ics", "google")
 
 T = TypeVar("T")
