@@ -50,7 +50,7 @@ from pursuit.connectors.feeds.model import (
 if TYPE_CHECKING:
     from pursuit.connectors.feeds.fetching import fetch, fetch_many
     from pursuit.connectors.feeds.text import plain_text
-    from pursuit.connectors.feeds.urls import news_search_url, resolve, validate_url
+    from pursuit.connectors.feeds.urls import news_search_url, redact_url, resolve, validate_url
 
 # Imported when first used: reading the kinds (the config does) loads neither
 # the HTTP client nor feedparser.
@@ -59,6 +59,7 @@ _LAZY = {
     "fetch_many": "fetching",
     "plain_text": "text",
     "news_search_url": "urls",
+    "redact_url": "urls",
     "resolve": "urls",
     "validate_url": "urls",
 }
@@ -84,6 +85,7 @@ __all__ = [
     "fetch_many",
     "news_search_url",
     "plain_text",
+    "redact_url",
     "resolve",
     "validate_url",
 ]

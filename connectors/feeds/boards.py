@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from pursuit.connectors.feeds.client import Answer, Deadline, get
-from pursuit.connectors.feeds.model import FeedItem, Problem, item_key
+from pursuit.connectors.feeds.model import FeedItem, Problem, item_key, keep_newest
 from pursuit.connectors.feeds.rss import looks_like_html
 from pursuit.connectors.feeds.text import (
     SUMMARY_MAX,
@@ -20,7 +21,9 @@ from pursuit.connectors.feeds.text import (
     safe_link,
     text_or_none,
 )
-from pursuit.connectors.feeds.urls import segment
+from pursuit.connectors.feeds.urls import redact_url, segment
+
+log = logging.getLogger(__name__)
 
 SMARTRECRUITERS_PAGE = 100
 SMARTRECRUITERS_MAX_PAGES = 20
@@ -209,7 +212,7 @@ def smartrecruiters(
         page_url = with_query(page_url, offset=str(seen_count), limit=str(SMARTRECRUITERS_PAGE))
         answer = get(page_url, headers=headers, deadline=deadline, max_bytes=max_bytes)
         if answer.status == 304:  # no conditional headers were sent for later pages
-            raise Problem(f"unexpected HTTP 304 for page {pages + 1} ({page_url})")
+            raise Problem(f"unexpected HTTP 304 for page {pages + 1} ({redact_url(page_url)})")
         more, total = smartrecruiters_page(load_json(answer.body, "smartrecruiters"), company)
         pages += 1
         if not more:
@@ -226,8 +229,10 @@ def parse_board(
     headers: Mapping[str, str],
     deadline: Deadline,
     max_bytes: int,
+    max_items: int,
 ) -> tuple[list[FeedItem], bool, list[str], int]:
-    """(openings, complete listing?, warnings, pages read) of a job board's answer."""
+    """(openings, complete listing?, warnings, pages read) of a job board's answer:
+    its `max_items` newest openings."""
     doc = load_json(first.body, fmt)
     complete, pages = True, 1
     warnings: list[str] = []
@@ -251,4 +256,9 @@ def parse_board(
             items.append(posting)
     if skipped:
         warnings.append(f"skipped {skipped} postings with no id or of an unknown shape")
+    if len(items) > max_items:
+        shown = redact_url(first.url)
+        log.info("%s: kept the newest %d of %d openings", shown, max_items, len(items))
+        items = keep_newest(items, max_items)
+        complete = False  # an opening not kept is not closed
     return items, complete, warnings, pages

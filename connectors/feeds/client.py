@@ -3,8 +3,10 @@ reading (also after decompression), conditional GET, bounded redirects."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
+import ipaddress
 import logging
 import socket
 import ssl
@@ -19,9 +21,10 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from pursuit.connectors.feeds.model import Problem
+from pursuit.connectors.feeds.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -172,15 +175,39 @@ def _network_problem(exc: BaseException, host: str, deadline: Deadline) -> Probl
     return Problem(f"network error: {exc}")
 
 
+def is_private_address(address: str) -> bool:
+    """True for an address that is not on the public internet: loopback, private,
+    link-local, shared, reserved, unspecified or multicast (IPv4-mapped too)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True  # not an IP address at all: never taken for a public one
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def redirect_allowed(origin: str, target: str) -> bool:
+    """Whether a redirect from the address `origin` may be followed to `target`.
+
+    A feed on the public internet must not send pursuit into the user's own
+    network (a router's admin page, a cloud metadata service); a feed the user
+    configured on such a network may move within it.
+    """
+    return is_private_address(origin) or not is_private_address(target)
+
+
 def _open(
-    url: str, headers: Mapping[str, str], deadline: Deadline
-) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    url: str, headers: Mapping[str, str], deadline: Deadline, origin: str | None
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, str]:
+    """Connect and send the request; with `origin` (the first hop's address) the
+    peer of a redirect is checked before anything is sent to it."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
         port = parts.port
-    except ValueError as exc:
-        raise Problem(f"invalid URL {url!r} ({exc})") from None
+    except ValueError:
+        raise Problem(f"invalid URL {redact_url(url)!r}") from None
     conn: http.client.HTTPConnection
     if parts.scheme.lower() == "https":
         conn = http.client.HTTPSConnection(
@@ -192,6 +219,11 @@ def _open(
         conn.connect()
         deadline.watch(conn.sock)
         deadline.check()
+        peer = str(conn.sock.getpeername()[0])
+        if origin is not None and not redirect_allowed(origin, peer):
+            raise Problem(
+                f"refused: redirected from a public address to a private one ({host}, {peer})"
+            )
         conn.request("GET", _request_target(parts), headers=dict(headers))
         resp = conn.getresponse()
         deadline.check()
@@ -203,7 +235,7 @@ def _open(
         deadline.watch(None)
         conn.close()
         raise _network_problem(exc, host, deadline) from None
-    return conn, resp
+    return conn, resp, peer
 
 
 def _read_body(
@@ -277,6 +309,44 @@ def get(
         return _get_holding_slot(url, headers=headers, deadline=deadline, max_bytes=max_bytes)
 
 
+@dataclass(frozen=True)
+class _Credentials:
+    """The user:password of a feed URL, sent as HTTP Basic authorization."""
+
+    userinfo: str  # as written in the URL, percent-encoded
+    scheme: str
+    host: str
+
+    @classmethod
+    def of(cls, url: str) -> _Credentials | None:
+        parts = urlsplit(url)
+        if parts.username is None:
+            return None
+        userinfo = parts.netloc.rpartition("@")[0]
+        return cls(userinfo, parts.scheme.lower(), (parts.hostname or "").lower())
+
+    @property
+    def header(self) -> str:
+        user, _, password = self.userinfo.partition(":")
+        pair = f"{unquote(user)}:{unquote(password)}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+    def follow(self, url: str) -> _Credentials | None:
+        """These credentials if a redirect to `url` may carry them: the same host,
+        and never from https to plain http."""
+        parts = urlsplit(url)
+        same_host = (parts.hostname or "").lower() == self.host
+        downgrade = self.scheme == "https" and parts.scheme.lower() != "https"
+        return self if same_host and not downgrade else None
+
+    def attach(self, url: str) -> str:
+        """`url` with these credentials, so a moved feed still signs in."""
+        parts = urlsplit(url)
+        if parts.username is not None:
+            return url
+        return parts._replace(netloc=f"{self.userinfo}@{parts.netloc}").geturl()
+
+
 def _get_holding_slot(
     url: str,
     *,
@@ -287,8 +357,15 @@ def _get_holding_slot(
     moved_to: str | None = None
     permanent_so_far = True
     current = url
+    origin: str | None = None
+    credentials = _Credentials.of(url)
     for _hop in range(MAX_REDIRECTS + 1):
-        conn, resp = _open(current, headers, deadline)
+        credentials = _Credentials.of(current) or (credentials and credentials.follow(current))
+        sent = dict(headers)
+        if credentials is not None:
+            sent["Authorization"] = credentials.header
+        conn, resp, peer = _open(current, sent, deadline, origin)
+        origin = origin or peer
         host = urlsplit(current).hostname or ""
         try:
             status = resp.status
@@ -298,12 +375,14 @@ def _get_holding_slot(
                     raise Problem(f"HTTP {status} redirect without a Location header")
                 target = urljoin(current, location)
                 if urlsplit(target).scheme.lower() not in ("http", "https"):
-                    raise Problem(f"redirected to a non-HTTP URL {target!r}")
+                    raise Problem(f"redirected to a non-HTTP URL {redact_url(target)!r}")
                 if status in _PERMANENT and permanent_so_far:
-                    moved_to = target
+                    kept = credentials and credentials.follow(target)
+                    moved_to = kept.attach(target) if kept else target
                 else:
                     permanent_so_far = False
-                log.debug("%s redirects (%d) to %s", current, status, target)
+                shown = redact_url(current)
+                log.debug("%s redirects (%d) to %s", shown, status, redact_url(target))
                 current = target
                 continue
             if status == 304:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pursuit.connectors.feeds.boards import SMARTRECRUITERS_PAGE, parse_board, with_query
 from pursuit.connectors.feeds.client import Deadline, get
 from pursuit.connectors.feeds.model import (
+    DEFAULT_MAX_ITEMS,
     DEFAULT_USER_AGENT,
     FeedError,
     FeedItem,
@@ -21,7 +22,7 @@ from pursuit.connectors.feeds.model import (
     Problem,
 )
 from pursuit.connectors.feeds.rss import parse_feed
-from pursuit.connectors.feeds.urls import resolve
+from pursuit.connectors.feeds.urls import redact_url, resolve
 from pursuit.daemon.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -40,23 +41,28 @@ def fetch(
     max_bytes: int = 5_000_000,
     user_agent: str = DEFAULT_USER_AGENT,
     connection_slot: AbstractContextManager[Any] | None = None,
+    max_items: int = DEFAULT_MAX_ITEMS,
 ) -> FetchResult:
     """Fetch and parse one feed or job board. Raises FeedError.
 
     Every HTTP request is made holding `connection_slot` (a semaphore shared by
     the fetches that run together); the deadline starts once it is first held.
+    At most the `max_items` newest items come back; a listing cut so is not
+    complete. Credentials in the URL (`https://user:password@host/feed`) are sent
+    as HTTP Basic authorization and never shown: every message and log line
+    names the feed by `redact_url`.
     """
     try:
         fetch_url, fmt = resolve(source.url, source.kind, source.format)
     except ConfigError as exc:
-        raise FeedError(source.url, f"cannot fetch: {exc}") from None
-    via = "" if fetch_url == source.url else f" (fetching {fetch_url})"
+        raise FeedError(redact_url(source.url), f"cannot fetch: {exc}") from None
+    via = "" if fetch_url == source.url else f" (fetching {redact_url(fetch_url)})"
     deadline = Deadline(timeout, connection_slot or nullcontext())
     try:
-        return _fetch(source, fetch_url, fmt, deadline, max_bytes, user_agent)
+        return _fetch(source, fetch_url, fmt, deadline, max_bytes, user_agent, max_items)
     except Problem as problem:
         raise FeedError(
-            source.url,
+            redact_url(source.url),
             problem.message + via,
             gone=problem.gone,
             status=problem.status,
@@ -73,6 +79,7 @@ def _fetch(
     deadline: Deadline,
     max_bytes: int,
     user_agent: str,
+    max_items: int,
 ) -> FetchResult:
     headers = {
         "User-Agent": user_agent,
@@ -90,7 +97,7 @@ def _fetch(
         first_url = with_query(fetch_url, limit=str(SMARTRECRUITERS_PAGE))
     answer = get(first_url, headers=conditional, deadline=deadline, max_bytes=max_bytes)
     if answer.status == 304:
-        log.debug("%s: not modified", source.url)
+        log.debug("%s: not modified", redact_url(source.url))
         return FetchResult(
             source=source,
             not_modified=True,
@@ -108,18 +115,23 @@ def _fetch(
     complete = True
     items: list[FeedItem] = []
     if fmt == "rss":
-        parsed = parse_feed(answer.body, content_type, answer.url, source.kind)
+        parsed = parse_feed(answer.body, content_type, answer.url, source.kind, max_items)
         items, warnings = parsed.items, parsed.warnings
         complete = source.kind == "careers" and parsed.complete
     else:
         items, complete, more_warnings, pages = parse_board(
-            answer, fmt, headers=headers, deadline=deadline, max_bytes=max_bytes
+            answer,
+            fmt,
+            headers=headers,
+            deadline=deadline,
+            max_bytes=max_bytes,
+            max_items=max_items,
         )
         warnings += more_warnings
         if pages > 1:  # a cursor from page 1 does not cover the later pages
             etag = last_modified = None
     # The one record per answer parsed: `bench/feeds_bench.py` counts them by `feed_parsed`.
-    log.debug("%s: %d items", source.url, len(items), extra={"feed_parsed": fmt})
+    log.debug("%s: %d items", redact_url(source.url), len(items), extra={"feed_parsed": fmt})
     return FetchResult(
         source=source,
         not_modified=False,
@@ -154,8 +166,8 @@ def fetch_many(
         except FeedError as exc:
             return exc
         except Exception as exc:  # a bug must not cost the other feeds their round
-            log.exception("unexpected error fetching %s", source.url)
-            return FeedError(source.url, f"internal error: {type(exc).__name__}: {exc}")
+            log.exception("unexpected error fetching %s", redact_url(source.url))
+            return FeedError(redact_url(source.url), f"internal error: {type(exc).__name__}: {exc}")
 
     # Twice as many threads as connections: while some parse, others download.
     workers = max(1, min(2 * concurrency, len(sources)))

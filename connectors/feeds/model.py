@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pursuit.daemon.errors import SourceError
 
@@ -110,3 +110,13 @@ def item_key(prefix: str, value: str) -> str:
     if len(value) > KEY_MAX:
         return f"{prefix}-sha256:{hashlib.sha256(value.encode()).hexdigest()}"
     return f"{prefix}:{value}"
+
+
+def keep_newest(items: list[FeedItem], limit: int) -> list[FeedItem]:
+    """The `limit` newest items (undated ones last, ties in their order), in their order."""
+    oldest = datetime.min.replace(tzinfo=UTC)
+    ranked = sorted(
+        items, key=lambda i: (i.published is not None, i.published or oldest), reverse=True
+    )
+    kept = {id(item) for item in ranked[:limit]}
+    return [item for item in items if id(item) in kept]

@@ -9,13 +9,23 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 
-from pursuit.connectors.feeds.model import FeedItem, Problem, item_key
-from pursuit.connectors.feeds.text import SUMMARY_MAX, TITLE_MAX, from_struct, plain_text, safe_link
+from pursuit.connectors.feeds.model import FeedItem, Problem, item_key, keep_newest
+from pursuit.connectors.feeds.text import (
+    SUMMARY_MAX,
+    TITLE_MAX,
+    from_iso,
+    from_struct,
+    plain_text,
+    safe_link,
+)
+from pursuit.connectors.feeds.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +34,88 @@ log = logging.getLogger(__name__)
 _KEY_BASE = "https://feed.invalid/"
 
 
-_ENTITY_DECL = re.compile(rb"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.IGNORECASE)
+def _as_parser_reads(data: bytes, content_type: str) -> tuple[bytes, str]:
+    """The document as feedparser's XML parser will read it (UTF-8), and the
+    encoding found ('' for none). The guards look at what the parser sees,
+    whatever encoding (UTF-16, UTF-32, a declared charset) the bytes came in."""
+    result: dict[str, Any] = {}
+    try:
+        converted = convert_to_utf8({"content-type": content_type}, data, result)
+    except Exception:  # feedparser on hostile input: look at the bytes as sent
+        log.debug("encoding detection failed", exc_info=True)
+        return data, ""
+    if not isinstance(converted, bytes):
+        return data, ""
+    return converted, str(result.get("encoding") or "")
 
 
-def _declares_entities(data: bytes) -> bool:
-    head = data[:1_000_000]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            head = head.decode("utf-16", errors="ignore").encode()
-        except UnicodeError:
+# The rest of a DOCTYPE after its keyword, quoted strings included, up to "[" or ">".
+_DOCTYPE_BODY = re.compile(rb"""(?:[^"'\[>]+|"[^"]*"|'[^']*')*""")
+
+
+def declares_dtd(data: bytes) -> bool:
+    """True when the prolog has a DOCTYPE with an internal subset, or any ENTITY
+    declaration: what entity-expansion bombs need, and no real feed uses.
+
+    Walks the prolog as XML does (comments and processing instructions skipped,
+    quoted strings in the DOCTYPE respected) up to the first element, so nothing
+    placed before the declarations hides them. A DOCTYPE naming only an
+    external DTD (old RSS 0.91 feeds) is fine: it is never fetched.
+    """
+    at = 0
+    while True:
+        at = data.find(b"<", at)
+        if at < 0:
             return False
-    return _ENTITY_DECL.search(head) is not None
+        if data.startswith(b"<?", at):
+            end = data.find(b"?>", at + 2)
+            at = end + 2
+        elif data.startswith(b"<!--", at):
+            end = data.find(b"-->", at + 4)
+            at = end + 3
+        elif data[at : at + 9].upper() == b"<!DOCTYPE":
+            body = _DOCTYPE_BODY.match(data, at + 9)
+            end = body.end() if body else at + 9
+            if data[end : end + 1] != b">":
+                return True  # an internal subset, or a DOCTYPE that never ends
+            at = end + 1
+        else:  # an ENTITY outside a DOCTYPE, or the first element: the prolog is over
+            return data[at : at + 8].upper() == b"<!ENTITY"
+        if end < 0:
+            return False  # an unterminated comment: no element follows, not a feed
+
+
+# One entry of RSS (<item>) or Atom (<entry>), any prefix, and a date inside it.
+_ENTRY = re.compile(rb"<(?:[\w.-]+:)?(item|entry)(?:\s[^>]*)?>.*?</(?:[\w.-]+:)?\1\s*>", re.S)
+_ENTRY_DATE = re.compile(
+    rb"<(?:[\w.-]+:)?(?:pubDate|published|updated|date|issued|modified|created)"
+    rb"(?:\s[^>]*)?>\s*([^<]{1,80}?)\s*<"
+)
+
+
+def newest_entries(data: bytes, limit: int) -> tuple[bytes, int] | None:
+    """The document cut to its `limit` newest entries, and how many it had; None
+    when it has no more than `limit`.
+
+    A cheap scan before the real parse, so a feed of 150,000 items costs
+    feedparser only `limit` of them. Entries are ranked by their first date
+    (undated ones last); ties, and feeds without dates, keep document order,
+    newest first as feeds are written. What lies between entries is dropped.
+    """
+    spans = [match.span() for match in _ENTRY.finditer(data)]
+    if len(spans) <= limit:
+        return None
+    dates: list[datetime | None] = []
+    for start, end in spans:
+        found = _ENTRY_DATE.search(data, start, end)
+        dates.append(from_iso(found.group(1).decode("utf-8", "replace")) if found else None)
+    oldest = datetime.min.replace(tzinfo=UTC)
+    ranked = sorted(
+        range(len(spans)), key=lambda i: (dates[i] is not None, dates[i] or oldest), reverse=True
+    )
+    kept = sorted(ranked[:limit])
+    body = b"".join(data[spans[i][0] : spans[i][1]] for i in kept)
+    return data[: spans[0][0]] + body + data[spans[-1][1] :], len(spans)
 
 
 def looks_like_html(data: bytes) -> bool:
@@ -61,7 +142,7 @@ def _parse(data: bytes, content_type: str, base: str) -> Any:
             response_headers={"content-type": content_type, "content-location": base},
         )
     except Exception as exc:  # feedparser on hostile input: one feed, not the daemon
-        log.debug("feedparser raised on %s", base, exc_info=True)
+        log.debug("feedparser raised on %s", redact_url(base), exc_info=True)
         raise Problem(f"feed could not be parsed ({type(exc).__name__}: {exc})") from None
 
 
@@ -75,11 +156,24 @@ def _entry_key_source(entry: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def parse_feed(data: bytes, content_type: str, final_url: str, kind: str) -> _Parsed:
-    if _declares_entities(data):
-        raise Problem("refused: the feed declares XML entities (a possible entity-expansion bomb)")
+def parse_feed(
+    data: bytes, content_type: str, final_url: str, kind: str, max_items: int
+) -> _Parsed:
+    """The items of an RSS/Atom document: its `max_items` newest entries."""
+    readable, encoding = _as_parser_reads(data, content_type)
+    if declares_dtd(readable):
+        raise Problem(
+            "refused: the feed declares a DTD with XML entities or an internal subset "
+            "(a possible entity-expansion bomb)"
+        )
     if "html" in content_type.lower() and looks_like_html(data):
         raise Problem("not a feed (got an HTML page)")
+    total = 0
+    cut = newest_entries(readable, max_items) if encoding else None
+    if cut is not None:
+        # feedparser reads the cut document, already UTF-8 and declared so.
+        data, total = cut
+        content_type = "application/xml; charset=utf-8"
     doc = _parse(data, content_type, final_url)
     entries: list[Any] = list(doc.get("entries") or [])
     version = doc.get("version") or ""
@@ -103,7 +197,7 @@ def parse_feed(data: bytes, content_type: str, final_url: str, kind: str) -> _Pa
         result.warnings.append(f"malformed feed (bozo): {exc}; items used anyway")
         result.complete = False
     elif exc is not None:
-        log.debug("%s: minor feed problem: %s", final_url, exc)
+        log.debug("%s: minor feed problem: %s", redact_url(final_url), exc)
 
     # Keys: relative ids/links are resolved by feedparser against the feed URL;
     # re-read them resolved against a constant base so a key survives a move.
@@ -162,4 +256,10 @@ def parse_feed(data: bytes, content_type: str, final_url: str, kind: str) -> _Pa
         )
     if dropped:
         result.warnings.append(f"skipped {dropped} entries with no title, id or link")
+    if len(result.items) > max_items:  # the scan before parsing missed some entries
+        total = max(total, len(result.items))
+        result.items = keep_newest(result.items, max_items)
+    if total:
+        log.info("%s: kept the newest %d of %d entries", redact_url(final_url), max_items, total)
+        result.complete = False  # an opening not kept is not closed
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from pursuit.connectors.feeds.model import BOARD_FORMATS, FEED_KINDS, FORMATS
 from pursuit.daemon.errors import ConfigError
@@ -59,7 +59,8 @@ def validate_url(url: str) -> str | None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        return f"is not a valid URL ({exc})"
+        # The parser's reason can quote a piece of a password (a bad "port").
+        return "is not a valid URL" if "@" in url else f"is not a valid URL ({exc})"
     if parts.scheme.lower() not in ("http", "https"):
         got = f", not {parts.scheme}:" if parts.scheme else ""
         return f"expected an http:// or https:// URL{got}"
@@ -161,12 +162,13 @@ def resolve(url: str, kind: str, format: str = "auto") -> tuple[str, str]:
     format, or a job board configured with a kind other than "careers".
     """
     problem = validate_url(url)
+    shown = redact_url(url)
     if problem is not None:
-        raise ConfigError(f"feed URL {url!r} {problem}")
+        raise ConfigError(f"feed URL {shown!r} {problem}")
     if kind not in FEED_KINDS:
-        raise ConfigError(f"feed {url!r}: kind {kind!r} is not one of {', '.join(FEED_KINDS)}")
+        raise ConfigError(f"feed {shown!r}: kind {kind!r} is not one of {', '.join(FEED_KINDS)}")
     if format not in FORMATS:
-        raise ConfigError(f"feed {url!r}: format {format!r} is not one of {', '.join(FORMATS)}")
+        raise ConfigError(f"feed {shown!r}: format {format!r} is not one of {', '.join(FORMATS)}")
     board = _board_api(url)
     if format == "rss":
         fetch_url, fmt = url, "rss"
@@ -178,7 +180,7 @@ def resolve(url: str, kind: str, format: str = "auto") -> tuple[str, str]:
         fetch_url, fmt = url, format
     if fmt in BOARD_FORMATS and kind != "careers":
         raise ConfigError(
-            f"feed {url!r}: a {fmt} job board lists openings, so its kind must be "
+            f"feed {shown!r}: a {fmt} job board lists openings, so its kind must be "
             f"'careers', not {kind!r}"
         )
     return fetch_url, fmt
@@ -191,3 +193,47 @@ def news_search_url(organization_name: str) -> str:
         raise ConfigError("cannot build a news search for an empty organization name")
     query = quote_plus(f'"{name}"')
     return f"https://news.google.com/rss/search?q={query}&hl=en-US&gl=US&ceid=US:en"
+
+
+# Query parameters that carry a secret in a feed URL; their values are masked in
+# every message and log line, as the password of the user part is.
+_SECRET_PARAMS = frozenset(
+    {
+        "token",
+        "key",
+        "apikey",
+        "api_key",
+        "api-key",
+        "access_token",
+        "auth",
+        "auth_token",
+        "password",
+        "passwd",
+        "secret",
+        "client_secret",
+        "sig",
+        "signature",
+        "x-amz-signature",
+    }
+)
+_USERINFO = re.compile(r"(//[^/?#@:]*):[^/?#]*@")
+
+
+def redact_url(url: str) -> str:
+    """`url` fit to be shown: the password and secret query values become `***`.
+
+    The user name is kept (it tells which account); `https://me:pw@host/f?token=t`
+    shows as `https://me:***@host/f?token=***`.
+    """
+    shown = _USERINFO.sub(r"\1:***@", url, count=1)
+    base, sep, rest = shown.partition("?")
+    if not sep:
+        return shown
+    query, hash_, fragment = rest.partition("#")
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _value = pair.partition("=")
+        if equals and unquote_plus(name).strip().lower() in _SECRET_PARAMS:
+            pair = f"{name}=***"
+        pairs.append(pair)
+    return f"{base}?{'&'.join(pairs)}{hash_}{fragment}"
