@@ -1,8 +1,8 @@
 """A scriptable local HTTP server for the feeds connector tests.
 
-Stdlib only: a ThreadingHTTPServer on 127.0.0.1, port 0 (HTTPS when given
-an SSL context). A route maps a path
-(query ignored) to a `Reply` or to a function of the `Request` returning one.
+Stdlib only: a ThreadingHTTPServer on 127.0.0.1 (or another loopback address),
+port 0 (HTTPS when given an SSL context). A route maps a path (query ignored)
+to a `Reply` or to a function of the `Request` returning one.
 Every request is recorded, so tests can check the headers the client sent.
 
     with FeedServer() as server:
@@ -173,16 +173,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class FeedServer:
     """A local HTTP server with scriptable routes; use as a context manager."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self._routes: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self.requests: list[Request] = []
         self.stopping = threading.Event()
-        self._httpd = _Server(("127.0.0.1", 0), _RequestHandler)
+        self._httpd = _Server((host, 0), _RequestHandler)
         self._httpd.owner = self
         if tls is not None:
             self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.scheme = "https" if tls is not None else "http"
+        self.host = host
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -210,7 +211,7 @@ class FeedServer:
         self.close()
 
     def url(self, path: str) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def route(self, path: str, handler: Handler) -> str:
         """Serve `handler` at `path`; returns the full URL."""

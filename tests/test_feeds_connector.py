@@ -6,9 +6,11 @@ hostnames needs no network.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ipaddress
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -35,9 +37,11 @@ from pursuit.connectors.feeds import (
     fetch_many,
     news_search_url,
     plain_text,
+    redact_url,
     resolve,
     validate_url,
 )
+from pursuit.connectors.feeds.client import redirect_allowed
 from pursuit.daemon.errors import ConfigError, SourceError
 
 RSS = "application/rss+xml"
@@ -1083,3 +1087,221 @@ def test_waiting_for_a_connection_does_not_count_against_the_timeout(server: Fee
     # One connection at a time: the third feed waits 0.8 s, longer than its 0.6 s budget.
     results = in_order(fetch_many(sources, concurrency=1, timeout=0.6))
     assert all(isinstance(r, FetchResult) for r in results), results
+
+
+# ------------------------------------------------------------------ DTDs refused
+
+LAUGHS = (
+    '<!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">'
+    + "".join(
+        f'<!ENTITY {b} "{("&" + a + ";") * 10}">' for a, b in zip("abcdefg", "bcdefgh", strict=True)
+    )
+)
+BOMB_BODY = (
+    '<rss version="2.0"><channel><title>&h;</title><item><guid>x</guid></item></channel></rss>'
+)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        # a comment inside the subset, before the declarations (the old guard's blind spot)
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!-- ] --> {LAUGHS}]>{BOMB_BODY}',
+        # a comment and a processing instruction before the DOCTYPE
+        f'<?xml version="1.0"?><!-- hi --><?pi x?><!DOCTYPE rss [{LAUGHS}]>{BOMB_BODY}',
+        # a quoted ">" and "[" in the external id before the subset
+        f'<!DOCTYPE rss SYSTEM "x>[y" [{LAUGHS}]>{BOMB_BODY}',
+        # parameter entities
+        "<!DOCTYPE rss [<!ENTITY % p \"<!ENTITY h 'x'>\"> %p;]>" + BOMB_BODY,
+        # an internal subset with no entity at all is refused too
+        '<!DOCTYPE rss [<!ATTLIST rss version CDATA "2.0">]><rss><channel/></rss>',
+    ],
+)
+def test_any_dtd_subset_or_entity_is_refused(server: FeedServer, document: str) -> None:
+    url = server.route(path("dtd.xml"), Reply(body=document.encode(), content_type=RSS))
+    err = error_of(src(url))
+    assert "entities" in str(err) and "refused" in str(err)
+
+
+def test_a_dtd_in_utf16_is_refused(server: FeedServer) -> None:
+    document = f'<?xml version="1.0" encoding="utf-16"?><!-- x --><!DOCTYPE rss [{LAUGHS}]>'
+    body = (document + BOMB_BODY).encode("utf-16")
+    url = server.route(path("dtd16.xml"), Reply(body=body, content_type=RSS))
+    assert "refused" in str(error_of(src(url)))
+
+
+def test_an_external_dtd_alone_is_fine(server: FeedServer) -> None:
+    """Old RSS 0.91 feeds name Netscape's DTD; it is never fetched."""
+    body = (
+        b'<?xml version="1.0"?><!-- made by hand -->'
+        b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+        b'"http://my.netscape.com/publish/formats/rss-0.91.dtd">'
+        b'<rss version="0.91"><channel><title>Old</title><link>https://old.example/</link>'
+        b"<description>d</description><item><title>Hello</title>"
+        b"<link>https://old.example/1</link></item></channel></rss>"
+    )
+    url = server.route(path("rss091.xml"), Reply(body=body, content_type=RSS))
+    assert [i.title for i in fetch(src(url)).items] == ["Hello"]
+
+
+# ----------------------------------------------------------- at most N items
+
+
+def dated_rss(count: int, *, oldest_first: bool) -> bytes:
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    order = range(count) if oldest_first else range(count - 1, -1, -1)
+    return rss2(
+        "".join(
+            f"<item><guid>n{n}</guid><title>Item {n}</title>"
+            f"<pubDate>{(start + timedelta(hours=n)).strftime('%a, %d %b %Y %H:%M:%S +0000')}"
+            "</pubDate></item>"
+            for n in order
+        )
+    )
+
+
+def test_a_huge_feed_yields_its_newest_items_only(server: FeedServer) -> None:
+    """150,000 entries (4.7 MB): the default cap keeps the 300 newest."""
+    entries = "".join(f"<item><guid>{n}</guid></item>" for n in range(150_000))
+    url = server.route(path("huge.xml"), Reply(body=rss2(entries), content_type=RSS))
+    items = fetch(src(url)).items
+    assert [i.key for i in items] == [f"guid:{n}" for n in range(300)]
+
+
+@pytest.mark.parametrize("oldest_first", [True, False])
+def test_the_cap_keeps_the_newest_whatever_the_order(
+    server: FeedServer, oldest_first: bool
+) -> None:
+    body = dated_rss(1000, oldest_first=oldest_first)
+    url = server.route(path("dated.xml"), Reply(body=body, content_type=RSS))
+    result = fetch(src(url, kind="careers"), max_items=25)
+    assert sorted(i.key for i in result.items) == sorted(f"guid:n{n}" for n in range(975, 1000))
+    assert not result.complete_listing  # the openings left out are not closed
+
+
+def test_a_board_keeps_its_newest_openings(server: FeedServer) -> None:
+    jobs = [
+        {"id": n, "title": f"Job {n}", "updated_at": f"2025-01-{n + 1:02d}T00:00:00Z"}
+        for n in range(20)
+    ]
+    url = server.route(
+        path("gh"), Reply(body=json.dumps({"jobs": jobs}).encode(), content_type=JSON)
+    )
+    result = fetch(src(url, kind="careers", format="greenhouse"), max_items=5)
+    assert sorted(i.title for i in result.items) == [f"Job {n}" for n in range(15, 20)]
+    assert not result.complete_listing
+
+
+# -------------------------------------------------------- redirects inward
+
+
+@pytest.mark.parametrize(
+    ("origin", "target", "allowed"),
+    [
+        ("93.184.216.34", "127.0.0.1", False),
+        ("93.184.216.34", "10.1.2.3", False),
+        ("93.184.216.34", "192.168.1.1", False),
+        ("93.184.216.34", "169.254.169.254", False),  # cloud metadata
+        ("93.184.216.34", "::1", False),
+        ("93.184.216.34", "::ffff:127.0.0.1", False),
+        ("93.184.216.34", "fe80::1%eth0", False),
+        ("2606:2800:220:1::1", "fd00::1", False),
+        ("93.184.216.34", "8.8.8.8", True),
+        ("127.0.0.1", "127.0.0.2", True),
+        ("10.0.0.5", "192.168.0.1", True),
+        ("10.0.0.5", "8.8.8.8", True),
+    ],
+)
+def test_a_redirect_may_not_move_from_a_public_host_to_a_private_one(
+    origin: str, target: str, allowed: bool
+) -> None:
+    assert redirect_allowed(origin, target) is allowed
+
+
+def test_a_redirect_within_the_local_network_is_followed(server: FeedServer) -> None:
+    """The configured feed is on 127.0.0.1, so a move to 127.0.0.2 is the user's own."""
+    with FeedServer(host="127.0.0.2") as other:
+        target = other.route("/feed.xml", Reply(body=RSS2, content_type=RSS))
+        url = server.route(path("inward"), redirect(target, 302))
+        assert len(fetch(src(url)).items) == 2
+
+
+# ------------------------------------------------------------ credentials
+
+PASSWORD = "s3cret-Pa55"
+
+
+def with_credentials(url: str, userinfo: str = f"me:{PASSWORD}") -> str:
+    return url.replace("://", f"://{userinfo}@", 1)
+
+
+def basic(userinfo: str) -> str:
+    return "Basic " + base64.b64encode(userinfo.encode()).decode()
+
+
+def test_redact_url() -> None:
+    assert redact_url("https://me:pw@host.example/f") == "https://me:***@host.example/f"
+    assert redact_url("https://me:p@ss@host/f?a=1") == "https://me:***@host/f?a=1"
+    assert redact_url("https://me@host/f") == "https://me@host/f"
+    assert (
+        redact_url("https://h/f?q=%22Acme%22&token=abc&API_KEY=x&sig=s#top")
+        == "https://h/f?q=%22Acme%22&token=***&API_KEY=***&sig=***#top"
+    )
+    assert redact_url("https://h/f?access_token=t&apikey=k&key=v") == (
+        "https://h/f?access_token=***&apikey=***&key=***"
+    )
+
+
+def test_credentials_are_sent_as_basic_authorization(server: FeedServer) -> None:
+    feed = path("private.xml")
+    url = with_credentials(server.route(feed, Reply(body=RSS2, content_type=RSS)))
+    assert len(fetch(src(url)).items) == 2
+    assert server.requests_to(feed)[-1].header("Authorization") == basic(f"me:{PASSWORD}")
+
+
+def test_percent_encoded_credentials_are_decoded(server: FeedServer) -> None:
+    feed = path("private.xml")
+    url = with_credentials(server.route(feed, Reply(body=RSS2, content_type=RSS)), "m%40e:p%3Aw")
+    fetch(src(url))
+    assert server.requests_to(feed)[-1].header("Authorization") == basic("m@e:p:w")
+
+
+def test_credentials_follow_a_redirect_on_the_same_host_only(server: FeedServer) -> None:
+    here = path("here.xml")
+    server.route(here, Reply(body=RSS2, content_type=RSS))
+    moved = with_credentials(server.route(path("moved"), redirect(here, 301)))
+    result = fetch(src(moved))
+    assert server.requests_to(here)[-1].header("Authorization") == basic(f"me:{PASSWORD}")
+    assert result.moved_to == with_credentials(server.url(here))  # still signs in after the move
+    with FeedServer(host="127.0.0.2") as other:
+        there = other.route("/feed.xml", Reply(body=RSS2, content_type=RSS))
+        away = with_credentials(server.route(path("away"), redirect(there, 302)))
+        fetch(src(away))
+        assert other.requests_to("/feed.xml")[-1].header("Authorization") is None
+
+
+def test_no_password_or_token_in_errors_or_logs(
+    server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = "tok-4f9a1c"
+    failing = server.route(path("down"), Reply(status=500))
+    hop = server.route(path("hop"), redirect(f"{failing}?token={token}", 302))
+    errors = [
+        error_of(src(with_credentials(hop))),
+        error_of(
+            src(with_credentials(server.route(path("x"), redirect("ftp://h/f?key=" + token))))
+        ),
+        error_of(src(with_credentials(f"http://127.0.0.1:{closed_port()}/f?apikey={token}"))),
+    ]
+    with pytest.raises(ConfigError) as bad_kind:
+        resolve(with_credentials(hop), "gossip")
+    parsed = fetch(
+        src(with_credentials(server.route(path("ok"), Reply(body=RSS2, content_type=RSS))))
+    )
+    assert parsed.items
+    shown = [str(e) for e in errors] + [e.source for e in errors] + [str(bad_kind.value)]
+    shown += [r.getMessage() for r in caplog.records]
+    assert any("me:***@" in text for text in shown)
+    for text in shown:
+        assert PASSWORD not in text and token not in text

@@ -1,0 +1,180 @@
+"""One fetch of a feed or job board, and many fetches at once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from pursuit.connectors.feeds.boards import SMARTRECRUITERS_PAGE, parse_board, with_query
+from pursuit.connectors.feeds.client import Deadline, get
+from pursuit.connectors.feeds.model import (
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_USER_AGENT,
+    FeedError,
+    FeedItem,
+    FeedSource,
+    FetchResult,
+    Problem,
+)
+from pursuit.connectors.feeds.rss import parse_feed
+from pursuit.connectors.feeds.urls import redact_url, resolve
+from pursuit.daemon.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+_JSON_ACCEPT = "application/json, */*;q=0.5"
+
+
+def fetch(
+    source: FeedSource,
+    *,
+    timeout: float = 20.0,
+    max_bytes: int = 5_000_000,
+    user_agent: str = DEFAULT_USER_AGENT,
+    connection_slot: AbstractContextManager[Any] | None = None,
+    max_items: int = DEFAULT_MAX_ITEMS,
+) -> FetchResult:
+    """Fetch and parse one feed or job board. Raises FeedError.
+
+    Every HTTP request is made holding `connection_slot` (a semaphore shared by
+    the fetches that run together); the deadline starts once it is first held.
+    At most the `max_items` newest items come back; a listing cut so is not
+    complete. Credentials in the URL (`https://user:password@host/feed`) are sent
+    as HTTP Basic authorization and never shown: every message and log line
+    names the feed by `redact_url`.
+    """
+    try:
+        fetch_url, fmt = resolve(source.url, source.kind, source.format)
+    except ConfigError as exc:
+        raise FeedError(redact_url(source.url), f"cannot fetch: {exc}") from None
+    via = "" if fetch_url == source.url else f" (fetching {redact_url(fetch_url)})"
+    deadline = Deadline(timeout, connection_slot or nullcontext())
+    try:
+        return _fetch(source, fetch_url, fmt, deadline, max_bytes, user_agent, max_items)
+    except Problem as problem:
+        raise FeedError(
+            redact_url(source.url),
+            problem.message + via,
+            gone=problem.gone,
+            status=problem.status,
+            retry_after=problem.retry_after,
+        ) from None
+    finally:
+        deadline.cancel()
+
+
+def _fetch(
+    source: FeedSource,
+    fetch_url: str,
+    fmt: str,
+    deadline: Deadline,
+    max_bytes: int,
+    user_agent: str,
+    max_items: int,
+) -> FetchResult:
+    headers = {
+        "User-Agent": user_agent,
+        "Accept": _FEED_ACCEPT if fmt == "rss" else _JSON_ACCEPT,
+        "Accept-Encoding": "gzip",
+        "Connection": "close",
+    }
+    conditional = dict(headers)
+    if source.etag:
+        conditional["If-None-Match"] = source.etag
+    if source.last_modified:
+        conditional["If-Modified-Since"] = source.last_modified
+    first_url = fetch_url
+    if fmt == "smartrecruiters" and "limit" not in dict(parse_qsl(urlsplit(fetch_url).query)):
+        first_url = with_query(fetch_url, limit=str(SMARTRECRUITERS_PAGE))
+    answer = get(first_url, headers=conditional, deadline=deadline, max_bytes=max_bytes)
+    if answer.status == 304:
+        log.debug("%s: not modified", redact_url(source.url))
+        return FetchResult(
+            source=source,
+            not_modified=True,
+            items=(),
+            etag=answer.headers.get("ETag") or source.etag,
+            last_modified=answer.headers.get("Last-Modified") or source.last_modified,
+            moved_to=answer.moved_to,
+            complete_listing=False,
+            warnings=(),
+        )
+    etag = answer.headers.get("ETag")
+    last_modified = answer.headers.get("Last-Modified")
+    content_type = answer.headers.get("Content-Type") or ""
+    warnings: list[str] = []
+    complete = True
+    items: list[FeedItem] = []
+    if fmt == "rss":
+        parsed = parse_feed(answer.body, content_type, answer.url, source.kind, max_items)
+        items, warnings = parsed.items, parsed.warnings
+        complete = source.kind == "careers" and parsed.complete
+    else:
+        items, complete, more_warnings, pages = parse_board(
+            answer,
+            fmt,
+            headers=headers,
+            deadline=deadline,
+            max_bytes=max_bytes,
+            max_items=max_items,
+        )
+        warnings += more_warnings
+        if pages > 1:  # a cursor from page 1 does not cover the later pages
+            etag = last_modified = None
+    # The one record per answer parsed: `bench/feeds_bench.py` counts them by `feed_parsed`.
+    log.debug("%s: %d items", redact_url(source.url), len(items), extra={"feed_parsed": fmt})
+    return FetchResult(
+        source=source,
+        not_modified=False,
+        items=tuple(items),
+        etag=etag,
+        last_modified=last_modified,
+        moved_to=answer.moved_to,
+        complete_listing=complete,
+        warnings=tuple(warnings),
+    )
+
+
+def fetch_many(
+    sources: Sequence[FeedSource],
+    *,
+    concurrency: int = 8,
+    **fetch_kwargs: Any,
+) -> Iterator[tuple[int, FetchResult | FeedError]]:
+    """Fetch many feeds in parallel, yielding each result with its source's index
+    as soon as it is ready.
+
+    At most `concurrency` connections are open at once. A failing feed gives
+    its FeedError in its place and never affects another.
+    """
+    if not sources:
+        return
+    connections = threading.BoundedSemaphore(max(1, concurrency))
+
+    def one(source: FeedSource) -> FetchResult | FeedError:
+        try:
+            return fetch(source, connection_slot=connections, **fetch_kwargs)
+        except FeedError as exc:
+            return exc
+        except Exception as exc:  # a bug must not cost the other feeds their round
+            log.exception("unexpected error fetching %s", redact_url(source.url))
+            return FeedError(redact_url(source.url), f"internal error: {type(exc).__name__}: {exc}")
+
+    # Twice as many threads as connections: while some parse, others download.
+    workers = max(1, min(2 * concurrency, len(sources)))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pursuit-feed")
+    try:
+        futures = {pool.submit(one, source): index for index, source in enumerate(sources)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:  # a caller that stops early does not wait for the feeds not yet started
+        pool.shutdown(wait=True, cancel_futures=True)
