@@ -20,8 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 
-from pursuit.connectors.feeds.model import FEED_KINDS
-from pursuit.connectors.feeds.model import FORMATS as FEED_FORMATS
 from pursuit.daemon.errors import ConfigError
 
 APP = "pursuit"
