@@ -8,6 +8,7 @@ after a crash finds the row instead of acting twice.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -220,6 +221,7 @@ class Store:
     def __init__(self, connection: sqlite3.Connection, path: Path | None = None) -> None:
         self.db = connection
         self.path = path
+        self._savepoints = itertools.count()
 
     # --- opening and migrations
 
@@ -262,17 +264,33 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One transaction; nested uses join the outer one."""
+        """One transaction; a nested block is a savepoint, undone alone when it fails.
+
+        A COMMIT that fails (a full disk, a deferred constraint) is rolled back,
+        so the connection never stays inside a transaction later blocks would join.
+        """
         if self.db.in_transaction:
-            yield self.db
+            name = f"nested_{next(self._savepoints)}"
+            self.db.execute(f"SAVEPOINT {name}")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.db.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            self.db.execute(f"RELEASE SAVEPOINT {name}")
             return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: the change could not be saved: {exc}") from exc
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     # --- organizations
 

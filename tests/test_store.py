@@ -122,3 +122,31 @@ def test_an_older_database_is_migrated_keeping_its_records(tmp_path: Path) -> No
     columns = {r[1] for r in store.db.execute("PRAGMA table_info(duties)")}
     assert "evidence_message" in columns
     assert store.db.execute("SELECT count(*) FROM feed_items").fetchone()[0] == 0
+
+
+def test_a_failed_commit_is_undone_and_later_changes_are_saved(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = Store.open(path)
+    with pytest.raises(StoreError, match="could not be saved"), store.transaction():
+        store.add_organization("Doomed", now=NOW)
+        # A deferred foreign key is checked at COMMIT, which then fails for real.
+        store.db.execute("PRAGMA defer_foreign_keys = ON")
+        store.db.execute("INSERT INTO domains (domain, organization_id) VALUES ('x.com', 999)")
+    store.add_organization("Acme Networks", ["acme.com"], now=NOW)
+    other = Store.open(path)  # what another process sees: only what was committed
+    assert [o.name for o in other.organizations()] == ["Acme Networks"]
+
+
+def test_a_failed_nested_block_undoes_only_itself(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = Store.open(path)
+    with store.transaction():
+        store.add_organization("Acme Networks", now=NOW)
+        with pytest.raises(UserError):
+            with store.transaction():
+                store.add_organization("Globex", now=NOW)
+                store.add_organization("Initech", ["acme.com"], now=NOW)
+                store.add_organization("Umbrella", ["acme.com"], now=NOW)  # taken
+        store.add_organization("Hooli", now=NOW)
+    other = Store.open(path)
+    assert [o.name for o in other.organizations()] == ["Acme Networks", "Hooli"]
