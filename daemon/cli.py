@@ -108,6 +108,7 @@ def org_add(
     if problems:
         raise UserError(problems)
     app = state.app
+    app.sync_config()
     created = app.store.add_organization(name.strip(), clean, positions, now=app.now())
     click.echo(f"{created.name}: {', '.join(created.domains) or 'no domain'} ({created.status})")
 
@@ -150,6 +151,7 @@ def org_show(state: Context, name: str, as_json: bool) -> None:
 def org_status(state: Context, name: str, status: str) -> None:
     """Set where a pursuit stands: active, offer, rejected, withdrawn or closed."""
     app = state.app
+    app.sync_config()
     found = app.store.find_organization(name)
     app.store.set_organization_status(found.id, status, now=app.now())
     _replan(app)
@@ -236,6 +238,7 @@ def interview_add(
 ) -> None:
     """Record an interview and its interviewers."""
     app = state.app
+    app.sync_config()
     tz = app.settings.timezone
     org_found = app.store.find_organization(organization)
     begins = parse_moment(start, tz)
@@ -266,6 +269,7 @@ def interview_add(
 def interview_move(state: Context, interview_id: int, start: str, end: str | None) -> None:
     """Move an interview; its duties and events move with it."""
     app = state.app
+    app.sync_config()
     tz = app.settings.timezone
     found = app.store.interview(interview_id)
     begins = parse_moment(start, tz)
@@ -281,6 +285,7 @@ def interview_move(state: Context, interview_id: int, start: str, end: str | Non
 def interview_cancel(state: Context, interview_id: int) -> None:
     """Cancel an interview; its pending duties are cancelled."""
     app = state.app
+    app.sync_config()
     app.store.interview(interview_id)
     app.store.cancel_interview(interview_id)
     _replan(app)
@@ -307,6 +312,7 @@ def commit(state: Context, contact: str, on_day: str | None, after: str | None) 
     if bool(on_day) == bool(after):
         raise UserError("give exactly one of --on DATE or --in DURATION")
     app = state.app
+    app.sync_config()
     tz = app.settings.timezone
     contact_id, interview_id, name = _interview_for(app, contact)
     found = app.store.interview(interview_id)
@@ -329,6 +335,7 @@ def commit(state: Context, contact: str, on_day: str | None, after: str | None) 
 def note(state: Context, contact: str, text: str) -> None:
     """Record the positive point you discussed with someone (used in the thank-you note)."""
     app = state.app
+    app.sync_config()
     contact_id, interview_id, name = _interview_for(app, contact)
     app.store.set_interviewer(interview_id, contact_id, note=text)
     _replan(app)
@@ -349,6 +356,7 @@ def log_entry(
     import uuid
 
     app = state.app
+    app.sync_config()
     found = app.store.find_contact(contact)
     moment = parse_moment(when, app.settings.timezone) if when else app.now()
     app.store.log_correspondence(
@@ -373,6 +381,7 @@ def log_entry(
 def done(state: Context, duty_id: int) -> None:
     """Mark a duty done."""
     app = state.app
+    app.sync_config()
     duty = app.store.duty(duty_id)
     if duty.state != "pending":
         raise UserError(f"duty #{duty_id} is {duty.state}, not pending")
@@ -388,6 +397,7 @@ def done(state: Context, duty_id: int) -> None:
 def snooze(state: Context, duty_id: int, to: str) -> None:
     """Move a duty to a later day."""
     app = state.app
+    app.sync_config()
     duty = app.store.duty(duty_id)
     if duty.state == "cancelled":
         raise UserError(f"duty #{duty_id} is cancelled")
@@ -405,6 +415,7 @@ def snooze(state: Context, duty_id: int, to: str) -> None:
 def forget(state: Context, name: str, yes: bool) -> None:
     """Remove an organization or a contact with all their records."""
     app = state.app
+    app.sync_config()
     store = app.store
     target: tuple[str, Callable[[], None]]
     found_org, found = _organization_or_contact(app, name)

@@ -226,12 +226,17 @@ class Store:
     # --- opening and migrations
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
+    def open(cls, path: Path | str, *, busy_timeout: float = 30.0) -> Store:
+        """Open (and create or migrate) the database; nothing else is written.
+
+        `busy_timeout`: seconds a change waits for another program's change to
+        finish. Reading never waits: the database is in WAL mode.
+        """
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA journal_mode = WAL")
@@ -280,7 +285,14 @@ class Store:
                 raise
             self.db.execute(f"RELEASE SAVEPOINT {name}")
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(
+                    f"{self.path}: the state database is locked by another program; try again"
+                ) from None
+            raise
         try:
             yield self.db
             try:
@@ -291,6 +303,15 @@ class Store:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """One change, in the current transaction or a transaction of its own."""
+        with self.transaction():
+            return self.db.execute(sql, params)
+
+    def _write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        with self.transaction():
+            return self.db.executemany(sql, rows)
 
     # --- organizations
 
@@ -396,7 +417,7 @@ class Store:
             db.execute("UPDATE organizations SET flag = NULL WHERE id = ?", (org_id,))
 
     def set_organization_flag(self, org_id: int, flag: str | None) -> None:
-        self.db.execute("UPDATE organizations SET flag = ? WHERE id = ?", (flag, org_id))
+        self._write("UPDATE organizations SET flag = ? WHERE id = ?", (flag, org_id))
 
     def forget_organization(self, org_id: int) -> None:
         with self.transaction() as db:
@@ -579,28 +600,28 @@ class Store:
         for them: what the user said is never dropped by a calendar edit.
         """
         people = list(interviewers)
-        self.db.execute(
+        self._write(
             "UPDATE interviews SET start = ?, end = ?, cancelled = ? WHERE id = ?",
             (to_db(start), to_db(end), int(cancelled), interview_id),
         )
-        self.db.execute(
+        self._write(
             "DELETE FROM interviewers WHERE interview_id = ? AND note IS NULL "
             f"AND promised IS NULL AND contact_id NOT IN ({','.join('?' * len(people))})",
             (interview_id, *people),
         )
-        self.db.executemany(
+        self._write_many(
             "INSERT OR IGNORE INTO interviewers (interview_id, contact_id) VALUES (?, ?)",
             [(interview_id, c) for c in people],
         )
 
     def move_interview(self, interview_id: int, start: datetime, end: datetime) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE interviews SET start = ?, end = ? WHERE id = ?",
             (to_db(start), to_db(end), interview_id),
         )
 
     def cancel_interview(self, interview_id: int) -> None:
-        self.db.execute("UPDATE interviews SET cancelled = 1 WHERE id = ?", (interview_id,))
+        self._write("UPDATE interviews SET cancelled = 1 WHERE id = ?", (interview_id,))
 
     def interviews(
         self,
@@ -722,7 +743,7 @@ class Store:
         due: datetime,
     ) -> None:
         """Create a duty, or move a pending one (unless the user snoozed it)."""
-        self.db.execute(
+        self._write(
             "INSERT INTO duties (key, kind, organization_id, contact_id, interview_id, due) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
             "due = CASE WHEN snoozed THEN due ELSE excluded.due END, "
@@ -731,7 +752,7 @@ class Store:
         )
 
     def cancel_duties(self, keys: Iterable[str]) -> None:
-        self.db.executemany(
+        self._write_many(
             "UPDATE duties SET state = 'cancelled' WHERE key = ? AND state = 'pending'",
             [(k,) for k in keys],
         )
@@ -739,7 +760,7 @@ class Store:
     def mark_done(
         self, duty_id: int, *, when: datetime, evidence: str, message_id: str | None = None
     ) -> bool:
-        changed = self.db.execute(
+        changed = self._write(
             "UPDATE duties SET state = 'done', done_at = ?, evidence = ?, evidence_message = ? "
             "WHERE id = ? AND state = 'pending'",
             (to_db(when), evidence, message_id, duty_id),
@@ -747,7 +768,7 @@ class Store:
         return bool(changed)
 
     def snooze(self, duty_id: int, to: datetime) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE duties SET due = ?, snoozed = 1, "
             "state = CASE WHEN state = 'cancelled' THEN state ELSE 'pending' END WHERE id = ?",
             (to_db(to), duty_id),
@@ -872,7 +893,7 @@ class Store:
         live: bool,
         generation: int = 0,
     ) -> None:
-        self.db.execute(
+        self._write(
             "INSERT INTO events (calendar, key, duty_id, duty_ids, start, end, summary, "
             "description, reminder_minutes, sequence, stamp, live, generation) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -906,9 +927,9 @@ class Store:
 
     def save_cursor(self, source: str, value: str | None, *, now: datetime) -> None:
         if value is None:
-            self.db.execute("DELETE FROM cursors WHERE source = ?", (source,))
+            self._write("DELETE FROM cursors WHERE source = ?", (source,))
         else:
-            self.db.execute(
+            self._write(
                 "INSERT INTO cursors (source, value, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (source) DO UPDATE SET "
                 "value = excluded.value, updated = excluded.updated",
@@ -916,7 +937,7 @@ class Store:
             )
 
     def record_job_run(self, job: str, *, now: datetime, error: str | None) -> None:
-        self.db.execute(
+        self._write(
             "INSERT INTO job_runs (job, last_run, last_ok, last_error) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (job) DO UPDATE SET last_run = excluded.last_run, "
             "last_ok = COALESCE(excluded.last_ok, last_ok), last_error = excluded.last_error",
@@ -932,7 +953,7 @@ class Store:
         self, key: str, action: str, target: str, payload: dict[str, Any], *, now: datetime
     ) -> bool:
         """Queue a side effect once; False when one with this key exists."""
-        cursor = self.db.execute(
+        cursor = self._write(
             "INSERT OR IGNORE INTO outbox (key, action, target, payload, created) "
             "VALUES (?, ?, ?, ?, ?)",
             (key, action, target, json.dumps(payload, sort_keys=True), to_db(now)),
@@ -945,12 +966,12 @@ class Store:
         ).fetchall()
 
     def outbox_done(self, entry_id: int, *, now: datetime) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE outbox SET done = ?, last_error = NULL WHERE id = ?", (to_db(now), entry_id)
         )
 
     def outbox_failed(self, entry_id: int, error: str) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
             (error, entry_id),
         )
