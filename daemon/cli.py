@@ -577,8 +577,8 @@ def doctor(state: Context, as_json: bool) -> None:
     record = views.status(app.store, app.settings.timezone, app.now(), limit=0)
     failing = record["failing_feeds"]
     jobs = {
-        name: {"last_run": row["last_run"], "last_error": row["last_error"]}
-        for name, row in app.store.job_runs().items()
+        name: {"last_run": run.last_run and run.last_run.isoformat(), "last_error": run.last_error}
+        for name, run in app.store.job_runs().items()
     }
     if as_json:
         click.echo(json.dumps({"failing_feeds": failing, "jobs": jobs}, indent=2))
@@ -638,7 +638,7 @@ def run(state: Context, once: bool) -> None:
         serve(app)
         return
     failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
-    pending = app.store.duties("state = 'pending'")
+    pending = app.store.duties(state="pending")
     click.echo(f"pursuit: {len(pending)} pending duties; calendar: {_calendar_where(app)}")
     if failures:
         names = ", ".join(name for name, _ in failures)

@@ -182,17 +182,10 @@ def fulfil_from_log(store: Store) -> list[Duty]:
     Run after planning, so the order in which mail and interviews arrive does
     not matter. A message fulfils at most one duty per person, once.
     """
-    pending = store.duties(
-        "state = 'pending' AND kind IN ('thank_you', 'follow_up') AND interview_id IS NOT NULL"
-    )
+    pending = store.duties(state="pending", kinds=("thank_you", "follow_up"), after_interview=True)
     if not pending:
         return []
-    used = {
-        row[0]
-        for row in store.db.execute(
-            "SELECT evidence_message FROM duties WHERE evidence_message IS NOT NULL"
-        )
-    }
+    used = store.evidence_messages()
     since = min(store.interview(d.interview_id or 0).start for d in pending)
     done: list[Duty] = []
     for sent in store.correspondence(since=since, newest_first=False):
@@ -223,11 +216,7 @@ def fulfil_duties(
     else at the organization counts for everyone there when no interviewer
     was addressed directly.
     """
-    pending = [
-        d
-        for d in store.duties("state = 'pending' AND kind IN ('thank_you', 'follow_up')")
-        if d.interview_id is not None
-    ]
+    pending = store.duties(state="pending", kinds=("thank_you", "follow_up"), after_interview=True)
     addressed = [d for d in pending if d.contact_id in contact_ids]
     if not addressed and org_id is not None:
         addressed = [d for d in pending if d.organization_id == org_id]

@@ -136,10 +136,7 @@ class Directory:
             for contact in store.contacts()
             for address in contact.addresses
         }
-        domains = {
-            row["domain"]: row["organization_id"]
-            for row in store.db.execute("SELECT domain, organization_id FROM domains")
-        }
+        domains = store.domains()
         names = {org.id: org.name for org in store.organizations()}
         return cls(contacts, domains, names, frozenset(normalize(a) for a in user_addresses))
 

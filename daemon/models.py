@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 ORG_STATUSES = ("active", "offer", "rejected", "withdrawn", "closed")
 DUTY_KINDS = ("thank_you", "follow_up", "check_in")
@@ -92,6 +93,103 @@ class Correspondence:
     contact_ids: tuple[int, ...] = ()
     people: tuple[str, ...] = ()
     thread: str | None = None
+
+
+@dataclass(frozen=True)
+class WantedFeed:
+    """A feed as the config asks for it, resolved to the URL and format to poll."""
+
+    organization_id: int
+    configured_url: str
+    url: str
+    kind: str
+    format: str
+    error: str | None = None  # the configured URL cannot be fetched: listed, never polled
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A company feed as polled: where it is now, its cursor, how it last went."""
+
+    id: int
+    organization_id: int
+    organization: str
+    configured_url: str
+    url: str
+    kind: str
+    format: str
+    etag: str | None = None
+    last_modified: str | None = None
+    active: bool = True
+    failures: int = 0
+    last_error: str | None = None
+    last_ok: datetime | None = None
+    next_poll: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """What a feed said once: press, news or an opening (closed when it left its board)."""
+
+    id: int
+    organization_id: int
+    organization: str
+    feed_url: str | None  # the configured URL, kept after the feed left the config
+    key: str
+    kind: str
+    title: str
+    link: str | None
+    summary: str
+    location: str | None
+    department: str | None
+    published: datetime | None
+    first_seen: datetime
+    closed: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ManagedEvent:
+    """What pursuit last asked a calendar to hold for one planned event."""
+
+    calendar: str
+    key: str
+    duty_ids: tuple[int, ...]
+    start: datetime
+    end: datetime
+    summary: str
+    description: str
+    reminder_minutes: int
+    sequence: int
+    stamp: datetime
+    live: bool = True
+    generation: int = 0
+
+    @property
+    def duty_id(self) -> int | None:
+        return self.duty_ids[0] if self.duty_ids else None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One side effect to perform, keyed by what it is for (see daemon/outbox.py)."""
+
+    id: int
+    key: str
+    action: str
+    target: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    created: datetime | None = None
+    done: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class JobRun:
+    job: str
+    last_run: datetime | None
+    last_ok: datetime | None
+    last_error: str | None
 
 
 def calendar_key(key: str, generation: int) -> str:

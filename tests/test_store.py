@@ -110,7 +110,7 @@ def test_forgetting_an_organization_removes_all_its_records(tmp_path: Path) -> N
         "correspondence",
         "correspondence_contacts",
     ):
-        assert store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+        assert store.counts()[table] == 0, table
 
 
 def test_an_older_database_is_migrated_keeping_its_records(tmp_path: Path) -> None:
@@ -122,9 +122,8 @@ def test_an_older_database_is_migrated_keeping_its_records(tmp_path: Path) -> No
     store = Store.open(path)
     assert store.version == SCHEMA_VERSION
     assert [o.name for o in store.organizations()] == ["Acme"]
-    columns = {r[1] for r in store.db.execute("PRAGMA table_info(duties)")}
-    assert "evidence_message" in columns
-    assert store.db.execute("SELECT count(*) FROM feed_items").fetchone()[0] == 0
+    assert store.evidence_messages() == set()  # a column of migration 3
+    assert store.counts()["feed_items"] == 0
 
 
 def test_a_failed_commit_is_undone_and_later_changes_are_saved(tmp_path: Path) -> None:
@@ -133,8 +132,8 @@ def test_a_failed_commit_is_undone_and_later_changes_are_saved(tmp_path: Path) -
     with pytest.raises(StoreError, match="could not be saved"), store.transaction():
         store.add_organization("Doomed", now=NOW)
         # A deferred foreign key is checked at COMMIT, which then fails for real.
-        store.db.execute("PRAGMA defer_foreign_keys = ON")
-        store.db.execute("INSERT INTO domains (domain, organization_id) VALUES ('x.com', 999)")
+        store._db.execute("PRAGMA defer_foreign_keys = ON")
+        store._db.execute("INSERT INTO domains (domain, organization_id) VALUES ('x.com', 999)")
     store.add_organization("Acme Networks", ["acme.com"], now=NOW)
     other = Store.open(path)  # what another process sees: only what was committed
     assert [o.name for o in other.organizations()] == ["Acme Networks"]
