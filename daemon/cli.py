@@ -15,7 +15,16 @@ from pursuit.config.settings import EXAMPLE_CONFIG, load_settings, resolve_confi
 from pursuit.daemon.app import App
 from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
 from pursuit.daemon.errors import PursuitError, UserError
-from pursuit.daemon.models import ORG_STATUSES, Contact, Organization
+from pursuit.daemon.models import (
+    CHANNELS,
+    ORG_STATUSES,
+    Channel,
+    Contact,
+    Direction,
+    DutyState,
+    Organization,
+    OrgStatus,
+)
 
 log = logging.getLogger("pursuit")
 
@@ -153,7 +162,7 @@ def org_status(state: Context, name: str, status: str) -> None:
     app = state.app
     app.sync_config()
     found = app.store.find_organization(name)
-    app.store.set_organization_status(found.id, status, now=app.now())
+    app.store.set_organization_status(found.id, OrgStatus(status), now=app.now())
     _replan(app)
     message = f"{found.name}: {status}"
     if status == "rejected":
@@ -343,7 +352,7 @@ def note(state: Context, contact: str, text: str) -> None:
 
 
 @cli.command("log")
-@click.argument("channel", type=click.Choice(["call", "email", "note"]))
+@click.argument("channel", type=click.Choice(CHANNELS))
 @click.argument("contact")
 @click.argument("text")
 @click.option("--in", "inbound", is_flag=True, help="They reached you (default: you reached them).")
@@ -361,9 +370,9 @@ def log_entry(
     moment = parse_moment(when, app.settings.timezone) if when else app.now()
     app.store.log_correspondence(
         message_id=f"<manual-{uuid.uuid4()}@pursuit>",
-        direction="in" if inbound else "out",
+        direction=Direction.IN if inbound else Direction.OUT,
         when=moment,
-        channel=channel,
+        channel=Channel(channel),
         organization_id=found.organization_id,
         contact_ids=[found.id],
         subject=text,
@@ -638,7 +647,7 @@ def run(state: Context, once: bool) -> None:
         serve(app)
         return
     failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
-    pending = app.store.duties(state="pending")
+    pending = app.store.duties(state=DutyState.PENDING)
     click.echo(f"pursuit: {len(pending)} pending duties; calendar: {_calendar_where(app)}")
     if failures:
         names = ", ".join(name for name, _ in failures)

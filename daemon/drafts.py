@@ -18,7 +18,7 @@ import jinja2
 
 from pursuit.daemon import outbox
 from pursuit.daemon.errors import UserError
-from pursuit.daemon.models import OutboxEntry
+from pursuit.daemon.models import DutyKind, DutyState, OutboxEntry
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def queue_drafts(
     queued = 0
     orgs = {o.id: o for o in store.organizations()}
     interviews = {i.id: i for i in store.interviews(include_cancelled=False)}
-    for duty in store.duties(state="pending", kinds=("thank_you",)):
+    for duty in store.duties(state=DutyState.PENDING, kinds=(DutyKind.THANK_YOU,)):
         interview = interviews.get(duty.interview_id or -1)
         if interview is None or interview.end > now or duty.contact_id is None:
             continue

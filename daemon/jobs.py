@@ -17,7 +17,7 @@ from pursuit.daemon import outbox
 from pursuit.daemon.errors import PursuitError
 from pursuit.daemon.feeds import since_lines
 from pursuit.daemon.mail import fulfil_from_log
-from pursuit.daemon.models import OutboxEntry, calendar_key
+from pursuit.daemon.models import DutyState, OutboxEntry, calendar_key
 from pursuit.daemon.planner import EventContext, PlannedEvent, plan_duties, plan_events
 from pursuit.daemon.store import Store, to_db
 
@@ -49,7 +49,7 @@ def plan(store: Store, settings: Settings, calendar_name: str, now: datetime) ->
                 duty.due,
             )
         wanted_keys = {d.key for d in wanted}
-        stale = [d.key for d in store.duties(state="pending") if d.key not in wanted_keys]
+        stale = [d.key for d in store.duties(state=DutyState.PENDING) if d.key not in wanted_keys]
         store.cancel_duties(stale)
         fulfil_from_log(store)
         ctx = EventContext(

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pursuit.connectors.base import Address, MailMessage
-from pursuit.daemon.models import Contact
+from pursuit.daemon.models import Contact, Direction
 from pursuit.daemon.store import Store
 
 # Personal mail providers: a domain here never identifies an organization.
@@ -168,7 +168,7 @@ class Match:
     organization_id: int | None
     contact_ids: tuple[int, ...]
     new_contacts: tuple[Address, ...]  # people at a tracked domain not yet known
-    direction: str
+    direction: Direction
     people: tuple[str, ...]
 
 
@@ -223,7 +223,7 @@ def match(message: MailMessage, directory: Directory) -> Match | None:
         organization_id=org_id,
         contact_ids=tuple(contact_ids),
         new_contacts=tuple(new),
-        direction="out" if message.outgoing else "in",
+        direction=Direction.OUT if message.outgoing else Direction.IN,
         people=tuple(p.email for p in people),
     )
 

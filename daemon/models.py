@@ -1,22 +1,59 @@
-"""The records pursuit keeps, as plain immutable objects."""
+"""The records pursuit keeps, as plain immutable objects, and the words they use."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
-ORG_STATUSES = ("active", "offer", "rejected", "withdrawn", "closed")
-DUTY_KINDS = ("thank_you", "follow_up", "check_in")
-DUTY_STATES = ("pending", "done", "overdue", "cancelled")
-CHANNELS = ("email", "call", "note")
+
+class OrgStatus(StrEnum):
+    """Where an application stands; all but `active` close it."""
+
+    ACTIVE = "active"
+    OFFER = "offer"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    CLOSED = "closed"
+
+
+class DutyKind(StrEnum):
+    THANK_YOU = "thank_you"
+    FOLLOW_UP = "follow_up"
+    CHECK_IN = "check_in"
+
+
+class DutyState(StrEnum):
+    """A duty's state; `overdue` is only ever seen (a pending duty past due), never stored."""
+
+    PENDING = "pending"
+    DONE = "done"
+    OVERDUE = "overdue"
+    CANCELLED = "cancelled"
+
+
+class Direction(StrEnum):
+    IN = "in"  # they reached you
+    OUT = "out"  # you reached them
+
+
+class Channel(StrEnum):
+    CALL = "call"
+    EMAIL = "email"
+    NOTE = "note"
+
+
+# The words as plain strings, for the command line's choices.
+ORG_STATUSES = tuple(s.value for s in OrgStatus)
+CHANNELS = tuple(c.value for c in Channel)
 
 
 @dataclass(frozen=True)
 class Organization:
     id: int
     name: str
-    status: str
+    status: OrgStatus
     status_changed: datetime
     domains: tuple[str, ...]
     positions: tuple[str, ...] = ()
@@ -63,20 +100,20 @@ class Interview:
 class Duty:
     id: int
     key: str
-    kind: str
+    kind: DutyKind
     organization_id: int
     contact_id: int | None
     interview_id: int | None
     due: datetime
-    state: str  # stored state: pending, done or cancelled
+    state: DutyState  # as stored: pending, done or cancelled
     done_at: datetime | None = None
     evidence: str | None = None
     snoozed: bool = False
 
-    def state_at(self, now: datetime) -> str:
+    def state_at(self, now: datetime) -> DutyState:
         """The state the user sees: a pending duty past due is overdue."""
-        if self.state == "pending" and self.due < now:
-            return "overdue"
+        if self.state == DutyState.PENDING and self.due < now:
+            return DutyState.OVERDUE
         return self.state
 
 
@@ -84,10 +121,10 @@ class Duty:
 class Correspondence:
     id: int
     message_id: str
-    direction: str
+    direction: Direction
     date: datetime
     organization_id: int | None
-    channel: str
+    channel: Channel
     subject: str
     snippet: str
     contact_ids: tuple[int, ...] = ()

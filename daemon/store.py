@@ -19,9 +19,13 @@ from typing import Any, Protocol
 
 from pursuit.daemon.errors import StoreError, UserError
 from pursuit.daemon.models import (
+    Channel,
     Contact,
     Correspondence,
+    Direction,
     Duty,
+    DutyKind,
+    DutyState,
     Feed,
     FeedItem,
     Interview,
@@ -29,6 +33,7 @@ from pursuit.daemon.models import (
     JobRun,
     ManagedEvent,
     Organization,
+    OrgStatus,
     OutboxEntry,
     WantedFeed,
 )
@@ -354,7 +359,7 @@ class Store:
         return Organization(
             id=row["id"],
             name=row["name"],
-            status=row["status"],
+            status=OrgStatus(row["status"]),
             status_changed=from_db(row["status_changed"]),
             domains=domains,
             positions=tuple(json.loads(row["positions"])),
@@ -437,7 +442,7 @@ class Store:
             assert org_id is not None
             return self.organization(org_id)
 
-    def set_organization_status(self, org_id: int, status: str, *, now: datetime) -> None:
+    def set_organization_status(self, org_id: int, status: OrgStatus, *, now: datetime) -> None:
         with self.transaction():
             self._db.execute(
                 "UPDATE organizations SET status = ?, status_changed = ? "
@@ -760,12 +765,12 @@ class Store:
         return Duty(
             id=r["id"],
             key=r["key"],
-            kind=r["kind"],
+            kind=DutyKind(r["kind"]),
             organization_id=r["organization_id"],
             contact_id=r["contact_id"],
             interview_id=r["interview_id"],
             due=from_db(r["due"]),
-            state=r["state"],
+            state=DutyState(r["state"]),
             done_at=_opt(r["done_at"]),
             evidence=r["evidence"],
             snoozed=bool(r["snoozed"]),
@@ -774,8 +779,8 @@ class Store:
     def duties(
         self,
         *,
-        state: str | Collection[str] | None = None,
-        kinds: Collection[str] | None = None,
+        state: DutyState | Collection[DutyState] | None = None,
+        kinds: Collection[DutyKind] | None = None,
         organization: int | None = None,
         contact: int | None = None,
         interview: int | None = None,
@@ -838,7 +843,7 @@ class Store:
     def upsert_duty(
         self,
         key: str,
-        kind: str,
+        kind: DutyKind,
         organization_id: int,
         contact_id: int | None,
         interview_id: int | None,
@@ -882,9 +887,9 @@ class Store:
         self,
         *,
         message_id: str,
-        direction: str,
+        direction: Direction,
         when: datetime,
-        channel: str,
+        channel: Channel,
         organization_id: int | None,
         contact_ids: Iterable[int],
         subject: str = "",
@@ -957,10 +962,10 @@ class Store:
             Correspondence(
                 id=r["id"],
                 message_id=r["message_id"],
-                direction=r["direction"],
+                direction=Direction(r["direction"]),
                 date=from_db(r["date"]),
                 organization_id=r["organization_id"],
-                channel=r["channel"],
+                channel=Channel(r["channel"]),
                 subject=r["subject"],
                 snippet=r["snippet"],
                 contact_ids=tuple(int(x) for x in (r["contact_ids"] or "").split(",") if x),

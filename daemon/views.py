@@ -9,10 +9,14 @@ from zoneinfo import ZoneInfo
 from pursuit.config.settings import Settings
 from pursuit.daemon.errors import UserError
 from pursuit.daemon.export import duty_record, iso, organization_record
-from pursuit.daemon.models import Organization
+from pursuit.daemon.models import DutyKind, DutyState, Organization
 from pursuit.daemon.store import Store
 
-KIND_LABELS = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
+KIND_LABELS = {
+    DutyKind.THANK_YOU: "thank-you",
+    DutyKind.FOLLOW_UP: "follow-up",
+    DutyKind.CHECK_IN: "check-in",
+}
 
 
 def status(
@@ -28,8 +32,8 @@ def status(
     `limit` caps each list of duties (None: all); the counts are always whole.
     """
     orgs = {o.id: o for o in store.organizations()}
-    overdue = store.duties(state="pending", due_before=now, limit=limit)
-    upcoming = store.duties(state="pending", due_from=now, limit=limit)
+    overdue = store.duties(state=DutyState.PENDING, due_before=now, limit=limit)
+    upcoming = store.duties(state=DutyState.PENDING, due_from=now, limit=limit)
     overdue_count, pending_count = store.pending_counts(now)
     people = {
         c.id: c
@@ -183,7 +187,7 @@ def history(store: Store, name: str, tz: ZoneInfo) -> dict[str, Any]:
             }
         )
     for d in duties:
-        if d.state == "done" and d.done_at is not None:
+        if d.state == DutyState.DONE and d.done_at is not None:
             who = contacts[d.contact_id].display if d.contact_id in contacts else ""
             entries.append(
                 {
@@ -232,7 +236,7 @@ def organization_detail(
     everyone = {c.id: c for c in store.contacts()}
     record["duties"] = [
         duty_record(d, everyone, {org.id: org}, tz, now)
-        for d in store.duties(organization=org.id, state=("pending", "done"))
+        for d in store.duties(organization=org.id, state=(DutyState.PENDING, DutyState.DONE))
     ]
     return record
 
