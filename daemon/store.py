@@ -645,19 +645,20 @@ class Store:
         for them: what the user said is never dropped by a calendar edit.
         """
         people = list(interviewers)
-        self._write(
-            "UPDATE interviews SET start = ?, end = ?, cancelled = ? WHERE id = ?",
-            (to_db(start), to_db(end), int(cancelled), interview_id),
-        )
-        self._write(
-            "DELETE FROM interviewers WHERE interview_id = ? AND note IS NULL "
-            f"AND promised IS NULL AND contact_id NOT IN ({','.join('?' * len(people))})",
-            (interview_id, *people),
-        )
-        self._write_many(
-            "INSERT OR IGNORE INTO interviewers (interview_id, contact_id) VALUES (?, ?)",
-            [(interview_id, c) for c in people],
-        )
+        with self.transaction():
+            self._db.execute(
+                "UPDATE interviews SET start = ?, end = ?, cancelled = ? WHERE id = ?",
+                (to_db(start), to_db(end), int(cancelled), interview_id),
+            )
+            self._db.execute(
+                "DELETE FROM interviewers WHERE interview_id = ? AND note IS NULL "
+                f"AND promised IS NULL AND contact_id NOT IN ({','.join('?' * len(people))})",
+                (interview_id, *people),
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO interviewers (interview_id, contact_id) VALUES (?, ?)",
+                [(interview_id, c) for c in people],
+            )
 
     def move_interview(self, interview_id: int, start: datetime, end: datetime) -> None:
         self._write(
