@@ -270,7 +270,7 @@ def bench_pursuit(farm: FeedFarm, concurrency: int) -> dict[str, Any]:
                 first = poll_feeds(store, settings, now, force=True)
                 first_s = time.perf_counter() - start
             first_counts, first_parsed = farm.counts, parsed.calls
-            stored = store.db.execute("SELECT COUNT(*) FROM feed_items").fetchone()[0]
+            stored = store.counts()["feed_items"]
             farm.reset()
             with ParseCounter() as parsed:
                 start = time.perf_counter()
@@ -279,7 +279,7 @@ def bench_pursuit(farm: FeedFarm, concurrency: int) -> dict[str, Any]:
             second_counts, second_parsed = farm.counts, parsed.calls
             agents = farm.user_agents
         finally:
-            store.db.close()
+            store.close()
     assert first.polled == FEEDS and first.failed == 0, first
     assert first_counts == {200: FEEDS}, first_counts
     assert first_parsed == FEEDS, first_parsed

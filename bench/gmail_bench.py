@@ -573,7 +573,7 @@ def describe(calls: list[Call]) -> dict[str, int]:
 
 
 def count(store: Any) -> int:
-    return int(store.db.execute("SELECT COUNT(*) FROM correspondence").fetchone()[0])
+    return store.counts()["correspondence"]
 
 
 # --------------------------------------------------------------------------- main

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import parse_settings
 from pursuit.daemon.jobs import plan
-from pursuit.daemon.store import Store, to_db
+from pursuit.daemon.store import Store
 
 TZ = ZoneInfo("Europe/Paris")
 
@@ -41,7 +41,7 @@ def populate(root: Path) -> Path:
     )
     now = datetime.now(TZ)
     store = Store.open(settings.database)
-    with store.transaction() as db:
+    with store.transaction():
         contacts: list[int] = []
         for o in range(100):
             org = store.add_organization(f"Org {o:03d}", [f"org{o:03d}.example"], now=now)
@@ -59,35 +59,23 @@ def populate(root: Path) -> Path:
                 [contacts[first], contacts[(first + 1) % len(contacts)]],
                 position="Engineer",
             )
-        rows = []
         for m in range(20000):
             org_id = m % 100 + 1
-            when = now - timedelta(minutes=37 * m)
-            rows.append(
-                (
-                    f"<m{m}@mail.example>",
-                    "in" if m % 2 else "out",
-                    to_db(when),
-                    org_id,
-                    "email",
-                    f"Subject {m}",
-                    "snippet",
-                    "[]",
-                )
+            store.log_correspondence(
+                message_id=f"<m{m}@mail.example>",
+                direction="in" if m % 2 else "out",
+                when=now - timedelta(minutes=37 * m),
+                channel="email",
+                organization_id=org_id,
+                contact_ids=[(org_id - 1) * 10 + 1],
+                subject=f"Subject {m}",
+                snippet="snippet",
             )
-        db.executemany(
-            "INSERT INTO correspondence (message_id, direction, date, organization_id, channel, "
-            "subject, snippet, people) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        db.execute(
-            "INSERT INTO correspondence_contacts SELECT id, (organization_id - 1) * 10 + 1 "
-            "FROM correspondence"
-        )
     plan(store, settings, "ics", now)
     counts = {
-        t: store.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-        for t in ("organizations", "interviews", "correspondence", "duties")
+        t: n
+        for t, n in store.counts().items()
+        if t in ("organizations", "interviews", "correspondence", "duties")
     }
     print("database:", json.dumps(counts))
     store.close()

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 from pursuit.config.settings import parse_domain
 from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
 from pursuit.daemon.errors import AmbiguousName, UserError
-from pursuit.daemon.models import Contact, Duty, Organization
+from pursuit.daemon.models import (
+    Channel,
+    Contact,
+    Direction,
+    Duty,
+    DutyState,
+    Organization,
+    OrgStatus,
+)
 from pursuit.daemon.store import Store
 
 if TYPE_CHECKING:
@@ -92,7 +100,7 @@ def set_status(
 ) -> Organization:
     """Set where a pursuit stands; the planner cancels or plans duties to match."""
     found = store.find_organization(name)
-    store.set_organization_status(found.id, status, now=now)
+    store.set_organization_status(found.id, OrgStatus(status), now=now)
     replan(store, settings, now)
     return store.organization(found.id)
 
@@ -240,9 +248,9 @@ def log_by_hand(
     moment = parse_moment(when, settings.timezone) if when else now
     store.log_correspondence(
         message_id=f"<manual-{uuid.uuid4()}@pursuit>",
-        direction="in" if inbound else "out",
+        direction=Direction.IN if inbound else Direction.OUT,
         when=moment,
-        channel=channel,
+        channel=Channel(channel),
         organization_id=found.organization_id,
         contact_ids=[found.id],
         subject=text,
@@ -276,7 +284,7 @@ def snooze(store: Store, settings: Settings, now: datetime, duty_id: int, to: st
 
 
 def pending_duties(store: Store) -> list[Duty]:
-    return store.duties("state = 'pending'")
+    return store.duties(state=DutyState.PENDING)
 
 
 # --- forgetting

@@ -8,6 +8,7 @@ when used, so a command that only reads the store never loads Google's libraries
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -32,6 +33,7 @@ class App:
         self._google_paused = False
         #: The token file (inode, mtime) as it was when Google refused it.
         self._refused_token: tuple[int, int] | None = None
+        self._config_synced = False
 
     def now(self) -> datetime:
         if self._clock is not None:
@@ -40,11 +42,21 @@ class App:
 
     @cached_property
     def store(self) -> Store:
-        from pursuit.daemon.jobs import sync_config_organizations
+        """The state database, opened without writing: reading commands never wait
+        for, nor block, the service (see `sync_config` for what changes it)."""
+        timeout = os.environ.get("PURSUIT_BUSY_TIMEOUT", "")
+        busy = float(timeout) if timeout.replace(".", "", 1).isdigit() else 30.0
+        return Store.open(self.settings.database, busy_timeout=busy)
 
-        store = Store.open(self.settings.database)
-        sync_config_organizations(store, self.settings, self.now())
-        return store
+    def sync_config(self) -> Store:
+        """Put the config's organizations in the store, once; the jobs and every
+        command that changes data call it first. Returns the store."""
+        if not self._config_synced:
+            from pursuit.daemon.jobs import sync_config_organizations
+
+            sync_config_organizations(self.store, self.settings, self.now())
+            self._config_synced = True
+        return self.store
 
     @property
     def calendar_name(self) -> str:
@@ -109,6 +121,7 @@ class App:
         from pursuit.daemon import feeds, interviews, mail
         from pursuit.daemon.jobs import Job, plan, push_events
 
+        self.sync_config()
         settings = self.settings
         jobs: list[Job] = []
         if settings.google is not None:

@@ -16,7 +16,7 @@ from pursuit.config.settings import EXAMPLE_CONFIG, load_settings, resolve_confi
 from pursuit.daemon import actions
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import PursuitError, UserError
-from pursuit.daemon.models import ORG_STATUSES, Organization
+from pursuit.daemon.models import CHANNELS, ORG_STATUSES, Organization
 
 log = logging.getLogger("pursuit")
 
@@ -28,7 +28,6 @@ class Context:
     def __init__(self, config: str | None) -> None:
         self.config = config
         self._app: App | None = None
-        self._synced = False
 
     @property
     def app(self) -> App:
@@ -42,11 +41,7 @@ class Context:
         """The app of a command that changes data: the config's organizations are in the
         store first, so the change sees them. Reading commands never write."""
         app = self.app
-        if not self._synced:
-            from pursuit.daemon.jobs import sync_config_organizations
-
-            sync_config_organizations(app.store, app.settings, app.now())
-            self._synced = True
+        app.sync_config()
         return app
 
     def close(self) -> None:
@@ -305,7 +300,7 @@ def note(app: App, contact: str, text: str) -> None:
 
 
 @cli.command("log")
-@click.argument("channel", type=click.Choice(["call", "email", "note"]))
+@click.argument("channel", type=click.Choice(CHANNELS))
 @click.argument("contact")
 @click.argument("text")
 @click.option("--in", "inbound", is_flag=True, help="They reached you (default: you reached them).")
@@ -470,8 +465,8 @@ def doctor(app: App, as_json: bool) -> None:
     record = views.status(app.store, app.settings.timezone, app.now(), limit=0)
     failing = record["failing_feeds"]
     jobs = {
-        name: {"last_run": row["last_run"], "last_error": row["last_error"]}
-        for name, row in app.store.job_runs().items()
+        name: {"last_run": run.last_run and run.last_run.isoformat(), "last_error": run.last_error}
+        for name, run in app.store.job_runs().items()
     }
     if as_json:
         click.echo(json.dumps({"failing_feeds": failing, "jobs": jobs}, indent=2))

@@ -7,7 +7,6 @@ header: a repeat after a crash finds the draft instead of writing a second.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from email.message import EmailMessage
@@ -17,13 +16,15 @@ from pathlib import Path
 import jinja2
 
 from pursuit.connectors.base import DraftBox
-from pursuit.daemon.errors import PursuitError, UserError
+from pursuit.daemon import outbox
+from pursuit.daemon.errors import UserError
+from pursuit.daemon.models import DutyKind, DutyState, OutboxEntry
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = Path(__file__).with_name("templates") / "thank-you.txt"
-TARGET = "drafts"
+TARGET = outbox.DRAFTS
 TEMPLATE_VARIABLES = (
     "first_name",
     "name",
@@ -106,15 +107,14 @@ def queue_drafts(
     queued = 0
     orgs = {o.id: o for o in store.organizations()}
     interviews = {i.id: i for i in store.interviews(include_cancelled=False)}
-    for duty in store.duties("state = 'pending' AND kind = 'thank_you'"):
+    for duty in store.duties(state=DutyState.PENDING, kinds=(DutyKind.THANK_YOU,)):
         interview = interviews.get(duty.interview_id or -1)
         if interview is None or interview.end > now or duty.contact_id is None:
             continue
         person = next(p for p in interview.interviewers if p.contact.id == duty.contact_id)
-        key = f"draft:{duty.key}"
         raw = render_draft(
             template,
-            key=key,
+            key=outbox.draft_key(duty.key),
             to_name=person.contact.name,
             to_address=person.contact.address,
             from_address=from_address,
@@ -125,21 +125,15 @@ def queue_drafts(
             interview_start=interview.start,
             now=now,
         )
-        queued += store.enqueue(key, "draft", TARGET, {"raw": raw.decode()}, now=now)
+        queued += outbox.queue_draft(store, duty.key, raw, now=now)
     return queued
 
 
 def push_drafts(store: Store, box: DraftBox, now: datetime) -> int:
     """Create the queued drafts; each recorded only after the mailbox holds it."""
-    created = 0
-    for entry in store.pending_outbox(TARGET):
-        payload = json.loads(entry["payload"])
-        try:
-            draft_id = box.create_draft(payload["raw"].encode(), entry["key"])
-        except PursuitError as exc:
-            store.outbox_failed(entry["id"], str(exc))
-            raise
-        store.outbox_done(entry["id"], now=now)
-        log.info("thank-you draft %s ready (%s)", draft_id, entry["key"])
-        created += 1
-    return created
+
+    def perform(entry: OutboxEntry) -> None:
+        draft_id = box.create_draft(outbox.decode_draft(entry.payload), entry.key)
+        log.info("thank-you draft %s ready (%s)", draft_id, entry.key)
+
+    return outbox.deliver(store, TARGET, perform, now)

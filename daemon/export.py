@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pursuit.connectors.base import CalendarEvent, event_id_for
 from pursuit.daemon.models import Contact, Duty, Organization, calendar_key
-from pursuit.daemon.store import Store, from_db
+from pursuit.daemon.store import Store
 
 SECTIONS = (
     "organizations",
@@ -121,18 +121,18 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
     data["feed_items"] = [item_record(row, tz) for row in reversed(items(store))]
     data["events"] = [
         {
-            "id": event_id_for(calendar_key(row["key"], row["generation"])),
-            "key": row["key"],
-            "duty": row["duty_id"],
-            "duties": json.loads(row["duty_ids"]),
-            "calendar": row["calendar"],
-            "start": iso(from_db(row["start"]), tz),
-            "end": iso(from_db(row["end"]), tz),
-            "summary": row["summary"],
-            "description": row["description"],
-            "sequence": row["sequence"],
+            "id": event_id_for(calendar_key(event.key, event.generation)),
+            "key": event.key,
+            "duty": event.duty_id,
+            "duties": list(event.duty_ids),
+            "calendar": event.calendar,
+            "start": iso(event.start, tz),
+            "end": iso(event.end, tz),
+            "summary": event.summary,
+            "description": event.description,
+            "sequence": event.sequence,
         }
-        for row in store.all_events()
+        for event in store.all_events()
     ]
     return data
 
@@ -173,15 +173,15 @@ def to_ics(store: Store) -> bytes:
 
     events = [
         CalendarEvent(
-            key=calendar_key(row["key"], row["generation"]),
-            start=from_db(row["start"]),
-            end=from_db(row["end"]),
-            summary=row["summary"],
-            description=row["description"],
-            sequence=row["sequence"],
-            stamp=from_db(row["stamp"]),
-            reminder_minutes=row["reminder_minutes"],
+            key=calendar_key(event.key, event.generation),
+            start=event.start,
+            end=event.end,
+            summary=event.summary,
+            description=event.description,
+            sequence=event.sequence,
+            stamp=event.stamp,
+            reminder_minutes=event.reminder_minutes,
         )
-        for row in store.all_events()
+        for event in store.all_events()
     ]
     return render(events)

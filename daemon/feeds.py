@@ -10,14 +10,15 @@ a crash never skips an item. One feed failing never touches another.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pursuit.daemon.errors import UserError
-from pursuit.daemon.store import Store, from_db, to_db
+from pursuit.daemon.models import Feed, FeedItem, WantedFeed
+from pursuit.daemon.store import INVALID_FORMAT as INVALID
+from pursuit.daemon.store import Store
 
 if TYPE_CHECKING:
     from pursuit.config.settings import Settings
@@ -26,19 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class WantedFeed:
-    organization_id: int
-    configured_url: str
-    url: str
-    kind: str
-    format: str
-    error: str | None = None  # the configured URL cannot be fetched: listed, never polled
-
-
-INVALID = "invalid"  # the format stored for a feed whose configured URL is unusable
 
 
 def wanted_feeds(store: Store, settings: Settings) -> list[WantedFeed]:
@@ -69,49 +57,7 @@ def wanted_feeds(store: Store, settings: Settings) -> list[WantedFeed]:
 
 def sync_feed_list(store: Store, wanted: Sequence[WantedFeed]) -> None:
     """Feeds rows follow the config; items of a removed feed stay."""
-    with store.transaction() as db:
-        keep: set[tuple[int, str]] = set()
-        for feed in wanted:
-            keep.add((feed.organization_id, feed.configured_url))
-            if feed.error is not None:
-                # Kept as a stopped feed with its error, so `pursuit doctor` lists it.
-                db.execute(
-                    "INSERT INTO feeds (organization_id, configured_url, url, kind, format, "
-                    "active, last_error) VALUES (?, ?, ?, ?, ?, 0, ?) "
-                    "ON CONFLICT (organization_id, configured_url) DO UPDATE "
-                    "SET kind = excluded.kind, format = excluded.format, url = excluded.url, "
-                    "active = 0, last_error = excluded.last_error",
-                    (
-                        feed.organization_id,
-                        feed.configured_url,
-                        feed.url,
-                        feed.kind,
-                        INVALID,
-                        feed.error,
-                    ),
-                )
-                continue
-            db.execute(
-                "INSERT INTO feeds (organization_id, configured_url, url, kind, format) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (organization_id, configured_url) DO UPDATE "
-                "SET kind = excluded.kind, format = excluded.format, "
-                # A new resolution of the configured URL wins over a remembered redirect
-                # only when the user changed the format; otherwise keep where it moved to.
-                "url = CASE WHEN feeds.format = excluded.format THEN feeds.url "
-                "ELSE excluded.url END, "
-                # A feed the user fixed (kind or format) is polled again.
-                f"active = CASE WHEN feeds.format = '{INVALID}' THEN 1 ELSE feeds.active END, "
-                f"last_error = CASE WHEN feeds.format = '{INVALID}' THEN NULL "
-                "ELSE feeds.last_error END",
-                (feed.organization_id, feed.configured_url, feed.url, feed.kind, feed.format),
-            )
-        for row in db.execute("SELECT id, organization_id, configured_url FROM feeds").fetchall():
-            if (row["organization_id"], row["configured_url"]) not in keep:
-                db.execute(
-                    "UPDATE feed_items SET removed_feed_url = ? WHERE feed_id = ?",
-                    (row["configured_url"], row["id"]),
-                )
-                db.execute("DELETE FROM feeds WHERE id = ?", (row["id"],))
+    store.set_feeds(wanted)
 
 
 @dataclass
@@ -137,19 +83,16 @@ def poll_feeds(
     from pursuit.connectors.feeds import DEFAULT_USER_AGENT, FeedError, FeedSource, fetch_many
 
     sync_feed_list(store, wanted_feeds(store, settings))
-    due = "" if force else " AND (next_poll IS NULL OR next_poll <= ?)"
-    params: tuple[Any, ...] = () if force else (to_db(now),)
-    rows = store.db.execute(f"SELECT * FROM feeds WHERE active = 1{due} ORDER BY id", params)
-    feeds = rows.fetchall()
+    feeds = store.feeds(active=True, due_by=None if force else now)
     sources = [
         FeedSource(
-            url=row["url"],
-            kind=row["kind"],
-            format=row["format"],
-            etag=row["etag"],
-            last_modified=row["last_modified"],
+            url=feed.url,
+            kind=feed.kind,
+            format=feed.format,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
         )
-        for row in feeds
+        for feed in feeds
     ]
     config = settings.feeds
     results = fetch_many(
@@ -161,16 +104,16 @@ def poll_feeds(
     )
     report = PollReport(polled=len(feeds))
     for index, result in results:
-        row = feeds[index]
+        feed = feeds[index]
         if isinstance(result, FeedError):
-            record_failure(store, row, result, now, config.poll_every)
+            record_failure(store, feed, result, now, config.poll_every)
             report.failed += 1
             continue
         for warning in result.warnings:
-            log.warning("feed %s: %s", row["configured_url"], warning)
+            log.warning("feed %s: %s", feed.configured_url, warning)
         if result.not_modified:
             report.not_modified += 1
-        new, closed = store_result(store, row, result, now, config.poll_every)
+        new, closed = store_result(store, feed, result, now, config.poll_every)
         report.new_items += new
         report.closed += closed
     return report
@@ -178,74 +121,40 @@ def poll_feeds(
 
 def store_result(
     store: Store,
-    feed: sqlite3.Row,
+    feed: Feed,
     result: FetchResult,
     now: datetime,
     poll_every: timedelta,
 ) -> tuple[int, int]:
     """Store a fetch's items and then its cursor, in one transaction."""
     new = closed = 0
-    with store.transaction() as db:
+    with store.transaction():
         if not result.not_modified:
-            for item in result.items:
-                cursor = db.execute(
-                    "INSERT INTO feed_items (organization_id, feed_id, key, kind, title, link, "
-                    "summary, location, department, published, first_seen) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (organization_id, key) DO UPDATE SET "
-                    "feed_id = excluded.feed_id, title = excluded.title, link = excluded.link, "
-                    "summary = excluded.summary, location = excluded.location, "
-                    "department = excluded.department, closed = NULL "
-                    "RETURNING first_seen",
-                    (
-                        feed["organization_id"],
-                        feed["id"],
-                        item.key,
-                        item.kind,
-                        item.title,
-                        item.link,
-                        item.summary,
-                        item.location,
-                        item.department,
-                        to_db(item.published) if item.published else None,
-                        to_db(now),
-                    ),
-                )
-                new += cursor.fetchone()[0] == to_db(now)
-            if result.complete_listing:
-                seen = [item.key for item in result.items]
-                marks = ",".join("?" * len(seen)) or "''"
-                closed = db.execute(
-                    "UPDATE feed_items SET closed = ? WHERE feed_id = ? AND kind = 'opening' "
-                    f"AND closed IS NULL AND key NOT IN ({marks})",
-                    (to_db(now), feed["id"], *seen),
-                ).rowcount
+            new, closed = store.save_feed_items(
+                feed, result.items, now=now, complete_listing=result.complete_listing
+            )
         if result.moved_to:
             log.warning(
                 "feed %s moved permanently to %s; using the new address",
-                feed["configured_url"],
+                feed.configured_url,
                 result.moved_to,
             )
-        db.execute(
-            "UPDATE feeds SET etag = ?, last_modified = ?, url = COALESCE(?, url), failures = 0, "
-            "last_error = NULL, last_ok = ?, next_poll = ? WHERE id = ?",
-            (
-                result.etag,
-                result.last_modified,
-                result.moved_to,
-                to_db(now),
-                to_db(now + poll_every),
-                feed["id"],
-            ),
+        store.feed_answered(
+            feed.id,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            moved_to=result.moved_to,
+            now=now,
+            next_poll=now + poll_every,
         )
     return new, closed
 
 
 def record_failure(
-    store: Store, feed: sqlite3.Row, error: FeedError, now: datetime, poll_every: timedelta
+    store: Store, feed: Feed, error: FeedError, now: datetime, poll_every: timedelta
 ) -> None:
     """Remember why a feed failed and wait longer before the next try; 410 stops it."""
-    failures = feed["failures"] + 1
+    failures = feed.failures + 1
     # Doubling stops at the cap: poll_every * 2 ** failures overflows timedelta
     # after a few weeks of failures, and so does a huge Retry-After.
     wait = poll_every
@@ -257,16 +166,9 @@ def record_failure(
     if error.retry_after:
         asked = min(error.retry_after, MAX_BACKOFF.total_seconds())
         wait = max(wait, timedelta(seconds=asked))
-    log.warning("feed %s: %s", feed["configured_url"], error.reason)
-    store.db.execute(
-        "UPDATE feeds SET failures = ?, last_error = ?, next_poll = ?, active = ? WHERE id = ?",
-        (
-            failures,
-            error.reason,
-            to_db(now + wait),
-            0 if error.gone else 1,
-            feed["id"],
-        ),
+    log.warning("feed %s: %s", feed.configured_url, error.reason)
+    store.feed_failed(
+        feed.id, failures=failures, error=error.reason, next_poll=now + wait, active=not error.gone
     )
 
 
@@ -292,36 +194,20 @@ def items(
     kinds: Sequence[str] = ("press", "news", "opening"),
     since: datetime | None = None,
     open_only: bool = False,
-) -> list[sqlite3.Row]:
-    clauses = [f"i.kind IN ({','.join('?' * len(kinds))})"]
-    params: list[Any] = list(kinds)
-    if organization_id is not None:
-        clauses.append("i.organization_id = ?")
-        params.append(organization_id)
-    if since is not None:
-        clauses.append("i.first_seen >= ?")
-        params.append(to_db(since))
-    if open_only:
-        clauses.append("i.closed IS NULL")
-    return store.db.execute(
-        "SELECT i.*, o.name AS organization, "
-        "COALESCE(f.configured_url, i.removed_feed_url) AS feed_url "
-        "FROM feed_items i JOIN organizations o ON o.id = i.organization_id "
-        "LEFT JOIN feeds f ON f.id = i.feed_id "
-        f"WHERE {' AND '.join(clauses)} "
-        "ORDER BY COALESCE(i.published, i.first_seen) DESC, i.id DESC",
-        params,
-    ).fetchall()
+) -> list[FeedItem]:
+    return store.feed_items(
+        organization=organization_id, kinds=kinds, since=since, open_only=open_only
+    )
 
 
-def surfaced(store: Store, settings: Settings, rows: Sequence[sqlite3.Row]) -> list[sqlite3.Row]:
+def surfaced(store: Store, settings: Settings, found: Sequence[FeedItem]) -> list[FeedItem]:
     """Only the items that pass the keyword filters of their organization."""
     return [
-        row
-        for row in rows
+        item
+        for item in found
         if keyword_match(
-            f"{row['title']} {row['summary']} {row['department'] or ''}",
-            keywords_for(settings, row["organization"]),
+            f"{item.title} {item.summary} {item.department or ''}",
+            keywords_for(settings, item.organization),
         )
     ]
 
@@ -329,42 +215,38 @@ def surfaced(store: Store, settings: Settings, rows: Sequence[sqlite3.Row]) -> l
 def since_lines(store: Store, settings: Settings, org_id: int, since: datetime) -> list[str]:
     """Talking points: news and openings that appeared since a moment."""
     lines: list[str] = []
-    for row in surfaced(store, settings, items(store, organization_id=org_id, since=since)):
-        if row["kind"] == "opening":
-            if row["closed"]:
+    for item in surfaced(store, settings, items(store, organization_id=org_id, since=since)):
+        if item.kind == "opening":
+            if item.closed:
                 continue
-            where = f" ({row['location']})" if row["location"] else ""
-            lines.append(f"New opening: {row['title']}{where}")
+            where = f" ({item.location})" if item.location else ""
+            lines.append(f"New opening: {item.title}{where}")
         else:
-            lines.append(f"{row['kind'].capitalize()}: {row['title']}")
+            lines.append(f"{item.kind.capitalize()}: {item.title}")
     return lines[:10]
 
 
-def item_record(row: sqlite3.Row, tz: Any) -> dict[str, Any]:
-    def iso(text: str | None) -> str | None:
-        return None if text is None else from_db(text).astimezone(tz).isoformat()
+def item_record(item: FeedItem, tz: Any) -> dict[str, Any]:
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(tz).isoformat()
 
     return {
-        "organization": row["organization"],
-        "feed": row["feed_url"],
-        "kind": row["kind"],
-        "title": row["title"],
-        "link": row["link"],
-        "summary": row["summary"],
-        "location": row["location"],
-        "department": row["department"],
-        "published": iso(row["published"]),
-        "first_seen": iso(row["first_seen"]),
-        "closed": iso(row["closed"]),
+        "organization": item.organization,
+        "feed": item.feed_url,
+        "kind": item.kind,
+        "title": item.title,
+        "link": item.link,
+        "summary": item.summary,
+        "location": item.location,
+        "department": item.department,
+        "published": iso(item.published),
+        "first_seen": iso(item.first_seen),
+        "closed": iso(item.closed),
     }
 
 
-def failing_feeds(store: Store) -> list[sqlite3.Row]:
-    return store.db.execute(
-        "SELECT f.*, o.name AS organization FROM feeds f "
-        "JOIN organizations o ON o.id = f.organization_id "
-        "WHERE f.last_error IS NOT NULL ORDER BY o.name, f.configured_url"
-    ).fetchall()
+def failing_feeds(store: Store) -> list[Feed]:
+    return store.feeds(failing=True)
 
 
 def rejected_with_openings(store: Store, settings: Settings) -> list[dict[str, str]]:
@@ -373,20 +255,20 @@ def rejected_with_openings(store: Store, settings: Settings) -> list[dict[str, s
     for org in store.organizations():
         if org.status != "rejected":
             continue
-        rows = items(
+        openings = items(
             store,
             organization_id=org.id,
             kinds=("opening",),
             since=org.status_changed,
             open_only=True,
         )
-        for row in surfaced(store, settings, rows):
+        for item in surfaced(store, settings, openings):
             suggestions.append(
                 {
                     "organization": org.name,
-                    "opening": row["title"],
-                    "link": row["link"] or "",
-                    "suggestion": f'Ask the recruiter at {org.name} about "{row["title"]}"',
+                    "opening": item.title,
+                    "link": item.link or "",
+                    "suggestion": f'Ask the recruiter at {org.name} about "{item.title}"',
                 }
             )
     return suggestions

@@ -6,7 +6,6 @@ named and the others still run.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,12 +13,13 @@ from datetime import datetime
 
 from pursuit.config.settings import Settings
 from pursuit.connectors.base import Calendar, CalendarEvent
+from pursuit.daemon import outbox
 from pursuit.daemon.errors import PursuitError
 from pursuit.daemon.feeds import since_lines
 from pursuit.daemon.mail import fulfil_from_log
-from pursuit.daemon.models import calendar_key
+from pursuit.daemon.models import DutyState, OutboxEntry, calendar_key
 from pursuit.daemon.planner import EventContext, PlannedEvent, plan_duties, plan_events
-from pursuit.daemon.store import Store, from_db, to_db
+from pursuit.daemon.store import Store, to_db
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def plan(store: Store, settings: Settings, calendar_name: str, now: datetime) ->
                 duty.due,
             )
         wanted_keys = {d.key for d in wanted}
-        stale = [d.key for d in store.duties("state = 'pending'") if d.key not in wanted_keys]
+        stale = [d.key for d in store.duties(state=DutyState.PENDING) if d.key not in wanted_keys]
         store.cancel_duties(stale)
         fulfil_from_log(store)
         ctx = EventContext(
@@ -77,7 +77,7 @@ def queue_event_changes(
     known = store.managed_events(calendar)
     queued = 0
     for event in events:
-        row = known.pop(event.key, None)
+        held = known.pop(event.key, None)
         content = (
             to_db(event.start),
             to_db(event.end),
@@ -86,21 +86,21 @@ def queue_event_changes(
             event.reminder_minutes,
         )
         if (
-            row is not None
-            and row["live"]
+            held is not None
+            and held.live
             and content
             == (
-                row["start"],
-                row["end"],
-                row["summary"],
-                row["description"],
-                row["reminder_minutes"],
+                to_db(held.start),
+                to_db(held.end),
+                held.summary,
+                held.description,
+                held.reminder_minutes,
             )
         ):
             continue
-        sequence = 0 if row is None else row["sequence"] + 1
+        sequence = 0 if held is None else held.sequence + 1
         # An event pursuit removed comes back under a new id: Google never frees an id.
-        generation = 0 if row is None else row["generation"] + (0 if row["live"] else 1)
+        generation = 0 if held is None else held.generation + (0 if held.live else 1)
         store.save_event(
             calendar,
             event.key,
@@ -115,80 +115,59 @@ def queue_event_changes(
             live=True,
             generation=generation,
         )
-        payload = {
-            "key": calendar_key(event.key, generation),
-            "start": to_db(event.start),
-            "end": to_db(event.end),
-            "summary": event.summary,
-            "description": event.description,
-            "reminder_minutes": event.reminder_minutes,
-            "sequence": sequence,
-            "stamp": to_db(now),
-        }
-        queued += store.enqueue(
-            f"{calendar}:{event.key}:{sequence}", "upsert", calendar, payload, now=now
+        wanted = CalendarEvent(
+            key=calendar_key(event.key, generation),
+            start=event.start,
+            end=event.end,
+            summary=event.summary,
+            description=event.description,
+            sequence=sequence,
+            stamp=now,
+            reminder_minutes=event.reminder_minutes,
         )
-    for key, row in known.items():
-        if not row["live"]:
+        queued += outbox.queue_event(store, calendar, event.key, wanted, now=now)
+    for key, held in known.items():
+        if not held.live:
             continue
-        sequence = row["sequence"] + 1
+        sequence = held.sequence + 1
         store.save_event(
             calendar,
             key,
             duty_ids=[],
-            start=from_db(row["start"]),
-            end=from_db(row["end"]),
-            summary=row["summary"],
-            description=row["description"],
-            reminder_minutes=row["reminder_minutes"],
+            start=held.start,
+            end=held.end,
+            summary=held.summary,
+            description=held.description,
+            reminder_minutes=held.reminder_minutes,
             sequence=sequence,
             stamp=now,
             live=False,
-            generation=row["generation"],
+            generation=held.generation,
         )
-        payload = {"key": calendar_key(key, row["generation"])}
-        queued += store.enqueue(
-            f"{calendar}:{key}:{sequence}:delete", "delete", calendar, payload, now=now
+        queued += outbox.queue_event_removal(
+            store, calendar, key, calendar_key(key, held.generation), sequence, now=now
         )
     return queued
 
 
 def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
     """Perform the queued calendar changes; each is recorded only after it is durable."""
-    entries = store.pending_outbox(calendar.name)
+
+    def perform(entry: OutboxEntry) -> None:
+        if entry.action == outbox.UPSERT:
+            calendar.upsert(outbox.decode_event(entry.payload))
+        else:
+            calendar.delete(entry.payload["key"])
+
     # Only the newest change of each event needs performing; older ones are superseded.
-    newest = {json.loads(e["payload"])["key"]: e["id"] for e in entries}
-    done: list[int] = []
-    for entry in entries:
-        payload = json.loads(entry["payload"])
-        if newest[payload["key"]] != entry["id"]:
-            done.append(entry["id"])
-            continue
-        try:
-            if entry["action"] == "upsert":
-                calendar.upsert(
-                    CalendarEvent(
-                        key=payload["key"],
-                        start=from_db(payload["start"]),
-                        end=from_db(payload["end"]),
-                        summary=payload["summary"],
-                        description=payload["description"],
-                        sequence=payload["sequence"],
-                        stamp=from_db(payload["stamp"]),
-                        reminder_minutes=payload["reminder_minutes"],
-                    )
-                )
-            else:
-                calendar.delete(payload["key"])
-        except PursuitError as exc:
-            store.outbox_failed(entry["id"], str(exc))
-            raise
-        done.append(entry["id"])
-    calendar.flush()
-    with store.transaction():
-        for entry_id in done:
-            store.outbox_done(entry_id, now=now)
-    return len(done)
+    return outbox.deliver(
+        store,
+        calendar.name,
+        perform,
+        now,
+        flush=calendar.flush,
+        subject=lambda entry: str(entry.payload["key"]),
+    )
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,13 @@ from datetime import datetime, timedelta
 from pursuit.connectors.base import Mailbox, MailMessage
 from pursuit.daemon.errors import CursorExpired
 from pursuit.daemon.matcher import Directory, domain_of, match, verdict
-from pursuit.daemon.models import Duty
+from pursuit.daemon.models import Channel, Direction, Duty, DutyKind, DutyState, OrgStatus
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
+
+#: The duties a sent mail can fulfil, in the order it fulfils them.
+FULFILLED_BY_MAIL = (DutyKind.THANK_YOU, DutyKind.FOLLOW_UP)
 
 
 def watched(store: Store) -> tuple[list[str], list[str]]:
@@ -141,7 +144,7 @@ def store_messages(
             message_id=message.message_id,
             direction=found.direction,
             when=message.date,
-            channel="email",
+            channel=Channel.EMAIL,
             organization_id=found.organization_id,
             contact_ids=contact_ids,
             subject=message.subject,
@@ -164,21 +167,18 @@ def fulfil_from_log(store: Store) -> list[Duty]:
     Run after planning, so the order in which mail and interviews arrive does
     not matter. A message fulfils at most one duty per person, once.
     """
-    pending = store.duties(
-        "state = 'pending' AND kind IN ('thank_you', 'follow_up') AND interview_id IS NOT NULL"
-    )
+    pending = store.duties(state=DutyState.PENDING, kinds=FULFILLED_BY_MAIL, after_interview=True)
     if not pending:
         return []
-    used = {
-        row[0]
-        for row in store.db.execute(
-            "SELECT evidence_message FROM duties WHERE evidence_message IS NOT NULL"
-        )
-    }
+    used = store.evidence_messages()
     since = min(store.interview(d.interview_id or 0).start for d in pending)
     done: list[Duty] = []
     for sent in store.correspondence(since=since, newest_first=False):
-        if sent.direction != "out" or sent.channel != "email" or sent.message_id in used:
+        if (
+            sent.direction != Direction.OUT
+            or sent.channel != Channel.EMAIL
+            or sent.message_id in used
+        ):
             continue
         done += fulfil_duties(
             store,
@@ -205,17 +205,13 @@ def fulfil_duties(
     else at the organization counts for everyone there when no interviewer
     was addressed directly.
     """
-    pending = [
-        d
-        for d in store.duties("state = 'pending' AND kind IN ('thank_you', 'follow_up')")
-        if d.interview_id is not None
-    ]
+    pending = store.duties(state=DutyState.PENDING, kinds=FULFILLED_BY_MAIL, after_interview=True)
     addressed = [d for d in pending if d.contact_id in contact_ids]
     if not addressed and org_id is not None:
         addressed = [d for d in pending if d.organization_id == org_id]
     done: list[Duty] = []
     handled: set[int | None] = set()
-    order = {"thank_you": 0, "follow_up": 1}
+    order = {kind: rank for rank, kind in enumerate(FULFILLED_BY_MAIL)}
     for duty in sorted(addressed, key=lambda d: (order[d.kind], d.due)):
         if duty.contact_id in handled:
             continue
@@ -234,9 +230,9 @@ def _flag(store: Store, message: MailMessage, org_id: int) -> None:
     if said is None:
         return
     org = store.organization(org_id)
-    if org.status != "active":
+    if org.status != OrgStatus.ACTIVE:
         return
-    status = "rejected" if said == "rejection" else "offer"
+    status = OrgStatus.REJECTED if said == "rejection" else OrgStatus.OFFER
     store.set_organization_flag(
         org_id,
         f'possible {said}: "{message.subject}" ({message.date:%d %b}); '

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pursuit.connectors.base import Address, MailMessage
-from pursuit.daemon.models import Contact
+from pursuit.daemon.models import Contact, Direction
 from pursuit.daemon.store import Store
 
 # Personal mail providers: a domain here never identifies an organization.
@@ -136,10 +136,7 @@ class Directory:
             for contact in store.contacts()
             for address in contact.addresses
         }
-        domains = {
-            row["domain"]: row["organization_id"]
-            for row in store.db.execute("SELECT domain, organization_id FROM domains")
-        }
+        domains = store.domains()
         names = {org.id: org.name for org in store.organizations()}
         return cls(contacts, domains, names, frozenset(normalize(a) for a in user_addresses))
 
@@ -171,7 +168,7 @@ class Match:
     organization_id: int | None
     contact_ids: tuple[int, ...]
     new_contacts: tuple[Address, ...]  # people at a tracked domain not yet known
-    direction: str
+    direction: Direction
     people: tuple[str, ...]
 
 
@@ -226,7 +223,7 @@ def match(message: MailMessage, directory: Directory) -> Match | None:
         organization_id=org_id,
         contact_ids=tuple(contact_ids),
         new_contacts=tuple(new),
-        direction="out" if message.outgoing else "in",
+        direction=Direction.OUT if message.outgoing else Direction.IN,
         people=tuple(p.email for p in people),
     )
 

@@ -1,21 +1,59 @@
-"""The records pursuit keeps, as plain immutable objects."""
+"""The records pursuit keeps, as plain immutable objects, and the words they use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
 
-ORG_STATUSES = ("active", "offer", "rejected", "withdrawn", "closed")
-DUTY_KINDS = ("thank_you", "follow_up", "check_in")
-DUTY_STATES = ("pending", "done", "overdue", "cancelled")
-CHANNELS = ("email", "call", "note")
+
+class OrgStatus(StrEnum):
+    """Where an application stands; all but `active` close it."""
+
+    ACTIVE = "active"
+    OFFER = "offer"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    CLOSED = "closed"
+
+
+class DutyKind(StrEnum):
+    THANK_YOU = "thank_you"
+    FOLLOW_UP = "follow_up"
+    CHECK_IN = "check_in"
+
+
+class DutyState(StrEnum):
+    """A duty's state; `overdue` is only ever seen (a pending duty past due), never stored."""
+
+    PENDING = "pending"
+    DONE = "done"
+    OVERDUE = "overdue"
+    CANCELLED = "cancelled"
+
+
+class Direction(StrEnum):
+    IN = "in"  # they reached you
+    OUT = "out"  # you reached them
+
+
+class Channel(StrEnum):
+    CALL = "call"
+    EMAIL = "email"
+    NOTE = "note"
+
+
+# The words as plain strings, for the command line's choices.
+ORG_STATUSES = tuple(s.value for s in OrgStatus)
+CHANNELS = tuple(c.value for c in Channel)
 
 
 @dataclass(frozen=True)
 class Organization:
     id: int
     name: str
-    status: str
+    status: OrgStatus
     status_changed: datetime
     domains: tuple[str, ...]
     positions: tuple[str, ...] = ()
@@ -62,20 +100,20 @@ class Interview:
 class Duty:
     id: int
     key: str
-    kind: str
+    kind: DutyKind
     organization_id: int
     contact_id: int | None
     interview_id: int | None
     due: datetime
-    state: str  # stored state: pending, done or cancelled
+    state: DutyState  # as stored: pending, done or cancelled
     done_at: datetime | None = None
     evidence: str | None = None
     snoozed: bool = False
 
-    def state_at(self, now: datetime) -> str:
+    def state_at(self, now: datetime) -> DutyState:
         """The state the user sees: a pending duty past due is overdue."""
-        if self.state == "pending" and self.due < now:
-            return "overdue"
+        if self.state == DutyState.PENDING and self.due < now:
+            return DutyState.OVERDUE
         return self.state
 
 
@@ -83,15 +121,112 @@ class Duty:
 class Correspondence:
     id: int
     message_id: str
-    direction: str
+    direction: Direction
     date: datetime
     organization_id: int | None
-    channel: str
+    channel: Channel
     subject: str
     snippet: str
     contact_ids: tuple[int, ...] = ()
     people: tuple[str, ...] = ()
     thread: str | None = None
+
+
+@dataclass(frozen=True)
+class WantedFeed:
+    """A feed as the config asks for it, resolved to the URL and format to poll."""
+
+    organization_id: int
+    configured_url: str
+    url: str
+    kind: str
+    format: str
+    error: str | None = None  # the configured URL cannot be fetched: listed, never polled
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A company feed as polled: where it is now, its cursor, how it last went."""
+
+    id: int
+    organization_id: int
+    organization: str
+    configured_url: str
+    url: str
+    kind: str
+    format: str
+    etag: str | None = None
+    last_modified: str | None = None
+    active: bool = True
+    failures: int = 0
+    last_error: str | None = None
+    last_ok: datetime | None = None
+    next_poll: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """What a feed said once: press, news or an opening (closed when it left its board)."""
+
+    id: int
+    organization_id: int
+    organization: str
+    feed_url: str | None  # the configured URL, kept after the feed left the config
+    key: str
+    kind: str
+    title: str
+    link: str | None
+    summary: str
+    location: str | None
+    department: str | None
+    published: datetime | None
+    first_seen: datetime
+    closed: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ManagedEvent:
+    """What pursuit last asked a calendar to hold for one planned event."""
+
+    calendar: str
+    key: str
+    duty_ids: tuple[int, ...]
+    start: datetime
+    end: datetime
+    summary: str
+    description: str
+    reminder_minutes: int
+    sequence: int
+    stamp: datetime
+    live: bool = True
+    generation: int = 0
+
+    @property
+    def duty_id(self) -> int | None:
+        return self.duty_ids[0] if self.duty_ids else None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One side effect to perform, keyed by what it is for (see daemon/outbox.py)."""
+
+    id: int
+    key: str
+    action: str
+    target: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    created: datetime | None = None
+    done: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class JobRun:
+    job: str
+    last_run: datetime | None
+    last_ok: datetime | None
+    last_error: str | None
 
 
 def calendar_key(key: str, generation: int) -> str:

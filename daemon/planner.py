@@ -12,15 +12,25 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import PlannerSettings
-from pursuit.daemon.models import Contact, Correspondence, Duty, Interview, Organization
+from pursuit.daemon.models import (
+    Contact,
+    Correspondence,
+    Direction,
+    Duty,
+    DutyKind,
+    DutyState,
+    Interview,
+    Organization,
+    OrgStatus,
+)
 
-CLOSING_STATUSES = ("offer", "withdrawn", "closed", "rejected")
+CLOSING_STATUSES = (OrgStatus.OFFER, OrgStatus.WITHDRAWN, OrgStatus.CLOSED, OrgStatus.REJECTED)
 
 
 @dataclass(frozen=True)
 class PlannedDuty:
     key: str
-    kind: str
+    kind: DutyKind
     organization_id: int
     contact_id: int | None
     interview_id: int | None
@@ -89,13 +99,13 @@ def plan_duties(
     planned: list[PlannedDuty] = []
     latest_with: dict[int, tuple[Interview, date | None]] = {}
     for interview in sorted(live, key=lambda i: (i.start, i.id)):
-        if orgs[interview.organization_id].status != "active":
+        if orgs[interview.organization_id].status != OrgStatus.ACTIVE:
             continue
         for person in interview.interviewers:
             planned.append(
                 PlannedDuty(
                     key=f"thank_you:{interview.id}:{person.contact.id}",
-                    kind="thank_you",
+                    kind=DutyKind.THANK_YOU,
                     organization_id=interview.organization_id,
                     contact_id=person.contact.id,
                     interview_id=interview.id,
@@ -108,7 +118,7 @@ def plan_duties(
         planned.append(
             PlannedDuty(
                 key=f"follow_up:{interview.id}:{contact_id}",
-                kind="follow_up",
+                kind=DutyKind.FOLLOW_UP,
                 organization_id=interview.organization_id,
                 contact_id=contact_id,
                 interview_id=interview.id,
@@ -120,13 +130,13 @@ def plan_duties(
         if contact.organization_id is not None:
             by_org.setdefault(contact.organization_id, []).append(contact)
     for org in orgs.values():
-        if org.status != "rejected":
+        if org.status != OrgStatus.REJECTED:
             continue
         rejected_on = org.status_changed.astimezone(tz).date()
         planned.append(
             PlannedDuty(
                 key=f"check_in:{org.id}:{rejected_on.isoformat()}",
-                kind="check_in",
+                kind=DutyKind.CHECK_IN,
                 organization_id=org.id,
                 contact_id=_check_in_contact(org.id, live, by_org.get(org.id, [])),
                 interview_id=None,
@@ -168,13 +178,13 @@ def plan_events(
     duties: Iterable[Duty], ctx: EventContext, rules: PlannerSettings
 ) -> list[PlannedEvent]:
     """One event per interview for its thank-you notes, one per follow-up and check-in."""
-    live = [d for d in duties if d.state != "cancelled"]
+    live = [d for d in duties if d.state != DutyState.CANCELLED]
     thank_yous: dict[int, list[Duty]] = {}
     events: list[PlannedEvent] = []
     for duty in live:
-        if duty.kind == "thank_you" and duty.interview_id is not None:
+        if duty.kind == DutyKind.THANK_YOU and duty.interview_id is not None:
             thank_yous.setdefault(duty.interview_id, []).append(duty)
-        elif duty.kind in ("follow_up", "check_in"):
+        elif duty.kind in (DutyKind.FOLLOW_UP, DutyKind.CHECK_IN):
             events.append(_follow_up_event(duty, ctx, rules))
     for interview_id, group in thank_yous.items():
         events.append(_thank_you_event(interview_id, group, ctx, rules))
@@ -196,7 +206,7 @@ def _thank_you_event(
     interview = ctx.interviews[interview_id]
     org = ctx.organizations[interview.organization_id]
     names = _names((d.contact_id for d in group), ctx)
-    all_done = all(d.state == "done" for d in group)
+    all_done = all(d.state == DutyState.DONE for d in group)
     summary = (
         f"Thank-you notes sent: {org.name} ({names})"
         if all_done
@@ -212,7 +222,7 @@ def _thank_you_event(
         contact = ctx.contacts.get(duty.contact_id or -1)
         if contact is None:
             continue
-        state = "sent" if duty.state == "done" else "to send"
+        state = "sent" if duty.state == DutyState.DONE else "to send"
         lines.append(f"- {contact.display} <{contact.address}>: {state}")
         if notes.get(contact.id):
             lines.append(f"  You noted: {notes[contact.id]}")
@@ -233,11 +243,11 @@ def _follow_up_event(duty: Duty, ctx: EventContext, rules: PlannerSettings) -> P
     contact = ctx.contacts.get(duty.contact_id or -1)
     who = contact.display if contact else org.name
     interview = ctx.interviews.get(duty.interview_id or -1)
-    if duty.kind == "follow_up":
-        verb = "Followed up with" if duty.state == "done" else "Follow up with"
+    if duty.kind == DutyKind.FOLLOW_UP:
+        verb = "Followed up with" if duty.state == DutyState.DONE else "Follow up with"
         summary = f"{verb} {who} ({org.name})"
     else:
-        verb = "Checked in with" if duty.state == "done" else "Check in with"
+        verb = "Checked in with" if duty.state == DutyState.DONE else "Check in with"
         summary = f"{verb} {org.name}" + (f" ({who})" if contact else "")
     return PlannedEvent(
         key=duty.key,
@@ -271,7 +281,7 @@ def talking_points(
                 lines.append(f"Your notes: {person.note}")
     last = ctx.last_correspondence(contact.id) if contact else None
     if last is not None:
-        arrow = "from you" if last.direction == "out" else "to you"
+        arrow = "from you" if last.direction == Direction.OUT else "to you"
         subject = f' "{last.subject}"' if last.subject else ""
         lines.append(
             f"Last correspondence: {last.date.astimezone(ctx.tz):%d %b %Y}, "
@@ -285,7 +295,7 @@ def talking_points(
         lines.extend(f"- {item}" for item in news)
     lines.append("")
     lines.append("Ask:")
-    if duty.kind == "check_in":
+    if duty.kind == DutyKind.CHECK_IN:
         lines.append("- Have new positions opened that would fit me?")
         lines.append("- Could I be considered again?")
     else:
@@ -296,7 +306,7 @@ def talking_points(
             else "- Am I still being considered?"
         )
         lines.append("- Are there other open positions that would fit me?")
-    if duty.state == "done" and duty.evidence:
+    if duty.state == DutyState.DONE and duty.evidence:
         lines.append("")
         lines.append(f"Done: {duty.evidence}")
     return "\n".join(lines)

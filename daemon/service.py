@@ -21,7 +21,6 @@ import schedule
 
 from pursuit.daemon.app import App
 from pursuit.daemon.jobs import run_jobs
-from pursuit.daemon.store import from_db
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ def watchdog_interval() -> float | None:
 def due_now(app: App, now: datetime) -> bool:
     """True when the jobs last ran longer ago than the interval (or never)."""
     runs = app.store.job_runs()
-    last = [from_db(r["last_run"]) for r in runs.values() if r["last_run"]]
+    last = [r.last_run for r in runs.values() if r.last_run is not None]
     return not last or now - min(last) >= app.settings.run_every
 
 

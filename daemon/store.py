@@ -8,22 +8,34 @@ after a crash finds the row instead of acting twice.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pursuit.daemon.errors import AmbiguousName, StoreError, UserError
 from pursuit.daemon.models import (
+    Channel,
     Contact,
     Correspondence,
+    Direction,
     Duty,
+    DutyKind,
+    DutyState,
+    Feed,
+    FeedItem,
     Interview,
     Interviewer,
+    JobRun,
+    ManagedEvent,
     Organization,
+    OrgStatus,
+    OutboxEntry,
+    WantedFeed,
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -198,6 +210,29 @@ MIGRATIONS: tuple[str, ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+INVALID_FORMAT = "invalid"  # the format stored for a feed whose configured URL is unusable
+
+
+class NewFeedItem(Protocol):
+    """An item as a feed connector hands it over."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def link(self) -> str | None: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def location(self) -> str | None: ...
+    @property
+    def department(self) -> str | None: ...
+    @property
+    def published(self) -> datetime | None: ...
+
 
 def to_db(moment: datetime) -> str:
     """Datetimes are stored in UTC, in one format, so text order is time order."""
@@ -218,18 +253,24 @@ class Store:
     """The one SQLite database. Open with `Store.open(path)`; close when done."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path | None = None) -> None:
-        self.db = connection
+        self._db = connection
         self.path = path
+        self._savepoints = itertools.count()
 
     # --- opening and migrations
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
+    def open(cls, path: Path | str, *, busy_timeout: float = 30.0) -> Store:
+        """Open (and create or migrate) the database; nothing else is written.
+
+        `busy_timeout`: seconds a change waits for another program's change to
+        finish. Reading never waits: the database is in WAL mode.
+        """
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA journal_mode = WAL")
@@ -241,11 +282,11 @@ class Store:
         return store
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
     @property
     def version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
         current = self.version
@@ -257,36 +298,68 @@ class Store:
         for number in range(current + 1, SCHEMA_VERSION + 1):
             with self.transaction():
                 for statement in _split_sql(MIGRATIONS[number - 1]):
-                    self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number}")
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One transaction; nested uses join the outer one."""
-        if self.db.in_transaction:
-            yield self.db
+    def transaction(self) -> Iterator[None]:
+        """One transaction; a nested block is a savepoint, undone alone when it fails.
+
+        A COMMIT that fails (a full disk, a deferred constraint) is rolled back,
+        so the connection never stays inside a transaction later blocks would join.
+        """
+        if self._db.in_transaction:
+            name = f"nested_{next(self._savepoints)}"
+            self._db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self._db.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self._db.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            self._db.execute(f"RELEASE SAVEPOINT {name}")
             return
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(
+                    f"{self.path}: the state database is locked by another program; try again"
+                ) from None
             raise
-        self.db.execute("COMMIT")
+        try:
+            yield
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: the change could not be saved: {exc}") from exc
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """One change, in the current transaction or a transaction of its own."""
+        with self.transaction():
+            return self._db.execute(sql, params)
+
+    def _write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        with self.transaction():
+            return self._db.executemany(sql, rows)
 
     # --- organizations
 
     def _org(self, row: sqlite3.Row) -> Organization:
         domains = tuple(
             r[0]
-            for r in self.db.execute(
+            for r in self._db.execute(
                 "SELECT domain FROM domains WHERE organization_id = ? ORDER BY domain", (row["id"],)
             )
         )
         return Organization(
             id=row["id"],
             name=row["name"],
-            status=row["status"],
+            status=OrgStatus(row["status"]),
             status_changed=from_db(row["status_changed"]),
             domains=domains,
             positions=tuple(json.loads(row["positions"])),
@@ -294,26 +367,26 @@ class Store:
         )
 
     def organizations(self) -> list[Organization]:
-        rows = self.db.execute("SELECT * FROM organizations ORDER BY name COLLATE NOCASE")
+        rows = self._db.execute("SELECT * FROM organizations ORDER BY name COLLATE NOCASE")
         return [self._org(row) for row in rows]
 
     def organization(self, org_id: int) -> Organization:
-        row = self.db.execute("SELECT * FROM organizations WHERE id = ?", (org_id,)).fetchone()
+        row = self._db.execute("SELECT * FROM organizations WHERE id = ?", (org_id,)).fetchone()
         if row is None:
             raise UserError(f"no organization with id {org_id}")
         return self._org(row)
 
     def find_organization(self, name: str) -> Organization:
         """By exact name, a domain, or a unique prefix of the name (case-insensitive)."""
-        row = self.db.execute("SELECT * FROM organizations WHERE name = ?", (name,)).fetchone()
+        row = self._db.execute("SELECT * FROM organizations WHERE name = ?", (name,)).fetchone()
         if row is None:
-            row = self.db.execute(
+            row = self._db.execute(
                 "SELECT o.* FROM organizations o JOIN domains d ON d.organization_id = o.id "
                 "WHERE d.domain = ?",
                 (name.lower(),),
             ).fetchone()
         if row is None:
-            rows = self.db.execute(
+            rows = self._db.execute(
                 "SELECT * FROM organizations WHERE name LIKE ? ESCAPE '\\' ORDER BY name",
                 (_like_prefix(name),),
             ).fetchall()
@@ -341,10 +414,12 @@ class Store:
         now: datetime,
         from_config: bool = False,
     ) -> Organization:
-        with self.transaction() as db:
-            row = db.execute("SELECT id FROM organizations WHERE name = ?", (name,)).fetchone()
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT id FROM organizations WHERE name = ?", (name,)
+            ).fetchone()
             if row is None:
-                org_id = db.execute(
+                org_id = self._db.execute(
                     "INSERT INTO organizations (name, status_changed, positions, from_config) "
                     "VALUES (?, ?, ?, ?)",
                     (name, to_db(now), json.dumps(list(positions)), int(from_config)),
@@ -352,41 +427,41 @@ class Store:
             else:
                 org_id = row["id"]
                 if positions:
-                    db.execute(
+                    self._db.execute(
                         "UPDATE organizations SET positions = ? WHERE id = ?",
                         (json.dumps(list(positions)), org_id),
                     )
             for domain in domains:
-                owner = db.execute(
+                owner = self._db.execute(
                     "SELECT o.name FROM domains d JOIN organizations o ON o.id = d.organization_id "
                     "WHERE d.domain = ? AND o.id != ?",
                     (domain.lower(), org_id),
                 ).fetchone()
                 if owner is not None:
                     raise UserError(f"domain {domain} already belongs to {owner['name']}")
-                db.execute(
+                self._db.execute(
                     "INSERT OR IGNORE INTO domains (domain, organization_id) VALUES (?, ?)",
                     (domain.lower(), org_id),
                 )
             assert org_id is not None
             return self.organization(org_id)
 
-    def set_organization_status(self, org_id: int, status: str, *, now: datetime) -> None:
-        with self.transaction() as db:
-            db.execute(
+    def set_organization_status(self, org_id: int, status: OrgStatus, *, now: datetime) -> None:
+        with self.transaction():
+            self._db.execute(
                 "UPDATE organizations SET status = ?, status_changed = ? "
                 "WHERE id = ? AND status != ?",
                 (status, to_db(now), org_id, status),
             )
             # Setting a status answers the flag, even a false alarm confirmed as active.
-            db.execute("UPDATE organizations SET flag = NULL WHERE id = ?", (org_id,))
+            self._db.execute("UPDATE organizations SET flag = NULL WHERE id = ?", (org_id,))
 
     def set_organization_flag(self, org_id: int, flag: str | None) -> None:
-        self.db.execute("UPDATE organizations SET flag = ? WHERE id = ?", (flag, org_id))
+        self._write("UPDATE organizations SET flag = ? WHERE id = ?", (flag, org_id))
 
     def forget_organization(self, org_id: int) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM organizations WHERE id = ?", (org_id,))
+        with self.transaction():
+            self._db.execute("DELETE FROM organizations WHERE id = ?", (org_id,))
 
     def organization_for_domain(self, domain: str) -> int | None:
         """The organization owning this domain or a parent of it (mail.acme.com -> acme.com)."""
@@ -395,17 +470,22 @@ class Store:
         if not candidates:
             return None
         marks = ",".join("?" * len(candidates))
-        rows = self.db.execute(
+        rows = self._db.execute(
             f"SELECT domain, organization_id FROM domains WHERE domain IN ({marks})", candidates
         ).fetchall()
         if not rows:
             return None
         return int(max(rows, key=lambda r: len(r["domain"]))["organization_id"])
 
+    def domains(self) -> dict[str, int]:
+        """Every tracked domain and the organization it belongs to."""
+        rows = self._db.execute("SELECT domain, organization_id FROM domains")
+        return {str(r[0]): int(r[1]) for r in rows}
+
     # --- contacts
 
     def _contacts(self, where: str, params: Sequence[Any]) -> list[Contact]:
-        rows = self.db.execute(
+        rows = self._db.execute(
             "SELECT c.id, c.name, c.role, c.organization_id, group_concat(a.address, ' ') AS addrs "
             f"FROM contacts c LEFT JOIN addresses a ON a.contact_id = c.id WHERE {where} "
             "GROUP BY c.id ORDER BY c.name COLLATE NOCASE, c.id",
@@ -440,7 +520,7 @@ class Store:
         return self._contacts(f"c.id IN ({','.join('?' * len(wanted))})", wanted)
 
     def contact_by_address(self, address: str) -> Contact | None:
-        row = self.db.execute(
+        row = self._db.execute(
             "SELECT contact_id FROM addresses WHERE address = ?", (address.lower(),)
         ).fetchone()
         return None if row is None else self.contact(row[0])
@@ -475,24 +555,28 @@ class Store:
     ) -> Contact:
         """The contact with this address, created (or its name filled in) as needed."""
         address = address.strip().lower()
-        with self.transaction() as db:
+        with self.transaction():
             existing = self.contact_by_address(address)
             if existing is not None:
                 if name and not existing.name:
-                    db.execute("UPDATE contacts SET name = ? WHERE id = ?", (name, existing.id))
+                    self._db.execute(
+                        "UPDATE contacts SET name = ? WHERE id = ?", (name, existing.id)
+                    )
                 if organization_id and existing.organization_id is None:
-                    db.execute(
+                    self._db.execute(
                         "UPDATE contacts SET organization_id = ? WHERE id = ?",
                         (organization_id, existing.id),
                     )
                 if role and not existing.role:
-                    db.execute("UPDATE contacts SET role = ? WHERE id = ?", (role, existing.id))
+                    self._db.execute(
+                        "UPDATE contacts SET role = ? WHERE id = ?", (role, existing.id)
+                    )
                 return self.contact(existing.id)
-            contact_id = db.execute(
+            contact_id = self._db.execute(
                 "INSERT INTO contacts (organization_id, name, role) VALUES (?, ?, ?)",
                 (organization_id, name, role),
             ).lastrowid
-            db.execute(
+            self._db.execute(
                 "INSERT INTO addresses (address, contact_id) VALUES (?, ?)", (address, contact_id)
             )
             assert contact_id is not None
@@ -501,24 +585,24 @@ class Store:
     def forget_contact(self, contact_id: int) -> None:
         """Remove a person and every trace of them: their own records, their address."""
         addresses = set(self.contact(contact_id).addresses)
-        with self.transaction() as db:
-            db.execute(
+        with self.transaction():
+            self._db.execute(
                 "DELETE FROM correspondence WHERE id IN (SELECT correspondence_id "
                 "FROM correspondence_contacts GROUP BY correspondence_id "
                 "HAVING count(*) = 1 AND max(contact_id) = ?)",
                 (contact_id,),
             )
-            for row in db.execute(
+            for row in self._db.execute(
                 "SELECT m.id, m.people FROM correspondence m JOIN correspondence_contacts c "
                 "ON c.correspondence_id = m.id WHERE c.contact_id = ?",
                 (contact_id,),
             ).fetchall():
                 people = [p for p in json.loads(row["people"]) if p not in addresses]
-                db.execute(
+                self._db.execute(
                     "UPDATE correspondence SET people = ? WHERE id = ?",
                     (json.dumps(people), row["id"]),
                 )
-            db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+            self._db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
 
     # --- interviews
 
@@ -533,22 +617,22 @@ class Store:
         source: str = "cli",
         source_key: str | None = None,
     ) -> int:
-        with self.transaction() as db:
-            interview_id = db.execute(
+        with self.transaction():
+            interview_id = self._db.execute(
                 "INSERT INTO interviews "
                 "(organization_id, position, start, end, source, source_key) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (organization_id, position, to_db(start), to_db(end), source, source_key),
             ).lastrowid
             assert interview_id is not None
-            db.executemany(
+            self._db.executemany(
                 "INSERT OR IGNORE INTO interviewers (interview_id, contact_id) VALUES (?, ?)",
                 [(interview_id, c) for c in interviewers],
             )
             return interview_id
 
     def interview_by_source(self, source_key: str) -> Interview | None:
-        row = self.db.execute(
+        row = self._db.execute(
             "SELECT id FROM interviews WHERE source_key = ?", (source_key,)
         ).fetchone()
         return None if row is None else self.interview(row[0])
@@ -569,28 +653,29 @@ class Store:
         for them: what the user said is never dropped by a calendar edit.
         """
         people = list(interviewers)
-        self.db.execute(
-            "UPDATE interviews SET start = ?, end = ?, cancelled = ? WHERE id = ?",
-            (to_db(start), to_db(end), int(cancelled), interview_id),
-        )
-        self.db.execute(
-            "DELETE FROM interviewers WHERE interview_id = ? AND note IS NULL "
-            f"AND promised IS NULL AND contact_id NOT IN ({','.join('?' * len(people))})",
-            (interview_id, *people),
-        )
-        self.db.executemany(
-            "INSERT OR IGNORE INTO interviewers (interview_id, contact_id) VALUES (?, ?)",
-            [(interview_id, c) for c in people],
-        )
+        with self.transaction():
+            self._db.execute(
+                "UPDATE interviews SET start = ?, end = ?, cancelled = ? WHERE id = ?",
+                (to_db(start), to_db(end), int(cancelled), interview_id),
+            )
+            self._db.execute(
+                "DELETE FROM interviewers WHERE interview_id = ? AND note IS NULL "
+                f"AND promised IS NULL AND contact_id NOT IN ({','.join('?' * len(people))})",
+                (interview_id, *people),
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO interviewers (interview_id, contact_id) VALUES (?, ?)",
+                [(interview_id, c) for c in people],
+            )
 
     def move_interview(self, interview_id: int, start: datetime, end: datetime) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE interviews SET start = ?, end = ? WHERE id = ?",
             (to_db(start), to_db(end), interview_id),
         )
 
     def cancel_interview(self, interview_id: int) -> None:
-        self.db.execute("UPDATE interviews SET cancelled = 1 WHERE id = ?", (interview_id,))
+        self._write("UPDATE interviews SET cancelled = 1 WHERE id = ?", (interview_id,))
 
     def interviews(
         self,
@@ -610,11 +695,11 @@ class Store:
         if not include_cancelled:
             clauses.append("i.cancelled = 0")
         where = " AND ".join(clauses) or "1"
-        rows = self.db.execute(
+        rows = self._db.execute(
             f"SELECT i.* FROM interviews i WHERE {where} ORDER BY i.start, i.id", params
         ).fetchall()
         people: dict[int, list[Interviewer]] = {}
-        links = self.db.execute(
+        links = self._db.execute(
             "SELECT x.* FROM interviewers x JOIN interviews i ON i.id = x.interview_id "
             f"WHERE {where} ORDER BY x.rowid",
             params,
@@ -649,12 +734,20 @@ class Store:
         return found[0]
 
     def latest_interview_with(self, contact_id: int) -> int | None:
-        row = self.db.execute(
+        row = self._db.execute(
             "SELECT i.id FROM interviews i JOIN interviewers x ON x.interview_id = i.id "
             "WHERE x.contact_id = ? AND i.cancelled = 0 ORDER BY i.start DESC LIMIT 1",
             (contact_id,),
         ).fetchone()
         return None if row is None else int(row[0])
+
+    def interview_counts(self) -> dict[int, tuple[int, datetime]]:
+        """For each organization: its interviews not cancelled, and the latest start."""
+        rows = self._db.execute(
+            "SELECT organization_id, count(*), max(start) FROM interviews "
+            "WHERE cancelled = 0 GROUP BY organization_id"
+        )
+        return {int(r[0]): (int(r[1]), from_db(r[2])) for r in rows}
 
     def set_interviewer(
         self,
@@ -665,12 +758,12 @@ class Store:
         promised: date | None = None,
     ) -> None:
         if note is not None:
-            self.db.execute(
+            self._db.execute(
                 "UPDATE interviewers SET note = ? WHERE interview_id = ? AND contact_id = ?",
                 (note, interview_id, contact_id),
             )
         if promised is not None:
-            self.db.execute(
+            self._db.execute(
                 "UPDATE interviewers SET promised = ? WHERE interview_id = ? AND contact_id = ?",
                 (promised.isoformat(), interview_id, contact_id),
             )
@@ -681,38 +774,92 @@ class Store:
         return Duty(
             id=r["id"],
             key=r["key"],
-            kind=r["kind"],
+            kind=DutyKind(r["kind"]),
             organization_id=r["organization_id"],
             contact_id=r["contact_id"],
             interview_id=r["interview_id"],
             due=from_db(r["due"]),
-            state=r["state"],
+            state=DutyState(r["state"]),
             done_at=_opt(r["done_at"]),
             evidence=r["evidence"],
             snoozed=bool(r["snoozed"]),
         )
 
-    def duties(self, where: str = "1", params: Sequence[Any] = ()) -> list[Duty]:
-        rows = self.db.execute(f"SELECT * FROM duties WHERE {where} ORDER BY due, id", params)
+    def duties(
+        self,
+        *,
+        state: DutyState | Collection[DutyState] | None = None,
+        kinds: Collection[DutyKind] | None = None,
+        organization: int | None = None,
+        contact: int | None = None,
+        interview: int | None = None,
+        after_interview: bool | None = None,
+        due_before: datetime | None = None,
+        due_from: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Duty]:
+        """Duties by due time (then id), filtered by every keyword given.
+
+        `state` is the stored state (pending, done, cancelled) or a collection of
+        them; `after_interview` keeps only duties tied (True) or not tied (False)
+        to an interview.
+        """
+        where = _Where()
+        where.one_of("state", [state] if isinstance(state, str) else state)
+        where.one_of("kind", kinds)
+        where.equal("organization_id", organization)
+        where.equal("contact_id", contact)
+        where.equal("interview_id", interview)
+        if after_interview is not None:
+            where.add(f"interview_id IS {'NOT ' if after_interview else ''}NULL")
+        if due_before is not None:
+            where.add("due < ?", to_db(due_before))
+        if due_from is not None:
+            where.add("due >= ?", to_db(due_from))
+        rows = self._db.execute(
+            f"SELECT * FROM duties WHERE {where} ORDER BY due, id{_limit(limit)}", where.params
+        )
         return [self._duty(r) for r in rows]
 
     def duty(self, duty_id: int) -> Duty:
-        found = self.duties("id = ?", (duty_id,))
-        if not found:
+        row = self._db.execute("SELECT * FROM duties WHERE id = ?", (duty_id,)).fetchone()
+        if row is None:
             raise UserError(f"no duty with id {duty_id} (see `pursuit status`)")
-        return found[0]
+        return self._duty(row)
+
+    def pending_counts(self, now: datetime) -> tuple[int, int]:
+        """How many pending duties are overdue at `now`, and how many there are in all."""
+        overdue, pending = self._db.execute(
+            "SELECT count(*) FILTER (WHERE due < ?), count(*) FROM duties WHERE state = 'pending'",
+            (to_db(now),),
+        ).fetchone()
+        return int(overdue), int(pending)
+
+    def pending_by_organization(self) -> dict[int, int]:
+        rows = self._db.execute(
+            "SELECT organization_id, count(*) FROM duties WHERE state = 'pending' "
+            "GROUP BY organization_id"
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    def evidence_messages(self) -> set[str]:
+        """The sent messages that already fulfilled a duty (each fulfils only one)."""
+        rows = self._db.execute(
+            "SELECT evidence_message FROM duties WHERE evidence_message IS NOT NULL"
+        )
+        return {str(r[0]) for r in rows}
 
     def upsert_duty(
         self,
         key: str,
-        kind: str,
+        kind: DutyKind,
         organization_id: int,
         contact_id: int | None,
         interview_id: int | None,
         due: datetime,
     ) -> None:
         """Create a duty, or move a pending one (unless the user snoozed it)."""
-        self.db.execute(
+        self._write(
             "INSERT INTO duties (key, kind, organization_id, contact_id, interview_id, due) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
             "due = CASE WHEN snoozed THEN due ELSE excluded.due END, "
@@ -721,7 +868,7 @@ class Store:
         )
 
     def cancel_duties(self, keys: Iterable[str]) -> None:
-        self.db.executemany(
+        self._write_many(
             "UPDATE duties SET state = 'cancelled' WHERE key = ? AND state = 'pending'",
             [(k,) for k in keys],
         )
@@ -729,7 +876,7 @@ class Store:
     def mark_done(
         self, duty_id: int, *, when: datetime, evidence: str, message_id: str | None = None
     ) -> bool:
-        changed = self.db.execute(
+        changed = self._write(
             "UPDATE duties SET state = 'done', done_at = ?, evidence = ?, evidence_message = ? "
             "WHERE id = ? AND state = 'pending'",
             (to_db(when), evidence, message_id, duty_id),
@@ -737,7 +884,7 @@ class Store:
         return bool(changed)
 
     def snooze(self, duty_id: int, to: datetime) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE duties SET due = ?, snoozed = 1, "
             "state = CASE WHEN state = 'cancelled' THEN state ELSE 'pending' END WHERE id = ?",
             (to_db(to), duty_id),
@@ -749,9 +896,9 @@ class Store:
         self,
         *,
         message_id: str,
-        direction: str,
+        direction: Direction,
         when: datetime,
-        channel: str,
+        channel: Channel,
         organization_id: int | None,
         contact_ids: Iterable[int],
         subject: str = "",
@@ -761,8 +908,8 @@ class Store:
         source_id: str | None = None,
     ) -> bool:
         """Log a message once; False when its message id was already logged."""
-        with self.transaction() as db:
-            cursor = db.execute(
+        with self.transaction():
+            cursor = self._db.execute(
                 "INSERT OR IGNORE INTO correspondence "
                 "(message_id, direction, date, organization_id, "
                 "channel, subject, snippet, thread, people, source_id) "
@@ -782,7 +929,7 @@ class Store:
             )
             if not cursor.rowcount:
                 return False
-            db.executemany(
+            self._db.executemany(
                 "INSERT OR IGNORE INTO correspondence_contacts VALUES (?, ?)",
                 [(cursor.lastrowid, c) for c in set(contact_ids)],
             )
@@ -824,27 +971,29 @@ class Store:
             Correspondence(
                 id=r["id"],
                 message_id=r["message_id"],
-                direction=r["direction"],
+                direction=Direction(r["direction"]),
                 date=from_db(r["date"]),
                 organization_id=r["organization_id"],
-                channel=r["channel"],
+                channel=Channel(r["channel"]),
                 subject=r["subject"],
                 snippet=r["snippet"],
                 contact_ids=tuple(int(x) for x in (r["contact_ids"] or "").split(",") if x),
                 people=tuple(json.loads(r["people"])),
                 thread=r["thread"],
             )
-            for r in self.db.execute(sql, params)
+            for r in self._db.execute(sql, params)
         ]
 
     # --- managed events: what pursuit last asked each calendar to hold
 
-    def managed_events(self, calendar: str) -> dict[str, sqlite3.Row]:
-        rows = self.db.execute("SELECT * FROM events WHERE calendar = ?", (calendar,))
-        return {r["key"]: r for r in rows}
+    def managed_events(self, calendar: str) -> dict[str, ManagedEvent]:
+        rows = self._db.execute("SELECT * FROM events WHERE calendar = ?", (calendar,))
+        return {r["key"]: _event(r) for r in rows}
 
-    def all_events(self) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM events WHERE live = 1 ORDER BY start, key").fetchall()
+    def all_events(self) -> list[ManagedEvent]:
+        """The events every calendar should hold now, by start."""
+        rows = self._db.execute("SELECT * FROM events WHERE live = 1 ORDER BY start, key")
+        return [_event(r) for r in rows]
 
     def save_event(
         self,
@@ -862,7 +1011,7 @@ class Store:
         live: bool,
         generation: int = 0,
     ) -> None:
-        self.db.execute(
+        self._write(
             "INSERT INTO events (calendar, key, duty_id, duty_ids, start, end, summary, "
             "description, reminder_minutes, sequence, stamp, live, generation) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -888,17 +1037,236 @@ class Store:
             ),
         )
 
+    # --- company feeds and what they said
+
+    def set_feeds(self, wanted: Iterable[WantedFeed]) -> None:
+        """Feed rows follow the config; items of a removed feed stay, with its URL."""
+        with self.transaction():
+            keep: set[tuple[int, str]] = set()
+            for feed in wanted:
+                keep.add((feed.organization_id, feed.configured_url))
+                if feed.error is not None:
+                    # Kept as a stopped feed with its error, so `pursuit doctor` lists it.
+                    self._db.execute(
+                        "INSERT INTO feeds (organization_id, configured_url, url, kind, format, "
+                        "active, last_error) VALUES (?, ?, ?, ?, ?, 0, ?) "
+                        "ON CONFLICT (organization_id, configured_url) DO UPDATE "
+                        "SET kind = excluded.kind, format = excluded.format, url = excluded.url, "
+                        "active = 0, last_error = excluded.last_error",
+                        (
+                            feed.organization_id,
+                            feed.configured_url,
+                            feed.url,
+                            feed.kind,
+                            INVALID_FORMAT,
+                            feed.error,
+                        ),
+                    )
+                    continue
+                self._db.execute(
+                    "INSERT INTO feeds (organization_id, configured_url, url, kind, format) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (organization_id, configured_url) "
+                    "DO UPDATE SET kind = excluded.kind, format = excluded.format, "
+                    # A new resolution of the configured URL wins over a remembered redirect
+                    # only when the user changed the format; otherwise keep where it moved to.
+                    "url = CASE WHEN feeds.format = excluded.format THEN feeds.url "
+                    "ELSE excluded.url END, "
+                    # A feed the user fixed (kind or format) is polled again.
+                    f"active = CASE WHEN feeds.format = '{INVALID_FORMAT}' "
+                    "THEN 1 ELSE feeds.active END, "
+                    f"last_error = CASE WHEN feeds.format = '{INVALID_FORMAT}' THEN NULL "
+                    "ELSE feeds.last_error END",
+                    (feed.organization_id, feed.configured_url, feed.url, feed.kind, feed.format),
+                )
+            rows = self._db.execute("SELECT id, organization_id, configured_url FROM feeds")
+            for row in rows.fetchall():
+                if (row["organization_id"], row["configured_url"]) not in keep:
+                    self._db.execute(
+                        "UPDATE feed_items SET removed_feed_url = ? WHERE feed_id = ?",
+                        (row["configured_url"], row["id"]),
+                    )
+                    self._db.execute("DELETE FROM feeds WHERE id = ?", (row["id"],))
+
+    def feeds(
+        self, *, active: bool | None = None, due_by: datetime | None = None, failing: bool = False
+    ) -> list[Feed]:
+        """Feeds in the order they were added; `failing` ones by organization and URL.
+
+        `due_by`: only feeds whose next poll is at or before that moment (or never set).
+        """
+        where = _Where()
+        if active is not None:
+            where.add("f.active = ?", int(active))
+        if due_by is not None:
+            where.add("(f.next_poll IS NULL OR f.next_poll <= ?)", to_db(due_by))
+        if failing:
+            where.add("f.last_error IS NOT NULL")
+        order = "o.name, f.configured_url" if failing else "f.id"
+        rows = self._db.execute(
+            "SELECT f.*, o.name AS organization FROM feeds f "
+            f"JOIN organizations o ON o.id = f.organization_id WHERE {where} ORDER BY {order}",
+            where.params,
+        )
+        return [
+            Feed(
+                id=r["id"],
+                organization_id=r["organization_id"],
+                organization=r["organization"],
+                configured_url=r["configured_url"],
+                url=r["url"],
+                kind=r["kind"],
+                format=r["format"],
+                etag=r["etag"],
+                last_modified=r["last_modified"],
+                active=bool(r["active"]),
+                failures=r["failures"],
+                last_error=r["last_error"],
+                last_ok=_opt(r["last_ok"]),
+                next_poll=_opt(r["next_poll"]),
+            )
+            for r in rows
+        ]
+
+    def save_feed_items(
+        self,
+        feed: Feed,
+        items: Iterable[NewFeedItem],
+        *,
+        now: datetime,
+        complete_listing: bool = False,
+    ) -> tuple[int, int]:
+        """Store a feed's items once each; with a complete listing, close the openings
+        no longer in it. Returns (new items, openings closed)."""
+        new = closed = 0
+        seen: list[str] = []
+        with self.transaction():
+            for item in items:
+                seen.append(item.key)
+                cursor = self._db.execute(
+                    "INSERT INTO feed_items (organization_id, feed_id, key, kind, title, link, "
+                    "summary, location, department, published, first_seen) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (organization_id, key) DO UPDATE SET "
+                    "feed_id = excluded.feed_id, title = excluded.title, link = excluded.link, "
+                    "summary = excluded.summary, location = excluded.location, "
+                    "department = excluded.department, closed = NULL "
+                    "RETURNING first_seen",
+                    (
+                        feed.organization_id,
+                        feed.id,
+                        item.key,
+                        item.kind,
+                        item.title,
+                        item.link,
+                        item.summary,
+                        item.location,
+                        item.department,
+                        to_db(item.published) if item.published else None,
+                        to_db(now),
+                    ),
+                )
+                new += cursor.fetchone()[0] == to_db(now)
+            if complete_listing:
+                marks = ",".join("?" * len(seen)) or "''"
+                closed = self._db.execute(
+                    "UPDATE feed_items SET closed = ? WHERE feed_id = ? AND kind = 'opening' "
+                    f"AND closed IS NULL AND key NOT IN ({marks})",
+                    (to_db(now), feed.id, *seen),
+                ).rowcount
+        return new, closed
+
+    def feed_answered(
+        self,
+        feed_id: int,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        moved_to: str | None,
+        now: datetime,
+        next_poll: datetime,
+    ) -> None:
+        """A poll went well: its cursor, its new address if it moved, no error."""
+        self._write(
+            "UPDATE feeds SET etag = ?, last_modified = ?, url = COALESCE(?, url), failures = 0, "
+            "last_error = NULL, last_ok = ?, next_poll = ? WHERE id = ?",
+            (etag, last_modified, moved_to, to_db(now), to_db(next_poll), feed_id),
+        )
+
+    def feed_failed(
+        self, feed_id: int, *, failures: int, error: str, next_poll: datetime, active: bool
+    ) -> None:
+        self._write(
+            "UPDATE feeds SET failures = ?, last_error = ?, next_poll = ?, active = ? WHERE id = ?",
+            (failures, error, to_db(next_poll), int(active), feed_id),
+        )
+
+    def feed_items(
+        self,
+        *,
+        organization: int | None = None,
+        kinds: Collection[str] = ("press", "news", "opening"),
+        since: datetime | None = None,
+        open_only: bool = False,
+    ) -> list[FeedItem]:
+        """Items newest first (by publication, else by when first seen)."""
+        where = _Where()
+        where.one_of("i.kind", kinds)
+        where.equal("i.organization_id", organization)
+        if since is not None:
+            where.add("i.first_seen >= ?", to_db(since))
+        if open_only:
+            where.add("i.closed IS NULL")
+        rows = self._db.execute(
+            "SELECT i.*, o.name AS organization, "
+            "COALESCE(f.configured_url, i.removed_feed_url) AS feed_url "
+            "FROM feed_items i JOIN organizations o ON o.id = i.organization_id "
+            "LEFT JOIN feeds f ON f.id = i.feed_id "
+            f"WHERE {where} ORDER BY COALESCE(i.published, i.first_seen) DESC, i.id DESC",
+            where.params,
+        )
+        return [
+            FeedItem(
+                id=r["id"],
+                organization_id=r["organization_id"],
+                organization=r["organization"],
+                feed_url=r["feed_url"],
+                key=r["key"],
+                kind=r["kind"],
+                title=r["title"],
+                link=r["link"],
+                summary=r["summary"],
+                location=r["location"],
+                department=r["department"],
+                published=_opt(r["published"]),
+                first_seen=from_db(r["first_seen"]),
+                closed=_opt(r["closed"]),
+            )
+            for r in rows
+        ]
+
+    def counts(self) -> dict[str, int]:
+        """Rows in each table: for tests, benchmarks and curious users."""
+        tables = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {
+            t: int(self._db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables
+        }
+
     # --- cursors, job runs
 
     def cursor(self, source: str) -> str | None:
-        row = self.db.execute("SELECT value FROM cursors WHERE source = ?", (source,)).fetchone()
+        row = self._db.execute("SELECT value FROM cursors WHERE source = ?", (source,)).fetchone()
         return None if row is None else str(row[0])
 
     def save_cursor(self, source: str, value: str | None, *, now: datetime) -> None:
         if value is None:
-            self.db.execute("DELETE FROM cursors WHERE source = ?", (source,))
+            self._write("DELETE FROM cursors WHERE source = ?", (source,))
         else:
-            self.db.execute(
+            self._write(
                 "INSERT INTO cursors (source, value, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (source) DO UPDATE SET "
                 "value = excluded.value, updated = excluded.updated",
@@ -906,15 +1274,23 @@ class Store:
             )
 
     def record_job_run(self, job: str, *, now: datetime, error: str | None) -> None:
-        self.db.execute(
+        self._write(
             "INSERT INTO job_runs (job, last_run, last_ok, last_error) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (job) DO UPDATE SET last_run = excluded.last_run, "
             "last_ok = COALESCE(excluded.last_ok, last_ok), last_error = excluded.last_error",
             (job, to_db(now), None if error else to_db(now), error),
         )
 
-    def job_runs(self) -> dict[str, sqlite3.Row]:
-        return {r["job"]: r for r in self.db.execute("SELECT * FROM job_runs")}
+    def job_runs(self) -> dict[str, JobRun]:
+        return {
+            r["job"]: JobRun(
+                job=r["job"],
+                last_run=_opt(r["last_run"]),
+                last_ok=_opt(r["last_ok"]),
+                last_error=r["last_error"],
+            )
+            for r in self._db.execute("SELECT * FROM job_runs")
+        }
 
     # --- outbox
 
@@ -922,28 +1298,94 @@ class Store:
         self, key: str, action: str, target: str, payload: dict[str, Any], *, now: datetime
     ) -> bool:
         """Queue a side effect once; False when one with this key exists."""
-        cursor = self.db.execute(
+        cursor = self._write(
             "INSERT OR IGNORE INTO outbox (key, action, target, payload, created) "
             "VALUES (?, ?, ?, ?, ?)",
             (key, action, target, json.dumps(payload, sort_keys=True), to_db(now)),
         )
         return bool(cursor.rowcount)
 
-    def pending_outbox(self, target: str) -> list[sqlite3.Row]:
-        return self.db.execute(
+    def pending_outbox(self, target: str) -> list[OutboxEntry]:
+        """What is queued for a target and not yet done, oldest first."""
+        rows = self._db.execute(
             "SELECT * FROM outbox WHERE target = ? AND done IS NULL ORDER BY id", (target,)
-        ).fetchall()
+        )
+        return [
+            OutboxEntry(
+                id=r["id"],
+                key=r["key"],
+                action=r["action"],
+                target=r["target"],
+                payload=json.loads(r["payload"]),
+                created=from_db(r["created"]),
+                done=_opt(r["done"]),
+                attempts=r["attempts"],
+                last_error=r["last_error"],
+            )
+            for r in rows
+        ]
+
+    def drop_pending(self, target: str) -> int:
+        """Forget what is queued for a target and not yet done; returns how many."""
+        return self._write(
+            "DELETE FROM outbox WHERE target = ? AND done IS NULL", (target,)
+        ).rowcount
 
     def outbox_done(self, entry_id: int, *, now: datetime) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE outbox SET done = ?, last_error = NULL WHERE id = ?", (to_db(now), entry_id)
         )
 
     def outbox_failed(self, entry_id: int, error: str) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
             (error, entry_id),
         )
+
+
+def _event(r: sqlite3.Row) -> ManagedEvent:
+    return ManagedEvent(
+        calendar=r["calendar"],
+        key=r["key"],
+        duty_ids=tuple(json.loads(r["duty_ids"])),
+        start=from_db(r["start"]),
+        end=from_db(r["end"]),
+        summary=r["summary"],
+        description=r["description"],
+        reminder_minutes=r["reminder_minutes"],
+        sequence=r["sequence"],
+        stamp=from_db(r["stamp"]),
+        live=bool(r["live"]),
+        generation=r["generation"],
+    )
+
+
+class _Where:
+    """A WHERE clause built from keyword filters; values always go as parameters."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def equal(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.add(f"{column} = ?", value)
+
+    def one_of(self, column: str, values: Collection[Any] | None) -> None:
+        if values is not None:
+            wanted = list(values)
+            self.add(f"{column} IN ({','.join('?' * len(wanted))})", *wanted)
+
+    def __str__(self) -> str:
+        return " AND ".join(self.clauses) or "1"
+
+
+def _limit(limit: int | None) -> str:
+    return "" if limit is None else f" LIMIT {int(limit)}"
 
 
 def _split_sql(script: str) -> list[str]:

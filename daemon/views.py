@@ -8,10 +8,14 @@ from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import Settings
 from pursuit.daemon.export import duty_record, iso, organization_record
-from pursuit.daemon.models import Contact, Organization
-from pursuit.daemon.store import Store, from_db, to_db
+from pursuit.daemon.models import Contact, DutyKind, DutyState, Organization
+from pursuit.daemon.store import Store
 
-KIND_LABELS = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
+KIND_LABELS = {
+    DutyKind.THANK_YOU: "thank-you",
+    DutyKind.FOLLOW_UP: "follow-up",
+    DutyKind.CHECK_IN: "check-in",
+}
 
 
 def status(
@@ -27,39 +31,21 @@ def status(
     `limit` caps each list of duties (None: all); the counts are always whole.
     """
     orgs = {o.id: o for o in store.organizations()}
-    cap = "" if limit is None else f" LIMIT {int(limit)}"
-    overdue = store.duties(f"state = 'pending' AND due < ? ORDER BY due, id{cap} --", (to_db(now),))
-    upcoming = store.duties(
-        f"state = 'pending' AND due >= ? ORDER BY due, id{cap} --", (to_db(now),)
-    )
-    overdue_count, pending_count = store.db.execute(
-        "SELECT count(*) FILTER (WHERE due < ?), count(*) FROM duties WHERE state = 'pending'",
-        (to_db(now),),
-    ).fetchone()
+    overdue = store.duties(state=DutyState.PENDING, due_before=now, limit=limit)
+    upcoming = store.duties(state=DutyState.PENDING, due_from=now, limit=limit)
+    overdue_count, pending_count = store.pending_counts(now)
     people = {
         c.id: c
         for c in store.contacts_by_id({d.contact_id for d in overdue + upcoming if d.contact_id})
     }
-    counts = {
-        r[0]: (r[1], r[2])
-        for r in store.db.execute(
-            "SELECT organization_id, count(*), max(start) FROM interviews "
-            "WHERE cancelled = 0 GROUP BY organization_id"
-        )
-    }
-    pending_by_org = {
-        r[0]: r[1]
-        for r in store.db.execute(
-            "SELECT organization_id, count(*) FROM duties WHERE state = 'pending' "
-            "GROUP BY organization_id"
-        )
-    }
+    counts = store.interview_counts()
+    pending_by_org = store.pending_by_organization()
     organizations = []
     for org in orgs.values():
         count, last = counts.get(org.id, (0, None))
         record = organization_record(org)
         record["interviews"] = count
-        record["last_interview"] = iso(datetime.fromisoformat(last), tz) if last else None
+        record["last_interview"] = iso(last, tz)
         record["pending_duties"] = pending_by_org.get(org.id, 0)
         organizations.append(record)
     from pursuit.daemon.feeds import failing_feeds, rejected_with_openings
@@ -69,17 +55,15 @@ def status(
         "organizations": organizations,
         "failing_feeds": [
             {
-                "organization": r["organization"],
-                "feed": r["configured_url"],
-                "error": r["last_error"],
-                "active": bool(r["active"]),
-                "failures": r["failures"],
-                "last_ok": iso(from_db(r["last_ok"]), tz) if r["last_ok"] else None,
-                "next_try": iso(from_db(r["next_poll"]), tz)
-                if r["active"] and r["next_poll"]
-                else None,
+                "organization": feed.organization,
+                "feed": feed.configured_url,
+                "error": feed.last_error,
+                "active": feed.active,
+                "failures": feed.failures,
+                "last_ok": iso(feed.last_ok, tz),
+                "next_try": iso(feed.next_poll, tz) if feed.active else None,
             }
-            for r in failing_feeds(store)
+            for feed in failing_feeds(store)
         ],
         "suggestions": rejected_with_openings(store, settings) if settings else [],
         "overdue_count": overdue_count,
@@ -158,7 +142,7 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
     if org is not None:
         messages = store.correspondence(organization_id=org.id)
         interviews = store.interviews(org.id)
-        duties = store.duties("organization_id = ?", (org.id,))
+        duties = store.duties(organization=org.id)
         title = org.name
     else:
         assert contact is not None
@@ -166,7 +150,7 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
         interviews = [
             i for i in store.interviews() if any(p.contact.id == contact.id for p in i.interviewers)
         ]
-        duties = store.duties("contact_id = ?", (contact.id,))
+        duties = store.duties(contact=contact.id)
         title = f"{contact.display} <{contact.address}>"
     for m in messages:
         entries.append(
@@ -189,7 +173,7 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
             }
         )
     for d in duties:
-        if d.state == "done" and d.done_at is not None:
+        if d.state == DutyState.DONE and d.done_at is not None:
             who = contacts[d.contact_id].display if d.contact_id in contacts else ""
             entries.append(
                 {
@@ -238,7 +222,7 @@ def organization_detail(
     everyone = {c.id: c for c in store.contacts()}
     record["duties"] = [
         duty_record(d, everyone, {org.id: org}, tz, now)
-        for d in store.duties("organization_id = ? AND state != 'cancelled'", (org.id,))
+        for d in store.duties(organization=org.id, state=(DutyState.PENDING, DutyState.DONE))
     ]
     return record
 

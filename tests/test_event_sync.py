@@ -100,7 +100,7 @@ def test_a_done_thank_you_says_so_on_the_calendar(app: App) -> None:
     add_week(app)
     path = app.settings.calendar.ics_file
     sync(app)
-    for duty in app.store.duties("kind = 'thank_you'"):
+    for duty in app.store.duties(kinds=("thank_you",)):
         app.store.mark_done(duty.id, when=app.now(), evidence="sent")
     sync(app)
     assert "Thank-you notes sent: Acme Networks (Jane Doe, Raj Patel)" in summaries(path)
@@ -114,7 +114,7 @@ def test_a_rejection_swaps_follow_ups_for_a_check_in(app: App) -> None:
     app.store.set_organization_status(org.id, "rejected", now=app.now())
     sync(app)
     assert summaries(path) == ["Check in with Acme Networks (Jane Doe)"]
-    [check_in] = app.store.duties("kind = 'check_in'")
+    [check_in] = app.store.duties(kinds=("check_in",))
     assert check_in.due == datetime(2027, 1, 14, 10, 0, tzinfo=PARIS)
 
 
@@ -174,7 +174,7 @@ def changes(app: App, clock: Clock, interview_id: int) -> None:
     app.store.move_interview(interview_id, tuesday, tuesday + timedelta(hours=1))
     raj = app.store.find_contact("raj@acme.com")
     app.store.set_interviewer(interview_id, raj.id, note="asked about the data center")
-    [duty] = app.store.duties("kind = 'thank_you' AND contact_id = ?", (raj.id,))
+    [duty] = app.store.duties(kinds=("thank_you",), contact=raj.id)
     app.store.mark_done(duty.id, when=app.now(), evidence="sent")
     clock.now += timedelta(hours=1)
 
@@ -204,7 +204,7 @@ def test_killed_at_any_step_then_run_again_leaves_exactly_one_event_per_duty(
         changes(app, clock, interview_id)
         sync(app, DyingCalendar(path, budget))
         raise Killed  # the budget outlived both rounds: still a valid run
-    if not app.store.duties("state = 'done'"):
+    if not app.store.duties(state="done"):
         changes(app, clock, interview_id)
     sync(app)  # the restart
     sync(app)
@@ -230,4 +230,4 @@ def test_a_failing_job_is_named_and_the_others_still_run(app: App, tmp_path: Pat
     assert failures == [("broken", "RuntimeError: boom")]
     assert ran == ["after"]
     assert summaries(app.settings.calendar.ics_file) == EXPECTED
-    assert app.store.job_runs()["broken"]["last_error"] == "RuntimeError: boom"
+    assert app.store.job_runs()["broken"].last_error == "RuntimeError: boom"

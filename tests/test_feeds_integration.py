@@ -690,15 +690,16 @@ def test_a_feed_failing_for_weeks_backs_off_to_a_day_without_overflowing(
             now = datetime(2026, 11, 2, 9, 0, tzinfo=PARIS)
             sync_config_organizations(store, settings, now)
             engine.poll_feeds(store, settings, now, force=True)
-            store.db.execute("UPDATE feeds SET failures = 500")
+            [feed] = store.feeds()
+            store.feed_failed(feed.id, failures=500, error="404", next_poll=now, active=True)
             report = engine.poll_feeds(store, settings, now, force=True)
             assert report.failed == 1
-            row = store.db.execute("SELECT failures, next_poll, last_error FROM feeds").fetchone()
-            assert row["failures"] == 501
-            assert datetime.fromisoformat(row["next_poll"]) == now + engine.MAX_BACKOFF
-            assert "404" in row["last_error"]
+            [feed] = store.feeds()
+            assert feed.failures == 501
+            assert feed.next_poll == now + engine.MAX_BACKOFF
+            assert feed.last_error is not None and "404" in feed.last_error
         finally:
-            store.db.close()
+            store.close()
 
 
 def test_since_lines_leave_out_what_was_seen_before_the_interview(tmp_path: Path) -> None:
@@ -726,7 +727,7 @@ def test_since_lines_leave_out_what_was_seen_before_the_interview(tmp_path: Path
                 "Press: Announced after"
             ]
         finally:
-            store.db.close()
+            store.close()
 
 
 def test_a_rejected_organization_posting_a_matching_opening_gets_a_check_in_suggestion(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from clihelp import Pursuit
 
 from pursuit.daemon.errors import StoreError, UserError
 from pursuit.daemon.store import MIGRATIONS, SCHEMA_VERSION, Store
@@ -107,7 +110,7 @@ def test_forgetting_an_organization_removes_all_its_records(tmp_path: Path) -> N
         "correspondence",
         "correspondence_contacts",
     ):
-        assert store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+        assert store.counts()[table] == 0, table
 
 
 def test_an_older_database_is_migrated_keeping_its_records(tmp_path: Path) -> None:
@@ -119,6 +122,67 @@ def test_an_older_database_is_migrated_keeping_its_records(tmp_path: Path) -> No
     store = Store.open(path)
     assert store.version == SCHEMA_VERSION
     assert [o.name for o in store.organizations()] == ["Acme"]
-    columns = {r[1] for r in store.db.execute("PRAGMA table_info(duties)")}
-    assert "evidence_message" in columns
-    assert store.db.execute("SELECT count(*) FROM feed_items").fetchone()[0] == 0
+    assert store.evidence_messages() == set()  # a column of migration 3
+    assert store.counts()["feed_items"] == 0
+
+
+def test_a_failed_commit_is_undone_and_later_changes_are_saved(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = Store.open(path)
+    with pytest.raises(StoreError, match="could not be saved"), store.transaction():
+        store.add_organization("Doomed", now=NOW)
+        # A deferred foreign key is checked at COMMIT, which then fails for real.
+        store._db.execute("PRAGMA defer_foreign_keys = ON")
+        store._db.execute("INSERT INTO domains (domain, organization_id) VALUES ('x.com', 999)")
+    store.add_organization("Acme Networks", ["acme.com"], now=NOW)
+    other = Store.open(path)  # what another process sees: only what was committed
+    assert [o.name for o in other.organizations()] == ["Acme Networks"]
+
+
+def test_a_failed_nested_block_undoes_only_itself(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = Store.open(path)
+    with store.transaction():
+        store.add_organization("Acme Networks", now=NOW)
+        with pytest.raises(UserError), store.transaction():
+            store.add_organization("Globex", now=NOW)
+            store.add_organization("Initech", ["acme.com"], now=NOW)
+            store.add_organization("Umbrella", ["acme.com"], now=NOW)  # taken
+        store.add_organization("Hooli", now=NOW)
+    other = Store.open(path)
+    assert [o.name for o in other.organizations()] == ["Acme Networks", "Hooli"]
+
+
+HOLD_LOCK = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+db.execute("UPDATE organizations SET flag = flag")
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_reading_answers_while_another_program_holds_the_database(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path, config='[[organization]]\nname = "Globex"\ndomains = ["globex.com"]\n')
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(p.database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        quick = {"PURSUIT_BUSY_TIMEOUT": "0.2"}
+        assert "Acme Networks" in p.ok("status", env=quick)
+        for command in (("org", "list"), ("export",), ("doctor",), ("history", "acme")):
+            p.ok(*command, env=quick)
+        err = p.one_line_error("org", "add", "Initech", env=quick)
+        assert str(p.database) in err
+        assert "locked by another program; try again" in err
+    finally:
+        holder.communicate("\n", timeout=10)
+    p.ok("org", "add", "Initech")
+    names = [o["name"] for o in p.export()["organizations"]]
+    assert names == ["Acme Networks", "Globex", "Initech"]

@@ -1,0 +1,158 @@
+"""The outbox: every side effect is a row in the store, performed once.
+
+A side effect (create or move a calendar event, remove one, write a draft) is
+queued with a key derived from what it is for, so queuing it twice is harmless,
+and performed by `deliver`, which records a failure on its entry and marks an
+entry done only once the side effect is durable. A crash between the call and
+the record repeats the call; the target makes the repeat harmless (an event id
+the client chooses, a draft found by its `X-Pursuit-Key` header).
+
+Key formats (target: key):
+
+- a calendar (`ics`, `google`): `{calendar}:{event key}:{sequence}` to create or
+  change an event, `{calendar}:{event key}:{sequence}:delete` to remove it. The
+  event key is the planner's (`thank_you:{interview}`, `follow_up:{interview}:{contact}`,
+  `check_in:{organization}:{day}`); the payload's `key` adds `#{generation}` when an
+  event pursuit removed came back.
+- `drafts`: `draft:{duty key}`, the duty key being `thank_you:{interview}:{contact}`.
+
+A new target is a codec pair (what the payload holds) and a call of `deliver`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pursuit.connectors.base import CalendarEvent
+from pursuit.daemon.errors import ItemError, PursuitError
+from pursuit.daemon.models import OutboxEntry
+from pursuit.daemon.store import Store, from_db, to_db
+
+log = logging.getLogger(__name__)
+
+DRAFTS = "drafts"
+UPSERT = "upsert"
+DELETE = "delete"
+DRAFT = "draft"
+
+
+# --- payload codecs
+
+
+def encode_event(event: CalendarEvent) -> dict[str, Any]:
+    return {
+        "key": event.key,
+        "start": to_db(event.start),
+        "end": to_db(event.end),
+        "summary": event.summary,
+        "description": event.description,
+        "reminder_minutes": event.reminder_minutes,
+        "sequence": event.sequence,
+        "stamp": to_db(event.stamp),
+    }
+
+
+def decode_event(payload: dict[str, Any]) -> CalendarEvent:
+    return CalendarEvent(
+        key=payload["key"],
+        start=from_db(payload["start"]),
+        end=from_db(payload["end"]),
+        summary=payload["summary"],
+        description=payload["description"],
+        sequence=payload["sequence"],
+        stamp=from_db(payload["stamp"]),
+        reminder_minutes=payload["reminder_minutes"],
+    )
+
+
+def encode_draft(raw: bytes) -> dict[str, Any]:
+    return {"raw": raw.decode()}
+
+
+def decode_draft(payload: dict[str, Any]) -> bytes:
+    return str(payload["raw"]).encode()
+
+
+# --- queuing
+
+
+def queue_event(
+    store: Store, calendar: str, planned_key: str, event: CalendarEvent, *, now: datetime
+) -> bool:
+    """Queue creating or changing an event, once per sequence; False if already queued."""
+    key = f"{calendar}:{planned_key}:{event.sequence}"
+    return store.enqueue(key, UPSERT, calendar, encode_event(event), now=now)
+
+
+def queue_event_removal(
+    store: Store, calendar: str, planned_key: str, event_key: str, sequence: int, *, now: datetime
+) -> bool:
+    key = f"{calendar}:{planned_key}:{sequence}:delete"
+    return store.enqueue(key, DELETE, calendar, {"key": event_key}, now=now)
+
+
+def queue_draft(store: Store, duty_key: str, raw: bytes, *, now: datetime) -> bool:
+    return store.enqueue(draft_key(duty_key), DRAFT, DRAFTS, encode_draft(raw), now=now)
+
+
+def draft_key(duty_key: str) -> str:
+    return f"draft:{duty_key}"
+
+
+# --- performing
+
+
+def deliver(
+    store: Store,
+    target: str,
+    perform: Callable[[OutboxEntry], object],
+    now: datetime,
+    *,
+    flush: Callable[[], None] | None = None,
+    subject: Callable[[OutboxEntry], str] | None = None,
+) -> int:
+    """Perform what is queued for `target`, oldest first; returns the entries done.
+
+    `flush` makes the side effects performed so far durable (a file written
+    once for all); without it each one is durable when `perform` returns.
+    Entries about the same `subject` supersede one another: only the newest is
+    performed. A failure is recorded on its entry; an `ItemError` skips that
+    entry, any other error stops the round (the next round tries again).
+    """
+    about = subject or (lambda entry: entry.key)
+    entries = store.pending_outbox(target)
+    newest = {about(entry): entry.id for entry in entries}
+    ready: list[int] = []  # performed (or superseded), not yet recorded as done
+    recorded = 0
+
+    def record_done() -> None:
+        nonlocal recorded, ready
+        with store.transaction():
+            for entry_id in ready:
+                store.outbox_done(entry_id, now=now)
+        recorded += len(ready)
+        ready = []
+
+    for entry in entries:
+        if newest[about(entry)] != entry.id:
+            ready.append(entry.id)  # a newer change of the same thing replaces it
+            continue
+        try:
+            perform(entry)
+        except ItemError as exc:
+            log.warning("%s: %s skipped this round: %s", target, entry.key, exc)
+            store.outbox_failed(entry.id, str(exc))
+            continue
+        except PursuitError as exc:
+            store.outbox_failed(entry.id, str(exc))
+            raise
+        ready.append(entry.id)
+        if flush is None:
+            record_done()
+    if flush is not None:
+        flush()
+    record_done()
+    return recorded
