@@ -151,6 +151,17 @@ class Dovecot:
         return [*prefix, *args]
 
     def start(self) -> Dovecot:
+        # a restart may find the killed server's port or pid file not yet released
+        for attempt in range(5):
+            try:
+                return self._start()
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
+
+    def _start(self) -> Dovecot:
         self.process = subprocess.Popen(
             self._command(self.binary, "-F", "-c", str(self.dir / "dovecot.conf")),
             stdout=subprocess.DEVNULL,
@@ -160,7 +171,10 @@ class Dovecot:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"dovecot exited: {self.log()}")
+                assert self.process.stderr is not None
+                error = self.process.stderr.read().decode(errors="replace")
+                self.process = None
+                raise RuntimeError(f"dovecot exited: {error} {self.log()}")
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection((self.host, self.port), timeout=1) as s,

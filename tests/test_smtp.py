@@ -207,7 +207,7 @@ def test_a_5xx_answer_is_a_source_error_and_a_later_send_works(tmp_path: Path) -
     server.controller.start()
     try:
         sender = server.sender()
-        with pytest.raises(SourceError, match="554 5.7.1 Message rejected as spam"):
+        with pytest.raises(SourceError, match=r"554 5\.7\.1 Message rejected as spam"):
             sender.send(summary(USER))
         assert sender.find_sent("summary:2026-W49") is None  # not recorded as sent
         handler.reject = None
