@@ -1,14 +1,16 @@
 """The mail contracts, run against every implementation.
 
 `Mailbox` (the mail the correspondence log reads) and `DraftBox` (where the
-thank-you drafts go): in memory and Gmail, through the local emulator.
-`Sender` (the weekly summary, to the user alone): in memory; Gmail's
-`messages.send` and SMTP subclass `SenderContract` when they implement it.
+thank-you drafts go): in memory, Gmail through the local emulator, and
+IMAP through a real Dovecot (tests/dovecot.py) for both.
+`Sender` (the weekly summary, to the user alone): in memory; SMTP in
+tests/test_smtp.py; Gmail's `messages.send` when it implements it.
 """
 
 from __future__ import annotations
 
 import email.utils
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from itertools import count
@@ -22,9 +24,12 @@ from contracts import (
     OnGoogleEmulator,
     SenderContract,
 )
+from dovecot import USER as IMAP_USER
+from dovecot import Dovecot, OnDovecot, imap_mailbox
 
 from pursuit.connectors.base import Address, DraftBox, Mailbox, MailMessage, Sender
 from pursuit.connectors.gmail import GmailMailbox
+from pursuit.connectors.imap import ImapMailbox
 from pursuit.connectors.memory import MemoryDraftBox, MemoryMailbox, MemorySender
 
 USER = "sam.seeker@example.test"
@@ -129,6 +134,51 @@ class GmailMail:
         self.google.emu.expire_history()
 
 
+class ImapMail:
+    """The account on a real Dovecot: mail is APPENDed to INBOX or Sent."""
+
+    user = IMAP_USER
+
+    def __init__(self, server: Dovecot) -> None:
+        self.server = server
+        self._serial = count(1)
+        self.opened: list[ImapMailbox] = []
+
+    def mailbox(self) -> Mailbox:
+        box = imap_mailbox(self.server)
+        self.opened.append(box)
+        return box
+
+    def deliver(
+        self,
+        sender: str,
+        to: str,
+        subject: str,
+        *,
+        when: datetime = NOW - timedelta(days=1),
+        cc: str = "",
+        outgoing: bool = False,
+    ) -> None:
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = to
+        if cc:
+            message["Cc"] = cc
+        message["Subject"] = subject
+        message["Date"] = email.utils.format_datetime(when)
+        message["Message-ID"] = f"<m{next(self._serial)}@mail.test>"
+        message.set_content("Thanks for your time.\n")
+        self.server.append("Sent" if outgoing else "INBOX", message.as_bytes(), when=when)
+
+    def expire_cursors(self) -> None:
+        """The server rebuilt INBOX: a new UIDVALIDITY."""
+        self.server.set_uidvalidity("INBOX", int(datetime.now().timestamp()) + 1000)
+
+    def close(self) -> None:
+        for box in self.opened:
+            box.close()
+
+
 class TestMemoryMailbox(MailboxContract):
     @pytest.fixture
     def mail(self) -> MemoryMail:
@@ -139,6 +189,14 @@ class TestGmailMailbox(OnGoogleEmulator, MailboxContract):
     @pytest.fixture
     def mail(self, google: GoogleAccount) -> GmailMail:
         return GmailMail(google)
+
+
+class TestImapMailbox(OnDovecot, MailboxContract):
+    @pytest.fixture
+    def mail(self, dovecot: Dovecot) -> Iterator[ImapMail]:
+        world = ImapMail(dovecot)
+        yield world
+        world.close()
 
 
 # ------------------------------------------------------------------------- DraftBox
@@ -164,6 +222,29 @@ class GmailDrafts:
 
     def drafts(self) -> list[bytes]:
         return [d.message.raw for d in self.google.emu.drafts.values()]
+
+
+class ImapDrafts:
+    def __init__(self, server: Dovecot) -> None:
+        self.server = server
+        self.opened: list[ImapMailbox] = []
+
+    def box(self) -> DraftBox:
+        box = imap_mailbox(self.server)
+        self.opened.append(box)
+        return box
+
+    def drafts(self) -> list[bytes]:
+        return self.server.messages("Drafts")
+
+
+class TestImapDraftBox(OnDovecot, DraftBoxContract):
+    @pytest.fixture
+    def drafts(self, dovecot: Dovecot) -> Iterator[ImapDrafts]:
+        world = ImapDrafts(dovecot)
+        yield world
+        for box in world.opened:
+            box.close()
 
 
 class TestMemoryDraftBox(DraftBoxContract):

@@ -1,0 +1,848 @@
+"""Any IMAP mailbox as pursuit's mailbox: the correspondence log reads it, drafts go to it.
+
+Folders read: INBOX, the Sent folder (SPECIAL-USE ``\\Sent``, else a usual name
+in one of several languages) and any folder the config names. Mail in the Sent
+folder is `outgoing`.
+
+First sync: per folder, one ``UID SEARCH SINCE <lookback> (OR FROM x OR TO x
+...)`` for the tracked addresses and domains, then headers only (plus the first
+2 KB of the text, for the snippet rejection detection reads) of what it found.
+After that: the cursor (an opaque JSON string) holds per folder its
+UIDVALIDITY, the last UID seen and the HIGHESTMODSEQ (CONDSTORE) where offered;
+a folder with nothing new costs one EXAMINE. A changed UIDVALIDITY (or a new
+folder to read) raises `CursorExpired`: the core searches again, and its records
+are keyed by Message-ID, so nothing is doubled.
+
+Facts respected (ENGINEERING.md): imapclient 4.1 rejects ``N:*`` in fetch, so
+UIDs come from SEARCH; ``UID N:*`` returns the last message even when N is above
+it, so only ``uid > last`` is kept; IDLE is re-issued well before 29 minutes and
+guarded by a socket timeout.
+
+One instance per thread; `wait_for_mail` uses a connection of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.header
+import email.utils
+import functools
+import hashlib
+import ipaddress
+import json
+import logging
+import re
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message
+from email.parser import BytesHeaderParser, BytesParser
+from typing import Any, Literal, TypeVar
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imapclient import DRAFTS, SENT
+
+from pursuit.connectors.base import KEY_HEADER, Address, MailChanges, MailMessage
+from pursuit.daemon.errors import (
+    AuthError,
+    ConfigError,
+    CursorExpired,
+    ItemError,
+    PursuitError,
+    SourceError,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCE = "imap"
+Security = Literal["ssl", "starttls", "none"]
+Auth = Literal["password", "oauth2"]
+
+#: Headers fetched for each message: what the core reads, nothing else.
+HEADER_FIELDS = (
+    "From",
+    "To",
+    "Cc",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "List-Unsubscribe",
+    "List-Id",
+    "Precedence",
+    "Auto-Submitted",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    KEY_HEADER,
+)
+_FIELD_HEADERS = frozenset(
+    {"from", "to", "cc", "reply-to", "subject", "date", "message-id"}
+    | {"content-type", "content-transfer-encoding"}
+)
+_HEADERS_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(h.upper() for h in HEADER_FIELDS)})]"
+_TEXT_ITEM = "BODY.PEEK[TEXT]<0.2048>"
+SNIPPET_CHARS = 300
+
+#: The Sent and Drafts folders' usual names, when the server names no special use.
+SENT_NAMES = (
+    "Sent",
+    "Sent Items",
+    "Sent Messages",
+    "Sent Mail",
+    "Gesendet",
+    "Gesendete Objekte",
+    "Gesendete Elemente",
+    "Envoyés",
+    "Éléments envoyés",
+    "Messages envoyés",
+    "Enviados",
+    "Elementos enviados",
+    "Inviati",
+    "Posta inviata",
+    "Verzonden",
+    "Verzonden items",
+    "Skickat",
+    "Sendt",
+    "Wysłane",
+)
+DRAFT_NAMES = ("Drafts", "Entwürfe", "Brouillons", "Borradores", "Bozze", "Concepten", "Rascunhos")
+
+BATCH = 200  # UIDs per FETCH
+SEARCH_TERMS = 40  # addresses and domains per SEARCH (each is three keys: FROM, TO, CC)
+IDLE_RENEW = 10 * 60.0  # seconds; RFC 2177 allows 29 minutes, imapclient suggests 10
+
+T = TypeVar("T")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def clean_text(value: str) -> str:
+    """A header value as a person reads it: RFC 2047 decoded, raw 8-bit read as
+    UTF-8 (else Latin-1), control characters dropped, whitespace folded.
+
+    TODO: use connectors.text.clean_text once it is merged.
+    """
+    if any("\udc80" <= c <= "\udcff" for c in value):  # undecodable bytes from the parser
+        raw = value.encode("ascii", "surrogateescape")
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            value = raw.decode("latin-1")
+    with contextlib.suppress(ValueError, LookupError, UnicodeError, AssertionError):
+        value = str(email.header.make_header(email.header.decode_header(value)))
+    value = "".join(c if c.isprintable() or c.isspace() else " " for c in value)
+    return " ".join(value.split())
+
+
+@dataclass
+class _Folder:
+    """Where one folder stood: its UIDVALIDITY, the last UID seen, HIGHESTMODSEQ."""
+
+    uidvalidity: int
+    last_uid: int
+    modseq: int | None
+
+    def dump(self) -> dict[str, int | None]:
+        return {"uidvalidity": self.uidvalidity, "uid": self.last_uid, "modseq": self.modseq}
+
+
+class ImapMailbox:
+    """The user's IMAP mailbox (see the module docstring).
+
+    `password` is called at each login: it returns the password, or with
+    ``auth="oauth2"`` an access token (XOAUTH2). `address` is the user's own
+    address, the username when omitted. `ssl_context` replaces the system's
+    trust store (a private CA).
+    """
+
+    name = "imap"
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        security: Security = "ssl",
+        username: str,
+        password: Callable[[], str],
+        auth: Auth = "password",
+        address: str | None = None,
+        folders: Sequence[str] = (),
+        timeout: float = 60.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if security not in ("ssl", "starttls", "none"):
+            raise ConfigError(f"imap security {security!r}: use ssl, starttls or none")
+        if security == "none" and not is_loopback(host):
+            raise ConfigError(
+                f"imap: security = none sends the password in the clear; it is allowed only "
+                f"for a server on this machine, not {host} (use ssl or starttls)"
+            )
+        if auth not in ("password", "oauth2"):
+            raise ConfigError(f"imap auth {auth!r}: use password or oauth2")
+        self.host = host
+        self.port = port or (993 if security == "ssl" else 143)
+        self.security = security
+        self.username = username
+        self.password = password
+        self.auth = auth
+        self.address = (address or username).lower()
+        self.extra_folders = tuple(folders)
+        self.timeout = timeout
+        self.ssl_context = ssl_context
+        self._client: IMAPClient | None = None
+        self._idle_client: IMAPClient | None = None
+        self._folders: list[tuple[str, bool]] | None = None  # (name, outgoing)
+        self._drafts_folder: str | None = None
+        self._selected: str | None = None  # the folder the connection has open
+
+    @property
+    def server(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # ------------------------------------------------------------------ connection
+
+    def _connect(self) -> IMAPClient:
+        context = self.ssl_context or ssl.create_default_context()
+        what = "connect"
+        try:
+            client = IMAPClient(
+                self.host,
+                self.port,
+                ssl=self.security == "ssl",
+                ssl_context=context,
+                timeout=self.timeout,
+            )
+            try:
+                if self.security == "starttls":
+                    what = "STARTTLS"
+                    client.starttls(context)
+                what = "login"
+                secret = self.password()
+                if self.auth == "oauth2":
+                    client.oauth2_login(self.username, secret)
+                else:
+                    client.login(self.username, secret)
+                if client.has_capability("CONDSTORE"):
+                    client.enable("CONDSTORE")  # so EXAMINE answers HIGHESTMODSEQ
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+                raise
+        except LoginError as exc:
+            raise AuthError(
+                SOURCE, f"{self.server}: login refused for {self.username} ({_text(exc)})"
+            ) from None
+        except ssl.SSLError as exc:
+            raise SourceError(SOURCE, f"{self.server}: TLS failed ({exc})") from None
+        except (OSError, IMAPClientError) as exc:
+            if what == "STARTTLS":
+                raise SourceError(SOURCE, f"{self.server}: STARTTLS failed ({exc})") from None
+            raise SourceError(SOURCE, f"{self.server}: cannot {what} ({_text(exc)})") from None
+        return client
+
+    def _run(self, operation: Callable[[IMAPClient], T]) -> T:
+        """Run `operation` on the connection, opening it if needed.
+
+        A connection kept from an earlier call may have been dropped by the
+        server meanwhile: then the operation runs once more on a new one (every
+        operation here is a read, or looks before it writes). Any other failure
+        is a SourceError naming the server.
+        """
+        for attempt in (1, 2):
+            reused = self._client is not None
+            if self._client is None:
+                self._client = self._connect()
+            try:
+                return operation(self._client)
+            except PursuitError:
+                raise
+            except (IMAPClientAbortError, OSError) as exc:
+                self._drop()
+                if reused and attempt == 1:
+                    log.info("imap: %s: connection lost (%s); reconnecting", self.server, exc)
+                    continue
+                raise SourceError(
+                    SOURCE, f"{self.server}: connection lost ({_text(exc)}); will resume"
+                ) from None
+            except IMAPClientError as exc:
+                self._drop()
+                raise SourceError(SOURCE, f"{self.server}: {_text(exc)}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        self._folders = None
+        self._selected = None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def close(self) -> None:
+        """Log out of both connections (a no-op when none is open)."""
+        for client in (self._client, self._idle_client):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.logout()
+        self._client = self._idle_client = None
+
+    # ------------------------------------------------------------------ folders
+
+    def _read_folders(self, client: IMAPClient) -> list[tuple[str, bool]]:
+        """(folder, outgoing) for INBOX, Sent and the configured folders that exist."""
+        if self._folders is None:
+            listing = client.list_folders()
+            names = [str(name) for _, _, name in listing]
+            found: list[tuple[str, bool]] = [("INBOX", False)]
+            sent = _special(listing, SENT, SENT_NAMES)
+            if sent is None:
+                log.warning("imap: %s has no Sent folder: sent mail is not read", self.server)
+            else:
+                found.append((sent, True))
+            for folder in self.extra_folders:
+                if folder not in names:
+                    log.warning("imap: %s: no folder named %r; skipped", self.server, folder)
+                elif all(folder != f for f, _ in found):
+                    found.append((folder, False))
+            self._folders = found
+        return self._folders
+
+    def _examine(self, client: IMAPClient, folder: str) -> dict[bytes, Any] | None:
+        """The folder's EXAMINE answer; None (logged) when it was deleted meanwhile."""
+        self._selected = None
+        try:
+            info: dict[bytes, Any] = client.select_folder(folder, readonly=True)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as exc:
+            log.warning(
+                "imap: %s: folder %r cannot be read (%s); skipped", self.server, folder, _text(exc)
+            )
+            self._folders = None
+            return None
+        self._selected = folder
+        return info
+
+    @staticmethod
+    def _state(info: dict[bytes, Any]) -> _Folder:
+        modseq = info.get(b"HIGHESTMODSEQ")
+        return _Folder(
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            last_uid=int(info.get(b"UIDNEXT", 1)) - 1,
+            modseq=int(modseq) if modseq is not None else None,
+        )
+
+    def _account(self) -> str:
+        return f"{self.username}@{self.server}"
+
+    # ------------------------------------------------------------------ reading
+
+    def profile(self) -> tuple[str, str]:
+        """(the user's address, a cursor: every folder's UIDVALIDITY and last UID now)."""
+
+        def run(client: IMAPClient) -> str:
+            folders: dict[str, dict[str, int | None]] = {}
+            for folder, _ in self._read_folders(client):
+                info = self._examine(client, folder)
+                if info is None:
+                    continue
+                state = self._state(info)
+                if b"UIDNEXT" not in info:  # rare: ask for the last UID itself
+                    uids = client.search(["ALL"])
+                    state.last_uid = max(uids, default=0)
+                folders[folder] = state.dump()
+            return json.dumps({"account": self._account(), "folders": folders})
+
+        return self.address, self._run(run)
+
+    def search(
+        self,
+        *,
+        addresses: Sequence[str],
+        domains: Sequence[str],
+        since: datetime,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[list[MailMessage]]:
+        """Messages since `since` from, to or cc'd to the addresses and domains (or
+        their subdomains), once each, in batches of up to 200."""
+        wanted = sorted({a.strip().lower() for a in addresses if a.strip()})
+        zones = sorted({d.strip().lower().lstrip("@") for d in domains if d.strip()})
+        terms = [*wanted, *zones]
+        if not terms:
+            if progress is not None:
+                progress(0, 0)
+            return
+
+        def find(client: IMAPClient) -> list[tuple[str, bool, int, list[int]]]:
+            found = []
+            for folder, outgoing in self._read_folders(client):
+                info = self._examine(client, folder)
+                if info is None:
+                    continue
+                uids: set[int] = set()
+                for start in range(0, len(terms), SEARCH_TERMS):
+                    criteria = _criteria(terms[start : start + SEARCH_TERMS], since)
+                    uids.update(int(u) for u in client.search(criteria))
+                found.append((folder, outgoing, int(info[b"UIDVALIDITY"]), sorted(uids)))
+            return found
+
+        plan = self._run(find)
+        total = sum(len(uids) for *_, uids in plan)
+        done = 0
+        seen: set[str] = set()
+        if progress is not None:
+            progress(0, total)
+        for folder, outgoing, uidvalidity, uids in plan:
+            for start in range(0, len(uids), BATCH):
+                chunk = uids[start : start + BATCH]
+                messages = self._run(
+                    functools.partial(
+                        self._fetch,
+                        folder=folder,
+                        uidvalidity=uidvalidity,
+                        uids=chunk,
+                        outgoing=outgoing,
+                    )
+                )
+                batch = []
+                for m in messages:
+                    if m.message_id in seen or m.date < since or not _concerns(m, wanted, zones):
+                        continue
+                    seen.add(m.message_id)
+                    batch.append(m)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+                yield batch
+
+    def changes(self, cursor: str) -> MailChanges:
+        """Messages added to the folders since `cursor`, and the cursor to save after them."""
+        try:
+            saved = json.loads(cursor)
+            account = saved["account"]
+            before = {name: _Folder(**_fields(v)) for name, v in saved["folders"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise CursorExpired(SOURCE, f"{self.server}: unreadable cursor; resyncing") from None
+        if account != self._account():
+            raise CursorExpired(SOURCE, f"{self.server}: cursor of another account; resyncing")
+
+        def run(client: IMAPClient) -> MailChanges:
+            messages: list[MailMessage] = []
+            seen: set[str] = set()
+            after = dict(before)
+            for folder, outgoing in self._read_folders(client):
+                old = before.get(folder)
+                if old is None:
+                    raise CursorExpired(SOURCE, f"{self.server}: new folder {folder!r}; resyncing")
+                info = self._examine(client, folder)
+                if info is None:
+                    continue  # deleted: its state is kept, a new one will resync
+                now = self._state(info)
+                if now.uidvalidity != old.uidvalidity:
+                    raise CursorExpired(
+                        SOURCE, f"{self.server}: {folder} has a new UIDVALIDITY; resyncing"
+                    )
+                quiet = (now.modseq is not None and now.modseq == old.modseq) or (
+                    b"UIDNEXT" in info and now.last_uid <= old.last_uid
+                )
+                last = old.last_uid
+                if not quiet:
+                    # `UID n:*` answers the last message even when n is past it
+                    uids = sorted(
+                        u
+                        for u in (int(x) for x in client.search(["UID", f"{last + 1}:*"]))
+                        if u > last
+                    )
+                    for start in range(0, len(uids), BATCH):
+                        chunk = uids[start : start + BATCH]
+                        for m in self._fetch(client, folder, now.uidvalidity, chunk, outgoing):
+                            if m.message_id not in seen:
+                                seen.add(m.message_id)
+                                messages.append(m)
+                    last = max([last, *uids])
+                after[folder] = _Folder(now.uidvalidity, last, now.modseq)
+            state = {name: f.dump() for name, f in after.items()}
+            return MailChanges(tuple(messages), json.dumps({"account": account, "folders": state}))
+
+        return self._run(run)
+
+    def _fetch(
+        self, client: IMAPClient, folder: str, uidvalidity: int, uids: list[int], outgoing: bool
+    ) -> list[MailMessage]:
+        """Headers and the text's start of these messages, parsed; unusable ones skipped."""
+        if not uids:
+            return []
+        if self._selected != folder:
+            info = self._examine(client, folder)
+            if info is None:
+                return []
+            if int(info[b"UIDVALIDITY"]) != uidvalidity:
+                raise SourceError(
+                    SOURCE, f"{self.server}: {folder} changed its UIDVALIDITY during the sync"
+                )
+        found = client.fetch(uids, [_HEADERS_ITEM, _TEXT_ITEM, "INTERNALDATE"])
+        out = []
+        for uid in uids:
+            data = found.get(uid)
+            if data is None:
+                continue  # expunged meanwhile
+            try:
+                out.append(parse(data, f"{folder}/{uidvalidity}/{uid}", outgoing))
+            except ItemError as exc:
+                log.warning("%s", exc)
+        return out
+
+    # ------------------------------------------------------------------ waiting
+
+    def wait_for_mail(self, timeout: float) -> bool:
+        """Wait on INBOX up to `timeout` seconds; True as soon as mail arrives.
+
+        IDLE where the server offers it (re-issued every 10 minutes, each wait
+        guarded by a socket timeout); else a plain wait, then a look at UIDNEXT.
+        A connection dropped while waiting returns True (a sync will tell what
+        happened); one that cannot be opened raises SourceError.
+        """
+        deadline = time.monotonic() + timeout
+        try:
+            if self._idle_client is None:
+                self._idle_client = self._connect()
+            client = self._idle_client
+            info = client.select_folder("INBOX", readonly=True)
+            if not client.has_capability("IDLE"):
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                after = client.select_folder("INBOX", readonly=True)
+                return bool(after.get(b"UIDNEXT") != info.get(b"UIDNEXT"))
+            count = int(info.get(b"EXISTS", 0))
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                client.idle()
+                arrived = False
+                renew = time.monotonic() + min(left, IDLE_RENEW)
+                while not arrived and (wait := renew - time.monotonic()) > 0:
+                    responses = client.idle_check(timeout=min(wait, 30.0))
+                    arrived = any(_arrived(r, count) for r in responses)
+                # DONE ends this IDLE; its answer may carry the news too
+                if any(_arrived(r, count) for r in client.idle_done()[1]) or arrived:
+                    return True
+        except PursuitError:
+            raise
+        except (IMAPClientError, OSError) as exc:
+            log.info("imap: %s: waiting for mail stopped (%s)", self.server, exc)
+            idle, self._idle_client = self._idle_client, None
+            if idle is not None:
+                with contextlib.suppress(Exception):
+                    idle.shutdown()
+            return True
+
+    # ------------------------------------------------------------------ drafts
+
+    def _drafts(self, client: IMAPClient) -> str:
+        if self._drafts_folder is None:
+            folder = _special(client.list_folders(), DRAFTS, DRAFT_NAMES)
+            if folder is None:
+                folder = "Drafts"
+                log.info("imap: %s has no Drafts folder; creating one", self.server)
+                client.create_folder(folder)
+            self._drafts_folder = folder
+        return self._drafts_folder
+
+    def _find_keyed(self, client: IMAPClient, folder: str, key: str) -> str | None:
+        """`folder/uidvalidity/uid` of a message carrying ``X-Pursuit-Key: key`` exactly."""
+        info = self._examine(client, folder)
+        if info is None:
+            return None
+        uids = client.search(["HEADER", KEY_HEADER, key])  # a substring match: check below
+        if not uids:
+            return None
+        item = f"BODY.PEEK[HEADER.FIELDS ({KEY_HEADER.upper()})]"
+        for uid, data in sorted(client.fetch(uids, [item]).items()):
+            headers = BytesHeaderParser().parsebytes(_body(data))
+            if str(headers.get(KEY_HEADER, "")).strip() == key:
+                return f"{folder}/{int(info[b'UIDVALIDITY'])}/{uid}"
+        return None
+
+    def find_draft(self, key: str) -> str | None:
+        return self._run(lambda client: self._find_keyed(client, self._drafts(client), key))
+
+    def create_draft(self, raw: bytes, key: str) -> str:
+        """Append the draft to the Drafts folder unless one with this key is there.
+
+        A draft answering a message (``In-Reply-To``) gets the ``References``
+        chain of that message when the mailbox holds it, so mail clients show
+        it in the thread.
+        """
+        headers = BytesHeaderParser().parsebytes(raw)
+        if str(headers.get(KEY_HEADER, "")).strip() != key:
+            raise ValueError(f"the draft must carry {KEY_HEADER}: {key}")
+
+        def run(client: IMAPClient) -> str:
+            folder = self._drafts(client)
+            existing = self._find_keyed(client, folder, key)
+            if existing is not None:
+                return existing
+            message = self._threaded(client, raw)
+            answer = client.append(folder, message, flags=[b"\\Draft", b"\\Seen"])
+            appended = re.search(rb"APPENDUID (\d+) (\d+)", bytes(answer or b""))
+            if appended:
+                return f"{folder}/{int(appended[1])}/{int(appended[2])}"
+            found = self._find_keyed(client, folder, key)
+            if found is None:
+                raise SourceError(SOURCE, f"{self.server}: the draft was not saved in {folder}")
+            return found
+
+        return self._run(run)
+
+    def _threaded(self, client: IMAPClient, raw: bytes) -> bytes:
+        """`raw` with a References header when it answers a message and has none."""
+        headers = BytesHeaderParser().parsebytes(raw)
+        parent = str(headers.get("In-Reply-To", "")).strip()
+        if not parent or headers.get("References"):
+            return raw
+        chain = ""
+        for folder, _ in self._read_folders(client):
+            if self._examine(client, folder) is None:
+                continue
+            uids = client.search(["HEADER", "Message-ID", parent])
+            if uids:
+                item = "BODY.PEEK[HEADER.FIELDS (REFERENCES)]"
+                data = next(iter(client.fetch(uids[:1], [item]).values()))
+                chain = " ".join(
+                    str(BytesHeaderParser().parsebytes(_body(data)).get("References", "")).split()
+                )
+                break
+        references = f"{chain} {parent}".strip()
+        return f"References: {references}\r\n".encode() + raw
+
+    def find_sent(self, key: str) -> str | None:
+        """The Message-ID of a message carrying this key in INBOX or Sent, if any:
+        what `SmtpSender` sent to the user arrives in their INBOX."""
+
+        def run(client: IMAPClient) -> str | None:
+            for folder, _ in self._read_folders(client):
+                found = self._find_keyed(client, folder, key)
+                if found is not None:
+                    uid = int(found.rsplit("/", 1)[1])
+                    data = client.fetch([uid], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])[uid]
+                    value = BytesHeaderParser().parsebytes(_body(data)).get("Message-ID")
+                    return str(value).strip() if value else found
+            return None
+
+        return self._run(run)
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def _text(exc: BaseException) -> str:
+    value = exc.args[0] if exc.args else exc
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    modseq = value.get("modseq")
+    return {
+        "uidvalidity": int(value["uidvalidity"]),
+        "last_uid": int(value["uid"]),
+        "modseq": None if modseq is None else int(modseq),
+    }
+
+
+def _special(
+    listing: Iterable[tuple[tuple[bytes, ...], bytes, str]], flag: bytes, names: Sequence[str]
+) -> str | None:
+    """The folder with this SPECIAL-USE flag, else the first with a usual name
+    (as a whole name, or the last level under any parent such as ``INBOX.``)."""
+    folders = list(listing)
+    for flags, _, name in folders:
+        if flag in flags:
+            return str(name)
+    wanted = [n.casefold() for n in names]
+    best: tuple[int, str] | None = None
+    for _, delimiter, name in folders:
+        leaf = str(name)
+        if delimiter:
+            leaf = leaf.rsplit(delimiter.decode(), 1)[-1]
+        if leaf.casefold() in wanted:
+            rank = wanted.index(leaf.casefold())
+            if best is None or rank < best[0]:
+                best = (rank, str(name))
+    return best[1] if best else None
+
+
+def _criteria(terms: Sequence[str], since: datetime) -> list[Any]:
+    """``SINCE d OR FROM t OR TO t OR CC t ...`` for these addresses and domains.
+
+    IMAP matches FROM/TO/CC as substrings, so a domain also finds its
+    subdomains (and a few look-alikes, which the caller drops).
+    """
+    keys: list[list[str]] = [[field, term] for term in terms for field in ("FROM", "TO", "CC")]
+    tree: list[Any] = []
+    for key in keys[:-1]:
+        tree += ["OR", *key]
+    tree += keys[-1]
+    return ["SINCE", since.astimezone(UTC).date(), *tree]
+
+
+def _concerns(message: MailMessage, addresses: Sequence[str], domains: Sequence[str]) -> bool:
+    for who in (*([message.sender] if message.sender else []), *message.to, *message.cc):
+        domain = who.email.rpartition("@")[2]
+        if who.email in addresses or any(domain == d or domain.endswith("." + d) for d in domains):
+            return True
+    return False
+
+
+def _arrived(response: Any, count: int) -> bool:
+    return (
+        isinstance(response, tuple)
+        and len(response) >= 2
+        and response[1] == b"EXISTS"
+        and isinstance(response[0], int)
+        and response[0] > count
+    )
+
+
+def _body(data: dict[bytes, Any]) -> bytes:
+    """The first BODY[...] item of a FETCH answer."""
+    for name, value in data.items():
+        if name.startswith(b"BODY[") and value is not None:
+            return bytes(value)
+    return b""
+
+
+def _addresses(values: Iterable[str]) -> tuple[Address, ...]:
+    out: list[Address] = []
+    for name, addr in email.utils.getaddresses(list(values)):
+        addr = addr.strip().lower()
+        if "@" in addr:
+            out.append(Address(clean_text(name).strip('"').strip(), addr))
+    return tuple(out)
+
+
+def _date(header: str | None, internal: Any) -> datetime:
+    if header:
+        try:
+            parsed = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):
+            parsed = None
+        if parsed is not None and 1970 <= parsed.year <= 9999:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if isinstance(internal, datetime):
+        return internal if internal.tzinfo else internal.replace(tzinfo=UTC)
+    raise ValueError("no usable Date and no INTERNALDATE")
+
+
+def _snippet(head: Message, text: bytes) -> str:
+    """The first words of the message's text: the start of its first text part,
+    decoded, HTML tags dropped; the part may be cut short (only 2 KB are fetched)."""
+    content_type = head.get("Content-Type", "text/plain")
+    encoding = head.get("Content-Transfer-Encoding", "7bit")
+    partial = BytesParser().parsebytes(
+        f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n".encode()
+        + text
+    )
+    part = next(
+        (p for p in partial.walk() if p.get_content_type() == "text/plain"),
+        next((p for p in partial.walk() if p.get_content_type() == "text/html"), None),
+    )
+    if part is None:
+        return ""
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return ""
+    if part.get("Content-Transfer-Encoding", "").strip().lower() == "base64":
+        payload = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+        payload = payload[: len(payload) // 4 * 4]  # cut short at 2 KB
+        part.set_payload(payload)
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        body = data.decode(charset, "replace")
+    except LookupError:
+        body = data.decode("utf-8", "replace")
+    if part.get_content_type() == "text/html":
+        body = re.sub(r"(?s)<(script|style).*?</\1>|<[^>]+>", " ", body)
+    return clean_text(body)[:SNIPPET_CHARS]
+
+
+def synthesized_message_id(head: Message) -> str:
+    """A stable Message-ID for a message without one: the same in every folder
+    and after any resync, since it is made of the message's own headers."""
+    parts = [str(head.get(h, "")) for h in ("Date", "From", "To", "Cc", "Subject")]
+    digest = hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return f"<imap-{digest[:32]}@pursuit.invalid>"
+
+
+def parse(data: dict[bytes, Any], source_id: str, outgoing: bool) -> MailMessage:
+    """A MailMessage from one FETCH answer (header fields, text start, INTERNALDATE)."""
+    try:
+        raw_headers = b""
+        text = b""
+        for name, value in data.items():
+            if name.startswith(b"BODY[HEADER"):
+                raw_headers = bytes(value or b"")
+            elif name.startswith(b"BODY[TEXT]"):
+                text = bytes(value or b"")
+        head = BytesHeaderParser().parsebytes(raw_headers)
+        values: dict[str, list[str]] = {}
+        for field, value in head.items():
+            values.setdefault(field.lower(), []).append(str(value))
+
+        def first(name: str) -> str | None:
+            found = values.get(name)
+            return found[0] if found else None
+
+        senders = _addresses(values.get("from", []))
+        to = _addresses(values.get("to", []))
+        cc = _addresses(values.get("cc", []))
+        if not senders and not to and not cc:
+            raise ValueError("no sender and no recipient")
+        message_id = (first("message-id") or "").strip()
+        if not message_id:
+            message_id = synthesized_message_id(head)
+        elif not message_id.startswith("<"):
+            message_id = f"<{message_id.strip('<>')}>"
+        references = (first("references") or "").split()
+        thread = references[0] if references else (first("in-reply-to") or "").strip() or message_id
+        try:
+            snippet = _snippet(head, text)
+        except Exception:  # a snippet is a nicety: odd MIME gives none
+            snippet = ""
+        return MailMessage(
+            source_id=source_id,
+            message_id=message_id,
+            thread=thread,
+            date=_date(first("date"), data.get(b"INTERNALDATE")),
+            sender=senders[0] if senders else None,
+            to=to,
+            cc=cc,
+            reply_to=_addresses(values.get("reply-to", [])),
+            subject=clean_text(first("subject") or ""),
+            snippet=snippet,
+            outgoing=outgoing,
+            headers=tuple(
+                (name, clean_text(value))
+                for name, vs in values.items()
+                if name not in _FIELD_HEADERS
+                for value in vs
+            ),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ItemError(f"imap: message {source_id} skipped: cannot parse it ({exc})") from None

@@ -1,0 +1,224 @@
+"""SMTP delivery of the weekly summary, against a real aiosmtpd server on loopback.
+
+The contract run: the SMTP server delivers into the user's INBOX on a real
+Dovecot (as a provider's does), where a new process finds what was sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import ssl
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from contracts import SenderContract, summary
+from dovecot import USER, Dovecot, OnDovecot, free_port, imap_mailbox
+from tlscert import client_context, self_signed_cert
+
+from pursuit.connectors.base import Sender
+from pursuit.connectors.smtp import SmtpSender
+from pursuit.daemon.errors import AuthError, ConfigError, SourceError
+
+TOKEN = "ya29.token"
+
+
+class Inbox:
+    """The server's handler: keeps each message, and delivers it to Dovecot if given one."""
+
+    def __init__(self, dovecot: Dovecot | None = None, reject: str | None = None) -> None:
+        self.dovecot = dovecot
+        self.reject = reject
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        if self.reject:
+            return self.reject
+        raw = bytes(envelope.original_content or b"")
+        self.received.append((list(envelope.rcpt_tos), raw))
+        if self.dovecot is not None:
+            self.dovecot.append("INBOX", raw)
+        return "250 OK queued"
+
+    async def auth_XOAUTH2(self, server: SMTPServer, args: list[str]) -> AuthResult:
+        fields = base64.b64decode(args[1]).decode().split("\x01")
+        ok = fields[0] == f"user={USER}" and fields[1] == f"auth=Bearer {TOKEN}"
+        return AuthResult(success=ok, handled=False)
+
+
+def password_ok(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+        USER.encode(),
+        b"secret",
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+class Server:
+    def __init__(self, handler: Inbox, tmp: Path, **options: Any) -> None:
+        self.handler = handler
+        self.port = free_port()
+        self.cert, key = self_signed_cert(tmp)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, key)
+        if options.pop("implicit_tls", False):
+            options["ssl_context"] = context
+        elif options.pop("starttls", False):
+            options["tls_context"] = context
+        self.controller = Controller(
+            handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=password_ok,
+            auth_require_tls=False,
+            **options,
+        )
+
+    def sender(self, **options: Any) -> SmtpSender:
+        settings: dict[str, Any] = {
+            "security": "none",
+            "username": USER,
+            "password": lambda: "secret",
+            "address": USER,
+            "timeout": 10,
+            "ssl_context": client_context(self.cert),
+        }
+        settings.update(options)
+        return SmtpSender("127.0.0.1", self.port, **settings)
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[Server]:
+    server = Server(Inbox(), tmp_path)
+    server.controller.start()
+    yield server
+    server.controller.stop()
+
+
+# -------------------------------------------------------------------- the contract
+
+
+class SmtpSent:
+    user = USER
+
+    def __init__(self, server: Server, dovecot: Dovecot) -> None:
+        self.server = server
+        self.dovecot = dovecot
+
+    def sender(self) -> Sender:
+        mailbox = imap_mailbox(self.dovecot)
+        return self.server.sender(find_message=mailbox.find_sent)
+
+    def sent(self) -> list[EmailMessage]:
+        out = []
+        for _, raw in self.server.handler.received:
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            out.append(message)
+        return out
+
+
+class TestSmtpSender(OnDovecot, SenderContract):
+    @pytest.fixture
+    def outgoing(self, dovecot: Dovecot, tmp_path: Path) -> Iterator[SmtpSent]:
+        server = Server(Inbox(dovecot), tmp_path)
+        server.controller.start()
+        yield SmtpSent(server, dovecot)
+        server.controller.stop()
+
+
+# ------------------------------------------------------------------- the transport
+
+
+def test_plain_on_loopback_sends_to_the_user_alone(smtp: Server) -> None:
+    message_id = smtp.sender().send(summary(USER))
+    [(recipients, raw)] = smtp.handler.received
+    assert recipients == [USER]
+    sent = email.message_from_bytes(raw)
+    assert sent["Message-ID"] == message_id
+    assert sent["From"] == USER
+    assert sent["X-Pursuit-Key"] == "summary:2026-W49"
+
+
+def test_starttls(tmp_path: Path) -> None:
+    server = Server(Inbox(), tmp_path, starttls=True, require_starttls=True)
+    server.controller.start()
+    try:
+        server.sender(security="starttls").send(summary(USER))
+        assert len(server.handler.received) == 1
+    finally:
+        server.controller.stop()
+
+
+def test_implicit_tls_and_xoauth2(tmp_path: Path) -> None:
+    server = Server(Inbox(), tmp_path, implicit_tls=True)
+    server.controller.start()
+    try:
+        server.sender(security="ssl", auth="oauth2", password=lambda: TOKEN).send(summary(USER))
+        assert len(server.handler.received) == 1
+    finally:
+        server.controller.stop()
+
+
+def test_an_untrusted_certificate_is_a_tls_failure_naming_the_server(tmp_path: Path) -> None:
+    server = Server(Inbox(), tmp_path, starttls=True)
+    server.controller.start()
+    try:
+        sender = server.sender(security="starttls", ssl_context=ssl.create_default_context())
+        with pytest.raises(SourceError, match=rf"127\.0\.0\.1:{server.port}: TLS failed"):
+            sender.send(summary(USER))
+        assert server.handler.received == []
+    finally:
+        server.controller.stop()
+
+
+def test_no_starttls_offered_is_refused_before_the_password_is_sent(smtp: Server) -> None:
+    with pytest.raises(SourceError, match="offers no STARTTLS"):
+        smtp.sender(security="starttls").send(summary(USER))
+    assert smtp.handler.received == []
+
+
+def test_a_wrong_password_is_an_auth_error_naming_the_server(smtp: Server) -> None:
+    sender = smtp.sender(password=lambda: "wrong")
+    with pytest.raises(AuthError, match=rf"127\.0\.0\.1:{smtp.port}: login refused for {USER}"):
+        sender.send(summary(USER))
+    assert smtp.handler.received == []
+
+
+def test_a_refused_connection_names_the_server() -> None:
+    port = free_port()  # nothing listens there
+    sender = SmtpSender(
+        "127.0.0.1", port, security="none", username=None, password=None, address=USER
+    )
+    with pytest.raises(SourceError, match=rf"127\.0\.0\.1:{port}: cannot connect"):
+        sender.send(summary(USER))
+
+
+def test_a_5xx_answer_is_a_source_error_and_a_later_send_works(tmp_path: Path) -> None:
+    handler = Inbox(reject="554 5.7.1 Message rejected as spam")
+    server = Server(handler, tmp_path)
+    server.controller.start()
+    try:
+        sender = server.sender()
+        with pytest.raises(SourceError, match=r"554 5\.7\.1 Message rejected as spam"):
+            sender.send(summary(USER))
+        assert sender.find_sent("summary:2026-W49") is None  # not recorded as sent
+        handler.reject = None
+        sender.send(summary(USER))
+        assert len(handler.received) == 1
+    finally:
+        server.controller.stop()
+
+
+def test_plain_text_to_a_remote_server_is_refused() -> None:
+    with pytest.raises(ConfigError, match="only for a server on this machine"):
+        SmtpSender(
+            "smtp.example.com", 25, security="none", username=None, password=None, address=USER
+        )
