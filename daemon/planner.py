@@ -64,8 +64,11 @@ def next_working_day(day: date, rules: PlannerSettings) -> date:
 def follow_up_due(
     interview: Interview, promised: date | None, rules: PlannerSettings, tz: ZoneInfo
 ) -> datetime:
-    """The day promised, as the user gave it, else the delay's next working day."""
-    if promised is not None:
+    """The day promised, as the user gave it, else the delay's next working day.
+
+    A promise that the interview has since moved past (a calendar edit) no longer holds.
+    """
+    if promised is not None and promised >= interview.start.astimezone(tz).date():
         return at_local(promised, rules.follow_up_time, tz)
     day = interview.start.astimezone(tz).date() + rules.follow_up_delay
     return at_local(next_working_day(day, rules), rules.follow_up_time, tz)

@@ -945,6 +945,32 @@ class Store:
             (error, entry_id),
         )
 
+    # --- added for trustworthy records (issue 9); small, to be ported
+
+    def reopen_duty(self, duty_id: int) -> bool:
+        """A done duty pending again; the message that fulfilled it stays spent."""
+        changed = self.db.execute(
+            "UPDATE duties SET state = 'pending', done_at = NULL, evidence = NULL "
+            "WHERE id = ? AND state = 'done'",
+            (duty_id,),
+        ).rowcount
+        return bool(changed)
+
+    def duty_by_key(self, key: str) -> Duty | None:
+        row = self.db.execute("SELECT * FROM duties WHERE key = ?", (key,)).fetchone()
+        return None if row is None else self._duty(row)
+
+    def clear_snooze(self, duty_id: int) -> None:
+        """The planner decides the duty's time again."""
+        self.db.execute("UPDATE duties SET snoozed = 0 WHERE id = ?", (duty_id,))
+
+    def restore_interview(self, interview_id: int) -> None:
+        self.db.execute("UPDATE interviews SET cancelled = 0 WHERE id = ?", (interview_id,))
+
+    def has_events(self) -> bool:
+        """True once any calendar event was ever planned in this database."""
+        return self.db.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None
+
 
 def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,219 @@
+"""Records a job seeker can trust: ordinary mistakes and situations, through the command line.
+
+Each test feeds `pursuit` a real situation in a subprocess and looks at what the
+user sees: the words printed, the exit code, `pursuit export` and the calendar file.
+Interviews are in the future (days counted from today), so nothing depends on the date.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clihelp import Pursuit, duties_by
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def day(days_from_today: int) -> datetime:
+    """A working day about that many days from today, at midnight in Paris."""
+    moment = datetime.now(PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
+    moment += timedelta(days=days_from_today)
+    while moment.weekday() >= 5:
+        moment += timedelta(days=1)
+    return moment
+
+
+def at(moment: datetime, clock: str = "") -> str:
+    return f"{moment:%Y-%m-%d}" + (f" {clock}" if clock else "")
+
+
+def shown(moment: datetime) -> str:
+    """A day as pursuit prints it."""
+    return f"{moment:%a %d %b %Y}"
+
+
+def one(data: dict[str, Any], kind: str, contact: str = "jane@acme.com") -> dict[str, Any]:
+    [duty] = duties_by(data, kind, contact)
+    return duty
+
+
+def acme_with_jane(p: Pursuit, start: datetime, *more: str) -> None:
+    p.ok("org", "add", "Acme", "--domain", "acme.com")
+    p.ok(
+        "interview",
+        "add",
+        "acme",
+        "--at",
+        at(start, "14:00"),
+        "--with",
+        "Jane Doe <jane@acme.com>",
+        *more,
+    )
+
+
+# --- 1. "done" means done
+
+
+def test_a_finished_duty_is_not_snoozed_until_reopened(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    start = day(7)
+    acme_with_jane(p, start)
+    thanks = one(p.export(), "thank_you")["id"]
+    p.ok("done", str(thanks))
+
+    err = p.one_line_error("snooze", str(thanks), "--to", at(start + timedelta(days=2)))
+    assert f"duty #{thanks} is done on " in err and f"`pursuit reopen {thanks}`" in err
+    assert one(p.export(), "thank_you")["state"] == "done"
+
+    # done twice: said so, exit 0, nothing changes
+    out = p.ok("done", str(thanks))
+    assert f"Duty #{thanks} was already done on " in out and "(marked done by you)" in out
+
+    assert f"Duty #{thanks} is pending again, due {shown(start)} 17:00" in p.ok(
+        "reopen", str(thanks)
+    )
+    assert f"Duty #{thanks} is pending already" in p.ok("reopen", str(thanks))
+    later = start + timedelta(days=2)
+    assert f"now due {shown(later)} 17:00" in p.ok("snooze", str(thanks), "--to", at(later))
+    duty = one(p.export(), "thank_you")
+    assert duty["state"] == "pending" and duty["due"].startswith(at(later))
+
+
+def test_a_snooze_into_the_past_or_before_the_interview_is_refused(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    start = day(7)
+    acme_with_jane(p, start)
+    follow = one(p.export(), "follow_up")
+    yesterday = datetime.now(PARIS) - timedelta(days=1)
+    err = p.one_line_error("snooze", str(follow["id"]), "--to", at(yesterday))
+    assert "is in the past; give a later day or time" in err
+    err = p.one_line_error("snooze", str(follow["id"]), "--to", at(start - timedelta(days=1)))
+    assert "is before the end of its interview (#1, " in err
+    assert one(p.export(), "follow_up") == follow
+
+
+def test_a_cancelled_duty_is_explained_and_its_interview_restored(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    start = day(7)
+    acme_with_jane(p, start)
+    before = p.export()
+    thanks = one(before, "thank_you")["id"]
+    p.ok("interview", "cancel", "1")
+    assert "Interview #1 was already cancelled" in p.ok("interview", "cancel", "1")
+
+    for command in (("snooze", str(thanks), "--to", at(start + timedelta(days=1))), ("done",)):
+        args = (*command, str(thanks)) if command == ("done",) else command
+        err = p.one_line_error(*args)
+        assert "its interview #1 was cancelled (`pursuit interview restore 1`" in err
+    assert "`pursuit interview restore 1`" in p.one_line_error("reopen", str(thanks))
+
+    out = p.ok("interview", "restore", "1")
+    assert "Interview #1 restored" in out
+    assert f"#{thanks} thank-you to Jane Doe, due {shown(start)} 17:00" in out
+    after = p.export()
+    assert [(d["id"], d["state"], d["due"]) for d in after["duties"]] == [
+        (d["id"], d["state"], d["due"]) for d in before["duties"]
+    ]
+    assert "is not cancelled; nothing to restore" in p.ok("interview", "restore", "1")
+    listing = p.ok("interview", "list")
+    assert "(cancelled)" not in listing
+
+
+def test_a_restored_interview_at_a_closed_organization_says_why_nothing_is_planned(
+    tmp_path: Path,
+) -> None:
+    p = Pursuit(tmp_path)
+    acme_with_jane(p, day(7))
+    p.ok("interview", "cancel", "1")
+    p.ok("org", "status", "acme", "withdrawn")
+    out = p.ok("interview", "restore", "1")
+    assert 'No duty planned: Acme is withdrawn (`pursuit org status "Acme" active`' in out
+
+
+def test_commit_never_prints_a_day_that_is_then_ignored(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    start = day(7)
+    acme_with_jane(p, start)
+    friday = start + timedelta(days=3)
+    follow = one(p.export(), "follow_up")["id"]
+
+    # a snoozed follow-up: the newer promise wins, and the output says the day it is due
+    p.ok("snooze", str(follow), "--to", at(start + timedelta(days=20)))
+    out = p.ok("commit", "jane@acme.com", "--on", at(friday))
+    assert out.strip() == f"Follow up with Jane Doe on {shown(friday)}"
+    assert one(p.export(), "follow_up")["due"].startswith(at(friday))
+
+    # the same promise twice
+    assert f"Already promised: follow up with Jane Doe on {shown(friday)}" in p.ok(
+        "commit", "jane@acme.com", "--on", at(friday)
+    )
+
+    # a follow-up already done: the promise is recorded, and the output says what happens
+    p.ok("done", str(follow))
+    later = friday + timedelta(days=3)
+    out = p.ok("commit", "jane@acme.com", "--on", at(later))
+    assert "but the follow-up is already done on " in out
+    assert f"`pursuit reopen {follow}` plans it again for {shown(later)}" in out
+    assert "Follow up with Jane Doe on" not in out
+    p.ok("reopen", str(follow))
+    assert one(p.export(), "follow_up")["due"].startswith(at(later))
+
+    # an organization no longer active: no follow-up is planned, and the output says so
+    p.ok("org", "status", "acme", "rejected")
+    out = p.ok("commit", "jane@acme.com", "--on", at(friday))
+    assert "but Acme is rejected, so no follow-up is planned" in out
+
+    # a day before the interview is refused, as before
+    err = p.one_line_error("commit", "jane@acme.com", "--on", at(start - timedelta(days=1)))
+    assert "is before the interview" in err
+
+
+# --- 2. moving an interview keeps things consistent
+
+
+def test_move_refuses_an_end_not_after_the_start(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    start = day(7)
+    acme_with_jane(p, start)
+    before = p.export()
+    for end in ("13:00", "14:00"):
+        err = p.one_line_error(
+            "interview", "move", "1", "--at", at(start, "14:00"), "--end", at(start, end)
+        )
+        assert "is not after --at" in err
+    assert p.export() == before
+
+
+def test_a_promise_the_interview_moves_past_moves_after_it_and_says_so(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    start = day(7)
+    acme_with_jane(p, start, "--with", "Raj Patel <raj@acme.com>")
+    promised = start + timedelta(days=2)
+    p.ok("commit", "jane@acme.com", "--on", at(promised))
+    raj_thanks = one(p.export(), "thank_you", "raj@acme.com")["id"]
+    p.ok("snooze", str(raj_thanks), "--to", at(start + timedelta(days=1), "09:00"))
+
+    new_start = start + timedelta(days=7)
+    out = p.ok("interview", "move", "1", "--at", at(new_start, "14:00"))
+    moved_promise = promised + timedelta(days=7)
+    assert f"moved to {shown(new_start)} 14:00" in out
+    assert (
+        f"The follow-up promised to Jane Doe for {promised:%a %d %b} would come before the "
+        f"interview: moved to {moved_promise:%a %d %b}"
+    ) in out
+    assert f"Duty #{raj_thanks} (thank-you to Raj Patel) was snoozed to " in out
+
+    data = p.export()
+    jane = one(data, "follow_up")
+    assert jane["due"].startswith(at(moved_promise))
+    raj = one(data, "thank_you", "raj@acme.com")
+    assert raj["due"].startswith(at(new_start)) and raj["state"] == "pending"
+    interview_start = data["interviews"][0]["start"]
+    assert all(d["due"] > interview_start for d in data["duties"])
+
+    # a move that leaves everything after the interview changes nothing else, and says nothing
+    out = p.ok("interview", "move", "1", "--at", at(new_start, "15:00"))
+    assert out.strip() == f"Interview #1 moved to {shown(new_start)} 15:00"
