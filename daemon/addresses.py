@@ -68,8 +68,9 @@ def ascii_address(address: str) -> str:
         return f"{local}@{domain}"
 
 
-def check_address(text: str, what: str = "address") -> str:
-    """A mail address as typed, lower-cased; anything that is not one is refused."""
+def check_address(text: str, what: str = "address", shown: str | None = None) -> str:
+    """A mail address as typed, lower-cased; anything that is not one is refused,
+    naming `shown` (default: the text)."""
     address = text.strip().lower()
     local, at, domain = address.rpartition("@")
     problem = None
@@ -81,7 +82,7 @@ def check_address(text: str, what: str = "address") -> str:
         except ValueError as exc:
             problem = f"the domain {domain!r}: {exc}"
     if problem:
-        raise UserError(f"{what} {text!r} is not a mail address: {problem}")
+        raise UserError(f"{what} {shown or repr(text)} is not a mail address: {problem}")
     return address
 
 
@@ -110,4 +111,4 @@ def parse_person(text: str, what: str = "--with") -> tuple[str, str]:
         name, raw_address = "", text
     if not raw_address.strip():
         raise UserError(f'{what} {text!r}: expected "Name <address@example.com>" or an address')
-    return check_name(name, f"{what} name"), check_address(raw_address, what)
+    return check_name(name, f"{what} name"), check_address(raw_address, what, repr(text))

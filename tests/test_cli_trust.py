@@ -217,3 +217,188 @@ def test_a_promise_the_interview_moves_past_moves_after_it_and_says_so(tmp_path:
     # a move that leaves everything after the interview changes nothing else, and says nothing
     out = p.ok("interview", "move", "1", "--at", at(new_start, "15:00"))
     assert out.strip() == f"Interview #1 moved to {shown(new_start)} 15:00"
+
+
+# --- 3. a command repeated by mistake
+
+
+def test_the_same_interview_added_twice_is_recorded_once(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    start = day(7)
+    command = (
+        "interview",
+        "add",
+        "acme",
+        "--at",
+        at(start, "14:00"),
+        "--with",
+        "Jane Doe <jane@acme.com>",
+        "--with",
+        "raj@acme.com",
+    )
+    p.ok("org", "add", "Acme", "--domain", "acme.com")
+    p.ok(*command)
+    p.ok("run", "--once")
+    before = p.export()
+    calendar = p.ics.read_bytes()
+
+    out = p.ok(*command)
+    assert out.startswith("Already recorded as interview #1: Acme, ")
+    assert "nothing added" in out
+    p.ok("run", "--once")
+    after = p.export()
+    assert len(after["interviews"]) == 1
+    assert after["duties"] == before["duties"] and after["events"] == before["events"]
+    assert p.ics.read_bytes() == calendar
+
+    # another time, or other people, is another interview
+    assert "Interview #2" in p.ok(*command[:4], at(start, "16:00"), *command[5:])
+    assert "Interview #3" in p.ok(*command[:-2])
+
+
+def test_org_add_of_a_tracked_organization_adds_only_what_is_new(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Acme", "--domain", "acme.com", "--position", "Network Engineer")
+    out = p.ok("org", "add", "acme", "--domain", "acme.com", "--position", "Network Engineer")
+    assert out.strip() == (
+        "Acme is already tracked; nothing new to add "
+        "(domains: acme.com; positions: Network Engineer)"
+    )
+    out = p.ok("org", "add", "ACME", "--domain", "acme.io", "--position", "SRE")
+    assert "Acme is already tracked; added domain acme.io, position 'SRE'" in out
+    [org] = p.export()["organizations"]
+    assert org["name"] == "Acme"
+    assert org["domains"] == ["acme.com", "acme.io"]
+    assert org["positions"] == ["Network Engineer", "SRE"]  # added, never replaced
+
+
+def test_commands_said_twice_change_nothing_the_second_time(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    acme_with_jane(p, day(7))
+    p.ok("org", "status", "acme", "rejected")
+    before = p.export()
+    assert "Acme is already rejected (since " in p.ok("org", "status", "acme", "rejected")
+    assert p.export() == before
+
+
+def test_the_same_log_entry_within_a_minute_is_logged_once(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    acme_with_jane(p, day(7))
+    entry = ("log", "call", "jane@acme.com", "asked about the team", "--in")
+    assert "Logged call with Jane Doe" in p.ok(*entry)
+    assert "Already logged: call with Jane Doe at " in p.ok(*entry)
+    # the same words at a time given twice, too
+    at_noon = (*entry, "--at", at(day(1), "12:00"))
+    p.ok(*at_noon)
+    assert "Already logged" in p.ok(*at_noon)
+    # other words, or the other direction, are another entry
+    p.ok("log", "call", "jane@acme.com", "asked about the team")
+    p.ok("log", "call", "jane@acme.com", "asked about the office", "--in")
+    assert len(p.export()["correspondence"]) == 4
+
+
+# --- 4. addresses and names at the door
+
+
+def test_what_is_not_an_address_is_refused_naming_it(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Acme", "--domain", "acme.com")
+    for bad in ("@x", "jane@", "jane@acme", "Jane <jane@acme>", "jane doe@acme.com"):
+        err = p.one_line_error(
+            "interview", "add", "acme", "--at", at(day(7), "14:00"), "--with", bad
+        )
+        assert f"--with {bad!r} is not a mail address" in err, err
+    assert p.export()["interviews"] == [] and p.export()["contacts"] == []
+    # every bad one named at once
+    err = p.fails(
+        "interview", "add", "acme", "--at", at(day(7), "14:00"), "--with", "@x", "--with", "y@"
+    )
+    assert "'@x'" in err and "'y@'" in err
+
+
+def test_a_name_with_a_comma_is_one_person(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Acme", "--domain", "acme.com")
+    out = p.ok(
+        "interview",
+        "add",
+        "acme",
+        "--at",
+        at(day(7), "14:00"),
+        "--with",
+        "Doe, Jane <jd@acme.com>",
+        "--with",
+        '"Patel, Raj" <raj@acme.com>',
+    )
+    assert "with Doe, Jane, Patel, Raj" in out
+    contacts = {c["addresses"][0]: c["name"] for c in p.export()["contacts"]}
+    assert contacts == {"jd@acme.com": "Doe, Jane", "raj@acme.com": "Patel, Raj"}
+
+
+def test_control_characters_in_names_are_refused(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    err = p.one_line_error("org", "add", "Acme\nEvil", "--domain", "acme.com")
+    assert "contains control characters (U+000A)" in err
+    p.ok("org", "add", "Acme", "--domain", "acme.com")
+    err = p.one_line_error(
+        "interview",
+        "add",
+        "acme",
+        "--at",
+        at(day(7), "14:00"),
+        "--with",
+        "Jane\u202eDoe <j@acme.com>",
+    )
+    assert "U+202E" in err
+    assert [o["name"] for o in p.export()["organizations"]] == ["Acme"]
+
+
+def test_internationalised_domains_are_kept_as_typed_and_found_in_both_forms(
+    tmp_path: Path,
+) -> None:
+    p = Pursuit(tmp_path, config='[[organization]]\nname = "Müller"\ndomains = ["müller.de"]\n')
+    p.ok("org", "add", "Bücher", "--domain", "bücher.de")
+    p.ok(
+        "interview", "add", "bücher", "--at", at(day(7), "14:00"), "--with", "Jörg <jörg@bücher.de>"
+    )
+    data = p.export()
+    assert {o["name"]: o["domains"] for o in data["organizations"]} == {
+        "Bücher": ["bücher.de"],
+        "Müller": ["müller.de"],
+    }
+    assert [c["addresses"] for c in data["contacts"]] == [["jörg@bücher.de"]]
+    # the same person typed in the ASCII form is the same contact
+    assert "Noted for Jörg" in p.ok("note", "jörg@xn--bcher-kva.de", "liked the demo")
+    assert "Already recorded as interview #1" in p.ok(
+        "interview", "add", "bücher", "--at", at(day(7), "14:00"), "--with", "jörg@xn--bcher-kva.de"
+    )
+    assert len(p.export()["contacts"]) == 1
+
+
+# --- 5. what the user records takes effect at once
+
+
+def test_a_logged_email_or_call_fulfils_its_duty_in_the_same_command(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    start = day(7)
+    acme_with_jane(p, start)
+    data = p.export()
+    thanks, follow = one(data, "thank_you")["id"], one(data, "follow_up")["id"]
+
+    # before the interview, an email is not a thank-you
+    out = p.ok("log", "email", "jane@acme.com", "Looking forward", "--at", at(day(1), "10:00"))
+    assert "done" not in out
+    out = p.ok("log", "email", "jane@acme.com", "Thank you", "--at", at(start, "18:00"))
+    assert f"Duty #{thanks} done: thank-you to Jane Doe" in out
+    assert one(p.export(), "thank_you")["state"] == "done"
+    assert one(p.export(), "follow_up")["state"] == "pending"
+
+    # a call they made is not your follow-up; a call you made is
+    p.ok("log", "call", "jane@acme.com", "they called", "--in", "--at", at(start, "19:00"))
+    assert one(p.export(), "follow_up")["state"] == "pending"
+    later = start + timedelta(days=3)
+    out = p.ok("log", "call", "jane@acme.com", "any news?", "--at", at(later, "11:00"))
+    assert f"Duty #{follow} done: follow-up to Jane Doe" in out
+    duty = one(p.export(), "follow_up")
+    assert duty["state"] == "done"
+    assert 'called: "any news?"' in duty["evidence"]
