@@ -609,6 +609,58 @@ def forget(store: Store, settings: Settings, now: datetime, target: Organization
     replan(store, settings, now)
 
 
+# --- the calendar
+
+
+#: The cursor holding this database's install id, mixed into every calendar event id.
+INSTALL_ID = "install_id"
+
+
+def ensure_install_id(store: Store, now: datetime) -> str:
+    """This database's install id, made once: random for a new database, so no two
+    installs (nor a database and its replacement) share event ids; "" for one that
+    already had events, so an upgrade keeps the ids of the events it created."""
+    with store.transaction():
+        found = store.cursor(INSTALL_ID)
+        if found is None:
+            found = "" if store.has_events() else uuid.uuid4().hex
+            store.save_cursor(INSTALL_ID, found, now=now)
+    return found
+
+
+def queue_every_event(store: Store, calendar: str, now: datetime) -> int:
+    """Queue every event the calendar should hold, as it is: what a calendar file
+    that was deleted or moved aside needs to be whole again. Returns how many."""
+    from pursuit.daemon.models import calendar_key
+
+    queued = 0
+    with store.transaction():
+        for key, row in store.managed_events(calendar).items():
+            if not row["live"]:
+                continue
+            payload = {
+                "key": calendar_key(key, row["generation"]),
+                "start": row["start"],
+                "end": row["end"],
+                "summary": row["summary"],
+                "description": row["description"],
+                "reminder_minutes": row["reminder_minutes"],
+                "sequence": row["sequence"],
+                "stamp": row["stamp"],
+            }
+            # a key of its own each time: the file may be lost again in the same second
+            outbox_key = f"{calendar}:{key}:{row['sequence']}:rebuilt:{uuid.uuid4()}"
+            queued += store.enqueue(outbox_key, "upsert", calendar, payload, now=now)
+    return queued
+
+
+def rebuild_lost_calendar_file(store: Store, settings: Settings, now: datetime) -> int:
+    """A calendar file that is gone gets every pending event again on the next push."""
+    if settings.calendar.kind != "ics" or settings.calendar.ics_file.exists():
+        return 0
+    return queue_every_event(store, settings.calendar.kind, now)
+
+
 def replan(store: Store, settings: Settings, now: datetime) -> None:
     """After a change by hand, duties follow at once; events reach the calendar on the next run."""
     from pursuit.daemon.jobs import plan  # the planner is not needed by read-only commands

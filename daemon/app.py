@@ -79,10 +79,13 @@ class App:
                 calendar_name=self.google.calendar_name,
                 calendar_id=self.google.calendar_id,
                 time_zone=self.settings.timezone.key,
+                install_id=self.store.cursor("install_id") or "",
             )
         from pursuit.connectors.ics import IcsCalendar
 
-        return IcsCalendar(self.settings.calendar.ics_file)
+        return IcsCalendar(
+            self.settings.calendar.ics_file, install_id=self.store.cursor("install_id") or ""
+        )
 
     @cached_property
     def mailbox(self) -> MailAccount:

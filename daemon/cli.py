@@ -46,6 +46,7 @@ class Context:
             from pursuit.daemon.jobs import sync_config_organizations
 
             sync_config_organizations(app.store, app.settings, app.now())
+            actions.ensure_install_id(app.store, app.now())
             self._synced = True
         return app
 
@@ -616,6 +617,7 @@ def run(app: App, once: bool) -> None:
     """Run the service: sync, plan and push events, on a schedule (or once)."""
     from pursuit.daemon.jobs import run_jobs
 
+    actions.rebuild_lost_calendar_file(app.store, app.settings, app.now())
     if not once:
         from pursuit.daemon.service import serve
 

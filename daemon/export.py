@@ -121,7 +121,9 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
     data["feed_items"] = [item_record(row, tz) for row in reversed(items(store))]
     data["events"] = [
         {
-            "id": event_id_for(calendar_key(row["key"], row["generation"])),
+            "id": event_id_for(
+                calendar_key(row["key"], row["generation"]), store.cursor("install_id") or ""
+            ),
             "key": row["key"],
             "duty": row["duty_id"],
             "duties": json.loads(row["duty_ids"]),
@@ -184,4 +186,4 @@ def to_ics(store: Store) -> bytes:
         )
         for row in store.all_events()
     ]
-    return render(events)
+    return render(events, install_id=store.cursor("install_id") or "")

@@ -216,10 +216,14 @@ def _thank_you_event(
         if contact is None:
             continue
         state = "sent" if duty.state == "done" else "to send"
+        if duty.state != "done" and duty.snoozed:
+            state += f" (snoozed to {_when(duty.due, ctx.tz)})"
         lines.append(f"- {contact.display} <{contact.address}>: {state}")
         if notes.get(contact.id):
             lines.append(f"  You noted: {notes[contact.id]}")
-    start = min(d.due for d in group)
+    # The event is when the next note is to be written: a snoozed or sent one
+    # does not hold it at an earlier time.
+    start = min(d.due for d in [d for d in group if d.state != "done"] or group)
     return PlannedEvent(
         key=f"thank_you:{interview_id}",
         duty_ids=tuple(d.id for d in group),

@@ -402,3 +402,97 @@ def test_a_logged_email_or_call_fulfils_its_duty_in_the_same_command(tmp_path: P
     duty = one(p.export(), "follow_up")
     assert duty["state"] == "done"
     assert 'called: "any news?"' in duty["evidence"]
+
+
+# --- 6. the calendar always shows the pending duties
+
+
+def keys(p: Pursuit) -> dict[str, Any]:
+    return {str(e["X-PURSUIT-KEY"]): e for e in p.calendar_events()}
+
+
+def test_a_calendar_file_deleted_or_moved_aside_is_rebuilt_whole(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    acme_with_jane(p, day(7), "--with", "Raj Patel <raj@acme.com>")
+    p.ok("run", "--once")
+    before = p.ics.read_bytes()
+    assert set(keys(p)) == {"thank_you:1", "follow_up:1:1", "follow_up:1:2"}
+
+    p.ics.unlink()
+    p.ok("run", "--once")
+    assert p.ics.read_bytes() == before
+
+    p.ics.rename(p.ics.with_name("calendar.ics.old"))  # as pursuit's own message advises
+    p.ok("run", "--once")
+    assert p.ics.read_bytes() == before
+
+
+def test_an_ics_file_holding_the_users_own_calendar_is_refused_and_left_intact(
+    tmp_path: Path,
+) -> None:
+    own = tmp_path / "personal.ics"
+    own.write_bytes(
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Me//EN\r\nBEGIN:VEVENT\r\n"
+        b"UID:dentist@example.org\r\nDTSTAMP:20261101T090000Z\r\n"
+        b"DTSTART:20261203T090000Z\r\nSUMMARY:Dentist\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    before = own.read_bytes()
+    p = Pursuit(tmp_path, config=f'[calendar]\nics_file = "{own}"\n')
+    acme_with_jane(p, day(7))
+    err = p.fails("run", "--once", code=1)
+    assert f"calendar file {own}: it holds 1 entries pursuit did not write" in err
+    assert "Set [calendar] ics_file in the config to a file of its own" in err
+    assert own.read_bytes() == before
+    p.fails("run", "--once", code=1)
+    assert own.read_bytes() == before
+
+
+def test_event_ids_are_unique_to_each_install_and_kept_on_upgrade(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pursuit.connectors.base import event_id_for
+
+    uids = []
+    for name in ("first", "second"):
+        p = Pursuit(tmp_path / name)
+        acme_with_jane(p, day(7))
+        p.ok("run", "--once")
+        uids.append({k: str(e["UID"]) for k, e in keys(p).items()})
+        exported = {e["key"]: e["id"] for e in p.export()["events"]}
+        assert {k: f"{v}@pursuit" for k, v in exported.items()} == uids[-1]
+    assert set(uids[0].values()).isdisjoint(uids[1].values())
+    assert uids[0]["thank_you:1"] != f"{event_id_for('thank_you:1')}@pursuit"
+
+    # A database from before install ids (events, no id): its events keep their ids.
+    p = Pursuit(tmp_path / "upgraded")
+    acme_with_jane(p, day(7))  # plans events; the install id is then removed, as if older
+    with sqlite3.connect(p.database) as db:
+        db.execute("DELETE FROM cursors WHERE source = 'install_id'")
+    db.close()
+    p.ok("run", "--once")
+    assert keys(p)["thank_you:1"]["UID"] == f"{event_id_for('thank_you:1')}@pursuit"
+
+
+def test_snoozing_one_persons_thank_you_moves_what_the_calendar_shows(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    start = day(7)
+    acme_with_jane(p, start, "--with", "Raj Patel <raj@acme.com>")
+    data = p.export()
+    jane, raj = one(data, "thank_you")["id"], one(data, "thank_you", "raj@acme.com")["id"]
+    later = start + timedelta(days=1)
+    p.ok("snooze", str(jane), "--to", at(later, "09:00"))
+    p.ok("run", "--once")
+    event = keys(p)["thank_you:1"]
+    # Raj's note is still due the evening of the interview: the event stays there,
+    # and says Jane's is snoozed
+    assert event.decoded("DTSTART").astimezone(PARIS) == start.replace(hour=17)
+    description = str(event["DESCRIPTION"])
+    assert (
+        f"Jane Doe <jane@acme.com>: to send (snoozed to {later:%a %d %b %Y} 09:00)" in description
+    )
+
+    # once Raj's is sent, the event moves to when Jane's is due
+    p.ok("done", str(raj))
+    p.ok("run", "--once")
+    event = keys(p)["thank_you:1"]
+    assert event.decoded("DTSTART").astimezone(PARIS) == later.replace(hour=9)
