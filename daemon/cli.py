@@ -87,6 +87,7 @@ def changes_data(command: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
     help="Config file (default: $XDG_CONFIG_HOME/pursuit/config.toml).",
 )
 @click.option("-v", "--verbose", count=True, help="More detail in the log (repeat for debug).")
+@click.version_option(package_name="pursuit", prog_name="pursuit", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
     """pursuit: follows up after your job interviews, so you don't forget to."""

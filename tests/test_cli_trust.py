@@ -496,3 +496,36 @@ def test_snoozing_one_persons_thank_you_moves_what_the_calendar_shows(tmp_path: 
     p.ok("run", "--once")
     event = keys(p)["thank_you:1"]
     assert event.decoded("DTSTART").astimezone(PARIS) == later.replace(hour=9)
+
+
+# --- 7. the README and --version
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_version(tmp_path: Path) -> None:
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert Pursuit(tmp_path).ok("--version").strip() == f"pursuit {version}"
+
+
+def test_the_readme_makes_pursuit_callable_and_names_the_right_weekdays() -> None:
+    import re
+    from datetime import date
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = (
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest"
+    )
+    assert test_command in readme and test_command in ci
+    assert 'export PATH="$HOME/.local/share/pursuit-venv/bin:$PATH"' in readme
+    assert "pipx install ." in readme
+    # every "Weekday D Month" and "Wed 01 Dec" of 2026 in the README is that weekday
+    for weekday, number, month in re.findall(
+        r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\.? (\d{1,2}) (Dec)[a-z]*", readme
+    ):
+        named = date(2026, 12, int(number))
+        assert f"{named:%a}" == weekday, f"{weekday} {number} {month}"
