@@ -205,10 +205,14 @@ def parse_weekdays(names: list[Any]) -> tuple[int, ...]:
 
 
 def parse_domain(text: str) -> str:
-    """'Acme.com', '@acme.com', 'acme.com.' -> 'acme.com'; anything else raises ValueError."""
+    """'Acme.com', '@acme.com', 'acme.com.' -> 'acme.com'; anything else raises ValueError.
+
+    An internationalised domain (bücher.de, or its xn-- form) is kept as typed.
+    """
+    from pursuit.daemon.addresses import ascii_domain
+
     domain = text.strip().lower().lstrip("@").removesuffix(".")
-    if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
-        raise ValueError("expected a mail domain such as acme.com")
+    ascii_domain(domain)  # raises ValueError for anything that is not a domain
     return domain
 
 

@@ -28,13 +28,17 @@ from typing import Protocol
 KEY_HEADER = "X-Pursuit-Key"
 
 
-def event_id_for(key: str) -> str:
-    """A stable event id for a managed event key.
+def event_id_for(key: str, install_id: str = "") -> str:
+    """A stable event id for a managed event key of one install.
 
     base32hex (0-9, a-v) is what Google Calendar accepts for client-chosen ids,
     and it is a fine iCalendar UID as well, so one id serves every calendar.
+    `install_id` (random, made once per database) keeps two installs, or one
+    database and its replacement, from making the same ids; an install that had
+    events before it existed keeps "" and so its ids.
     """
-    digest = hashlib.sha256(key.encode()).digest()[:20]
+    text = f"{install_id}/{key}" if install_id else key
+    digest = hashlib.sha256(text.encode()).digest()[:20]
     return base64.b32hexencode(digest).decode().lower().rstrip("=")
 
 
@@ -68,6 +72,11 @@ class Calendar(ABC):
     """
 
     name: str
+    #: Mixed into every event id (see `event_id_for`); given by whoever builds the calendar.
+    install_id: str = ""
+
+    def event_id(self, key: str) -> str:
+        return event_id_for(key, self.install_id)
 
     @abstractmethod
     def upsert(self, event: CalendarEvent) -> None:

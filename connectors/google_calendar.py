@@ -31,7 +31,6 @@ from pursuit.connectors.base import (
     CalendarChanges,
     CalendarEntry,
     CalendarEvent,
-    event_id_for,
 )
 from pursuit.connectors.google_auth import authorized_http, execute, http_status
 from pursuit.daemon.errors import CursorExpired, SourceError
@@ -110,7 +109,9 @@ class GoogleCalendar(Calendar):
         time_zone: str = "UTC",
         num_retries: int = 5,
         timeout: float = 60,
+        install_id: str = "",
     ) -> None:
+        self.install_id = install_id
         self._service = _service(credentials, credentials_file, api_endpoint, timeout)
         self.calendar_name = calendar_name
         self._calendar_id = calendar_id
@@ -162,7 +163,7 @@ class GoogleCalendar(Calendar):
         zone = _zone(self.time_zone) or UTC
         minutes = max(0, min(MAX_REMINDER_MINUTES, event.reminder_minutes))
         return {
-            "id": event.event_id,
+            "id": self.event_id(event.key),
             "summary": event.summary,
             "description": event.description,
             "start": {
@@ -196,13 +197,13 @@ class GoogleCalendar(Calendar):
         except HttpError:
             pass  # 409: the id is taken, by this event or by one the user deleted
         current = self._call(
-            events.get(calendarId=self.calendar_id, eventId=event.event_id), "events.get"
+            events.get(calendarId=self.calendar_id, eventId=self.event_id(event.key)), "events.get"
         )
         if current.get("status") == "cancelled":
             log.info("%s: %r was deleted by the user; not creating it again", SOURCE, event.key)
             return
         self._call(
-            events.update(calendarId=self.calendar_id, eventId=event.event_id, body=body),
+            events.update(calendarId=self.calendar_id, eventId=self.event_id(event.key), body=body),
             "events.update",
         )
 
@@ -211,7 +212,7 @@ class GoogleCalendar(Calendar):
         with contextlib.suppress(HttpError):
             self._call(
                 self._service.events().delete(
-                    calendarId=self.calendar_id, eventId=event_id_for(key)
+                    calendarId=self.calendar_id, eventId=self.event_id(key)
                 ),
                 "events.delete",
                 (404, 410),

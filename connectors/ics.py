@@ -2,6 +2,8 @@
 
 The file is rewritten whole on `flush`, atomically (temporary file, fsync,
 rename), so a reader never sees half a calendar and a crash leaves the old one.
+A file holding anything pursuit did not write (the user's own calendar) is
+refused and left as it is: pursuit never rewrites what it does not own.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import icalendar
 
-from pursuit.connectors.base import Calendar, CalendarEvent
+from pursuit.connectors.base import Calendar, CalendarEvent, event_id_for
 from pursuit.connectors.files import write_atomically
 from pursuit.daemon.errors import SourceError
 
@@ -19,7 +21,9 @@ PRODID = "-//pursuit//job search follow-ups//EN"
 KEY_PROPERTY = "X-PURSUIT-KEY"
 
 
-def render(events: list[CalendarEvent], name: str = "Job search (pursuit)") -> bytes:
+def render(
+    events: list[CalendarEvent], name: str = "Job search (pursuit)", install_id: str = ""
+) -> bytes:
     """The iCalendar text for these events, in a stable order."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
@@ -27,13 +31,13 @@ def render(events: list[CalendarEvent], name: str = "Job search (pursuit)") -> b
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", name)
     for event in sorted(events, key=lambda e: (e.start, e.key)):
-        cal.add_component(_vevent(event))
+        cal.add_component(_vevent(event, install_id))
     return bytes(cal.to_ical())
 
 
-def _vevent(event: CalendarEvent) -> icalendar.Event:
+def _vevent(event: CalendarEvent, install_id: str) -> icalendar.Event:
     vevent = icalendar.Event()
-    vevent.add("uid", event.uid)
+    vevent.add("uid", f"{event_id_for(event.key, install_id)}@pursuit")
     vevent.add("dtstamp", event.stamp.astimezone(UTC))
     vevent.add("dtstart", event.start.astimezone(UTC))
     vevent.add("dtend", event.end.astimezone(UTC))
@@ -76,14 +80,16 @@ def _aware(value: object) -> datetime:
 class IcsCalendar(Calendar):
     name = "ics"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, install_id: str = "") -> None:
         self.path = path
+        self.install_id = install_id
         self._events: dict[str, CalendarEvent] | None = None
         self._dirty = False
 
     def _load(self) -> dict[str, CalendarEvent]:
         if self._events is None:
-            self._events = {}
+            # Kept only once the whole file is read: a refused file is refused every time.
+            loaded: dict[str, CalendarEvent] = {}
             try:
                 data = self.path.read_bytes()
             except FileNotFoundError:
@@ -98,11 +104,23 @@ class IcsCalendar(Calendar):
                         f"calendar file {self.path}",
                         f"not a readable iCalendar file ({exc}); move it aside and run again",
                     ) from None
+                foreign = [
+                    c
+                    for c in parsed.walk()
+                    if c.name in ("VEVENT", "VTODO", "VJOURNAL") and c.get(KEY_PROPERTY) is None
+                ]
+                if foreign:
+                    raise SourceError(
+                        f"calendar file {self.path}",
+                        f"it holds {len(foreign)} entries pursuit did not write (your own "
+                        "calendar?); pursuit leaves it untouched. Set [calendar] ics_file "
+                        "in the config to a file of its own, such as "
+                        f"{self.path.with_name('pursuit.ics')}",
+                    )
                 for vevent in parsed.walk("VEVENT"):
-                    # Only pursuit's own events are kept; anything else is not ours.
-                    if vevent.get(KEY_PROPERTY) is not None:
-                        event = _from_vevent(vevent)
-                        self._events[event.key] = event
+                    event = _from_vevent(vevent)
+                    loaded[event.key] = event
+            self._events = loaded
         return self._events
 
     def upsert(self, event: CalendarEvent) -> None:
@@ -123,5 +141,6 @@ class IcsCalendar(Calendar):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # readable by others: a local web server or another account may serve it
-        write_atomically(self.path, render(list(self._load().values())), mode=0o644)
+        events = list(self._load().values())
+        write_atomically(self.path, render(events, install_id=self.install_id), mode=0o644)
         self._dirty = False

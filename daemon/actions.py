@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from email.utils import parseaddr
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import parse_domain
+from pursuit.daemon.addresses import check_name, other_form, parse_person
 from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
 from pursuit.daemon.errors import AmbiguousName, UserError
 from pursuit.daemon.models import (
@@ -24,6 +25,7 @@ from pursuit.daemon.models import (
     Direction,
     Duty,
     DutyState,
+    Interview,
     Organization,
     OrgStatus,
 )
@@ -48,7 +50,7 @@ def resolve(store: Store, name: str) -> Organization | Contact:
     except UserError as exc:
         org, org_error = None, exc
     try:
-        contact: Contact | None = store.find_contact(name)
+        contact: Contact | None = find_contact(store, name)
     except UserError as exc:
         contact, contact_error = None, exc
     if org is not None and contact is not None:
@@ -76,11 +78,23 @@ def resolve(store: Store, name: str) -> Organization | Contact:
 # --- organizations
 
 
+@dataclass(frozen=True)
+class AddedOrganization:
+    organization: Organization
+    existed: bool  # it was tracked already
+    new_domains: tuple[str, ...]
+    new_positions: tuple[str, ...]
+
+
 def add_organization(
     store: Store, name: str, domains: Iterable[str], positions: Iterable[str], *, now: datetime
-) -> Organization:
-    """Track an organization (or add domains and positions to a tracked one)."""
-    if not name.strip():
+) -> AddedOrganization:
+    """Track an organization, or add domains and positions to a tracked one.
+
+    Positions are added to those already known, never replacing them.
+    """
+    name = check_name(name, "organization name")
+    if not name:
         raise UserError("the organization's name is empty")
     # The same validation as the config file, so both paths accept the same domains.
     problems: list[str] = []
@@ -90,9 +104,31 @@ def add_organization(
             clean.append(parse_domain(domain))
         except ValueError as exc:
             problems.append(f"--domain {domain!r}: {exc}")
+    wanted_positions: list[str] = []
+    for position in positions:
+        try:
+            wanted_positions.append(check_name(position, "--position"))
+        except UserError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise UserError(problems)
-    return store.add_organization(name.strip(), clean, tuple(positions), now=now)
+    existing = next(
+        (o for o in store.organizations() if o.name.casefold() == name.casefold()), None
+    )
+    known_positions = list(existing.positions) if existing else []
+    new_positions = tuple(
+        dict.fromkeys(p for p in wanted_positions if p and p not in known_positions)
+    )
+    new_domains = tuple(
+        dict.fromkeys(d for d in clean if existing is None or d not in existing.domains)
+    )
+    stored = store.add_organization(
+        existing.name if existing else name,
+        clean,
+        tuple(known_positions) + new_positions if new_positions else (),
+        now=now,
+    )
+    return AddedOrganization(stored, existing is not None, new_domains, new_positions)
 
 
 def set_status(
@@ -100,6 +136,8 @@ def set_status(
 ) -> Organization:
     """Set where a pursuit stands; the planner cancels or plans duties to match."""
     found = store.find_organization(name)
+    if found.status == status and found.flag is None:
+        return found  # said twice: nothing changes, the status keeps its date
     store.set_organization_status(found.id, OrgStatus(status), now=now)
     replan(store, settings, now)
     return store.organization(found.id)
@@ -114,6 +152,7 @@ class ScheduledInterview:
     organization: Organization
     start: datetime
     interviewers: tuple[Contact, ...]
+    already: bool = False  # the same interview was recorded before: nothing added
 
 
 def add_interview(
@@ -134,7 +173,12 @@ def add_interview(
     ends = parse_moment(end, tz) if end else begins + timedelta(hours=1)
     if ends <= begins:
         raise UserError(f"--end {end!r} is not after --at {start!r}")
-    persons = [_person(p) for p in people]
+    persons = _people(store, people)
+    same = _same_interview(store, found.id, begins, ends if end else None, persons)
+    if same is not None:
+        return ScheduledInterview(
+            same.id, found, begins, tuple(p.contact for p in same.interviewers), already=True
+        )
     with store.transaction():
         contacts = tuple(
             store.ensure_contact(address, person_name, found.id, role="interviewer")
@@ -147,11 +191,56 @@ def add_interview(
     return ScheduledInterview(interview_id, found, begins, contacts)
 
 
-def _person(text: str) -> tuple[str, str]:
-    name, address = parseaddr(text)
-    if "@" not in address or " " in address:
-        raise UserError(f'--with {text!r}: expected "Name <address@example.com>" or an address')
-    return name.strip(), address.lower()
+def _people(store: Store, people: Iterable[str]) -> list[tuple[str, str]]:
+    """Each --with as (name, address); every bad one is named at once. An address
+    known in its other form (Unicode or ASCII domain) is the known contact."""
+    problems: list[str] = []
+    persons: list[tuple[str, str]] = []
+    for text in people:
+        try:
+            name, address = parse_person(text)
+        except UserError as exc:
+            problems.extend(exc.problems)
+            continue
+        persons.append((name, _known_address(store, address)))
+    if problems:
+        raise UserError(problems)
+    return persons
+
+
+def _known_address(store: Store, address: str) -> str:
+    if store.contact_by_address(address) is None:
+        other = other_form(address)
+        if other is not None and store.contact_by_address(other) is not None:
+            return other
+    return address
+
+
+def _same_interview(
+    store: Store,
+    org_id: int,
+    start: datetime,
+    end: datetime | None,
+    persons: list[tuple[str, str]],
+) -> Interview | None:
+    """The live interview this command already recorded (same start, same people)."""
+    addresses = {address for _, address in persons}
+    for interview in store.interviews(org_id, include_cancelled=False):
+        if interview.start != start or (end is not None and interview.end != end):
+            continue
+        if {a for p in interview.interviewers for a in p.contact.addresses} >= addresses and len(
+            interview.interviewers
+        ) == len(addresses):
+            return interview
+    return None
+
+
+@dataclass(frozen=True)
+class MovedInterview:
+    start: datetime
+    #: What moved with it, in words: a promise or a snoozed duty that would have
+    #: fallen before the interview.
+    changes: tuple[str, ...] = ()
 
 
 def move_interview(
@@ -162,21 +251,99 @@ def move_interview(
     *,
     start: str,
     end: str | None = None,
-) -> datetime:
-    """Move an interview (keeping its length unless END is given); returns the new start."""
+) -> MovedInterview:
+    """Move an interview (keeping its length unless END is given).
+
+    Nothing that depends on it is left before it: a promised follow-up day that
+    would now come before the interview moves by as many days as the interview,
+    and a duty snoozed to before its end is planned again from the new time.
+    """
     tz = settings.timezone
     found = store.interview(interview_id)
     begins = parse_moment(start, tz)
     ends = parse_moment(end, tz) if end else begins + (found.end - found.start)
-    store.move_interview(interview_id, begins, ends)
-    replan(store, settings, now)
-    return begins
+    if ends <= begins:
+        raise UserError(f"--end {end!r} is not after --at {start!r}")
+    old_day = found.start.astimezone(tz).date()
+    new_day = begins.astimezone(tz).date()
+    changes: list[str] = []
+    with store.transaction():
+        for person in found.interviewers:
+            who = person.contact.display
+            if person.promised is not None and person.promised < new_day:
+                moved = max(person.promised + (new_day - old_day), new_day)
+                store.set_interviewer(interview_id, person.contact.id, promised=moved)
+                changes.append(
+                    f"the follow-up promised to {who} for {person.promised:%a %d %b} would "
+                    f"come before the interview: moved to {moved:%a %d %b} "
+                    f"(change it with `pursuit commit {person.contact.address} --on DAY`)"
+                )
+            for kind in ("thank_you", "follow_up"):
+                duty = store.duty_by_key(f"{kind}:{interview_id}:{person.contact.id}")
+                if duty and duty.state == "pending" and duty.snoozed and duty.due < ends:
+                    store.clear_snooze(duty.id)
+                    changes.append(
+                        f"duty #{duty.id} ({_kind_words(kind)} to {who}) was snoozed to "
+                        f"{duty.due.astimezone(tz):%a %d %b %H:%M}, before the interview: "
+                        "planned again from the new time"
+                    )
+        store.move_interview(interview_id, begins, ends)
+        replan(store, settings, now)
+    return MovedInterview(begins, tuple(changes))
 
 
-def cancel_interview(store: Store, settings: Settings, now: datetime, interview_id: int) -> None:
-    store.interview(interview_id)  # an unknown id is the user's error, said as such
+def cancel_interview(store: Store, settings: Settings, now: datetime, interview_id: int) -> bool:
+    """Cancel an interview; False when it was cancelled already."""
+    found = store.interview(interview_id)  # an unknown id is the user's error, said as such
+    if found.cancelled:
+        return False
     store.cancel_interview(interview_id)
     replan(store, settings, now)
+    return True
+
+
+@dataclass(frozen=True)
+class RestoredInterview:
+    interview: Interview
+    already: bool  # it was not cancelled
+    pending: tuple[Duty, ...]  # its duties planned again
+    why_not: str | None = None  # why no duty came back, if none did
+
+
+def restore_interview(
+    store: Store, settings: Settings, now: datetime, interview_id: int
+) -> RestoredInterview:
+    """Undo a cancellation: the interview counts again, its duties are planned again."""
+    found = store.interview(interview_id)
+    if not found.cancelled:
+        return RestoredInterview(found, True, ())
+    with store.transaction():
+        store.restore_interview(interview_id)
+        replan(store, settings, now)
+    pending = tuple(
+        duty
+        for person in found.interviewers
+        for kind in ("thank_you", "follow_up")
+        if (duty := store.duty_by_key(f"{kind}:{interview_id}:{person.contact.id}"))
+        and duty.state == "pending"
+    )
+    why_not = None
+    if not pending:
+        org = store.organization(found.organization_id)
+        if org.status != "active":
+            why_not = (
+                f'{org.name} is {org.status} (`pursuit org status "{org.name}" active` '
+                "plans them again)"
+            )
+        elif not found.interviewers:
+            why_not = "nobody is named for it, so no thank-you or follow-up is planned"
+        else:
+            why_not = "its duties are done or belong to a later interview"
+    return RestoredInterview(store.interview(interview_id), False, pending, why_not)
+
+
+def _kind_words(kind: str) -> str:
+    return {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}[kind]
 
 
 # --- what was said with whom
@@ -186,6 +353,11 @@ def cancel_interview(store: Store, settings: Settings, now: datetime, interview_
 class Promise:
     contact: Contact
     day: date
+    #: The follow-up as planned after the promise (None when none is planned).
+    follow_up: Duty | None = None
+    already: bool = False  # the same day was promised before
+    #: Why the promised day is not when the follow-up is due, in words.
+    instead: str | None = None
 
 
 def commit(
@@ -209,9 +381,42 @@ def commit(
             f"{on_day or after!r}: {day:%a %d %b %Y} is before the interview "
             f"({interview_day:%a %d %b %Y})"
         )
-    store.set_interviewer(interview_id, found.id, promised=day)
-    replan(store, settings, now)
-    return Promise(found, day)
+    key = f"follow_up:{interview_id}:{found.id}"
+    before = store.duty_by_key(key)
+    interview = store.interview(interview_id)
+    promised_before = next(
+        (p.promised for p in interview.interviewers if p.contact.id == found.id), None
+    )
+    with store.transaction():
+        if before is not None and before.state == "pending" and before.snoozed:
+            store.clear_snooze(before.id)  # the promise is the newer word: it wins
+        store.set_interviewer(interview_id, found.id, promised=day)
+        replan(store, settings, now)
+    duty = store.duty_by_key(key)
+    already = promised_before == day and before is not None and before == duty
+    return Promise(found, day, duty, already, _why_not_due(store, duty, day, interview, tz))
+
+
+def _why_not_due(
+    store: Store, duty: Duty | None, day: date, interview: Interview, tz: ZoneInfo
+) -> str | None:
+    if duty is not None and duty.state == "pending":
+        if duty.due.astimezone(tz).date() == day:
+            return None
+        return f"the follow-up is due {duty.due.astimezone(tz):%a %d %b %Y %H:%M}"
+    if duty is not None and duty.state == "done":
+        when = f" on {duty.done_at.astimezone(tz):%a %d %b %Y}" if duty.done_at else ""
+        return (
+            f"the follow-up is already done{when}, so nothing new is planned; "
+            f"`pursuit reopen {duty.id}` plans it again for {day:%a %d %b %Y}"
+        )
+    org = store.organization(interview.organization_id)
+    if org.status != "active":
+        return (
+            f"{org.name} is {org.status}, so no follow-up is planned; "
+            f'`pursuit org status "{org.name}" active` plans it for {day:%a %d %b %Y}'
+        )
+    return "no follow-up is planned for this interview"
 
 
 def note(store: Store, settings: Settings, now: datetime, contact: str, text: str) -> Contact:
@@ -222,14 +427,33 @@ def note(store: Store, settings: Settings, now: datetime, contact: str, text: st
     return found
 
 
+def find_contact(store: Store, text: str) -> Contact:
+    """A contact by address (in either form of its domain), else by name."""
+    if "@" in text:
+        return store.find_contact(_known_address(store, text.strip().lower()))
+    return store.find_contact(text)
+
+
 def _latest_interview(store: Store, contact: str) -> tuple[Contact, int]:
-    found = store.find_contact(contact)
+    found = find_contact(store, contact)
     interview_id = store.latest_interview_with(found.id)
     if interview_id is None:
         raise UserError(
             f"{found.display} has no interview yet (add one with `pursuit interview add`)"
         )
     return found, interview_id
+
+
+#: The same entry logged again within this time is the same entry, typed twice.
+SAME_ENTRY_WITHIN = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Logged:
+    contact: Contact
+    when: datetime
+    already: bool = False  # the same entry was logged a moment before: not logged twice
+    fulfilled: tuple[Duty, ...] = ()  # duties this entry marked done
 
 
 def log_by_hand(
@@ -242,45 +466,140 @@ def log_by_hand(
     *,
     inbound: bool = False,
     when: str | None = None,
-) -> Contact:
-    """Log a call, an email or a note with CONTACT (at WHEN, default now)."""
-    found = store.find_contact(contact)
+) -> Logged:
+    """Log a call, an email or a note with CONTACT (at WHEN, default now).
+
+    It takes effect at once: an email you sent after an interview is that
+    person's thank-you (then follow-up), as mail found by the service is; a call
+    you made after an interview is that person's follow-up.
+    """
+    found = find_contact(store, contact)
     moment = parse_moment(when, settings.timezone) if when else now
-    store.log_correspondence(
-        message_id=f"<manual-{uuid.uuid4()}@pursuit>",
-        direction=Direction.IN if inbound else Direction.OUT,
-        when=moment,
-        channel=Channel(channel),
-        organization_id=found.organization_id,
-        contact_ids=[found.id],
-        subject=text,
-        people=found.addresses,
+    direction = Direction.IN if inbound else Direction.OUT
+    for earlier in store.correspondence(contact_id=found.id, since=moment - SAME_ENTRY_WITHIN):
+        if (
+            earlier.channel == channel
+            and earlier.direction == direction
+            and earlier.subject == text
+            and abs(earlier.date - moment) <= SAME_ENTRY_WITHIN
+        ):
+            return Logged(found, earlier.date, already=True)
+    message_id = f"<manual-{uuid.uuid4()}@pursuit>"
+    pending_before = {d.id for d in pending_duties(store)}
+    with store.transaction():
+        store.log_correspondence(
+            message_id=message_id,
+            direction=direction,
+            when=moment,
+            channel=Channel(channel),
+            organization_id=found.organization_id,
+            contact_ids=[found.id],
+            subject=text,
+            people=found.addresses,
+        )
+        if channel == "call" and not inbound:
+            _call_fulfils_follow_up(store, found, moment, text, message_id, settings.timezone)
+        replan(store, settings, now)  # a sent email fulfils the duty it answers
+    fulfilled = tuple(
+        duty for duty_id in sorted(pending_before) if (duty := store.duty(duty_id)).state == "done"
     )
-    return found
+    return Logged(found, moment, fulfilled=fulfilled)
+
+
+def _call_fulfils_follow_up(
+    store: Store, contact: Contact, moment: datetime, text: str, message_id: str, tz: ZoneInfo
+) -> None:
+    interview_id = store.latest_interview_with(contact.id)
+    if interview_id is None or store.interview(interview_id).start > moment:
+        return
+    duty = store.duty_by_key(f"follow_up:{interview_id}:{contact.id}")
+    if duty is not None and duty.state == "pending":
+        store.mark_done(
+            duty.id,
+            when=moment,
+            evidence=f'called: "{text}" on {moment.astimezone(tz):%Y-%m-%d %H:%M %Z}',
+            message_id=message_id,
+        )
 
 
 # --- duties
 
 
-def mark_done(store: Store, settings: Settings, now: datetime, duty_id: int) -> Duty:
+def mark_done(store: Store, settings: Settings, now: datetime, duty_id: int) -> tuple[Duty, bool]:
+    """Mark a duty done; returns it and whether it was done already (nothing changes then)."""
     duty = store.duty(duty_id)
-    if duty.state != "pending":
-        raise UserError(f"duty #{duty_id} is {duty.state}, not pending")
-    store.mark_done(duty_id, when=now, evidence="marked done by you")
-    replan(store, settings, now)
-    return store.duty(duty_id)
+    if duty.state == "done":
+        return duty, True
+    if duty.state == "cancelled":
+        raise UserError(f"duty #{duty_id} is cancelled: {why_cancelled(store, duty)}")
+    with store.transaction():
+        store.mark_done(duty_id, when=now, evidence="marked done by you")
+        replan(store, settings, now)
+    return store.duty(duty_id), False
 
 
 def snooze(store: Store, settings: Settings, now: datetime, duty_id: int, to: str) -> datetime:
-    """Move a duty to TO (a day keeps the duty's time of day); returns the new due time."""
+    """Move a pending duty to TO, later than now (a day keeps the duty's time of day);
+    returns the new due time. A done or cancelled duty is refused: see `reopen`."""
     duty = store.duty(duty_id)
-    if duty.state == "cancelled":
-        raise UserError(f"duty #{duty_id} is cancelled")
     tz = settings.timezone
+    if duty.state == "done":
+        when = f" on {duty.done_at.astimezone(tz):%a %d %b %Y}" if duty.done_at else ""
+        raise UserError(
+            f"duty #{duty_id} is done{when}; to do it again, reopen it first: "
+            f"`pursuit reopen {duty_id}`"
+        )
+    if duty.state == "cancelled":
+        raise UserError(f"duty #{duty_id} is cancelled: {why_cancelled(store, duty)}")
     moment = parse_moment(to, tz, default_time=duty.due.astimezone(tz).time())
-    store.snooze(duty_id, moment)
-    replan(store, settings, now)
+    if moment <= now:
+        raise UserError(
+            f"--to {to!r} ({moment:%a %d %b %Y %H:%M}) is in the past; give a later day or time"
+        )
+    if duty.interview_id is not None:
+        interview = store.interview(duty.interview_id)
+        if moment < interview.end:
+            raise UserError(
+                f"--to {to!r} ({moment:%a %d %b %Y %H:%M}) is before the end of its interview "
+                f"(#{interview.id}, {interview.end.astimezone(tz):%a %d %b %Y %H:%M})"
+            )
+    with store.transaction():
+        store.snooze(duty_id, moment)
+        replan(store, settings, now)
     return moment
+
+
+def reopen(store: Store, settings: Settings, now: datetime, duty_id: int) -> tuple[Duty, bool]:
+    """A done duty pending again (at its planned time, or later with `snooze`); returns it
+    and whether it was pending already."""
+    duty = store.duty(duty_id)
+    if duty.state == "pending":
+        return duty, True
+    if duty.state == "cancelled":
+        raise UserError(f"duty #{duty_id} is cancelled: {why_cancelled(store, duty)}")
+    with store.transaction():
+        store.reopen_duty(duty_id)
+        replan(store, settings, now)
+    return store.duty(duty_id), False
+
+
+def why_cancelled(store: Store, duty: Duty) -> str:
+    """Why the planner no longer wants a duty, and what would bring it back."""
+    org = store.organization(duty.organization_id)
+    if duty.interview_id is not None:
+        interview = store.interview(duty.interview_id)
+        if interview.cancelled:
+            return (
+                f"its interview #{interview.id} was cancelled "
+                f"(`pursuit interview restore {interview.id}` plans it again)"
+            )
+    if org.status != "active" and duty.kind != "check_in":
+        return (
+            f'{org.name} is {org.status} (`pursuit org status "{org.name}" active` plans it again)'
+        )
+    if duty.kind == "follow_up":
+        return "a later interview with the same person has its own follow-up"
+    return "it is no longer planned"
 
 
 def pending_duties(store: Store) -> list[Duty]:
@@ -297,6 +616,18 @@ def forget(store: Store, settings: Settings, now: datetime, target: Organization
     else:
         store.forget_contact(target.id)
     replan(store, settings, now)
+
+
+# --- the calendar
+
+
+def rebuild_lost_calendar_file(store: Store, settings: Settings, now: datetime) -> int:
+    """A calendar file that is gone gets every pending event again on the next push."""
+    if settings.calendar.kind != "ics" or settings.calendar.ics_file.exists():
+        return 0
+    from pursuit.daemon import outbox
+
+    return outbox.queue_rebuild(store, settings.calendar.kind, now=now)
 
 
 def replan(store: Store, settings: Settings, now: datetime) -> None:

@@ -55,6 +55,7 @@ class App:
             from pursuit.daemon.jobs import sync_config_organizations
 
             sync_config_organizations(self.store, self.settings, self.now())
+            self.store.ensure_install_id(now=self.now())
             self._config_synced = True
         return self.store
 
@@ -91,10 +92,11 @@ class App:
                 calendar_name=self.google.calendar_name,
                 calendar_id=self.google.calendar_id,
                 time_zone=self.settings.timezone.key,
+                install_id=self.store.install_id(),
             )
         from pursuit.connectors.ics import IcsCalendar
 
-        return IcsCalendar(self.settings.calendar.ics_file)
+        return IcsCalendar(self.settings.calendar.ics_file, install_id=self.store.install_id())
 
     @cached_property
     def mailbox(self) -> MailAccount:

@@ -16,7 +16,7 @@ from pursuit.config.settings import EXAMPLE_CONFIG, load_settings, resolve_confi
 from pursuit.daemon import actions
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import PursuitError, UserError
-from pursuit.daemon.models import CHANNELS, ORG_STATUSES, Organization
+from pursuit.daemon.models import CHANNELS, ORG_STATUSES, Duty, Organization
 
 log = logging.getLogger("pursuit")
 
@@ -81,6 +81,7 @@ def changes_data(command: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
     help="Config file (default: $XDG_CONFIG_HOME/pursuit/config.toml).",
 )
 @click.option("-v", "--verbose", count=True, help="More detail in the log (repeat for debug).")
+@click.version_option(package_name="pursuit", prog_name="pursuit", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
     """pursuit: follows up after your job interviews, so you don't forget to."""
@@ -123,9 +124,21 @@ def org() -> None:
 @click.option("--position", "positions", multiple=True, help="Position applied for (repeatable).")
 @changes_data
 def org_add(app: App, name: str, domains: tuple[str, ...], positions: tuple[str, ...]) -> None:
-    """Track an organization."""
-    created = actions.add_organization(app.store, name, domains, positions, now=app.now())
-    click.echo(f"{created.name}: {', '.join(created.domains) or 'no domain'} ({created.status})")
+    """Track an organization (or add domains and positions to a tracked one)."""
+    added = actions.add_organization(app.store, name, domains, positions, now=app.now())
+    found = added.organization
+    if not added.existed:
+        click.echo(f"{found.name}: {', '.join(found.domains) or 'no domain'} ({found.status})")
+        return
+    new = [f"domain {d}" for d in added.new_domains] + [
+        f"position {p!r}" for p in added.new_positions
+    ]
+    click.echo(
+        f"{found.name} is already tracked; "
+        + (f"added {', '.join(new)}" if new else "nothing new to add")
+        + f" (domains: {', '.join(found.domains) or 'none'}; "
+        f"positions: {', '.join(found.positions) or 'none'})"
+    )
 
 
 @org.command("list")
@@ -164,7 +177,11 @@ def org_show(app: App, name: str, as_json: bool) -> None:
 @changes_data
 def org_status(app: App, name: str, status: str) -> None:
     """Set where a pursuit stands: active, offer, rejected, withdrawn or closed."""
+    before = app.store.find_organization(name)
     found = actions.set_status(app.store, app.settings, app.now(), name, status)
+    if before.status == status and before.flag is None:
+        click.echo(f"{found.name} is already {status} (since {found.status_changed:%d %b %Y})")
+        return
     message = f"{found.name}: {status}"
     if status == "rejected":
         delay = app.settings.planner.check_in_delay.days
@@ -248,6 +265,12 @@ def interview_add(
         people=people,
     )
     who = ", ".join(c.display for c in added.interviewers) or "nobody named yet"
+    if added.already:
+        click.echo(
+            f"Already recorded as interview #{added.id}: {added.organization.name}, "
+            f"{added.start:%a %d %b %Y %H:%M}, with {who}; nothing added"
+        )
+        return
     click.echo(
         f"Interview #{added.id}: {added.organization.name}, "
         f"{added.start:%a %d %b %Y %H:%M}, with {who}"
@@ -261,10 +284,12 @@ def interview_add(
 @changes_data
 def interview_move(app: App, interview_id: int, start: str, end: str | None) -> None:
     """Move an interview; its duties and events move with it."""
-    begins = actions.move_interview(
+    moved = actions.move_interview(
         app.store, app.settings, app.now(), interview_id, start=start, end=end
     )
-    click.echo(f"Interview #{interview_id} moved to {begins:%a %d %b %Y %H:%M}")
+    click.echo(f"Interview #{interview_id} moved to {moved.start:%a %d %b %Y %H:%M}")
+    for change in moved.changes:
+        click.echo(f"  {change[0].upper()}{change[1:]}")
 
 
 @interview.command("cancel")
@@ -272,8 +297,40 @@ def interview_move(app: App, interview_id: int, start: str, end: str | None) -> 
 @changes_data
 def interview_cancel(app: App, interview_id: int) -> None:
     """Cancel an interview; its pending duties are cancelled."""
-    actions.cancel_interview(app.store, app.settings, app.now(), interview_id)
-    click.echo(f"Interview #{interview_id} cancelled")
+    if actions.cancel_interview(app.store, app.settings, app.now(), interview_id):
+        click.echo(f"Interview #{interview_id} cancelled")
+    else:
+        click.echo(
+            f"Interview #{interview_id} was already cancelled "
+            f"(`pursuit interview restore {interview_id}` undoes it)"
+        )
+
+
+@interview.command("restore")
+@click.argument("interview_id", type=int)
+@changes_data
+def interview_restore(app: App, interview_id: int) -> None:
+    """Undo a cancellation: the interview's duties are planned again."""
+    restored = actions.restore_interview(app.store, app.settings, app.now(), interview_id)
+    if restored.already:
+        click.echo(f"Interview #{interview_id} is not cancelled; nothing to restore")
+        return
+    click.echo(f"Interview #{interview_id} restored")
+    tz = app.settings.timezone
+    for duty in restored.pending:
+        click.echo(
+            f"  #{duty.id} {_duty_words(app, duty)}, "
+            f"due {duty.due.astimezone(tz):%a %d %b %Y %H:%M}"
+        )
+    if restored.why_not:
+        click.echo(f"  No duty planned: {restored.why_not}")
+
+
+def _duty_words(app: App, duty: Duty) -> str:
+    kind = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}[duty.kind]
+    if duty.contact_id is None:
+        return kind
+    return f"{kind} to {app.store.contact(duty.contact_id).display}"
 
 
 @cli.command()
@@ -286,7 +343,15 @@ def commit(app: App, contact: str, on_day: str | None, after: str | None) -> Non
     promise = actions.commit(
         app.store, app.settings, app.now(), contact, on_day=on_day, after=after
     )
-    click.echo(f"Follow up with {promise.contact.display} on {promise.day:%a %d %b %Y}")
+    who = promise.contact.display
+    if promise.instead is not None:
+        click.echo(
+            f"Promised {who} a follow-up on {promise.day:%a %d %b %Y}, but {promise.instead}"
+        )
+    elif promise.already:
+        click.echo(f"Already promised: follow up with {who} on {promise.day:%a %d %b %Y}")
+    else:
+        click.echo(f"Follow up with {who} on {promise.day:%a %d %b %Y}")
 
 
 @cli.command()
@@ -310,10 +375,17 @@ def log_entry(
     app: App, channel: str, contact: str, text: str, inbound: bool, when: str | None
 ) -> None:
     """Log a call, an email or a note by hand."""
-    found = actions.log_by_hand(
+    logged = actions.log_by_hand(
         app.store, app.settings, app.now(), channel, contact, text, inbound=inbound, when=when
     )
-    click.echo(f"Logged {channel} with {found.display}")
+    who = logged.contact.display
+    if logged.already:
+        at = logged.when.astimezone(app.settings.timezone)
+        click.echo(f"Already logged: {channel} with {who} at {at:%H:%M}; not logged twice")
+        return
+    click.echo(f"Logged {channel} with {who}")
+    for duty in logged.fulfilled:
+        click.echo(f"  Duty #{duty.id} done: {_duty_words(app, duty)}")
 
 
 # --- duties
@@ -324,8 +396,29 @@ def log_entry(
 @changes_data
 def done(app: App, duty_id: int) -> None:
     """Mark a duty done."""
-    actions.mark_done(app.store, app.settings, app.now(), duty_id)
+    duty, already = actions.mark_done(app.store, app.settings, app.now(), duty_id)
+    if already:
+        when = duty.done_at.astimezone(app.settings.timezone) if duty.done_at else None
+        click.echo(
+            f"Duty #{duty_id} was already done"
+            + (f" on {when:%a %d %b %Y %H:%M}" if when else "")
+            + (f" ({duty.evidence})" if duty.evidence else "")
+        )
+        return
     click.echo(f"Duty #{duty_id} done")
+
+
+@cli.command()
+@click.argument("duty_id", type=int)
+@changes_data
+def reopen(app: App, duty_id: int) -> None:
+    """Make a done duty pending again (then `snooze` it to a later day if you like)."""
+    duty, already = actions.reopen(app.store, app.settings, app.now(), duty_id)
+    due = duty.due.astimezone(app.settings.timezone)
+    if already:
+        click.echo(f"Duty #{duty_id} is pending already, due {due:%a %d %b %Y %H:%M}")
+        return
+    click.echo(f"Duty #{duty_id} is pending again, due {due:%a %d %b %Y %H:%M}")
 
 
 @cli.command()
@@ -333,7 +426,7 @@ def done(app: App, duty_id: int) -> None:
 @click.option("--to", "to", required=True, help="New day (friday, 2026-12-04) or day and time.")
 @changes_data
 def snooze(app: App, duty_id: int, to: str) -> None:
-    """Move a duty to a later day."""
+    """Move a pending duty to a later day (a done one: `reopen` it first)."""
     moment = actions.snooze(app.store, app.settings, app.now(), duty_id, to)
     click.echo(f"Duty #{duty_id} now due {moment:%a %d %b %Y %H:%M}")
 
@@ -519,6 +612,7 @@ def run(app: App, once: bool) -> None:
     """Run the service: sync, plan and push events, on a schedule (or once)."""
     from pursuit.daemon.jobs import run_jobs
 
+    actions.rebuild_lost_calendar_file(app.store, app.settings, app.now())
     if not once:
         from pursuit.daemon.service import serve
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pursuit.connectors.base import CalendarEvent, event_id_for
+from pursuit.connectors.base import event_id_for
 from pursuit.daemon.models import Contact, Duty, Organization, calendar_key
 from pursuit.daemon.store import Store
 
@@ -121,7 +121,7 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
     data["feed_items"] = [item_record(row, tz) for row in reversed(items(store))]
     data["events"] = [
         {
-            "id": event_id_for(calendar_key(event.key, event.generation)),
+            "id": event_id_for(calendar_key(event.key, event.generation), store.install_id()),
             "key": event.key,
             "duty": event.duty_id,
             "duties": list(event.duty_ids),
@@ -170,18 +170,7 @@ def _cell(value: Any) -> str:
 
 def to_ics(store: Store) -> bytes:
     from pursuit.connectors.ics import render
+    from pursuit.daemon.outbox import as_calendar_event
 
-    events = [
-        CalendarEvent(
-            key=calendar_key(event.key, event.generation),
-            start=event.start,
-            end=event.end,
-            summary=event.summary,
-            description=event.description,
-            sequence=event.sequence,
-            stamp=event.stamp,
-            reminder_minutes=event.reminder_minutes,
-        )
-        for event in store.all_events()
-    ]
-    return render(events)
+    events = [as_calendar_event(event) for event in store.all_events()]
+    return render(events, install_id=store.install_id())

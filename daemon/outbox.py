@@ -14,6 +14,8 @@ Key formats (target: key):
   event key is the planner's (`thank_you:{interview}`, `follow_up:{interview}:{contact}`,
   `check_in:{organization}:{day}`); the payload's `key` adds `#{generation}` when an
   event pursuit removed came back.
+  After a calendar was lost, `{calendar}:{event key}:{sequence}:rebuilt:{uuid}`
+  queues each live event again.
 - `drafts`: `draft:{duty key}`, the duty key being `thank_you:{interview}:{contact}`.
 
 A new target is a codec pair (what the payload holds) and a call of `deliver`.
@@ -22,13 +24,14 @@ A new target is a codec pair (what the payload holds) and a call of `deliver`.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from pursuit.connectors.base import CalendarEvent
 from pursuit.daemon.errors import ItemError, PursuitError
-from pursuit.daemon.models import OutboxEntry
+from pursuit.daemon.models import ManagedEvent, OutboxEntry, calendar_key
 from pursuit.daemon.store import Store, from_db, to_db
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,35 @@ def queue_event_removal(
 ) -> bool:
     key = f"{calendar}:{planned_key}:{sequence}:delete"
     return store.enqueue(key, DELETE, calendar, {"key": event_key}, now=now)
+
+
+def as_calendar_event(event: ManagedEvent) -> CalendarEvent:
+    """The event a calendar holds for a managed event, under its key of this generation."""
+    return CalendarEvent(
+        key=calendar_key(event.key, event.generation),
+        start=event.start,
+        end=event.end,
+        summary=event.summary,
+        description=event.description,
+        sequence=event.sequence,
+        stamp=event.stamp,
+        reminder_minutes=event.reminder_minutes,
+    )
+
+
+def queue_rebuild(store: Store, calendar: str, *, now: datetime) -> int:
+    """Queue every live event of a calendar again, as it is: what a calendar that was
+    deleted or moved aside needs to be whole again. Returns how many were queued."""
+    queued = 0
+    with store.transaction():
+        for planned_key, event in store.managed_events(calendar).items():
+            if not event.live:
+                continue
+            # A key of its own each time: the calendar may be lost again in the same second.
+            key = f"{calendar}:{planned_key}:{event.sequence}:rebuilt:{uuid.uuid4()}"
+            payload = encode_event(as_calendar_event(event))
+            queued += store.enqueue(key, UPSERT, calendar, payload, now=now)
+    return queued
 
 
 def queue_draft(store: Store, duty_key: str, raw: bytes, *, now: datetime) -> bool:

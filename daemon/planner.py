@@ -74,8 +74,11 @@ def next_working_day(day: date, rules: PlannerSettings) -> date:
 def follow_up_due(
     interview: Interview, promised: date | None, rules: PlannerSettings, tz: ZoneInfo
 ) -> datetime:
-    """The day promised, as the user gave it, else the delay's next working day."""
-    if promised is not None:
+    """The day promised, as the user gave it, else the delay's next working day.
+
+    A promise that the interview has since moved past (a calendar edit) no longer holds.
+    """
+    if promised is not None and promised >= interview.start.astimezone(tz).date():
         return at_local(promised, rules.follow_up_time, tz)
     day = interview.start.astimezone(tz).date() + rules.follow_up_delay
     return at_local(next_working_day(day, rules), rules.follow_up_time, tz)
@@ -223,10 +226,14 @@ def _thank_you_event(
         if contact is None:
             continue
         state = "sent" if duty.state == DutyState.DONE else "to send"
+        if duty.state != DutyState.DONE and duty.snoozed:
+            state += f" (snoozed to {_when(duty.due, ctx.tz)})"
         lines.append(f"- {contact.display} <{contact.address}>: {state}")
         if notes.get(contact.id):
             lines.append(f"  You noted: {notes[contact.id]}")
-    start = min(d.due for d in group)
+    # The event is when the next note is to be written: a snoozed or sent one
+    # does not hold it at an earlier time.
+    start = min(d.due for d in [d for d in group if d.state != "done"] or group)
     return PlannedEvent(
         key=f"thank_you:{interview_id}",
         duty_ids=tuple(d.id for d in group),

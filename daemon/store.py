@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -209,6 +210,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: The cursor holding this database's install id.
+INSTALL_ID = "install_id"
 
 INVALID_FORMAT = "invalid"  # the format stored for a feed whose configured URL is unusable
 
@@ -1341,6 +1345,47 @@ class Store:
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
             (error, entry_id),
         )
+
+    # --- duties and interviews set back by the user
+
+    def reopen_duty(self, duty_id: int) -> bool:
+        """A done duty pending again; the message that fulfilled it stays spent."""
+        changed = self._write(
+            "UPDATE duties SET state = 'pending', done_at = NULL, evidence = NULL "
+            "WHERE id = ? AND state = 'done'",
+            (duty_id,),
+        ).rowcount
+        return bool(changed)
+
+    def duty_by_key(self, key: str) -> Duty | None:
+        row = self._db.execute("SELECT * FROM duties WHERE key = ?", (key,)).fetchone()
+        return None if row is None else self._duty(row)
+
+    def clear_snooze(self, duty_id: int) -> None:
+        """The planner decides the duty's time again."""
+        self._write("UPDATE duties SET snoozed = 0 WHERE id = ?", (duty_id,))
+
+    def restore_interview(self, interview_id: int) -> None:
+        self._write("UPDATE interviews SET cancelled = 0 WHERE id = ?", (interview_id,))
+
+    # --- this database's identity
+
+    def install_id(self) -> str:
+        """Mixed into every calendar event id, so no two installs share one ("" before
+        it is made, and for databases that had events before it existed)."""
+        return self.cursor(INSTALL_ID) or ""
+
+    def ensure_install_id(self, *, now: datetime) -> str:
+        """Make the install id once: random for a new database, so neither another
+        install nor a database made anew repeats an event id; "" for one that already
+        had events, so an upgrade keeps the ids of the events it created."""
+        with self.transaction():
+            found = self.cursor(INSTALL_ID)
+            if found is None:
+                had_events = self._db.execute("SELECT 1 FROM events LIMIT 1").fetchone()
+                found = "" if had_events else uuid.uuid4().hex
+                self.save_cursor(INSTALL_ID, found, now=now)
+        return found
 
 
 def _event(r: sqlite3.Row) -> ManagedEvent:

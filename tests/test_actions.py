@@ -122,7 +122,7 @@ def test_resolve_passes_on_the_ambiguity_of_one_kind(store: Store, settings: Set
 def test_add_organization_cleans_domains_and_reports_every_bad_one(store: Store) -> None:
     created = actions.add_organization(
         store, "  Acme  ", ["@Acme.com", "ACME.io"], ["Engineer"], now=NOW
-    )
+    ).organization
     assert (created.name, created.domains, created.positions) == (
         "Acme",
         ("acme.com", "acme.io"),
@@ -178,7 +178,7 @@ def test_add_interview_makes_its_people_contacts_and_plans_their_duties(
     ("end", "people", "message"),
     [
         ("2026-12-01 13:00", [], "--end '2026-12-01 13:00' is not after --at '2026-12-01 14:00'"),
-        (None, ["Bob"], "--with 'Bob': expected"),
+        (None, ["Bob"], "--with 'Bob' is not a mail address"),
         ("soonish", [], "'soonish' is not a date and time"),
     ],
 )
@@ -200,9 +200,10 @@ def test_moving_an_interview_keeps_its_length_and_moves_its_duties(
     added = interview_with_jane(store, settings)
     store.move_interview(added.id, added.start, added.start + timedelta(minutes=90))  # a longer one
 
-    begins = actions.move_interview(store, settings, NOW, added.id, start="2026-12-03 10:00")
+    moved_to = actions.move_interview(store, settings, NOW, added.id, start="2026-12-03 10:00")
 
-    assert begins == datetime(2026, 12, 3, 10, 0, tzinfo=PARIS)
+    assert moved_to.changes == ()
+    assert moved_to.start == datetime(2026, 12, 3, 10, 0, tzinfo=PARIS)
     moved = store.interview(added.id)
     assert moved.end == datetime(2026, 12, 3, 11, 30, tzinfo=PARIS)
     assert duty_of(store, "thank_you").due == datetime(2026, 12, 3, 17, 0, tzinfo=PARIS)
@@ -262,7 +263,7 @@ def test_a_note_goes_with_the_latest_interview(store: Store, settings: Settings)
 
 
 def test_no_promise_or_note_without_an_interview(store: Store, settings: Settings) -> None:
-    acme = actions.add_organization(store, "Acme", ["acme.com"], [], now=NOW)
+    acme = actions.add_organization(store, "Acme", ["acme.com"], [], now=NOW).organization
     store.ensure_contact("raj@acme.com", "Raj", acme.id)
     with pytest.raises(UserError, match="Raj has no interview yet"):
         actions.note(store, settings, NOW, "raj@acme.com", "hello")
@@ -272,7 +273,7 @@ def test_log_by_hand(store: Store, settings: Settings) -> None:
     interview_with_jane(store, settings)
     found = actions.log_by_hand(
         store, settings, NOW, "call", "Jane", "talked salary", inbound=True, when="2026-12-02 09:30"
-    )
+    ).contact
     assert found.address == "jane@acme.com"
     [entry] = store.correspondence(contact_id=found.id)
     assert (entry.channel, entry.direction, entry.subject) == ("call", "in", "talked salary")
@@ -290,10 +291,15 @@ def test_log_by_hand(store: Store, settings: Settings) -> None:
 def test_done_once_and_only_once(store: Store, settings: Settings) -> None:
     interview_with_jane(store, settings)
     thanks = duty_of(store, "thank_you")
-    done = actions.mark_done(store, settings, NOW, thanks.id)
-    assert (done.state, done.evidence, done.done_at) == ("done", "marked done by you", NOW)
-    with pytest.raises(UserError, match=f"duty #{thanks.id} is done, not pending"):
-        actions.mark_done(store, settings, NOW, thanks.id)
+    done, already = actions.mark_done(store, settings, NOW, thanks.id)
+    assert (done.state, done.evidence, done.done_at, already) == (
+        "done",
+        "marked done by you",
+        NOW,
+        False,
+    )
+    again, already = actions.mark_done(store, settings, NOW + timedelta(hours=1), thanks.id)
+    assert (again, already) == (done, True)  # said so, and nothing changed
     with pytest.raises(UserError, match="no duty with id 99"):
         actions.mark_done(store, settings, NOW, 99)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import icalendar
 import pytest
 from contracts import (
     CalendarContract,
@@ -182,3 +183,58 @@ def test_the_ics_file_is_replaced_atomically(
         cal.flush()
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["calendar.ics"]  # no temporary left
+
+
+USERS_OWN_CALENDAR = b"""BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Someone//Their calendar//EN\r
+BEGIN:VEVENT\r
+UID:dentist-2026@example.org\r
+DTSTAMP:20261101T090000Z\r
+DTSTART:20261203T090000Z\r
+DTEND:20261203T100000Z\r
+SUMMARY:Dentist\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_an_ics_file_with_entries_pursuit_did_not_write_is_refused_and_left_intact(
+    tmp_path: Path,
+) -> None:
+    from pursuit.daemon.errors import SourceError
+
+    path = tmp_path / "personal.ics"
+    path.write_bytes(USERS_OWN_CALENDAR)
+    cal = IcsCalendar(path)
+    with pytest.raises(SourceError) as raised:
+        cal.upsert(event())
+    message = str(raised.value)
+    assert str(path) in message and "1 entries pursuit did not write" in message
+    assert "Set [calendar] ics_file in the config to a file of its own" in message
+    with pytest.raises(SourceError):
+        cal.upsert(event())  # asked again: refused again, never taken for empty
+    cal.flush()  # nothing was taken in, so nothing is written
+    assert path.read_bytes() == USERS_OWN_CALENDAR  # byte for byte
+
+
+def test_event_ids_differ_between_installs_and_stay_as_they_were_without_one(
+    tmp_path: Path,
+) -> None:
+    key = "thank_you:1"
+    assert event_id_for(key, "") == event_id_for(key)  # an upgraded install keeps its ids
+    first, second = event_id_for(key, "a1" * 16), event_id_for(key, "b2" * 16)
+    assert len({first, second, event_id_for(key)}) == 3
+    assert set(first) <= set("0123456789abcdefghijklmnopqrstuv")
+
+    uids = []
+    for install in ("a1" * 16, "b2" * 16, ""):
+        path = tmp_path / f"{install or 'legacy'}.ics"
+        cal = IcsCalendar(path, install_id=install)
+        cal.upsert(event(key))
+        cal.flush()
+        [vevent] = icalendar.Calendar.from_ical(path.read_bytes()).walk("VEVENT")
+        uids.append(str(vevent["UID"]))
+        assert str(vevent["X-PURSUIT-KEY"]) == key  # the key itself never changes
+        assert set(IcsCalendar(path, install_id=install).events()) == {key}
+    assert uids == [f"{first}@pursuit", f"{second}@pursuit", f"{event_id_for(key)}@pursuit"]
