@@ -22,11 +22,10 @@ import email.utils
 import hashlib
 import html
 import logging
-import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -35,21 +34,18 @@ from typing import Any
 
 import httplib2
 from google.auth.exceptions import RefreshError, TransportError
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from pursuit.connectors.base import Address, MailChanges, MailMessage
-from pursuit.connectors.google_auth import (
-    api_endpoint_root,
+from pursuit.connectors.google_api import (
+    GoogleApi,
     api_error,
-    auth_error,
-    authorized_http,
     error_reason,
-    execute,
     http_status,
     retryable,
 )
+from pursuit.connectors.google_auth import auth_error
 from pursuit.daemon.errors import CursorExpired, ItemError, SourceError
 
 log = logging.getLogger(__name__)
@@ -140,10 +136,13 @@ class QuotaPacer:
             entry[0] = self.clock()
 
 
-class GmailMailbox:
+class GmailMailbox(GoogleApi):
     """The user's Gmail mailbox (see the module docstring)."""
 
     name = "gmail"
+    source = SOURCE
+    api = ("gmail", "v1")
+    default_batch_uri = DEFAULT_BATCH_URI
 
     def __init__(
         self,
@@ -158,46 +157,33 @@ class GmailMailbox:
         backoff: float = 1.0,
         timeout: float = 60,
     ) -> None:
-        self._http = authorized_http(credentials, credentials_file, timeout=timeout)
-        options = {"api_endpoint": api_endpoint} if api_endpoint else None
-        self._service = build(
-            "gmail",
-            "v1",
-            http=self._http,
-            client_options=options,
-            static_discovery=True,
-            cache_discovery=False,
-        )
-        self.batch_uri = (
-            api_endpoint_root(api_endpoint) + "batch/gmail/v1"
-            if api_endpoint
-            else DEFAULT_BATCH_URI
+        super().__init__(
+            credentials,
+            credentials_file,
+            api_endpoint=api_endpoint,
+            num_retries=num_retries,
+            timeout=timeout,
+            backoff=backoff,
         )
         self.user_email = user_email.lower() if user_email else None
-        self.num_retries = num_retries
         self.batch_size = max(1, min(batch_size, MAX_BATCH))
         self.pacer = QuotaPacer(quota_units_per_second)
-        self.backoff = backoff
         self._draft_keys: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ calls
 
     def _call(
-        self, request: Any, method: str, *, units: int = 5, passthrough: Iterable[int] = ()
+        self,
+        request: Any,
+        method: str,
+        passthrough: Collection[int] = (),
+        *,
+        num_retries: int | None = None,
     ) -> Any:
-        with self.pacer.spend(units):
-            return execute(
-                request,
-                source=SOURCE,
-                method=method,
-                num_retries=self.num_retries,
-                passthrough=tuple(passthrough),
-            )
+        with self.pacer.spend(UNITS[method]):
+            return super()._call(request, method, passthrough, num_retries=num_retries)
 
-    def _sleep_backoff(self, attempt: int) -> None:
-        time.sleep(self.backoff * min(32.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
-
-    def _batch(self, requests: Mapping[str, Any], method: str, *, units: int = 5) -> dict[str, Any]:
+    def _batch(self, requests: Mapping[str, Any], method: str) -> dict[str, Any]:
         """Run requests in batches; retry parts and envelopes that Google says to retry.
 
         Returns {request id: response}; parts answering 404 are left out (the
@@ -205,10 +191,10 @@ class GmailMailbox:
         """
         results: dict[str, Any] = {}
         for chunk in _chunks(list(requests), self.batch_size):
-            results.update(self._one_batch({k: requests[k] for k in chunk}, method, units))
+            results.update(self._one_batch({k: requests[k] for k in chunk}, method))
         return results
 
-    def _one_batch(self, requests: Mapping[str, Any], method: str, units: int) -> dict[str, Any]:
+    def _one_batch(self, requests: Mapping[str, Any], method: str) -> dict[str, Any]:
         results: dict[str, Any] = {}
         pending = dict(requests)
         attempt = 0
@@ -229,7 +215,7 @@ class GmailMailbox:
             for request_id, request in pending.items():
                 batch.add(request, request_id=request_id)
             try:
-                with self.pacer.spend(units * len(pending)):
+                with self.pacer.spend(UNITS[method] * len(pending)):
                     batch.execute()
             except HttpError as exc:  # the envelope itself failed
                 if (
@@ -294,9 +280,7 @@ class GmailMailbox:
 
     def profile(self) -> tuple[str, str]:
         """(the user's address, the current history id)."""
-        result = self._call(
-            self._service.users().getProfile(userId="me"), "getProfile", units=UNITS["getProfile"]
-        )
+        result = self._call(self._service.users().getProfile(userId="me"), "getProfile")
         self.user_email = str(result["emailAddress"]).lower()
         return self.user_email, str(result["historyId"])
 
@@ -331,55 +315,37 @@ class GmailMailbox:
 
     def _list_ids(self, q: str) -> Iterator[str]:
         messages = self._service.users().messages()
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"userId": "me", "q": q, "maxResults": 500}
-            if token:
-                kwargs["pageToken"] = token
-            page = self._call(messages.list(**kwargs), "messages.list")
+        for page in self._pages(messages.list, "messages.list", userId="me", q=q, maxResults=500):
             for ref in page.get("messages") or []:
                 yield str(ref["id"])
-            token = page.get("nextPageToken")
-            if not token:
-                return
 
     def changes(self, cursor: str) -> MailChanges:
         """Messages added since history id `cursor`, and the history id to save."""
         history = self._service.users().history()
-        token: str | None = None
         added: dict[str, None] = {}
         new_cursor = cursor
-        while True:
-            # historyTypes is passed as one value and pageToken by hand:
-            # list_next() fails on repeated parameters (google-api-python-client#2178).
-            kwargs: dict[str, Any] = {
-                "userId": "me",
-                "startHistoryId": cursor,
-                "historyTypes": "messageAdded",
-                "maxResults": 500,
-            }
-            if token:
-                kwargs["pageToken"] = token
-            try:
-                page = self._call(
-                    history.list(**kwargs),
-                    "history.list",
-                    units=UNITS["history.list"],
-                    passthrough=(404,),
-                )
-            except HttpError:
-                raise CursorExpired(SOURCE, "history id expired; resyncing") from None
-            for record in page.get("history") or []:
-                for item in record.get("messagesAdded") or []:
-                    message = item.get("message") or {}
-                    if set(message.get("labelIds") or []) & SKIPPED_LABELS:
-                        continue
-                    if "id" in message:
-                        added.setdefault(str(message["id"]), None)
-            new_cursor = str(page.get("historyId") or new_cursor)
-            token = page.get("nextPageToken")
-            if not token:
-                break
+        # historyTypes is passed as one value: see _pages on repeated parameters
+        pages = self._pages(
+            history.list,
+            "history.list",
+            (404,),
+            userId="me",
+            startHistoryId=cursor,
+            historyTypes="messageAdded",
+            maxResults=500,
+        )
+        try:
+            for page in pages:
+                for record in page.get("history") or []:
+                    for item in record.get("messagesAdded") or []:
+                        message = item.get("message") or {}
+                        if set(message.get("labelIds") or []) & SKIPPED_LABELS:
+                            continue
+                        if "id" in message:
+                            added.setdefault(str(message["id"]), None)
+                new_cursor = str(page.get("historyId") or new_cursor)
+        except HttpError:
+            raise CursorExpired(SOURCE, "history id expired; resyncing") from None
         messages: list[MailMessage] = []
         for chunk in _chunks(list(added), self.batch_size):
             messages.extend(self._fetch(chunk))
@@ -390,20 +356,14 @@ class GmailMailbox:
     def _scan_drafts(self) -> dict[str, str]:
         """{X-Pursuit-Key: draft id} of every draft carrying the header."""
         drafts = self._service.users().drafts()
-        ids: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"userId": "me", "maxResults": 500}
-            if token:
-                kwargs["pageToken"] = token
-            page = self._call(drafts.list(**kwargs), "drafts.list", units=UNITS["drafts.list"])
-            ids.extend(str(d["id"]) for d in page.get("drafts") or [])
-            token = page.get("nextPageToken")
-            if not token:
-                break
+        ids = [
+            str(d["id"])
+            for page in self._pages(drafts.list, "drafts.list", userId="me", maxResults=500)
+            for d in page.get("drafts") or []
+        ]
         requests = {did: drafts.get(userId="me", id=did, format="metadata") for did in ids}
         keys: dict[str, str] = {}
-        for did, resource in self._batch(requests, "drafts.get", units=UNITS["drafts.get"]).items():
+        for did, resource in self._batch(requests, "drafts.get").items():
             headers = (resource.get("message") or {}).get("payload", {}).get("headers") or []
             for h in headers:
                 if str(h.get("name", "")).lower() == KEY_HEADER.lower():
@@ -434,7 +394,6 @@ class GmailMailbox:
         result = self._call(
             self._service.users().drafts().create(userId="me", body=body),
             "drafts.create",
-            units=UNITS["drafts.create"],
         )
         draft_id = str(result["id"])
         assert self._draft_keys is not None
@@ -479,7 +438,6 @@ class GmailMailbox:
         result = self._call(
             self._service.users().messages().send(userId="me", body=body),
             "messages.send",
-            units=UNITS["messages.send"],
         )
         return str(result["id"])
 

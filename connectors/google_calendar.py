@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from pursuit.connectors.base import (
@@ -33,7 +33,7 @@ from pursuit.connectors.base import (
     CalendarEvent,
     event_id_for,
 )
-from pursuit.connectors.google_auth import authorized_http, execute, http_status
+from pursuit.connectors.google_api import GoogleApi
 from pursuit.daemon.errors import CursorExpired, SourceError
 
 log = logging.getLogger(__name__)
@@ -44,19 +44,13 @@ KEY = "pursuitKey"
 SEQUENCE = "pursuitSequence"
 STAMP = "pursuitStamp"
 MAX_REMINDER_MINUTES = 40320
+DEFAULT_BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"
 
 
-def _service(
-    credentials: Any, credentials_file: Path | None, api_endpoint: str | None, timeout: float
-) -> Any:
-    return build(
-        "calendar",
-        "v3",
-        http=authorized_http(credentials, credentials_file, timeout=timeout),
-        client_options={"api_endpoint": api_endpoint} if api_endpoint else None,
-        static_discovery=True,
-        cache_discovery=False,
-    )
+class _CalendarApi(GoogleApi):
+    source = SOURCE
+    api = ("calendar", "v3")
+    default_batch_uri = DEFAULT_BATCH_URI
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -94,7 +88,7 @@ def parse_time(when: Any, default_zone: str | None = None) -> datetime | None:
     return None
 
 
-class GoogleCalendar(Calendar):
+class GoogleCalendar(_CalendarApi, Calendar):
     """pursuit's own calendar on Google (see the module docstring)."""
 
     name = "google"
@@ -111,20 +105,16 @@ class GoogleCalendar(Calendar):
         num_retries: int = 5,
         timeout: float = 60,
     ) -> None:
-        self._service = _service(credentials, credentials_file, api_endpoint, timeout)
+        super().__init__(
+            credentials,
+            credentials_file,
+            api_endpoint=api_endpoint,
+            num_retries=num_retries,
+            timeout=timeout,
+        )
         self.calendar_name = calendar_name
         self._calendar_id = calendar_id
         self.time_zone = time_zone
-        self.num_retries = num_retries
-
-    def _call(self, request: Any, method: str, passthrough: tuple[int, ...] = ()) -> Any:
-        return execute(
-            request,
-            source=SOURCE,
-            method=method,
-            num_retries=self.num_retries,
-            passthrough=passthrough,
-        )
 
     @property
     def calendar_id(self) -> str:
@@ -135,18 +125,13 @@ class GoogleCalendar(Calendar):
 
     def _find_calendar(self) -> str | None:
         calendars = self._service.calendarList()
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"maxResults": 250, "minAccessRole": "owner"}
-            if token:
-                kwargs["pageToken"] = token
-            page = self._call(calendars.list(**kwargs), "calendarList.list")
+        for page in self._pages(
+            calendars.list, "calendarList.list", maxResults=250, minAccessRole="owner"
+        ):
             for item in page.get("items") or []:
                 if item.get("summary") == self.calendar_name and not item.get("deleted"):
                     return str(item["id"])
-            token = page.get("nextPageToken")
-            if not token:
-                return None
+        return None
 
     def _create_calendar(self) -> str:
         body = {
@@ -223,25 +208,19 @@ class GoogleCalendar(Calendar):
         ``privateExtendedProperty`` takes exact ``name=value`` pairs only (no
         wildcard), so all live events are listed and filtered on the key.
         """
-        events = self._service.events()
         out: dict[str, CalendarEvent] = {}
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "calendarId": self.calendar_id,
-                "showDeleted": False,
-                "maxResults": 2500,
-            }
-            if token:
-                kwargs["pageToken"] = token
-            page = self._call(events.list(**kwargs), "events.list")
+        for page in self._pages(
+            self._service.events().list,
+            "events.list",
+            calendarId=self.calendar_id,
+            showDeleted=False,
+            maxResults=2500,
+        ):
             for item in page.get("items") or []:
                 event = self._parse(item, page.get("timeZone"))
                 if event is not None:
                     out[event.key] = event
-            token = page.get("nextPageToken")
-            if not token:
-                return out
+        return out
 
     @staticmethod
     def _parse(item: dict[str, Any], zone: str | None) -> CalendarEvent | None:
@@ -278,7 +257,7 @@ class GoogleCalendar(Calendar):
         )
 
 
-class GoogleCalendarReader:
+class GoogleCalendarReader(_CalendarApi):
     """The user's own calendars, where the interviews are."""
 
     name = "google"
@@ -292,48 +271,39 @@ class GoogleCalendarReader:
         num_retries: int = 5,
         timeout: float = 60,
     ) -> None:
-        self._service = _service(credentials, credentials_file, api_endpoint, timeout)
-        self.num_retries = num_retries
+        super().__init__(
+            credentials,
+            credentials_file,
+            api_endpoint=api_endpoint,
+            num_retries=num_retries,
+            timeout=timeout,
+        )
 
     def changes(self, calendar_id: str, cursor: str | None, *, since: datetime) -> CalendarChanges:
         """Events changed since `cursor` (all from `since` on when None), and the next cursor.
 
         410 (the sync token expired) raises CursorExpired: resync with None.
         """
-        events = self._service.events()
         entries: list[CalendarEntry] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "calendarId": calendar_id,
-                "singleEvents": True,
-                "maxResults": 250,
-            }
-            if cursor is None:
-                kwargs["timeMin"] = _rfc3339(since)
-            else:
-                kwargs["syncToken"] = cursor
-            if token:
-                kwargs["pageToken"] = token
-            try:
-                page = execute(
-                    events.list(**kwargs),
-                    source=SOURCE,
-                    method="events.list",
-                    num_retries=self.num_retries,
-                    passthrough=(410,),
-                )
-            except HttpError as exc:
-                assert http_status(exc) == 410
-                raise CursorExpired(SOURCE, "sync token expired; resyncing") from None
-            zone = page.get("timeZone")
-            for item in page.get("items") or []:
-                entry = parse_entry(calendar_id, item, zone)
-                if entry is not None:
-                    entries.append(entry)
-            token = page.get("nextPageToken")
-            if not token:
-                break
+        window = {"timeMin": _rfc3339(since)} if cursor is None else {"syncToken": cursor}
+        page: Mapping[str, Any] = {}
+        try:
+            for page in self._pages(
+                self._service.events().list,
+                "events.list",
+                (410,),
+                calendarId=calendar_id,
+                singleEvents=True,
+                maxResults=250,
+                **window,
+            ):
+                zone = page.get("timeZone")
+                for item in page.get("items") or []:
+                    entry = parse_entry(calendar_id, item, zone)
+                    if entry is not None:
+                        entries.append(entry)
+        except HttpError:  # 410: the only status passed through
+            raise CursorExpired(SOURCE, "sync token expired; resyncing") from None
         next_cursor = page.get("nextSyncToken")
         if not next_cursor:
             raise SourceError(SOURCE, f"events.list on {calendar_id}: no nextSyncToken")
