@@ -108,6 +108,7 @@ class MailChanges:
 
     messages: tuple[MailMessage, ...]
     cursor: str
+    skipped: int = 0  # messages that could not be read, each logged with a warning
 
 
 # --- calendar events the user owns (interviews come from here)
@@ -140,3 +141,4 @@ class CalendarEntry:
 class CalendarChanges:
     entries: tuple[CalendarEntry, ...]
     cursor: str  # the sync token to save after the entries are stored
+    skipped: int = 0  # events that could not be read, each logged with a warning

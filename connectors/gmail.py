@@ -17,7 +17,6 @@ One instance per thread (httplib2 is not thread-safe).
 from __future__ import annotations
 
 import base64
-import email.header
 import email.utils
 import hashlib
 import html
@@ -46,6 +45,13 @@ from pursuit.connectors.google_api import (
     retryable,
 )
 from pursuit.connectors.google_auth import auth_error
+from pursuit.connectors.text import (
+    ADDRESS_LIMIT,
+    HEADER_LIMIT,
+    NAME_LIMIT,
+    SUBJECT_LIMIT,
+    clean_text,
+)
 from pursuit.daemon.errors import CursorExpired, ItemError, SourceError
 
 log = logging.getLogger(__name__)
@@ -169,6 +175,8 @@ class GmailMailbox(GoogleApi):
         self.batch_size = max(1, min(batch_size, MAX_BATCH))
         self.pacer = QuotaPacer(quota_units_per_second)
         self._draft_keys: dict[str, str] | None = None
+        #: messages skipped because they could not be parsed, since construction
+        self.skipped = 0
 
     # ------------------------------------------------------------------ calls
 
@@ -271,6 +279,7 @@ class GmailMailbox(GoogleApi):
                 message = parse(resource)
             except ItemError as exc:
                 log.warning("%s", exc)
+                self.skipped += 1
                 continue
             if message is not None:
                 out.append(message)
@@ -346,10 +355,11 @@ class GmailMailbox(GoogleApi):
                 new_cursor = str(page.get("historyId") or new_cursor)
         except HttpError:
             raise CursorExpired(SOURCE, "history id expired; resyncing") from None
+        skipped = self.skipped
         messages: list[MailMessage] = []
         for chunk in _chunks(list(added), self.batch_size):
             messages.extend(self._fetch(chunk))
-        return MailChanges(tuple(messages), new_cursor)
+        return MailChanges(tuple(messages), new_cursor, skipped=self.skipped - skipped)
 
     # ------------------------------------------------------------------ writing
 
@@ -483,23 +493,18 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 # ------------------------------------------------------------------------- parsing
 
 
-def decode(value: str) -> str:
-    """A header value with its RFC 2047 encoded words decoded, whitespace folded."""
-    try:
-        decoded = str(email.header.make_header(email.header.decode_header(value)))
-    except (ValueError, LookupError, UnicodeError):
-        decoded = value
-    return " ".join(decoded.split())
-
-
 def addresses(values: Iterable[str]) -> tuple[Address, ...]:
-    """The addresses in these header values, display names decoded."""
+    """The addresses in these header values, display names cleaned.
+
+    Gmail gives header values already decoded: decoding them again would turn
+    a name that merely looks like an encoded word into something else, or fail.
+    """
     out: list[Address] = []
     for name, addr in email.utils.getaddresses(list(values)):
-        addr = addr.strip().lower()
-        if "@" not in addr:
+        addr = clean_text(addr, ADDRESS_LIMIT + 1).lower()
+        if "@" not in addr or len(addr) > ADDRESS_LIMIT or " " in addr:
             continue
-        out.append(Address(decode(name).strip().strip('"').strip(), addr))
+        out.append(Address(clean_text(name, NAME_LIMIT).strip('"').strip(), addr))
     return tuple(out)
 
 
@@ -507,7 +512,8 @@ def parse(resource: Mapping[str, Any]) -> MailMessage | None:
     """A MailMessage from a ``messages.get(format=metadata)`` resource.
 
     None for messages that are not correspondence (drafts, spam, trash);
-    ItemError for one that cannot be used.
+    ItemError for one that cannot be used. Header values are used as Gmail
+    gives them (decoded), cleaned and bounded (`connectors.text`).
     """
     gmail_id = str(resource.get("id", "?"))
     try:
@@ -528,13 +534,13 @@ def parse(resource: Mapping[str, Any]) -> MailMessage | None:
         if not senders and not to and not cc:
             raise ValueError("no sender and no recipient")
         date = _date(first("date"), resource.get("internalDate"))
-        message_id = (first("message-id") or "").strip()
+        message_id = clean_text(first("message-id") or "", HEADER_LIMIT)
         if not message_id:
             message_id = f"<gmail-{gmail_id}@pursuit.invalid>"
         elif not message_id.startswith("<"):
             message_id = f"<{message_id.strip('<>')}>"
         others = tuple(
-            (name, decode(value))
+            (clean_text(name, NAME_LIMIT), clean_text(value, HEADER_LIMIT))
             for name, values in headers.items()
             if name not in _FIELD_HEADERS
             for value in values
@@ -548,13 +554,15 @@ def parse(resource: Mapping[str, Any]) -> MailMessage | None:
             to=to,
             cc=cc,
             reply_to=addresses(headers.get("reply-to", [])),
-            subject=decode(first("subject") or ""),
-            snippet=html.unescape(str(resource.get("snippet") or "")),
+            subject=clean_text(first("subject") or "", SUBJECT_LIMIT),
+            snippet=clean_text(html.unescape(str(resource.get("snippet") or "")), SUBJECT_LIMIT),
             outgoing="SENT" in labels,
             headers=others,
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ItemError(f"gmail: message {gmail_id} skipped: cannot parse it ({exc})") from None
+    except Exception as exc:  # whatever a stranger's message holds, it is skipped alone
+        raise ItemError(
+            f"gmail: message {gmail_id} skipped: cannot parse it ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _date(header: str | None, internal_date: Any) -> datetime:

@@ -34,7 +34,15 @@ from pursuit.connectors.base import (
     event_id_for,
 )
 from pursuit.connectors.google_api import GoogleApi
-from pursuit.daemon.errors import CursorExpired, SourceError
+from pursuit.connectors.text import (
+    ADDRESS_LIMIT,
+    DESCRIPTION_LIMIT,
+    NAME_LIMIT,
+    SUBJECT_LIMIT,
+    clean_multiline,
+    clean_text,
+)
+from pursuit.daemon.errors import CursorExpired, ItemError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +293,7 @@ class GoogleCalendarReader(_CalendarApi):
         410 (the sync token expired) raises CursorExpired: resync with None.
         """
         entries: list[CalendarEntry] = []
+        skipped = 0
         window = {"timeMin": _rfc3339(since)} if cursor is None else {"syncToken": cursor}
         page: Mapping[str, Any] = {}
         try:
@@ -299,7 +308,12 @@ class GoogleCalendarReader(_CalendarApi):
             ):
                 zone = page.get("timeZone")
                 for item in page.get("items") or []:
-                    entry = parse_entry(calendar_id, item, zone)
+                    try:
+                        entry = parse_entry(calendar_id, item, zone)
+                    except ItemError as exc:
+                        log.warning("%s", exc)
+                        skipped += 1
+                        continue
                     if entry is not None:
                         entries.append(entry)
         except HttpError:  # 410: the only status passed through
@@ -307,57 +321,74 @@ class GoogleCalendarReader(_CalendarApi):
         next_cursor = page.get("nextSyncToken")
         if not next_cursor:
             raise SourceError(SOURCE, f"events.list on {calendar_id}: no nextSyncToken")
-        return CalendarChanges(tuple(entries), str(next_cursor))
+        return CalendarChanges(tuple(entries), str(next_cursor), skipped=skipped)
 
 
-def parse_entry(calendar_id: str, item: dict[str, Any], zone: str | None) -> CalendarEntry | None:
-    """A CalendarEntry; cancelled events become ``cancelled=True`` entries."""
-    event_id = item.get("id")
+def parse_entry(calendar_id: str, item: Any, zone: str | None) -> CalendarEntry | None:
+    """A CalendarEntry; cancelled events become ``cancelled=True`` entries.
+
+    Anyone can invite the user, so names, the title and the description are
+    cleaned and bounded (`connectors.text`); an event that cannot be read at
+    all raises ItemError naming it.
+    """
+    event_id = item.get("id") if isinstance(item, dict) else None
     if not event_id:
         return None
-    if item.get("status") == "cancelled":
-        return CalendarEntry(calendar_id=calendar_id, event_id=str(event_id), cancelled=True)
     try:
-        start = parse_time(item.get("start"), zone)
-        end = parse_time(item.get("end"), zone)
-    except ValueError as exc:
-        log.warning("%s: event %s skipped: bad start or end (%s)", SOURCE, event_id, exc)
-        return None
+        return _entry(calendar_id, str(event_id), item, zone)
+    except Exception as exc:  # whatever a stranger's invitation holds, it is skipped alone
+        raise ItemError(
+            f"{SOURCE}: event {event_id} skipped: cannot read it ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _address(value: Any) -> str:
+    address = clean_text(value or "", ADDRESS_LIMIT + 1).lower()
+    return address if len(address) <= ADDRESS_LIMIT and " " not in address else ""
+
+
+def _entry(
+    calendar_id: str, event_id: str, item: dict[str, Any], zone: str | None
+) -> CalendarEntry:
+    if item.get("status") == "cancelled":
+        return CalendarEntry(calendar_id=calendar_id, event_id=event_id, cancelled=True)
+    start = parse_time(item.get("start"), zone)
+    end = parse_time(item.get("end"), zone)
     attendees: list[Attendee] = []
     seen: set[str] = set()
     for a in item.get("attendees") or []:
-        address = str(a.get("email") or "").strip().lower()
+        address = _address(a.get("email"))
         if not address or address in seen:
             continue
         seen.add(address)
         attendees.append(
             Attendee(
                 email=address,
-                name=str(a.get("displayName") or ""),
+                name=clean_text(a.get("displayName") or "", NAME_LIMIT),
                 is_self=bool(a.get("self")),
                 is_resource=bool(a.get("resource")),
                 organizer=bool(a.get("organizer")),
             )
         )
     organizer = item.get("organizer") or {}
-    address = str(organizer.get("email") or "").strip().lower()
+    address = _address(organizer.get("email"))
     if address and address not in seen:
         # When guests are hidden the list holds the user alone: the organizer counts.
         attendees.append(
             Attendee(
                 email=address,
-                name=str(organizer.get("displayName") or ""),
+                name=clean_text(organizer.get("displayName") or "", NAME_LIMIT),
                 is_self=bool(organizer.get("self")),
                 organizer=True,
             )
         )
     return CalendarEntry(
         calendar_id=calendar_id,
-        event_id=str(event_id),
+        event_id=event_id,
         cancelled=False,
-        summary=str(item.get("summary") or ""),
+        summary=clean_text(item.get("summary") or "", SUBJECT_LIMIT),
         start=start,
         end=end,
         attendees=tuple(attendees),
-        description=str(item.get("description") or ""),
+        description=clean_multiline(item.get("description") or "", DESCRIPTION_LIMIT),
     )

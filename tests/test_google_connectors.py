@@ -3,6 +3,7 @@ and google-auth over HTTP, nothing mocked but the retry sleeps."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import stat
@@ -445,14 +446,72 @@ def test_parse_rejects_a_broken_resource_with_an_item_error() -> None:
             "payload": {
                 "headers": [
                     {"name": "From", "value": "=?utf-8?q?Ren=C3=A9e_Roe?= <renee@acme.test>"},
-                    {"name": "Subject", "value": "=?utf-8?q?caf=C3=A9?="},
+                    {"name": "Subject", "value": "=?utf-8?b?abcde?="},
                 ]
             },
         }
     )
+    # Gmail gives values decoded already: what looks encoded is the literal text
     assert encoded is not None and encoded.sender is not None
-    assert (encoded.sender.name, encoded.subject) == ("Renée Roe", "café")
+    assert (encoded.sender.name, encoded.subject) == (
+        "=?utf-8?q?Ren=C3=A9e_Roe?=",
+        "=?utf-8?b?abcde?=",
+    )
     assert encoded.date == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_a_subject_that_looks_encoded_is_kept_literally_and_later_mail_still_arrives(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    box = mailbox(emu, token_file)
+    _, cursor = box.profile()
+    # decodes (once, as Gmail does) to text that looks like an encoded word
+    lookalike = emu.add_message(
+        raw("jane.doe@acme.test", subject="=?utf-8?q?=3D=3Futf-8=3Fb=3Fabcde=3F=3D?=")
+    )
+    later = emu.add_message(raw("jane.doe@acme.test", subject="Next steps"))
+    changes = box.changes(cursor)
+    assert [(m.source_id, m.subject) for m in changes.messages] == [
+        (lookalike, "=?utf-8?b?abcde?="),
+        (later, "Next steps"),
+    ]
+    assert changes.skipped == 0
+
+
+def test_names_and_subjects_from_strangers_are_one_bounded_line(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    box = mailbox(emu, token_file)
+    _, cursor = box.profile()
+    huge = emu.add_message(raw("jane.doe@acme.test", subject="Offer " + "x" * 1_000_000))
+    tricky = emu.add_message(
+        raw(
+            "=?utf-8?b?"
+            + base64.b64encode("\x1b[2JJane\x07 \u202eDoe\u2069".encode()).decode()
+            + "?="
+            " <jane.doe@acme.test>",
+            subject="=?utf-8?q?Hi=1B=5B2J_there=07?=",
+        )
+    )
+    by_id = {m.source_id: m for m in box.changes(cursor).messages}
+    assert by_id[huge].subject.startswith("Offer xxx") and len(by_id[huge].subject) == 500
+    m = by_id[tricky]
+    assert m.sender is not None and m.sender.name == "[2JJane Doe"
+    assert m.subject == "Hi [2J there"
+
+
+def test_a_message_that_cannot_be_read_is_skipped_counted_and_named(
+    emu: GoogleEmulator, token_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = mailbox(emu, token_file)
+    _, cursor = box.profile()
+    broken = emu.add_message(b"no headers worth the name\r\n\r\nbody\r\n")
+    good = emu.add_message(raw("jane.doe@acme.test", subject="After it"))
+    with caplog.at_level(logging.WARNING):
+        changes = box.changes(cursor)
+    assert [m.source_id for m in changes.messages] == [good]
+    assert changes.skipped == 1 and box.skipped == 1
+    assert [r.getMessage() for r in caplog.records if broken in r.getMessage()] != []
 
 
 # ----------------------------------------------------------------------- drafts, send
@@ -656,3 +715,29 @@ def test_refresh_or_raise_saves_the_new_token_or_reports_the_revoked_grant(
     emu.revoke()
     with pytest.raises(AuthError, match=r"revoked or has expired; run `pursuit auth google`"):
         refresh_or_raise(creds, token_file)
+
+
+def test_an_unreadable_invitation_is_skipped_and_names_are_one_line(
+    emu: GoogleEmulator, token_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    creds = load_credentials(token_file, token_uri=emu.token_uri)
+    reader = GoogleCalendarReader(creds, token_file, api_endpoint=emu.calendar_endpoint)
+    soon = NOW.replace(microsecond=0) + timedelta(days=2)
+    emu.put_event("primary", interview("broken", soon, attendees="not a list of people"))
+    emu.put_event(
+        "primary",
+        interview(
+            "iv1",
+            soon,
+            summary="Interview \u202e" + "x" * 100_000,
+            description="Line one\r\nLine two\x1b[2J",
+            attendees=[{"email": "jane@acme.test", "displayName": "Jane\r\nBcc: evil@x"}],
+        ),
+    )
+    with caplog.at_level(logging.WARNING):
+        changes = reader.changes("primary", None, since=NOW)
+    [entry] = changes.entries
+    assert changes.skipped == 1 and "event broken skipped" in caplog.text
+    assert entry.attendees[0].name == "Jane Bcc: evil@x"
+    assert entry.summary.startswith("Interview xxx") and len(entry.summary) == 500
+    assert entry.description == "Line one\nLine two [2J"
