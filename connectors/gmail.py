@@ -400,10 +400,19 @@ class GmailMailbox(GoogleApi):
         existing = self.find_draft(key)
         if existing is not None:
             return existing
+        # an answer lost after Google created the draft is not a reason to
+        # create it again: before a retry the drafts are scanned for the key
         body = {"message": {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}}
-        result = self._call(
-            self._service.users().drafts().create(userId="me", body=body),
+
+        def made_already() -> dict[str, str] | None:
+            self._draft_keys = None  # scan again: the lost attempt may have made it
+            found = self.find_draft(key)
+            return None if found is None else {"id": found}
+
+        result = self._create(
+            lambda: self._service.users().drafts().create(userId="me", body=body),
             "drafts.create",
+            made_already,
         )
         draft_id = str(result["id"])
         assert self._draft_keys is not None
@@ -435,19 +444,24 @@ class GmailMailbox(GoogleApi):
             digest = hashlib.sha256(key.encode()).hexdigest()[:32]
             message_id = f"<pursuit-{digest}@pursuit.invalid>"
             raw = f"Message-ID: {message_id}\r\n".encode() + raw
-        message_id = str(message_id).strip()
-        page = self._call(
-            self._service.users()
-            .messages()
-            .list(userId="me", q=f"in:sent rfc822msgid:{message_id.strip('<>')}", maxResults=10),
-            "messages.list",
-        )
-        for ref in page.get("messages") or []:
-            return str(ref["id"])
+        query = f"in:sent rfc822msgid:{str(message_id).strip().strip('<>')}"
+
+        def sent_already() -> dict[str, str] | None:
+            page = self._call(
+                self._service.users().messages().list(userId="me", q=query, maxResults=10),
+                "messages.list",
+            )
+            refs = page.get("messages") or []
+            return {"id": str(refs[0]["id"])} if refs else None
+
+        found = sent_already()
+        if found is not None:
+            return found["id"]
         body = {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}
-        result = self._call(
-            self._service.users().messages().send(userId="me", body=body),
+        result = self._create(
+            lambda: self._service.users().messages().send(userId="me", body=body),
             "messages.send",
+            sent_already,
         )
         return str(result["id"])
 

@@ -3,8 +3,8 @@
 `GoogleApi` builds a service (bundled discovery, an optional ``api_endpoint``
 override, one authorized HTTP client per instance), runs calls through
 `execute`, which turns failures into pursuit's errors, reads every page of a
-list call (`pages`), and creates things without ever creating them twice
-(`create`).
+list call (`_pages`), and creates things without ever creating them twice
+(`_create`).
 """
 
 from __future__ import annotations
@@ -186,3 +186,29 @@ class GoogleApi:
 
     def _sleep_backoff(self, attempt: int) -> None:
         time.sleep(self.backoff * min(32.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+
+    def _create(
+        self, make_request: Callable[[], Any], method: str, find: Callable[[], T | None]
+    ) -> Any | T:
+        """Run a call that creates something, never creating it twice.
+
+        The client's own retries would repeat the POST even when Google did
+        the work and only the answer was lost (a 503 after the commit, an
+        answer after the timeout). So the create is sent without client
+        retries, and before each retry `find()` looks for what the lost
+        attempt may have made; what it returns is returned instead.
+        """
+        attempt = 0
+        while True:
+            try:
+                return self._call(make_request(), method, num_retries=0)
+            except RetryableError as exc:
+                if attempt >= self.num_retries:
+                    raise
+                attempt += 1
+                log.info("%s: %s (attempt %d); looking for what it made", self.source, exc, attempt)
+            self._sleep_backoff(attempt)
+            found = find()
+            if found is not None:
+                log.info("%s: %s had succeeded; not creating it again", self.source, method)
+                return found

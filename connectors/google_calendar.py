@@ -112,6 +112,7 @@ class GoogleCalendar(_CalendarApi, Calendar):
         time_zone: str = "UTC",
         num_retries: int = 5,
         timeout: float = 60,
+        backoff: float = 1.0,
     ) -> None:
         super().__init__(
             credentials,
@@ -119,6 +120,7 @@ class GoogleCalendar(_CalendarApi, Calendar):
             api_endpoint=api_endpoint,
             num_retries=num_retries,
             timeout=timeout,
+            backoff=backoff,
         )
         self.calendar_name = calendar_name
         self._calendar_id = calendar_id
@@ -141,15 +143,24 @@ class GoogleCalendar(_CalendarApi, Calendar):
                     return str(item["id"])
         return None
 
+    def _found_calendar(self) -> dict[str, str] | None:
+        found = self._find_calendar()
+        return None if found is None else {"id": found}
+
     def _create_calendar(self) -> str:
         body = {
             "summary": self.calendar_name,
             "description": "Follow-ups and thank-you notes planned by pursuit.",
             "timeZone": self.time_zone,
         }
-        created = self._call(self._service.calendars().insert(body=body), "calendars.insert")
+        # a retry after a lost answer first looks for the calendar by its name
+        found = self._create(
+            lambda: self._service.calendars().insert(body=body),
+            "calendars.insert",
+            self._found_calendar,
+        )
         log.info("created the Google calendar %r", self.calendar_name)
-        return str(created["id"])
+        return str(found["id"])
 
     def _body(self, event: CalendarEvent) -> dict[str, Any]:
         zone = _zone(self.time_zone) or UTC

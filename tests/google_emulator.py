@@ -313,6 +313,8 @@ class _Fault:
     delay: float
     reason: str | None
     message: str | None
+    method: str | None = None  # only calls of this API method ("drafts.create")
+    after_commit: bool = False  # the call is carried out first, then the fault answers
 
 
 @dataclass
@@ -731,7 +733,13 @@ class _Handler(BaseHTTPRequestHandler):
         if resp.body:
             self.wfile.write(resp.body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+    def _answer(self) -> None:
+        try:
+            self._handle()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (a late answer)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -1003,8 +1011,16 @@ class GoogleEmulator:
         delay: float = 0.0,
         reason: str | None = None,
         message: str | None = None,
+        method: str | None = None,
+        after_commit: bool = False,
     ) -> None:
         """The next ``count`` API calls whose path contains ``path_contains`` fail.
+
+        ``method`` limits the fault to one API method (``"calendars.insert"``).
+        With ``after_commit`` the call is carried out first and the fault then
+        replaces its answer, as when Google commits and the answer is lost: a 503
+        after the work, or (``status`` 200 and a ``delay`` longer than the client's
+        timeout) an answer that comes too late.
 
         They answer ``status`` with Google's error JSON (reason defaults:
         429/403 rateLimitExceeded, 5xx backendError) and a ``Retry-After`` header if
@@ -1015,17 +1031,27 @@ class GoogleEmulator:
         """
         with self._lock:
             self._faults.append(
-                _Fault(status, count, path_contains, retry_after, delay, reason, message)
+                _Fault(
+                    status,
+                    count,
+                    path_contains,
+                    retry_after,
+                    delay,
+                    reason,
+                    message,
+                    method,
+                    after_commit,
+                )
             )
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, path: str, *, api_call: bool) -> _Fault | None:
+    def _take_fault(self, path: str, *, api_call: bool, method: str | None = None) -> _Fault | None:
         with self._lock:
             for f in self._faults:
-                if f.count <= 0:
+                if f.count <= 0 or (f.method is not None and f.method != method):
                     continue
                 if (api_call and f.path_contains in path) or (
                     not api_call and f.path_contains and f.path_contains in path
@@ -1141,9 +1167,20 @@ class GoogleEmulator:
     def _api_call_inner(
         self, method: str, path: str, query: Query, headers: Mapping[str, str], body: bytes
     ) -> _Response:
-        fault = self._take_fault(urllib.parse.unquote(path), api_call=True)
-        if fault and (r := self._apply_fault(fault)):
+        name = next(
+            (n for m, pattern, n, _ in self._routes if m == method and pattern.match(path)), None
+        )
+        fault = self._take_fault(urllib.parse.unquote(path), api_call=True, method=name)
+        if fault and not fault.after_commit and (r := self._apply_fault(fault)):
             return r
+        resp = self._dispatch(method, path, query, headers, body)
+        if fault and fault.after_commit and resp.status < 300:
+            return self._apply_fault(fault) or resp
+        return resp
+
+    def _dispatch(
+        self, method: str, path: str, query: Query, headers: Mapping[str, str], body: bytes
+    ) -> _Response:
         try:
             scopes = self._authenticate(headers)
             for route_method, pattern, name, handler in self._routes:
@@ -1901,6 +1938,11 @@ class GoogleEmulator:
             self._calendars[calendar_id] = _Calendar(
                 calendar_id, summary, time_zone, False, app_created
             )
+
+    def delete_calendar(self, calendar_id: str) -> None:
+        """The user deleted this calendar (and its events)."""
+        with self._lock:
+            del self._calendars[self._resolve_cal(calendar_id)]
 
     @property
     def calendars(self) -> dict[str, Json]:

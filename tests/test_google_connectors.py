@@ -741,3 +741,55 @@ def test_an_unreadable_invitation_is_skipped_and_names_are_one_line(
     assert entry.attendees[0].name == "Jane Bcc: evil@x"
     assert entry.summary.startswith("Interview xxx") and len(entry.summary) == 500
     assert entry.description == "Line one\nLine two [2J"
+
+
+# ------------------------------------------------------------ creates whose answer is lost
+
+
+def draft_for(person: int) -> tuple[bytes, str]:
+    key = f"thank_you:{person}"
+    raw = (
+        f"From: {ME}\r\nTo: p{person}@acme.test\r\nSubject: Thank you\r\n"
+        f"X-Pursuit-Key: {key}\r\n\r\nThank you.\r\n"
+    )
+    return raw.encode(), key
+
+
+@pytest.mark.parametrize("lost", ["503 after the commit", "answer after the timeout"])
+def test_drafts_whose_answer_was_lost_are_not_created_again(
+    emu: GoogleEmulator, token_file: Path, lost: str
+) -> None:
+    if lost.startswith("503"):
+        emu.inject_fault(503, method="drafts.create", after_commit=True, count=5)
+    else:
+        emu.inject_fault(200, method="drafts.create", after_commit=True, count=5, delay=1.5)
+    box = mailbox(emu, token_file, timeout=1)
+    made = {box.create_draft(*draft_for(person)) for person in range(5)}
+    assert len(emu.drafts) == 5 and made == set(emu.drafts)
+    keys = sorted(str(d.message.header("X-Pursuit-Key")) for d in emu.drafts.values())
+    assert keys == [f"thank_you:{p}" for p in range(5)]
+
+
+def test_mail_to_self_whose_answer_was_lost_is_sent_once(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    emu.inject_fault(503, method="messages.send", after_commit=True)
+    box = mailbox(emu, token_file)
+    summary = f"From: {ME}\r\nTo: {ME}\r\nSubject: Your week\r\n\r\nAll good.\r\n".encode()
+    sent = box.send_to_self(summary, "summary:2026-W10")
+    assert [m.id for m in emu.sent] == [sent]
+
+
+@pytest.mark.parametrize("lost", ["503 after the commit", "answer after the timeout"])
+def test_the_calendar_whose_answer_was_lost_is_created_once(
+    emu: GoogleEmulator, token_file: Path, lost: str
+) -> None:
+    if lost.startswith("503"):
+        emu.inject_fault(503, method="calendars.insert", after_commit=True, count=3)
+    else:
+        emu.inject_fault(200, method="calendars.insert", after_commit=True, delay=1.5)
+    calendar = google_calendar(emu, token_file, timeout=1, backoff=0.005)
+    calendar.upsert(event("k1"))
+    owned = [c for c, cal in emu.calendars.items() if cal["summary"] == "Job search (pursuit)"]
+    assert owned == [calendar.calendar_id]
+    assert set(calendar.events()) == {"k1"}
