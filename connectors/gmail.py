@@ -5,11 +5,13 @@ from ``messages.list``, headers from batched ``messages.get(format=metadata)``.
 After that: ``history.list`` from the saved history id, one call when nothing
 changed. Bodies are never fetched. Mail is only ever sent to the user.
 
-Quota (https://developers.google.com/gmail/api/reference/quota): 250 units per
-user per second. A `QuotaPacer` keeps the units spent in any one-second window
-under that, so a large first sync runs near the limit without ever hitting it.
-Pacing matters because the client's own retries of a 429 ignore Retry-After
-(they sleep random()·2^n seconds), so a sync that hit the limit would stall.
+Quota (https://developers.google.com/gmail/api/reference/quota): documented as
+250 units per user per second, 15,000 per minute, or 6,000 per minute depending
+on the page. A `QuotaPacer` starts at 250 per second and learns the real limit
+from the first rate-limit answers, honouring Retry-After; a batch's refused
+parts are retried once the pacer allows, never failing the sync. Pacing matters
+because the client's own retries of a 429 ignore Retry-After (they sleep
+random()·2^n seconds), so a sync that hit the limit would stall.
 
 One instance per thread (httplib2 is not thread-safe).
 """
@@ -38,6 +40,7 @@ from googleapiclient.http import BatchHttpRequest
 
 from pursuit.connectors.base import Address, MailChanges, MailMessage
 from pursuit.connectors.google_api import (
+    RATE_LIMIT_REASONS,
     GoogleApi,
     api_error,
     error_reason,
@@ -91,55 +94,137 @@ UNITS = {
 }
 MAX_QUERY = 1500
 MAX_BATCH = 50
+#: rate-limit answers a batch waits out before giving up (an hour at Retry-After 60)
+MAX_RATE_LIMIT_ROUNDS = 60
+
+
+class _Spend:
+    __slots__ = ("returned", "sent", "units")
+
+    def __init__(self, sent: float, units: float) -> None:
+        self.sent = sent
+        self.returned: float | None = None
+        self.units = units
 
 
 class QuotaPacer:
-    """Keeps the units spent in any `window` seconds at or under `limit`.
+    """Spends Gmail quota units as fast as the server allows, learning its limit.
 
-    A sliding window rather than a token bucket: Gmail counts units per
-    second, and a bucket full enough for a 50-call batch would allow twice the
-    rate in some windows. A spend is dated when its call *returns*, so the
-    server, which counts the units when it receives the parts, never sees more
-    than `limit` in any window.
+    Google documents the per-user limit differently on different pages (250
+    units/s, 15,000/min, 6,000/min), so the pacer starts at `limit` units per
+    `window` and adapts:
+
+    * a spend counts in a window from when its call is sent until the window
+      after it returned, or the window plus `margin` after it was sent,
+      whichever is earlier: the server counted it somewhere in between, and
+      dating from the return alone would idle for a round trip every window;
+    * on the first rate-limit answer (`rate_limited`), it waits for Retry-After
+      and slows down: if the per-second rate had held for `hold` seconds, the
+      limit is a longer one and the units spent in the last minute become the
+      per-minute limit; otherwise the per-second rate drops by a fifth;
+    * after `probe` seconds without a rate-limit answer it raises what it
+      learned by a tenth, back up towards the documented rate.
     """
+
+    MINUTE = 60.0
 
     def __init__(
         self,
         limit: float = 250,
         window: float = 1.0,
         *,
+        margin: float = 0.05,
+        hold: float = 10.0,
+        probe: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.limit = limit
+        self.start_limit = limit
         self.window = window
+        self.margin = margin
+        self.hold = hold
+        self.probe = probe
         self.clock = clock
         self.sleep = sleep
-        self._spent: deque[list[float]] = deque()  # [time, units]
+        #: the limits in force, units per window length in seconds
+        self.limits: dict[float, float] = {window: limit}
+        self._spent: deque[_Spend] = deque()
+        self._changed: float | None = None  # when the limits last changed (or the first spend)
+        self._resume_at = 0.0
+        self.rate_limits = 0  # rate-limit answers seen
+
+    @property
+    def limit(self) -> float:
+        """The per-`window` limit in force."""
+        return self.limits[self.window]
+
+    def _leaves(self, spend: _Spend, window: float) -> float:
+        by_send = spend.sent + window + self.margin
+        return by_send if spend.returned is None else min(by_send, spend.returned + window)
+
+    def _wait_needed(self, units: float, now: float) -> float:
+        """Seconds until `units` more fit in every window."""
+        longest = max(*self.limits, self.MINUTE)  # a minute's spends are kept to learn from
+        while self._spent and self._leaves(self._spent[0], longest) <= now:
+            self._spent.popleft()
+        wait = max(0.0, self._resume_at - now)
+        for window, limit in self.limits.items():
+            live = sorted(
+                (self._leaves(s, window), s.units)
+                for s in self._spent
+                if self._leaves(s, window) > now
+            )
+            excess = sum(u for _, u in live) + min(units, limit) - limit
+            for leaves, spent in live:
+                if excess <= 0:
+                    break
+                excess -= spent
+                wait = max(wait, leaves - now)
+        return wait
 
     @contextmanager
     def spend(self, units: float) -> Iterator[None]:
-        units = min(units, self.limit)
-        while True:
-            now = self.clock()
-            while self._spent and self._spent[0][0] <= now - self.window:
-                self._spent.popleft()
-            used = sum(u for _, u in self._spent)
-            if used + units <= self.limit:
-                break
-            # wait until enough of the oldest spends leave the window
-            need = used + units - self.limit
-            for when, spent in self._spent:
-                need -= spent
-                if need <= 0:
-                    self.sleep(max(0.0, when + self.window - now) + 0.01)
-                    break
-        entry = [now, units]
+        self._maybe_probe()
+        while (wait := self._wait_needed(units, self.clock())) > 0:
+            self.sleep(wait)
+        entry = _Spend(self.clock(), units)
         self._spent.append(entry)
         try:
             yield
         finally:
-            entry[0] = self.clock()
+            entry.returned = self.clock()
+
+    def refund(self, units: float) -> None:
+        """The last spend's call was refused for `units` of its units (not counted)."""
+        if self._spent:
+            self._spent[-1].units = max(0.0, self._spent[-1].units - units)
+
+    def rate_limited(self, retry_after: float | None = None) -> None:
+        """The server answered a rate limit: wait as asked, and slow down."""
+        now = self.clock()
+        self.rate_limits += 1
+        self._resume_at = max(self._resume_at, now + (retry_after or self.window))
+        if self._changed is not None and now - self._changed >= self.hold:
+            spent = sum(s.units for s in self._spent if s.sent > now - self.MINUTE)
+            self.limits[self.MINUTE] = min(self.limits.get(self.MINUTE, spent), spent)
+            log.info("gmail: quota is per minute, about %d units", spent)
+        else:
+            self.limits[self.window] = max(1.0, self.limits[self.window] * 0.8)
+            log.info("gmail: slowing down to %d units per second", self.limits[self.window])
+        self._changed = now
+
+    def _maybe_probe(self) -> None:
+        now = self.clock()
+        if self._changed is None:
+            self._changed = now
+        if now - self._changed < self.probe:
+            return
+        self._changed = now
+        self.limits[self.window] = min(self.start_limit, self.limits[self.window] * 1.1)
+        if self.MINUTE in self.limits:
+            self.limits[self.MINUTE] *= 1.1
+            if self.limits[self.MINUTE] >= self.limit * self.MINUTE / self.window:
+                del self.limits[self.MINUTE]
 
 
 class GmailMailbox(GoogleApi):
@@ -198,7 +283,11 @@ class GmailMailbox(GoogleApi):
         item is gone). Any other failure, after retries, raises.
         """
         results: dict[str, Any] = {}
-        for chunk in _chunks(list(requests), self.batch_size):
+        todo = list(requests)
+        while todo:
+            # a batch never costs more than the pacer's per-second limit
+            size = min(self.batch_size, max(1, int(self.pacer.limit // UNITS[method])))
+            chunk, todo = todo[:size], todo[size:]
             results.update(self._one_batch({k: requests[k] for k in chunk}, method))
         return results
 
@@ -207,6 +296,7 @@ class GmailMailbox(GoogleApi):
         pending = dict(requests)
         attempt = 0
         failed: dict[str, HttpError] = {}
+        limited_rounds = 0
 
         def collect(request_id: str, response: Any, error: Exception | None) -> None:
             if error is None:
@@ -243,16 +333,25 @@ class GmailMailbox(GoogleApi):
                 self._sleep_backoff(attempt)
                 continue
             retry: dict[str, Any] = {}
+            limited: list[HttpError] = []
             for request_id, error in failed.items():
                 status = http_status(error)
                 if status == 404:
                     log.info("gmail: %s %s: gone, skipped", method, request_id)
+                elif _rate_limit(error) and limited_rounds < MAX_RATE_LIMIT_ROUNDS:
+                    # the pacer waits it out; it never counts against the retries
+                    limited.append(error)
+                    retry[request_id] = pending[request_id]
                 elif retryable(status, error_reason(error)) and attempt < self.num_retries:
                     retry[request_id] = pending[request_id]
                 else:
                     raise api_error(SOURCE, method, error)
+            if limited:
+                limited_rounds += 1
+                self.pacer.refund(UNITS[method] * len(limited))
+                self.pacer.rate_limited(max((_retry_after(e) or 0.0) for e in limited) or None)
             pending = retry
-            if pending:
+            if pending and len(limited) < len(pending):
                 attempt += 1
                 log.info("gmail: %d of a batch to retry (attempt %d)", len(pending), attempt)
                 self._sleep_backoff(attempt)
@@ -497,6 +596,19 @@ def build_queries(
     if current:
         queries.append("{" + " ".join(current) + "}" + after)
     return queries
+
+
+def _rate_limit(error: HttpError) -> bool:
+    status = http_status(error)
+    return status == 429 or (status == 403 and error_reason(error) in RATE_LIMIT_REASONS)
+
+
+def _retry_after(error: HttpError) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not used by Google)."""
+    try:
+        return float(error.resp.get("retry-after", ""))
+    except (TypeError, ValueError):
+        return None
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

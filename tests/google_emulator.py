@@ -33,7 +33,8 @@ Notes on fidelity (see also the methods' docstrings):
   Batch parts carry their own Authorization header (the envelope's is the fallback).
 * Gmail quota units follow https://developers.google.com/gmail/api/reference/quota;
   with ``enforce_quota=True`` more than ``quota_per_minute`` units in any 60 s, or more
-  than ``quota_per_second`` units in any 1 s, answers 429 ``userRateLimitExceeded``.
+  than ``quota_per_second`` units in any 1 s, answers 429 ``userRateLimitExceeded``
+  with a Retry-After (whole seconds) saying when the units would fit.
 * ``latency`` is added once per HTTP round trip (a batch envelope counts once).
 * History ids increase with small random gaps, as Gmail's do.
 * Cancelled events in ``events.list`` come back minimal (kind, etag, id, status,
@@ -53,6 +54,7 @@ import email.utils
 import functools
 import html
 import json
+import math
 import random
 import re
 import socket
@@ -1083,13 +1085,28 @@ class GoogleEmulator:
             if self.enforce_quota:
                 minute = sum(u for _, u in log)
                 second = sum(u for t, u in log if t > now - 1)
-                if minute + units > self.quota_per_minute or second + units > self.quota_per_second:
+                over_minute = minute + units > self.quota_per_minute
+                if over_minute or second + units > self.quota_per_second:
                     self.rate_limited += 1
+                    # when enough of the window's units will have left it
+                    window, limit = (
+                        (60, self.quota_per_minute) if over_minute else (1, self.quota_per_second)
+                    )
+                    need = (minute if over_minute else second) + units - limit
+                    wait = 1.0
+                    for t, u in log:
+                        if t <= now - window:
+                            continue
+                        need -= u
+                        if need <= 0:
+                            wait = max(1.0, t + window - now)
+                            break
                     raise ApiError(
                         429,
                         "User-rate limit exceeded. Retry after "
-                        + _rfc3339(datetime.now(UTC) + timedelta(seconds=1)),
+                        + _rfc3339(datetime.now(UTC) + timedelta(seconds=wait)),
                         "userRateLimitExceeded",
+                        {"Retry-After": str(math.ceil(wait))},
                     )
             log.append((now, units))
             self.quota_units += units

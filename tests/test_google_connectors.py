@@ -4,6 +4,7 @@ and google-auth over HTTP, nothing mocked but the retry sleeps."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import stat
@@ -18,7 +19,7 @@ from test_calendar_contract import START, event
 from test_calendar_contract import TestCalendarContract as _CalendarContract
 
 from pursuit.connectors.base import Calendar, MailMessage, event_id_for
-from pursuit.connectors.gmail import GmailMailbox, build_queries, parse
+from pursuit.connectors.gmail import GmailMailbox, QuotaPacer, build_queries, parse
 from pursuit.connectors.google_auth import (
     SCOPES,
     load_credentials,
@@ -793,3 +794,94 @@ def test_the_calendar_whose_answer_was_lost_is_created_once(
     owned = [c for c, cal in emu.calendars.items() if cal["summary"] == "Job search (pursuit)"]
     assert owned == [calendar.calendar_id]
     assert set(calendar.events()) == {"k1"}
+
+
+# ------------------------------------------------------------------- the quota pacer
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def pacer(clock: FakeClock, **options: Any) -> QuotaPacer:
+    return QuotaPacer(250, clock=clock, sleep=clock.sleep, **options)
+
+
+def spend(p: QuotaPacer, clock: FakeClock, units: float, took: float = 0.3) -> float:
+    """Spend `units` on a call lasting `took` seconds; returns when it was sent."""
+    with p.spend(units):
+        sent = clock.now
+        clock.now += took
+    return sent
+
+
+def test_the_pacer_counts_a_spend_from_when_it_was_sent_with_a_margin() -> None:
+    clock = FakeClock()
+    p = pacer(clock, margin=0.05)
+    sends = [spend(p, clock, 250, took=0.3) for _ in range(4)]
+    # a full window each second plus the margin, not plus the round trip
+    assert [round(b - a, 3) for a, b in itertools.pairwise(sends)] == [1.05] * 3
+    # a call quicker than the margin counts from its return
+    quick = [spend(p, clock, 250, took=0.01) for _ in range(2)]
+    assert round(quick[1] - quick[0], 3) == 1.01
+
+
+def test_a_rate_limit_early_on_slows_the_pacer_and_waits_the_retry_after() -> None:
+    clock = FakeClock()
+    p = pacer(clock)
+    spend(p, clock, 250)
+    p.rate_limited(retry_after=5)
+    assert p.limit == 200
+    assert spend(p, clock, 10) >= 1000 + 5
+
+
+def test_a_rate_limit_after_a_sustained_rate_is_learned_as_a_per_minute_limit() -> None:
+    clock = FakeClock()
+    p = pacer(clock)
+    for _ in range(24):  # 6,000 units in about 25 s, then the server says no
+        spend(p, clock, 250)
+    p.refund(250)
+    p.rate_limited(retry_after=30)
+    assert p.limit == 250 and p.limits[60.0] == 5750
+    first = clock.now
+    sends = [spend(p, clock, 250) for _ in range(24)]
+    # nothing is sent before the oldest units leave the minute, then at full speed
+    assert sends[0] >= first + 30
+    minute = [s for s in sends if s < sends[0] + 60]
+    assert len(minute) * 250 <= 5750 + 250
+    assert p.rate_limits == 1
+
+
+def test_the_pacer_probes_back_up_after_a_quiet_while() -> None:
+    clock = FakeClock()
+    p = pacer(clock, probe=120)
+    spend(p, clock, 100)
+    p.rate_limited()
+    assert p.limit == 200
+    clock.now += 121
+    spend(p, clock, 100)
+    assert p.limit == pytest.approx(220)
+    for _ in range(3):
+        clock.now += 121
+        spend(p, clock, 100)
+    assert p.limit == 250  # never above where it started
+
+
+def test_a_first_sync_under_a_lower_limit_than_documented_waits_it_out(token_file: Path) -> None:
+    with GoogleEmulator(
+        user_email=ME, scopes=SCOPES, enforce_quota=True, quota_per_second=150
+    ) as emu:
+        emu.write_authorized_user_file(str(token_file))
+        fill(emu, 200, 10)
+        box = mailbox(emu, token_file, quota_units_per_second=250, num_retries=0)
+        assert len(collect(box)) == 200  # no error: the rate limit was waited out
+        # a handful of refused batches (their refused parts retried), then a pace that fits
+        assert 1 <= box.pacer.rate_limits <= 4 and box.pacer.limit <= 150
+        assert emu.rate_limited < 100
