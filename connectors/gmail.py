@@ -118,22 +118,22 @@ class QuotaPacer:
       after it returned, or the window plus `margin` after it was sent,
       whichever is earlier: the server counted it somewhere in between, and
       dating from the return alone would idle for a round trip every window;
-    * on the first rate-limit answer (`rate_limited`), it waits for Retry-After
-      and slows down: if the per-second rate had held for `hold` seconds, the
-      limit is a longer one and the units spent in the last minute become the
-      per-minute limit; otherwise the per-second rate drops by a fifth;
+    * on a rate-limit answer (`rate_limited`) it waits for Retry-After and
+      slows down, to a per-minute limit or a lower per-second rate as the
+      answer suggests;
     * after `probe` seconds without a rate-limit answer it raises what it
       learned by a tenth, back up towards the documented rate.
     """
 
     MINUTE = 60.0
+    MAX_MARGIN = 0.4
 
     def __init__(
         self,
         limit: float = 250,
         window: float = 1.0,
         *,
-        margin: float = 0.05,
+        margin: float = 0.1,
         hold: float = 10.0,
         probe: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
@@ -194,23 +194,32 @@ class QuotaPacer:
         finally:
             entry.returned = self.clock()
 
-    def refund(self, units: float) -> None:
-        """The last spend's call was refused for `units` of its units (not counted)."""
-        if self._spent:
-            self._spent[-1].units = max(0.0, self._spent[-1].units - units)
+    def rate_limited(self, refused: float, retry_after: float | None = None) -> None:
+        """The last spend's call was refused for `refused` of its units: wait, slow down.
 
-    def rate_limited(self, retry_after: float | None = None) -> None:
-        """The server answered a rate limit: wait as asked, and slow down."""
+        Which limit was hit is read from the answer: a Retry-After longer than
+        two windows, or a refusal after the rate had held for `hold` seconds,
+        means a per-minute limit (the units spent in the last minute become
+        it); a few parts refused mean the spends overlapped at the server (the
+        margin widens); many mean a lower per-second rate (the units accepted).
+        """
         now = self.clock()
         self.rate_limits += 1
+        last = self._spent[-1] if self._spent else _Spend(now, refused)
+        asked = last.units
+        last.units = max(0.0, asked - refused)  # refused units were not counted
         self._resume_at = max(self._resume_at, now + (retry_after or self.window))
-        if self._changed is not None and now - self._changed >= self.hold:
+        held = self._changed is not None and now - self._changed >= self.hold
+        if (retry_after or 0) > 2 * self.window or (retry_after is None and held):
             spent = sum(s.units for s in self._spent if s.sent > now - self.MINUTE)
             self.limits[self.MINUTE] = min(self.limits.get(self.MINUTE, spent), spent)
-            log.info("gmail: quota is per minute, about %d units", spent)
+            log.info("gmail: the quota is per minute, about %d units", spent)
+        elif refused <= 0.2 * asked and self.margin < self.MAX_MARGIN:
+            self.margin = min(self.MAX_MARGIN, self.margin * 2)
+            log.info("gmail: spends overlapped at the server; margin now %.2f s", self.margin)
         else:
-            self.limits[self.window] = max(1.0, self.limits[self.window] * 0.8)
-            log.info("gmail: slowing down to %d units per second", self.limits[self.window])
+            self.limits[self.window] = max(1.0, min(last.units, self.limit * 0.9))
+            log.info("gmail: slowing down to %d units per second", self.limit)
         self._changed = now
 
     def _maybe_probe(self) -> None:
@@ -348,8 +357,10 @@ class GmailMailbox(GoogleApi):
                     raise api_error(SOURCE, method, error)
             if limited:
                 limited_rounds += 1
-                self.pacer.refund(UNITS[method] * len(limited))
-                self.pacer.rate_limited(max((_retry_after(e) or 0.0) for e in limited) or None)
+                self.pacer.rate_limited(
+                    UNITS[method] * len(limited),
+                    max((_retry_after(e) or 0.0) for e in limited) or None,
+                )
             pending = retry
             if pending and len(limited) < len(pending):
                 attempt += 1

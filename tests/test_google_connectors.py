@@ -833,42 +833,45 @@ def test_the_pacer_counts_a_spend_from_when_it_was_sent_with_a_margin() -> None:
     assert round(quick[1] - quick[0], 3) == 1.01
 
 
-def test_a_rate_limit_early_on_slows_the_pacer_and_waits_the_retry_after() -> None:
+def test_a_rate_limit_on_a_few_parts_widens_the_margin_on_many_lowers_the_rate() -> None:
     clock = FakeClock()
-    p = pacer(clock)
+    p = pacer(clock, margin=0.1)
     spend(p, clock, 250)
-    p.rate_limited(retry_after=5)
-    assert p.limit == 200
-    assert spend(p, clock, 10) >= 1000 + 5
+    p.rate_limited(refused=10, retry_after=1)
+    assert (p.limit, p.margin) == (250, 0.2)
+    assert spend(p, clock, 10) >= 1000 + 1
+    spend(p, clock, 250)
+    p.rate_limited(refused=100, retry_after=1)  # the server took 150
+    assert p.limit == 150
 
 
 def test_a_rate_limit_after_a_sustained_rate_is_learned_as_a_per_minute_limit() -> None:
     clock = FakeClock()
-    p = pacer(clock)
+    p = pacer(clock, margin=0.05)
     for _ in range(24):  # 6,000 units in about 25 s, then the server says no
         spend(p, clock, 250)
-    p.refund(250)
-    p.rate_limited(retry_after=30)
-    assert p.limit == 250 and p.limits[60.0] == 5750
+    spend(p, clock, 250)
+    p.rate_limited(refused=250, retry_after=36)
+    assert p.limit == 250 and p.limits[60.0] == 6000
     first = clock.now
     sends = [spend(p, clock, 250) for _ in range(24)]
     # nothing is sent before the oldest units leave the minute, then at full speed
-    assert sends[0] >= first + 30
+    assert sends[0] >= first + 36
     minute = [s for s in sends if s < sends[0] + 60]
-    assert len(minute) * 250 <= 5750 + 250
+    assert len(minute) * 250 <= 6000
     assert p.rate_limits == 1
 
 
 def test_the_pacer_probes_back_up_after_a_quiet_while() -> None:
     clock = FakeClock()
     p = pacer(clock, probe=120)
-    spend(p, clock, 100)
-    p.rate_limited()
-    assert p.limit == 200
+    spend(p, clock, 250)
+    p.rate_limited(refused=100)
+    assert p.limit == 150
     clock.now += 121
     spend(p, clock, 100)
-    assert p.limit == pytest.approx(220)
-    for _ in range(3):
+    assert p.limit == pytest.approx(165)
+    for _ in range(6):
         clock.now += 121
         spend(p, clock, 100)
     assert p.limit == 250  # never above where it started
