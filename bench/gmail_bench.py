@@ -733,9 +733,8 @@ def main() -> int:
     print(
         "  slowest: "
         + ", ".join(
-            f"batch {i + 2} answered {cycles[i]:.3f} s after batch {i + 1} (at the emulator "
-            f"{server[i + 1] * 1000:.0f} ms; pursuit stored batch {i + 1} in "
-            f"{store_s[i] * 1000:.0f} ms)"
+            f"envelope {i + 2} answered {cycles[i]:.3f} s after envelope {i + 1} (at the "
+            f"emulator {server[i + 1] * 1000:.0f} ms)"
             for i in slowest
         )
     )

@@ -119,14 +119,15 @@ class QuotaPacer:
       whichever is earlier: the server counted it somewhere in between, and
       dating from the return alone would idle for a round trip every window;
     * on a rate-limit answer (`rate_limited`) it waits for Retry-After and
-      slows down, to a per-minute limit or a lower per-second rate as the
-      answer suggests;
+      slows down, to a per-minute limit, a wider margin (the server counted two
+      spends closer together than the pacer did) or a lower per-second rate, as
+      the answer suggests;
     * after `probe` seconds without a rate-limit answer it raises what it
       learned by a tenth, back up towards the documented rate.
     """
 
     MINUTE = 60.0
-    MAX_MARGIN = 0.4
+    MAX_MARGIN = 0.3
 
     def __init__(
         self,
@@ -141,7 +142,7 @@ class QuotaPacer:
     ) -> None:
         self.start_limit = limit
         self.window = window
-        self.margin = margin
+        self.margin = self.start_margin = margin
         self.hold = hold
         self.probe = probe
         self.clock = clock
@@ -214,10 +215,11 @@ class QuotaPacer:
             spent = sum(s.units for s in self._spent if s.sent > now - self.MINUTE)
             self.limits[self.MINUTE] = min(self.limits.get(self.MINUTE, spent), spent)
             log.info("gmail: the quota is per minute, about %d units", spent)
-        elif refused <= 0.2 * asked and self.margin < self.MAX_MARGIN:
+        elif self.margin < self.MAX_MARGIN:
             self.margin = min(self.MAX_MARGIN, self.margin * 2)
             log.info("gmail: spends overlapped at the server; margin now %.2f s", self.margin)
         else:
+            # spends far enough apart were still refused: the per-second rate is lower
             self.limits[self.window] = max(1.0, min(last.units, self.limit * 0.9))
             log.info("gmail: slowing down to %d units per second", self.limit)
         self._changed = now
@@ -229,6 +231,7 @@ class QuotaPacer:
         if now - self._changed < self.probe:
             return
         self._changed = now
+        self.margin = max(self.start_margin, self.margin / 2)
         self.limits[self.window] = min(self.start_limit, self.limits[self.window] * 1.1)
         if self.MINUTE in self.limits:
             self.limits[self.MINUTE] *= 1.1

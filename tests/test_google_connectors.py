@@ -833,15 +833,17 @@ def test_the_pacer_counts_a_spend_from_when_it_was_sent_with_a_margin() -> None:
     assert round(quick[1] - quick[0], 3) == 1.01
 
 
-def test_a_rate_limit_on_a_few_parts_widens_the_margin_on_many_lowers_the_rate() -> None:
+def test_a_per_second_rate_limit_widens_the_margin_then_lowers_the_rate() -> None:
     clock = FakeClock()
     p = pacer(clock, margin=0.1)
     spend(p, clock, 250)
     p.rate_limited(refused=10, retry_after=1)
     assert (p.limit, p.margin) == (250, 0.2)
     assert spend(p, clock, 10) >= 1000 + 1
+    p.rate_limited(refused=5, retry_after=1)
+    assert (p.limit, p.margin) == (250, 0.3)
     spend(p, clock, 250)
-    p.rate_limited(refused=100, retry_after=1)  # the server took 150
+    p.rate_limited(refused=100, retry_after=1)  # far apart, and the server took 150
     assert p.limit == 150
 
 
@@ -864,7 +866,7 @@ def test_a_rate_limit_after_a_sustained_rate_is_learned_as_a_per_minute_limit() 
 
 def test_the_pacer_probes_back_up_after_a_quiet_while() -> None:
     clock = FakeClock()
-    p = pacer(clock, probe=120)
+    p = pacer(clock, probe=120, margin=0.3)
     spend(p, clock, 250)
     p.rate_limited(refused=100)
     assert p.limit == 150
