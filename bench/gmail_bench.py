@@ -2,9 +2,10 @@
 
 The Google emulator of the tests (`tests/google_emulator.py`) runs on 127.0.0.1,
 in a process of its own, as Google's servers are. It adds 50 ms to every HTTP
-round trip (a batch envelope counts once) and enforces Gmail's per-user quota (no
-more than 250 units in any second, 15,000 in any minute; over it, 429
-userRateLimitExceeded). Its mailbox holds 50,000 messages:
+round trip (a batch envelope counts once) and enforces one of the per-user limits
+Google documents (`--limit`: 250 units in any second, 15,000 or 6,000 in any
+minute; over it, 429 userRateLimitExceeded with Retry-After). pursuit is not told
+which. Its mailbox holds 50,000 messages:
 
 * 5,000 relevant: from, to or cc'd to people at the 24 tracked organizations'
   29 domains (their subdomains too), mail the user sent them among it, all
@@ -25,14 +26,16 @@ sync. Then a second round with nothing new: the quiet poll.
 
 Checked (the script exits 1 if any check fails): messages.get fetched exactly the
 5,000 relevant messages, each once, all in batches of at most 50; 5,000 rows in
-the store's `correspondence` table; no 429; at least 200 units/s (80 % of 250)
-over the whole Gmail job and over its fetch phase; the quiet poll costs 1 Gmail
+the store's `correspondence` table; at most 5 rate-limit answers; at least 90 %
+of the enforced rate over the whole Gmail job and over its fetch phase; the quiet poll costs 1 Gmail
 call and 1 events.list per calendar (two calendars).
 
-    python bench/gmail_bench.py [--seed 0] [--latency 0.05] [--batch-size 50]
+    python bench/gmail_bench.py [--seed 0] [--latency 0.05] [--limit 250/s] [--batch-size 50]
+    python bench/gmail_bench.py --matrix   # every limit at 50 and 300 ms, into RESULTS-gmail.md
 
 `--latency` and `--batch-size` are for experiments; the defaults are the
-benchmark. Nothing leaves 127.0.0.1. About 2½ minutes.
+benchmark. Nothing leaves 127.0.0.1. About 2½ minutes a run at 250 units/s,
+about 5 at 6,000 units/min.
 """
 
 from __future__ import annotations
@@ -42,10 +45,12 @@ import contextlib
 import dataclasses
 import gc
 import itertools
+import json
 import multiprocessing
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,8 +75,13 @@ from pursuit.daemon.matcher import Directory
 
 ME = "alex.martin@gmail.com"
 LATENCY = 0.050
-QUOTA_RATE = 250  # Gmail's units per user per second
-TARGET = 0.8 * QUOTA_RATE
+#: The per-user limits Google documents on different pages: (units/s, units/min).
+#: pursuit is not told which one the server enforces.
+LIMITS = {"250/s": (250, 10**9), "15000/min": (10**9, 15000), "6000/min": (10**9, 6000)}
+#: the share of the enforced rate the first sync must reach
+SHARE = 0.9
+#: rate-limit answers (batches with refused parts) the first sync may meet
+HANDFUL = 5
 LOOKBACK_DAYS = 180  # pursuit's default [google] lookback
 LIST_PATH = "/gmail/v1/users/me/messages"  # messages.list
 GET_PREFIX = LIST_PATH + "/"  # messages.get
@@ -382,10 +392,20 @@ class TimedEmulator(GoogleEmulator):
         return answer
 
 
-def _google(conn: Connection, seed: int, now: datetime, token: str, latency: float) -> None:
+def _google(
+    conn: Connection, seed: int, now: datetime, token: str, latency: float, limit: str
+) -> None:
     """The emulator with its mailbox, answering `conn`: reset, mark, stats, stop."""
     try:
-        emu = TimedEmulator(user_email=ME, latency=latency, enforce_quota=True, seed=seed)
+        per_second, per_minute = LIMITS[limit]
+        emu = TimedEmulator(
+            user_email=ME,
+            latency=latency,
+            enforce_quota=True,
+            quota_per_second=per_second,
+            quota_per_minute=per_minute,
+            seed=seed,
+        )
         with emu:
             started = time.perf_counter()
             mails = mailbox(now, seed)
@@ -463,11 +483,11 @@ class Google:
     the interpreter lock.
     """
 
-    def __init__(self, seed: int, now: datetime, token: Path, latency: float) -> None:
+    def __init__(self, seed: int, now: datetime, token: Path, latency: float, limit: str) -> None:
         context = multiprocessing.get_context("fork")
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=_google, args=(child, seed, now, str(token), latency), daemon=True
+            target=_google, args=(child, seed, now, str(token), latency, limit), daemon=True
         )
         self.process.start()
         self.setup = self.conn.recv()
@@ -588,7 +608,20 @@ def main() -> int:
     parser.add_argument(
         "--batch-size", type=int, help="GmailMailbox.batch_size (default: the connector's, 50)"
     )
+    parser.add_argument(
+        "--limit", choices=list(LIMITS), default="250/s", help="the quota the emulator enforces"
+    )
+    parser.add_argument(
+        "--matrix",
+        action="store_true",
+        help="run every limit at 50 and 300 ms and write the table into RESULTS-gmail.md",
+    )
     args = parser.parse_args()
+    if args.matrix:
+        return matrix(args.seed)
+    per_second, per_minute = LIMITS[args.limit]
+    enforced = min(per_second, per_minute / 60)  # units per second, on average
+    target = SHARE * enforced
     failures: list[str] = []
 
     def check(ok: bool, what: str) -> None:
@@ -597,7 +630,10 @@ def main() -> int:
             failures.append(what)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"emulator: +{args.latency * 1000:.0f} ms per HTTP round trip, Gmail quota enforced")
+    print(
+        f"emulator: +{args.latency * 1000:.0f} ms per HTTP round trip, Gmail quota enforced: "
+        f"{args.limit} (pursuit is not told)"
+    )
     stored = Spy(mail_job.store_messages)
     directory_from_store = Directory.__dict__["from_store"]
     rebuilt = Spy(Directory.from_store)
@@ -606,7 +642,7 @@ def main() -> int:
         token = root / "token" / "google-token.json"
         token.parent.mkdir(mode=0o700)
         started = time.perf_counter()
-        with Google(args.seed, datetime.now(UTC), token, args.latency) as google:
+        with Google(args.seed, datetime.now(UTC), token, args.latency, args.limit) as google:
             setup_s = time.perf_counter() - started
             s = google.setup
             relevant: set[str] = s["relevant"]
@@ -633,6 +669,8 @@ def main() -> int:
                 store_s = list(stored.seconds)
                 rebuilds = list(rebuilt.seconds)
                 pacer_s = list(app.mailbox.pacer.sleep.seconds)
+                pacer_limits = dict(app.mailbox.pacer.limits)
+                refusals = app.mailbox.pacer.rate_limits
 
                 google.ask("reset")
                 quiet: dict[str, JobRun] = {}
@@ -694,9 +732,8 @@ def main() -> int:
     print(
         "  slowest: "
         + ", ".join(
-            f"batch {i + 2} answered {cycles[i]:.3f} s after batch {i + 1} (at the emulator "
-            f"{server[i + 1] * 1000:.0f} ms; pursuit stored batch {i + 1} in "
-            f"{store_s[i] * 1000:.0f} ms)"
+            f"envelope {i + 2} answered {cycles[i]:.3f} s after envelope {i + 1} (at the "
+            f"emulator {server[i + 1] * 1000:.0f} ms)"
             for i in slowest
         )
     )
@@ -729,12 +766,28 @@ def main() -> int:
     check(bool(envelopes) and max(parts) <= 50, "batches of at most 50")
     check(all(c.status == 200 for c in calls), "every Gmail call answered 200")
     check(logged == 5000, f"5,000 rows in correspondence ({logged:,})")
-    check(stats["rate_limited"] == 0, f"no rate-limit errors ({stats['rate_limited']})")
-    check(units / seconds >= TARGET, f"gmail job >= {TARGET:.0f} units/s ({units / seconds:.1f})")
     check(
-        fetch_units / fetch_s >= TARGET,
-        f"fetch phase >= {TARGET:.0f} units/s ({fetch_units / fetch_s:.1f})",
+        refusals <= HANDFUL,
+        f"at most {HANDFUL} rate-limit answers ({refusals} batches; "
+        f"{stats['rate_limited']} parts refused and retried)",
     )
+    check(units / seconds >= target, f"gmail job >= {target:.0f} units/s ({units / seconds:.1f})")
+    check(
+        fetch_units / fetch_s >= target,
+        f"fetch phase >= {target:.0f} units/s ({fetch_units / fetch_s:.1f})",
+    )
+    print(f"  the pacer's limits at the end: {pacer_limits}")
+    result = {
+        "limit": args.limit,
+        "latency_ms": round(args.latency * 1000),
+        "job_s": round(seconds, 1),
+        "units": units,
+        "job_share": round(units / seconds / enforced, 3),
+        "fetch_share": round(fetch_units / fetch_s / enforced, 3),
+        "rate_limit_answers": refusals,
+        "parts_refused": stats["rate_limited"],
+        "logged": logged,
+    }
 
     # ---------------------------------------------------------------- quiet poll
     everything = quiet_stats["calls"]
@@ -763,11 +816,56 @@ def main() -> int:
         f"1 events.list per calendar ({dict(events)})",
     )
     check(quiet_logged == logged, "nothing new logged")
+    print("RESULT " + json.dumps({**result, "failed": failures}))
     if failures:
         print(f"\nFAILED: {len(failures)} check(s): {failures}")
         return 1
     print("\nall checks passed")
     return 0
+
+
+def matrix(seed: int) -> int:
+    """Each limit at 50 and 300 ms, one run at a time; the table goes into RESULTS-gmail.md."""
+    rows = []
+    for limit in LIMITS:
+        for latency in (0.05, 0.3):
+            command = [sys.executable, __file__, "--seed", str(seed), "--limit", limit]
+            command += ["--latency", str(latency)]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            print(done.stdout, flush=True)
+            found = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+            rows.append(
+                json.loads(found[-1][7:])
+                if found
+                else {"limit": limit, "latency_ms": round(latency * 1000), "failed": ["crashed"]}
+            )
+    table = [
+        "| enforced | latency | gmail job | units/s vs limit (job) | (fetch phase) "
+        "| 429 answers (parts) | logged | checks |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        table.append(
+            f"| {r['limit']} | {r['latency_ms']} ms | {r.get('job_s', '-')} s "
+            f"| {r.get('job_share', 0):.0%} | {r.get('fetch_share', 0):.0%} "
+            f"| {r.get('rate_limit_answers', '-')} ({r.get('parts_refused', '-')}) "
+            f"| {r.get('logged', '-')} | {'ok' if not r['failed'] else 'FAILED'} |"
+        )
+    results = Path(__file__).with_name("RESULTS-gmail.md")
+    text = results.read_text(encoding="utf-8")
+    begin, end = "<!-- quota matrix -->", "<!-- /quota matrix -->"
+    section = (
+        f"{begin}\n## Whatever quota the server enforces\n\n"
+        f"`python bench/gmail_bench.py --matrix` ({datetime.now(UTC):%Y-%m-%d}, "
+        f"{os.cpu_count()} CPUs shared): the same first sync against each limit Google "
+        "documents, pursuit not told which.\n\n" + "\n".join(table) + f"\n{end}"
+    )
+    if begin in text:
+        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    results.write_text(text, encoding="utf-8")
+    return 1 if any(r["failed"] for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -131,6 +131,7 @@ class MailChanges:
 
     messages: tuple[MailMessage, ...]
     cursor: str
+    skipped: int = 0  # messages that could not be read, each logged with a warning
 
 
 class Mailbox(Protocol):
@@ -237,6 +238,7 @@ class CalendarEntry:
 class CalendarChanges:
     entries: tuple[CalendarEntry, ...]
     cursor: str  # the sync token to save after the entries are stored
+    skipped: int = 0  # events that could not be read, each logged with a warning
 
 
 class CalendarReader(Protocol):

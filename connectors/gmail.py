@@ -5,11 +5,13 @@ from ``messages.list``, headers from batched ``messages.get(format=metadata)``.
 After that: ``history.list`` from the saved history id, one call when nothing
 changed. Bodies are never fetched. Mail is only ever sent to the user.
 
-Quota (https://developers.google.com/gmail/api/reference/quota): 250 units per
-user per second. A `QuotaPacer` keeps the units spent in any one-second window
-under that, so a large first sync runs near the limit without ever hitting it.
-Pacing matters because the client's own retries of a 429 ignore Retry-After
-(they sleep random()·2^n seconds), so a sync that hit the limit would stall.
+Quota (https://developers.google.com/gmail/api/reference/quota): documented as
+250 units per user per second, 15,000 per minute, or 6,000 per minute depending
+on the page. A `QuotaPacer` starts at 250 per second and learns the real limit
+from the first rate-limit answers, honouring Retry-After; a batch's refused
+parts are retried once the pacer allows, never failing the sync. Pacing matters
+because the client's own retries of a 429 ignore Retry-After (they sleep
+random()·2^n seconds), so a sync that hit the limit would stall.
 
 One instance per thread (httplib2 is not thread-safe).
 """
@@ -17,16 +19,14 @@ One instance per thread (httplib2 is not thread-safe).
 from __future__ import annotations
 
 import base64
-import email.header
 import email.utils
 import hashlib
 import html
 import logging
-import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -35,20 +35,25 @@ from typing import Any
 
 import httplib2
 from google.auth.exceptions import RefreshError, TransportError
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from pursuit.connectors.base import Address, MailChanges, MailMessage
-from pursuit.connectors.google_auth import (
-    api_endpoint_root,
+from pursuit.connectors.google_api import (
+    RATE_LIMIT_REASONS,
+    GoogleApi,
     api_error,
-    auth_error,
-    authorized_http,
     error_reason,
-    execute,
     http_status,
     retryable,
+)
+from pursuit.connectors.google_auth import auth_error
+from pursuit.connectors.text import (
+    ADDRESS_LIMIT,
+    HEADER_LIMIT,
+    NAME_LIMIT,
+    SUBJECT_LIMIT,
+    clean_text,
 )
 from pursuit.daemon.errors import CursorExpired, ItemError, SourceError
 
@@ -89,61 +94,158 @@ UNITS = {
 }
 MAX_QUERY = 1500
 MAX_BATCH = 50
+#: rate-limit answers a batch waits out before giving up (an hour at Retry-After 60)
+MAX_RATE_LIMIT_ROUNDS = 60
+
+
+class _Spend:
+    __slots__ = ("returned", "sent", "units")
+
+    def __init__(self, sent: float, units: float) -> None:
+        self.sent = sent
+        self.returned: float | None = None
+        self.units = units
 
 
 class QuotaPacer:
-    """Keeps the units spent in any `window` seconds at or under `limit`.
+    """Spends Gmail quota units as fast as the server allows, learning its limit.
 
-    A sliding window rather than a token bucket: Gmail counts units per
-    second, and a bucket full enough for a 50-call batch would allow twice the
-    rate in some windows. A spend is dated when its call *returns*, so the
-    server, which counts the units when it receives the parts, never sees more
-    than `limit` in any window.
+    Google documents the per-user limit differently on different pages (250
+    units/s, 15,000/min, 6,000/min), so the pacer starts at `limit` units per
+    `window` and adapts:
+
+    * a spend counts in a window from when its call is sent until the window
+      after it returned, or the window plus `margin` after it was sent,
+      whichever is earlier: the server counted it somewhere in between, and
+      dating from the return alone would idle for a round trip every window;
+    * on a rate-limit answer (`rate_limited`) it waits for Retry-After and
+      slows down, to a per-minute limit, a wider margin (the server counted two
+      spends closer together than the pacer did) or a lower per-second rate, as
+      the answer suggests;
+    * after `probe` seconds without a rate-limit answer it raises what it
+      learned by a tenth, back up towards the documented rate.
     """
+
+    MINUTE = 60.0
+    MAX_MARGIN = 0.3
 
     def __init__(
         self,
         limit: float = 250,
         window: float = 1.0,
         *,
+        margin: float = 0.1,
+        hold: float = 10.0,
+        probe: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.limit = limit
+        self.start_limit = limit
         self.window = window
+        self.margin = self.start_margin = margin
+        self.hold = hold
+        self.probe = probe
         self.clock = clock
         self.sleep = sleep
-        self._spent: deque[list[float]] = deque()  # [time, units]
+        #: the limits in force, units per window length in seconds
+        self.limits: dict[float, float] = {window: limit}
+        self._spent: deque[_Spend] = deque()
+        self._changed: float | None = None  # when the limits last changed (or the first spend)
+        self._resume_at = 0.0
+        self.rate_limits = 0  # rate-limit answers seen
+
+    @property
+    def limit(self) -> float:
+        """The per-`window` limit in force."""
+        return self.limits[self.window]
+
+    def _leaves(self, spend: _Spend, window: float) -> float:
+        by_send = spend.sent + window + self.margin
+        return by_send if spend.returned is None else min(by_send, spend.returned + window)
+
+    def _wait_needed(self, units: float, now: float) -> float:
+        """Seconds until `units` more fit in every window."""
+        longest = max(*self.limits, self.MINUTE)  # a minute's spends are kept to learn from
+        while self._spent and self._leaves(self._spent[0], longest) <= now:
+            self._spent.popleft()
+        wait = max(0.0, self._resume_at - now)
+        for window, limit in self.limits.items():
+            live = sorted(
+                (self._leaves(s, window), s.units)
+                for s in self._spent
+                if self._leaves(s, window) > now
+            )
+            excess = sum(u for _, u in live) + min(units, limit) - limit
+            for leaves, spent in live:
+                if excess <= 0:
+                    break
+                excess -= spent
+                wait = max(wait, leaves - now)
+        return wait
 
     @contextmanager
     def spend(self, units: float) -> Iterator[None]:
-        units = min(units, self.limit)
-        while True:
-            now = self.clock()
-            while self._spent and self._spent[0][0] <= now - self.window:
-                self._spent.popleft()
-            used = sum(u for _, u in self._spent)
-            if used + units <= self.limit:
-                break
-            # wait until enough of the oldest spends leave the window
-            need = used + units - self.limit
-            for when, spent in self._spent:
-                need -= spent
-                if need <= 0:
-                    self.sleep(max(0.0, when + self.window - now) + 0.01)
-                    break
-        entry = [now, units]
+        self._maybe_probe()
+        while (wait := self._wait_needed(units, self.clock())) > 0:
+            self.sleep(wait)
+        entry = _Spend(self.clock(), units)
         self._spent.append(entry)
         try:
             yield
         finally:
-            entry[0] = self.clock()
+            entry.returned = self.clock()
+
+    def rate_limited(self, refused: float, retry_after: float | None = None) -> None:
+        """The last spend's call was refused for `refused` of its units: wait, slow down.
+
+        Which limit was hit is read from the answer: a Retry-After longer than
+        two windows, or a refusal after the rate had held for `hold` seconds,
+        means a per-minute limit (the units spent in the last minute become
+        it); a few parts refused mean the spends overlapped at the server (the
+        margin widens); many mean a lower per-second rate (the units accepted).
+        """
+        now = self.clock()
+        self.rate_limits += 1
+        last = self._spent[-1] if self._spent else _Spend(now, refused)
+        asked = last.units
+        last.units = max(0.0, asked - refused)  # refused units were not counted
+        self._resume_at = max(self._resume_at, now + (retry_after or self.window))
+        held = self._changed is not None and now - self._changed >= self.hold
+        if (retry_after or 0) > 2 * self.window or (retry_after is None and held):
+            spent = sum(s.units for s in self._spent if s.sent > now - self.MINUTE)
+            self.limits[self.MINUTE] = min(self.limits.get(self.MINUTE, spent), spent)
+            log.info("gmail: the quota is per minute, about %d units", spent)
+        elif self.margin < self.MAX_MARGIN:
+            self.margin = min(self.MAX_MARGIN, self.margin * 2)
+            log.info("gmail: spends overlapped at the server; margin now %.2f s", self.margin)
+        else:
+            # spends far enough apart were still refused: the per-second rate is lower
+            self.limits[self.window] = max(1.0, min(last.units, self.limit * 0.9))
+            log.info("gmail: slowing down to %d units per second", self.limit)
+        self._changed = now
+
+    def _maybe_probe(self) -> None:
+        now = self.clock()
+        if self._changed is None:
+            self._changed = now
+        if now - self._changed < self.probe:
+            return
+        self._changed = now
+        self.margin = max(self.start_margin, self.margin / 2)
+        self.limits[self.window] = min(self.start_limit, self.limits[self.window] * 1.1)
+        if self.MINUTE in self.limits:
+            self.limits[self.MINUTE] *= 1.1
+            if self.limits[self.MINUTE] >= self.limit * self.MINUTE / self.window:
+                del self.limits[self.MINUTE]
 
 
-class GmailMailbox:
+class GmailMailbox(GoogleApi):
     """The user's Gmail mailbox (see the module docstring)."""
 
     name = "gmail"
+    source = SOURCE
+    api = ("gmail", "v1")
+    default_batch_uri = DEFAULT_BATCH_URI
 
     def __init__(
         self,
@@ -158,61 +260,55 @@ class GmailMailbox:
         backoff: float = 1.0,
         timeout: float = 60,
     ) -> None:
-        self._http = authorized_http(credentials, credentials_file, timeout=timeout)
-        options = {"api_endpoint": api_endpoint} if api_endpoint else None
-        self._service = build(
-            "gmail",
-            "v1",
-            http=self._http,
-            client_options=options,
-            static_discovery=True,
-            cache_discovery=False,
-        )
-        self.batch_uri = (
-            api_endpoint_root(api_endpoint) + "batch/gmail/v1"
-            if api_endpoint
-            else DEFAULT_BATCH_URI
+        super().__init__(
+            credentials,
+            credentials_file,
+            api_endpoint=api_endpoint,
+            num_retries=num_retries,
+            timeout=timeout,
+            backoff=backoff,
         )
         self.user_email = user_email.lower() if user_email else None
-        self.num_retries = num_retries
         self.batch_size = max(1, min(batch_size, MAX_BATCH))
         self.pacer = QuotaPacer(quota_units_per_second)
-        self.backoff = backoff
         self._draft_keys: dict[str, str] | None = None
+        #: messages skipped because they could not be parsed, since construction
+        self.skipped = 0
 
     # ------------------------------------------------------------------ calls
 
     def _call(
-        self, request: Any, method: str, *, units: int = 5, passthrough: Iterable[int] = ()
+        self,
+        request: Any,
+        method: str,
+        passthrough: Collection[int] = (),
+        *,
+        num_retries: int | None = None,
     ) -> Any:
-        with self.pacer.spend(units):
-            return execute(
-                request,
-                source=SOURCE,
-                method=method,
-                num_retries=self.num_retries,
-                passthrough=tuple(passthrough),
-            )
+        with self.pacer.spend(UNITS[method]):
+            return super()._call(request, method, passthrough, num_retries=num_retries)
 
-    def _sleep_backoff(self, attempt: int) -> None:
-        time.sleep(self.backoff * min(32.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
-
-    def _batch(self, requests: Mapping[str, Any], method: str, *, units: int = 5) -> dict[str, Any]:
+    def _batch(self, requests: Mapping[str, Any], method: str) -> dict[str, Any]:
         """Run requests in batches; retry parts and envelopes that Google says to retry.
 
         Returns {request id: response}; parts answering 404 are left out (the
         item is gone). Any other failure, after retries, raises.
         """
         results: dict[str, Any] = {}
-        for chunk in _chunks(list(requests), self.batch_size):
-            results.update(self._one_batch({k: requests[k] for k in chunk}, method, units))
+        todo = list(requests)
+        while todo:
+            # a batch never costs more than the pacer's per-second limit
+            size = min(self.batch_size, max(1, int(self.pacer.limit // UNITS[method])))
+            chunk, todo = todo[:size], todo[size:]
+            results.update(self._one_batch({k: requests[k] for k in chunk}, method))
         return results
 
-    def _one_batch(self, requests: Mapping[str, Any], method: str, units: int) -> dict[str, Any]:
+    def _one_batch(self, requests: Mapping[str, Any], method: str) -> dict[str, Any]:
         results: dict[str, Any] = {}
         pending = dict(requests)
         attempt = 0
         failed: dict[str, HttpError] = {}
+        limited_rounds = 0
 
         def collect(request_id: str, response: Any, error: Exception | None) -> None:
             if error is None:
@@ -229,7 +325,7 @@ class GmailMailbox:
             for request_id, request in pending.items():
                 batch.add(request, request_id=request_id)
             try:
-                with self.pacer.spend(units * len(pending)):
+                with self.pacer.spend(UNITS[method] * len(pending)):
                     batch.execute()
             except HttpError as exc:  # the envelope itself failed
                 if (
@@ -249,16 +345,27 @@ class GmailMailbox:
                 self._sleep_backoff(attempt)
                 continue
             retry: dict[str, Any] = {}
+            limited: list[HttpError] = []
             for request_id, error in failed.items():
                 status = http_status(error)
                 if status == 404:
                     log.info("gmail: %s %s: gone, skipped", method, request_id)
+                elif _rate_limit(error) and limited_rounds < MAX_RATE_LIMIT_ROUNDS:
+                    # the pacer waits it out; it never counts against the retries
+                    limited.append(error)
+                    retry[request_id] = pending[request_id]
                 elif retryable(status, error_reason(error)) and attempt < self.num_retries:
                     retry[request_id] = pending[request_id]
                 else:
                     raise api_error(SOURCE, method, error)
+            if limited:
+                limited_rounds += 1
+                self.pacer.rate_limited(
+                    UNITS[method] * len(limited),
+                    max((_retry_after(e) or 0.0) for e in limited) or None,
+                )
             pending = retry
-            if pending:
+            if pending and len(limited) < len(pending):
                 attempt += 1
                 log.info("gmail: %d of a batch to retry (attempt %d)", len(pending), attempt)
                 self._sleep_backoff(attempt)
@@ -285,6 +392,7 @@ class GmailMailbox:
                 message = parse(resource)
             except ItemError as exc:
                 log.warning("%s", exc)
+                self.skipped += 1
                 continue
             if message is not None:
                 out.append(message)
@@ -294,9 +402,7 @@ class GmailMailbox:
 
     def profile(self) -> tuple[str, str]:
         """(the user's address, the current history id)."""
-        result = self._call(
-            self._service.users().getProfile(userId="me"), "getProfile", units=UNITS["getProfile"]
-        )
+        result = self._call(self._service.users().getProfile(userId="me"), "getProfile")
         self.user_email = str(result["emailAddress"]).lower()
         return self.user_email, str(result["historyId"])
 
@@ -331,79 +437,56 @@ class GmailMailbox:
 
     def _list_ids(self, q: str) -> Iterator[str]:
         messages = self._service.users().messages()
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"userId": "me", "q": q, "maxResults": 500}
-            if token:
-                kwargs["pageToken"] = token
-            page = self._call(messages.list(**kwargs), "messages.list")
+        for page in self._pages(messages.list, "messages.list", userId="me", q=q, maxResults=500):
             for ref in page.get("messages") or []:
                 yield str(ref["id"])
-            token = page.get("nextPageToken")
-            if not token:
-                return
 
     def changes(self, cursor: str) -> MailChanges:
         """Messages added since history id `cursor`, and the history id to save."""
         history = self._service.users().history()
-        token: str | None = None
         added: dict[str, None] = {}
         new_cursor = cursor
-        while True:
-            # historyTypes is passed as one value and pageToken by hand:
-            # list_next() fails on repeated parameters (google-api-python-client#2178).
-            kwargs: dict[str, Any] = {
-                "userId": "me",
-                "startHistoryId": cursor,
-                "historyTypes": "messageAdded",
-                "maxResults": 500,
-            }
-            if token:
-                kwargs["pageToken"] = token
-            try:
-                page = self._call(
-                    history.list(**kwargs),
-                    "history.list",
-                    units=UNITS["history.list"],
-                    passthrough=(404,),
-                )
-            except HttpError:
-                raise CursorExpired(SOURCE, "history id expired; resyncing") from None
-            for record in page.get("history") or []:
-                for item in record.get("messagesAdded") or []:
-                    message = item.get("message") or {}
-                    if set(message.get("labelIds") or []) & SKIPPED_LABELS:
-                        continue
-                    if "id" in message:
-                        added.setdefault(str(message["id"]), None)
-            new_cursor = str(page.get("historyId") or new_cursor)
-            token = page.get("nextPageToken")
-            if not token:
-                break
+        # historyTypes is passed as one value: see _pages on repeated parameters
+        pages = self._pages(
+            history.list,
+            "history.list",
+            (404,),
+            userId="me",
+            startHistoryId=cursor,
+            historyTypes="messageAdded",
+            maxResults=500,
+        )
+        try:
+            for page in pages:
+                for record in page.get("history") or []:
+                    for item in record.get("messagesAdded") or []:
+                        message = item.get("message") or {}
+                        if set(message.get("labelIds") or []) & SKIPPED_LABELS:
+                            continue
+                        if "id" in message:
+                            added.setdefault(str(message["id"]), None)
+                new_cursor = str(page.get("historyId") or new_cursor)
+        except HttpError:
+            raise CursorExpired(SOURCE, "history id expired; resyncing") from None
+        skipped = self.skipped
         messages: list[MailMessage] = []
         for chunk in _chunks(list(added), self.batch_size):
             messages.extend(self._fetch(chunk))
-        return MailChanges(tuple(messages), new_cursor)
+        return MailChanges(tuple(messages), new_cursor, skipped=self.skipped - skipped)
 
     # ------------------------------------------------------------------ writing
 
     def _scan_drafts(self) -> dict[str, str]:
         """{X-Pursuit-Key: draft id} of every draft carrying the header."""
         drafts = self._service.users().drafts()
-        ids: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"userId": "me", "maxResults": 500}
-            if token:
-                kwargs["pageToken"] = token
-            page = self._call(drafts.list(**kwargs), "drafts.list", units=UNITS["drafts.list"])
-            ids.extend(str(d["id"]) for d in page.get("drafts") or [])
-            token = page.get("nextPageToken")
-            if not token:
-                break
+        ids = [
+            str(d["id"])
+            for page in self._pages(drafts.list, "drafts.list", userId="me", maxResults=500)
+            for d in page.get("drafts") or []
+        ]
         requests = {did: drafts.get(userId="me", id=did, format="metadata") for did in ids}
         keys: dict[str, str] = {}
-        for did, resource in self._batch(requests, "drafts.get", units=UNITS["drafts.get"]).items():
+        for did, resource in self._batch(requests, "drafts.get").items():
             headers = (resource.get("message") or {}).get("payload", {}).get("headers") or []
             for h in headers:
                 if str(h.get("name", "")).lower() == KEY_HEADER.lower():
@@ -430,11 +513,19 @@ class GmailMailbox:
         existing = self.find_draft(key)
         if existing is not None:
             return existing
+        # an answer lost after Google created the draft is not a reason to
+        # create it again: before a retry the drafts are scanned for the key
         body = {"message": {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}}
-        result = self._call(
-            self._service.users().drafts().create(userId="me", body=body),
+
+        def made_already() -> dict[str, str] | None:
+            self._draft_keys = None  # scan again: the lost attempt may have made it
+            found = self.find_draft(key)
+            return None if found is None else {"id": found}
+
+        result = self._create(
+            lambda: self._service.users().drafts().create(userId="me", body=body),
             "drafts.create",
-            units=UNITS["drafts.create"],
+            made_already,
         )
         draft_id = str(result["id"])
         assert self._draft_keys is not None
@@ -466,20 +557,24 @@ class GmailMailbox:
             digest = hashlib.sha256(key.encode()).hexdigest()[:32]
             message_id = f"<pursuit-{digest}@pursuit.invalid>"
             raw = f"Message-ID: {message_id}\r\n".encode() + raw
-        message_id = str(message_id).strip()
-        page = self._call(
-            self._service.users()
-            .messages()
-            .list(userId="me", q=f"in:sent rfc822msgid:{message_id.strip('<>')}", maxResults=10),
-            "messages.list",
-        )
-        for ref in page.get("messages") or []:
-            return str(ref["id"])
+        query = f"in:sent rfc822msgid:{str(message_id).strip().strip('<>')}"
+
+        def sent_already() -> dict[str, str] | None:
+            page = self._call(
+                self._service.users().messages().list(userId="me", q=query, maxResults=10),
+                "messages.list",
+            )
+            refs = page.get("messages") or []
+            return {"id": str(refs[0]["id"])} if refs else None
+
+        found = sent_already()
+        if found is not None:
+            return found["id"]
         body = {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}
-        result = self._call(
-            self._service.users().messages().send(userId="me", body=body),
+        result = self._create(
+            lambda: self._service.users().messages().send(userId="me", body=body),
             "messages.send",
-            units=UNITS["messages.send"],
+            sent_already,
         )
         return str(result["id"])
 
@@ -517,6 +612,19 @@ def build_queries(
     return queries
 
 
+def _rate_limit(error: HttpError) -> bool:
+    status = http_status(error)
+    return status == 429 or (status == 403 and error_reason(error) in RATE_LIMIT_REASONS)
+
+
+def _retry_after(error: HttpError) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not used by Google)."""
+    try:
+        return float(error.resp.get("retry-after", ""))
+    except (TypeError, ValueError):
+        return None
+
+
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -525,23 +633,18 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 # ------------------------------------------------------------------------- parsing
 
 
-def decode(value: str) -> str:
-    """A header value with its RFC 2047 encoded words decoded, whitespace folded."""
-    try:
-        decoded = str(email.header.make_header(email.header.decode_header(value)))
-    except (ValueError, LookupError, UnicodeError):
-        decoded = value
-    return " ".join(decoded.split())
-
-
 def addresses(values: Iterable[str]) -> tuple[Address, ...]:
-    """The addresses in these header values, display names decoded."""
+    """The addresses in these header values, display names cleaned.
+
+    Gmail gives header values already decoded: decoding them again would turn
+    a name that merely looks like an encoded word into something else, or fail.
+    """
     out: list[Address] = []
     for name, addr in email.utils.getaddresses(list(values)):
-        addr = addr.strip().lower()
-        if "@" not in addr:
+        addr = clean_text(addr, ADDRESS_LIMIT + 1).lower()
+        if "@" not in addr or len(addr) > ADDRESS_LIMIT or " " in addr:
             continue
-        out.append(Address(decode(name).strip().strip('"').strip(), addr))
+        out.append(Address(clean_text(name, NAME_LIMIT).strip('"').strip(), addr))
     return tuple(out)
 
 
@@ -549,7 +652,8 @@ def parse(resource: Mapping[str, Any]) -> MailMessage | None:
     """A MailMessage from a ``messages.get(format=metadata)`` resource.
 
     None for messages that are not correspondence (drafts, spam, trash);
-    ItemError for one that cannot be used.
+    ItemError for one that cannot be used. Header values are used as Gmail
+    gives them (decoded), cleaned and bounded (`connectors.text`).
     """
     gmail_id = str(resource.get("id", "?"))
     try:
@@ -570,13 +674,13 @@ def parse(resource: Mapping[str, Any]) -> MailMessage | None:
         if not senders and not to and not cc:
             raise ValueError("no sender and no recipient")
         date = _date(first("date"), resource.get("internalDate"))
-        message_id = (first("message-id") or "").strip()
+        message_id = clean_text(first("message-id") or "", HEADER_LIMIT)
         if not message_id:
             message_id = f"<gmail-{gmail_id}@pursuit.invalid>"
         elif not message_id.startswith("<"):
             message_id = f"<{message_id.strip('<>')}>"
         others = tuple(
-            (name, decode(value))
+            (clean_text(name, NAME_LIMIT), clean_text(value, HEADER_LIMIT))
             for name, values in headers.items()
             if name not in _FIELD_HEADERS
             for value in values
@@ -590,13 +694,15 @@ def parse(resource: Mapping[str, Any]) -> MailMessage | None:
             to=to,
             cc=cc,
             reply_to=addresses(headers.get("reply-to", [])),
-            subject=decode(first("subject") or ""),
-            snippet=html.unescape(str(resource.get("snippet") or "")),
+            subject=clean_text(first("subject") or "", SUBJECT_LIMIT),
+            snippet=clean_text(html.unescape(str(resource.get("snippet") or "")), SUBJECT_LIMIT),
             outgoing="SENT" in labels,
             headers=others,
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ItemError(f"gmail: message {gmail_id} skipped: cannot parse it ({exc})") from None
+    except Exception as exc:  # whatever a stranger's message holds, it is skipped alone
+        raise ItemError(
+            f"gmail: message {gmail_id} skipped: cannot parse it ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _date(header: str | None, internal_date: Any) -> datetime:

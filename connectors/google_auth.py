@@ -1,9 +1,8 @@
-"""Signing in to Google, keeping the token, and calling Google's APIs safely.
+"""Signing in to Google and keeping the token.
 
-The only module (with `gmail` and `google_calendar`) that knows Google's client
+One of the modules (with `google_api`, `gmail`, `google_calendar`) that know Google's client
 libraries. The token is kept as authorized-user JSON, mode 0600, rewritten
-atomically after every refresh; every API call goes through `execute`, which
-retries what Google says to retry and turns the rest into pursuit's errors.
+atomically after every refresh. Calls themselves go through `google_api`.
 
 Scopes, the narrowest set that does the job:
 
@@ -32,7 +31,6 @@ import google_auth_httplib2  # type: ignore[import-untyped]
 import httplib2
 from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2.credentials import Credentials
-from googleapiclient.errors import HttpError
 
 from pursuit.connectors.files import write_atomically
 from pursuit.daemon.errors import AuthError, SourceError
@@ -58,10 +56,6 @@ SOURCE = "google"
 SIGN_IN = "run `pursuit auth google`"
 NOT_SIGNED_IN = f"not signed in: {SIGN_IN}"
 REVOKED = f"access was revoked or has expired; {SIGN_IN} to sign in again"
-
-#: 403 reasons that mean "slow down", retried like 429.
-RATE_LIMIT_REASONS = frozenset({"userRateLimitExceeded", "rateLimitExceeded"})
-
 
 # --------------------------------------------------------------------- the token file
 
@@ -165,71 +159,6 @@ def refresh_or_raise(credentials: Credentials, credentials_file: Path | None = N
         raise auth_error(exc) from None
     if credentials_file is not None:
         save_credentials(credentials, credentials_file)
-
-
-# ------------------------------------------------------------------------- API calls
-
-
-def http_status(exc: HttpError) -> int:
-    return int(exc.resp.status)
-
-
-def error_reason(exc: HttpError) -> str:
-    """Google's machine reason (``rateLimitExceeded``...), or "" if none."""
-    try:
-        data = json.loads(exc.content.decode("utf-8"))
-        errors = data["error"].get("errors") or []
-        return str(errors[0].get("reason", "")) if errors else ""
-    except (ValueError, KeyError, AttributeError, TypeError, IndexError):
-        return ""
-
-
-def retryable(status: int, reason: str = "") -> bool:
-    """What Google says to retry: 5xx, 429, and 403 with a rate-limit reason."""
-    return status >= 500 or status == 429 or (status == 403 and reason in RATE_LIMIT_REASONS)
-
-
-def api_error(source: str, method: str, exc: HttpError) -> SourceError:
-    """pursuit's error for a failed call (after retries)."""
-    status = http_status(exc)
-    reason = exc.reason if isinstance(getattr(exc, "reason", None), str) else ""
-    if status == 401:
-        return AuthError(source, f"{method}: HTTP 401 {reason}; {SIGN_IN} to sign in again")
-    if status == 403 and error_reason(exc) in ("insufficientPermissions", "forbidden"):
-        return AuthError(source, f"{method}: HTTP 403 {reason}; {SIGN_IN} to grant access")
-    return SourceError(source, f"{method}: HTTP {status} {reason}".rstrip())
-
-
-def execute(
-    request: Any,
-    *,
-    source: str,
-    method: str,
-    num_retries: int,
-    passthrough: Collection[int] = (),
-) -> Any:
-    """Run one API request, retried by the client (5xx, 429, 403 rate limits).
-
-    An HttpError whose status is in `passthrough` is re-raised for the caller
-    to handle (404 on history, 409 on insert...); every other failure becomes
-    AuthError or SourceError.
-    """
-    try:
-        return request.execute(num_retries=num_retries)
-    except HttpError as exc:
-        if http_status(exc) in passthrough:
-            raise
-        raise api_error(source, method, exc) from None
-    except (RefreshError, TransportError) as exc:
-        raise auth_error(exc) from None
-    except (httplib2.HttpLib2Error, OSError) as exc:
-        raise SourceError(source, f"{method}: {type(exc).__name__}: {exc}") from None
-
-
-def api_endpoint_root(api_endpoint: str) -> str:
-    """``http://host:port/`` of an endpoint override (for the batch URIs)."""
-    parts = urllib.parse.urlsplit(api_endpoint)
-    return f"{parts.scheme}://{parts.netloc}/"
 
 
 # ----------------------------------------------------------------------- consent flow

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from pursuit.connectors.base import (
@@ -32,8 +32,16 @@ from pursuit.connectors.base import (
     CalendarEntry,
     CalendarEvent,
 )
-from pursuit.connectors.google_auth import authorized_http, execute, http_status
-from pursuit.daemon.errors import CursorExpired, SourceError
+from pursuit.connectors.google_api import GoogleApi
+from pursuit.connectors.text import (
+    ADDRESS_LIMIT,
+    DESCRIPTION_LIMIT,
+    NAME_LIMIT,
+    SUBJECT_LIMIT,
+    clean_multiline,
+    clean_text,
+)
+from pursuit.daemon.errors import CursorExpired, ItemError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +51,13 @@ KEY = "pursuitKey"
 SEQUENCE = "pursuitSequence"
 STAMP = "pursuitStamp"
 MAX_REMINDER_MINUTES = 40320
+DEFAULT_BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"
 
 
-def _service(
-    credentials: Any, credentials_file: Path | None, api_endpoint: str | None, timeout: float
-) -> Any:
-    return build(
-        "calendar",
-        "v3",
-        http=authorized_http(credentials, credentials_file, timeout=timeout),
-        client_options={"api_endpoint": api_endpoint} if api_endpoint else None,
-        static_discovery=True,
-        cache_discovery=False,
-    )
+class _CalendarApi(GoogleApi):
+    source = SOURCE
+    api = ("calendar", "v3")
+    default_batch_uri = DEFAULT_BATCH_URI
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -93,7 +95,7 @@ def parse_time(when: Any, default_zone: str | None = None) -> datetime | None:
     return None
 
 
-class GoogleCalendar(Calendar):
+class GoogleCalendar(_CalendarApi, Calendar):
     """pursuit's own calendar on Google (see the module docstring)."""
 
     name = "google"
@@ -109,23 +111,21 @@ class GoogleCalendar(Calendar):
         time_zone: str = "UTC",
         num_retries: int = 5,
         timeout: float = 60,
+        backoff: float = 1.0,
         install_id: str = "",
     ) -> None:
+        super().__init__(
+            credentials,
+            credentials_file,
+            api_endpoint=api_endpoint,
+            num_retries=num_retries,
+            timeout=timeout,
+            backoff=backoff,
+        )
         self.install_id = install_id
-        self._service = _service(credentials, credentials_file, api_endpoint, timeout)
         self.calendar_name = calendar_name
         self._calendar_id = calendar_id
         self.time_zone = time_zone
-        self.num_retries = num_retries
-
-    def _call(self, request: Any, method: str, passthrough: tuple[int, ...] = ()) -> Any:
-        return execute(
-            request,
-            source=SOURCE,
-            method=method,
-            num_retries=self.num_retries,
-            passthrough=passthrough,
-        )
 
     @property
     def calendar_id(self) -> str:
@@ -136,18 +136,17 @@ class GoogleCalendar(Calendar):
 
     def _find_calendar(self) -> str | None:
         calendars = self._service.calendarList()
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"maxResults": 250, "minAccessRole": "owner"}
-            if token:
-                kwargs["pageToken"] = token
-            page = self._call(calendars.list(**kwargs), "calendarList.list")
+        for page in self._pages(
+            calendars.list, "calendarList.list", maxResults=250, minAccessRole="owner"
+        ):
             for item in page.get("items") or []:
                 if item.get("summary") == self.calendar_name and not item.get("deleted"):
                     return str(item["id"])
-            token = page.get("nextPageToken")
-            if not token:
-                return None
+        return None
+
+    def _found_calendar(self) -> dict[str, str] | None:
+        found = self._find_calendar()
+        return None if found is None else {"id": found}
 
     def _create_calendar(self) -> str:
         body = {
@@ -155,9 +154,14 @@ class GoogleCalendar(Calendar):
             "description": "Follow-ups and thank-you notes planned by pursuit.",
             "timeZone": self.time_zone,
         }
-        created = self._call(self._service.calendars().insert(body=body), "calendars.insert")
+        # a retry after a lost answer first looks for the calendar by its name
+        found = self._create(
+            lambda: self._service.calendars().insert(body=body),
+            "calendars.insert",
+            self._found_calendar,
+        )
         log.info("created the Google calendar %r", self.calendar_name)
-        return str(created["id"])
+        return str(found["id"])
 
     def _body(self, event: CalendarEvent) -> dict[str, Any]:
         zone = _zone(self.time_zone) or UTC
@@ -224,25 +228,19 @@ class GoogleCalendar(Calendar):
         ``privateExtendedProperty`` takes exact ``name=value`` pairs only (no
         wildcard), so all live events are listed and filtered on the key.
         """
-        events = self._service.events()
         out: dict[str, CalendarEvent] = {}
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "calendarId": self.calendar_id,
-                "showDeleted": False,
-                "maxResults": 2500,
-            }
-            if token:
-                kwargs["pageToken"] = token
-            page = self._call(events.list(**kwargs), "events.list")
+        for page in self._pages(
+            self._service.events().list,
+            "events.list",
+            calendarId=self.calendar_id,
+            showDeleted=False,
+            maxResults=2500,
+        ):
             for item in page.get("items") or []:
                 event = self._parse(item, page.get("timeZone"))
                 if event is not None:
                     out[event.key] = event
-            token = page.get("nextPageToken")
-            if not token:
-                return out
+        return out
 
     @staticmethod
     def _parse(item: dict[str, Any], zone: str | None) -> CalendarEvent | None:
@@ -279,7 +277,7 @@ class GoogleCalendar(Calendar):
         )
 
 
-class GoogleCalendarReader:
+class GoogleCalendarReader(_CalendarApi):
     """The user's own calendars, where the interviews are."""
 
     name = "google"
@@ -293,102 +291,116 @@ class GoogleCalendarReader:
         num_retries: int = 5,
         timeout: float = 60,
     ) -> None:
-        self._service = _service(credentials, credentials_file, api_endpoint, timeout)
-        self.num_retries = num_retries
+        super().__init__(
+            credentials,
+            credentials_file,
+            api_endpoint=api_endpoint,
+            num_retries=num_retries,
+            timeout=timeout,
+        )
 
     def changes(self, calendar_id: str, cursor: str | None, *, since: datetime) -> CalendarChanges:
         """Events changed since `cursor` (all from `since` on when None), and the next cursor.
 
         410 (the sync token expired) raises CursorExpired: resync with None.
         """
-        events = self._service.events()
         entries: list[CalendarEntry] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "calendarId": calendar_id,
-                "singleEvents": True,
-                "maxResults": 250,
-            }
-            if cursor is None:
-                kwargs["timeMin"] = _rfc3339(since)
-            else:
-                kwargs["syncToken"] = cursor
-            if token:
-                kwargs["pageToken"] = token
-            try:
-                page = execute(
-                    events.list(**kwargs),
-                    source=SOURCE,
-                    method="events.list",
-                    num_retries=self.num_retries,
-                    passthrough=(410,),
-                )
-            except HttpError as exc:
-                assert http_status(exc) == 410
-                raise CursorExpired(SOURCE, "sync token expired; resyncing") from None
-            zone = page.get("timeZone")
-            for item in page.get("items") or []:
-                entry = parse_entry(calendar_id, item, zone)
-                if entry is not None:
-                    entries.append(entry)
-            token = page.get("nextPageToken")
-            if not token:
-                break
+        skipped = 0
+        window = {"timeMin": _rfc3339(since)} if cursor is None else {"syncToken": cursor}
+        page: Mapping[str, Any] = {}
+        try:
+            for page in self._pages(
+                self._service.events().list,
+                "events.list",
+                (410,),
+                calendarId=calendar_id,
+                singleEvents=True,
+                maxResults=250,
+                **window,
+            ):
+                zone = page.get("timeZone")
+                for item in page.get("items") or []:
+                    try:
+                        entry = parse_entry(calendar_id, item, zone)
+                    except ItemError as exc:
+                        log.warning("%s", exc)
+                        skipped += 1
+                        continue
+                    if entry is not None:
+                        entries.append(entry)
+        except HttpError:  # 410: the only status passed through
+            raise CursorExpired(SOURCE, "sync token expired; resyncing") from None
         next_cursor = page.get("nextSyncToken")
         if not next_cursor:
             raise SourceError(SOURCE, f"events.list on {calendar_id}: no nextSyncToken")
-        return CalendarChanges(tuple(entries), str(next_cursor))
+        return CalendarChanges(tuple(entries), str(next_cursor), skipped=skipped)
 
 
-def parse_entry(calendar_id: str, item: dict[str, Any], zone: str | None) -> CalendarEntry | None:
-    """A CalendarEntry; cancelled events become ``cancelled=True`` entries."""
-    event_id = item.get("id")
+def parse_entry(calendar_id: str, item: Any, zone: str | None) -> CalendarEntry | None:
+    """A CalendarEntry; cancelled events become ``cancelled=True`` entries.
+
+    Anyone can invite the user, so names, the title and the description are
+    cleaned and bounded (`connectors.text`); an event that cannot be read at
+    all raises ItemError naming it.
+    """
+    event_id = item.get("id") if isinstance(item, dict) else None
     if not event_id:
         return None
-    if item.get("status") == "cancelled":
-        return CalendarEntry(calendar_id=calendar_id, event_id=str(event_id), cancelled=True)
     try:
-        start = parse_time(item.get("start"), zone)
-        end = parse_time(item.get("end"), zone)
-    except ValueError as exc:
-        log.warning("%s: event %s skipped: bad start or end (%s)", SOURCE, event_id, exc)
-        return None
+        return _entry(calendar_id, str(event_id), item, zone)
+    except Exception as exc:  # whatever a stranger's invitation holds, it is skipped alone
+        raise ItemError(
+            f"{SOURCE}: event {event_id} skipped: cannot read it ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _address(value: Any) -> str:
+    address = clean_text(value or "", ADDRESS_LIMIT + 1).lower()
+    return address if len(address) <= ADDRESS_LIMIT and " " not in address else ""
+
+
+def _entry(
+    calendar_id: str, event_id: str, item: dict[str, Any], zone: str | None
+) -> CalendarEntry:
+    if item.get("status") == "cancelled":
+        return CalendarEntry(calendar_id=calendar_id, event_id=event_id, cancelled=True)
+    start = parse_time(item.get("start"), zone)
+    end = parse_time(item.get("end"), zone)
     attendees: list[Attendee] = []
     seen: set[str] = set()
     for a in item.get("attendees") or []:
-        address = str(a.get("email") or "").strip().lower()
+        address = _address(a.get("email"))
         if not address or address in seen:
             continue
         seen.add(address)
         attendees.append(
             Attendee(
                 email=address,
-                name=str(a.get("displayName") or ""),
+                name=clean_text(a.get("displayName") or "", NAME_LIMIT),
                 is_self=bool(a.get("self")),
                 is_resource=bool(a.get("resource")),
                 organizer=bool(a.get("organizer")),
             )
         )
     organizer = item.get("organizer") or {}
-    address = str(organizer.get("email") or "").strip().lower()
+    address = _address(organizer.get("email"))
     if address and address not in seen:
         # When guests are hidden the list holds the user alone: the organizer counts.
         attendees.append(
             Attendee(
                 email=address,
-                name=str(organizer.get("displayName") or ""),
+                name=clean_text(organizer.get("displayName") or "", NAME_LIMIT),
                 is_self=bool(organizer.get("self")),
                 organizer=True,
             )
         )
     return CalendarEntry(
         calendar_id=calendar_id,
-        event_id=str(event_id),
+        event_id=event_id,
         cancelled=False,
-        summary=str(item.get("summary") or ""),
+        summary=clean_text(item.get("summary") or "", SUBJECT_LIMIT),
         start=start,
         end=end,
         attendees=tuple(attendees),
-        description=str(item.get("description") or ""),
+        description=clean_multiline(item.get("description") or "", DESCRIPTION_LIMIT),
     )

@@ -33,7 +33,8 @@ Notes on fidelity (see also the methods' docstrings):
   Batch parts carry their own Authorization header (the envelope's is the fallback).
 * Gmail quota units follow https://developers.google.com/gmail/api/reference/quota;
   with ``enforce_quota=True`` more than ``quota_per_minute`` units in any 60 s, or more
-  than ``quota_per_second`` units in any 1 s, answers 429 ``userRateLimitExceeded``.
+  than ``quota_per_second`` units in any 1 s, answers 429 ``userRateLimitExceeded``
+  with a Retry-After (whole seconds) saying when the units would fit.
 * ``latency`` is added once per HTTP round trip (a batch envelope counts once).
 * History ids increase with small random gaps, as Gmail's do.
 * Cancelled events in ``events.list`` come back minimal (kind, etag, id, status,
@@ -53,6 +54,7 @@ import email.utils
 import functools
 import html
 import json
+import math
 import random
 import re
 import socket
@@ -313,6 +315,8 @@ class _Fault:
     delay: float
     reason: str | None
     message: str | None
+    method: str | None = None  # only calls of this API method ("drafts.create")
+    after_commit: bool = False  # the call is carried out first, then the fault answers
 
 
 @dataclass
@@ -731,7 +735,13 @@ class _Handler(BaseHTTPRequestHandler):
         if resp.body:
             self.wfile.write(resp.body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+    def _answer(self) -> None:
+        try:
+            self._handle()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (a late answer)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -1003,8 +1013,16 @@ class GoogleEmulator:
         delay: float = 0.0,
         reason: str | None = None,
         message: str | None = None,
+        method: str | None = None,
+        after_commit: bool = False,
     ) -> None:
         """The next ``count`` API calls whose path contains ``path_contains`` fail.
+
+        ``method`` limits the fault to one API method (``"calendars.insert"``).
+        With ``after_commit`` the call is carried out first and the fault then
+        replaces its answer, as when Google commits and the answer is lost: a 503
+        after the work, or (``status`` 200 and a ``delay`` longer than the client's
+        timeout) an answer that comes too late.
 
         They answer ``status`` with Google's error JSON (reason defaults:
         429/403 rateLimitExceeded, 5xx backendError) and a ``Retry-After`` header if
@@ -1015,17 +1033,27 @@ class GoogleEmulator:
         """
         with self._lock:
             self._faults.append(
-                _Fault(status, count, path_contains, retry_after, delay, reason, message)
+                _Fault(
+                    status,
+                    count,
+                    path_contains,
+                    retry_after,
+                    delay,
+                    reason,
+                    message,
+                    method,
+                    after_commit,
+                )
             )
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, path: str, *, api_call: bool) -> _Fault | None:
+    def _take_fault(self, path: str, *, api_call: bool, method: str | None = None) -> _Fault | None:
         with self._lock:
             for f in self._faults:
-                if f.count <= 0:
+                if f.count <= 0 or (f.method is not None and f.method != method):
                     continue
                 if (api_call and f.path_contains in path) or (
                     not api_call and f.path_contains and f.path_contains in path
@@ -1057,13 +1085,28 @@ class GoogleEmulator:
             if self.enforce_quota:
                 minute = sum(u for _, u in log)
                 second = sum(u for t, u in log if t > now - 1)
-                if minute + units > self.quota_per_minute or second + units > self.quota_per_second:
+                over_minute = minute + units > self.quota_per_minute
+                if over_minute or second + units > self.quota_per_second:
                     self.rate_limited += 1
+                    # when enough of the window's units will have left it
+                    window, limit = (
+                        (60, self.quota_per_minute) if over_minute else (1, self.quota_per_second)
+                    )
+                    need = (minute if over_minute else second) + units - limit
+                    wait = 1.0
+                    for t, u in log:
+                        if t <= now - window:
+                            continue
+                        need -= u
+                        if need <= 0:
+                            wait = max(1.0, t + window - now)
+                            break
                     raise ApiError(
                         429,
                         "User-rate limit exceeded. Retry after "
-                        + _rfc3339(datetime.now(UTC) + timedelta(seconds=1)),
+                        + _rfc3339(datetime.now(UTC) + timedelta(seconds=wait)),
                         "userRateLimitExceeded",
+                        {"Retry-After": str(math.ceil(wait))},
                     )
             log.append((now, units))
             self.quota_units += units
@@ -1141,9 +1184,20 @@ class GoogleEmulator:
     def _api_call_inner(
         self, method: str, path: str, query: Query, headers: Mapping[str, str], body: bytes
     ) -> _Response:
-        fault = self._take_fault(urllib.parse.unquote(path), api_call=True)
-        if fault and (r := self._apply_fault(fault)):
+        name = next(
+            (n for m, pattern, n, _ in self._routes if m == method and pattern.match(path)), None
+        )
+        fault = self._take_fault(urllib.parse.unquote(path), api_call=True, method=name)
+        if fault and not fault.after_commit and (r := self._apply_fault(fault)):
             return r
+        resp = self._dispatch(method, path, query, headers, body)
+        if fault and fault.after_commit and resp.status < 300:
+            return self._apply_fault(fault) or resp
+        return resp
+
+    def _dispatch(
+        self, method: str, path: str, query: Query, headers: Mapping[str, str], body: bytes
+    ) -> _Response:
         try:
             scopes = self._authenticate(headers)
             for route_method, pattern, name, handler in self._routes:
@@ -1901,6 +1955,11 @@ class GoogleEmulator:
             self._calendars[calendar_id] = _Calendar(
                 calendar_id, summary, time_zone, False, app_created
             )
+
+    def delete_calendar(self, calendar_id: str) -> None:
+        """The user deleted this calendar (and its events)."""
+        with self._lock:
+            del self._calendars[self._resolve_cal(calendar_id)]
 
     @property
     def calendars(self) -> dict[str, Json]:

@@ -3,6 +3,8 @@ and google-auth over HTTP, nothing mocked but the retry sleeps."""
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import logging
 import stat
@@ -16,7 +18,7 @@ from contracts import START, event
 from google_emulator import GoogleEmulator
 
 from pursuit.connectors.base import MailMessage, event_id_for
-from pursuit.connectors.gmail import GmailMailbox, build_queries, parse
+from pursuit.connectors.gmail import GmailMailbox, QuotaPacer, build_queries, parse
 from pursuit.connectors.google_auth import (
     SCOPES,
     load_credentials,
@@ -444,14 +446,72 @@ def test_parse_rejects_a_broken_resource_with_an_item_error() -> None:
             "payload": {
                 "headers": [
                     {"name": "From", "value": "=?utf-8?q?Ren=C3=A9e_Roe?= <renee@acme.test>"},
-                    {"name": "Subject", "value": "=?utf-8?q?caf=C3=A9?="},
+                    {"name": "Subject", "value": "=?utf-8?b?abcde?="},
                 ]
             },
         }
     )
+    # Gmail gives values decoded already: what looks encoded is the literal text
     assert encoded is not None and encoded.sender is not None
-    assert (encoded.sender.name, encoded.subject) == ("Renée Roe", "café")
+    assert (encoded.sender.name, encoded.subject) == (
+        "=?utf-8?q?Ren=C3=A9e_Roe?=",
+        "=?utf-8?b?abcde?=",
+    )
     assert encoded.date == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_a_subject_that_looks_encoded_is_kept_literally_and_later_mail_still_arrives(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    box = mailbox(emu, token_file)
+    _, cursor = box.profile()
+    # decodes (once, as Gmail does) to text that looks like an encoded word
+    lookalike = emu.add_message(
+        raw("jane.doe@acme.test", subject="=?utf-8?q?=3D=3Futf-8=3Fb=3Fabcde=3F=3D?=")
+    )
+    later = emu.add_message(raw("jane.doe@acme.test", subject="Next steps"))
+    changes = box.changes(cursor)
+    assert [(m.source_id, m.subject) for m in changes.messages] == [
+        (lookalike, "=?utf-8?b?abcde?="),
+        (later, "Next steps"),
+    ]
+    assert changes.skipped == 0
+
+
+def test_names_and_subjects_from_strangers_are_one_bounded_line(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    box = mailbox(emu, token_file)
+    _, cursor = box.profile()
+    huge = emu.add_message(raw("jane.doe@acme.test", subject="Offer " + "x" * 1_000_000))
+    tricky = emu.add_message(
+        raw(
+            "=?utf-8?b?"
+            + base64.b64encode("\x1b[2JJane\x07 \u202eDoe\u2069".encode()).decode()
+            + "?="
+            " <jane.doe@acme.test>",
+            subject="=?utf-8?q?Hi=1B=5B2J_there=07?=",
+        )
+    )
+    by_id = {m.source_id: m for m in box.changes(cursor).messages}
+    assert by_id[huge].subject.startswith("Offer xxx") and len(by_id[huge].subject) == 500
+    m = by_id[tricky]
+    assert m.sender is not None and m.sender.name == "[2JJane Doe"
+    assert m.subject == "Hi [2J there"
+
+
+def test_a_message_that_cannot_be_read_is_skipped_counted_and_named(
+    emu: GoogleEmulator, token_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = mailbox(emu, token_file)
+    _, cursor = box.profile()
+    broken = emu.add_message(b"no headers worth the name\r\n\r\nbody\r\n")
+    good = emu.add_message(raw("jane.doe@acme.test", subject="After it"))
+    with caplog.at_level(logging.WARNING):
+        changes = box.changes(cursor)
+    assert [m.source_id for m in changes.messages] == [good]
+    assert changes.skipped == 1 and box.skipped == 1
+    assert [r.getMessage() for r in caplog.records if broken in r.getMessage()] != []
 
 
 # ----------------------------------------------------------------------- drafts, send
@@ -647,3 +707,177 @@ def test_refresh_or_raise_saves_the_new_token_or_reports_the_revoked_grant(
     emu.revoke()
     with pytest.raises(AuthError, match=r"revoked or has expired; run `pursuit auth google`"):
         refresh_or_raise(creds, token_file)
+
+
+def test_an_unreadable_invitation_is_skipped_and_names_are_one_line(
+    emu: GoogleEmulator, token_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    creds = load_credentials(token_file, token_uri=emu.token_uri)
+    reader = GoogleCalendarReader(creds, token_file, api_endpoint=emu.calendar_endpoint)
+    soon = NOW.replace(microsecond=0) + timedelta(days=2)
+    emu.put_event("primary", interview("broken", soon, attendees="not a list of people"))
+    emu.put_event(
+        "primary",
+        interview(
+            "iv1",
+            soon,
+            summary="Interview \u202e" + "x" * 100_000,
+            description="Line one\r\nLine two\x1b[2J",
+            attendees=[{"email": "jane@acme.test", "displayName": "Jane\r\nBcc: evil@x"}],
+        ),
+    )
+    with caplog.at_level(logging.WARNING):
+        changes = reader.changes("primary", None, since=NOW)
+    [entry] = changes.entries
+    assert changes.skipped == 1 and "event broken skipped" in caplog.text
+    assert entry.attendees[0].name == "Jane Bcc: evil@x"
+    assert entry.summary.startswith("Interview xxx") and len(entry.summary) == 500
+    assert entry.description == "Line one\nLine two [2J"
+
+
+# ------------------------------------------------------------ creates whose answer is lost
+
+
+def draft_for(person: int) -> tuple[bytes, str]:
+    key = f"thank_you:{person}"
+    raw = (
+        f"From: {ME}\r\nTo: p{person}@acme.test\r\nSubject: Thank you\r\n"
+        f"X-Pursuit-Key: {key}\r\n\r\nThank you.\r\n"
+    )
+    return raw.encode(), key
+
+
+@pytest.mark.parametrize("lost", ["503 after the commit", "answer after the timeout"])
+def test_drafts_whose_answer_was_lost_are_not_created_again(
+    emu: GoogleEmulator, token_file: Path, lost: str
+) -> None:
+    if lost.startswith("503"):
+        emu.inject_fault(503, method="drafts.create", after_commit=True, count=5)
+    else:
+        emu.inject_fault(200, method="drafts.create", after_commit=True, count=5, delay=1.5)
+    box = mailbox(emu, token_file, timeout=1)
+    made = {box.create_draft(*draft_for(person)) for person in range(5)}
+    assert len(emu.drafts) == 5 and made == set(emu.drafts)
+    keys = sorted(str(d.message.header("X-Pursuit-Key")) for d in emu.drafts.values())
+    assert keys == [f"thank_you:{p}" for p in range(5)]
+
+
+def test_mail_to_self_whose_answer_was_lost_is_sent_once(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    emu.inject_fault(503, method="messages.send", after_commit=True)
+    box = mailbox(emu, token_file)
+    summary = f"From: {ME}\r\nTo: {ME}\r\nSubject: Your week\r\n\r\nAll good.\r\n".encode()
+    sent = box.send_to_self(summary, "summary:2026-W10")
+    assert [m.id for m in emu.sent] == [sent]
+
+
+@pytest.mark.parametrize("lost", ["503 after the commit", "answer after the timeout"])
+def test_the_calendar_whose_answer_was_lost_is_created_once(
+    emu: GoogleEmulator, token_file: Path, lost: str
+) -> None:
+    if lost.startswith("503"):
+        emu.inject_fault(503, method="calendars.insert", after_commit=True, count=3)
+    else:
+        emu.inject_fault(200, method="calendars.insert", after_commit=True, delay=1.5)
+    calendar = google_calendar(emu, token_file, timeout=1, backoff=0.005)
+    calendar.upsert(event("k1"))
+    owned = [c for c, cal in emu.calendars.items() if cal["summary"] == "Job search (pursuit)"]
+    assert owned == [calendar.calendar_id]
+    assert set(calendar.events()) == {"k1"}
+
+
+# ------------------------------------------------------------------- the quota pacer
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def pacer(clock: FakeClock, **options: Any) -> QuotaPacer:
+    return QuotaPacer(250, clock=clock, sleep=clock.sleep, **options)
+
+
+def spend(p: QuotaPacer, clock: FakeClock, units: float, took: float = 0.3) -> float:
+    """Spend `units` on a call lasting `took` seconds; returns when it was sent."""
+    with p.spend(units):
+        sent = clock.now
+        clock.now += took
+    return sent
+
+
+def test_the_pacer_counts_a_spend_from_when_it_was_sent_with_a_margin() -> None:
+    clock = FakeClock()
+    p = pacer(clock, margin=0.05)
+    sends = [spend(p, clock, 250, took=0.3) for _ in range(4)]
+    # a full window each second plus the margin, not plus the round trip
+    assert [round(b - a, 3) for a, b in itertools.pairwise(sends)] == [1.05] * 3
+    # a call quicker than the margin counts from its return
+    quick = [spend(p, clock, 250, took=0.01) for _ in range(2)]
+    assert round(quick[1] - quick[0], 3) == 1.01
+
+
+def test_a_per_second_rate_limit_widens_the_margin_then_lowers_the_rate() -> None:
+    clock = FakeClock()
+    p = pacer(clock, margin=0.1)
+    spend(p, clock, 250)
+    p.rate_limited(refused=10, retry_after=1)
+    assert (p.limit, p.margin) == (250, 0.2)
+    assert spend(p, clock, 10) >= 1000 + 1
+    p.rate_limited(refused=5, retry_after=1)
+    assert (p.limit, p.margin) == (250, 0.3)
+    spend(p, clock, 250)
+    p.rate_limited(refused=100, retry_after=1)  # far apart, and the server took 150
+    assert p.limit == 150
+
+
+def test_a_rate_limit_after_a_sustained_rate_is_learned_as_a_per_minute_limit() -> None:
+    clock = FakeClock()
+    p = pacer(clock, margin=0.05)
+    for _ in range(24):  # 6,000 units in about 25 s, then the server says no
+        spend(p, clock, 250)
+    spend(p, clock, 250)
+    p.rate_limited(refused=250, retry_after=36)
+    assert p.limit == 250 and p.limits[60.0] == 6000
+    first = clock.now
+    sends = [spend(p, clock, 250) for _ in range(24)]
+    # nothing is sent before the oldest units leave the minute, then at full speed
+    assert sends[0] >= first + 36
+    minute = [s for s in sends if s < sends[0] + 60]
+    assert len(minute) * 250 <= 6000
+    assert p.rate_limits == 1
+
+
+def test_the_pacer_probes_back_up_after_a_quiet_while() -> None:
+    clock = FakeClock()
+    p = pacer(clock, probe=120, margin=0.3)
+    spend(p, clock, 250)
+    p.rate_limited(refused=100)
+    assert p.limit == 150
+    clock.now += 121
+    spend(p, clock, 100)
+    assert p.limit == pytest.approx(165)
+    for _ in range(6):
+        clock.now += 121
+        spend(p, clock, 100)
+    assert p.limit == 250  # never above where it started
+
+
+def test_a_first_sync_under_a_lower_limit_than_documented_waits_it_out(token_file: Path) -> None:
+    with GoogleEmulator(
+        user_email=ME, scopes=SCOPES, enforce_quota=True, quota_per_second=150
+    ) as emu:
+        emu.write_authorized_user_file(str(token_file))
+        fill(emu, 200, 10)
+        box = mailbox(emu, token_file, quota_units_per_second=250, num_retries=0)
+        assert len(collect(box)) == 200  # no error: the rate limit was waited out
+        # a handful of refused batches (their refused parts retried), then a pace that fits
+        assert 1 <= box.pacer.rate_limits <= 4 and box.pacer.limit <= 150
+        assert emu.rate_limited < 100

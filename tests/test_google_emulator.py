@@ -796,3 +796,19 @@ def test_concurrent_clients_one_http_per_thread(emu: GoogleEmulator) -> None:
         t.join()
     assert errors == []
     assert emu.call_count("gmail/v1/users/me/messages/") == 40
+
+
+def test_a_fault_after_commit_does_the_work_then_fails_and_calendars_can_be_deleted(
+    emu: GoogleEmulator, cal: Any
+) -> None:
+    from googleapiclient.errors import HttpError
+
+    emu.inject_fault(503, method="calendars.insert", after_commit=True)
+    with pytest.raises(HttpError) as failed:
+        cal.calendars().insert(body={"summary": "Mine"}).execute()
+    assert failed.value.resp.status == 503
+    [made] = [cid for cid, c in emu.calendars.items() if c["summary"] == "Mine"]
+    # the fault was for that method alone: the next insert is answered
+    cal.calendars().insert(body={"summary": "Other"}).execute()
+    emu.delete_calendar(made)
+    assert sorted(c["summary"] for c in emu.calendars.values()) == ["Other", ME]

@@ -338,3 +338,42 @@ def test_a_revoked_grant_is_reported_with_the_fix_and_the_rest_runs(
     assert "job gmail failed" in result.err
     # Planning still ran: the new interview has its duties.
     assert duties_by(p.export(), "follow_up", "kim@acme.com")
+
+
+def test_a_strangers_subject_or_attendee_name_never_stops_a_job(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = setup_user(tmp_path, emu)
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    emu.put_event(
+        "primary",
+        {
+            "id": "interview1",
+            "summary": "Interview\r\nBcc: evil@x",
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+            "attendees": [
+                {"email": ME, "self": True},
+                {"email": "jane@acme.com", "displayName": "Jane\r\nBcc: evil@x"},
+            ],
+        },
+    )
+    # Gmail decodes it once, to text that looks like an encoded word
+    lookalike = "=?utf-8?q?=3D=3Futf-8=3Fb=3Fabcde=3F=3D?="
+    emu.add_message(
+        raw("jane@acme.com", ME, lookalike, start - timedelta(days=2), "j1@acme.com"),
+        internal_date=start - timedelta(days=2),
+    )
+    p.ok("run", "--once")
+    emu.add_message(
+        raw("jane@acme.com", ME, "Later", start + timedelta(hours=2), "j2@acme.com"),
+        internal_date=start + timedelta(hours=2),
+    )
+    p.ok("run", "--once")
+    data = p.export()
+    subjects = sorted(m["subject"] for m in data["correspondence"])
+    assert subjects == ["=?utf-8?b?abcde?=", "Later"]
+    # the thank-you draft to Jane was made, with her name on one line
+    [draft] = [d.message for d in emu.drafts.values()]
+    assert draft.header("To") == '"Jane Bcc: evil@x" <jane@acme.com>'
+    assert draft.header("Bcc") is None
