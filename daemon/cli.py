@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Concatenate, NoReturn, ParamSpec, TypeVar
 
 import click
@@ -85,10 +86,7 @@ def changes_data(command: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
     """pursuit: follows up after your job interviews, so you don't forget to."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(verbose)
     state = Context(config)
     ctx.obj = state
     ctx.call_on_close(state.close)
@@ -154,8 +152,10 @@ def org_list(app: App, as_json: bool) -> None:
         return
     if not orgs:
         click.echo("No organization yet: add one with `pursuit org add NAME --domain example.com`.")
+    from pursuit.daemon.views import clean, pad
+
     for o in orgs:
-        click.echo(f"{o.name:<30} {o.status:<10} {', '.join(o.domains)}")
+        click.echo(f"{pad(clean(o.name), 30)} {o.status:<10} {clean(', '.join(o.domains))}")
 
 
 @org.command("show")
@@ -168,7 +168,7 @@ def org_show(app: App, name: str, as_json: bool) -> None:
 
     found = app.store.find_organization(name)
     record = views.organization_detail(app.store, found, app.settings.timezone, app.now())
-    click.echo(json.dumps(record, indent=2) if as_json else views.render_organization(record))
+    click.echo(_json_text(record) if as_json else views.render_organization(record), nl=False)
 
 
 @org.command("status")
@@ -232,10 +232,10 @@ def interview_list(app: App, organization: str | None, as_json: bool) -> None:
         who = ", ".join(p.contact.display for p in i.interviewers) or "nobody named"
         mark = " (cancelled)" if i.cancelled else ""
         position = f", {i.position}" if i.position else ""
-        click.echo(
-            f"#{i.id:<5} {i.start.astimezone(tz):%a %d %b %Y %H:%M}  "
-            f"{orgs.get(i.organization_id, '?')}{position}, with {who}{mark}"
-        )
+        from pursuit.daemon.views import clean
+
+        line = f"{orgs.get(i.organization_id, '?')}{position}, with {who}{mark}"
+        click.echo(f"#{i.id:<5} {i.start.astimezone(tz):%a %d %b %Y %H:%M}  {clean(line)}")
 
 
 @interview.command("add")
@@ -432,6 +432,43 @@ def snooze(app: App, duty_id: int, to: str) -> None:
 
 
 @cli.command()
+@click.argument("duty_id", type=int)
+@click.option(
+    "--eml",
+    "eml_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write it as an .eml file to open in your mail client.",
+)
+@reads_data
+def draft(app: App, duty_id: int, eml_file: Path | None) -> None:
+    """Print the thank-you note of a thank-you duty, ready to send (no account needed)."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    from pursuit.daemon import drafts
+    from pursuit.daemon.views import clean
+
+    template = drafts.load_template(app.settings.drafts.template)
+    raw = drafts.draft_of_duty(
+        app.store, duty_id, template, app.now(), your_name=app.settings.drafts.your_name
+    )
+    message = message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
+    body = message.get_body(("plain",))
+    text = body.get_content() if isinstance(body, EmailMessage) else ""
+    click.echo(f"To: {clean(str(message['To']))}")
+    click.echo(f"Subject: {clean(str(message['Subject']))}")
+    click.echo("")
+    click.echo(clean(text, multiline=True), nl=False)
+    if eml_file is not None:
+        message["X-Unsent"] = "1"  # Outlook and Windows Mail open it as a draft to send
+        try:
+            eml_file.write_bytes(message.as_bytes())
+        except OSError as exc:
+            raise UserError(f"cannot write {eml_file}: {exc.strerror}") from None
+        click.echo(f"Wrote {eml_file}: open it in your mail client, then send it.", err=True)
+
+
+@cli.command()
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @changes_data
@@ -453,12 +490,20 @@ def forget(app: App, name: str, yes: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--limit", default=10, show_default=True, help="Duties of each kind to show.")
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Duties of each kind to show.",
+)
 @click.option("--all", "show_all", is_flag=True, help="Show every overdue and upcoming duty.")
+@click.option("--overdue", "overdue_only", is_flag=True, help="Only the duties that are late.")
 @reads_data
-def status(app: App, as_json: bool, limit: int, show_all: bool) -> None:
+def status(app: App, as_json: bool, limit: int, show_all: bool, overdue_only: bool) -> None:
     """Each organization at a glance, overdue duties first, then the next ones."""
     from pursuit.daemon import views
+    from pursuit.daemon.export import to_json
 
     record = views.status(
         app.store,
@@ -467,10 +512,26 @@ def status(app: App, as_json: bool, limit: int, show_all: bool) -> None:
         limit=None if show_all else limit,
         settings=app.settings,
     )
+    if overdue_only:
+        record = {key: record[key] for key in ("now", "overdue_count", "overdue")}
     if as_json:
-        click.echo(json.dumps(record, indent=2))
+        click.echo(to_json(record), nl=False)
+    elif overdue_only:
+        click.echo(views.render_overdue(record), nl=False)
     else:
         click.echo(views.render_status(record), nl=False)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@reads_data
+def week(app: App, as_json: bool) -> None:
+    """This week: what happened in the past 7 days, what is due in the next 7."""
+    from pursuit.daemon import views
+    from pursuit.daemon.export import to_json
+
+    record = views.week(app.store, app.settings.timezone, app.now())
+    click.echo(to_json(record) if as_json else views.render_week(record), nl=False)
 
 
 @cli.command()
@@ -483,23 +544,61 @@ def history(app: App, name: str, as_json: bool) -> None:
 
     target = actions.resolve(app.store, name)
     record = views.history(app.store, target, app.settings.timezone)
-    click.echo(json.dumps(record, indent=2) if as_json else views.render_history(record))
+    click.echo(_json_text(record) if as_json else views.render_history(record), nl=False)
+
+
+EXPORT_TABLES = (
+    "organizations",
+    "contacts",
+    "interviews",
+    "duties",
+    "correspondence",
+    "feed_items",
+    "events",
+)  # export.SECTIONS, named here so the command line need not import the export
 
 
 @cli.command()
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv", "ics"]), default="json", show_default=True
 )
+@click.option(
+    "--table",
+    type=click.Choice(EXPORT_TABLES),
+    help="CSV: the one table to write to standard output.",
+)
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="CSV: write one file per table (TABLE.csv) into this folder.",
+)
+@click.option("--excel", is_flag=True, help="CSV for Excel: a UTF-8 byte-order mark, CRLF lines.")
 @reads_data
-def export(app: App, fmt: str) -> None:
-    """Write everything to standard output."""
+def export(app: App, fmt: str, table: str | None, output_dir: Path | None, excel: bool) -> None:
+    """Write everything to standard output (CSV: one table, or one file per table)."""
     from pursuit.daemon import export as exporting
 
+    if fmt != "csv" and (table or output_dir or excel):
+        raise UserError("--table, --output and --excel go with --format csv")
+    if fmt == "csv" and (table is None) == (output_dir is None):
+        raise UserError(
+            "a CSV file holds one table: give --table TABLE (one of "
+            f"{', '.join(EXPORT_TABLES)}) or --output DIR for one file per table"
+        )
     if fmt == "ics":
         sys.stdout.buffer.write(exporting.to_ics(app.store))
         return
     data = exporting.export_data(app.store, app.settings.timezone, app.now())
-    click.echo(exporting.to_json(data) if fmt == "json" else exporting.to_csv(data), nl=False)
+    if fmt == "json":
+        click.echo(exporting.to_json(data), nl=False)
+    elif table is not None:
+        sys.stdout.buffer.write(exporting.to_csv(data[table], excel=excel))
+        sys.stdout.buffer.flush()
+    else:
+        assert output_dir is not None
+        for path, rows in exporting.write_csv_tables(data, output_dir, excel=excel):
+            click.echo(f"{path}: {rows} {'row' if rows == 1 else 'rows'}")
 
 
 # --- company news and openings
@@ -527,7 +626,7 @@ def news(app: App, organization: str | None, as_json: bool) -> None:
 
     rows = _feed_rows(app, organization, ("press", "news"), False)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(_json_text(rows), nl=False)
     else:
         click.echo(views.render_items(rows, "No news yet."), nl=False)
 
@@ -543,7 +642,7 @@ def openings(app: App, organization: str | None, new: bool, as_json: bool) -> No
 
     rows = _feed_rows(app, organization, ("opening",), new)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(_json_text(rows), nl=False)
     else:
         click.echo(views.render_items(rows, "No opening seen yet."), nl=False)
 
@@ -632,6 +731,60 @@ def _calendar_where(app: App) -> str:
     if app.settings.calendar.kind == "ics":
         return str(app.settings.calendar.ics_file)
     return app.settings.calendar.kind
+
+
+def _json_text(data: object) -> str:
+    from pursuit.daemon.export import to_json
+
+    return to_json(data)
+
+
+def configure_logging(verbose: int) -> None:
+    """pursuit's messages from WARNING (INFO with -v, DEBUG with -vv); other libraries'
+    from ERROR (one level more with each -v). Each line starts with its time, except
+    under journald, which adds its own and reads the level from a `<N>` prefix."""
+    root = logging.getLogger()
+    if root.handlers:  # configured already (a test, an embedding program): leave it
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    if _stderr_is_journal():
+        handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%d %H:%M:%S"
+            )
+        )
+    root.addHandler(handler)
+    root.setLevel(
+        (logging.ERROR, logging.WARNING, logging.INFO)[verbose] if verbose < 3 else logging.DEBUG
+    )
+    logging.getLogger("pursuit").setLevel(logging.WARNING - 10 * min(verbose, 2))
+
+
+def _stderr_is_journal() -> bool:
+    """True when standard error is journald's stream: JOURNAL_STREAM names its device and
+    inode (a child of the service that redirected its stderr keeps the variable only)."""
+    import os
+
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        found = os.fstat(sys.stderr.fileno())
+        return (found.st_dev, found.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+class JournalFormatter(logging.Formatter):
+    """Prefixes each line with its syslog priority, which journald reads as the level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        levels = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+        priority = next(
+            (p for level, p in zip(levels, (7, 6, 4, 3), strict=True) if record.levelno <= level),
+            2,
+        )
+        return f"<{priority}>{super().format(record)}"
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

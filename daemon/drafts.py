@@ -18,7 +18,7 @@ import jinja2
 from pursuit.connectors.base import DraftBox
 from pursuit.daemon import outbox
 from pursuit.daemon.errors import UserError
-from pursuit.daemon.models import DutyKind, DutyState, OutboxEntry
+from pursuit.daemon.models import Duty, DutyKind, DutyState, Interview, OutboxEntry
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -105,28 +105,64 @@ def queue_drafts(
 ) -> int:
     """Queue a draft for each pending thank-you whose interview is over."""
     queued = 0
-    orgs = {o.id: o for o in store.organizations()}
     interviews = {i.id: i for i in store.interviews(include_cancelled=False)}
     for duty in store.duties(state=DutyState.PENDING, kinds=(DutyKind.THANK_YOU,)):
         interview = interviews.get(duty.interview_id or -1)
         if interview is None or interview.end > now or duty.contact_id is None:
             continue
-        person = next(p for p in interview.interviewers if p.contact.id == duty.contact_id)
-        raw = render_draft(
-            template,
-            key=outbox.draft_key(duty.key),
-            to_name=person.contact.name,
-            to_address=person.contact.address,
-            from_address=from_address,
-            your_name=your_name,
-            organization=orgs[duty.organization_id].name,
-            position=interview.position,
-            note=person.note,
-            interview_start=interview.start,
-            now=now,
+        raw = draft_for(
+            store, duty, interview, template, now, from_address=from_address, your_name=your_name
         )
         queued += outbox.queue_draft(store, duty.key, raw, now=now)
     return queued
+
+
+def draft_for(
+    store: Store,
+    duty: Duty,
+    interview: Interview,
+    template: jinja2.Template,
+    now: datetime,
+    *,
+    from_address: str,
+    your_name: str,
+) -> bytes:
+    """The thank-you draft of one duty, to the interviewer it names."""
+    person = next(p for p in interview.interviewers if p.contact.id == duty.contact_id)
+    return render_draft(
+        template,
+        key=outbox.draft_key(duty.key),
+        to_name=person.contact.name,
+        to_address=person.contact.address,
+        from_address=from_address,
+        your_name=your_name,
+        organization=store.organization(duty.organization_id).name,
+        position=interview.position,
+        note=person.note,
+        interview_start=interview.start,
+        now=now,
+    )
+
+
+def draft_of_duty(
+    store: Store, duty_id: int, template: jinja2.Template, now: datetime, *, your_name: str
+) -> bytes:
+    """The thank-you draft of a pending duty, for `pursuit draft` (no account needed)."""
+    duty = store.duty(duty_id)
+    if duty.kind != DutyKind.THANK_YOU:
+        raise UserError(
+            f"duty #{duty_id} is a {duty.kind.replace('_', '-')}, not a thank-you: "
+            "pursuit drafts only thank-you notes"
+        )
+    if duty.state != DutyState.PENDING:
+        raise UserError(f"duty #{duty_id} is {duty.state}: there is nothing left to draft")
+    interviews = store.interviews(interview_id=duty.interview_id) if duty.interview_id else []
+    if not interviews or duty.contact_id is None:
+        raise UserError(f"duty #{duty_id} has no interview and interviewer to thank")
+    # No From: the mail client that opens it knows your address.
+    return draft_for(
+        store, duty, interviews[0], template, now, from_address="", your_name=your_name
+    )
 
 
 def push_drafts(store: Store, box: DraftBox, now: datetime) -> int:

@@ -8,11 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pursuit.connectors.base import event_id_for
+from pursuit.daemon.errors import UserError
 from pursuit.daemon.models import Contact, Duty, Organization, calendar_key
 from pursuit.daemon.store import Store
 
@@ -137,35 +140,66 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
     return data
 
 
-def to_json(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+def to_json(data: Any) -> str:
+    """Indented JSON with non-ASCII text as it reads; the characters a terminal would act
+    on (C1 controls, bidi overrides, line separators) stay escaped, so printing is safe."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text) + "\n"
 
 
-def to_csv(data: dict[str, list[dict[str, Any]]]) -> str:
-    """One CSV block per section, each headed by its column names, blocks apart by a blank line.
+# json.dumps escapes C0 controls itself; these it leaves raw outside ensure_ascii.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]")
 
-    Every row starts with the section name, so a spreadsheet can filter one kind of record.
-    """
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def to_csv(rows: list[dict[str, Any]], *, excel: bool = False) -> bytes:
+    """One table as a CSV file (UTF-8): a header row, then one row per record; an empty
+    table is an empty file. `excel`: a byte-order mark and CRLF line ends, as Excel wants."""
     out = io.StringIO()
-    for section in SECTIONS:
-        rows = data.get(section, [])
-        columns = ["record", *(rows[0].keys() if rows else [])]
-        writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n" if excel else "\n")
+    if rows:
+        columns = list(rows[0])
         writer.writerow(columns)
-        for row in rows:
-            writer.writerow([section, *(_cell(row[c]) for c in columns[1:])])
-        out.write("\n")
-    return out.getvalue()
+        writer.writerows([_cell(row[c]) for c in columns] for row in rows)
+    return (("\ufeff" if excel else "") + out.getvalue()).encode("utf-8")
+
+
+def write_csv_tables(
+    data: dict[str, list[dict[str, Any]]], directory: Path, *, excel: bool = False
+) -> list[tuple[Path, int]]:
+    """Each table to DIRECTORY/TABLE.csv (replaced whole); the files and their row counts."""
+    written = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for section in SECTIONS:
+            path = directory / f"{section}.csv"
+            partial = path.with_name(f".{path.name}.partial")
+            partial.write_bytes(to_csv(data[section], excel=excel))
+            partial.replace(path)
+            written.append((path, len(data[section])))
+    except OSError as exc:
+        raise UserError(f"cannot write the CSV files to {directory}: {exc.strerror}") from None
+    return written
 
 
 def _cell(value: Any) -> str:
+    """A value as a CSV cell: cleaned of control characters, never read as a formula."""
+    from pursuit.daemon.views import clean
+
     if value is None:
         return ""
+    if isinstance(value, bool | int | float):
+        return str(value)
     if isinstance(value, list):
-        return " ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+        text = " ".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value)
+    text = clean(text, multiline=True)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def to_ics(store: Store) -> bytes:

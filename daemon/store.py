@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sqlite3
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -372,7 +373,7 @@ class Store:
 
     def organizations(self) -> list[Organization]:
         rows = self._db.execute("SELECT * FROM organizations ORDER BY name COLLATE NOCASE")
-        return [self._org(row) for row in rows]
+        return sorted((self._org(row) for row in rows), key=lambda o: natural_key(o.name))
 
     def organization(self, org_id: int) -> Organization:
         row = self._db.execute("SELECT * FROM organizations WHERE id = ?", (org_id,)).fetchone()
@@ -752,6 +753,19 @@ class Store:
             "WHERE cancelled = 0 GROUP BY organization_id"
         )
         return {int(r[0]): (int(r[1]), from_db(r[2])) for r in rows}
+
+    def interview_summary(
+        self, now: datetime
+    ) -> dict[int, tuple[int, datetime | None, datetime | None]]:
+        """For each organization: its interviews not cancelled, the latest that has
+        started by `now` and the first still to come."""
+        rows = self._db.execute(
+            "SELECT organization_id, count(*), max(start) FILTER (WHERE start <= ?), "
+            "min(start) FILTER (WHERE start > ?) FROM interviews "
+            "WHERE cancelled = 0 GROUP BY organization_id",
+            (to_db(now), to_db(now)),
+        )
+        return {int(r[0]): (int(r[1]), _opt(r[2]), _opt(r[3])) for r in rows}
 
     def set_interviewer(
         self,
@@ -1443,3 +1457,9 @@ def _like_escape(text: str) -> str:
 
 def _like_prefix(text: str) -> str:
     return f"{_like_escape(text)}%"
+
+
+def natural_key(name: str) -> tuple[str | int, ...]:
+    """Sorts "Company 2" before "Company 10", and ignores case."""
+    parts = re.split(r"(\d+)", name.casefold())
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+import unicodedata
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import Settings
 from pursuit.daemon.export import duty_record, iso, organization_record
-from pursuit.daemon.models import Contact, DutyKind, DutyState, Organization
+from pursuit.daemon.models import Contact, DutyKind, DutyState, Interview, Organization
 from pursuit.daemon.store import Store
 
 KIND_LABELS = {
@@ -16,6 +18,8 @@ KIND_LABELS = {
     DutyKind.FOLLOW_UP: "follow-up",
     DutyKind.CHECK_IN: "check-in",
 }
+
+HINT = "Mark one done with `pursuit done ID`, move it with `pursuit snooze ID --to DATE`."
 
 
 def status(
@@ -38,14 +42,15 @@ def status(
         c.id: c
         for c in store.contacts_by_id({d.contact_id for d in overdue + upcoming if d.contact_id})
     }
-    counts = store.interview_counts()
+    counts = store.interview_summary(now)
     pending_by_org = store.pending_by_organization()
     organizations = []
     for org in orgs.values():
-        count, last = counts.get(org.id, (0, None))
+        count, last, coming = counts.get(org.id, (0, None, None))
         record = organization_record(org)
         record["interviews"] = count
-        record["last_interview"] = iso(last, tz)
+        record["last_interview"] = iso(last, tz)  # the latest that has started
+        record["next_interview"] = iso(coming, tz)
         record["pending_duties"] = pending_by_org.get(org.id, 0)
         organizations.append(record)
     from pursuit.daemon.feeds import failing_feeds, rejected_with_openings
@@ -73,19 +78,54 @@ def status(
     }
 
 
-def _when(text: str | None) -> str:
+def _when(text: str | None, now: str | None = None) -> str:
+    """`Tue 01 Dec 14:00`, with the year when it is not the year of `now`."""
     if not text:
         return ""
-    return datetime.fromisoformat(text).strftime("%a %d %b %H:%M")
+    moment = datetime.fromisoformat(text)
+    if now is not None and moment.year != datetime.fromisoformat(now).year:
+        return moment.strftime("%a %d %b %Y %H:%M")
+    return moment.strftime("%a %d %b %H:%M")
 
 
-def _duty_line(duty: dict[str, Any]) -> str:
-    who = duty["contact_name"] or duty["contact"] or ""
-    label = KIND_LABELS[duty["kind"]]
-    return f"  #{duty['id']:<5} {_when(duty['due']):<16} {label:<10} {who} ({duty['organization']})"
+def late_by(due: str, now: str) -> str:
+    """How late a duty due at `due` is at `now`: "3 hours late", "2 days late"."""
+    seconds = (datetime.fromisoformat(now) - datetime.fromisoformat(due)).total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} late"
+    return "just due"
+
+
+def _duty_lines(
+    duties: list[dict[str, Any]], now: str, *, late: bool = False, width: int = 16
+) -> list[str]:
+    """One aligned line per duty; `late` adds how late each is."""
+    whens = [_when(d["due"], now) for d in duties]
+    width = max([width, *(len(w) for w in whens)])
+    lines = []
+    for duty, when in zip(duties, whens, strict=True):
+        who = duty["contact_name"] or duty["contact"] or ""
+        label = KIND_LABELS[duty["kind"]]
+        line = f"  #{duty['id']:<5} {when:<{width}} {label:<10} {who} ({duty['organization']})"
+        lines.append(f"{line}  {late_by(duty['due'], now)}" if late else line)
+    return lines
+
+
+def _interviews_text(org: dict[str, Any], now: str) -> str:
+    count = org["interviews"]
+    text = f"{count} interview{'s' if count != 1 else ''}"
+    if org["last_interview"]:
+        text += f", last {_when(org['last_interview'], now)}"
+    if org.get("next_interview"):
+        text += f", next {_when(org['next_interview'], now)}"
+    return text
 
 
 def render_status(record: dict[str, Any]) -> str:
+    record = clean_record(record)
+    now = record["now"]
     lines: list[str] = []
     orgs = record["organizations"]
     if not orgs:
@@ -93,26 +133,27 @@ def render_status(record: dict[str, Any]) -> str:
         lines.append('Add one: pursuit org add "Acme Networks" --domain acme.com')
     else:
         lines.append("Organizations")
+        width = min(max([28, *(display_width(o["name"]) for o in orgs)]), NAME_COLUMN_MAX)
         for org in orgs:
-            last = f", last {_when(org['last_interview'])}" if org["last_interview"] else ""
             lines.append(
-                f"  {org['name']:<28} {org['status']:<10} "
-                f"{org['interviews']} interview{'s' if org['interviews'] != 1 else ''}{last}"
+                f"  {pad(org['name'], width)} {org['status']:<10} {_interviews_text(org, now)}"
             )
             if org["flag"]:
                 lines.append(f"    ! {org['flag']}")
-    if record["overdue"]:
+    if record["overdue_count"]:
         lines.append("")
         lines.append(f"Overdue ({record['overdue_count']})")
-        lines.extend(_duty_line(d) for d in record["overdue"])
-        _more(lines, record["overdue_count"] - len(record["overdue"]))
+        lines.extend(_duty_lines(record["overdue"], now, late=True))
+        _more(lines, record["overdue_count"], len(record["overdue"]))
     lines.append("")
-    if record["upcoming"]:
+    if record["upcoming_count"]:
         lines.append(f"Next ({record['upcoming_count']})")
-        lines.extend(_duty_line(d) for d in record["upcoming"])
-        _more(lines, record["upcoming_count"] - len(record["upcoming"]))
-    else:
+        lines.extend(_duty_lines(record["upcoming"], now))
+        _more(lines, record["upcoming_count"], len(record["upcoming"]))
+    elif record["overdue_count"]:
         lines.append("Nothing else planned.")
+    else:
+        lines.append("Nothing planned.")
     if record["suggestions"]:
         lines.append("")
         lines.append("Worth a check-in")
@@ -122,15 +163,28 @@ def render_status(record: dict[str, Any]) -> str:
         lines.append(f"Feeds failing ({len(record['failing_feeds'])}): see `pursuit doctor`")
     if record["overdue"] or record["upcoming"]:
         lines.append("")
-        lines.append(
-            "Mark one done with `pursuit done ID`, move it with `pursuit snooze ID --to DATE`."
-        )
+        lines.append(HINT)
     return "\n".join(lines) + "\n"
 
 
-def _more(lines: list[str], hidden: int) -> None:
-    if hidden > 0:
-        lines.append(f"  ... and {hidden} more (pursuit status --all)")
+def render_overdue(record: dict[str, Any]) -> str:
+    """Only what is late (`pursuit status --overdue`)."""
+    record = clean_record(record)
+    if not record["overdue_count"]:
+        return "Nothing overdue.\n"
+    lines = [f"Overdue ({record['overdue_count']})"]
+    lines.extend(_duty_lines(record["overdue"], record["now"], late=True))
+    _more(lines, record["overdue_count"], len(record["overdue"]))
+    lines.append("")
+    lines.append(HINT)
+    return "\n".join(lines) + "\n"
+
+
+def _more(lines: list[str], count: int, shown: int) -> None:
+    if count > shown:
+        hidden = count - shown
+        what = f"and {hidden} more" if shown else f"{hidden} not shown"
+        lines.append(f"  ... {what} (pursuit status --all)")
 
 
 def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[str, Any]:
@@ -189,6 +243,7 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
 
 
 def render_history(record: dict[str, Any]) -> str:
+    record = clean_record(record)
     lines = [record["title"]]
     if not record["entries"]:
         lines.append("  nothing recorded yet")
@@ -207,6 +262,7 @@ def organization_detail(
     store: Store, org: Organization, tz: ZoneInfo, now: datetime
 ) -> dict[str, Any]:
     record = organization_record(org)
+    record["now"] = iso(now, tz)
     contacts = store.contacts(org.id)
     record["contacts"] = [{"name": c.name, "email": c.address, "role": c.role} for c in contacts]
     record["interviews"] = [
@@ -228,6 +284,8 @@ def organization_detail(
 
 
 def render_organization(record: dict[str, Any]) -> str:
+    record = clean_record(record)
+    now = record["now"]
     lines = [f"{record['name']} ({record['status']})"]
     lines.append(f"  domains: {', '.join(record['domains']) or 'none'}")
     if record["positions"]:
@@ -243,17 +301,20 @@ def render_organization(record: dict[str, Any]) -> str:
         lines.append("Interviews")
         for i in record["interviews"]:
             mark = " (cancelled)" if i["cancelled"] else ""
-            lines.append(f"  #{i['id']} {_when(i['start'])} {i['position'] or ''}{mark}".rstrip())
+            when = _when(i["start"], now)
+            lines.append(f"  #{i['id']} {when} {i['position'] or ''}{mark}".rstrip())
     if record["duties"]:
         lines.append("Duties")
-        for d in record["duties"]:
-            lines.append(f"{_duty_line(d)} {d['state']}")
+        for d, line in zip(record["duties"], _duty_lines(record["duties"], now), strict=True):
+            late = f" ({late_by(d['due'], now)})" if d["state"] == "overdue" else ""
+            lines.append(f"{line} {d['state']}{late}")
     return "\n".join(lines) + "\n"
 
 
 def render_items(rows: list[dict[str, Any]], empty: str) -> str:
     if not rows:
         return empty + "\n"
+    rows = clean_record(rows)
     lines = []
     for row in rows:
         when = row["published"] or row["first_seen"]
@@ -271,6 +332,7 @@ def render_items(rows: list[dict[str, Any]], empty: str) -> str:
 def render_doctor(feeds: list[dict[str, Any]]) -> str:
     if not feeds:
         return "All feeds answered on their last poll.\n"
+    feeds = clean_record(feeds)
     lines = [f"{len(feeds)} {'feed' if len(feeds) == 1 else 'feeds'} failing:"]
     for feed in feeds:
         state = "" if feed["active"] else " [stopped: fix or remove it in the config]"
@@ -283,3 +345,174 @@ def render_doctor(feeds: list[dict[str, Any]]) -> str:
         if feed["failures"]:
             lines.append(f"    failed {times}, {answered}{retry}")
     return "\n".join(lines) + "\n"
+
+
+# --- this week
+
+
+def week(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """What happened in the past 7 days, and what is due in the next 7 (overdue first)."""
+    since, until = now - timedelta(days=7), now + timedelta(days=7)
+    orgs = {o.id: o for o in store.organizations()}
+    contacts = {c.id: c for c in store.contacts()}
+    interviews = [i for i in store.interviews(include_cancelled=False) if since <= i.start < until]
+
+    def interview_record(i: Interview) -> dict[str, Any]:
+        return {
+            "id": i.id,
+            "start": iso(i.start, tz),
+            "organization": orgs[i.organization_id].name,
+            "position": i.position,
+            "with": [p.contact.display for p in i.interviewers],
+        }
+
+    correspondence = [
+        {
+            "date": iso(m.date, tz),
+            "type": m.channel,
+            "direction": m.direction,
+            "text": m.subject or m.snippet,
+            "organization": orgs[m.organization_id].name if m.organization_id in orgs else None,
+            "with": [contacts[c].display for c in m.contact_ids if c in contacts],
+        }
+        for m in store.correspondence(since=since, newest_first=False)
+        if m.date <= now
+    ]
+    done = [
+        duty_record(d, contacts, orgs, tz, now)
+        for d in store.duties(state=DutyState.DONE)
+        if d.done_at is not None and since <= d.done_at <= now
+    ]
+    done.sort(key=lambda d: datetime.fromisoformat(d["done_at"]))
+    pending = store.duties(state=DutyState.PENDING, due_before=until)
+    return {
+        "now": iso(now, tz),
+        "since": iso(since, tz),
+        "until": iso(until, tz),
+        "past_interviews": [interview_record(i) for i in interviews if i.start <= now],
+        "correspondence": correspondence,
+        "done": done,
+        "overdue": [duty_record(d, contacts, orgs, tz, now) for d in pending if d.due < now],
+        "coming_interviews": [interview_record(i) for i in interviews if i.start > now],
+        "due": [duty_record(d, contacts, orgs, tz, now) for d in pending if d.due >= now],
+    }
+
+
+def render_week(record: dict[str, Any]) -> str:
+    record = clean_record(record)
+    now = record["now"]
+    arrows = {"in": "<-", "out": "->"}
+    happened: list[tuple[str, str]] = []
+    for i in record["past_interviews"]:
+        happened.append((i["start"], f"interview   {_interview_text(i)}"))
+    for m in record["correspondence"]:
+        who = f" [{', '.join(m['with'])}]" if m["with"] else ""
+        org = f" ({m['organization']})" if m["organization"] else ""
+        happened.append(
+            (m["date"], f"{m['type']:<5} {arrows[m['direction']]}    {m['text']}{who}{org}")
+        )
+    for d in record["done"]:
+        who = d["contact_name"] or d["contact"] or ""
+        happened.append(
+            (d["done_at"], f"done        {KIND_LABELS[d['kind']]} {who} ({d['organization']})")
+        )
+    happened.sort(key=lambda entry: datetime.fromisoformat(entry[0]))
+    lines = [f"The past 7 days (since {_when(record['since'], now)})"]
+    if not happened:
+        lines.append("  nothing recorded")
+    width = max([16, *(len(_when(when, now)) for when, _ in happened)])
+    lines.extend(f"  {_when(when, now):<{width}}  {text}" for when, text in happened)
+    if record["overdue"]:
+        lines.append("")
+        lines.append(f"Overdue ({len(record['overdue'])})")
+        lines.extend(_duty_lines(record["overdue"], now, late=True))
+    lines.append("")
+    lines.append(f"The next 7 days (until {_when(record['until'], now)})")
+    if not record["coming_interviews"] and not record["due"]:
+        lines.append("  nothing due")
+    # Interviews among the duties, in time order, in the duties' columns.
+    starts = [_when(i["start"], now) for i in record["coming_interviews"]]
+    dues = [_when(d["due"], now) for d in record["due"]]
+    width = max([16, *(len(w) for w in starts + dues)])
+    due_lines = _duty_lines(record["due"], now, width=width)
+    coming = [(d["due"], line) for d, line in zip(record["due"], due_lines, strict=True)]
+    for interview, when in zip(record["coming_interviews"], starts, strict=True):
+        line = f"  {'':<6} {when:<{width}} {'interview':<10} {_interview_text(interview)}"
+        coming.append((interview["start"], line))
+    coming.sort(key=lambda entry: datetime.fromisoformat(entry[0]))
+    lines.extend(line for _, line in coming)
+    return "\n".join(lines) + "\n"
+
+
+def _interview_text(interview: dict[str, Any]) -> str:
+    position = f", {interview['position']}" if interview["position"] else ""
+    who = ", ".join(interview["with"]) or "nobody named"
+    return f"{interview['organization']}{position}, with {who}"
+
+
+# --- text that reaches the terminal
+
+NAME_COLUMN_MAX = 40
+
+# Escape sequences: CSI (colours, cursor moves), OSC (titles, hyperlinks), DCS/SOS/PM/APC
+# strings, two-character escapes, and the 8-bit CSI.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+)
+# C0 controls but tab and newline, DEL, C1 controls, and the bidi controls that can make
+# text read differently from what it is (Trojan Source).
+_DROPPED = dict.fromkeys(
+    [
+        *(c for c in range(0x20) if c not in (0x09, 0x0A)),
+        *range(0x7F, 0xA0),
+        0x061C,
+        0x200E,
+        0x200F,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+)
+_LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029]")
+
+
+def clean(text: str, *, multiline: bool = False) -> str:
+    """Text from outside, safe to print: no escape sequence, no control character, no bidi
+    override; line breaks become spaces unless `multiline`, which keeps newlines and tabs."""
+    text = _LINE_BREAKS.sub("\n", _ESCAPES.sub("", text)).translate(_DROPPED)
+    if not multiline:
+        text = text.replace("\n", " ").replace("\t", " ")
+    return text
+
+
+def clean_record(value: Any) -> Any:
+    """`value` with every string in it cleaned (one line each): what a renderer prints."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {key: clean_record(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_record(item) for item in value]
+    return value
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: wide (CJK) characters take two, marks none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def pad(text: str, width: int) -> str:
+    """`text` cut to `width` columns (ending in "…" when cut), then padded to it."""
+    if display_width(text) > width:
+        while text and display_width(text) > width - 1:
+            text = text[:-1]
+        text += "…"
+    return text + " " * (width - display_width(text))

@@ -14,6 +14,7 @@ from test_event_sync import add_week, sync
 
 from pursuit.daemon.app import App
 from pursuit.daemon.export import export_data, to_csv, to_ics, to_json
+from pursuit.daemon.views import render_overdue, render_status, render_week, status, week
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -113,25 +114,34 @@ def test_json_export_follows_the_contract(app: App, clock: Clock) -> None:
         assert event["duty"] in {d["id"] for d in data["duties"]}
 
 
-def test_csv_export_has_one_block_per_record_kind(app: App, clock: Clock) -> None:
+def test_csv_export_is_one_table_per_file(app: App, clock: Clock) -> None:
     story(app, clock)
-    text = to_csv(export_data(app.store, app.settings.timezone, app.now()))
-    kinds: dict[str, list[dict[str, str]]] = {}
-    header: list[str] = []
-    for row in csv.reader(io.StringIO(text)):
-        if not row:
-            continue
-        if row[0] == "record":
-            header = row
-            continue
-        kinds.setdefault(row[0], []).append(dict(zip(header, row, strict=True)))
-    assert set(kinds) == {
-        "organizations",
-        "contacts",
-        "interviews",
-        "duties",
-        "correspondence",
-        "events",
-    }
-    assert {r["state"] for r in kinds["duties"]} == {"overdue", "pending"}
-    assert kinds["interviews"][0]["interviewers"] == "jane@acme.com raj@acme.com"
+    data = export_data(app.store, app.settings.timezone, app.now())
+    for table, records in data.items():
+        rows = list(csv.DictReader(io.StringIO(to_csv(records).decode("utf-8"))))
+        assert len(rows) == len(records), table
+        if records:
+            assert list(rows[0]) == list(records[0]), "the columns are the JSON keys"
+    duties = list(csv.DictReader(io.StringIO(to_csv(data["duties"]).decode())))
+    assert {r["state"] for r in duties} == {"overdue", "pending"}
+    [interview] = csv.DictReader(io.StringIO(to_csv(data["interviews"]).decode()))
+    assert interview["interviewers"] == "jane@acme.com raj@acme.com"
+    excel = to_csv(data["duties"], excel=True)
+    assert excel.startswith(b"\xef\xbb\xbf") and b"\r\n" in excel
+
+
+def test_status_and_week_match_their_golden_files(app: App, clock: Clock) -> None:
+    """The text a user reads, on a fixed clock: overdue with how late, last and next
+    interviews, the past and next 7 days."""
+    story(app, clock)
+    store = app.store
+    globex = store.add_organization("Globex 10", ["globex.com"], now=clock.now)
+    store.add_organization("globex 2", ["globex2.com"], now=clock.now)
+    wang = store.ensure_contact("wang@globex.com", "王秀英", globex.id)
+    start = clock.now + timedelta(days=3, hours=1)
+    store.add_interview(globex.id, start, start + timedelta(hours=1), [wang.id], position="SRE")
+    sync(app)
+    tz, now = app.settings.timezone, clock.now
+    check_golden("status.txt", render_status(status(store, tz, now)).encode())
+    check_golden("status-overdue.txt", render_overdue(status(store, tz, now)).encode())
+    check_golden("week.txt", render_week(week(store, tz, now)).encode())
