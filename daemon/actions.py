@@ -96,6 +96,36 @@ def add_organization(
     return store.add_organization(name.strip(), clean, tuple(positions), now=now)
 
 
+@dataclass(frozen=True)
+class OrganizationAdded:
+    organization: Organization
+    existed: bool  # it was tracked already: what was new is added, nothing replaced
+    new_domains: tuple[str, ...]
+    new_positions: tuple[str, ...]
+
+
+def track_organization(
+    store: Store, name: str, domains: Iterable[str], positions: Iterable[str], *, now: datetime
+) -> OrganizationAdded:
+    """`org add`: a new organization, or what is new for one already tracked."""
+    try:
+        before: Organization | None = store.find_organization(name.strip())
+    except UserError:
+        before = None
+    if before is not None and before.name.casefold() != name.strip().casefold():
+        before = None  # a prefix or a domain of another organization: this one is new
+    positions = tuple(positions)
+    after = add_organization(store, name, domains, positions, now=now)
+    old_domains = before.domains if before else ()
+    old_positions = before.positions if before else ()
+    return OrganizationAdded(
+        after,
+        before is not None,
+        tuple(d for d in after.domains if d not in old_domains),
+        tuple(p for p in after.positions if p not in old_positions),
+    )
+
+
 def set_status(
     store: Store, settings: Settings, now: datetime, name: str, status: str
 ) -> Organization:
@@ -419,7 +449,7 @@ def add_contact(
     with store.transaction():
         known = store.contact_by_address(address)
         contact = store.ensure_contact(address, name, None, role=role)
-        linked = bool(org) and store.link_contact(contact.id, org.id, role=role, since=now)
+        linked = org is not None and store.link_contact(contact.id, org.id, role=role, since=now)
     return ContactAdded(store.contact(contact.id), known is None, org, linked)
 
 

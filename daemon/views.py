@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import Settings
 from pursuit.daemon.export import duty_record, iso, organization_record
-from pursuit.daemon.models import Contact, DutyKind, DutyState, Organization
+from pursuit.daemon.models import Contact, DutyKind, DutyState, Note, NoteKind, Organization
 from pursuit.daemon.store import Store
 
 KIND_LABELS = {
@@ -151,7 +151,7 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
             i for i in store.interviews() if any(p.contact.id == contact.id for p in i.interviewers)
         ]
         duties = store.duties(contact=contact.id)
-        title = f"{contact.display} <{contact.address}>"
+        title = f"{contact.display} <{contact.address}>" + _at_organizations(store, contact)
     for m in messages:
         entries.append(
             {
@@ -184,6 +184,7 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
                     "with": [who] if who else [],
                 }
             )
+    entries.extend(_note_entries(store, org, contact, contacts, tz))
     entries.sort(key=lambda e: datetime.fromisoformat(e["date"]), reverse=True)
     return {"title": title, "entries": entries}
 
@@ -208,7 +209,10 @@ def organization_detail(
 ) -> dict[str, Any]:
     record = organization_record(org)
     contacts = store.contacts(org.id)
-    record["contacts"] = [{"name": c.name, "email": c.address, "role": c.role} for c in contacts]
+    record["contacts"] = [
+        {"name": c.name, "email": c.address, "role": c.role_at(org.id)} for c in contacts
+    ]
+    record["notes"] = _note_records(store, org, tz)
     record["interviews"] = [
         {
             "id": i.id,
@@ -248,6 +252,7 @@ def render_organization(record: dict[str, Any]) -> str:
         lines.append("Duties")
         for d in record["duties"]:
             lines.append(f"{_duty_line(d)} {d['state']}")
+    _render_notes(lines, record.get("notes", []))
     return "\n".join(lines) + "\n"
 
 
@@ -282,4 +287,160 @@ def render_doctor(feeds: list[dict[str, Any]]) -> str:
         retry = f"; next try {feed['next_try'][:16].replace('T', ' ')}" if feed["next_try"] else ""
         if feed["failures"]:
             lines.append(f"    failed {times}, {answered}{retry}")
+    return "\n".join(lines) + "\n"
+
+
+# --- the user's log, and a person's page
+
+
+NOTE_LABELS = {NoteKind.NOTE: "note", NoteKind.PROMISE: "promise", NoteKind.STATUS: "status"}
+
+
+def _note_text(note: Note) -> str:
+    if note.kind == NoteKind.STATUS:
+        return f"{note.text} on {note.created:%d %b %Y}"
+    return note.text
+
+
+def _note_entries(
+    store: Store,
+    org: Organization | None,
+    contact: Contact | None,
+    contacts: dict[int, Contact],
+    tz: ZoneInfo,
+) -> list[dict[str, Any]]:
+    """Notes, promises and status changes as history entries."""
+    notes = store.notes(organization=org.id) if org else []
+    if contact is not None:
+        notes = store.notes(contact=contact.id)
+    return [
+        {
+            "date": iso(n.created, tz),
+            "type": NOTE_LABELS[n.kind],
+            "direction": None,
+            "text": _note_text(n),
+            "with": [contacts[n.contact_id].display] if n.contact_id in contacts else [],
+        }
+        for n in notes
+    ]
+
+
+def _note_records(store: Store, org: Organization, tz: ZoneInfo) -> list[dict[str, Any]]:
+    everyone = {c.id: c for c in store.contacts()}
+    return [
+        {
+            "date": iso(n.created, tz),
+            "kind": n.kind,
+            "text": _note_text(n),
+            "contact": everyone[n.contact_id].address if n.contact_id in everyone else None,
+        }
+        for n in store.notes(organization=org.id)
+    ]
+
+
+def _render_notes(lines: list[str], notes: list[dict[str, Any]]) -> None:
+    if not notes:
+        return
+    lines.append("Notes")
+    for n in notes:
+        day = datetime.fromisoformat(n["date"]).strftime("%Y-%m-%d")
+        who = f"  [{n['contact']}]" if n["contact"] else ""
+        lines.append(f"  {day} {n['kind']:<8} {n['text']}{who}")
+
+
+def _at_organizations(store: Store, contact: Contact) -> str:
+    names = [store.organization(o).name for o in contact.organization_ids]
+    return f" ({', '.join(names)})" if names else ""
+
+
+def contact_detail(store: Store, contact: Contact, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """A person: their organizations, addresses, notes, interviews, duties, last message."""
+    orgs = {o.id: o for o in store.organizations()}
+    interviews = [
+        i for i in store.interviews() if any(p.contact.id == contact.id for p in i.interviewers)
+    ]
+    last = next(iter(store.correspondence(contact_id=contact.id, limit=1)), None)
+    return {
+        "name": contact.name,
+        "email": contact.address,
+        "addresses": list(contact.addresses),
+        "organizations": [
+            {
+                "name": orgs[m.organization_id].name,
+                "role": m.role,
+                "since": iso(m.since, tz),
+            }
+            for m in contact.memberships
+            if m.organization_id in orgs
+        ],
+        "notes": [
+            {
+                "date": iso(n.created, tz),
+                "kind": n.kind,
+                "text": _note_text(n),
+                "organization": orgs[n.organization_id].name if n.organization_id in orgs else None,
+            }
+            for n in store.notes(contact=contact.id)
+        ],
+        "interviews": [
+            {
+                "id": i.id,
+                "organization": orgs[i.organization_id].name,
+                "start": iso(i.start, tz),
+                "position": i.position,
+                "cancelled": i.cancelled,
+            }
+            for i in interviews
+        ],
+        "duties": [
+            duty_record(d, {contact.id: contact}, orgs, tz, now)
+            for d in store.duties(contact=contact.id, state=(DutyState.PENDING, DutyState.DONE))
+        ],
+        "last_correspondence": None
+        if last is None
+        else {
+            "date": iso(last.date, tz),
+            "channel": last.channel,
+            "direction": last.direction,
+            "subject": last.subject,
+            "organization": orgs[last.organization_id].name
+            if last.organization_id in orgs
+            else None,
+        },
+    }
+
+
+def render_contact(record: dict[str, Any]) -> str:
+    lines = [f"{record['name'] or record['email']} <{record['email']}>"]
+    if len(record["addresses"]) > 1:
+        lines.append(f"  addresses: {', '.join(record['addresses'])}")
+    if record["organizations"]:
+        lines.append("Organizations")
+        for o in record["organizations"]:
+            role = f", {o['role']}" if o["role"] else ""
+            lines.append(f"  {o['name']}{role}")
+    else:
+        lines.append("  no organization (add one: pursuit contact add ADDRESS --org ORG)")
+    if record["interviews"]:
+        lines.append("Interviews")
+        for i in record["interviews"]:
+            mark = " (cancelled)" if i["cancelled"] else ""
+            position = f", {i['position']}" if i["position"] else ""
+            lines.append(f"  #{i['id']} {_when(i['start'])} {i['organization']}{position}{mark}")
+    if record["duties"]:
+        lines.append("Duties")
+        for d in record["duties"]:
+            lines.append(f"{_duty_line(d)} {d['state']}")
+    if record["notes"]:
+        lines.append("Notes")
+        for n in record["notes"]:
+            day = datetime.fromisoformat(n["date"]).strftime("%Y-%m-%d")
+            at = f" ({n['organization']})" if n["organization"] else ""
+            lines.append(f"  {day} {n['kind']:<8} {n['text']}{at}")
+    last = record["last_correspondence"]
+    if last:
+        day = datetime.fromisoformat(last["date"]).strftime("%Y-%m-%d")
+        arrow = "from you" if last["direction"] == "out" else "to you"
+        subject = f' "{last["subject"]}"' if last["subject"] else ""
+        lines.append(f"Last correspondence: {day}, {last['channel']} {arrow}{subject}")
     return "\n".join(lines) + "\n"
