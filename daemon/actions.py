@@ -197,9 +197,14 @@ def _interview_at_closed_organization(
             f"and plans its thank-you and follow-up (to undo: "
             f"`pursuit org status {_quoted(org.name)} {org.status}`)"
         )
+    why = (
+        f"{org.name} is at the offer stage (since {since})"
+        if org.status == OrgStatus.OFFER
+        else f"{org.name} was {org.status} on {since}, after this interview"
+    )
     return (
-        f"{org.name} is {org.status} since {since}: no thank-you or follow-up is planned "
-        f"for this interview (to plan them: `pursuit org status {_quoted(org.name)} active`)"
+        f"{why}: no thank-you or follow-up is planned for this interview "
+        f"(to plan them: `pursuit org status {_quoted(org.name)} active`)"
     )
 
 

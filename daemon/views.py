@@ -82,6 +82,8 @@ def _when(text: str | None) -> str:
 def _duty_line(duty: dict[str, Any]) -> str:
     who = duty["contact_name"] or duty["contact"] or ""
     label = KIND_LABELS[duty["kind"]]
+    if not who:  # nobody named: the duty is with the organization itself
+        return f"  #{duty['id']:<5} {_when(duty['due']):<16} {label:<10} {duty['organization']}"
     return f"  #{duty['id']:<5} {_when(duty['due']):<16} {label:<10} {who} ({duty['organization']})"
 
 
