@@ -167,8 +167,7 @@ class Directory:
         """
         orgs = self.memberships.get(contact_id, ())
         if not orgs:
-            known = next((v[1] for v in self.contacts.values() if v[0] == contact_id), None)
-            return known, "their organization"
+            return None, "no organization"
         if len(orgs) == 1:
             return orgs[0], "their organization"
         folded = text.casefold()

@@ -153,7 +153,7 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
             i for i in store.interviews() if any(p.contact.id == contact.id for p in i.interviewers)
         ]
         duties = store.duties(contact=contact.id)
-        title = f"{contact.display} <{contact.address}>" + _at_organizations(store, contact)
+        title = f"{contact.display} <{contact.address}>"
     for m in messages:
         entries.append(
             {
@@ -188,11 +188,14 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
             )
     entries.extend(_note_entries(store, org, contact, contacts, tz))
     entries.sort(key=lambda e: datetime.fromisoformat(e["date"]), reverse=True)
-    return {"title": title, "entries": entries}
+    return {"title": title, "entries": entries, **_organizations_of(store, contact)}
 
 
 def render_history(record: dict[str, Any]) -> str:
+    at = record.get("organizations")
     lines = [record["title"]]
+    if at:  # a person: under each of their organizations
+        lines.append(f"  at {', '.join(at)}")
     if not record["entries"]:
         lines.append("  nothing recorded yet")
     arrows = {"in": "<-", "out": "->", None: "  "}
@@ -350,9 +353,11 @@ def _render_notes(lines: list[str], notes: list[dict[str, Any]]) -> None:
         lines.append(f"  {day} {n['kind']:<8} {n['text']}{who}")
 
 
-def _at_organizations(store: Store, contact: Contact) -> str:
-    names = [store.organization(o).name for o in contact.organization_ids]
-    return f" ({', '.join(names)})" if names else ""
+def _organizations_of(store: Store, contact: Contact | None) -> dict[str, list[str]]:
+    """A person's organizations, for their history (an organization's has none)."""
+    if contact is None:
+        return {}
+    return {"organizations": [store.organization(o).name for o in contact.organization_ids]}
 
 
 def contact_detail(store: Store, contact: Contact, tz: ZoneInfo, now: datetime) -> dict[str, Any]:

@@ -412,3 +412,25 @@ def test_an_interview_from_before_a_rejection_is_a_record_only(
     assert added.organization.status == OrgStatus.REJECTED
     assert added.notice is not None and "pursuit org status Acme active" in added.notice
     assert pending(store, DutyKind.FOLLOW_UP) == []
+
+
+def test_the_thank_you_draft_uses_every_note(store: Store, settings: Settings) -> None:
+    from email import message_from_bytes, policy
+
+    from pursuit.daemon.drafts import TARGET, load_template, queue_drafts
+    from pursuit.daemon.outbox import decode_draft
+
+    actions.add_organization(store, "Acme Networks", ["acme.com"], [], now=NOW)
+    actions.add_interview(
+        store, settings, NOW, "acme", start="2026-11-30 10:00", people=["Jane <jane@acme.com>"]
+    )
+    actions.note(store, settings, NOW, "jane@acme.com", "liked my BGP migration story")
+    actions.note(store, settings, NOW, "jane@acme.com", "asked about our Rust rewrite")
+    later = NOW + timedelta(hours=3)
+    assert queue_drafts(store, load_template(None), later, from_address=ME, your_name="Sam") == 1
+    [entry] = store.pending_outbox(TARGET)
+    draft = message_from_bytes(decode_draft(entry.payload), policy=policy.default)
+    body = draft.get_body()
+    assert body is not None
+    text = " ".join(body.get_content().split())
+    assert "I'm glad you liked my BGP migration story and asked about our Rust rewrite." in text

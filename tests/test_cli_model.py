@@ -46,9 +46,11 @@ def test_a_shared_recruiter_keeps_both_follow_ups_and_survives_forgetting_one(
     assert "Rita Recruiter (Acme Networks)" in status and "Rita Recruiter (Globex)" in status
     shown = p.ok("contact", "show", "rita@agency.example")
     assert "Organizations\n  Acme Networks, interviewer\n  Globex, interviewer" in shown
-    assert "Rita Recruiter <rita@agency.example> (Acme Networks, Globex)" in p.ok(
+    assert "Rita Recruiter <rita@agency.example>\n  at Acme Networks, Globex\n" in p.ok(
         "history", "rita@agency.example"
     )
+    record = json.loads(p.ok("history", "rita@agency.example", "--json"))
+    assert record["organizations"] == ["Acme Networks", "Globex"]
     assert "Rita Recruiter" in p.ok("org", "show", "globex")
 
     p.ok("forget", "globex", "--yes")
