@@ -26,6 +26,7 @@ from pursuit.daemon.models import (
     Duty,
     DutyState,
     Interview,
+    NoteKind,
     Organization,
     OrgStatus,
 )
@@ -153,6 +154,7 @@ class ScheduledInterview:
     start: datetime
     interviewers: tuple[Contact, ...]
     already: bool = False  # the same interview was recorded before: nothing added
+    notice: str | None = None  # what became of a closed organization, said plainly
 
 
 def add_interview(
@@ -187,8 +189,43 @@ def add_interview(
         interview_id = store.add_interview(
             found.id, begins, ends, [c.id for c in contacts], position=position
         )
+        notice = _interview_at_closed_organization(store, found, begins, now)
     replan(store, settings, now)
-    return ScheduledInterview(interview_id, found, begins, contacts)
+    return ScheduledInterview(
+        interview_id, store.organization(found.id), begins, contacts, notice=notice
+    )
+
+
+def _interview_at_closed_organization(
+    store: Store, org: Organization, start: datetime, now: datetime
+) -> str | None:
+    """An interview after a rejection (or a withdrawal, a closing) means the organization
+    came back: it is active again and the interview's duties are planned. An interview
+    at an offer stays under the offer (a meeting about it is no new application), and an
+    interview from before the status changed is only a record; both say how to plan."""
+    if org.status == OrgStatus.ACTIVE:
+        return None
+    since = f"{org.status_changed:%d %b %Y}"
+    if org.status != OrgStatus.OFFER and start >= org.status_changed:
+        store.set_organization_status(org.id, OrgStatus.ACTIVE, now=now)
+        return (
+            f"{org.name} was {org.status} on {since}; this interview makes it active again "
+            f"and plans its thank-you and follow-up (to undo: "
+            f"`pursuit org status {_quoted(org.name)} {org.status}`)"
+        )
+    why = (
+        f"{org.name} is at the offer stage (since {since})"
+        if org.status == OrgStatus.OFFER
+        else f"{org.name} was {org.status} on {since}, after this interview"
+    )
+    return (
+        f"{why}: no thank-you or follow-up is planned for this interview "
+        f"(to plan them: `pursuit org status {_quoted(org.name)} active`)"
+    )
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"' if any(c.isspace() for c in name) else name
 
 
 def _people(store: Store, people: Iterable[str]) -> list[tuple[str, str]]:
@@ -368,12 +405,13 @@ def commit(
     *,
     on_day: str | None = None,
     after: str | None = None,
+    organization: str | None = None,
 ) -> Promise:
     """The day you promised CONTACT to follow up: ON_DAY, or AFTER the interview."""
     if bool(on_day) == bool(after):
         raise UserError("give exactly one of --on DATE or --in DURATION")
     tz = settings.timezone
-    found, interview_id = _latest_interview(store, contact)
+    found, interview_id = _latest_interview(store, contact, organization)
     interview_day = store.interview(interview_id).start.astimezone(tz).date()
     day = parse_day(on_day, interview_day) if on_day else interview_day + parse_offset(after or "")
     if day < interview_day:
@@ -390,7 +428,7 @@ def commit(
     with store.transaction():
         if before is not None and before.state == "pending" and before.snoozed:
             store.clear_snooze(before.id)  # the promise is the newer word: it wins
-        store.set_interviewer(interview_id, found.id, promised=day)
+        store.set_interviewer(interview_id, found.id, promised=day, now=now)
         replan(store, settings, now)
     duty = store.duty_by_key(key)
     already = promised_before == day and before is not None and before == duty
@@ -419,10 +457,34 @@ def _why_not_due(
     return "no follow-up is planned for this interview"
 
 
-def note(store: Store, settings: Settings, now: datetime, contact: str, text: str) -> Contact:
-    """The positive point discussed with CONTACT at the latest interview (for the thank-you)."""
-    found, interview_id = _latest_interview(store, contact)
-    store.set_interviewer(interview_id, found.id, note=text)
+def note(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    contact: str,
+    text: str,
+    *,
+    organization: str | None = None,
+) -> Contact:
+    """Add to the notes on CONTACT: at their latest interview (at ORGANIZATION), where the
+    thank-you and the follow-up use them; a person not interviewed yet keeps it in their
+    record. A second note adds, never replaces."""
+    text = text.strip()
+    if not text:
+        raise UserError("the note is empty: write what you want to remember")
+    found = find_contact(store, contact)
+    org = _organization_of(store, found, organization)
+    interview_id = store.latest_interview_with(found.id, org)
+    if interview_id is not None:
+        store.set_interviewer(interview_id, found.id, note=text, now=now)
+    else:
+        store.add_note(
+            NoteKind.NOTE,
+            text,
+            now=now,
+            organization_id=org or store.latest_organization_of(found.id),
+            contact_id=found.id,
+        )
     replan(store, settings, now)
     return found
 
@@ -434,12 +496,29 @@ def find_contact(store: Store, text: str) -> Contact:
     return store.find_contact(text)
 
 
-def _latest_interview(store: Store, contact: str) -> tuple[Contact, int]:
-    found = find_contact(store, contact)
-    interview_id = store.latest_interview_with(found.id)
-    if interview_id is None:
+def _organization_of(store: Store, contact: Contact, organization: str | None) -> int | None:
+    """The organization the user named, which must be one of the person's."""
+    if organization is None:
+        return None
+    org = store.find_organization(organization)
+    if org.id not in contact.organization_ids:
         raise UserError(
-            f"{found.display} has no interview yet (add one with `pursuit interview add`)"
+            f"{contact.display} is not at {org.name} (add them: "
+            f"`pursuit contact add {contact.address} --org {_quoted(org.name)}`)"
+        )
+    return org.id
+
+
+def _latest_interview(
+    store: Store, contact: str, organization: str | None = None
+) -> tuple[Contact, int]:
+    found = find_contact(store, contact)
+    org = _organization_of(store, found, organization)
+    interview_id = store.latest_interview_with(found.id, org)
+    if interview_id is None:
+        at = f" at {store.organization(org).name}" if org else ""
+        raise UserError(
+            f"{found.display} has no interview{at} yet (add one with `pursuit interview add`)"
         )
     return found, interview_id
 
@@ -492,7 +571,7 @@ def log_by_hand(
             direction=direction,
             when=moment,
             channel=Channel(channel),
-            organization_id=found.organization_id,
+            organization_id=store.latest_organization_of(found.id),
             contact_ids=[found.id],
             subject=text,
             people=found.addresses,
@@ -635,3 +714,85 @@ def replan(store: Store, settings: Settings, now: datetime) -> None:
     from pursuit.daemon.jobs import plan  # the planner is not needed by read-only commands
 
     plan(store, settings, settings.calendar.kind, now)
+
+
+# --- people
+
+
+def _parsed_person(text: str, what: str = "person") -> tuple[str, str]:
+    """ "Name <address>" or an address, as `interview add --with` takes it."""
+    return parse_person(text, what)
+
+
+def _clean_name(name: str) -> str:
+    name = check_name(name)
+    if not name:
+        raise UserError("the name is empty")
+    return name
+
+
+@dataclass(frozen=True)
+class ContactAdded:
+    contact: Contact
+    created: bool  # False: the address was known already
+    organization: Organization | None
+    linked: bool  # the person is now also at the organization
+
+
+def add_contact(
+    store: Store,
+    now: datetime,
+    person: str,
+    *,
+    organization: str | None = None,
+    role: str | None = None,
+) -> ContactAdded:
+    """Know a person without an interview; a known one is added to another organization."""
+    name, address = _parsed_person(person)
+    org = store.find_organization(organization) if organization else None
+    with store.transaction():
+        known = store.contact_by_address(address)
+        contact = store.ensure_contact(address, name, None, role=role)
+        linked = org is not None and store.link_contact(contact.id, org.id, role=role, since=now)
+    return ContactAdded(store.contact(contact.id), known is None, org, linked)
+
+
+def rename_contact(store: Store, contact: str, name: str) -> tuple[str, Contact]:
+    """Give a person their right name; returns the old name and the contact renamed."""
+    found = store.find_contact(contact)
+    store.rename_contact(found.id, _clean_name(name))
+    return found.display, store.contact(found.id)
+
+
+def add_address(store: Store, contact: str, address: str) -> Contact:
+    """Another address of the same person, so mail from it is theirs."""
+    found = store.find_contact(contact)
+    _, clean = _parsed_person(address, "address")
+    store.add_address(found.id, clean)
+    return store.contact(found.id)
+
+
+def add_person_to_interview(
+    store: Store, settings: Settings, now: datetime, interview_id: int, person: str
+) -> Contact:
+    """Someone joins an interview (named after it was recorded); their duties are planned."""
+    found = store.interview(interview_id)
+    name, address = _parsed_person(person)
+    with store.transaction():
+        contact = store.ensure_contact(address, name, found.organization_id, role="interviewer")
+        if not store.add_interviewer(interview_id, contact.id):
+            raise UserError(f"{contact.display} is already in interview #{interview_id}")
+    replan(store, settings, now)
+    return store.contact(contact.id)
+
+
+def remove_person_from_interview(
+    store: Store, settings: Settings, now: datetime, interview_id: int, person: str
+) -> Contact:
+    """Someone was not in the interview after all; their duties for it are cancelled."""
+    store.interview(interview_id)
+    contact = store.find_contact(person)
+    if not store.remove_interviewer(interview_id, contact.id):
+        raise UserError(f"{contact.display} is not in interview #{interview_id}")
+    replan(store, settings, now)
+    return contact

@@ -275,6 +275,8 @@ def interview_add(
         f"Interview #{added.id}: {added.organization.name}, "
         f"{added.start:%a %d %b %Y %H:%M}, with {who}"
     )
+    if added.notice:
+        click.echo(added.notice)
 
 
 @interview.command("move")
@@ -337,11 +339,20 @@ def _duty_words(app: App, duty: Duty) -> str:
 @click.argument("contact")
 @click.option("--on", "on_day", help="The promised day: 2026-12-04, friday, tomorrow.")
 @click.option("--in", "after", help="Days after the interview: 5d, 2w.")
+@click.option("--org", "organization", help="For someone at several organizations: which one.")
 @changes_data
-def commit(app: App, contact: str, on_day: str | None, after: str | None) -> None:
+def commit(
+    app: App, contact: str, on_day: str | None, after: str | None, organization: str | None
+) -> None:
     """Record the day you promised to follow up with someone."""
     promise = actions.commit(
-        app.store, app.settings, app.now(), contact, on_day=on_day, after=after
+        app.store,
+        app.settings,
+        app.now(),
+        contact,
+        on_day=on_day,
+        after=after,
+        organization=organization,
     )
     who = promise.contact.display
     if promise.instead is not None:
@@ -357,10 +368,14 @@ def commit(app: App, contact: str, on_day: str | None, after: str | None) -> Non
 @cli.command()
 @click.argument("contact")
 @click.argument("text")
+@click.option("--org", "organization", help="For someone at several organizations: which one.")
 @changes_data
-def note(app: App, contact: str, text: str) -> None:
-    """Record the positive point you discussed with someone (used in the thank-you note)."""
-    found = actions.note(app.store, app.settings, app.now(), contact, text)
+def note(app: App, contact: str, text: str, organization: str | None) -> None:
+    """Add a note on someone, e.g. the positive point you discussed (used in the thank-you
+    note and the follow-up's talking points). Each note adds to the others."""
+    found = actions.note(
+        app.store, app.settings, app.now(), contact, text, organization=organization
+    )
     click.echo(f"Noted for {found.display}: {text}")
 
 
@@ -386,6 +401,86 @@ def log_entry(
     click.echo(f"Logged {channel} with {who}")
     for duty in logged.fulfilled:
         click.echo(f"  Duty #{duty.id} done: {_duty_words(app, duty)}")
+
+
+@interview.command("add-person")
+@click.argument("interview_id", type=int)
+@click.argument("person")
+@changes_data
+def interview_add_person(app: App, interview_id: int, person: str) -> None:
+    """Add someone to an interview: PERSON is "Jane Doe <jane@acme.com>" or an address."""
+    contact = actions.add_person_to_interview(
+        app.store, app.settings, app.now(), interview_id, person
+    )
+    click.echo(f"{contact.display} added to interview #{interview_id}")
+
+
+@interview.command("remove-person")
+@click.argument("interview_id", type=int)
+@click.argument("person")
+@changes_data
+def interview_remove_person(app: App, interview_id: int, person: str) -> None:
+    """Remove someone from an interview (an address or a name); their duties for it go."""
+    contact = actions.remove_person_from_interview(
+        app.store, app.settings, app.now(), interview_id, person
+    )
+    click.echo(f"{contact.display} removed from interview #{interview_id}")
+
+
+@cli.group()
+def contact() -> None:
+    """People: add, rename, give another address, show."""
+
+
+@contact.command("add")
+@click.argument("person")
+@click.option("--org", "organization", help="An organization they belong to.")
+@click.option("--role", help="Their role there: recruiter, hiring manager, ...")
+@changes_data
+def contact_add(app: App, person: str, organization: str | None, role: str | None) -> None:
+    """Add someone ("Jane Doe <jane@acme.com>"), or add a known person to an organization."""
+    added = actions.add_contact(app.store, app.now(), person, organization=organization, role=role)
+    who = f"{added.contact.display} <{added.contact.address}>"
+    at = f" at {added.organization.name}" if added.organization else ""
+    if added.created:
+        click.echo(f"Added {who}{at}")
+    elif added.linked:
+        click.echo(f"{who} is known; now also{at}")
+    else:
+        click.echo(f"{who} is already known{at}; nothing changed")
+
+
+@contact.command("rename")
+@click.argument("contact_name", metavar="CONTACT")
+@click.argument("name")
+@changes_data
+def contact_rename(app: App, contact_name: str, name: str) -> None:
+    """Give someone their right name."""
+    old, renamed = actions.rename_contact(app.store, contact_name, name)
+    click.echo(f"{old} is now {renamed.display}")
+
+
+@contact.command("address-add")
+@click.argument("contact_name", metavar="CONTACT")
+@click.argument("address")
+@changes_data
+def contact_address_add(app: App, contact_name: str, address: str) -> None:
+    """Give someone another address (mail from it is then theirs)."""
+    found = actions.add_address(app.store, contact_name, address)
+    click.echo(f"{found.display}: {', '.join(found.addresses)}")
+
+
+@contact.command("show")
+@click.argument("contact_name", metavar="CONTACT")
+@click.option("--json", "as_json", is_flag=True)
+@reads_data
+def contact_show(app: App, contact_name: str, as_json: bool) -> None:
+    """Show someone: organizations, addresses, notes, interviews, duties, last correspondence."""
+    from pursuit.daemon import views
+
+    found = app.store.find_contact(contact_name)
+    record = views.contact_detail(app.store, found, app.settings.timezone, app.now())
+    click.echo(json.dumps(record, indent=2) if as_json else views.render_contact(record))
 
 
 # --- duties

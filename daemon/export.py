@@ -83,6 +83,7 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
             "name": c.name,
             "role": c.role,
             "organization": org_name(c.organization_id),
+            "organizations": [org_name(o) for o in c.organization_ids],
         }
         for c in contacts.values()
     ]

@@ -92,7 +92,11 @@ def _interviewers(entry: CalendarEntry, directory: Directory) -> tuple[int | Non
         if attendee.is_self or attendee.is_resource:
             continue
         known = directory.contacts.get(normalize(attendee.email))
-        at_org = known[1] if known else directory.organization_for_domain(domain_of(attendee.email))
+        at_org = (
+            directory.organization_of(known[0], entry.summary)[0]
+            if known
+            else directory.organization_for_domain(domain_of(attendee.email))
+        )
         if at_org is None:
             continue
         if org_id is None:

@@ -6,6 +6,7 @@ domains taken from the store once per sync.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from pursuit.connectors.base import Address, MailMessage
 from pursuit.daemon.models import Contact, Direction
 from pursuit.daemon.store import Store
+
+log = logging.getLogger(__name__)
 
 # Personal mail providers: a domain here never identifies an organization.
 FREE_MAIL = frozenset(
@@ -124,10 +127,12 @@ def verdict(message: MailMessage) -> str | None:
 class Directory:
     """Who and what pursuit tracks, for matching."""
 
-    contacts: dict[str, tuple[int, int | None]]  # normalized address -> (contact, org)
+    contacts: dict[str, tuple[int, int | None]]  # normalized address -> (contact, first org)
     domains: dict[str, int]  # domain -> organization
     org_names: dict[int, str]
     user_addresses: frozenset[str] = field(default_factory=frozenset)
+    memberships: dict[int, tuple[int, ...]] = field(default_factory=dict)  # contact -> orgs
+    latest: dict[int, int] = field(default_factory=dict)  # contact -> org of latest activity
 
     @classmethod
     def from_store(cls, store: Store, user_addresses: Iterable[str] = ()) -> Directory:
@@ -138,12 +143,41 @@ class Directory:
         }
         domains = store.domains()
         names = {org.id: org.name for org in store.organizations()}
-        return cls(contacts, domains, names, frozenset(normalize(a) for a in user_addresses))
+        memberships = {c.id: c.organization_ids for c in store.contacts() if c.organization_ids}
+        return cls(
+            contacts,
+            domains,
+            names,
+            frozenset(normalize(a) for a in user_addresses),
+            memberships,
+            store.latest_activity(),
+        )
 
     def add_contact(self, contact: Contact) -> None:
         """Know a contact just created, without reading the whole store again."""
         for address in contact.addresses:
             self.contacts[normalize(address)] = (contact.id, contact.organization_id)
+        self.memberships[contact.id] = contact.organization_ids
+
+    def organization_of(self, contact_id: int, text: str = "") -> tuple[int | None, str]:
+        """Which of a person's organizations a message or event with them is about, and why.
+
+        One organization: that one. Several: the one named in TEXT (a subject, an
+        event's title), else the one of their latest interview or message.
+        """
+        orgs = self.memberships.get(contact_id, ())
+        if not orgs:
+            return None, "no organization"
+        if len(orgs) == 1:
+            return orgs[0], "their organization"
+        folded = text.casefold()
+        for org_id in sorted(orgs, key=lambda o: -len(self.org_names.get(o, ""))):
+            name = self.org_names.get(org_id, "").casefold()
+            if name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", folded):
+                return org_id, "named in the subject"
+        if contact_id in self.latest and self.latest[contact_id] in orgs:
+            return self.latest[contact_id], "their latest interview or message"
+        return orgs[0], "the first organization they belonged to"
 
     def organization_for_domain(self, domain: str) -> int | None:
         if domain in FREE_MAIL:
@@ -170,6 +204,7 @@ class Match:
     new_contacts: tuple[Address, ...]  # people at a tracked domain not yet known
     direction: Direction
     people: tuple[str, ...]
+    reason: str = ""  # why this organization: "domain", "named in the subject", ...
 
 
 def counterparts(message: MailMessage, directory: Directory) -> list[Address]:
@@ -200,31 +235,44 @@ def match(message: MailMessage, directory: Directory) -> Match | None:
     people = counterparts(message, directory)
     contact_ids: list[int] = []
     new: list[Address] = []
-    org_id: int | None = None
     bulk = is_bulk(message)
+    # An organization's domain says which organization a message is about; a person
+    # at a personal or agency address says it only through their organizations.
+    by_domain: int | None = None
+    by_person: tuple[int | None, str] = (None, "")
     for person in people:
+        domain_org = directory.organization_for_domain(domain_of(person.email))
+        by_domain = by_domain or domain_org
         known = directory.contacts.get(normalize(person.email))
         if known is not None:
             contact_ids.append(known[0])
-            org_id = org_id or known[1]
+            if by_person[0] is None:
+                by_person = directory.organization_of(known[0], message.subject)
             continue
-        domain_org = directory.organization_for_domain(domain_of(person.email))
-        if domain_org is not None:
-            org_id = org_id or domain_org
-            if not bulk:
-                new.append(person)
+        if domain_org is not None and not bulk:
+            new.append(person)
+    org_id, reason = (by_domain, "domain") if by_domain is not None else by_person
     if org_id is None and not contact_ids:
         sender = message.sender
         if sender and _hiring_system(domain_of(sender.email)):
             org_id = directory.organization_named_in(f"{sender.name}\n{message.subject}")
+            reason = "hiring system"
         if org_id is None:
             return None
+    if reason not in ("domain", "their organization"):
+        log.info(
+            "%s: filed under %s (%s)",
+            message.message_id,
+            directory.org_names.get(org_id or -1, "no organization"),
+            reason,
+        )
     return Match(
         organization_id=org_id,
         contact_ids=tuple(contact_ids),
         new_contacts=tuple(new),
         direction=Direction.OUT if message.outgoing else Direction.IN,
         people=tuple(p.email for p in people),
+        reason=reason,
     )
 
 

@@ -61,12 +61,22 @@ class Organization:
 
 
 @dataclass(frozen=True)
+class Membership:
+    """A person's tie to one organization: a recruiter can present you to several."""
+
+    organization_id: int
+    role: str | None = None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Contact:
     id: int
     name: str
     addresses: tuple[str, ...]
-    organization_id: int | None
+    organization_id: int | None  # the first organization they belonged to
     role: str | None = None
+    memberships: tuple[Membership, ...] = ()
 
     @property
     def address(self) -> str:
@@ -76,12 +86,48 @@ class Contact:
     def display(self) -> str:
         return self.name or self.address
 
+    @property
+    def organization_ids(self) -> tuple[int, ...]:
+        if self.memberships:
+            return tuple(m.organization_id for m in self.memberships)
+        return () if self.organization_id is None else (self.organization_id,)
+
+    def role_at(self, organization_id: int) -> str | None:
+        for membership in self.memberships:
+            if membership.organization_id == organization_id:
+                return membership.role
+        return self.role if organization_id == self.organization_id else None
+
 
 @dataclass(frozen=True)
 class Interviewer:
     contact: Contact
-    note: str | None = None
+    notes: tuple[str, ...] = ()  # oldest first
     promised: date | None = None
+
+    @property
+    def note(self) -> str | None:
+        """Every note in one phrase, for a sentence such as "I'm glad you ..."."""
+        return " and ".join(self.notes) or None
+
+
+class NoteKind(StrEnum):
+    NOTE = "note"  # what the user wrote down
+    PROMISE = "promise"  # a day promised to follow up
+    STATUS = "status"  # where the organization stood from then on
+
+
+@dataclass(frozen=True)
+class Note:
+    """One entry of the log the user keeps: a note, a promise or a status change."""
+
+    id: int
+    kind: NoteKind
+    text: str
+    created: datetime
+    organization_id: int | None
+    contact_id: int | None
+    interview_id: int | None
 
 
 @dataclass(frozen=True)

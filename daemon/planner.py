@@ -100,10 +100,14 @@ def plan_duties(
     orgs = {o.id: o for o in organizations}
     live = [i for i in interviews if not i.cancelled and i.organization_id in orgs]
     planned: list[PlannedDuty] = []
-    latest_with: dict[int, tuple[Interview, date | None]] = {}
+    # (person or None for "nobody named", organization) -> the latest interview, promise
+    latest_with: dict[tuple[int | None, int], tuple[Interview, date | None]] = {}
     for interview in sorted(live, key=lambda i: (i.start, i.id)):
         if orgs[interview.organization_id].status != OrgStatus.ACTIVE:
             continue
+        if not interview.interviewers:
+            # Nobody named yet: the follow-up is with the organization itself.
+            latest_with[(None, interview.organization_id)] = (interview, None)
         for person in interview.interviewers:
             planned.append(
                 PlannedDuty(
@@ -115,12 +119,16 @@ def plan_duties(
                     due=thank_you_due(interview, rules, tz),
                 )
             )
-            latest_with[person.contact.id] = (interview, person.promised)
-    # One follow-up per person, from the latest interview with them.
-    for contact_id, (interview, promised) in latest_with.items():
+            latest_with[(person.contact.id, interview.organization_id)] = (
+                interview,
+                person.promised,
+            )
+    # One follow-up per person and organization, from the latest interview there:
+    # a recruiter presenting you to two organizations owes you two answers.
+    for (contact_id, _), (interview, promised) in latest_with.items():
         planned.append(
             PlannedDuty(
-                key=f"follow_up:{interview.id}:{contact_id}",
+                key=f"follow_up:{interview.id}:{'org' if contact_id is None else contact_id}",
                 kind=DutyKind.FOLLOW_UP,
                 organization_id=interview.organization_id,
                 contact_id=contact_id,
@@ -130,8 +138,8 @@ def plan_duties(
         )
     by_org: dict[int, list[Contact]] = {}
     for contact in contacts:
-        if contact.organization_id is not None:
-            by_org.setdefault(contact.organization_id, []).append(contact)
+        for org_id in contact.organization_ids:
+            by_org.setdefault(org_id, []).append(contact)
     for org in orgs.values():
         if org.status != OrgStatus.REJECTED:
             continue
@@ -154,7 +162,7 @@ def _check_in_contact(
 ) -> int | None:
     """Whom to check in with: the recruiter, else the last interviewer, else anyone."""
     for contact in people:
-        if contact.role == "recruiter":
+        if contact.role_at(org_id) == "recruiter":
             return contact.id
     for interview in sorted(interviews, key=lambda i: i.start, reverse=True):
         if interview.organization_id == org_id and interview.interviewers:
@@ -215,7 +223,7 @@ def _thank_you_event(
         if all_done
         else f"Send thank-you notes: {org.name} ({names})"
     )
-    notes = {p.contact.id: p.note for p in interview.interviewers}
+    notes = {p.contact.id: p.notes for p in interview.interviewers}
     lines = [
         f"Interview: {_when(interview.start, ctx.tz)}"
         + (f", {interview.position}" if interview.position else ""),
@@ -229,8 +237,8 @@ def _thank_you_event(
         if duty.state != DutyState.DONE and duty.snoozed:
             state += f" (snoozed to {_when(duty.due, ctx.tz)})"
         lines.append(f"- {contact.display} <{contact.address}>: {state}")
-        if notes.get(contact.id):
-            lines.append(f"  You noted: {notes[contact.id]}")
+        for noted in notes.get(contact.id, ()):
+            lines.append(f"  You noted: {noted}")
     # The event is when the next note is to be written: a snoozed or sent one
     # does not hold it at an earlier time.
     start = min(d.due for d in [d for d in group if d.state != "done"] or group)
@@ -252,7 +260,7 @@ def _follow_up_event(duty: Duty, ctx: EventContext, rules: PlannerSettings) -> P
     interview = ctx.interviews.get(duty.interview_id or -1)
     if duty.kind == DutyKind.FOLLOW_UP:
         verb = "Followed up with" if duty.state == DutyState.DONE else "Follow up with"
-        summary = f"{verb} {who} ({org.name})"
+        summary = f"{verb} {who} ({org.name})" if contact else f"{verb} {org.name}"
     else:
         verb = "Checked in with" if duty.state == DutyState.DONE else "Check in with"
         summary = f"{verb} {org.name}" + (f" ({who})" if contact else "")
@@ -281,11 +289,12 @@ def talking_points(
     if position:
         lines.append(f"Position: {position}")
     if interview:
-        people = ", ".join(p.contact.display for p in interview.interviewers)
+        people = ", ".join(p.contact.display for p in interview.interviewers) or "nobody named"
         lines.append(f"Interview: {_when(interview.start, ctx.tz)} with {people}")
         for person in interview.interviewers:
-            if contact and person.contact.id == contact.id and person.note:
-                lines.append(f"Your notes: {person.note}")
+            if contact and person.contact.id == contact.id:
+                # every note, oldest first
+                lines.extend(f"Your notes: {noted}" for noted in person.notes)
     last = ctx.last_correspondence(contact.id) if contact else None
     if last is not None:
         arrow = "from you" if last.direction == Direction.OUT else "to you"

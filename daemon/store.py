@@ -34,6 +34,9 @@ from pursuit.daemon.models import (
     Interviewer,
     JobRun,
     ManagedEvent,
+    Membership,
+    Note,
+    NoteKind,
     Organization,
     OrgStatus,
     OutboxEntry,
@@ -207,6 +210,40 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE feed_items ADD COLUMN removed_feed_url TEXT;
     ALTER TABLE events ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: a person can belong to several organizations, and notes are a log.
+    # contacts.organization_id is emptied (it is no longer read or written): its
+    # ON DELETE CASCADE made forgetting one organization delete a shared recruiter
+    # with their records at every other one.
+    """
+    CREATE TABLE contact_organizations (
+        contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+        organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+        role TEXT,
+        since TEXT NOT NULL,
+        PRIMARY KEY (contact_id, organization_id)
+    );
+    CREATE INDEX contact_organizations_org ON contact_organizations(organization_id);
+    INSERT INTO contact_organizations (contact_id, organization_id, role, since)
+        SELECT id, organization_id, role, strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')
+        FROM contacts WHERE organization_id IS NOT NULL;
+    UPDATE contacts SET organization_id = NULL;
+    CREATE TABLE notes (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('note', 'promise', 'status')),
+        text TEXT NOT NULL,
+        created TEXT NOT NULL,
+        organization_id INTEGER REFERENCES organizations(id) ON DELETE CASCADE,
+        contact_id INTEGER REFERENCES contacts(id) ON DELETE CASCADE,
+        interview_id INTEGER REFERENCES interviews(id) ON DELETE CASCADE
+    );
+    CREATE INDEX notes_org ON notes(organization_id);
+    CREATE INDEX notes_contact ON notes(contact_id);
+    INSERT INTO notes (kind, text, created, organization_id, contact_id, interview_id)
+        SELECT 'note', x.note, i.start, i.organization_id, x.contact_id, x.interview_id
+        FROM interviewers x JOIN interviews i ON i.id = x.interview_id
+        WHERE x.note IS NOT NULL AND trim(x.note) != '';
+    UPDATE interviewers SET note = NULL;
     """,
 )
 
@@ -431,10 +468,15 @@ class Store:
                 ).lastrowid
             else:
                 org_id = row["id"]
+                positions = list(positions)
+                if positions and not from_config:
+                    # The user adds positions; the ones already recorded stay.
+                    known = self.organization(org_id).positions
+                    positions = [*known, *(p for p in positions if p not in known)]
                 if positions:
                     self._db.execute(
                         "UPDATE organizations SET positions = ? WHERE id = ?",
-                        (json.dumps(list(positions)), org_id),
+                        (json.dumps(positions), org_id),
                     )
             for domain in domains:
                 owner = self._db.execute(
@@ -453,11 +495,13 @@ class Store:
 
     def set_organization_status(self, org_id: int, status: OrgStatus, *, now: datetime) -> None:
         with self.transaction():
-            self._db.execute(
+            changed = self._db.execute(
                 "UPDATE organizations SET status = ?, status_changed = ? "
                 "WHERE id = ? AND status != ?",
                 (status, to_db(now), org_id, status),
-            )
+            ).rowcount
+            if changed:  # the log keeps every status the organization had, with its day
+                self.add_note(NoteKind.STATUS, str(status), now=now, organization_id=org_id)
             # Setting a status answers the flag, even a false alarm confirmed as active.
             self._db.execute("UPDATE organizations SET flag = NULL WHERE id = ?", (org_id,))
 
@@ -465,8 +509,34 @@ class Store:
         self._write("UPDATE organizations SET flag = ? WHERE id = ?", (flag, org_id))
 
     def forget_organization(self, org_id: int) -> None:
+        """Remove an organization with its records and its people's ties to it.
+
+        A person who also belongs elsewhere stays, with their records there; one
+        left with no organization and nothing recorded goes.
+        """
         with self.transaction():
+            people = [
+                int(r[0])
+                for r in self._db.execute(
+                    "SELECT contact_id FROM contact_organizations WHERE organization_id = ?",
+                    (org_id,),
+                )
+            ]
             self._db.execute("DELETE FROM organizations WHERE id = ?", (org_id,))
+            for contact_id in people:
+                if not self._has_records(contact_id):
+                    self._db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+
+    def _has_records(self, contact_id: int) -> bool:
+        row = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM contact_organizations WHERE contact_id = :c) "
+            "OR EXISTS (SELECT 1 FROM interviewers WHERE contact_id = :c) "
+            "OR EXISTS (SELECT 1 FROM correspondence_contacts WHERE contact_id = :c) "
+            "OR EXISTS (SELECT 1 FROM duties WHERE contact_id = :c) "
+            "OR EXISTS (SELECT 1 FROM notes WHERE contact_id = :c)",
+            {"c": contact_id},
+        ).fetchone()
+        return bool(row[0])
 
     def organization_for_domain(self, domain: str) -> int | None:
         """The organization owning this domain or a parent of it (mail.acme.com -> acme.com)."""
@@ -491,21 +561,38 @@ class Store:
 
     def _contacts(self, where: str, params: Sequence[Any]) -> list[Contact]:
         rows = self._db.execute(
-            "SELECT c.id, c.name, c.role, c.organization_id, group_concat(a.address, ' ') AS addrs "
+            "SELECT c.id, c.name, c.role, group_concat(a.address, ' ') AS addrs "
             f"FROM contacts c LEFT JOIN addresses a ON a.contact_id = c.id WHERE {where} "
             "GROUP BY c.id ORDER BY c.name COLLATE NOCASE, c.id",
             params,
         ).fetchall()
-        return [
-            Contact(
-                id=r["id"],
-                name=r["name"],
-                addresses=tuple(sorted((r["addrs"] or "").split())),
-                organization_id=r["organization_id"],
-                role=r["role"],
+        ids = [r["id"] for r in rows]
+        ties: dict[int, list[Membership]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for link in self._db.execute(
+                "SELECT contact_id, organization_id, role, since FROM contact_organizations "
+                f"WHERE contact_id IN ({','.join('?' * len(chunk))}) ORDER BY since, rowid",
+                chunk,
+            ):
+                ties.setdefault(link["contact_id"], []).append(
+                    Membership(link["organization_id"], link["role"], from_db(link["since"]))
+                )
+        contacts = []
+        for r in rows:
+            memberships = tuple(ties.get(r["id"], ()))
+            first = memberships[0] if memberships else None
+            contacts.append(
+                Contact(
+                    id=r["id"],
+                    name=r["name"],
+                    addresses=tuple(sorted((r["addrs"] or "").split())),
+                    organization_id=first.organization_id if first else None,
+                    role=(first.role if first else None) or r["role"],
+                    memberships=memberships,
+                )
             )
-            for r in rows
-        ]
+        return contacts
 
     def contact(self, contact_id: int) -> Contact:
         found = self._contacts("c.id = ?", (contact_id,))
@@ -516,7 +603,10 @@ class Store:
     def contacts(self, organization_id: int | None = None) -> list[Contact]:
         if organization_id is None:
             return self._contacts("1", ())
-        return self._contacts("c.organization_id = ?", (organization_id,))
+        return self._contacts(
+            "c.id IN (SELECT contact_id FROM contact_organizations WHERE organization_id = ?)",
+            (organization_id,),
+        )
 
     def contacts_by_id(self, ids: Iterable[int]) -> list[Contact]:
         wanted = sorted(set(ids))
@@ -567,25 +657,95 @@ class Store:
                     self._db.execute(
                         "UPDATE contacts SET name = ? WHERE id = ?", (name, existing.id)
                     )
-                if organization_id and existing.organization_id is None:
-                    self._db.execute(
-                        "UPDATE contacts SET organization_id = ? WHERE id = ?",
-                        (organization_id, existing.id),
-                    )
                 if role and not existing.role:
                     self._db.execute(
                         "UPDATE contacts SET role = ? WHERE id = ?", (role, existing.id)
                     )
-                return self.contact(existing.id)
-            contact_id = self._db.execute(
-                "INSERT INTO contacts (organization_id, name, role) VALUES (?, ?, ?)",
-                (organization_id, name, role),
-            ).lastrowid
-            self._db.execute(
-                "INSERT INTO addresses (address, contact_id) VALUES (?, ?)", (address, contact_id)
-            )
+                contact_id: int | None = existing.id
+            else:
+                contact_id = self._db.execute(
+                    "INSERT INTO contacts (name, role) VALUES (?, ?)", (name, role)
+                ).lastrowid
+                self._db.execute(
+                    "INSERT INTO addresses (address, contact_id) VALUES (?, ?)",
+                    (address, contact_id),
+                )
             assert contact_id is not None
+            if organization_id:
+                self.link_contact(contact_id, organization_id, role=role)
             return self.contact(contact_id)
+
+    def link_contact(
+        self,
+        contact_id: int,
+        organization_id: int,
+        *,
+        role: str | None = None,
+        since: datetime | None = None,
+    ) -> bool:
+        """The person belongs to this organization too (a role given fills an empty one).
+
+        Returns False when they already did."""
+        with self.transaction():
+            added = self._db.execute(
+                "INSERT OR IGNORE INTO contact_organizations "
+                "(contact_id, organization_id, role, since) VALUES (?, ?, ?, ?)",
+                (contact_id, organization_id, role, to_db(since or datetime.now(UTC))),
+            ).rowcount
+            if role:
+                self._db.execute(
+                    "UPDATE contact_organizations SET role = ? "
+                    "WHERE contact_id = ? AND organization_id = ? AND role IS NULL",
+                    (role, contact_id, organization_id),
+                )
+            return bool(added)
+
+    def rename_contact(self, contact_id: int, name: str) -> None:
+        self._write("UPDATE contacts SET name = ? WHERE id = ?", (name, contact_id))
+
+    def add_address(self, contact_id: int, address: str) -> None:
+        """Another address of the same person; an address is one person's only."""
+        address = address.strip().lower()
+        with self.transaction():
+            owner = self.contact_by_address(address)
+            if owner is not None and owner.id != contact_id:
+                raise UserError(f"{address} already belongs to {owner.display}")
+            self._db.execute(
+                "INSERT OR IGNORE INTO addresses (address, contact_id) VALUES (?, ?)",
+                (address, contact_id),
+            )
+
+    def latest_organization_of(self, contact_id: int) -> int | None:
+        """Of a person's organizations, the one of their latest interview or message."""
+        row = self._db.execute(
+            "SELECT organization_id FROM ("
+            "  SELECT i.organization_id, i.start AS at FROM interviews i "
+            "  JOIN interviewers x ON x.interview_id = i.id "
+            "  WHERE x.contact_id = :c AND i.cancelled = 0 "
+            "  UNION ALL SELECT m.organization_id, m.date FROM correspondence m "
+            "  JOIN correspondence_contacts cc ON cc.correspondence_id = m.id "
+            "  WHERE cc.contact_id = :c AND m.organization_id IS NOT NULL"
+            ") WHERE organization_id IN "
+            "(SELECT organization_id FROM contact_organizations WHERE contact_id = :c) "
+            "ORDER BY at DESC LIMIT 1",
+            {"c": contact_id},
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        return self.contact(contact_id).organization_id
+
+    def latest_activity(self) -> dict[int, int]:
+        """For every person in several organizations: the organization of their latest
+        interview or message (what the matcher falls back on)."""
+        rows = self._db.execute(
+            "SELECT contact_id FROM contact_organizations GROUP BY contact_id HAVING count(*) > 1"
+        ).fetchall()
+        found: dict[int, int] = {}
+        for r in rows:
+            org = self.latest_organization_of(int(r[0]))
+            if org is not None:
+                found[int(r[0])] = org
+        return found
 
     def forget_contact(self, contact_id: int) -> None:
         """Remove a person and every trace of them: their own records, their address."""
@@ -665,7 +825,10 @@ class Store:
             )
             self._db.execute(
                 "DELETE FROM interviewers WHERE interview_id = ? AND note IS NULL "
-                f"AND promised IS NULL AND contact_id NOT IN ({','.join('?' * len(people))})",
+                "AND promised IS NULL AND NOT EXISTS (SELECT 1 FROM notes n WHERE "
+                "n.interview_id = interviewers.interview_id "
+                "AND n.contact_id = interviewers.contact_id) "
+                f"AND contact_id NOT IN ({','.join('?' * len(people))})",
                 (interview_id, *people),
             )
             self._db.executemany(
@@ -710,11 +873,20 @@ class Store:
             params,
         ).fetchall()
         contacts = {c.id: c for c in self.contacts_by_id(r["contact_id"] for r in links)}
+        notes: dict[tuple[int, int], list[str]] = {}
+        for n in self._db.execute(
+            "SELECT n.interview_id, n.contact_id, n.text FROM notes n "
+            "JOIN interviews i ON i.id = n.interview_id "
+            f"WHERE n.kind = 'note' AND n.contact_id IS NOT NULL AND {where} "
+            "ORDER BY n.created, n.id",
+            params,
+        ):
+            notes.setdefault((n["interview_id"], n["contact_id"]), []).append(n["text"])
         for r in links:
             people.setdefault(r["interview_id"], []).append(
                 Interviewer(
                     contact=contacts[r["contact_id"]],
-                    note=r["note"],
+                    notes=tuple(notes.get((r["interview_id"], r["contact_id"]), ())),
                     promised=date.fromisoformat(r["promised"]) if r["promised"] else None,
                 )
             )
@@ -738,11 +910,16 @@ class Store:
             raise UserError(f"no interview with id {interview_id}")
         return found[0]
 
-    def latest_interview_with(self, contact_id: int) -> int | None:
+    def latest_interview_with(
+        self, contact_id: int, organization_id: int | None = None
+    ) -> int | None:
+        where = _Where()
+        where.add("x.contact_id = ? AND i.cancelled = 0", contact_id)
+        where.equal("i.organization_id", organization_id)
         row = self._db.execute(
             "SELECT i.id FROM interviews i JOIN interviewers x ON x.interview_id = i.id "
-            "WHERE x.contact_id = ? AND i.cancelled = 0 ORDER BY i.start DESC LIMIT 1",
-            (contact_id,),
+            f"WHERE {where} ORDER BY i.start DESC LIMIT 1",
+            where.params,
         ).fetchone()
         return None if row is None else int(row[0])
 
@@ -774,17 +951,106 @@ class Store:
         *,
         note: str | None = None,
         promised: date | None = None,
+        now: datetime | None = None,
     ) -> None:
-        if note is not None:
+        """Add a note to the log of this person at this interview, or set the promised day."""
+        when = now or datetime.now(UTC)
+        with self.transaction():
+            org_id = self.interview(interview_id).organization_id
+            if note is not None:
+                self.add_note(
+                    NoteKind.NOTE,
+                    note,
+                    now=when,
+                    organization_id=org_id,
+                    contact_id=contact_id,
+                    interview_id=interview_id,
+                )
+            if promised is not None:
+                self._db.execute(
+                    "UPDATE interviewers SET promised = ? "
+                    "WHERE interview_id = ? AND contact_id = ?",
+                    (promised.isoformat(), interview_id, contact_id),
+                )
+                self.add_note(
+                    NoteKind.PROMISE,
+                    f"follow up on {promised.isoformat()}",
+                    now=when,
+                    organization_id=org_id,
+                    contact_id=contact_id,
+                    interview_id=interview_id,
+                )
+
+    def add_interviewer(self, interview_id: int, contact_id: int) -> bool:
+        """Someone joins an interview; False when they were already in it."""
+        return bool(
+            self._write(
+                "INSERT OR IGNORE INTO interviewers (interview_id, contact_id) VALUES (?, ?)",
+                (interview_id, contact_id),
+            ).rowcount
+        )
+
+    def remove_interviewer(self, interview_id: int, contact_id: int) -> bool:
+        """Someone was not in the interview after all (their notes there go with them)."""
+        with self.transaction():
             self._db.execute(
-                "UPDATE interviewers SET note = ? WHERE interview_id = ? AND contact_id = ?",
-                (note, interview_id, contact_id),
+                "DELETE FROM notes WHERE interview_id = ? AND contact_id = ?",
+                (interview_id, contact_id),
             )
-        if promised is not None:
-            self._db.execute(
-                "UPDATE interviewers SET promised = ? WHERE interview_id = ? AND contact_id = ?",
-                (promised.isoformat(), interview_id, contact_id),
+            return bool(
+                self._db.execute(
+                    "DELETE FROM interviewers WHERE interview_id = ? AND contact_id = ?",
+                    (interview_id, contact_id),
+                ).rowcount
             )
+
+    # --- the user's log: notes, promises, status changes
+
+    def add_note(
+        self,
+        kind: NoteKind,
+        text: str,
+        *,
+        now: datetime,
+        organization_id: int | None = None,
+        contact_id: int | None = None,
+        interview_id: int | None = None,
+    ) -> int:
+        note_id = self._write(
+            "INSERT INTO notes (kind, text, created, organization_id, contact_id, interview_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, text, to_db(now), organization_id, contact_id, interview_id),
+        ).lastrowid
+        assert note_id is not None
+        return note_id
+
+    def notes(
+        self,
+        *,
+        organization: int | None = None,
+        contact: int | None = None,
+        kinds: Collection[NoteKind] | None = None,
+    ) -> list[Note]:
+        """The log, oldest first, filtered by every keyword given."""
+        where = _Where()
+        where.equal("organization_id", organization)
+        where.equal("contact_id", contact)
+        where.one_of("kind", kinds)
+        rows = self._db.execute(
+            f"SELECT * FROM notes WHERE {where} ORDER BY created, id", where.params
+        )
+        return [
+            Note(
+                id=r["id"],
+                kind=NoteKind(r["kind"]),
+                text=r["text"],
+                created=from_db(r["created"]),
+                organization_id=r["organization_id"],
+                contact_id=r["contact_id"],
+                interview_id=r["interview_id"],
+            )
+            for r in rows
+        ]
 
     # --- duties
 

@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import Settings
 from pursuit.daemon.export import duty_record, iso, organization_record
-from pursuit.daemon.models import Contact, DutyKind, DutyState, Interview, Organization
+from pursuit.daemon.models import (
+    Contact,
+    DutyKind,
+    DutyState,
+    Interview,
+    Note,
+    NoteKind,
+    Organization,
+)
 from pursuit.daemon.store import Store
 
 KIND_LABELS = {
@@ -108,7 +116,9 @@ def _duty_lines(
     for duty, when in zip(duties, whens, strict=True):
         who = duty["contact_name"] or duty["contact"] or ""
         label = KIND_LABELS[duty["kind"]]
-        line = f"  #{duty['id']:<5} {when:<{width}} {label:<10} {who} ({duty['organization']})"
+        # Nobody named: the duty is with the organization itself.
+        whom = f"{who} ({duty['organization']})" if who else duty["organization"]
+        line = f"  #{duty['id']:<5} {when:<{width}} {label:<10} {whom}"
         lines.append(f"{line}  {late_by(duty['due'], now)}" if late else line)
     return lines
 
@@ -121,6 +131,10 @@ def _interviews_text(org: dict[str, Any], now: str) -> str:
     if org.get("next_interview"):
         text += f", next {_when(org['next_interview'], now)}"
     return text
+
+
+def _duty_line(duty: dict[str, Any], now: str) -> str:
+    return _duty_lines([duty], now)[0]
 
 
 def render_status(record: dict[str, Any]) -> str:
@@ -238,13 +252,17 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
                     "with": [who] if who else [],
                 }
             )
+    entries.extend(_note_entries(store, org, contact, contacts, tz))
     entries.sort(key=lambda e: datetime.fromisoformat(e["date"]), reverse=True)
-    return {"title": title, "entries": entries}
+    return {"title": title, "entries": entries, **_organizations_of(store, contact)}
 
 
 def render_history(record: dict[str, Any]) -> str:
     record = clean_record(record)
+    at = record.get("organizations")
     lines = [record["title"]]
+    if at:  # a person: under each of their organizations
+        lines.append(f"  at {', '.join(at)}")
     if not record["entries"]:
         lines.append("  nothing recorded yet")
     arrows = {"in": "<-", "out": "->", None: "  "}
@@ -264,7 +282,10 @@ def organization_detail(
     record = organization_record(org)
     record["now"] = iso(now, tz)
     contacts = store.contacts(org.id)
-    record["contacts"] = [{"name": c.name, "email": c.address, "role": c.role} for c in contacts]
+    record["contacts"] = [
+        {"name": c.name, "email": c.address, "role": c.role_at(org.id)} for c in contacts
+    ]
+    record["notes"] = _note_records(store, org, tz)
     record["interviews"] = [
         {
             "id": i.id,
@@ -308,6 +329,7 @@ def render_organization(record: dict[str, Any]) -> str:
         for d, line in zip(record["duties"], _duty_lines(record["duties"], now), strict=True):
             late = f" ({late_by(d['due'], now)})" if d["state"] == "overdue" else ""
             lines.append(f"{line} {d['state']}{late}")
+    _render_notes(lines, record.get("notes", []))
     return "\n".join(lines) + "\n"
 
 
@@ -516,3 +538,166 @@ def pad(text: str, width: int) -> str:
             text = text[:-1]
         text += "…"
     return text + " " * (width - display_width(text))
+
+
+# --- the user's log, and a person's page
+
+
+NOTE_LABELS = {NoteKind.NOTE: "note", NoteKind.PROMISE: "promise", NoteKind.STATUS: "status"}
+
+
+def _note_text(note: Note) -> str:
+    if note.kind == NoteKind.STATUS:
+        return f"{note.text} on {note.created:%d %b %Y}"
+    return note.text
+
+
+def _note_entries(
+    store: Store,
+    org: Organization | None,
+    contact: Contact | None,
+    contacts: dict[int, Contact],
+    tz: ZoneInfo,
+) -> list[dict[str, Any]]:
+    """Notes, promises and status changes as history entries."""
+    notes = store.notes(organization=org.id) if org else []
+    if contact is not None:
+        notes = store.notes(contact=contact.id)
+    return [
+        {
+            "date": iso(n.created, tz),
+            "type": NOTE_LABELS[n.kind],
+            "direction": None,
+            "text": _note_text(n),
+            "with": [contacts[n.contact_id].display] if n.contact_id in contacts else [],
+        }
+        for n in notes
+    ]
+
+
+def _note_records(store: Store, org: Organization, tz: ZoneInfo) -> list[dict[str, Any]]:
+    everyone = {c.id: c for c in store.contacts()}
+    return [
+        {
+            "date": iso(n.created, tz),
+            "kind": n.kind,
+            "text": _note_text(n),
+            "contact": everyone[n.contact_id].address if n.contact_id in everyone else None,
+        }
+        for n in store.notes(organization=org.id)
+    ]
+
+
+def _render_notes(lines: list[str], notes: list[dict[str, Any]]) -> None:
+    if not notes:
+        return
+    lines.append("Notes")
+    for n in notes:
+        day = datetime.fromisoformat(n["date"]).strftime("%Y-%m-%d")
+        who = f"  [{n['contact']}]" if n["contact"] else ""
+        lines.append(f"  {day} {n['kind']:<8} {n['text']}{who}")
+
+
+def _organizations_of(store: Store, contact: Contact | None) -> dict[str, list[str]]:
+    """A person's organizations, for their history (an organization's has none)."""
+    if contact is None:
+        return {}
+    return {"organizations": [store.organization(o).name for o in contact.organization_ids]}
+
+
+def contact_detail(store: Store, contact: Contact, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """A person: their organizations, addresses, notes, interviews, duties, last message."""
+    orgs = {o.id: o for o in store.organizations()}
+    interviews = [
+        i for i in store.interviews() if any(p.contact.id == contact.id for p in i.interviewers)
+    ]
+    last = next(iter(store.correspondence(contact_id=contact.id, limit=1)), None)
+    return {
+        "now": iso(now, tz),
+        "name": contact.name,
+        "email": contact.address,
+        "addresses": list(contact.addresses),
+        "organizations": [
+            {
+                "name": orgs[m.organization_id].name,
+                "role": m.role,
+                "since": iso(m.since, tz),
+            }
+            for m in contact.memberships
+            if m.organization_id in orgs
+        ],
+        "notes": [
+            {
+                "date": iso(n.created, tz),
+                "kind": n.kind,
+                "text": _note_text(n),
+                "organization": orgs[n.organization_id].name if n.organization_id in orgs else None,
+            }
+            for n in store.notes(contact=contact.id)
+        ],
+        "interviews": [
+            {
+                "id": i.id,
+                "organization": orgs[i.organization_id].name,
+                "start": iso(i.start, tz),
+                "position": i.position,
+                "cancelled": i.cancelled,
+            }
+            for i in interviews
+        ],
+        "duties": [
+            duty_record(d, {contact.id: contact}, orgs, tz, now)
+            for d in store.duties(contact=contact.id, state=(DutyState.PENDING, DutyState.DONE))
+        ],
+        "last_correspondence": None
+        if last is None
+        else {
+            "date": iso(last.date, tz),
+            "channel": last.channel,
+            "direction": last.direction,
+            "subject": last.subject,
+            "organization": orgs[last.organization_id].name
+            if last.organization_id in orgs
+            else None,
+        },
+    }
+
+
+def render_contact(record: dict[str, Any]) -> str:
+    record = clean_record(record)
+    now = record["now"]
+    lines = [f"{record['name'] or record['email']} <{record['email']}>"]
+    if len(record["addresses"]) > 1:
+        lines.append(f"  addresses: {', '.join(record['addresses'])}")
+    if record["organizations"]:
+        lines.append("Organizations")
+        for o in record["organizations"]:
+            role = f", {o['role']}" if o["role"] else ""
+            lines.append(f"  {o['name']}{role}")
+    else:
+        lines.append("  no organization (add one: pursuit contact add ADDRESS --org ORG)")
+    if record["interviews"]:
+        lines.append("Interviews")
+        for i in record["interviews"]:
+            mark = " (cancelled)" if i["cancelled"] else ""
+            position = f", {i['position']}" if i["position"] else ""
+            lines.append(
+                f"  #{i['id']} {_when(i['start'], now)} {i['organization']}{position}{mark}"
+            )
+    if record["duties"]:
+        lines.append("Duties")
+        for d in record["duties"]:
+            lines.append(f"{_duty_line(d, now)} {d['state']}")
+    if record["notes"]:
+        lines.append("Notes")
+        for n in record["notes"]:
+            day = datetime.fromisoformat(n["date"]).strftime("%Y-%m-%d")
+            at = f" ({n['organization']})" if n["organization"] else ""
+            lines.append(f"  {day} {n['kind']:<8} {n['text']}{at}")
+    last = record["last_correspondence"]
+    if last:
+        day = datetime.fromisoformat(last["date"]).strftime("%Y-%m-%d")
+        arrow = "from you" if last["direction"] == "out" else "to you"
+        subject = f' "{last["subject"]}"' if last["subject"] else ""
+        lines.append(f"Last correspondence: {day}, {last['channel']} {arrow}{subject}")
+    return "\n".join(lines) + "\n"

@@ -262,11 +262,14 @@ def test_a_note_goes_with_the_latest_interview(store: Store, settings: Settings)
     assert notes == {1: None, second.id: "liked my BGP story"}
 
 
-def test_no_promise_or_note_without_an_interview(store: Store, settings: Settings) -> None:
+def test_no_promise_without_an_interview(store: Store, settings: Settings) -> None:
     acme = actions.add_organization(store, "Acme", ["acme.com"], [], now=NOW).organization
     store.ensure_contact("raj@acme.com", "Raj", acme.id)
     with pytest.raises(UserError, match="Raj has no interview yet"):
-        actions.note(store, settings, NOW, "raj@acme.com", "hello")
+        actions.commit(store, settings, NOW, "raj@acme.com", on_day="2026-12-04")
+    # a note needs no interview: it is kept in the person's record
+    actions.note(store, settings, NOW, "raj@acme.com", "hello")
+    assert [n.text for n in store.notes(contact=store.find_contact("Raj").id)] == ["hello"]
 
 
 def test_log_by_hand(store: Store, settings: Settings) -> None:
@@ -335,7 +338,9 @@ def test_forget_a_contact_or_an_organization(store: Store, settings: Settings) -
     actions.forget(store, settings, NOW, actions.resolve(store, "jane@acme.com"))
     assert store.contacts() == []
     assert store.interviews()[0].interviewers == ()
-    assert actions.pending_duties(store) == []
+    # her duties went with her; the interview, now with nobody named, is followed up
+    # with the organization itself
+    assert [d.key for d in actions.pending_duties(store)] == ["follow_up:1:org"]
 
     actions.forget(store, settings, NOW, actions.resolve(store, "acme.com"))
     assert store.organizations() == [] and store.interviews() == []
