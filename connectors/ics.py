@@ -121,7 +121,7 @@ class IcsCalendar(Calendar):
     def flush(self) -> None:
         if not self._dirty and self.path.exists():
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # readable by others: a local web server or another account may serve it
-        write_atomically(self.path, render(list(self._load().values())), mode=0o644)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # 0600 like every file pursuit writes: the calendar app reads it as the same user
+        write_atomically(self.path, render(list(self._load().values())))
         self._dirty = False

@@ -104,8 +104,10 @@ def init(state: Context, force: bool) -> None:
     path, _ = resolve_config_path(state.config)
     if path.exists() and not force:
         raise UserError(f"{path} already exists (use --force to overwrite it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    from pursuit.connectors.files import write_atomically
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomically(path, EXAMPLE_CONFIG.read_bytes())  # 0600: it may name secret commands
     click.echo(f"Wrote {path}. Edit it, then run `pursuit run --once`.")
 
 
@@ -524,7 +526,11 @@ def run(app: App, once: bool) -> None:
 
         serve(app)
         return
-    failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
+    from pursuit.daemon.runlock import RunLock, once_wait
+
+    # One round at a time per data directory: two would both perform the same outbox entry.
+    with RunLock.beside(app.settings.database).hold("run --once", wait=once_wait()):
+        failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
     pending = actions.pending_duties(app.store)
     click.echo(f"pursuit: {len(pending)} pending duties; calendar: {_calendar_where(app)}")
     if failures:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -249,6 +250,22 @@ def _opt(text: str | None) -> datetime | None:
     return None if text is None else from_db(text)
 
 
+def private_file(path: Path) -> None:
+    """Create `path` readable by its owner alone (0600, whatever the umask), or make an
+    existing file so; SQLite gives its -wal and -shm files the database's mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return  # a read-only place: opening the database says what is wrong
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError:
+        pass  # not the owner: the file stays as its owner made it
+    finally:
+        os.close(fd)
+
+
 class Store:
     """The one SQLite database. Open with `Store.open(path)`; close when done."""
 
@@ -269,6 +286,11 @@ class Store:
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_file(path)
+            for suffix in ("-wal", "-shm"):
+                companion = path.with_name(path.name + suffix)
+                if companion.exists():
+                    private_file(companion)  # left 0644 by an older pursuit
         try:
             db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
             db.row_factory = sqlite3.Row
@@ -289,17 +311,26 @@ class Store:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
-        current = self.version
+        self._refuse_newer(self.version)
+        if self.version == SCHEMA_VERSION:
+            return
+        # Several processes may open a new database at once: the version is read
+        # again inside the write lock, so exactly one of them migrates.
+        with self.transaction():
+            current = self.version
+            self._refuse_newer(current)
+            for number in range(current + 1, SCHEMA_VERSION + 1):
+                with self.transaction():
+                    for statement in _split_sql(MIGRATIONS[number - 1]):
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {number}")
+
+    def _refuse_newer(self, current: int) -> None:
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: the state database has schema version {current}, newer than "
                 f"this pursuit understands ({SCHEMA_VERSION}); upgrade pursuit to use it"
             )
-        for number in range(current + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
-                for statement in _split_sql(MIGRATIONS[number - 1]):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

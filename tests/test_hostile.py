@@ -1,0 +1,237 @@
+"""A hostile world, the core's side: concurrent runs and starts, poison items,
+mass mail, borrowed Message-IDs, interrupted syncs, deleted calendars, endless
+feeds, secrets in URLs, file modes and storage faults.
+
+Every hostile input goes through the real connectors (the Google emulator, the
+feed server) and pursuit runs as its user runs it, as a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from clihelp import Pursuit, pursuit_command
+from google_emulator import GoogleEmulator
+
+from pursuit.daemon.runlock import RunLock, RunLocked
+from pursuit.daemon.store import SCHEMA_VERSION, Store
+
+ME = "me@example.test"
+
+
+@pytest.fixture
+def emu() -> Iterator[GoogleEmulator]:
+    with GoogleEmulator(user_email=ME) as emulator:
+        yield emulator
+
+
+def raw(sender: str, to: str, subject: str, when: datetime, msgid: str, extra: str = "") -> str:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
+        f"Message-ID: <{msgid}>\r\n{extra}\r\nHello\r\n"
+    )
+
+
+def google_user(tmp_path: Path, emu: GoogleEmulator, extra: str = "") -> Pursuit:
+    token = tmp_path / "token" / "google.json"
+    token.parent.mkdir(mode=0o700)
+    emu.write_authorized_user_file(str(token))
+    config = (
+        "[feeds]\nnews_search = false\n"
+        '[drafts]\nyour_name = "Alex Martin"\n'
+        f'[google]\ncredentials_file = "{token}"\n'
+        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
+        '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+        'positions = ["Network Engineer"]\n' + extra
+    )
+    return Pursuit(tmp_path, config=config)
+
+
+def interview_yesterday(emu: GoogleEmulator, *, name: str = "Jane Doe") -> datetime:
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    emu.put_event(
+        "primary",
+        {
+            "id": "interview1",
+            "summary": "Interview: Network Engineer",
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+            "attendees": [
+                {"email": ME, "self": True},
+                {"email": "jane@acme.com", "displayName": name},
+            ],
+        },
+    )
+    return start
+
+
+def owned_calendars(emu: GoogleEmulator) -> list[str]:
+    return [c for c, cal in emu.calendars.items() if cal.get("summary") == "Job search (pursuit)"]
+
+
+def live_events(emu: GoogleEmulator, calendar_id: str) -> list[dict[str, object]]:
+    return [e for e in emu.events(calendar_id).values() if e.get("status") != "cancelled"]
+
+
+# --- two runs at once
+
+
+def test_two_runs_at_once_never_double_a_draft_a_calendar_or_an_event(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = google_user(tmp_path, emu)
+    interview_yesterday(emu)
+    runs = [
+        subprocess.Popen(
+            [*pursuit_command(), "run", "--once"],
+            env=p.env(),
+            cwd=p.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, out + err
+        assert "Traceback" not in err
+    assert len(emu.drafts) == 1
+    [calendar] = owned_calendars(emu)
+    summaries = sorted(str(e["summary"]) for e in live_events(emu, calendar))
+    assert summaries == sorted(set(summaries)) and summaries
+
+
+def test_a_run_while_another_holds_the_lock_waits_then_says_who_holds_it(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    p.ok("run", "--once")
+    lock = RunLock.beside(p.database)
+    assert lock.try_acquire("service")
+    try:
+        err = p.fails("run", "--once", code=1, env={"PURSUIT_RUN_WAIT": "0.5"})
+        assert f"service (pid {os.getpid()}) is running a round" in err
+        assert err.count("Traceback") == 0
+    finally:
+        lock.release()
+    p.ok("run", "--once", env={"PURSUIT_RUN_WAIT": "0.5"})
+
+
+def test_the_run_lock_is_exclusive_between_processes_and_freed_when_its_holder_dies(
+    tmp_path: Path,
+) -> None:
+    lock = RunLock(tmp_path / "data" / "x.lock")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time
+                from pathlib import Path
+                from pursuit.daemon.runlock import RunLock
+                RunLock(Path({str(lock.path)!r})).acquire("service")
+                print("held", flush=True)
+                time.sleep(600)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunLocked, match=rf"service \(pid {holder.pid}\)"):
+            lock.acquire("run --once", wait=0.3)
+    finally:
+        holder.kill()
+        holder.wait()
+    lock.acquire("run --once")  # the kernel freed it with its dead holder
+    lock.release()
+    assert stat.S_IMODE(lock.path.stat().st_mode) == 0o600
+
+
+# --- a new data directory opened by many at once
+
+
+def test_many_processes_opening_a_new_data_directory_at_once_all_succeed(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from pursuit.daemon.store import Store
+        Store.open(sys.argv[1]).close()
+        """
+    )
+    for trial in range(3):
+        database = tmp_path / f"trial{trial}" / "pursuit.sqlite3"
+        starts = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(database)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(12)
+        ]
+        for start in starts:
+            _, err = start.communicate(timeout=120)
+            assert start.returncode == 0, err
+        store = Store.open(database)
+        assert store.version == SCHEMA_VERSION
+        store.close()
+
+
+def test_many_commands_on_a_new_data_directory_at_once_all_succeed(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    starts = [
+        subprocess.Popen(
+            [*pursuit_command(), *args],
+            env=p.env(),
+            cwd=p.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in [("status",), ("org", "add", "Globex", "--domain", "globex.com")] * 4
+    ]
+    for start in starts:
+        out, err = start.communicate(timeout=120)
+        assert start.returncode == 0, out + err
+
+
+# --- files pursuit writes
+
+
+def test_every_file_pursuit_writes_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path, config=None)
+    old = os.umask(0o022)
+    try:
+        p.ok("init")
+        p.ok("run", "--once")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.config_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(p.data_dir.stat().st_mode) == 0o700
+    written = [f for f in p.data_dir.iterdir() if f.is_file()]
+    assert p.database in written
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_database_left_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    database = tmp_path / "db.sqlite3"
+    Store.open(database).close()
+    database.chmod(0o644)
+    Store.open(database).close()
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
