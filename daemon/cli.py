@@ -470,13 +470,32 @@ def doctor(app: App, as_json: bool) -> None:
         name: {"last_run": run.last_run and run.last_run.isoformat(), "last_error": run.last_error}
         for name, run in app.store.job_runs().items()
     }
+    skipped = [
+        {
+            "source": s.source,
+            "count": s.count,
+            "last_item": s.last_item,
+            "last_error": s.last_error,
+            "last_at": s.last_at.astimezone(app.settings.timezone).isoformat(),
+        }
+        for s in app.store.skipped()
+    ]
     if as_json:
-        click.echo(json.dumps({"failing_feeds": failing, "jobs": jobs}, indent=2))
+        click.echo(
+            json.dumps({"failing_feeds": failing, "jobs": jobs, "skipped": skipped}, indent=2)
+        )
         return
     click.echo(views.render_doctor(failing), nl=False)
     for name, run in sorted(jobs.items()):
         if run["last_error"]:
             click.echo(f"job {name} failed on its last run: {run['last_error']}")
+    for item in app.store.skipped():
+        times = "1 item" if item.count == 1 else f"{item.count} items"
+        when = item.last_at.astimezone(app.settings.timezone)
+        click.echo(
+            f"{item.source}: skipped {times} it could not handle; last "
+            f"{when:%Y-%m-%d %H:%M}: {item.last_item}: {item.last_error}"
+        )
 
 
 # --- accounts

@@ -12,8 +12,9 @@ import itertools
 import json
 import os
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +39,9 @@ from pursuit.daemon.models import (
     OutboxEntry,
     WantedFeed,
 )
+
+#: The longest mail subject stored; the connectors cap it too, this is the last line.
+MAX_SUBJECT = 998
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the foundation
@@ -206,6 +210,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE feed_items ADD COLUMN removed_feed_url TEXT;
     ALTER TABLE events ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: a hostile world. A message is the same message only when its sender is
+    # the same too (a stranger can reuse any Message-ID); no body text is kept;
+    # subjects are bounded; items that could not be handled are counted per source.
+    f"""
+    ALTER TABLE correspondence ADD COLUMN sender TEXT;
+    UPDATE correspondence SET snippet = '';
+    UPDATE correspondence SET subject = substr(subject, 1, {MAX_SUBJECT})
+        WHERE channel = 'email' AND length(subject) > {MAX_SUBJECT};
+    CREATE TABLE skipped (
+        source TEXT PRIMARY KEY,
+        count INTEGER NOT NULL DEFAULT 0,
+        last_item TEXT NOT NULL,
+        last_error TEXT NOT NULL,
+        last_at TEXT NOT NULL
+    );
     """,
 )
 
@@ -933,29 +953,41 @@ class Store:
         organization_id: int | None,
         contact_ids: Iterable[int],
         subject: str = "",
-        snippet: str = "",
         thread: str | None = None,
         people: Iterable[str] = (),
         source_id: str | None = None,
+        sender: str | None = None,
     ) -> bool:
-        """Log a message once; False when its message id was already logged."""
+        """Log a message once; False when this message was already logged.
+
+        A message is known by its Message-ID and its `sender` together: anyone
+        can send mail reusing the Message-ID of a real message, and the stranger's
+        message is then logged beside the real one (under `<id>#2`), never over it
+        or instead of it. No body text is stored.
+        """
+        if channel == Channel.EMAIL:
+            subject = subject[:MAX_SUBJECT]
+        sender = sender.casefold() if sender else sender
         with self.transaction():
+            stored_id = self._message_identity(message_id, sender)
+            if stored_id is None:
+                return False
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO correspondence "
                 "(message_id, direction, date, organization_id, "
-                "channel, subject, snippet, thread, people, source_id) "
+                "channel, subject, thread, people, source_id, sender) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    message_id,
+                    stored_id,
                     direction,
                     to_db(when),
                     organization_id,
                     channel,
                     subject,
-                    snippet,
                     thread,
                     json.dumps(sorted(set(people))),
                     source_id,
+                    sender,
                 ),
             )
             if not cursor.rowcount:
@@ -965,6 +997,22 @@ class Store:
                 [(cursor.lastrowid, c) for c in set(contact_ids)],
             )
             return True
+
+    def _message_identity(self, message_id: str, sender: str | None) -> str | None:
+        """The id to store a message under, or None when it is logged already.
+
+        Rows from before senders were kept (sender NULL) match any sender, as before.
+        """
+        rows = self._db.execute(
+            "SELECT message_id, sender FROM correspondence "
+            "WHERE message_id = ? OR message_id LIKE ? ESCAPE '\\'",
+            (message_id, _like_escape(message_id) + "#%"),
+        ).fetchall()
+        if not rows:
+            return message_id
+        if any(r["sender"] is None or sender is None or r["sender"] == sender for r in rows):
+            return None
+        return f"{message_id}#{len(rows) + 1}"
 
     def correspondence(
         self,
@@ -1165,38 +1213,30 @@ class Store:
         *,
         now: datetime,
         complete_listing: bool = False,
+        keep: int | None = None,
+        skip: Callable[[NewFeedItem, Exception], None] | None = None,
     ) -> tuple[int, int]:
         """Store a feed's items once each; with a complete listing, close the openings
-        no longer in it. Returns (new items, openings closed)."""
+        no longer in it. Returns (new items, openings closed).
+
+        `keep`: the feed then holds only its newest `keep` items, so a feed that
+        invents new items every poll cannot grow the store without bound.
+        `skip`: called with an item that cannot be stored, which is left out
+        (without it, the error stops the whole feed).
+        """
         new = closed = 0
         seen: list[str] = []
         with self.transaction():
             for item in items:
+                try:
+                    with self.transaction():
+                        new += self._save_feed_item(feed, item, now)
+                except Exception as exc:
+                    if skip is None:
+                        raise
+                    skip(item, exc)
+                    continue
                 seen.append(item.key)
-                cursor = self._db.execute(
-                    "INSERT INTO feed_items (organization_id, feed_id, key, kind, title, link, "
-                    "summary, location, department, published, first_seen) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (organization_id, key) DO UPDATE SET "
-                    "feed_id = excluded.feed_id, title = excluded.title, link = excluded.link, "
-                    "summary = excluded.summary, location = excluded.location, "
-                    "department = excluded.department, closed = NULL "
-                    "RETURNING first_seen",
-                    (
-                        feed.organization_id,
-                        feed.id,
-                        item.key,
-                        item.kind,
-                        item.title,
-                        item.link,
-                        item.summary,
-                        item.location,
-                        item.department,
-                        to_db(item.published) if item.published else None,
-                        to_db(now),
-                    ),
-                )
-                new += cursor.fetchone()[0] == to_db(now)
             if complete_listing:
                 marks = ",".join("?" * len(seen)) or "''"
                 closed = self._db.execute(
@@ -1204,7 +1244,41 @@ class Store:
                     f"AND closed IS NULL AND key NOT IN ({marks})",
                     (to_db(now), feed.id, *seen),
                 ).rowcount
+            if keep is not None:
+                self._db.execute(
+                    "DELETE FROM feed_items WHERE feed_id = ? AND id NOT IN "
+                    "(SELECT id FROM feed_items WHERE feed_id = ? "
+                    "ORDER BY COALESCE(published, first_seen) DESC, id DESC LIMIT ?)",
+                    (feed.id, feed.id, keep),
+                )
         return new, closed
+
+    def _save_feed_item(self, feed: Feed, item: NewFeedItem, now: datetime) -> int:
+        """One item, inserted or refreshed; 1 when it is new."""
+        cursor = self._db.execute(
+            "INSERT INTO feed_items (organization_id, feed_id, key, kind, title, link, "
+            "summary, location, department, published, first_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (organization_id, key) DO UPDATE SET "
+            "feed_id = excluded.feed_id, title = excluded.title, link = excluded.link, "
+            "summary = excluded.summary, location = excluded.location, "
+            "department = excluded.department, closed = NULL "
+            "RETURNING first_seen",
+            (
+                feed.organization_id,
+                feed.id,
+                item.key,
+                item.kind,
+                item.title,
+                item.link,
+                item.summary,
+                item.location,
+                item.department,
+                to_db(item.published) if item.published else None,
+                to_db(now),
+            ),
+        )
+        return int(cursor.fetchone()[0] == to_db(now))
 
     def feed_answered(
         self,
@@ -1286,6 +1360,31 @@ class Store:
         return {
             t: int(self._db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables
         }
+
+    # --- items skipped because they could not be handled
+
+    def record_skipped(self, source: str, item: str, error: str, *, now: datetime) -> None:
+        """Count one item a job skipped, and remember it, for `pursuit doctor`."""
+        self._write(
+            "INSERT INTO skipped (source, count, last_item, last_error, last_at) "
+            "VALUES (?, 1, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+            "count = count + 1, last_item = excluded.last_item, "
+            "last_error = excluded.last_error, last_at = excluded.last_at",
+            (source, item[:300], error[:500], to_db(now)),
+        )
+
+    def skipped(self) -> list[SkippedItems]:
+        """Per source, how many items were skipped and the last one, by source."""
+        return [
+            SkippedItems(
+                source=r["source"],
+                count=r["count"],
+                last_item=r["last_item"],
+                last_error=r["last_error"],
+                last_at=from_db(r["last_at"]),
+            )
+            for r in self._db.execute("SELECT * FROM skipped ORDER BY source")
+        ]
 
     # --- cursors, job runs
 
@@ -1372,6 +1471,17 @@ class Store:
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
             (error, entry_id),
         )
+
+
+@dataclass(frozen=True)
+class SkippedItems:
+    """Items of one source a job could not handle and skipped."""
+
+    source: str
+    count: int
+    last_item: str
+    last_error: str
+    last_at: datetime
 
 
 def _event(r: sqlite3.Row) -> ManagedEvent:

@@ -8,7 +8,9 @@ feed server) and pursuit runs as its user runs it, as a subprocess.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -235,3 +237,116 @@ def test_a_database_left_readable_by_others_is_made_private(tmp_path: Path) -> N
     database.chmod(0o644)
     Store.open(database).close()
     assert stat.S_IMODE(database.stat().st_mode) == 0o600
+
+
+# --- one message must never stop a job
+
+
+def test_a_message_the_core_cannot_store_is_skipped_named_and_counted_and_later_mail_is_logged(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = google_user(tmp_path, emu)
+    now = datetime.now(UTC) - timedelta(hours=2)
+    # A Date the connector accepts (year 9999) that is past year 9999 in UTC: the
+    # core cannot store it. Two of them, around the good message.
+    for n in (1, 2):
+        poison = raw("X <x@acme.com>", ME, "Hi", now, f"poison{n}@acme.com")
+        poison = re.sub(r"Date: [^\r]*", "Date: Fri, 31 Dec 9999 23:00:00 -1200", poison)
+        emu.add_message(poison, internal_date=now)
+    emu.add_message(raw("Jane <jane@acme.com>", ME, "After it", now, "ok1@acme.com"))
+    p.ok("run", "--once")
+    subjects = [m["subject"] for m in p.export()["correspondence"]]
+    assert "After it" in subjects
+    # Later mail, read from the saved cursor, is logged too: the cursor moved on.
+    emu.add_message(raw("Jane <jane@acme.com>", ME, "Later", now, "ok2@acme.com"))
+    p.ok("run", "--once")
+    assert "Later" in [m["subject"] for m in p.export()["correspondence"]]
+    doctor = p.ok("doctor")
+    assert "mail: skipped 2 items it could not handle" in doctor, doctor
+    assert "<poison" in doctor and "OverflowError" in doctor
+    [skipped] = json.loads(p.ok("doctor", "--json"))["skipped"]
+    assert skipped["source"] == "mail" and skipped["count"] == 2
+
+
+def test_mass_mail_creates_no_contacts_and_list_mail_none_either(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = google_user(tmp_path, emu)
+    now = datetime.now(UTC) - timedelta(hours=2)
+    crowd = ", ".join(f"person{n}@acme.com" for n in range(3000))
+    emu.add_message(raw("Jane <jane@acme.com>", f"{ME}, {crowd}", "All hands", now, "m1@acme"))
+    emu.add_message(
+        raw("HR <hr@acme.com>", ME, "Newsletter", now, "m2@acme", "List-Id: <news.acme.com>\r\n")
+    )
+    emu.add_message(raw("Raj <raj@acme.com>", ME, "Coffee?", now, "m3@acme"))
+    p.ok("run", "--once")
+    data = p.export()
+    assert sorted(m["subject"] for m in data["correspondence"]) == [
+        "All hands",
+        "Coffee?",
+        "Newsletter",
+    ]
+    assert [c["email"] for c in data["contacts"]] == ["raj@acme.com"]
+
+
+def test_a_stranger_reusing_a_message_id_never_replaces_nor_hides_the_real_message(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = google_user(tmp_path, emu)
+    now = datetime.now(UTC) - timedelta(hours=3)
+    emu.add_message(raw("Jane <jane@acme.com>", ME, "The real one", now, "same@acme.com"))
+    p.ok("run", "--once")
+    emu.add_message(
+        raw("Mallory <mallory@acme.com>", ME, "Impostor", now + timedelta(hours=1), "same@acme.com")
+    )
+    p.ok("run", "--once")
+    # A resync from scratch sees both again: still one record each.
+    emu.expire_history()
+    p.ok("run", "--once")
+    logged = sorted((m["subject"], m["message_id"]) for m in p.export()["correspondence"])
+    assert logged == [("Impostor", "<same@acme.com>#2"), ("The real one", "<same@acme.com>")]
+
+
+def test_a_huge_subject_is_stored_bounded(tmp_path: Path, emu: GoogleEmulator) -> None:
+    p = google_user(tmp_path, emu)
+    now = datetime.now(UTC) - timedelta(hours=2)
+    emu.add_message(raw("Jane <jane@acme.com>", ME, "A" * 200_000, now, "big@acme.com"))
+    p.ok("run", "--once")
+    [message] = p.export()["correspondence"]
+    assert 0 < len(message["subject"]) <= 998
+    assert "snippet" not in message  # no body text is kept
+
+
+def test_an_invitation_to_a_crowd_makes_no_contacts_and_a_poison_event_stops_nothing(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = google_user(tmp_path, emu)
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    crowd = [{"email": f"p{n}@acme.com"} for n in range(500)]
+    emu.put_event(
+        "primary",
+        {
+            "id": "allhands",
+            "summary": "Interview panel",
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+            "attendees": [{"email": ME, "self": True}, *crowd],
+        },
+    )
+    emu.put_event(
+        "primary",
+        {
+            "id": "poison",
+            "summary": "Interview",
+            "start": {"dateTime": "9999-12-31T23:00:00-12:00"},
+            "end": {"dateTime": "9999-12-31T23:30:00-12:00"},
+            "attendees": [{"email": ME, "self": True}, {"email": "eve@acme.com"}],
+        },
+    )
+    interview_yesterday(emu)
+    p.ok("run", "--once")
+    data = p.export()
+    assert "jane@acme.com" in [c["email"] for c in data["contacts"]]
+    assert len(data["contacts"]) <= 2
+    doctor = p.ok("doctor")
+    assert "calendar:primary: skipped 1 item" in doctor and "'poison'" in doctor, doctor
