@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -144,10 +144,12 @@ class Mailbox(Protocol):
         domains: Sequence[str],
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
+        known: Collection[str] = (),
     ) -> Iterator[list[MailMessage]]:
         """Each message since `since` from, to or cc'd to an address or a domain
         (or one of its subdomains), once, in batches the caller stores as they come;
-        `progress(done, total)` after each batch."""
+        `progress(done, total)` after each batch. Messages whose `source_id` is in
+        `known` (stored by an earlier, interrupted search) may be left out."""
         ...
 
     def changes(self, cursor: str) -> MailChanges:

@@ -26,7 +26,7 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -307,8 +307,10 @@ class GmailMailbox:
         domains: Sequence[str],
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
+        known: Collection[str] = (),
     ) -> Iterator[list[MailMessage]]:
-        """Messages from, to or cc'd to the addresses and domains since `since`.
+        """Messages from, to or cc'd to the addresses and domains since `since`,
+        except the `known` ids (an interrupted first sync resumes without them).
 
         Yields one list per batch so the caller can store as it goes; calls
         `progress(done, total)` after each batch.
@@ -317,7 +319,7 @@ class GmailMailbox:
         for q in build_queries(addresses, domains, since):
             for mid in self._list_ids(q):
                 ids.setdefault(mid, None)
-        todo = list(ids)
+        todo = [mid for mid in ids if mid not in known]
         total = len(todo)
         done = 0
         if progress is not None:

@@ -222,10 +222,15 @@ def items(
     kinds: Sequence[str] = ("press", "news", "opening"),
     since: datetime | None = None,
     open_only: bool = False,
+    limit: int | None = None,
 ) -> list[FeedItem]:
     return store.feed_items(
-        organization=organization_id, kinds=kinds, since=since, open_only=open_only
+        organization=organization_id, kinds=kinds, since=since, open_only=open_only, limit=limit
     )
+
+
+#: Planning reads at most this many of an organization's newest items.
+PLANNING_ITEMS = 100
 
 
 def surfaced(store: Store, settings: Settings, found: Sequence[FeedItem]) -> list[FeedItem]:
@@ -243,7 +248,8 @@ def surfaced(store: Store, settings: Settings, found: Sequence[FeedItem]) -> lis
 def since_lines(store: Store, settings: Settings, org_id: int, since: datetime) -> list[str]:
     """Talking points: news and openings that appeared since a moment."""
     lines: list[str] = []
-    for item in surfaced(store, settings, items(store, organization_id=org_id, since=since)):
+    newest = items(store, organization_id=org_id, since=since, limit=PLANNING_ITEMS)
+    for item in surfaced(store, settings, newest):
         if item.kind == "opening":
             if item.closed:
                 continue

@@ -73,12 +73,24 @@ def sync_mail(
                 logged += store_messages(store, changes.messages, me, now)
                 store.save_cursor(cursor_name, changes.cursor, now=now)
             return logged
-    # The history id is taken before the search, so nothing between is missed.
-    me, history_before = mailbox.profile()
-    logged += _search(store, mailbox, me, addresses, domains, now, lookback, progress)
+    # The history id is taken before the search, so nothing between is missed. It is
+    # saved first: an interrupted first sync resumes from it, without fetching again
+    # the messages it stored (`known`), and the changes since it are read after.
+    started_name = f"{mailbox.name}:first-sync"
+    started = json.loads(store.cursor(started_name) or "null")
+    if started is None:
+        me, history_before = mailbox.profile()
+        store.save_cursor(started_name, json.dumps([me, history_before]), now=now)
+    else:
+        me, history_before = started
+        log.info("%s: resuming the interrupted first sync", mailbox.name)
+    logged += _search(
+        store, mailbox, me, addresses, domains, now, lookback, progress, resume=started is not None
+    )
     with store.transaction():
         store.save_cursor(me_name, me, now=now)
         store.save_cursor(cursor_name, history_before, now=now)
+        store.save_cursor(started_name, None, now=now)
         _save_watch(store, watch_name, addresses, domains, now)
     return logged
 
@@ -98,14 +110,21 @@ def _search(
     now: datetime,
     lookback: timedelta,
     progress: Callable[[int, int], None] | None,
+    *,
+    resume: bool = False,
 ) -> int:
     if not addresses and not domains:
         return 0
     logged = 0
     # One directory for the whole search: store_messages adds the newcomers to it.
     directory = Directory.from_store(store, [me])
+    known = store.logged_source_ids() if resume else frozenset()
     for batch in mailbox.search(
-        addresses=addresses, domains=domains, since=now - lookback, progress=progress
+        addresses=addresses,
+        domains=domains,
+        since=now - lookback,
+        progress=progress,
+        known=known,
     ):
         with store.transaction():
             logged += store_messages(store, batch, me, now, directory=directory)

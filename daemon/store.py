@@ -998,6 +998,11 @@ class Store:
             )
             return True
 
+    def logged_source_ids(self) -> frozenset[str]:
+        """The mailbox ids of the messages logged: what a resumed search skips."""
+        rows = self._db.execute("SELECT source_id FROM correspondence WHERE source_id IS NOT NULL")
+        return frozenset(str(r[0]) for r in rows)
+
     def _message_identity(self, message_id: str, sender: str | None) -> str | None:
         """The id to store a message under, or None when it is logged already.
 
@@ -1312,8 +1317,9 @@ class Store:
         kinds: Collection[str] = ("press", "news", "opening"),
         since: datetime | None = None,
         open_only: bool = False,
+        limit: int | None = None,
     ) -> list[FeedItem]:
-        """Items newest first (by publication, else by when first seen)."""
+        """Items newest first (by publication, else by when first seen); at most `limit`."""
         where = _Where()
         where.one_of("i.kind", kinds)
         where.equal("i.organization_id", organization)
@@ -1326,7 +1332,8 @@ class Store:
             "COALESCE(f.configured_url, i.removed_feed_url) AS feed_url "
             "FROM feed_items i JOIN organizations o ON o.id = i.organization_id "
             "LEFT JOIN feeds f ON f.id = i.feed_id "
-            f"WHERE {where} ORDER BY COALESCE(i.published, i.first_seen) DESC, i.id DESC",
+            f"WHERE {where} ORDER BY COALESCE(i.published, i.first_seen) DESC, i.id DESC"
+            + _limit(limit),
             where.params,
         )
         return [

@@ -350,3 +350,49 @@ def test_an_invitation_to_a_crowd_makes_no_contacts_and_a_poison_event_stops_not
     assert len(data["contacts"]) <= 2
     doctor = p.ok("doctor")
     assert "calendar:primary: skipped 1 item" in doctor and "'poison'" in doctor, doctor
+
+
+# --- an interrupted first sync
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_first_gmail_sync_resumes_without_fetching_again(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    from pursuit.connectors.gmail import GmailMailbox
+    from pursuit.daemon import mail
+
+    now = datetime.now(UTC)
+    for n in range(270):
+        emu.add_message(
+            raw("Jane <jane@acme.com>", ME, f"Mail {n}", now - timedelta(hours=n + 1), f"{n}@acme")
+        )
+    token = tmp_path / "token.json"
+    emu.write_authorized_user_file(str(token))
+    store = Store.open(tmp_path / "state.sqlite3")
+    store.add_organization("Acme", ["acme.com"], [], now=now)
+
+    def mailbox() -> GmailMailbox:
+        return GmailMailbox(emu.credentials(), None, api_endpoint=emu.base_url, batch_size=50)
+
+    def stop_in_the_third_batch(done: int, total: int) -> None:
+        if done >= 150:
+            raise Interrupted  # as a kill would, after two batches were stored
+
+    with pytest.raises(Interrupted):
+        mail.sync_mail(
+            store, mailbox(), now, lookback=timedelta(days=30), progress=stop_in_the_third_batch
+        )
+    assert len(store.correspondence()) == 100
+    emu.reset_counters()
+    mail.sync_mail(store, mailbox(), now, lookback=timedelta(days=30))
+    assert len(store.correspondence()) == 270
+    fetched = emu.call_count("gmail/v1/users/me/messages/", method="GET")
+    assert fetched == 170  # only the messages the first try did not store
+    # Then the normal incremental sync takes over, from the history before the search.
+    emu.add_message(raw("Jane <jane@acme.com>", ME, "New", now, "new@acme"))
+    assert mail.sync_mail(store, mailbox(), now, lookback=timedelta(days=30)) == 1
+    store.close()
