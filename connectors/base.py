@@ -84,6 +84,13 @@ class Calendar(ABC):
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for direct APIs
         """Make every change so far durable (a file calendar writes here)."""
 
+    def recreated(self) -> bool:
+        """True when the calendar was gone (the user deleted it, the file was moved
+        away) and is now there again, empty: the core then puts every event back.
+        Asked once per round, before the queued changes; `upsert` may instead raise
+        `CalendarGone` when it finds out mid-round."""
+        return False
+
 
 # --- mail
 

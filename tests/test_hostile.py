@@ -8,6 +8,7 @@ feed server) and pursuit runs as its user runs it, as a subprocess.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -395,4 +396,64 @@ def test_an_interrupted_first_gmail_sync_resumes_without_fetching_again(
     # Then the normal incremental sync takes over, from the history before the search.
     emu.add_message(raw("Jane <jane@acme.com>", ME, "New", now, "new@acme"))
     assert mail.sync_mail(store, mailbox(), now, lookback=timedelta(days=30)) == 1
+    store.close()
+
+
+# --- what the user deleted comes back
+
+
+def test_a_calendar_made_again_empty_gets_every_live_event_back(tmp_path: Path) -> None:
+    from pursuit.connectors.base import CalendarEvent
+    from pursuit.connectors.memory import MemoryCalendar
+    from pursuit.daemon.errors import CalendarGone
+    from pursuit.daemon.jobs import push_events, queue_event_changes
+    from pursuit.daemon.planner import PlannedEvent
+
+    class DeletableCalendar(MemoryCalendar):
+        """Deleted by the user: noticed at the start of a round, or at the next upsert."""
+
+        gone = False
+        noticed_on_upsert = False
+
+        def recreated(self) -> bool:
+            if self.gone and not self.noticed_on_upsert:
+                self.gone = False
+                return True
+            return False
+
+        def upsert(self, event: CalendarEvent) -> None:
+            if self.gone:
+                self.gone = False
+                raise CalendarGone("memory", "the calendar was deleted; made again")
+            super().upsert(event)
+
+    now = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    store = Store.open(tmp_path / "state.sqlite3")
+    calendar = DeletableCalendar()
+    planned = [
+        PlannedEvent(
+            f"check_in:1:{n}",
+            (),
+            now + timedelta(days=n),
+            now + timedelta(days=n, hours=1),
+            f"Check in {n}",
+            "",
+            15,
+        )
+        for n in range(3)
+    ]
+    queue_event_changes(store, calendar.name, planned, now)
+    push_events(store, calendar, now)
+    assert len(calendar.events()) == 3
+
+    for noticed_on_upsert in (False, True):
+        calendar._events.clear()  # the user deleted the calendar
+        calendar.gone, calendar.noticed_on_upsert = True, noticed_on_upsert
+        if noticed_on_upsert:  # something changed, so an upsert finds out
+            planned[0] = dataclasses.replace(planned[0], summary="Check in 0, moved")
+            queue_event_changes(store, calendar.name, planned, now)
+        push_events(store, calendar, now)
+        assert sorted(e.summary for e in calendar.events().values()) == sorted(
+            p.summary for p in planned
+        )
     store.close()
