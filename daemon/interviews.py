@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Attendee, CalendarEntry, CalendarReader
-from pursuit.daemon.errors import CursorExpired
+from pursuit.daemon.errors import CursorExpired, StoreError
 from pursuit.daemon.mail import skip_item
 from pursuit.daemon.matcher import Directory, domain_of, normalize
 from pursuit.daemon.store import Store
@@ -49,6 +49,8 @@ def sync_interviews(
                 try:
                     with store.transaction():  # a savepoint: a failed entry leaves nothing
                         found += apply_entry(store, entry, patterns)
+                except StoreError:
+                    raise  # a full disk is no bad invitation: the job stops, nothing skipped
                 except Exception as exc:  # one stranger's invitation never stops the job
                     skip_item(store, name, describe_entry(entry), exc, now)
             store.save_cursor(name, changes.cursor, now=now)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Mailbox, MailMessage
-from pursuit.daemon.errors import CursorExpired, PursuitError
+from pursuit.daemon.errors import CursorExpired, PursuitError, StoreError
 from pursuit.daemon.matcher import Directory, domain_of, match, verdict
 from pursuit.daemon.models import Channel, Contact, Direction, Duty, DutyKind, DutyState, OrgStatus
 from pursuit.daemon.store import Store
@@ -118,13 +118,10 @@ def _search(
     logged = 0
     # One directory for the whole search: store_messages adds the newcomers to it.
     directory = Directory.from_store(store, [me])
-    known = store.logged_source_ids() if resume else frozenset()
+    # Only a resumed search passes `known`, so a mailbox without it still works.
+    resumed = {"known": store.logged_source_ids()} if resume else {}
     for batch in mailbox.search(
-        addresses=addresses,
-        domains=domains,
-        since=now - lookback,
-        progress=progress,
-        known=known,
+        addresses=addresses, domains=domains, since=now - lookback, progress=progress, **resumed
     ):
         with store.transaction():
             logged += store_messages(store, batch, me, now, directory=directory)
@@ -151,6 +148,8 @@ def store_messages(
             # A savepoint each: a message that fails leaves nothing half-stored.
             with store.transaction():
                 logged += _store_message(store, message, directory, newcomers)
+        except StoreError:
+            raise  # a full disk is no bad message: the job stops, nothing is skipped
         except Exception as exc:  # one stranger's mail must never stop the log
             skip_item(store, "mail", describe_message(message), exc, now)
             continue

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -311,17 +312,46 @@ class Store:
                 companion = path.with_name(path.name + suffix)
                 if companion.exists():
                     private_file(companion)  # left 0644 by an older pursuit
+        # A new database opened by several processes at once: switching to WAL or
+        # reading the schema can answer "locked" without waiting; try again a while.
+        give_up = time.monotonic() + busy_timeout
+        while True:
+            try:
+                return cls._connect(path, busy_timeout)
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > give_up:
+                    raise StoreError(f"{path}: cannot use the state database: {exc}") from None
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{path}: cannot use the state database: {exc}") from None
+
+    @classmethod
+    def _connect(cls, path: Path, busy_timeout: float) -> Store:
+        db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
         try:
-            db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             store = cls(db, path)
-            store.migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot use the state database: {exc}") from None
+            store._migrate_raw()
+        except BaseException:
+            db.close()
+            raise
         return store
+
+    def _migrate_raw(self) -> None:
+        """`migrate`, with a busy database's error left raw for `open` to retry."""
+        try:
+            self.migrate()
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, sqlite3.OperationalError):
+                raise cause from None
+            if "locked" in str(exc):
+                raise sqlite3.OperationalError("database is locked") from None
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -364,9 +394,13 @@ class Store:
             self._db.execute(f"SAVEPOINT {name}")
             try:
                 yield
-            except BaseException:
-                self._db.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                self._db.execute(f"RELEASE SAVEPOINT {name}")
+            except BaseException as exc:
+                # A full disk can make SQLite roll the whole transaction back itself.
+                if self._db.in_transaction:
+                    self._db.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    self._db.execute(f"RELEASE SAVEPOINT {name}")
+                if isinstance(exc, sqlite3.OperationalError):
+                    self._raise_storage_error(exc)
                 raise
             self._db.execute(f"RELEASE SAVEPOINT {name}")
             return
@@ -379,15 +413,44 @@ class Store:
                 ) from None
             raise
         try:
-            yield
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                self._raise_storage_error(exc)
+                raise
             try:
                 self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._raise_storage_error(exc)
+                raise StoreError(f"{self.path}: the change could not be saved: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: the change could not be saved: {exc}") from exc
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def _raise_storage_error(self, exc: sqlite3.OperationalError) -> None:
+        """A storage fault as one clear line: where, and what to do; other errors as they are.
+
+        Nothing is lost: the transaction is undone and its work is done again
+        once the fault is gone (cursors move only with what they cover).
+        """
+        text = str(exc)
+        if "full" in text:
+            raise StoreError(
+                f"{self.path}: the disk is full; nothing was lost: free some space "
+                "and pursuit picks up where it stopped"
+            ) from exc
+        if "locked" in text or "busy" in text:
+            raise StoreError(
+                f"{self.path}: the state database is locked by another program; try again"
+            ) from exc
+        if "readonly" in text or "read-only" in text or "disk I/O" in text:
+            raise StoreError(
+                f"{self.path}: cannot write the state database ({text}); check the disk "
+                "and the permissions of its directory"
+            ) from exc
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """One change, in the current transaction or a transaction of its own."""
@@ -1237,7 +1300,7 @@ class Store:
                     with self.transaction():
                         new += self._save_feed_item(feed, item, now)
                 except Exception as exc:
-                    if skip is None:
+                    if skip is None or isinstance(exc, StoreError):
                         raise
                     skip(item, exc)
                     continue

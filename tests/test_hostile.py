@@ -457,3 +457,41 @@ def test_a_calendar_made_again_empty_gets_every_live_event_back(tmp_path: Path) 
             p.summary for p in planned
         )
     store.close()
+
+
+# --- storage faults
+
+
+def test_a_full_disk_stops_the_job_with_one_clear_line_loses_nothing_and_resumes(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    from pursuit.connectors.gmail import GmailMailbox
+    from pursuit.daemon import mail
+    from pursuit.daemon.errors import StoreError
+
+    now = datetime.now(UTC)
+    for n in range(60):
+        emu.add_message(
+            raw(
+                "Jane <jane@acme.com>",
+                ME,
+                f"Mail {n} " + "x" * 900,
+                now - timedelta(hours=n + 1),
+                f"{n}@a",
+            )
+        )
+    path = tmp_path / "state.sqlite3"
+    store = Store.open(path)
+    store.add_organization("Acme", ["acme.com"], [], now=now)
+    mailbox = GmailMailbox(emu.credentials(), None, api_endpoint=emu.base_url, batch_size=50)
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages + 12}")  # a real SQLITE_FULL
+    with pytest.raises(StoreError) as failure:
+        mail.sync_mail(store, mailbox, now, lookback=timedelta(days=30))
+    assert str(failure.value).startswith(f"{path}: the disk is full")
+    assert "\n" not in str(failure.value)
+    assert store.counts()["skipped"] == 0  # a full disk is no bad message
+    store._db.execute("PRAGMA max_page_count = 1000000")  # space freed
+    mail.sync_mail(store, mailbox, now, lookback=timedelta(days=30))
+    assert len(store.correspondence()) == 60
+    store.close()
