@@ -66,6 +66,8 @@ class FeedsSettings:
     poll_every: timedelta = timedelta(hours=1)
     news_search: bool = True
     keywords: tuple[str, ...] = ()
+    #: The newest items a feed keeps in the store (and a fetch returns).
+    max_items: int = 300
 
     @property
     def max_bytes(self) -> int:
@@ -510,6 +512,7 @@ def _feeds_settings(r: _Reader, table: dict[str, Any]) -> FeedsSettings:
         ),
         news_search=r.value(table, "news_search", bool, bool, d.news_search, "feeds"),
         keywords=r.strings(table, "keywords", "feeds"),
+        max_items=r.value(table, "max_items", int, _positive_int, d.max_items, "feeds"),
     )
 
 

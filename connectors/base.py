@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -93,6 +93,13 @@ class Calendar(ABC):
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for direct APIs
         """Make every change so far durable (a file calendar writes here)."""
 
+    def recreated(self) -> bool:
+        """True when the calendar was gone (the user deleted it, the file was moved
+        away) and is now there again, empty: the core then puts every event back.
+        Asked once per round, before the queued changes; `upsert` may instead raise
+        `CalendarGone` when it finds out mid-round."""
+        return False
+
 
 # --- mail
 
@@ -154,10 +161,12 @@ class Mailbox(Protocol):
         domains: Sequence[str],
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
+        known: Collection[str] = (),
     ) -> Iterator[list[MailMessage]]:
         """Each message since `since` from, to or cc'd to an address or a domain
         (or one of its subdomains), once, in batches the caller stores as they come;
-        `progress(done, total)` after each batch."""
+        `progress(done, total)` after each batch. Messages whose `source_id` is in
+        `known` (stored by an earlier, interrupted search) may be left out."""
         ...
 
     def changes(self, cursor: str) -> MailChanges:

@@ -413,8 +413,10 @@ class GmailMailbox(GoogleApi):
         domains: Sequence[str],
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
+        known: Collection[str] = (),
     ) -> Iterator[list[MailMessage]]:
-        """Messages from, to or cc'd to the addresses and domains since `since`.
+        """Messages from, to or cc'd to the addresses and domains since `since`,
+        except the `known` ids (an interrupted first sync resumes without them).
 
         Yields one list per batch so the caller can store as it goes; calls
         `progress(done, total)` after each batch.
@@ -423,7 +425,7 @@ class GmailMailbox(GoogleApi):
         for q in build_queries(addresses, domains, since):
             for mid in self._list_ids(q):
                 ids.setdefault(mid, None)
-        todo = list(ids)
+        todo = [mid for mid in ids if mid not in known]
         total = len(todo)
         done = 0
         if progress is not None:

@@ -139,8 +139,8 @@ class IcsCalendar(Calendar):
     def flush(self) -> None:
         if not self._dirty and self.path.exists():
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # readable by others: a local web server or another account may serve it
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # 0600 like every file pursuit writes: the calendar app reads it as the same user
         events = list(self._load().values())
-        write_atomically(self.path, render(events, install_id=self.install_id), mode=0o644)
+        write_atomically(self.path, render(events, install_id=self.install_id))
         self._dirty = False

@@ -34,7 +34,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -374,6 +374,7 @@ class ImapMailbox:
         domains: Sequence[str],
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
+        known: Collection[str] = (),  # a hint only: the core stores each message once
     ) -> Iterator[list[MailMessage]]:
         """Messages since `since` from, to or cc'd to the addresses and domains (or
         their subdomains), once each, in batches of up to 200."""

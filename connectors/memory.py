@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import email.utils
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 
@@ -87,6 +87,7 @@ class MemoryMailbox:
         domains: Sequence[str],
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
+        known: Collection[str] = (),  # a hint only: the core stores each message once
     ) -> Iterator[list[MailMessage]]:
         self.searches.append((tuple(addresses), tuple(domains)))
         wanted = {a.lower() for a in addresses}

@@ -103,8 +103,10 @@ def init(state: Context, force: bool) -> None:
     path, _ = resolve_config_path(state.config)
     if path.exists() and not force:
         raise UserError(f"{path} already exists (use --force to overwrite it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    from pursuit.connectors.files import write_atomically
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomically(path, EXAMPLE_CONFIG.read_bytes())  # 0600: it may name secret commands
     click.echo(f"Wrote {path}. Edit it, then run `pursuit run --once`.")
 
 
@@ -755,13 +757,32 @@ def doctor(app: App, as_json: bool) -> None:
         name: {"last_run": run.last_run and run.last_run.isoformat(), "last_error": run.last_error}
         for name, run in app.store.job_runs().items()
     }
+    skipped = [
+        {
+            "source": s.source,
+            "count": s.count,
+            "last_item": s.last_item,
+            "last_error": s.last_error,
+            "last_at": s.last_at.astimezone(app.settings.timezone).isoformat(),
+        }
+        for s in app.store.skipped()
+    ]
     if as_json:
-        click.echo(json.dumps({"failing_feeds": failing, "jobs": jobs}, indent=2))
+        click.echo(
+            json.dumps({"failing_feeds": failing, "jobs": jobs, "skipped": skipped}, indent=2)
+        )
         return
     click.echo(views.render_doctor(failing), nl=False)
     for name, run in sorted(jobs.items()):
         if run["last_error"]:
             click.echo(f"job {name} failed on its last run: {run['last_error']}")
+    for item in app.store.skipped():
+        times = "1 item" if item.count == 1 else f"{item.count} items"
+        when = item.last_at.astimezone(app.settings.timezone)
+        click.echo(
+            f"{item.source}: skipped {times} it could not handle; last "
+            f"{when:%Y-%m-%d %H:%M}: {item.last_item}: {item.last_error}"
+        )
 
 
 # --- accounts
@@ -812,7 +833,11 @@ def run(app: App, once: bool) -> None:
 
         serve(app)
         return
-    failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
+    from pursuit.daemon.runlock import RunLock, once_wait
+
+    # One round at a time per data directory: two would both perform the same outbox entry.
+    with RunLock.beside(app.settings.database).hold("run --once", wait=once_wait()):
+        failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
     pending = actions.pending_duties(app.store)
     click.echo(f"pursuit: {len(pending)} pending duties; calendar: {_calendar_where(app)}")
     if failures:

@@ -72,5 +72,10 @@ class CursorExpired(SourceError):
     """
 
 
+class CalendarGone(SourceError):
+    """pursuit's own calendar was deleted (or its file moved away) and made again,
+    empty: every event it should hold must be put back."""
+
+
 class ItemError(PursuitError):
     """One item (a message, an entry) could not be used; skip it, keep the rest."""

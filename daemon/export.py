@@ -114,7 +114,6 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
             "contacts": [contacts[c].address for c in m.contact_ids if c in contacts],
             "people": list(m.people),
             "subject": m.subject,
-            "snippet": m.snippet,
             "channel": m.channel,
             "thread": m.thread,
         }

@@ -42,7 +42,7 @@ def wanted_feeds(store: Store, settings: Settings) -> list[WantedFeed]:
             try:
                 url, fmt = resolve(feed.url, feed.kind, feed.format)
             except UserError as exc:
-                log.error("organization %s: feed %s: %s", org.name, feed.url, exc)
+                log.error("organization %s: feed %s: %s", org.name, shown(feed.url), exc)
                 wanted.append(WantedFeed(org.id, feed.url, feed.url, feed.kind, INVALID, str(exc)))
                 continue
             wanted.append(WantedFeed(org.id, feed.url, url, feed.kind, fmt))
@@ -101,6 +101,7 @@ def poll_feeds(
         timeout=config.timeout.total_seconds(),
         max_bytes=config.max_bytes,
         user_agent=DEFAULT_USER_AGENT,
+        max_items=config.max_items,
     )
     report = PollReport(polled=len(feeds))
     for index, result in results:
@@ -110,10 +111,12 @@ def poll_feeds(
             report.failed += 1
             continue
         for warning in result.warnings:
-            log.warning("feed %s: %s", feed.configured_url, warning)
+            log.warning("feed %s: %s", shown(feed.configured_url), warning)
         if result.not_modified:
             report.not_modified += 1
-        new, closed = store_result(store, feed, result, now, config.poll_every)
+        new, closed = store_result(
+            store, feed, result, now, config.poll_every, max_items=config.max_items
+        )
         report.new_items += new
         report.closed += closed
     return report
@@ -125,19 +128,37 @@ def store_result(
     result: FetchResult,
     now: datetime,
     poll_every: timedelta,
+    *,
+    max_items: int | None = None,
 ) -> tuple[int, int]:
-    """Store a fetch's items and then its cursor, in one transaction."""
+    """Store a fetch's items and then its cursor, in one transaction.
+
+    An item that cannot be stored is skipped with a warning (and counted for
+    `doctor`); the others and the cursor are stored all the same. The feed keeps
+    its newest `max_items` items.
+    """
+    from pursuit.daemon.mail import skip_item
+
+    def skip(item: object, error: Exception) -> None:
+        key = str(getattr(item, "key", "?"))[:200]
+        skip_item(store, f"feed {shown(feed.configured_url)}", f"item {key!r}", error, now)
+
     new = closed = 0
     with store.transaction():
         if not result.not_modified:
             new, closed = store.save_feed_items(
-                feed, result.items, now=now, complete_listing=result.complete_listing
+                feed,
+                result.items,
+                now=now,
+                complete_listing=result.complete_listing,
+                keep=max_items,
+                skip=skip,
             )
         if result.moved_to:
             log.warning(
                 "feed %s moved permanently to %s; using the new address",
-                feed.configured_url,
-                result.moved_to,
+                shown(feed.configured_url),
+                shown(result.moved_to),
             )
         store.feed_answered(
             feed.id,
@@ -166,10 +187,17 @@ def record_failure(
     if error.retry_after:
         asked = min(error.retry_after, MAX_BACKOFF.total_seconds())
         wait = max(wait, timedelta(seconds=asked))
-    log.warning("feed %s: %s", feed.configured_url, error.reason)
+    log.warning("feed %s: %s", shown(feed.configured_url), error.reason)
     store.feed_failed(
         feed.id, failures=failures, error=error.reason, next_poll=now + wait, active=not error.gone
     )
+
+
+def shown(url: str) -> str:
+    """A feed's URL as pursuit shows it anywhere: its credentials masked."""
+    from pursuit.connectors.feeds import redact_url
+
+    return redact_url(url)
 
 
 # --- reading
@@ -194,10 +222,15 @@ def items(
     kinds: Sequence[str] = ("press", "news", "opening"),
     since: datetime | None = None,
     open_only: bool = False,
+    limit: int | None = None,
 ) -> list[FeedItem]:
     return store.feed_items(
-        organization=organization_id, kinds=kinds, since=since, open_only=open_only
+        organization=organization_id, kinds=kinds, since=since, open_only=open_only, limit=limit
     )
+
+
+#: Planning reads at most this many of an organization's newest items.
+PLANNING_ITEMS = 100
 
 
 def surfaced(store: Store, settings: Settings, found: Sequence[FeedItem]) -> list[FeedItem]:
@@ -215,7 +248,8 @@ def surfaced(store: Store, settings: Settings, found: Sequence[FeedItem]) -> lis
 def since_lines(store: Store, settings: Settings, org_id: int, since: datetime) -> list[str]:
     """Talking points: news and openings that appeared since a moment."""
     lines: list[str] = []
-    for item in surfaced(store, settings, items(store, organization_id=org_id, since=since)):
+    newest = items(store, organization_id=org_id, since=since, limit=PLANNING_ITEMS)
+    for item in surfaced(store, settings, newest):
         if item.kind == "opening":
             if item.closed:
                 continue
@@ -232,7 +266,7 @@ def item_record(item: FeedItem, tz: Any) -> dict[str, Any]:
 
     return {
         "organization": item.organization,
-        "feed": item.feed_url,
+        "feed": shown(item.feed_url) if item.feed_url else item.feed_url,
         "kind": item.kind,
         "title": item.title,
         "link": item.link,

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Attendee, CalendarEntry, CalendarReader
-from pursuit.daemon.errors import CursorExpired
+from pursuit.daemon.errors import CursorExpired, StoreError
+from pursuit.daemon.mail import skip_item
 from pursuit.daemon.matcher import Directory, domain_of, normalize
 from pursuit.daemon.store import Store
 
@@ -45,9 +46,24 @@ def sync_interviews(
             changes = reader.changes(calendar_id, None, since=now - lookback)
         with store.transaction():
             for entry in changes.entries:
-                found += apply_entry(store, entry, patterns)
+                try:
+                    with store.transaction():  # a savepoint: a failed entry leaves nothing
+                        found += apply_entry(store, entry, patterns)
+                except StoreError:
+                    raise  # a full disk is no bad invitation: the job stops, nothing skipped
+                except Exception as exc:  # one stranger's invitation never stops the job
+                    skip_item(store, name, describe_entry(entry), exc, now)
             store.save_cursor(name, changes.cursor, now=now)
     return found
+
+
+#: An event with more attendees than this at the organization is a mass event (an
+#: all-hands, a webinar): it creates no contacts, only known ones are its interviewers.
+MAX_INTERVIEWERS = 20
+
+
+def describe_entry(entry: CalendarEntry) -> str:
+    return f"event {entry.event_id[:200]!r} ({entry.start or 'no start'})"
 
 
 def apply_entry(store: Store, entry: CalendarEntry, patterns: Sequence[str]) -> bool:
@@ -66,6 +82,8 @@ def apply_entry(store: Store, entry: CalendarEntry, patterns: Sequence[str]) -> 
             if existing is not None and not existing.cancelled:
                 store.cancel_interview(existing.id)  # no longer an interview
             return False
+    if len(people) > MAX_INTERVIEWERS:
+        people = [a for a in people if normalize(a.email) in directory.contacts]
     contact_ids = [
         store.ensure_contact(a.email, a.name, org_id, role="interviewer").id for a in people
     ]

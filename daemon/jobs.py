@@ -14,7 +14,7 @@ from datetime import datetime
 from pursuit.config.settings import Settings
 from pursuit.connectors.base import Calendar, CalendarEvent
 from pursuit.daemon import outbox
-from pursuit.daemon.errors import PursuitError
+from pursuit.daemon.errors import CalendarGone, PursuitError
 from pursuit.daemon.feeds import since_lines
 from pursuit.daemon.mail import fulfil_from_log
 from pursuit.daemon.models import DutyState, OutboxEntry, calendar_key
@@ -150,8 +150,62 @@ def queue_event_changes(
     return queued
 
 
+def requeue_live_events(store: Store, calendar: str, now: datetime) -> int:
+    """Queue every event the calendar should hold again, at a new sequence: the
+    calendar lost them all (deleted by the user, recreated empty)."""
+    queued = 0
+    with store.transaction():
+        for key, held in store.managed_events(calendar).items():
+            if not held.live:
+                continue
+            sequence = held.sequence + 1
+            store.save_event(
+                calendar,
+                key,
+                duty_ids=list(held.duty_ids),
+                start=held.start,
+                end=held.end,
+                summary=held.summary,
+                description=held.description,
+                reminder_minutes=held.reminder_minutes,
+                sequence=sequence,
+                stamp=now,
+                live=True,
+                generation=held.generation,
+            )
+            event = CalendarEvent(
+                key=calendar_key(key, held.generation),
+                start=held.start,
+                end=held.end,
+                summary=held.summary,
+                description=held.description,
+                sequence=sequence,
+                stamp=now,
+                reminder_minutes=held.reminder_minutes,
+            )
+            queued += outbox.queue_event(store, calendar, key, event, now=now)
+    return queued
+
+
 def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
-    """Perform the queued calendar changes; each is recorded only after it is durable."""
+    """Perform the queued calendar changes; each is recorded only after it is durable.
+
+    A calendar that was deleted and made again gets every live event back.
+    """
+    if calendar.recreated():
+        log.warning(
+            "%s calendar was gone and is made again: putting every event back", calendar.name
+        )
+        requeue_live_events(store, calendar.name, now)
+    try:
+        return _deliver_events(store, calendar, now)
+    except CalendarGone as exc:
+        log.warning("%s; putting every event back", exc)
+        requeue_live_events(store, calendar.name, now)
+        return _deliver_events(store, calendar, now)
+
+
+def _deliver_events(store: Store, calendar: Calendar, now: datetime) -> int:
 
     def perform(entry: OutboxEntry) -> None:
         if entry.action == outbox.UPSERT:

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Mailbox, MailMessage
-from pursuit.daemon.errors import CursorExpired
+from pursuit.daemon.errors import CursorExpired, PursuitError, StoreError
 from pursuit.daemon.matcher import Directory, domain_of, match, verdict
-from pursuit.daemon.models import Channel, Direction, Duty, DutyKind, DutyState, OrgStatus
+from pursuit.daemon.models import Channel, Contact, Direction, Duty, DutyKind, DutyState, OrgStatus
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,24 @@ def sync_mail(
                 logged += store_messages(store, changes.messages, me, now)
                 store.save_cursor(cursor_name, changes.cursor, now=now)
             return logged
-    # The history id is taken before the search, so nothing between is missed.
-    me, history_before = mailbox.profile()
-    logged += _search(store, mailbox, me, addresses, domains, now, lookback, progress)
+    # The history id is taken before the search, so nothing between is missed. It is
+    # saved first: an interrupted first sync resumes from it, without fetching again
+    # the messages it stored (`known`), and the changes since it are read after.
+    started_name = f"{mailbox.name}:first-sync"
+    started = json.loads(store.cursor(started_name) or "null")
+    if started is None:
+        me, history_before = mailbox.profile()
+        store.save_cursor(started_name, json.dumps([me, history_before]), now=now)
+    else:
+        me, history_before = started
+        log.info("%s: resuming the interrupted first sync", mailbox.name)
+    logged += _search(
+        store, mailbox, me, addresses, domains, now, lookback, progress, resume=started is not None
+    )
     with store.transaction():
         store.save_cursor(me_name, me, now=now)
         store.save_cursor(cursor_name, history_before, now=now)
+        store.save_cursor(started_name, None, now=now)
         _save_watch(store, watch_name, addresses, domains, now)
     return logged
 
@@ -98,14 +110,18 @@ def _search(
     now: datetime,
     lookback: timedelta,
     progress: Callable[[int, int], None] | None,
+    *,
+    resume: bool = False,
 ) -> int:
     if not addresses and not domains:
         return 0
     logged = 0
     # One directory for the whole search: store_messages adds the newcomers to it.
     directory = Directory.from_store(store, [me])
+    # Only a resumed search passes `known`, so a mailbox without it still works.
+    resumed = {"known": store.logged_source_ids()} if resume else {}
     for batch in mailbox.search(
-        addresses=addresses, domains=domains, since=now - lookback, progress=progress
+        addresses=addresses, domains=domains, since=now - lookback, progress=progress, **resumed
     ):
         with store.transaction():
             logged += store_messages(store, batch, me, now, directory=directory)
@@ -127,38 +143,84 @@ def store_messages(
     directory = directory or Directory.from_store(store, [me])
     logged = 0
     for message in messages:
-        found = match(message, directory)
-        if found is None:
-            continue  # mail that concerns nobody tracked is not stored at all
-        contact_ids = list(found.contact_ids)
-        if found.new_contacts and found.organization_id is not None:
-            for person in found.new_contacts:
-                # each newcomer belongs to their own domain's organization
-                own = directory.organization_for_domain(domain_of(person.email))
-                contact = store.ensure_contact(
-                    person.email, person.name, own or found.organization_id
-                )
-                contact_ids.append(contact.id)
-                directory.add_contact(contact)
-        fresh = store.log_correspondence(
-            message_id=message.message_id,
-            direction=found.direction,
-            when=message.date,
-            channel=Channel.EMAIL,
-            organization_id=found.organization_id,
-            contact_ids=contact_ids,
-            subject=message.subject,
-            snippet=message.snippet,
-            thread=message.thread,
-            people=found.people,
-            source_id=message.source_id,
-        )
-        if not fresh:
+        newcomers: list[Contact] = []
+        try:
+            # A savepoint each: a message that fails leaves nothing half-stored.
+            with store.transaction():
+                logged += _store_message(store, message, directory, newcomers)
+        except StoreError:
+            raise  # a full disk is no bad message: the job stops, nothing is skipped
+        except Exception as exc:  # one stranger's mail must never stop the log
+            skip_item(store, "mail", describe_message(message), exc, now)
             continue
-        logged += 1
-        if not message.outgoing and found.organization_id is not None:
-            _flag(store, message, found.organization_id)
+        for contact in newcomers:  # known to the next messages once stored for good
+            directory.add_contact(contact)
     return logged
+
+
+#: Mail to more people than this is mass mail: it never creates contacts.
+MAX_RECIPIENTS = 20
+
+
+def describe_message(message: MailMessage) -> str:
+    """A message as a warning names it: its id, sender and date, never its body."""
+    sender = message.sender.email if message.sender else "unknown sender"
+    return f"message {message.source_id} {message.message_id[:200]!r} from {sender[:200]}"
+
+
+def skip_item(store: Store, source: str, item: str, error: BaseException, now: datetime) -> None:
+    """Skip one item a job cannot handle: one warning naming it, counted for `doctor`."""
+    reason = printable(f"{type(error).__name__}: {error}")
+    item = printable(item)
+    log.warning("%s: skipped %s: %s", source, item, reason, exc_info=log.isEnabledFor(10))
+    try:
+        store.record_skipped(source, item, reason, now=now)
+    except PursuitError as exc:  # the count is a nicety; the warning was given
+        log.debug("cannot count the skipped item: %s", exc)
+
+
+def printable(text: str) -> str:
+    """Text from outside, fit for a log line or a terminal: control characters out."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _store_message(
+    store: Store, message: MailMessage, directory: Directory, newcomers: list[Contact]
+) -> int:
+    """Log one message if it concerns someone tracked; 1 when newly logged.
+
+    The contacts it creates are appended to `newcomers`."""
+    found = match(message, directory)
+    if found is None:
+        return 0  # mail that concerns nobody tracked is not stored at all
+    mass = len(message.to) + len(message.cc) > MAX_RECIPIENTS
+    contact_ids = list(found.contact_ids)
+    if found.new_contacts and found.organization_id is not None and not mass:
+        for person in found.new_contacts:
+            # each newcomer belongs to their own domain's organization
+            own = directory.organization_for_domain(domain_of(person.email))
+            contact = store.ensure_contact(person.email, person.name, own or found.organization_id)
+            contact_ids.append(contact.id)
+            newcomers.append(contact)
+    fresh = store.log_correspondence(
+        message_id=message.message_id,
+        direction=found.direction,
+        when=message.date,
+        channel=Channel.EMAIL,
+        organization_id=found.organization_id,
+        contact_ids=contact_ids,
+        subject=message.subject,
+        thread=message.thread,
+        # the people of mass mail: the known ones, and a bounded few others
+        people=found.people[:MAX_RECIPIENTS] if mass else found.people,
+        source_id=message.source_id,
+        sender=message.sender.email if message.sender else None,
+    )
+    if not fresh:
+        return 0
+    if not message.outgoing and found.organization_id is not None:
+        _flag(store, message, found.organization_id)  # reads the snippet, keeps nothing
+    return 1
 
 
 def fulfil_from_log(store: Store) -> list[Duty]:

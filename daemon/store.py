@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import sqlite3
+import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +45,9 @@ from pursuit.daemon.models import (
     OutboxEntry,
     WantedFeed,
 )
+
+#: The longest mail subject stored; the connectors cap it too, this is the last line.
+MAX_SUBJECT = 998
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the foundation
@@ -245,6 +251,22 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE x.note IS NOT NULL AND trim(x.note) != '';
     UPDATE interviewers SET note = NULL;
     """,
+    # 6: a hostile world. A message is the same message only when its sender is
+    # the same too (a stranger can reuse any Message-ID); no body text is kept;
+    # subjects are bounded; items that could not be handled are counted per source.
+    f"""
+    ALTER TABLE correspondence ADD COLUMN sender TEXT;
+    UPDATE correspondence SET snippet = '';
+    UPDATE correspondence SET subject = substr(subject, 1, {MAX_SUBJECT})
+        WHERE channel = 'email' AND length(subject) > {MAX_SUBJECT};
+    CREATE TABLE skipped (
+        source TEXT PRIMARY KEY,
+        count INTEGER NOT NULL DEFAULT 0,
+        last_item TEXT NOT NULL,
+        last_error TEXT NOT NULL,
+        last_at TEXT NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -291,6 +313,22 @@ def _opt(text: str | None) -> datetime | None:
     return None if text is None else from_db(text)
 
 
+def private_file(path: Path) -> None:
+    """Create `path` readable by its owner alone (0600, whatever the umask), or make an
+    existing file so; SQLite gives its -wal and -shm files the database's mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return  # a read-only place: opening the database says what is wrong
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError:
+        pass  # not the owner: the file stays as its owner made it
+    finally:
+        os.close(fd)
+
+
 class Store:
     """The one SQLite database. Open with `Store.open(path)`; close when done."""
 
@@ -311,17 +349,51 @@ class Store:
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_file(path)
+            for suffix in ("-wal", "-shm"):
+                companion = path.with_name(path.name + suffix)
+                if companion.exists():
+                    private_file(companion)  # left 0644 by an older pursuit
+        # A new database opened by several processes at once: switching to WAL or
+        # reading the schema can answer "locked" without waiting; try again a while.
+        give_up = time.monotonic() + busy_timeout
+        while True:
+            try:
+                return cls._connect(path, busy_timeout)
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > give_up:
+                    raise StoreError(f"{path}: cannot use the state database: {exc}") from None
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{path}: cannot use the state database: {exc}") from None
+
+    @classmethod
+    def _connect(cls, path: Path, busy_timeout: float) -> Store:
+        db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
         try:
-            db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             store = cls(db, path)
-            store.migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot use the state database: {exc}") from None
+            store._migrate_raw()
+        except BaseException:
+            db.close()
+            raise
         return store
+
+    def _migrate_raw(self) -> None:
+        """`migrate`, with a busy database's error left raw for `open` to retry."""
+        try:
+            self.migrate()
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, sqlite3.OperationalError):
+                raise cause from None
+            if "locked" in str(exc):
+                raise sqlite3.OperationalError("database is locked") from None
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -331,17 +403,26 @@ class Store:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
-        current = self.version
+        self._refuse_newer(self.version)
+        if self.version == SCHEMA_VERSION:
+            return
+        # Several processes may open a new database at once: the version is read
+        # again inside the write lock, so exactly one of them migrates.
+        with self.transaction():
+            current = self.version
+            self._refuse_newer(current)
+            for number in range(current + 1, SCHEMA_VERSION + 1):
+                with self.transaction():
+                    for statement in _split_sql(MIGRATIONS[number - 1]):
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {number}")
+
+    def _refuse_newer(self, current: int) -> None:
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: the state database has schema version {current}, newer than "
                 f"this pursuit understands ({SCHEMA_VERSION}); upgrade pursuit to use it"
             )
-        for number in range(current + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
-                for statement in _split_sql(MIGRATIONS[number - 1]):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -355,9 +436,13 @@ class Store:
             self._db.execute(f"SAVEPOINT {name}")
             try:
                 yield
-            except BaseException:
-                self._db.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                self._db.execute(f"RELEASE SAVEPOINT {name}")
+            except BaseException as exc:
+                # A full disk can make SQLite roll the whole transaction back itself.
+                if self._db.in_transaction:
+                    self._db.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    self._db.execute(f"RELEASE SAVEPOINT {name}")
+                if isinstance(exc, sqlite3.OperationalError):
+                    self._raise_storage_error(exc)
                 raise
             self._db.execute(f"RELEASE SAVEPOINT {name}")
             return
@@ -370,15 +455,44 @@ class Store:
                 ) from None
             raise
         try:
-            yield
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                self._raise_storage_error(exc)
+                raise
             try:
                 self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._raise_storage_error(exc)
+                raise StoreError(f"{self.path}: the change could not be saved: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: the change could not be saved: {exc}") from exc
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def _raise_storage_error(self, exc: sqlite3.OperationalError) -> None:
+        """A storage fault as one clear line: where, and what to do; other errors as they are.
+
+        Nothing is lost: the transaction is undone and its work is done again
+        once the fault is gone (cursors move only with what they cover).
+        """
+        text = str(exc)
+        if "full" in text:
+            raise StoreError(
+                f"{self.path}: the disk is full; nothing was lost: free some space "
+                "and pursuit picks up where it stopped"
+            ) from exc
+        if "locked" in text or "busy" in text:
+            raise StoreError(
+                f"{self.path}: the state database is locked by another program; try again"
+            ) from exc
+        if "readonly" in text or "read-only" in text or "disk I/O" in text:
+            raise StoreError(
+                f"{self.path}: cannot write the state database ({text}); check the disk "
+                "and the permissions of its directory"
+            ) from exc
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """One change, in the current transaction or a transaction of its own."""
@@ -1186,29 +1300,41 @@ class Store:
         organization_id: int | None,
         contact_ids: Iterable[int],
         subject: str = "",
-        snippet: str = "",
         thread: str | None = None,
         people: Iterable[str] = (),
         source_id: str | None = None,
+        sender: str | None = None,
     ) -> bool:
-        """Log a message once; False when its message id was already logged."""
+        """Log a message once; False when this message was already logged.
+
+        A message is known by its Message-ID and its `sender` together: anyone
+        can send mail reusing the Message-ID of a real message, and the stranger's
+        message is then logged beside the real one (under `<id>#2`), never over it
+        or instead of it. No body text is stored.
+        """
+        if channel == Channel.EMAIL:
+            subject = subject[:MAX_SUBJECT]
+        sender = sender.casefold() if sender else sender
         with self.transaction():
+            stored_id = self._message_identity(message_id, sender)
+            if stored_id is None:
+                return False
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO correspondence "
                 "(message_id, direction, date, organization_id, "
-                "channel, subject, snippet, thread, people, source_id) "
+                "channel, subject, thread, people, source_id, sender) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    message_id,
+                    stored_id,
                     direction,
                     to_db(when),
                     organization_id,
                     channel,
                     subject,
-                    snippet,
                     thread,
                     json.dumps(sorted(set(people))),
                     source_id,
+                    sender,
                 ),
             )
             if not cursor.rowcount:
@@ -1218,6 +1344,27 @@ class Store:
                 [(cursor.lastrowid, c) for c in set(contact_ids)],
             )
             return True
+
+    def logged_source_ids(self) -> frozenset[str]:
+        """The mailbox ids of the messages logged: what a resumed search skips."""
+        rows = self._db.execute("SELECT source_id FROM correspondence WHERE source_id IS NOT NULL")
+        return frozenset(str(r[0]) for r in rows)
+
+    def _message_identity(self, message_id: str, sender: str | None) -> str | None:
+        """The id to store a message under, or None when it is logged already.
+
+        Rows from before senders were kept (sender NULL) match any sender, as before.
+        """
+        rows = self._db.execute(
+            "SELECT message_id, sender FROM correspondence "
+            "WHERE message_id = ? OR message_id LIKE ? ESCAPE '\\'",
+            (message_id, _like_escape(message_id) + "#%"),
+        ).fetchall()
+        if not rows:
+            return message_id
+        if any(r["sender"] is None or sender is None or r["sender"] == sender for r in rows):
+            return None
+        return f"{message_id}#{len(rows) + 1}"
 
     def correspondence(
         self,
@@ -1418,38 +1565,30 @@ class Store:
         *,
         now: datetime,
         complete_listing: bool = False,
+        keep: int | None = None,
+        skip: Callable[[NewFeedItem, Exception], None] | None = None,
     ) -> tuple[int, int]:
         """Store a feed's items once each; with a complete listing, close the openings
-        no longer in it. Returns (new items, openings closed)."""
+        no longer in it. Returns (new items, openings closed).
+
+        `keep`: the feed then holds only its newest `keep` items, so a feed that
+        invents new items every poll cannot grow the store without bound.
+        `skip`: called with an item that cannot be stored, which is left out
+        (without it, the error stops the whole feed).
+        """
         new = closed = 0
         seen: list[str] = []
         with self.transaction():
             for item in items:
+                try:
+                    with self.transaction():
+                        new += self._save_feed_item(feed, item, now)
+                except Exception as exc:
+                    if skip is None or isinstance(exc, StoreError):
+                        raise
+                    skip(item, exc)
+                    continue
                 seen.append(item.key)
-                cursor = self._db.execute(
-                    "INSERT INTO feed_items (organization_id, feed_id, key, kind, title, link, "
-                    "summary, location, department, published, first_seen) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (organization_id, key) DO UPDATE SET "
-                    "feed_id = excluded.feed_id, title = excluded.title, link = excluded.link, "
-                    "summary = excluded.summary, location = excluded.location, "
-                    "department = excluded.department, closed = NULL "
-                    "RETURNING first_seen",
-                    (
-                        feed.organization_id,
-                        feed.id,
-                        item.key,
-                        item.kind,
-                        item.title,
-                        item.link,
-                        item.summary,
-                        item.location,
-                        item.department,
-                        to_db(item.published) if item.published else None,
-                        to_db(now),
-                    ),
-                )
-                new += cursor.fetchone()[0] == to_db(now)
             if complete_listing:
                 marks = ",".join("?" * len(seen)) or "''"
                 closed = self._db.execute(
@@ -1457,7 +1596,41 @@ class Store:
                     f"AND closed IS NULL AND key NOT IN ({marks})",
                     (to_db(now), feed.id, *seen),
                 ).rowcount
+            if keep is not None:
+                self._db.execute(
+                    "DELETE FROM feed_items WHERE feed_id = ? AND id NOT IN "
+                    "(SELECT id FROM feed_items WHERE feed_id = ? "
+                    "ORDER BY COALESCE(published, first_seen) DESC, id DESC LIMIT ?)",
+                    (feed.id, feed.id, keep),
+                )
         return new, closed
+
+    def _save_feed_item(self, feed: Feed, item: NewFeedItem, now: datetime) -> int:
+        """One item, inserted or refreshed; 1 when it is new."""
+        cursor = self._db.execute(
+            "INSERT INTO feed_items (organization_id, feed_id, key, kind, title, link, "
+            "summary, location, department, published, first_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (organization_id, key) DO UPDATE SET "
+            "feed_id = excluded.feed_id, title = excluded.title, link = excluded.link, "
+            "summary = excluded.summary, location = excluded.location, "
+            "department = excluded.department, closed = NULL "
+            "RETURNING first_seen",
+            (
+                feed.organization_id,
+                feed.id,
+                item.key,
+                item.kind,
+                item.title,
+                item.link,
+                item.summary,
+                item.location,
+                item.department,
+                to_db(item.published) if item.published else None,
+                to_db(now),
+            ),
+        )
+        return int(cursor.fetchone()[0] == to_db(now))
 
     def feed_answered(
         self,
@@ -1491,8 +1664,9 @@ class Store:
         kinds: Collection[str] = ("press", "news", "opening"),
         since: datetime | None = None,
         open_only: bool = False,
+        limit: int | None = None,
     ) -> list[FeedItem]:
-        """Items newest first (by publication, else by when first seen)."""
+        """Items newest first (by publication, else by when first seen); at most `limit`."""
         where = _Where()
         where.one_of("i.kind", kinds)
         where.equal("i.organization_id", organization)
@@ -1505,7 +1679,8 @@ class Store:
             "COALESCE(f.configured_url, i.removed_feed_url) AS feed_url "
             "FROM feed_items i JOIN organizations o ON o.id = i.organization_id "
             "LEFT JOIN feeds f ON f.id = i.feed_id "
-            f"WHERE {where} ORDER BY COALESCE(i.published, i.first_seen) DESC, i.id DESC",
+            f"WHERE {where} ORDER BY COALESCE(i.published, i.first_seen) DESC, i.id DESC"
+            + _limit(limit),
             where.params,
         )
         return [
@@ -1539,6 +1714,31 @@ class Store:
         return {
             t: int(self._db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables
         }
+
+    # --- items skipped because they could not be handled
+
+    def record_skipped(self, source: str, item: str, error: str, *, now: datetime) -> None:
+        """Count one item a job skipped, and remember it, for `pursuit doctor`."""
+        self._write(
+            "INSERT INTO skipped (source, count, last_item, last_error, last_at) "
+            "VALUES (?, 1, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+            "count = count + 1, last_item = excluded.last_item, "
+            "last_error = excluded.last_error, last_at = excluded.last_at",
+            (source, item[:300], error[:500], to_db(now)),
+        )
+
+    def skipped(self) -> list[SkippedItems]:
+        """Per source, how many items were skipped and the last one, by source."""
+        return [
+            SkippedItems(
+                source=r["source"],
+                count=r["count"],
+                last_item=r["last_item"],
+                last_error=r["last_error"],
+                last_at=from_db(r["last_at"]),
+            )
+            for r in self._db.execute("SELECT * FROM skipped ORDER BY source")
+        ]
 
     # --- cursors, job runs
 
@@ -1666,6 +1866,17 @@ class Store:
                 found = "" if had_events else uuid.uuid4().hex
                 self.save_cursor(INSTALL_ID, found, now=now)
         return found
+
+
+@dataclass(frozen=True)
+class SkippedItems:
+    """Items of one source a job could not handle and skipped."""
+
+    source: str
+    count: int
+    last_item: str
+    last_error: str
+    last_at: datetime
 
 
 def _event(r: sqlite3.Row) -> ManagedEvent:

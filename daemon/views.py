@@ -61,7 +61,7 @@ def status(
         record["next_interview"] = iso(coming, tz)
         record["pending_duties"] = pending_by_org.get(org.id, 0)
         organizations.append(record)
-    from pursuit.daemon.feeds import failing_feeds, rejected_with_openings
+    from pursuit.daemon.feeds import failing_feeds, rejected_with_openings, shown
 
     return {
         "now": iso(now, tz),
@@ -69,7 +69,7 @@ def status(
         "failing_feeds": [
             {
                 "organization": feed.organization,
-                "feed": feed.configured_url,
+                "feed": shown(feed.configured_url),
                 "error": feed.last_error,
                 "active": feed.active,
                 "failures": feed.failures,

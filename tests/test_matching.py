@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -133,6 +133,7 @@ class FailingMailbox(MemoryMailbox):
         domains: Sequence[str],
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
+        known: Collection[str] = (),
     ) -> Iterator[list[MailMessage]]:
         batches = super().search(addresses=addresses, domains=domains, since=since)
         for number, batch in enumerate(batches):

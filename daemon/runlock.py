@@ -1,0 +1,123 @@
+"""The run lock: one round of jobs at a time on a data directory.
+
+Two rounds at once (the service and a `run --once`, or two of either) would
+both see the same outbox entry pending and both create the draft or calendar.
+Every round therefore holds an exclusive `flock` on a file beside the
+database. The kernel releases it when the holder exits, however it exits, so a
+killed run never leaves a stale lock behind. The file holds the holder's pid
+and what it is ("service" or "run --once"), for the message a waiter shows.
+
+    with RunLock.beside(settings.database).hold("run --once", wait=300):
+        run_jobs(...)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pursuit.daemon.errors import PursuitError
+
+log = logging.getLogger(__name__)
+
+#: Seconds `run --once` waits for the round another process is running.
+DEFAULT_WAIT = 300.0
+_POLL = 0.2
+
+
+class RunLocked(PursuitError):
+    """Another process holds the run lock and did not let go in time."""
+
+    def __init__(self, path: Path, holder: str, waited: float) -> None:
+        self.path = path
+        self.holder = holder
+        after = f" after waiting {waited:.0f} s" if waited >= 1 else ""
+        super().__init__(
+            f"{holder} is running a round of jobs on this data directory ({path}){after}; "
+            "try again when it is done (the service runs every job on its own schedule)"
+        )
+
+
+class RunLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @classmethod
+    def beside(cls, database: Path) -> RunLock:
+        """The lock of the data directory holding `database`."""
+        return cls(database.with_name(database.name + ".lock"))
+
+    def holder(self) -> str:
+        """Who holds (or last held) the lock, as a message names it."""
+        try:
+            text = self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            text = ""
+        pid, _, role = text.partition(" ")
+        if not pid.isdigit():
+            return "another pursuit process"
+        return f"{role or 'pursuit'} (pid {pid})"
+
+    def try_acquire(self, role: str) -> bool:
+        """Take the lock if it is free; True when taken."""
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {role}\n".encode(), 0)
+        self._fd = fd
+        return True
+
+    def acquire(self, role: str, *, wait: float = 0.0) -> None:
+        """Take the lock, waiting up to `wait` seconds; raises RunLocked."""
+        if self.try_acquire(role):
+            return
+        holder = self.holder()
+        log.warning("%s is running a round of jobs; waiting for it to finish", holder)
+        start = time.monotonic()
+        while time.monotonic() - start < wait:
+            time.sleep(_POLL)
+            if self.try_acquire(role):
+                return
+        raise RunLocked(self.path, holder, time.monotonic() - start)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def hold(self, role: str, *, wait: float = 0.0) -> Iterator[None]:
+        self.acquire(role, wait=wait)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def once_wait() -> float:
+    """How long `run --once` waits for another round: $PURSUIT_RUN_WAIT seconds, else 300."""
+    text = os.environ.get("PURSUIT_RUN_WAIT", "")
+    try:
+        return max(0.0, float(text)) if text else DEFAULT_WAIT
+    except ValueError:
+        return DEFAULT_WAIT
