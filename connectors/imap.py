@@ -28,7 +28,6 @@ import email.header
 import email.utils
 import functools
 import hashlib
-import ipaddress
 import json
 import logging
 import re
@@ -46,6 +45,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import DRAFTS, SENT
 
 from pursuit.connectors.base import KEY_HEADER, Address, MailChanges, MailMessage
+from pursuit.connectors.secrets import is_loopback as is_loopback  # smtp.py imports it here
 from pursuit.connectors.text import HEADER_LIMIT, NAME_LIMIT, SUBJECT_LIMIT, clean_text
 from pursuit.daemon.errors import (
     AuthError,
@@ -118,15 +118,6 @@ SEARCH_TERMS = 40  # addresses and domains per SEARCH (each is three keys: FROM,
 IDLE_RENEW = 10 * 60.0  # seconds; RFC 2177 allows 29 minutes, imapclient suggests 10
 
 T = TypeVar("T")
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def decoded(value: str) -> str:
