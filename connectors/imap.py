@@ -639,7 +639,9 @@ def _text(exc: BaseException) -> str:
     value = exc.args[0] if exc.args else exc
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
-    return str(value)
+    text = str(value)
+    quoted = re.fullmatch(r"b(['\"])(.*)\1", text)  # imapclient's str() of a bytes answer
+    return quoted[2] if quoted else text
 
 
 def _fields(value: Any) -> dict[str, Any]:
