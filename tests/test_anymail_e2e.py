@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -15,12 +16,14 @@ from pathlib import Path
 import icalendar
 import pytest
 from clihelp import Pursuit, duties_by
+from conftest import make_settings
 from dovecot import PASSWORD, USER, Dovecot
 from radicale_server import PASSWORD as DAV_PASSWORD
 from radicale_server import USER as DAV_USER
 from radicale_server import RadicaleServer, running
 
 from pursuit.connectors.caldav import CaldavCalendar
+from pursuit.daemon.app import App
 
 
 @pytest.fixture
@@ -149,3 +152,29 @@ def test_a_wrong_imap_password_is_one_line_naming_the_server_and_the_rest_runs(
     # the interview was found on CalDAV and its events written all the same
     assert len(p.export()["interviews"]) == 1
     assert len(pursuits.events()) == 3
+
+
+def test_the_app_waits_for_mail_by_imap_idle(tmp_path: Path, dovecot: Dovecot) -> None:
+    imap = {
+        "host": "127.0.0.1",
+        "port": dovecot.port,
+        "security": "none",
+        "username": USER,
+        "password_command": f"echo {PASSWORD}",
+    }
+    app = App(make_settings(tmp_path, imap=imap))
+    try:
+        assert app.waits_for_mail
+        arrival = threading.Timer(
+            1.0,
+            lambda: dovecot.append(
+                "INBOX", mail("Jane <jane@acme.com>", USER, "Hi", datetime.now(UTC), "w1@a")
+            ),
+        )
+        arrival.start()
+        assert app.wait_for_mail(60) is True
+        arrival.join()
+    finally:
+        app.close()
+    without = App(make_settings(tmp_path))
+    assert not without.waits_for_mail and without.wait_for_mail(60) is False
