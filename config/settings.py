@@ -24,7 +24,7 @@ from pursuit.daemon.errors import ConfigError
 
 APP = "pursuit"
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
-CALENDAR_KINDS = ("ics", "google")
+CALENDAR_KINDS = ("ics", "google", "caldav")
 
 T = TypeVar("T")
 
@@ -119,6 +119,35 @@ class PlannerSettings:
 class CalendarSettings:
     kind: str = "ics"
     ics_file: Path = field(default_factory=lambda: data_dir() / "calendar.ics")
+    # kind = "caldav": the server, the account, and where pursuit writes
+    url: str | None = None
+    username: str | None = None
+    password_command: str | None = None
+    #: An existing calendar to write to (by its name), for servers that refuse to create one.
+    calendar: str | None = None
+    #: The calendars interviews are read from, by name; empty: all but pursuit's own.
+    calendars: tuple[str, ...] = ()
+    lookback: timedelta = timedelta(days=180)
+
+
+IMAP_SECURITY = ("ssl", "starttls", "none")
+IMAP_AUTH = ("password", "oauth2")
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """Any IMAP mailbox as pursuit's mailbox and draft box, instead of Gmail."""
+
+    host: str
+    username: str
+    password_command: str
+    port: int | None = None  # 993 with ssl, 143 otherwise
+    security: str = "ssl"
+    auth: str = "password"
+    #: The user's own address, when the username is not one.
+    address: str | None = None
+    folders: tuple[str, ...] = ()
+    lookback: timedelta = timedelta(days=180)
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,7 @@ class Settings:
     google: GoogleSettings | None = None
     drafts: DraftSettings = field(default_factory=DraftSettings)
     source: Path | None = None
+    imap: ImapSettings | None = None
 
 
 def system_timezone() -> ZoneInfo:
@@ -318,6 +348,7 @@ _TOP_KEYS = {
     "feeds",
     "google",
     "drafts",
+    "imap",
 }
 _PLANNER_KEYS = {f.name for f in PlannerSettings.__dataclass_fields__.values()}
 _ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
@@ -348,7 +379,7 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
             parser = parse_duration
         planner_values[name] = r.value(planner_table, name, str, parser, default, "planner")
     calendar_table = r.table(data, "calendar", "[calendar]")
-    r.known(calendar_table, {"kind", "ics_file"}, "[calendar]")
+    r.known(calendar_table, {"kind", "ics_file", *CALDAV_KEYS}, "[calendar]")
 
     def calendar_kind(text: str) -> str:
         if text not in CALENDAR_KINDS:
@@ -361,6 +392,7 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
             calendar_table, "ics_file", str, path, data_dir() / "calendar.ics", "calendar"
         ),
     )
+    calendar = _caldav(r, calendar_table, calendar)
     settings = Settings(
         timezone=tz or system_timezone(),
         database=r.value(data, "database", str, path, data_dir() / "pursuit.sqlite3", ""),
@@ -374,6 +406,7 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         google=_google(r, data["google"], path) if "google" in data else None,
         drafts=_drafts(r, r.table(data, "drafts", "[drafts]"), path),
         source=None if source == "<config>" else Path(source),
+        imap=_imap(r, data["imap"]) if "imap" in data else None,
     )
     if "kind" not in calendar_table and settings.google is not None:
         # With Google connected, its calendar is the natural home for follow-ups.
@@ -561,6 +594,116 @@ def _drafts(r: _Reader, table: dict[str, Any], path: Callable[[str], Path]) -> D
     return DraftSettings(
         your_name=r.value(table, "your_name", str, str.strip, "", "drafts"),
         template=r.value(table, "template", str, path, None, "drafts"),
+    )
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError("expected a port number from 1 to 65535")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def choose(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return text
+
+    return choose
+
+
+_IMAP_REQUIRED = ("host", "username", "password_command")
+
+
+def _imap(r: _Reader, table: Any) -> ImapSettings | None:
+    """[imap]: any IMAP server as the mailbox (read for the log, Drafts for the drafts)."""
+    from pursuit.connectors.secrets import is_loopback
+
+    if not isinstance(table, dict):
+        r.problem("[imap]", f"expected a table, got {table!r}")
+        return None
+    r.known(table, {f for f in ImapSettings.__dataclass_fields__}, "[imap]")
+    problems = len(r.problems)
+    required = {}
+    for key in _IMAP_REQUIRED:
+        if key not in table:
+            example = {"host": "imap.example.com", "username": "you@example.com"}.get(
+                key, "pass show mail/imap"
+            )
+            r.problem(f"imap.{key}", f"missing; expected such as {key} = {example!r}")
+        required[key] = r.value(table, key, str, _non_empty, "", "imap")
+    d = ImapSettings("", "", "")
+    security = r.value(table, "security", str, _choice(*IMAP_SECURITY), d.security, "imap")
+    host = required["host"]
+    if security == "none" and host and not is_loopback(host):
+        r.problem(
+            "imap.security",
+            f"'none' would send the password in the clear to {host}; it is allowed only for "
+            "a server on this machine (127.0.0.1, localhost): expected ssl or starttls",
+        )
+    address = r.value(table, "address", str, _non_empty, None, "imap")
+    if address is not None and "@" not in address:
+        r.problem("imap.address", f"{address!r}: expected an email address")
+    settings = ImapSettings(
+        host=host,
+        username=required["username"],
+        password_command=required["password_command"],
+        port=r.value(table, "port", int, _port, None, "imap"),
+        security=security,
+        auth=r.value(table, "auth", str, _choice(*IMAP_AUTH), d.auth, "imap"),
+        address=address.lower() if address else None,
+        folders=r.strings(table, "folders", "imap"),
+        lookback=r.value(table, "lookback", str, parse_positive_duration, d.lookback, "imap"),
+    )
+    return settings if len(r.problems) == problems else None
+
+
+CALDAV_KEYS = ("url", "username", "password_command", "calendar", "calendars", "lookback")
+
+
+def _caldav(r: _Reader, table: dict[str, Any], calendar: CalendarSettings) -> CalendarSettings:
+    """The [calendar] keys of kind = "caldav": required then, accepted (unused) otherwise."""
+
+    def url(text: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(text.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an https:// URL, such as https://caldav.fastmail.com/")
+        if parts.username or parts.password:
+            raise ValueError(
+                "expected a URL without a user or password (use username and password_command)"
+            )
+        if parts.scheme == "http":
+            from pursuit.connectors.secrets import is_loopback
+
+            if not is_loopback(parts.hostname):
+                raise ValueError("http:// would send the password in the clear; expected https://")
+        return text.strip()
+
+    caldav = calendar.kind == "caldav"
+    if caldav:
+        for key in ("url", "username", "password_command"):
+            if key not in table:
+                r.problem(
+                    f"calendar.{key}",
+                    'missing: kind = "caldav" needs url, username and password_command',
+                )
+    d = CalendarSettings()
+    return dataclasses.replace(
+        calendar,
+        url=r.value(table, "url", str, url, None, "calendar"),
+        username=r.value(table, "username", str, _non_empty, None, "calendar"),
+        password_command=r.value(table, "password_command", str, _non_empty, None, "calendar"),
+        calendar=r.value(table, "calendar", str, _non_empty, None, "calendar"),
+        calendars=r.strings(table, "calendars", "calendar") if "calendars" in table else (),
+        lookback=r.value(table, "lookback", str, parse_positive_duration, d.lookback, "calendar"),
     )
 
 

@@ -28,7 +28,6 @@ import email.header
 import email.utils
 import functools
 import hashlib
-import ipaddress
 import json
 import logging
 import re
@@ -46,6 +45,8 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import DRAFTS, SENT
 
 from pursuit.connectors.base import KEY_HEADER, Address, MailChanges, MailMessage
+from pursuit.connectors.secrets import is_loopback as is_loopback  # smtp.py imports it here
+from pursuit.connectors.text import HEADER_LIMIT, NAME_LIMIT, SUBJECT_LIMIT, clean_text
 from pursuit.daemon.errors import (
     AuthError,
     ConfigError,
@@ -119,21 +120,9 @@ IDLE_RENEW = 10 * 60.0  # seconds; RFC 2177 allows 29 minutes, imapclient sugges
 T = TypeVar("T")
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def clean_text(value: str) -> str:
+def decoded(value: str) -> str:
     """A header value as a person reads it: RFC 2047 decoded, raw 8-bit read as
-    UTF-8 (else Latin-1), control characters dropped, whitespace folded.
-
-    TODO: use connectors.text.clean_text once it is merged.
-    """
+    UTF-8 (else Latin-1). Cleaning (controls, bidi, length) is `clean_text`'s."""
     if any("\udc80" <= c <= "\udcff" for c in value):  # undecodable bytes from the parser
         raw = value.encode("ascii", "surrogateescape")
         try:
@@ -142,8 +131,7 @@ def clean_text(value: str) -> str:
             value = raw.decode("latin-1")
     with contextlib.suppress(ValueError, LookupError, UnicodeError, AssertionError):
         value = str(email.header.make_header(email.header.decode_header(value)))
-    value = "".join(c if c.isprintable() or c.isspace() else " " for c in value)
-    return " ".join(value.split())
+    return value
 
 
 @dataclass
@@ -652,7 +640,9 @@ def _text(exc: BaseException) -> str:
     value = exc.args[0] if exc.args else exc
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
-    return str(value)
+    text = str(value)
+    quoted = re.fullmatch(r"b(['\"])(.*)\1", text)  # imapclient's str() of a bytes answer
+    return quoted[2] if quoted else text
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -731,7 +721,7 @@ def _addresses(values: Iterable[str]) -> tuple[Address, ...]:
     for name, addr in email.utils.getaddresses(list(values)):
         addr = addr.strip().lower()
         if "@" in addr:
-            out.append(Address(clean_text(name).strip('"').strip(), addr))
+            out.append(Address(clean_text(decoded(name), NAME_LIMIT).strip('"').strip(), addr))
     return tuple(out)
 
 
@@ -780,7 +770,7 @@ def _snippet(head: Message, text: bytes) -> str:
         body = data.decode("utf-8", "replace")
     if part.get_content_type() == "text/html":
         body = re.sub(r"(?s)<(script|style).*?</\1>|<[^>]+>", " ", body)
-    return clean_text(body)[:SNIPPET_CHARS]
+    return clean_text(body, SNIPPET_CHARS)
 
 
 def synthesized_message_id(head: Message) -> str:
@@ -835,11 +825,11 @@ def parse(data: dict[bytes, Any], source_id: str, outgoing: bool) -> MailMessage
             to=to,
             cc=cc,
             reply_to=_addresses(values.get("reply-to", [])),
-            subject=clean_text(first("subject") or ""),
+            subject=clean_text(decoded(first("subject") or ""), SUBJECT_LIMIT),
             snippet=snippet,
             outgoing=outgoing,
             headers=tuple(
-                (name, clean_text(value))
+                (name, clean_text(decoded(value), HEADER_LIMIT))
                 for name, vs in values.items()
                 if name not in _FIELD_HEADERS
                 for value in vs

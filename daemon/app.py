@@ -20,6 +20,8 @@ from pursuit.daemon.store import Store
 if TYPE_CHECKING:
     from pursuit.config.settings import GoogleSettings, Settings
     from pursuit.connectors.base import Calendar, CalendarReader, MailAccount
+    from pursuit.connectors.caldav import CaldavCalendar, CaldavCalendarReader
+    from pursuit.connectors.imap import ImapMailbox
     from pursuit.daemon.jobs import Job
 
 
@@ -94,12 +96,16 @@ class App:
                 time_zone=self.settings.timezone.key,
                 install_id=self.store.install_id(),
             )
+        if self.settings.calendar.kind == "caldav":
+            return self.caldav_calendar
         from pursuit.connectors.ics import IcsCalendar
 
         return IcsCalendar(self.settings.calendar.ics_file, install_id=self.store.install_id())
 
     @cached_property
     def mailbox(self) -> MailAccount:
+        if self.settings.imap is not None:
+            return self.imap_mailbox
         from pursuit.connectors.gmail import GmailMailbox
 
         return GmailMailbox(
@@ -110,6 +116,8 @@ class App:
 
     @cached_property
     def calendar_reader(self) -> CalendarReader:
+        if self.settings.calendar.kind == "caldav":
+            return self.caldav_reader
         from pursuit.connectors.google_calendar import GoogleCalendarReader
 
         return GoogleCalendarReader(
@@ -162,7 +170,7 @@ class App:
         )
         if settings.google is not None:
             jobs.append(self._google_job("drafts", self.make_drafts))
-        return jobs
+        return self._anymail_jobs(jobs)
 
     def _google_job(self, name: str, run: Callable[[datetime], object]) -> Job:
         """A job that talks to Google: a revoked or expired grant pauses them all."""
@@ -219,6 +227,139 @@ class App:
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+        if "imap_mailbox" in self.__dict__:
+            self.imap_mailbox.close()
+
+    # --- any mailbox and any calendar: IMAP instead of Gmail, CalDAV for the calendar
+
+    @cached_property
+    def imap_mailbox(self) -> ImapMailbox:
+        from pursuit.connectors.imap import ImapMailbox
+        from pursuit.connectors.secrets import command_secret
+
+        imap = self.settings.imap
+        assert imap is not None
+        return ImapMailbox(
+            imap.host,
+            imap.port,
+            security=imap.security,  # type: ignore[arg-type]  # validated at load
+            username=imap.username,
+            password=command_secret(imap.password_command, "imap.password_command"),
+            auth=imap.auth,  # type: ignore[arg-type]
+            address=imap.address,
+            folders=imap.folders,
+        )
+
+    def _caldav_account(self) -> dict[str, Any]:
+        from pursuit.connectors.secrets import command_secret
+
+        calendar = self.settings.calendar
+        assert calendar.url and calendar.username and calendar.password_command
+        return {
+            "url": calendar.url,
+            "username": calendar.username,
+            "password": command_secret(calendar.password_command, "calendar.password_command"),
+        }
+
+    @cached_property
+    def caldav_calendar(self) -> CaldavCalendar:
+        from pursuit.connectors.caldav import CaldavCalendar
+
+        return CaldavCalendar(
+            **self._caldav_account(),
+            existing=self.settings.calendar.calendar,
+            install_id=self.store.install_id(),
+        )
+
+    @cached_property
+    def caldav_reader(self) -> CaldavCalendarReader:
+        from pursuit.connectors.caldav import CaldavCalendarReader
+
+        return CaldavCalendarReader(**self._caldav_account())
+
+    def _anymail_jobs(self, jobs: list[Job]) -> list[Job]:
+        """`jobs` with IMAP's mail job and drafts in place of Gmail's, and CalDAV's
+        interviews job in place of Google Calendar's, when configured (a [google]
+        section then serves only what remains)."""
+        from pursuit.daemon import interviews, mail
+        from pursuit.daemon.jobs import Job
+
+        settings = self.settings
+        first: list[Job] = []
+        replaced: set[str] = set()
+        imap = settings.imap
+        refused: list[bool] = [False]  # this round's login was refused: one message, not two
+        if imap is not None:
+            replaced |= {"gmail", "drafts"}
+
+            def read_mail(now: datetime) -> int:
+                from pursuit.daemon.errors import AuthError
+
+                refused[0] = False
+                try:
+                    return mail.sync_mail(
+                        self.store,
+                        self.mailbox,
+                        now,
+                        lookback=imap.lookback,
+                        progress=TerminalProgress("imap: logging past mail"),
+                    )
+                except AuthError:
+                    refused[0] = True
+                    raise
+
+            first.append(Job("imap", read_mail))
+        if settings.calendar.kind == "caldav":
+            replaced.add("interviews")
+            calendar = settings.calendar
+            patterns = (
+                settings.google.interview_patterns
+                if settings.google is not None
+                else interviews.DEFAULT_PATTERNS
+            )
+
+            def read_interviews(now: datetime) -> int:
+                exclude = [calendar.calendar] if calendar.calendar else []
+                ids = self.caldav_reader.calendar_ids(calendar.calendars, exclude=exclude)
+                return interviews.sync_interviews(
+                    self.store,
+                    self.calendar_reader,
+                    ids,
+                    now,
+                    lookback=calendar.lookback,
+                    patterns=patterns,
+                )
+
+            first.append(Job("interviews", read_interviews))
+        last = [Job("drafts", self.make_drafts, ready=lambda: not refused[0])] if imap else []
+        return first + [job for job in jobs if job.name not in replaced] + last
+
+    @property
+    def waits_for_mail(self) -> bool:
+        """True when `wait_for_mail` can learn of new mail at once (IMAP IDLE)."""
+        return self.settings.imap is not None
+
+    def wait_for_mail(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for new mail; True as soon as some arrives
+        (run the mail job now), False when the time is up.
+
+        IMAP IDLE on INBOX (polling where the server has no IDLE). Without an IMAP
+        mailbox it returns False at once. A server that cannot be reached is logged
+        and the wait spent sleeping, so a caller's loop never spins.
+        """
+        if self.settings.imap is None:
+            return False
+        import time
+
+        from pursuit.daemon.errors import PursuitError
+
+        started = time.monotonic()
+        try:
+            return self.imap_mailbox.wait_for_mail(timeout)
+        except PursuitError as exc:
+            log.warning("waiting for mail: %s", exc)
+            time.sleep(max(0.0, timeout - (time.monotonic() - started)))
+            return False
 
 
 class TerminalProgress:
