@@ -113,6 +113,31 @@ class PlannerSettings:
     working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
+# --- [summary] and [smtp]: the weekly summary email and how it is sent
+
+
+@dataclass(frozen=True)
+class SummarySettings:
+    #: Where the summary goes: the user's own address (default: the connected account's).
+    to: str | None = None
+    day: int = 6  # 0 is Monday: Sunday
+    at: time = time(18, 0)  # the config's `time`
+    enabled: bool = True
+
+
+SMTP_SECURITY = ("ssl", "starttls", "none")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int | None = None
+    security: str = "ssl"
+    username: str | None = None
+    #: A command whose output is the password (as vdirsyncer and aerc do); never the password.
+    password_command: str | None = None
+
+
 @dataclass(frozen=True)
 class CalendarSettings:
     kind: str = "ics"
@@ -131,6 +156,8 @@ class Settings:
     google: GoogleSettings | None = None
     drafts: DraftSettings = field(default_factory=DraftSettings)
     source: Path | None = None
+    summary: SummarySettings = field(default_factory=SummarySettings)
+    smtp: SmtpSettings | None = None
 
 
 def system_timezone() -> ZoneInfo:
@@ -316,6 +343,8 @@ _TOP_KEYS = {
     "feeds",
     "google",
     "drafts",
+    "summary",
+    "smtp",
 }
 _PLANNER_KEYS = {f.name for f in PlannerSettings.__dataclass_fields__.values()}
 _ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
@@ -372,6 +401,8 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         google=_google(r, data["google"], path) if "google" in data else None,
         drafts=_drafts(r, r.table(data, "drafts", "[drafts]"), path),
         source=None if source == "<config>" else Path(source),
+        summary=_summary(r, r.table(data, "summary", "[summary]")),
+        smtp=_smtp(r, data["smtp"]) if "smtp" in data else None,
     )
     if "kind" not in calendar_table and settings.google is not None:
         # With Google connected, its calendar is the natural home for follow-ups.
@@ -559,6 +590,92 @@ def _drafts(r: _Reader, table: dict[str, Any], path: Callable[[str], Path]) -> D
         your_name=r.value(table, "your_name", str, str.strip, "", "drafts"),
         template=r.value(table, "template", str, path, None, "drafts"),
     )
+
+
+def _summary(r: _Reader, table: dict[str, Any]) -> SummarySettings:
+    d = SummarySettings()
+    r.known(table, {"to", "day", "time", "enabled"}, "[summary]")
+
+    def one_day(text: str) -> int:
+        return parse_weekdays([text])[0]
+
+    return SummarySettings(
+        to=r.value(table, "to", str, _address, None, "summary"),
+        day=r.value(table, "day", str, one_day, d.day, "summary"),
+        at=r.value(table, "time", str, parse_clock, d.at, "summary"),
+        enabled=r.value(table, "enabled", bool, bool, d.enabled, "summary"),
+    )
+
+
+def _address(text: str) -> str:
+    if not re.fullmatch(r"[^@\s<>,]+@[^@\s<>,]+\.[^@\s<>,]+", text.strip()):
+        raise ValueError("expected one email address, such as you@example.com")
+    return text.strip().lower()
+
+
+def _smtp(r: _Reader, table: Any) -> SmtpSettings | None:
+    if not isinstance(table, dict):
+        r.problem("[smtp]", f"expected a table, got {table!r}")
+        return None
+    r.known(table, {"host", "port", "security", "username", "password_command"}, "[smtp]")
+    if "password" in table:
+        r.problem(
+            "smtp.password",
+            "a password is never kept in the config: set password_command to a command "
+            'that prints it, such as "pass show mail/smtp"',
+        )
+
+    def host(text: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", text):
+            raise ValueError("expected a host name or address, such as smtp.example.com")
+        return text
+
+    def port(value: int) -> int:
+        if not 0 < value < 65536:
+            raise ValueError("expected a port between 1 and 65535")
+        return value
+
+    def security(text: str) -> str:
+        if text not in SMTP_SECURITY:
+            raise ValueError(f"expected one of {', '.join(SMTP_SECURITY)}")
+        return text
+
+    def command(text: str) -> str:
+        if not text.strip():
+            raise ValueError("expected a command that prints the password")
+        return text
+
+    if "host" not in table:
+        r.problem("smtp.host", "missing: the SMTP server to send the summary through")
+    settings = SmtpSettings(
+        host=r.value(table, "host", str, host, "", "smtp"),
+        port=r.value(table, "port", int, port, None, "smtp"),
+        security=r.value(table, "security", str, security, "ssl", "smtp"),
+        username=r.value(table, "username", str, str.strip, None, "smtp"),
+        password_command=r.value(table, "password_command", str, command, None, "smtp"),
+    )
+    if settings.security == "none" and settings.host and not _loopback(settings.host):
+        r.problem(
+            "smtp.security",
+            f"'none' sends mail and password in the clear; it is allowed only for a server "
+            f"on this machine, not {settings.host} (use ssl or starttls)",
+        )
+    if settings.username and not settings.password_command:
+        r.problem(
+            "smtp.password_command", "missing: a username needs a command that prints its password"
+        )
+    return settings
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:
