@@ -123,6 +123,8 @@ class SummarySettings:
     day: int = 6  # 0 is Monday: Sunday
     at: time = time(18, 0)  # the config's `time`
     enabled: bool = True
+    #: A folder whose summary.txt, summary.html (Jinja2) replace the built-in ones.
+    templates: Path | None = None
 
 
 SMTP_SECURITY = ("ssl", "starttls", "none")
@@ -401,7 +403,7 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         google=_google(r, data["google"], path) if "google" in data else None,
         drafts=_drafts(r, r.table(data, "drafts", "[drafts]"), path),
         source=None if source == "<config>" else Path(source),
-        summary=_summary(r, r.table(data, "summary", "[summary]")),
+        summary=_summary(r, r.table(data, "summary", "[summary]"), path),
         smtp=_smtp(r, data["smtp"]) if "smtp" in data else None,
     )
     if "kind" not in calendar_table and settings.google is not None:
@@ -592,9 +594,9 @@ def _drafts(r: _Reader, table: dict[str, Any], path: Callable[[str], Path]) -> D
     )
 
 
-def _summary(r: _Reader, table: dict[str, Any]) -> SummarySettings:
+def _summary(r: _Reader, table: dict[str, Any], path: Callable[[str], Path]) -> SummarySettings:
     d = SummarySettings()
-    r.known(table, {"to", "day", "time", "enabled"}, "[summary]")
+    r.known(table, {"to", "day", "time", "enabled", "templates"}, "[summary]")
 
     def one_day(text: str) -> int:
         return parse_weekdays([text])[0]
@@ -604,6 +606,7 @@ def _summary(r: _Reader, table: dict[str, Any]) -> SummarySettings:
         day=r.value(table, "day", str, one_day, d.day, "summary"),
         at=r.value(table, "time", str, parse_clock, d.at, "summary"),
         enabled=r.value(table, "enabled", bool, bool, d.enabled, "summary"),
+        templates=r.value(table, "templates", str, path, None, "summary"),
     )
 
 
@@ -617,7 +620,8 @@ def _smtp(r: _Reader, table: Any) -> SmtpSettings | None:
     if not isinstance(table, dict):
         r.problem("[smtp]", f"expected a table, got {table!r}")
         return None
-    r.known(table, {"host", "port", "security", "username", "password_command"}, "[smtp]")
+    known = {"host", "port", "security", "username", "password_command", "password"}
+    r.known(table, known, "[smtp]")
     if "password" in table:
         r.problem(
             "smtp.password",
