@@ -42,7 +42,7 @@ SHOWN_ORGANIZATIONS = 20
 #: Duties listed per section; the rest are counted.
 SHOWN_DUTIES = 15
 #: Marks on an organization's line of events, the newest.
-SHOWN_MARKS = 12
+SHOWN_MARKS = 10
 #: Days without an answer after your last message before the summary says so.
 NO_REPLY_AFTER = timedelta(days=3)
 
