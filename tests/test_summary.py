@@ -453,3 +453,41 @@ class TestEmlFolderSender(SenderContract):
     @pytest.fixture
     def outgoing(self, tmp_path: Path) -> EmlSent:
         return EmlSent(tmp_path / "outbox")
+
+
+# --- configuration
+
+
+def test_summary_and_smtp_settings_are_checked_at_load(tmp_path: Path) -> None:
+    from pursuit.daemon.errors import ConfigError
+
+    with pytest.raises(ConfigError) as problems:
+        make_settings(
+            tmp_path,
+            summary={"day": "funday", "time": "25:00", "to": "not an address", "enabled": "yes"},
+            smtp={
+                "host": "smtp.example.com",
+                "security": "none",
+                "password": "hunter2",
+                "username": "me@example.com",
+            },
+        )
+    text = str(problems.value)
+    for expected in (
+        "test config: summary.day: 'funday'",
+        "summary.time: '25:00': expected a time of day",
+        "summary.to: 'not an address': expected one email address",
+        "summary.enabled: expected a bool",
+        "smtp.password: a password is never kept in the config",
+        "smtp.security: 'none' sends mail and password in the clear",
+        "smtp.password_command: missing",
+    ):
+        assert expected in text
+    assert "hunter2" not in text
+    loaded = make_settings(
+        tmp_path,
+        summary={"day": "sat", "time": "09:30"},
+        smtp={"host": "127.0.0.1", "security": "none"},
+    )
+    assert (loaded.summary.day, loaded.summary.at.isoformat()) == (5, "09:30:00")
+    assert loaded.smtp is not None and loaded.smtp.host == "127.0.0.1"
