@@ -115,6 +115,33 @@ class PlannerSettings:
     working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
+# --- [summary] and [smtp]: the weekly summary email and how it is sent
+
+
+@dataclass(frozen=True)
+class SummarySettings:
+    #: Where the summary goes: the user's own address (default: the connected account's).
+    to: str | None = None
+    day: int = 6  # 0 is Monday: Sunday
+    at: time = time(18, 0)  # the config's `time`
+    enabled: bool = True
+    #: A folder whose summary.txt, summary.html (Jinja2) replace the built-in ones.
+    templates: Path | None = None
+
+
+SMTP_SECURITY = ("ssl", "starttls", "none")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int | None = None
+    security: str = "ssl"
+    username: str | None = None
+    #: A command whose output is the password (as vdirsyncer and aerc do); never the password.
+    password_command: str | None = None
+
+
 @dataclass(frozen=True)
 class CalendarSettings:
     kind: str = "ics"
@@ -163,6 +190,8 @@ class Settings:
     drafts: DraftSettings = field(default_factory=DraftSettings)
     source: Path | None = None
     imap: ImapSettings | None = None
+    summary: SummarySettings = field(default_factory=SummarySettings)
+    smtp: SmtpSettings | None = None
 
 
 def system_timezone() -> ZoneInfo:
@@ -349,6 +378,8 @@ _TOP_KEYS = {
     "google",
     "drafts",
     "imap",
+    "summary",
+    "smtp",
 }
 _PLANNER_KEYS = {f.name for f in PlannerSettings.__dataclass_fields__.values()}
 _ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
@@ -407,6 +438,8 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         drafts=_drafts(r, r.table(data, "drafts", "[drafts]"), path),
         source=None if source == "<config>" else Path(source),
         imap=_imap(r, data["imap"]) if "imap" in data else None,
+        summary=_summary(r, r.table(data, "summary", "[summary]"), path),
+        smtp=_smtp(r, data["smtp"]) if "smtp" in data else None,
     )
     if "kind" not in calendar_table and settings.google is not None:
         # With Google connected, its calendar is the natural home for follow-ups.
@@ -705,6 +738,75 @@ def _caldav(r: _Reader, table: dict[str, Any], calendar: CalendarSettings) -> Ca
         calendars=r.strings(table, "calendars", "calendar") if "calendars" in table else (),
         lookback=r.value(table, "lookback", str, parse_positive_duration, d.lookback, "calendar"),
     )
+
+
+def _summary(r: _Reader, table: dict[str, Any], path: Callable[[str], Path]) -> SummarySettings:
+    d = SummarySettings()
+    r.known(table, {"to", "day", "time", "enabled", "templates"}, "[summary]")
+
+    def one_day(text: str) -> int:
+        return parse_weekdays([text])[0]
+
+    return SummarySettings(
+        to=r.value(table, "to", str, _address, None, "summary"),
+        day=r.value(table, "day", str, one_day, d.day, "summary"),
+        at=r.value(table, "time", str, parse_clock, d.at, "summary"),
+        enabled=r.value(table, "enabled", bool, bool, d.enabled, "summary"),
+        templates=r.value(table, "templates", str, path, None, "summary"),
+    )
+
+
+def _address(text: str) -> str:
+    if not re.fullmatch(r"[^@\s<>,]+@[^@\s<>,]+\.[^@\s<>,]+", text.strip()):
+        raise ValueError("expected one email address, such as you@example.com")
+    return text.strip().lower()
+
+
+def _smtp(r: _Reader, table: Any) -> SmtpSettings | None:
+    if not isinstance(table, dict):
+        r.problem("[smtp]", f"expected a table, got {table!r}")
+        return None
+    known = {"host", "port", "security", "username", "password_command", "password"}
+    r.known(table, known, "[smtp]")
+    if "password" in table:
+        r.problem(
+            "smtp.password",
+            "a password is never kept in the config: set password_command to a command "
+            'that prints it, such as "pass show mail/smtp"',
+        )
+
+    def host(text: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", text):
+            raise ValueError("expected a host name or address, such as smtp.example.com")
+        return text
+
+    def command(text: str) -> str:
+        if not text.strip():
+            raise ValueError("expected a command that prints the password")
+        return text
+
+    if "host" not in table:
+        r.problem("smtp.host", "missing: the SMTP server to send the summary through")
+    settings = SmtpSettings(
+        host=r.value(table, "host", str, host, "", "smtp"),
+        port=r.value(table, "port", int, _port, None, "smtp"),
+        security=r.value(table, "security", str, _choice(*SMTP_SECURITY), "ssl", "smtp"),
+        username=r.value(table, "username", str, str.strip, None, "smtp"),
+        password_command=r.value(table, "password_command", str, command, None, "smtp"),
+    )
+    from pursuit.connectors.secrets import is_loopback
+
+    if settings.security == "none" and settings.host and not is_loopback(settings.host):
+        r.problem(
+            "smtp.security",
+            f"'none' sends mail and password in the clear; it is allowed only for a server "
+            f"on this machine, not {settings.host} (use ssl or starttls)",
+        )
+    if settings.username and not settings.password_command:
+        r.problem(
+            "smtp.password_command", "missing: a username needs a command that prints its password"
+        )
+    return settings
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:

@@ -19,6 +19,7 @@ One instance per thread (httplib2 is not thread-safe).
 from __future__ import annotations
 
 import base64
+import copy
 import email.utils
 import hashlib
 import html
@@ -29,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
@@ -579,6 +581,50 @@ class GmailMailbox(GoogleApi):
             sent_already,
         )
         return str(result["id"])
+
+    # -------------------------------------------------- Sender (the weekly summary)
+
+    def find_sent(self, key: str) -> str | None:
+        """The id of the sent message carrying ``X-Pursuit-Key: key``, if there is one.
+
+        Gmail cannot search an arbitrary header: the Message-ID `send` derives from
+        the key is searched, and the key header of each hit is checked.
+        """
+        query = f"in:sent rfc822msgid:{_message_id_for(key).strip('<>')}"
+        page = self._call(
+            self._service.users().messages().list(userId="me", q=query, maxResults=10),
+            "messages.list",
+        )
+        for ref in page.get("messages") or []:
+            resource = self._call(
+                self._service.users()
+                .messages()
+                .get(userId="me", id=ref["id"], format="metadata", metadataHeaders=[KEY_HEADER]),
+                "messages.get",
+            )
+            headers = (resource.get("payload") or {}).get("headers") or []
+            if any(
+                str(h.get("name", "")).lower() == KEY_HEADER.lower()
+                and str(h.get("value", "")).strip() == key
+                for h in headers
+            ):
+                return str(ref["id"])
+        return None
+
+    def send(self, message: EmailMessage) -> str:
+        """Send to the user alone, once per ``X-Pursuit-Key``; returns the Gmail id."""
+        key = str(message.get(KEY_HEADER) or "").strip()
+        if not key:
+            raise ValueError(f"a message pursuit sends carries {KEY_HEADER}")
+        outgoing = copy.deepcopy(message)
+        del outgoing["Message-ID"]  # the key's own, so `find_sent` finds it in any process
+        outgoing["Message-ID"] = _message_id_for(key)
+        return self.send_to_self(outgoing.as_bytes(), key)
+
+
+def _message_id_for(key: str) -> str:
+    """The Message-ID of the message sent with this key (as `send_to_self` makes it)."""
+    return f"<pursuit-{hashlib.sha256(key.encode()).hexdigest()[:32]}@pursuit.invalid>"
 
 
 # ------------------------------------------------------------------------- queries

@@ -13,13 +13,14 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pursuit.daemon.store import Store
 
 if TYPE_CHECKING:
     from pursuit.config.settings import GoogleSettings, Settings
-    from pursuit.connectors.base import Calendar, CalendarReader, MailAccount
+    from pursuit.connectors.base import Calendar, CalendarReader, MailAccount, Sender
     from pursuit.connectors.caldav import CaldavCalendar, CaldavCalendarReader
     from pursuit.connectors.imap import ImapMailbox
     from pursuit.daemon.jobs import Job
@@ -170,6 +171,14 @@ class App:
         )
         if settings.google is not None:
             jobs.append(self._google_job("drafts", self.make_drafts))
+        if settings.summary.enabled:
+            # every round; it sends only once the week's hour has come, once a week
+            summary_job = Job("summary", self.send_summary)
+            jobs.append(
+                self._google_job(summary_job.name, summary_job.run)
+                if self._summary_through_gmail
+                else summary_job
+            )
         return self._anymail_jobs(jobs)
 
     def _google_job(self, name: str, run: Callable[[datetime], object]) -> Job:
@@ -179,8 +188,10 @@ class App:
 
         def guarded(now: datetime) -> object:
             try:
-                return run(now)
-            except AuthError:
+                result = run(now)
+            except AuthError as exc:
+                # kept in the store, so the weekly summary's Health section shows it
+                self.store.record_grant_refused("google", str(exc), now=now)
                 self._google_paused = True
                 self._refused_token = self._token_file_identity()
                 log.warning(
@@ -188,6 +199,9 @@ class App:
                     "everything else keeps running"
                 )
                 raise
+            if self.store.grant_refused("google") is not None:
+                self.store.clear_grant_refused("google", now=now)
+            return result
 
         return Job(name, guarded, ready=lambda: not self.google_paused())
 
@@ -223,6 +237,92 @@ class App:
             your_name=self.settings.drafts.your_name,
         )
         return drafts.push_drafts(self.store, self.mailbox, now)
+
+    # --- the weekly summary
+
+    def summary_address(self) -> str:
+        """The user's own address, where the summary goes (never anyone else's)."""
+        configured = self.settings.summary.to
+        if self.settings.google is not None:
+            from pursuit.daemon.errors import ConfigError
+
+            me = self.store.cursor("gmail:address") or self.mailbox.profile()[0]
+            if configured and configured != me:
+                raise ConfigError(
+                    f"summary.to: {configured} is not the Google account's address ({me}); "
+                    "the summary goes to you alone: remove `to` or set it to that address"
+                )
+            return me
+        if configured:
+            return configured
+        if self.settings.smtp is not None:
+            username = self.settings.smtp.username or ""
+            if "@" in username:
+                return username.lower()
+            from pursuit.daemon.errors import ConfigError
+
+            raise ConfigError(
+                "summary.to: set it to your own address to send the summary through [smtp]"
+            )
+        import getpass
+
+        return f"{getpass.getuser()}@localhost"
+
+    def summary_sender(self, to: str) -> Sender:
+        """Gmail when mail comes from Google, else SMTP when configured, else .eml files."""
+        if self._summary_through_gmail:
+            from pursuit.connectors.gmail import GmailMailbox
+
+            box = self.mailbox
+            assert isinstance(box, GmailMailbox)
+            return box
+        smtp = self.settings.smtp
+        if smtp is not None:
+            from pursuit.connectors.secrets import command_secret
+            from pursuit.connectors.smtp import SmtpSender
+
+            command = smtp.password_command
+            return SmtpSender(
+                smtp.host,
+                smtp.port,
+                security=smtp.security,  # type: ignore[arg-type]  # validated at load
+                username=smtp.username,
+                password=None
+                if command is None
+                else command_secret(command, "smtp.password_command"),
+                address=to,
+                timeout=30.0,
+                # The summary comes back to the user's own INBOX: found there after a crash.
+                find_message=self.imap_mailbox.find_sent if self.settings.imap else None,
+            )
+        from pursuit.connectors.eml import EmlFolder
+
+        return EmlFolder(self.summary_folder, to)
+
+    @property
+    def _summary_through_gmail(self) -> bool:
+        return self.settings.google is not None and self.settings.imap is None
+
+    @property
+    def summary_folder(self) -> Path:
+        """Where summaries go with no account: the outbox folder beside the database."""
+        return self.settings.database.parent / "outbox"
+
+    def send_summary(self, now: datetime, *, force: bool = False) -> int:
+        """Queue this week's summary once due (or now, with `force`) and send what is
+        queued; returns how many were sent. Once per ISO week, whatever is asked."""
+        from pursuit.daemon import summary
+
+        store = self.sync_config()
+        week = summary.Week.of(now, self.settings.timezone)
+        waiting = store.pending_outbox(summary.TARGET)
+        if not waiting and summary.sent_at(store, week) is not None:
+            return 0
+        if not waiting and not force and now < week.due(self.settings.summary):
+            return 0
+        to = self.summary_address()
+        summary.queue_summary(store, self.settings, now, to=to, force=force)
+        return summary.push_summaries(store, self.summary_sender(to), now)
 
     def close(self) -> None:
         if "store" in self.__dict__:

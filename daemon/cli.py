@@ -847,6 +847,59 @@ def run(app: App, once: bool) -> None:
         raise SystemExit(1)
 
 
+# --- the weekly summary
+
+
+@cli.command()
+@click.option("--preview", is_flag=True, help="Print this week's summary (its text part).")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write this week's summary as HTML to FILE.",
+)
+@click.option("--send", is_flag=True, help="Send this week's summary now (still once a week).")
+@pass_ctx
+def summary(state: Context, preview: bool, html_file: str | None, send: bool) -> None:
+    """The weekly summary email: preview it, save its HTML, or send it now."""
+    from pathlib import Path
+
+    from pursuit.daemon import summary as weekly
+
+    app = state.writable_app if send else state.app
+    now = app.now()
+    templates = app.settings.summary.templates
+    if preview or html_file or not send:
+        record = weekly.gather(app.store, app.settings, now)
+        if html_file:
+            Path(html_file).write_text(weekly.render_html(record, templates), encoding="utf-8")
+            click.echo(f"Wrote {html_file}.", err=preview)
+        if preview or not html_file:
+            click.echo(weekly.render_text(record, templates), nl=False)
+    if not send:
+        return
+    week = weekly.Week.of(now, app.settings.timezone)
+    sent = weekly.sent_at(app.store, week)
+    if sent is None:
+        app.send_summary(now, force=True)
+        sent = weekly.sent_at(app.store, week)
+        if sent is None:
+            raise PursuitError(f"the summary of {week.label} was not sent; see the log above")
+        where = (
+            app.summary_folder
+            if app.settings.google is None and app.settings.smtp is None
+            else None
+        )
+        click.echo(
+            f"Sent the summary of {week.label} to {app.summary_address()}"
+            + (f" (written to {where})" if where else "")
+            + "."
+        )
+        return
+    when = sent.astimezone(app.settings.timezone).strftime("%a %d %b %H:%M")
+    click.echo(f"The summary of {week.label} was already sent ({when}); it goes once a week.")
+
+
 def _calendar_where(app: App) -> str:
     if app.settings.calendar.kind == "ics":
         return str(app.settings.calendar.ics_file)

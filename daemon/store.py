@@ -1867,6 +1867,55 @@ class Store:
                 self.save_cursor(INSTALL_ID, found, now=now)
         return found
 
+    # --- the weekly summary: its outbox row, sends begun, the Google grant's state
+
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
+        """The outbox entry with this key, done or not."""
+        row = self._db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _outbox_entry(row)
+
+    def drop_outbox_entry(self, entry_id: int) -> None:
+        self._write("DELETE FROM outbox WHERE id = ? AND done IS NULL", (entry_id,))
+
+    def sends_begun(self, key: str) -> int:
+        """How many sends of this outbox key began and were neither recorded nor refused."""
+        return int(self.cursor(f"sending:{key}") or 0)
+
+    def set_sends_begun(self, key: str, count: int, *, now: datetime) -> None:
+        self.save_cursor(f"sending:{key}", str(count) if count else None, now=now)
+
+    def record_grant_refused(self, account: str, error: str, *, now: datetime) -> None:
+        """An account's sign-in was refused (revoked, expired): shown until it works again."""
+        value = json.dumps({"since": to_db(now), "error": error})
+        with self.transaction():
+            if self.grant_refused(account) is None:  # keep the first refusal's time
+                self.save_cursor(f"grant_refused:{account}", value, now=now)
+
+    def clear_grant_refused(self, account: str, *, now: datetime) -> None:
+        self.save_cursor(f"grant_refused:{account}", None, now=now)
+
+    def grant_refused(self, account: str) -> tuple[datetime, str] | None:
+        """(since when, the error) while an account's sign-in is refused."""
+        raw = self.cursor(f"grant_refused:{account}")
+        if raw is None:
+            return None
+        found = json.loads(raw)
+        return from_db(found["since"]), str(found["error"])
+
+
+def _outbox_entry(r: sqlite3.Row) -> OutboxEntry:
+    return OutboxEntry(
+        id=r["id"],
+        key=r["key"],
+        action=r["action"],
+        target=r["target"],
+        payload=json.loads(r["payload"]),
+        created=from_db(r["created"]),
+        done=_opt(r["done"]),
+        attempts=r["attempts"],
+        last_error=r["last_error"],
+    )
+
 
 @dataclass(frozen=True)
 class SkippedItems:

@@ -114,6 +114,8 @@ def test_every_key_of_the_schema_is_explained_in_the_example() -> None:
     schema |= {f"google.{k}" for k in fields(settings.GoogleSettings)}
     schema |= {f"drafts.{k}" for k in fields(settings.DraftSettings)}
     schema |= {f"imap.{k}" for k in fields(settings.ImapSettings)}
+    schema |= {f"summary.{k}" for k in ("to", "day", "time", "enabled", "templates")}
+    schema |= {f"smtp.{k}" for k in fields(settings.SmtpSettings)}
     assert schema - documented == set()
     assert documented - schema == set(), "the example shows a key the schema does not know"
 

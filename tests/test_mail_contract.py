@@ -279,3 +279,28 @@ class TestMemorySender(SenderContract):
     @pytest.fixture
     def outgoing(self) -> MemorySent:
         return MemorySent()
+
+
+class GmailSent:
+    user = OnGoogleEmulator.USER
+
+    def __init__(self, google: GoogleAccount) -> None:
+        self.google = google
+
+    def sender(self) -> Sender:
+        return _gmail(self.google)
+
+    def sent(self) -> list[EmailMessage]:
+        import email
+        import email.policy
+
+        return [
+            email.message_from_bytes(m.raw, policy=email.policy.default)  # type: ignore[misc]
+            for m in self.google.emu.sent
+        ]
+
+
+class TestGmailSender(OnGoogleEmulator, SenderContract):
+    @pytest.fixture
+    def outgoing(self, google: GoogleAccount) -> GmailSent:
+        return GmailSent(google)

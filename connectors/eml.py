@@ -1,0 +1,63 @@
+"""Mail to the user as .eml files in a folder: the summary with no account connected.
+
+Each message is one file named after its key (`summary:2026-W49` ->
+`summary-2026-W49.eml`), so the newest sorts last and a file already there is
+the message sent earlier. Readable by the user alone (0600); written whole
+(a temporary file renamed), so a crash leaves no half message.
+"""
+
+from __future__ import annotations
+
+import copy
+import email.utils
+import os
+import re
+from email.message import EmailMessage
+from pathlib import Path
+
+from pursuit.connectors.base import KEY_HEADER
+
+
+class EmlFolder:
+    """A `Sender` writing each message to `folder` (see the module docstring)."""
+
+    def __init__(self, folder: Path, address: str) -> None:
+        self.folder = folder
+        self.address = address.lower()
+
+    def path_for(self, key: str) -> Path:
+        return self.folder / (re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-") + ".eml")
+
+    def find_sent(self, key: str) -> str | None:
+        path = self.path_for(key)
+        return str(path) if path.exists() else None
+
+    def send(self, message: EmailMessage) -> str:
+        key = str(message.get(KEY_HEADER) or "").strip()
+        if not key:
+            raise ValueError(f"a message pursuit sends carries {KEY_HEADER}")
+        recipients = [
+            address.lower()
+            for _, address in email.utils.getaddresses(
+                [str(v) for field in ("To", "Cc", "Bcc") for v in message.get_all(field) or []]
+            )
+        ]
+        if not recipients or any(r != self.address for r in recipients):
+            raise ValueError(
+                f"pursuit sends mail to the user alone ({self.address}), not {recipients}"
+            )
+        found = self.find_sent(key)
+        if found is not None:
+            return found
+        outgoing = copy.deepcopy(message)
+        del outgoing["Bcc"]
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.path_for(key)
+        partial = path.with_suffix(".eml.partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(outgoing.as_bytes())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+        return str(path)

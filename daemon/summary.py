@@ -1,0 +1,470 @@
+"""The weekly summary email: where the search stands, and whether pursuit itself is well.
+
+`gather` reads a week from the store into plain data; `render_text` and
+`render_html` put it through Jinja2 templates (daemon/templates/summary.*, or
+the user's own from `[summary] templates`), the HTML with its CSS inlined so
+every mail client shows it. Sending goes through the outbox, one entry per ISO
+week (`summary:{iso year}-W{week}`) marked done only once the server accepted
+the message; a send that began and was neither recorded nor refused (a crash)
+is looked for by its key, and sent again at most once when it cannot be found.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.policy
+import email.utils
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from pursuit.config.settings import Settings, SummarySettings
+from pursuit.connectors.base import KEY_HEADER, Sender
+from pursuit.daemon import outbox
+from pursuit.daemon.errors import UserError
+from pursuit.daemon.models import Direction, Duty, DutyKind, DutyState, OrgStatus, OutboxEntry
+from pursuit.daemon.store import Store, from_db, to_db
+
+log = logging.getLogger(__name__)
+
+TARGET = "summary"
+SEND = "send"
+TEMPLATES = Path(__file__).with_name("templates")
+#: Organizations shown in detail; the rest are counted, with `pursuit status` for them.
+SHOWN_ORGANIZATIONS = 20
+#: Duties listed per section; the rest are counted.
+SHOWN_DUTIES = 15
+#: Marks on an organization's line of events, the newest.
+SHOWN_MARKS = 10
+#: Days without an answer after your last message before the summary says so.
+NO_REPLY_AFTER = timedelta(days=3)
+
+KIND_LABELS = {
+    DutyKind.THANK_YOU: "thank-you",
+    DutyKind.FOLLOW_UP: "follow-up",
+    DutyKind.CHECK_IN: "check-in",
+}
+JOB_LABELS = {
+    "gmail": "Mail (Gmail)",
+    "interviews": "Your calendars (interviews)",
+    "feeds": "Company feeds",
+    "plan": "Planning",
+    "calendar": "Follow-up calendar",
+    "drafts": "Thank-you drafts",
+    "summary": "Weekly summary",
+}
+#: What each mark on an organization's line means, and its letter in the text part.
+MARKS = {
+    "contact": ("first contact", "o"),
+    "interview": ("interview", "I"),
+    "done": ("done", "+"),
+    "missed": ("missed", "!"),
+    "coming": ("coming", "."),
+}
+
+
+@dataclass(frozen=True)
+class Week:
+    """An ISO week in the user's zone: Monday 00:00 to the next Monday 00:00."""
+
+    year: int
+    number: int
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.number:02d}"
+
+    @property
+    def key(self) -> str:
+        return f"summary:{self.label}"
+
+    @classmethod
+    def of(cls, moment: datetime, tz: ZoneInfo) -> Week:
+        local = moment.astimezone(tz)
+        year, number, weekday = local.isocalendar()
+        monday = local.date() - timedelta(days=weekday - 1)
+        start = datetime.combine(monday, time(0), tz)
+        end = datetime.combine(monday + timedelta(days=7), time(0), tz)
+        return cls(year, number, start, end)
+
+    def due(self, settings: SummarySettings) -> datetime:
+        """When this week's summary is due: its day and time, in the user's zone."""
+        day = self.start.date() + timedelta(days=settings.day)
+        return datetime.combine(day, settings.at, self.start.tzinfo)
+
+
+# --- gathering
+
+
+def _when(moment: datetime | None, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%a %d %b %H:%M") if moment else "never"
+
+
+def _day(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%a %d %b")
+
+
+def _ago(delta: timedelta) -> str:
+    days = delta.days
+    if days >= 1:
+        return f"{days} day{'s' if days != 1 else ''}"
+    hours = max(1, int(delta.total_seconds() // 3600))
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def gather(store: Store, settings: Settings, now: datetime) -> dict[str, Any]:
+    """The week's summary as plain data, in the order the email shows it."""
+    from pursuit.daemon.feeds import failing_feeds, rejected_with_openings, surfaced
+
+    tz = settings.timezone
+    week = Week.of(now, tz)
+    orgs = {o.id: o for o in store.organizations()}
+    contacts = {c.id: c for c in store.contacts()}
+    duties = store.duties(state=(DutyState.PENDING, DutyState.DONE))
+    interviews = store.interviews(include_cancelled=False)
+
+    def duty_line(duty: Duty) -> dict[str, Any]:
+        person = contacts.get(duty.contact_id or -1)
+        late = now - duty.due
+        return {
+            "id": duty.id,
+            "what": KIND_LABELS[duty.kind],
+            "who": person.display if person else "",
+            "organization": orgs[duty.organization_id].name,
+            "due": _when(duty.due, tz),
+            "late": _ago(late) + " late" if late > timedelta(0) else "",
+            "close": f"pursuit done {duty.id}",
+        }
+
+    pending = [d for d in duties if d.state == DutyState.PENDING]
+    overdue = [d for d in pending if d.due < now]
+    coming = [d for d in pending if now <= d.due < now + timedelta(days=7)]
+
+    week_mail = store.correspondence(since=week.start, newest_first=False)
+    mail_in: dict[int, int] = {}
+    mail_out: dict[int, int] = {}
+    for message in week_mail:
+        if message.organization_id is None or message.date >= week.end:
+            continue
+        counts = mail_in if message.direction == Direction.IN else mail_out
+        counts[message.organization_id] = counts.get(message.organization_id, 0) + 1
+    new_items = surfaced(store, settings, store.feed_items(since=week.start))
+    news: dict[int, list[str]] = {}
+    openings: dict[int, list[str]] = {}
+    for item in new_items:
+        if item.first_seen < week.start:
+            continue
+        if item.kind == "opening":
+            if item.closed is None:
+                where = f" ({item.location})" if item.location else ""
+                openings.setdefault(item.organization_id, []).append(item.title + where)
+        else:
+            news.setdefault(item.organization_id, []).append(item.title)
+    suggestions: dict[str, list[str]] = {}
+    for s in rejected_with_openings(store, settings):
+        suggestions.setdefault(s["organization"], []).append(s["suggestion"])
+
+    by_org_duties: dict[int, list[Duty]] = {}
+    for duty in duties:
+        by_org_duties.setdefault(duty.organization_id, []).append(duty)
+    by_org_interviews: dict[int, list[datetime]] = {}
+    for interview in interviews:
+        by_org_interviews.setdefault(interview.organization_id, []).append(interview.start)
+
+    cards = []
+    for org in orgs.values():
+        last = next(iter(store.correspondence(organization_id=org.id, limit=1)), None)
+        first = next(
+            iter(store.correspondence(organization_id=org.id, limit=1, newest_first=False)), None
+        )
+        starts = sorted(by_org_interviews.get(org.id, []))
+        own = by_org_duties.get(org.id, [])
+        marks: list[tuple[datetime, str, str]] = []
+        if first is not None:
+            marks.append((first.date, "contact", _day(first.date, tz)))
+        marks += [(s, "interview" if s < now else "coming", _day(s, tz)) for s in starts]
+        for d in own:
+            if d.state == DutyState.DONE:
+                at = d.done_at or d.due
+                marks.append((at, "done", f"{KIND_LABELS[d.kind]} {_day(at, tz)}"))
+            else:
+                state = "missed" if d.due < now else "coming"
+                marks.append((d.due, state, f"{KIND_LABELS[d.kind]} {_day(d.due, tz)}"))
+        marks.sort(key=lambda m: m[0])
+        no_reply = ""
+        if (
+            last is not None
+            and last.direction == Direction.OUT
+            and now - last.date >= (NO_REPLY_AFTER)
+        ):
+            no_reply = f"no reply for {_ago(now - last.date)}"
+        card: dict[str, Any] = {
+            "name": org.name,
+            "status": str(org.status),
+            "flag": org.flag or "",
+            "interviews": len(starts),
+            "next_interview": next((_when(s, tz) for s in starts if s >= now), ""),
+            "mail_in": mail_in.get(org.id, 0),
+            "mail_out": mail_out.get(org.id, 0),
+            "last_message": (
+                {
+                    "when": _day(last.date, tz),
+                    "direction": "from them" if last.direction == Direction.IN else "from you",
+                    "subject": (last.subject or last.snippet or last.channel)[:80],
+                }
+                if last is not None
+                else None
+            ),
+            "no_reply": no_reply,
+            "news": news.get(org.id, [])[:3],
+            "news_more": max(0, len(news.get(org.id, [])) - 3),
+            "openings": openings.get(org.id, [])[:3],
+            "openings_more": max(0, len(openings.get(org.id, [])) - 3),
+            "suggestions": suggestions.get(org.name, [])[:2],
+            "marks": [
+                {"kind": kind, "label": MARKS[kind][0], "letter": MARKS[kind][1], "title": text}
+                for _, kind, text in marks[-SHOWN_MARKS:]
+            ],
+            "marks_hidden": max(0, len(marks) - SHOWN_MARKS),
+            "overdue": sum(1 for d in own if d.state == DutyState.PENDING and d.due < now),
+            "pending": sum(1 for d in own if d.state == DutyState.PENDING),
+            "activity": mail_in.get(org.id, 0) + mail_out.get(org.id, 0),
+        }
+        cards.append(card)
+    # What needs the user first: overdue, then this week's activity, then open ones.
+    cards.sort(
+        key=lambda c: (
+            -c["overdue"],
+            not c["flag"],
+            -c["activity"],
+            c["status"] != OrgStatus.ACTIVE,
+            -c["pending"],
+            c["name"].casefold(),
+        )
+    )
+    active_count = sum(1 for o in orgs.values() if o.status == OrgStatus.ACTIVE)
+    return {
+        "week": week.label,
+        "period": f"{_day(week.start, tz)} to {_day(week.end - timedelta(seconds=1), tz)}",
+        "generated": _when(now, tz),
+        "overdue_count": len(overdue),
+        "overdue": [duty_line(d) for d in overdue[:SHOWN_DUTIES]],
+        "overdue_more": max(0, len(overdue) - SHOWN_DUTIES),
+        "coming_count": len(coming),
+        "coming": [duty_line(d) for d in coming[:SHOWN_DUTIES]],
+        "coming_more": max(0, len(coming) - SHOWN_DUTIES),
+        "organization_count": len(orgs),
+        "active_count": active_count,
+        "organizations": cards[:SHOWN_ORGANIZATIONS],
+        "organizations_more": max(0, len(cards) - SHOWN_ORGANIZATIONS),
+        "marks": [{"kind": k, "label": v[0], "letter": v[1]} for k, v in MARKS.items()],
+        "health": health(store, settings, now, week, failing_feeds(store)),
+    }
+
+
+def health(
+    store: Store, settings: Settings, now: datetime, week: Week, failing: list[Any]
+) -> dict[str, Any]:
+    """Each source's last success and error, a refused Google grant, failing feeds."""
+    tz = settings.timezone
+    runs = store.job_runs()
+    order = list(JOB_LABELS) + sorted(set(runs) - set(JOB_LABELS))
+    sources = []
+    for name in order:
+        run = runs.get(name)
+        if run is None:
+            continue
+        failing_now = bool(run.last_error)
+        sources.append(
+            {
+                "name": JOB_LABELS.get(name, name),
+                "last_ok": _when(run.last_ok, tz),
+                "error": (run.last_error or "").splitlines()[0][:200] if failing_now else "",
+                "failing_since": (
+                    f"no success for {_ago(now - run.last_ok)}"
+                    if failing_now and run.last_ok is not None
+                    else ("never succeeded" if failing_now else "")
+                ),
+            }
+        )
+    failed_this_week = [
+        s["name"]
+        for name, s in zip([n for n in order if n in runs], sources, strict=True)
+        if s["error"] and (runs[name].last_run or now) >= week.start
+    ]
+    grant = None
+    if settings.google is not None:
+        refused = store.grant_refused("google")
+        if refused is not None:
+            since, error = refused
+            grant = {
+                "since": _when(since, tz),
+                "error": error.splitlines()[0][:200],
+                "fix": "pursuit auth google",
+            }
+    feeds = store.feeds()
+    shown_failing = failing[:10]
+    answered = [f for f in feeds if f.active and not f.last_error and f.last_ok is not None]
+    oldest = min((f.last_ok for f in answered if f.last_ok), default=None)
+    return {
+        "never_ran": not runs,
+        "sources": sources,
+        "failed_this_week": failed_this_week,
+        "grant": grant,
+        "feeds_ok": len(answered),
+        "feeds_oldest_ok": _when(oldest, tz) if oldest else "",
+        "feeds_failing_count": len(failing),
+        "feeds_failing": [
+            {
+                "organization": f.organization,
+                "url": f.configured_url,
+                "error": (f.last_error or "").splitlines()[0][:160] if f.last_error else "",
+                "last_ok": _when(f.last_ok, tz),
+                "stopped": not f.active,
+            }
+            for f in shown_failing
+        ],
+        "feeds_failing_more": max(0, len(failing) - len(shown_failing)),
+        "healthy": not any(s["error"] for s in sources) and grant is None and not failing,
+    }
+
+
+# --- rendering
+
+
+def _environment(user_templates: Path | None, *, html: bool) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if user_templates is not None:
+        loaders.append(jinja2.FileSystemLoader(user_templates))
+    loaders.append(jinja2.FileSystemLoader(TEMPLATES))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=html,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _render(name: str, record: dict[str, Any], user_templates: Path | None, html: bool) -> str:
+    try:
+        template = _environment(user_templates, html=html).get_template(name)
+        return template.render(record)
+    except jinja2.TemplateSyntaxError as exc:
+        raise UserError(
+            f"summary template {exc.filename or name}, line {exc.lineno}: {exc.message}"
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise UserError(f"summary template {name}: {exc}") from None
+
+
+def render_text(record: dict[str, Any], user_templates: Path | None = None) -> str:
+    return _render("summary.txt", record, user_templates, html=False)
+
+
+def render_html(record: dict[str, Any], user_templates: Path | None = None) -> str:
+    """The HTML part: tables and inline styles only (what Gmail and phones show)."""
+    import css_inline
+
+    page = _render("summary.html", record, user_templates, html=True)
+    return str(css_inline.inline(page))
+
+
+def subject(record: dict[str, Any]) -> str:
+    week = record["week"].split("-W")[1].lstrip("0")
+    parts = []
+    if record["overdue_count"]:
+        parts.append(f"{record['overdue_count']} overdue")
+    if record["coming_count"]:
+        parts.append(f"{record['coming_count']} coming")
+    if not record["health"]["healthy"]:
+        parts.append("needs attention")
+    return f"pursuit: your job search, week {week}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def message_id_for(key: str) -> str:
+    """The same Message-ID in every process (as the SMTP and Gmail senders make it)."""
+    return f"<pursuit-{hashlib.sha256(key.encode()).hexdigest()[:32]}@pursuit.invalid>"
+
+
+def build_message(
+    record: dict[str, Any], *, to: str, key: str, now: datetime, user_templates: Path | None
+) -> EmailMessage:
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["To"] = to
+    message["From"] = email.utils.formataddr(("pursuit", to))
+    message["Subject"] = subject(record)
+    message["Date"] = email.utils.format_datetime(now)
+    message["Message-ID"] = message_id_for(key)
+    message[KEY_HEADER] = key
+    message.set_content(render_text(record, user_templates))
+    message.add_alternative(render_html(record, user_templates), subtype="html")
+    return message
+
+
+# --- sending, once per week
+
+
+def queue_summary(
+    store: Store, settings: Settings, now: datetime, *, to: str, force: bool = False
+) -> bool:
+    """Queue this week's summary once it is due (now, with `force`); False when it
+    was queued (or sent) already, or is not due yet."""
+    week = Week.of(now, settings.timezone)
+    if not force and now < week.due(settings.summary):
+        return False
+    if store.outbox_entry(week.key) is not None:
+        return False
+    record = gather(store, settings, now)
+    message = build_message(
+        record, to=to, key=week.key, now=now, user_templates=settings.summary.templates
+    )
+    payload = {"raw": base64.b64encode(message.as_bytes()).decode(), "until": to_db(week.end)}
+    return store.enqueue(week.key, SEND, TARGET, payload, now=now)
+
+
+def push_summaries(store: Store, sender: Sender, now: datetime) -> int:
+    """Send what is queued; each recorded only after the server accepted it."""
+
+    def perform(entry: OutboxEntry) -> None:
+        found = sender.find_sent(entry.key)
+        if found is not None:  # sent before a crash kept it from being recorded
+            log.info("summary %s was sent already (%s)", entry.key, found)
+            return
+        begun = store.sends_begun(entry.key)
+        if begun >= 2:
+            # Two sends began and neither was recorded, refused or found: one retry
+            # is all a server that keeps no record of it gets.
+            log.warning("summary %s: not sent again; it may have arrived already", entry.key)
+            return
+        store.set_sends_begun(entry.key, begun + 1, now=now)
+        message = email.message_from_bytes(
+            base64.b64decode(entry.payload["raw"]), policy=email.policy.default
+        )
+        try:
+            sent = sender.send(message)
+        except Exception:
+            store.set_sends_begun(entry.key, begun, now=now)  # refused: not a crash
+            raise
+        log.info("weekly summary %s sent (%s)", entry.key, sent)
+
+    for entry in store.pending_outbox(TARGET):
+        if from_db(entry.payload["until"]) <= now:
+            log.warning("summary %s was not sent before its week ended; dropped", entry.key)
+            store.drop_outbox_entry(entry.id)
+    return outbox.deliver(store, TARGET, perform, now)
+
+
+def sent_at(store: Store, week: Week) -> datetime | None:
+    entry = store.outbox_entry(week.key)
+    return entry.done if entry is not None else None
