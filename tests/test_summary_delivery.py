@@ -131,7 +131,7 @@ def test_a_failing_password_command_names_it(
     tmp_path: Path, plain_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = smtp_config(tmp_path, plain_server.port, "none")
-    config.write_text(config.read_text().replace('"echo secret"', '"sh -c \'exit 3\'"'))
+    config.write_text(config.read_text().replace('"echo secret"', "\"sh -c 'exit 3'\""))
     one_line_failure(config, capsys, "smtp.password_command", "failed with exit status 3")
 
 
