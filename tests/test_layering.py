@@ -1,0 +1,97 @@
+"""The layering rule, read from the imports.
+
+- The leaves (`daemon/errors.py`, `daemon/models.py`, `daemon/addresses.py`,
+  `connectors/base.py`) import nothing of pursuit but the errors.
+- `config` and `connectors` import from the core (`pursuit.daemon`) only the leaves,
+  and connectors never read the configuration: the edge (`daemon/app.py`) hands
+  them what they need.
+- The store alone speaks SQL: no other module imports sqlite3 or reaches its connection.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE = {ROOT / "daemon" / "store.py", *(ROOT / "daemon" / "store").rglob("*.py")}
+
+
+def modules() -> list[Path]:
+    found = [
+        p for folder in ("daemon", "connectors", "config") for p in (ROOT / folder).rglob("*.py")
+    ]
+    assert len(found) > 20  # the walk found the code
+    return [p for p in found if p not in STORE]
+
+
+def imported(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_module_outside_the_store_imports_sqlite3() -> None:
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in modules()
+        if any(name.split(".")[0] == "sqlite3" for name in imported(ast.parse(path.read_text())))
+    ]
+    assert offenders == []
+
+
+def test_no_module_outside_the_store_reaches_its_connection() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in modules()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr in ("db", "_db")
+    ]
+    assert offenders == []
+
+
+LEAVES = {
+    "pursuit.daemon.errors",
+    "pursuit.daemon.models",
+    "pursuit.daemon.addresses",
+    "pursuit.connectors.base",
+}
+
+
+def pursuit_imports(path: Path) -> set[str]:
+    """Every pursuit module `path` imports, at the top or inside a function."""
+    return {name for name in imported(ast.parse(path.read_text())) if name.startswith("pursuit.")}
+
+
+def module_name(path: Path) -> str:
+    return "pursuit." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def test_the_leaves_import_nothing_of_pursuit_but_the_errors() -> None:
+    leaves = [p for p in modules() if module_name(p) in LEAVES]
+    assert len(leaves) == len(LEAVES)
+    offenders = {
+        module_name(p): sorted(pursuit_imports(p) - {"pursuit.daemon.errors"}) for p in leaves
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_config_and_connectors_use_only_the_leaves_of_the_core() -> None:
+    offenders: dict[str, list[str]] = {}
+    for path in modules():
+        top = path.relative_to(ROOT).parts[0]
+        if top not in ("config", "connectors"):
+            continue
+        wrong = sorted(
+            name
+            for name in pursuit_imports(path)
+            if (name.startswith("pursuit.daemon") and name not in LEAVES)
+            or (top == "connectors" and name.startswith("pursuit.config"))
+        )
+        if wrong:
+            offenders[str(path.relative_to(ROOT))] = wrong
+    assert offenders == {}
