@@ -11,12 +11,14 @@ Key formats (target: key):
 
 - a calendar (`ics`, `google`): `{calendar}:{event key}:{sequence}` to create or
   change an event, `{calendar}:{event key}:{sequence}:delete` to remove it. The
-  event key is the planner's (`thank_you:{interview}`, `follow_up:{interview}:{contact}`,
+  event key is the planner's (`thank_you:{interview}`, `follow_up:{interview}:{contact}`
+  or `follow_up:{interview}:org` when nobody is named,
   `check_in:{organization}:{day}`); the payload's `key` adds `#{generation}` when an
   event pursuit removed came back.
   After a calendar was lost, `{calendar}:{event key}:{sequence}:rebuilt:{uuid}`
   queues each live event again.
 - `drafts`: `draft:{duty key}`, the duty key being `thank_you:{interview}:{contact}`.
+- `summary`: `summary:{ISO year}-W{week}`, one a week (see `daemon/summary.py`).
 
 A new target is a codec pair (what the payload holds) and a call of `deliver`.
 """
