@@ -154,10 +154,14 @@ class Mailbox(Protocol):
         domains: Sequence[str],
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
+        organizations: Sequence[str] = (),
+        hiring_systems: Sequence[str] = (),
     ) -> Iterator[list[MailMessage]]:
         """Each message since `since` from, to or cc'd to an address or a domain
         (or one of its subdomains), once, in batches the caller stores as they come;
-        `progress(done, total)` after each batch."""
+        `progress(done, total)` after each batch. Mail from a `hiring_systems`
+        domain (or subdomain) naming one of the `organizations` is included where
+        the mailbox can search for it (Gmail; not IMAP yet)."""
         ...
 
     def changes(self, cursor: str) -> MailChanges:

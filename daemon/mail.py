@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Mailbox, MailMessage
 from pursuit.daemon.errors import CursorExpired
-from pursuit.daemon.matcher import Directory, domain_of, match, verdict
+from pursuit.daemon.matcher import HIRING_SYSTEMS, Directory, domain_of, match, verdict
 from pursuit.daemon.models import Channel, Direction, Duty, DutyKind, DutyState, OrgStatus
 from pursuit.daemon.store import Store
 
@@ -59,8 +59,10 @@ def sync_mail(
             if not any(a.endswith("@" + d) or a.endswith("." + d) for d in covered)
         )
         if new_addresses or new_domains:
+            # hiring-system mail naming an organization whose domains are new
+            named = [o.name for o in store.organizations() if set(o.domains) & set(new_domains)]
             logged += _search(
-                store, mailbox, me, new_addresses, new_domains, now, lookback, progress
+                store, mailbox, me, new_addresses, new_domains, now, lookback, progress, named
             )
             _save_watch(store, watch_name, addresses, domains, now)
         try:
@@ -75,7 +77,8 @@ def sync_mail(
             return logged
     # The history id is taken before the search, so nothing between is missed.
     me, history_before = mailbox.profile()
-    logged += _search(store, mailbox, me, addresses, domains, now, lookback, progress)
+    named = [o.name for o in store.organizations()]
+    logged += _search(store, mailbox, me, addresses, domains, now, lookback, progress, named)
     with store.transaction():
         store.save_cursor(me_name, me, now=now)
         store.save_cursor(cursor_name, history_before, now=now)
@@ -98,6 +101,7 @@ def _search(
     now: datetime,
     lookback: timedelta,
     progress: Callable[[int, int], None] | None,
+    organizations: Sequence[str] = (),
 ) -> int:
     if not addresses and not domains:
         return 0
@@ -105,7 +109,12 @@ def _search(
     # One directory for the whole search: store_messages adds the newcomers to it.
     directory = Directory.from_store(store, [me])
     for batch in mailbox.search(
-        addresses=addresses, domains=domains, since=now - lookback, progress=progress
+        addresses=addresses,
+        domains=domains,
+        since=now - lookback,
+        progress=progress,
+        organizations=organizations,  # with the hiring systems that write for them
+        hiring_systems=sorted(HIRING_SYSTEMS),
     ):
         with store.transaction():
             logged += store_messages(store, batch, me, now, directory=directory)
