@@ -72,5 +72,17 @@ class CursorExpired(SourceError):
     """
 
 
+class CalendarGone(SourceError):
+    """pursuit's own calendar is no longer there (the user deleted it).
+
+    The connector has forgotten it and makes a new one at the next change; the
+    caller queues every live event of `calendar` (an outbox target) again.
+    """
+
+    def __init__(self, source: str, message: str, *, calendar: str) -> None:
+        self.calendar = calendar
+        super().__init__(source, message)
+
+
 class ItemError(PursuitError):
     """One item (a message, an entry) could not be used; skip it, keep the rest."""

@@ -14,7 +14,7 @@ from datetime import datetime
 from pursuit.config.settings import Settings
 from pursuit.connectors.base import Calendar, CalendarEvent
 from pursuit.daemon import outbox
-from pursuit.daemon.errors import PursuitError
+from pursuit.daemon.errors import CalendarGone, PursuitError
 from pursuit.daemon.feeds import since_lines
 from pursuit.daemon.mail import fulfil_from_log
 from pursuit.daemon.models import DutyState, OutboxEntry, calendar_key
@@ -159,15 +159,23 @@ def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
         else:
             calendar.delete(entry.payload["key"])
 
-    # Only the newest change of each event needs performing; older ones are superseded.
-    return outbox.deliver(
-        store,
-        calendar.name,
-        perform,
-        now,
-        flush=calendar.flush,
-        subject=lambda entry: str(entry.payload["key"]),
-    )
+    def deliver() -> int:
+        # Only the newest change of each event needs performing; older ones are superseded.
+        return outbox.deliver(
+            store,
+            calendar.name,
+            perform,
+            now,
+            flush=calendar.flush,
+            subject=lambda entry: str(entry.payload["key"]),
+        )
+
+    try:
+        return deliver()
+    except CalendarGone as exc:  # the user deleted pursuit's calendar: fill a new one now
+        queued = outbox.queue_rebuild(store, exc.calendar, now=now)
+        (log.warning if queued else log.debug)("%s; %d events queued again", exc, queued)
+        return deliver() if queued else 0
 
 
 @dataclass(frozen=True)

@@ -958,3 +958,25 @@ def test_a_rate_limit_that_never_ends_fails_the_call_with_a_source_error(
     emu.inject_fault(429, count=1000, method="getProfile", retry_after=60)
     with pytest.raises(SourceError, match=r"getProfile: HTTP 429"):
         box.profile()
+
+
+def test_a_deleted_calendar_is_reported_once_and_made_again_by_the_next_change(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    from pursuit.daemon.errors import CalendarGone
+
+    calendar = google_calendar(emu, token_file)  # one instance, as the service keeps it
+    calendar.upsert(event("k1"))
+    calendar.flush()
+    first = calendar.calendar_id
+    emu.delete_calendar(first)
+    with pytest.raises(CalendarGone, match="was deleted") as gone:
+        calendar.upsert(event("k2"))
+    assert gone.value.calendar == calendar.name
+    calendar.upsert(event("k1"))
+    calendar.upsert(event("k2"))
+    calendar.flush()  # there now: no complaint
+    assert calendar.calendar_id != first and set(calendar.events()) == {"k1", "k2"}
+    emu.delete_calendar(calendar.calendar_id)
+    with pytest.raises(CalendarGone):
+        calendar.flush()  # noticed even when nothing was to change

@@ -398,3 +398,32 @@ def test_the_first_sync_logs_past_hiring_system_mail_about_a_tracked_organizatio
     # the untracked organization's and the shop's mail were never even fetched
     fetched = [c.path for c in emu.calls if c.path.startswith("/gmail/v1/users/me/messages/")]
     assert len(fetched) == 2
+
+
+def test_pursuits_calendar_deleted_by_the_user_comes_back_with_every_pending_event(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = setup_user(tmp_path, emu)
+    the_week(emu)
+
+    def owned() -> dict[str, list[str]]:
+        """pursuit's calendars, each with the summaries of its live events."""
+        return {
+            cid: sorted(
+                e["summary"] for e in emu.events(cid).values() if e.get("status") != "cancelled"
+            )
+            for cid, cal in emu.calendars.items()
+            if cal.get("summary") == "Job search (pursuit)"
+        }
+
+    p.ok("run", "--once")
+    [(first_id, pending)] = owned().items()
+    assert len(pending) >= 2  # the follow-ups and the thank-you of the week
+
+    emu.delete_calendar(first_id)
+    p.ok("run", "--once")  # nothing new was planned: the calendar is missed all the same
+    [(second_id, rebuilt)] = owned().items()
+    assert second_id != first_id and rebuilt == pending
+
+    p.ok("run", "--once")
+    assert owned() == {second_id: pending}  # nothing doubled, no third calendar
