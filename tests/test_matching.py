@@ -133,6 +133,8 @@ class FailingMailbox(MemoryMailbox):
         domains: Sequence[str],
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
+        organizations: Sequence[str] = (),
+        hiring_systems: Sequence[str] = (),
     ) -> Iterator[list[MailMessage]]:
         batches = super().search(addresses=addresses, domains=domains, since=since)
         for number, batch in enumerate(batches):
