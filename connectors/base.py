@@ -162,11 +162,16 @@ class Mailbox(Protocol):
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
         known: Collection[str] = (),
+        organizations: Sequence[str] = (),
+        hiring_systems: Sequence[str] = (),
     ) -> Iterator[list[MailMessage]]:
         """Each message since `since` from, to or cc'd to an address or a domain
         (or one of its subdomains), once, in batches the caller stores as they come;
-        `progress(done, total)` after each batch. Messages whose `source_id` is in
-        `known` (stored by an earlier, interrupted search) may be left out."""
+        `progress(done, total)` after each batch. Mail from a `hiring_systems`
+        domain (or subdomain) naming one of the `organizations` is included where
+        the mailbox can search for it (Gmail; not IMAP yet). Messages whose
+        `source_id` is in `known` (stored by an earlier, interrupted search) may be
+        left out."""
         ...
 
     def changes(self, cursor: str) -> MailChanges:

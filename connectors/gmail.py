@@ -44,6 +44,7 @@ from pursuit.connectors.base import Address, MailChanges, MailMessage
 from pursuit.connectors.google_api import (
     RATE_LIMIT_REASONS,
     GoogleApi,
+    RetryableError,
     api_error,
     error_reason,
     http_status,
@@ -101,12 +102,13 @@ MAX_RATE_LIMIT_ROUNDS = 60
 
 
 class _Spend:
-    __slots__ = ("returned", "sent", "units")
+    __slots__ = ("returned", "sent", "size", "units")
 
     def __init__(self, sent: float, units: float) -> None:
         self.sent = sent
         self.returned: float | None = None
         self.units = units
+        self.size = units  # what was asked: calls of one size take alike round trips
 
 
 class QuotaPacer:
@@ -116,43 +118,57 @@ class QuotaPacer:
     units/s, 15,000/min, 6,000/min), so the pacer starts at `limit` units per
     `window` and adapts:
 
-    * a spend counts in a window from when its call is sent until the window
-      after it returned, or the window plus `margin` after it was sent,
-      whichever is earlier: the server counted it somewhere in between, and
-      dating from the return alone would idle for a round trip every window;
-    * on a rate-limit answer (`rate_limited`) it waits for Retry-After and
-      slows down, to a per-minute limit, a wider margin (the server counted two
-      spends closer together than the pacer did) or a lower per-second rate, as
-      the answer suggests;
-    * after `probe` seconds without a rate-limit answer it raises what it
-      learned by a tenth, back up towards the documented rate.
+    * the server counts a call somewhere between its sending and its answer.
+      A spend leaves a window one window after its call returned, less the
+      fastest round trip seen for a call of its size (the next call is counted
+      no sooner than that after it is sent), less the share `trust` of what
+      this call took beyond the fastest (time the server may have spent after
+      counting it), plus `margin`. Dating from the return alone would idle a
+      round trip every window; dating from the sending alone would be wrong
+      whenever the server was slow to count;
+    * on a rate-limit answer (`rate_limited`) it waits for Retry-After. A
+      Retry-After longer than two windows means a per-minute limit: the units
+      it sent in the last minute become it. A short one means the server
+      counted two spends closer together than the pacer did: first the trust
+      halves (down to none), then the margin widens, and once it is wide the
+      per-window rate drops by a tenth, never more at a time (one late answer
+      is no proof of a lower limit);
+    * every `probe` seconds without a rate-limit answer it narrows the margin,
+      restores the trust and raises the rate by a tenth, back up towards the documented rate; a
+      learned per-minute limit is raised by a tenth every `minute_probe` s.
     """
 
     MINUTE = 60.0
-    MAX_MARGIN = 0.3
+    MAX_MARGIN = 0.2
 
     def __init__(
         self,
         limit: float = 250,
         window: float = 1.0,
         *,
-        margin: float = 0.1,
+        margin: float = 0.025,
+        trust: float = 0.5,
         hold: float = 10.0,
-        probe: float = 120.0,
+        probe: float = 20.0,
+        minute_probe: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.start_limit = limit
         self.window = window
         self.margin = self.start_margin = margin
+        self.trust = self.start_trust = trust
         self.hold = hold
         self.probe = probe
+        self.minute_probe = minute_probe
         self.clock = clock
         self.sleep = sleep
         #: the limits in force, units per window length in seconds
         self.limits: dict[float, float] = {window: limit}
         self._spent: deque[_Spend] = deque()
-        self._changed: float | None = None  # when the limits last changed (or the first spend)
+        self._fastest: dict[float, float] = {}  # call size -> its fastest round trip
+        self._changed: float | None = None  # the last rate-limit answer or probe (or first spend)
+        self._minute_changed = 0.0  # when the per-minute limit was learned or probed
         self._resume_at = 0.0
         self.rate_limits = 0  # rate-limit answers seen
 
@@ -162,8 +178,12 @@ class QuotaPacer:
         return self.limits[self.window]
 
     def _leaves(self, spend: _Spend, window: float) -> float:
-        by_send = spend.sent + window + self.margin
-        return by_send if spend.returned is None else min(by_send, spend.returned + window)
+        if spend.returned is None:  # still on its way: assume the worst
+            return spend.sent + window + self.MAX_MARGIN
+        took = spend.returned - spend.sent
+        fastest = self._fastest.get(spend.size, took)
+        lead = fastest + self.trust * (took - fastest) - self.margin
+        return spend.returned + window - max(0.0, lead)
 
     def _wait_needed(self, units: float, now: float) -> float:
         """Seconds until `units` more fit in every window."""
@@ -196,46 +216,50 @@ class QuotaPacer:
             yield
         finally:
             entry.returned = self.clock()
+            took = entry.returned - entry.sent
+            self._fastest[units] = min(self._fastest.get(units, took), took)
 
     def rate_limited(self, refused: float, retry_after: float | None = None) -> None:
         """The last spend's call was refused for `refused` of its units: wait, slow down.
 
-        Which limit was hit is read from the answer: a Retry-After longer than
-        two windows, or a refusal after the rate had held for `hold` seconds,
-        means a per-minute limit (the units spent in the last minute become
-        it); a few parts refused mean the spends overlapped at the server (the
-        margin widens); many mean a lower per-second rate (the units accepted).
+        Without a Retry-After, a refusal after the rate had held for `hold`
+        seconds is taken for a per-minute limit.
         """
         now = self.clock()
         self.rate_limits += 1
         last = self._spent[-1] if self._spent else _Spend(now, refused)
-        asked = last.units
-        last.units = max(0.0, asked - refused)  # refused units were not counted
+        last.units = max(0.0, last.units - refused)  # refused units were not counted
         self._resume_at = max(self._resume_at, now + (retry_after or self.window))
         held = self._changed is not None and now - self._changed >= self.hold
         if (retry_after or 0) > 2 * self.window or (retry_after is None and held):
+            # every unit sent in the last minute was counted in the server's minute
             spent = sum(s.units for s in self._spent if s.sent > now - self.MINUTE)
-            self.limits[self.MINUTE] = min(self.limits.get(self.MINUTE, spent), spent)
-            log.info("gmail: the quota is per minute, about %d units", spent)
+            if spent >= self.limit:  # else it is not our spending the server measures: wait
+                self.limits[self.MINUTE] = min(self.limits.get(self.MINUTE, spent), spent)
+                self._minute_changed = now
+                log.info("gmail: the quota is per minute, about %d units", spent)
+        elif self.trust > 0:
+            self.trust = 0.0 if self.trust < 0.1 else self.trust / 2
+            log.info("gmail: the server counted a call late; trust now %.2f", self.trust)
         elif self.margin < self.MAX_MARGIN:
             self.margin = min(self.MAX_MARGIN, self.margin * 2)
             log.info("gmail: spends overlapped at the server; margin now %.2f s", self.margin)
         else:
-            # spends far enough apart were still refused: the per-second rate is lower
-            self.limits[self.window] = max(1.0, min(last.units, self.limit * 0.9))
+            self.limits[self.window] = max(1.0, self.limit * 0.9)
             log.info("gmail: slowing down to %d units per second", self.limit)
         self._changed = now
 
     def _maybe_probe(self) -> None:
         now = self.clock()
         if self._changed is None:
+            self._changed = self._minute_changed = now
+        if now - self._changed >= self.probe:
             self._changed = now
-        if now - self._changed < self.probe:
-            return
-        self._changed = now
-        self.margin = max(self.start_margin, self.margin / 2)
-        self.limits[self.window] = min(self.start_limit, self.limits[self.window] * 1.1)
-        if self.MINUTE in self.limits:
+            self.margin = max(self.start_margin, self.margin / 2)
+            self.trust = min(self.start_trust, self.trust + 0.1)
+            self.limits[self.window] = min(self.start_limit, self.limit * 1.1)
+        if self.MINUTE in self.limits and now - self._minute_changed >= self.minute_probe:
+            self._minute_changed = now
             self.limits[self.MINUTE] *= 1.1
             if self.limits[self.MINUTE] >= self.limit * self.MINUTE / self.window:
                 del self.limits[self.MINUTE]
@@ -287,8 +311,32 @@ class GmailMailbox(GoogleApi):
         *,
         num_retries: int | None = None,
     ) -> Any:
-        with self.pacer.spend(UNITS[method]):
-            return super()._call(request, method, passthrough, num_retries=num_retries)
+        """One paced call. A rate-limit answer goes to the pacer, which waits it
+        out (Retry-After) before the call is sent again; the client's own
+        retries would ignore Retry-After. Other failures are retried here with
+        backoff, `num_retries` times (a create passes 0 and looks before
+        retrying: `GoogleApi._create`, which also gets the rate limit raised)."""
+        retries = self.num_retries if num_retries is None else num_retries
+        attempt = 0
+        limited = 0
+        while True:
+            try:
+                with self.pacer.spend(UNITS[method]):
+                    return super()._call(request, method, (*passthrough, 403, 429), num_retries=0)
+            except HttpError as exc:
+                if http_status(exc) in passthrough:
+                    raise
+                if not _rate_limit(exc) or limited >= MAX_RATE_LIMIT_ROUNDS:
+                    raise api_error(SOURCE, method, exc) from None
+                limited += 1
+                self.pacer.rate_limited(UNITS[method], _retry_after(exc))
+                if num_retries == 0:
+                    raise api_error(SOURCE, method, exc) from None
+            except RetryableError:
+                if attempt >= retries:
+                    raise
+                attempt += 1
+                self._sleep_backoff(attempt)
 
     def _batch(self, requests: Mapping[str, Any], method: str) -> dict[str, Any]:
         """Run requests in batches; retry parts and envelopes that Google says to retry.
@@ -416,15 +464,20 @@ class GmailMailbox(GoogleApi):
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
         known: Collection[str] = (),
+        organizations: Sequence[str] = (),
+        hiring_systems: Sequence[str] = (),
     ) -> Iterator[list[MailMessage]]:
         """Messages from, to or cc'd to the addresses and domains since `since`,
+        and mail from the hiring systems' domains naming one of the organizations,
         except the `known` ids (an interrupted first sync resumes without them).
 
         Yields one list per batch so the caller can store as it goes; calls
         `progress(done, total)` after each batch.
         """
         ids: dict[str, None] = {}
-        for q in build_queries(addresses, domains, since):
+        queries = build_queries(addresses, domains, since)
+        queries += build_hiring_queries(hiring_systems, organizations, since)
+        for q in queries:
             for mid in self._list_ids(q):
                 ids.setdefault(mid, None)
         todo = [mid for mid in ids if mid not in known]
@@ -657,6 +710,38 @@ def build_queries(
         current.append(term)
     if current:
         queries.append("{" + " ".join(current) + "}" + after)
+    return queries
+
+
+def build_hiring_queries(
+    senders: Iterable[str], organizations: Iterable[str], since: datetime, *, limit: int = MAX_QUERY
+) -> list[str]:
+    """Gmail searches for mail from hiring systems naming one of the organizations.
+
+    ``{from:greenhouse.io from:lever.co ...} {"Acme Networks" "Globex"} after:<epoch>``:
+    a hiring system writes on an organization's behalf from its own domain, so
+    only the organization's name tells whose it is ("Your application to Acme").
+    Hiring-system mail about other organizations is not fetched.
+    """
+    sender_terms = [f"from:{w}" for w in dict.fromkeys(_term(d).lstrip("@") for d in senders) if w]
+    names = [
+        f'"{n}"'
+        for n in dict.fromkeys(re.sub(r'["{}()]', " ", o).strip() for o in organizations)
+        if n
+    ]
+    if not sender_terms or not names:
+        return []
+    head = "{" + " ".join(sender_terms) + "} "
+    after = f" after:{int(since.timestamp())}"
+    queries: list[str] = []
+    current: list[str] = []
+    for name in names:
+        if current and len(head) + len(" ".join([*current, name])) + 2 + len(after) > limit:
+            queries.append(head + "{" + " ".join(current) + "}" + after)
+            current = []
+        current.append(name)
+    if current:
+        queries.append(head + "{" + " ".join(current) + "}" + after)
     return queries
 
 

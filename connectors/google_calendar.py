@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from pursuit.connectors.base import (
     CalendarEntry,
     CalendarEvent,
 )
-from pursuit.connectors.google_api import GoogleApi
+from pursuit.connectors.google_api import GoogleApi, api_error, http_status
 from pursuit.connectors.text import (
     ADDRESS_LIMIT,
     DESCRIPTION_LIMIT,
@@ -41,7 +41,7 @@ from pursuit.connectors.text import (
     clean_multiline,
     clean_text,
 )
-from pursuit.daemon.errors import CursorExpired, ItemError, SourceError
+from pursuit.daemon.errors import CalendarGone, CursorExpired, ItemError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -189,38 +189,87 @@ class GoogleCalendar(_CalendarApi, Calendar):
             "transparency": "transparent",
         }
 
+    def _still_there(self, calendar_id: str) -> bool:
+        try:
+            self._call(
+                self._service.calendars().get(calendarId=calendar_id), "calendars.get", (404,)
+            )
+        except HttpError:
+            return False
+        return True
+
+    def _gone(self, calendar_id: str) -> CalendarGone:
+        """Forget the deleted calendar: the next change makes a new one."""
+        self._calendar_id = None
+        return CalendarGone(
+            SOURCE,
+            f"pursuit's calendar {self.calendar_name!r} ({calendar_id}) was deleted; "
+            "making it again with every pending event",
+            calendar=self.name,
+        )
+
+    def _on_calendar(
+        self, make: Callable[[str], Any], method: str, passthrough: Collection[int] = ()
+    ) -> Any:
+        """A call on pursuit's calendar; a 404 because the calendar is gone raises CalendarGone."""
+        calendar_id = self.calendar_id
+        try:
+            return self._call(make(calendar_id), method, (*passthrough, 404))
+        except HttpError as exc:
+            if http_status(exc) == 404 and not self._still_there(calendar_id):
+                raise self._gone(calendar_id) from None
+            if http_status(exc) in passthrough:
+                raise
+            raise api_error(SOURCE, method, exc) from None
+
     def upsert(self, event: CalendarEvent) -> None:
         """Insert with the key's id; on 409 update in place, unless the user deleted it."""
         events = self._service.events()
         body = self._body(event)
+        event_id = self.event_id(event.key)
         try:
-            self._call(
-                events.insert(calendarId=self.calendar_id, body=body), "events.insert", (409,)
+            self._on_calendar(
+                lambda cid: events.insert(calendarId=cid, body=body), "events.insert", (409,)
             )
             return
         except HttpError:
             pass  # 409: the id is taken, by this event or by one the user deleted
-        current = self._call(
-            events.get(calendarId=self.calendar_id, eventId=self.event_id(event.key)), "events.get"
+        current = self._on_calendar(
+            lambda cid: events.get(calendarId=cid, eventId=event_id), "events.get"
         )
         if current.get("status") == "cancelled":
             log.info("%s: %r was deleted by the user; not creating it again", SOURCE, event.key)
             return
-        self._call(
-            events.update(calendarId=self.calendar_id, eventId=self.event_id(event.key), body=body),
+        self._on_calendar(
+            lambda cid: events.update(calendarId=cid, eventId=event_id, body=body),
             "events.update",
         )
 
     def delete(self, key: str) -> None:
         """Delete the event; one already gone (404, 410) is fine."""
+        event_id = self.event_id(key)
         with contextlib.suppress(HttpError):
-            self._call(
-                self._service.events().delete(
-                    calendarId=self.calendar_id, eventId=self.event_id(key)
-                ),
+            self._on_calendar(
+                lambda cid: self._service.events().delete(calendarId=cid, eventId=event_id),
                 "events.delete",
                 (404, 410),
             )
+
+    def flush(self) -> None:
+        """Google makes each change durable when it answers; what can still undo them
+        all is the user deleting pursuit's calendar, so its presence is checked here
+        (once a round): CalendarGone if it is not there."""
+        if self._calendar_id is None:
+            found = self._find_calendar()
+            if found is None:  # never made, or deleted since the last run
+                raise CalendarGone(
+                    SOURCE,
+                    f"pursuit's calendar {self.calendar_name!r} is not there",
+                    calendar=self.name,
+                )
+            self._calendar_id = found
+        elif not self._still_there(self._calendar_id):
+            raise self._gone(self._calendar_id)
 
     def events(self) -> dict[str, CalendarEvent]:
         """The events carrying a pursuit key, by key.
@@ -229,17 +278,25 @@ class GoogleCalendar(_CalendarApi, Calendar):
         wildcard), so all live events are listed and filtered on the key.
         """
         out: dict[str, CalendarEvent] = {}
-        for page in self._pages(
+        calendar_id = self.calendar_id
+        pages = self._pages(
             self._service.events().list,
             "events.list",
-            calendarId=self.calendar_id,
+            (404,),
+            calendarId=calendar_id,
             showDeleted=False,
             maxResults=2500,
-        ):
-            for item in page.get("items") or []:
-                event = self._parse(item, page.get("timeZone"))
-                if event is not None:
-                    out[event.key] = event
+        )
+        try:
+            for page in pages:
+                for item in page.get("items") or []:
+                    event = self._parse(item, page.get("timeZone"))
+                    if event is not None:
+                        out[event.key] = event
+        except HttpError as exc:
+            if self._still_there(calendar_id):
+                raise api_error(SOURCE, "events.list", exc) from None
+            raise self._gone(calendar_id) from None
         return out
 
     @staticmethod

@@ -363,9 +363,12 @@ class ImapMailbox:
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
         known: Collection[str] = (),  # a hint only: the core stores each message once
+        organizations: Sequence[str] = (),
+        hiring_systems: Sequence[str] = (),
     ) -> Iterator[list[MailMessage]]:
         """Messages since `since` from, to or cc'd to the addresses and domains (or
-        their subdomains), once each, in batches of up to 200."""
+        their subdomains), once each, in batches of up to 200. Hiring-system mail
+        naming the `organizations` is not searched for yet."""
         wanted = sorted({a.strip().lower() for a in addresses if a.strip()})
         zones = sorted({d.strip().lower().lstrip("@") for d in domains if d.strip()})
         terms = [*wanted, *zones]

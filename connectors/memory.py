@@ -88,10 +88,20 @@ class MemoryMailbox:
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
         known: Collection[str] = (),  # a hint only: the core stores each message once
+        organizations: Sequence[str] = (),
+        hiring_systems: Sequence[str] = (),
     ) -> Iterator[list[MailMessage]]:
         self.searches.append((tuple(addresses), tuple(domains)))
         wanted = {a.lower() for a in addresses}
-        found = [m for m in self.messages if m.date >= since and _concerns(m, wanted, domains)]
+        found = [
+            m
+            for m in self.messages
+            if m.date >= since
+            and (
+                _concerns(m, wanted, domains)
+                or _from_hiring_system(m, hiring_systems, organizations)
+            )
+        ]
         if progress is not None:
             progress(0, len(found))
         for start in range(0, len(found), self.batch):
@@ -198,3 +208,17 @@ class MemorySender:
         message_id = f"sent-{len(self.sent) + 1}"
         self.sent[message_id] = copy.deepcopy(message)
         return message_id
+
+
+def _from_hiring_system(
+    message: MailMessage, systems: Sequence[str], organizations: Sequence[str]
+) -> bool:
+    """Sent from a hiring system's domain, naming one of the organizations."""
+    sender = message.sender
+    if sender is None:
+        return False
+    domain = sender.email.rpartition("@")[2]
+    if not any(domain == d or domain.endswith("." + d) for d in systems):
+        return False
+    text = f"{sender.name}\n{message.subject}\n{message.snippet}".casefold()
+    return any(o.casefold() in text for o in organizations)

@@ -73,8 +73,13 @@ class CursorExpired(SourceError):
 
 
 class CalendarGone(SourceError):
-    """pursuit's own calendar was deleted (or its file moved away) and made again,
-    empty: every event it should hold must be put back."""
+    """pursuit's own calendar is no longer there (the user deleted it, or moved its
+    file away): every live event of `calendar` (an outbox target) must be put back.
+    The connector makes the calendar anew at the next change."""
+
+    def __init__(self, source: str, message: str, *, calendar: str | None = None) -> None:
+        self.calendar = calendar or source
+        super().__init__(source, message)
 
 
 class ItemError(PursuitError):

@@ -150,62 +150,15 @@ def queue_event_changes(
     return queued
 
 
-def requeue_live_events(store: Store, calendar: str, now: datetime) -> int:
-    """Queue every event the calendar should hold again, at a new sequence: the
-    calendar lost them all (deleted by the user, recreated empty)."""
-    queued = 0
-    with store.transaction():
-        for key, held in store.managed_events(calendar).items():
-            if not held.live:
-                continue
-            sequence = held.sequence + 1
-            store.save_event(
-                calendar,
-                key,
-                duty_ids=list(held.duty_ids),
-                start=held.start,
-                end=held.end,
-                summary=held.summary,
-                description=held.description,
-                reminder_minutes=held.reminder_minutes,
-                sequence=sequence,
-                stamp=now,
-                live=True,
-                generation=held.generation,
-            )
-            event = CalendarEvent(
-                key=calendar_key(key, held.generation),
-                start=held.start,
-                end=held.end,
-                summary=held.summary,
-                description=held.description,
-                sequence=sequence,
-                stamp=now,
-                reminder_minutes=held.reminder_minutes,
-            )
-            queued += outbox.queue_event(store, calendar, key, event, now=now)
-    return queued
-
-
 def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
     """Perform the queued calendar changes; each is recorded only after it is durable.
 
-    A calendar that was deleted and made again gets every live event back.
+    A calendar the user deleted (or whose file was moved away) gets every live
+    event back, in the same round: before it when the calendar says it was made
+    again, or when a change finds it gone (`CalendarGone`).
     """
     if calendar.recreated():
-        log.warning(
-            "%s calendar was gone and is made again: putting every event back", calendar.name
-        )
-        requeue_live_events(store, calendar.name, now)
-    try:
-        return _deliver_events(store, calendar, now)
-    except CalendarGone as exc:
-        log.warning("%s; putting every event back", exc)
-        requeue_live_events(store, calendar.name, now)
-        return _deliver_events(store, calendar, now)
-
-
-def _deliver_events(store: Store, calendar: Calendar, now: datetime) -> int:
+        _put_every_event_back(store, calendar.name, f"{calendar.name}: the calendar was gone", now)
 
     def perform(entry: OutboxEntry) -> None:
         if entry.action == outbox.UPSERT:
@@ -213,15 +166,27 @@ def _deliver_events(store: Store, calendar: Calendar, now: datetime) -> int:
         else:
             calendar.delete(entry.payload["key"])
 
-    # Only the newest change of each event needs performing; older ones are superseded.
-    return outbox.deliver(
-        store,
-        calendar.name,
-        perform,
-        now,
-        flush=calendar.flush,
-        subject=lambda entry: str(entry.payload["key"]),
-    )
+    def deliver() -> int:
+        # Only the newest change of each event needs performing; older ones are superseded.
+        return outbox.deliver(
+            store,
+            calendar.name,
+            perform,
+            now,
+            flush=calendar.flush,
+            subject=lambda entry: str(entry.payload["key"]),
+        )
+
+    try:
+        return deliver()
+    except CalendarGone as exc:
+        return deliver() if _put_every_event_back(store, exc.calendar, str(exc), now) else 0
+
+
+def _put_every_event_back(store: Store, calendar: str, why: str, now: datetime) -> int:
+    queued = outbox.queue_rebuild(store, calendar, now=now)
+    (log.warning if queued else log.debug)("%s; %d events queued again", why, queued)
+    return queued
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Mailbox, MailMessage
 from pursuit.daemon.errors import CursorExpired, PursuitError, StoreError
-from pursuit.daemon.matcher import Directory, domain_of, match, verdict
+from pursuit.daemon.matcher import HIRING_SYSTEMS, Directory, domain_of, match, verdict
 from pursuit.daemon.models import Channel, Contact, Direction, Duty, DutyKind, DutyState, OrgStatus
 from pursuit.daemon.store import Store
 
@@ -59,8 +59,10 @@ def sync_mail(
             if not any(a.endswith("@" + d) or a.endswith("." + d) for d in covered)
         )
         if new_addresses or new_domains:
+            # hiring-system mail naming an organization whose domains are new
+            named = [o.name for o in store.organizations() if set(o.domains) & set(new_domains)]
             logged += _search(
-                store, mailbox, me, new_addresses, new_domains, now, lookback, progress
+                store, mailbox, me, new_addresses, new_domains, now, lookback, progress, named
             )
             _save_watch(store, watch_name, addresses, domains, now)
         try:
@@ -84,8 +86,18 @@ def sync_mail(
     else:
         me, history_before = started
         log.info("%s: resuming the interrupted first sync", mailbox.name)
+    named = [o.name for o in store.organizations()]
     logged += _search(
-        store, mailbox, me, addresses, domains, now, lookback, progress, resume=started is not None
+        store,
+        mailbox,
+        me,
+        addresses,
+        domains,
+        now,
+        lookback,
+        progress,
+        named,
+        resume=started is not None,
     )
     with store.transaction():
         store.save_cursor(me_name, me, now=now)
@@ -110,6 +122,7 @@ def _search(
     now: datetime,
     lookback: timedelta,
     progress: Callable[[int, int], None] | None,
+    organizations: Sequence[str] = (),
     *,
     resume: bool = False,
 ) -> int:
@@ -121,7 +134,13 @@ def _search(
     # Only a resumed search passes `known`, so a mailbox without it still works.
     resumed = {"known": store.logged_source_ids()} if resume else {}
     for batch in mailbox.search(
-        addresses=addresses, domains=domains, since=now - lookback, progress=progress, **resumed
+        addresses=addresses,
+        domains=domains,
+        since=now - lookback,
+        progress=progress,
+        organizations=organizations,  # with the hiring systems that write for them
+        hiring_systems=sorted(HIRING_SYSTEMS),
+        **resumed,
     ):
         with store.transaction():
             logged += store_messages(store, batch, me, now, directory=directory)

@@ -1293,7 +1293,8 @@ class GoogleEmulator:
             ok = bool(scopes & {SCOPE_PREFIX + "calendar", self._CAL_APP})
         else:  # calendar resources on one calendar
             cal = self._calendars.get(self._resolve_cal(params.get("calendar_id", "")))
-            app_ok = self._CAL_APP in scopes and cal is not None and cal.app_created
+            # a calendar that is not there (deleted by the user) answers 404, whatever the scope
+            app_ok = self._CAL_APP in scopes and (cal is None or cal.app_created)
             write = name.split(".")[1] in ("insert", "update", "patch", "delete")
             if name.startswith("calendars."):
                 ok = app_ok or bool(

@@ -353,7 +353,7 @@ def test_a_part_that_keeps_failing_stops_the_sync_with_a_source_error(
         collect(box)
 
 
-def test_first_sync_at_gmail_quota_never_hits_the_rate_limit(token_file: Path) -> None:
+def test_first_sync_at_gmail_quota_is_refused_a_few_times_at_most(token_file: Path) -> None:
     with GoogleEmulator(user_email=ME, scopes=SCOPES, enforce_quota=True) as emu:
         emu.write_authorized_user_file(str(token_file))
         fill(emu, 300, 50)
@@ -361,8 +361,10 @@ def test_first_sync_at_gmail_quota_never_hits_the_rate_limit(token_file: Path) -
         started = datetime.now(UTC)
         assert len(collect(box)) == 300
         elapsed = (datetime.now(UTC) - started).total_seconds()
-        assert emu.rate_limited == 0
-        assert emu.quota_units == 300 * 5 + 5  # one list, 300 gets
+        # the pacer trusts late answers to have been counted early, until refused: a
+        # loaded machine may see one or two refusals, each part fetched once all the same
+        assert box.pacer.rate_limits <= 2
+        assert emu.quota_units == 300 * 5 + 5  # one list, 300 gets (refused parts cost nothing)
         # near the quota rate: the only idle second is the one after the list call
         assert emu.quota_units / elapsed >= 0.7 * 250
 
@@ -824,18 +826,40 @@ def test_the_pacer_counts_a_spend_from_when_it_was_sent_with_a_margin() -> None:
     assert round(quick[1] - quick[0], 3) == 1.01
 
 
-def test_a_per_second_rate_limit_widens_the_margin_then_lowers_the_rate() -> None:
+def test_a_call_the_server_was_slow_to_answer_delays_the_next_by_what_it_lost() -> None:
     clock = FakeClock()
-    p = pacer(clock, margin=0.1)
+    p = pacer(clock, margin=0.02, trust=0.0)
+    first = spend(p, clock, 250, took=0.3)
+    slow = spend(p, clock, 250, took=0.5)  # the server may have counted it 0.2 s late
+    after = spend(p, clock, 250, took=0.3)
+    assert round(slow - first, 3) == 1.02
+    assert round(after - slow, 3) == 1.22
+    # trusting that half of the extra time came after the server counted the call
+    p.trust = 0.5
+    slow = spend(p, clock, 250, took=0.5)
+    after = spend(p, clock, 250, took=0.3)
+    assert round(after - slow, 3) == 1.12
+    # until a refusal says otherwise
+    p.rate_limited(refused=5, retry_after=1)
+    assert p.trust == 0.25 and p.margin == 0.02
+
+
+def test_a_per_second_rate_limit_widens_the_margin_then_lowers_the_rate_by_a_tenth() -> None:
+    clock = FakeClock()
+    p = pacer(clock, margin=0.05, trust=0.0)
     spend(p, clock, 250)
     p.rate_limited(refused=10, retry_after=1)
-    assert (p.limit, p.margin) == (250, 0.2)
-    assert spend(p, clock, 10) >= 1000 + 1
+    assert (p.limit, p.margin) == (250, 0.1)
+    assert spend(p, clock, 10) >= 1000 + 1  # Retry-After honoured
     p.rate_limited(refused=5, retry_after=1)
-    assert (p.limit, p.margin) == (250, 0.3)
+    assert (p.limit, p.margin) == (250, 0.2)
     spend(p, clock, 250)
-    p.rate_limited(refused=100, retry_after=1)  # far apart, and the server took 150
-    assert p.limit == 150
+    p.rate_limited(refused=150, retry_after=1)  # the server took 100: still only a tenth less
+    assert p.limit == 225
+    spend(p, clock, 225)
+    p.rate_limited(refused=200, retry_after=1)
+    assert p.limit == pytest.approx(202.5)
+    assert p.limits == {1.0: pytest.approx(202.5)}  # no per-minute limit made up
 
 
 def test_a_rate_limit_after_a_sustained_rate_is_learned_as_a_per_minute_limit() -> None:
@@ -847,27 +871,46 @@ def test_a_rate_limit_after_a_sustained_rate_is_learned_as_a_per_minute_limit() 
     p.rate_limited(refused=250, retry_after=36)
     assert p.limit == 250 and p.limits[60.0] == 6000
     first = clock.now
-    sends = [spend(p, clock, 250) for _ in range(24)]
+    sends = [spend(p, clock, 250) for _ in range(48)]
     # nothing is sent before the oldest units leave the minute, then at full speed
     assert sends[0] >= first + 36
-    minute = [s for s in sends if s < sends[0] + 60]
-    assert len(minute) * 250 <= 6000
+    for s in sends:
+        window = [t for t in sends if s <= t < s + 60]
+        assert len(window) * 250 <= 6000
+    # two minutes' worth in about two minutes: the limit is used, not undercut
+    assert sends[-1] - first < 2 * 60 + 5
     assert p.rate_limits == 1
 
 
 def test_the_pacer_probes_back_up_after_a_quiet_while() -> None:
     clock = FakeClock()
-    p = pacer(clock, probe=120, margin=0.3)
+    p = pacer(clock, probe=20, margin=0.2, trust=0.0)
     spend(p, clock, 250)
-    p.rate_limited(refused=100)
-    assert p.limit == 150
-    clock.now += 121
+    p.rate_limited(refused=100, retry_after=1)
+    assert p.limit == 225
+    clock.now += 21
     spend(p, clock, 100)
-    assert p.limit == pytest.approx(165)
-    for _ in range(6):
-        clock.now += 121
+    assert p.limit == pytest.approx(247.5) and p.margin == 0.2
+    for _ in range(3):
+        clock.now += 21
         spend(p, clock, 100)
     assert p.limit == 250  # never above where it started
+    assert p.margin == 0.2  # never below where it started
+
+
+def test_a_learned_per_minute_limit_is_probed_up_rarely() -> None:
+    clock = FakeClock()
+    p = pacer(clock, margin=0.05, minute_probe=300)
+    for _ in range(24):
+        spend(p, clock, 250)
+    p.rate_limited(refused=0, retry_after=30)
+    assert p.limits[60.0] == 6000
+    clock.now += 100
+    spend(p, clock, 5)
+    assert p.limits[60.0] == 6000  # the per-second probes leave it alone
+    clock.now += 201
+    spend(p, clock, 5)
+    assert p.limits[60.0] == pytest.approx(6600)
 
 
 def test_a_first_sync_under_a_lower_limit_than_documented_waits_it_out(token_file: Path) -> None:
@@ -878,6 +921,64 @@ def test_a_first_sync_under_a_lower_limit_than_documented_waits_it_out(token_fil
         fill(emu, 200, 10)
         box = mailbox(emu, token_file, quota_units_per_second=250, num_retries=0)
         assert len(collect(box)) == 200  # no error: the rate limit was waited out
-        # a handful of refused batches (their refused parts retried), then a pace that fits
-        assert 1 <= box.pacer.rate_limits <= 4 and box.pacer.limit <= 150
+        # a few refused batches (their refused parts retried), each slowing the pacer
+        assert 1 <= box.pacer.rate_limits <= 8
+        assert box.pacer.trust < box.pacer.start_trust or box.pacer.limit < 250
         assert emu.rate_limited < 100
+
+
+def test_a_rate_limit_on_a_single_call_waits_out_its_retry_after(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    ids = fill(emu, 5, 0)
+    # no client retries: getting through is the pacer's doing, and it honours Retry-After
+    box = mailbox(emu, token_file, quota_units_per_second=250, num_retries=0)
+    clock = FakeClock()
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.sleep(seconds)
+
+    box.pacer.clock, box.pacer.sleep = clock, sleep
+    emu.inject_fault(429, count=3, method="messages.list", retry_after=7)
+    assert {m.source_id for m in collect(box)} == ids
+    assert box.pacer.rate_limits == 3
+    assert sum(slept) >= 3 * 7
+    # a few units spent are no measure of a per-minute limit: none is made up
+    assert box.pacer.limits == {1.0: 250}
+
+
+def test_a_rate_limit_that_never_ends_fails_the_call_with_a_source_error(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    from pursuit.daemon.errors import SourceError
+
+    box = mailbox(emu, token_file, quota_units_per_second=250)
+    clock = FakeClock()
+    box.pacer.clock, box.pacer.sleep = clock, clock.sleep
+    emu.inject_fault(429, count=1000, method="getProfile", retry_after=60)
+    with pytest.raises(SourceError, match=r"getProfile: HTTP 429"):
+        box.profile()
+
+
+def test_a_deleted_calendar_is_reported_once_and_made_again_by_the_next_change(
+    emu: GoogleEmulator, token_file: Path
+) -> None:
+    from pursuit.daemon.errors import CalendarGone
+
+    calendar = google_calendar(emu, token_file)  # one instance, as the service keeps it
+    calendar.upsert(event("k1"))
+    calendar.flush()
+    first = calendar.calendar_id
+    emu.delete_calendar(first)
+    with pytest.raises(CalendarGone, match="was deleted") as gone:
+        calendar.upsert(event("k2"))
+    assert gone.value.calendar == calendar.name
+    calendar.upsert(event("k1"))
+    calendar.upsert(event("k2"))
+    calendar.flush()  # there now: no complaint
+    assert calendar.calendar_id != first and set(calendar.events()) == {"k1", "k2"}
+    emu.delete_calendar(calendar.calendar_id)
+    with pytest.raises(CalendarGone):
+        calendar.flush()  # noticed even when nothing was to change

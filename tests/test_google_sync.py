@@ -377,3 +377,53 @@ def test_a_strangers_subject_or_attendee_name_never_stops_a_job(
     [draft] = [d.message for d in emu.drafts.values()]
     assert draft.header("To") == '"Jane Bcc: evil@x" <jane@acme.com>'
     assert draft.header("Bcc") is None
+
+
+def test_the_first_sync_logs_past_hiring_system_mail_about_a_tracked_organization(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = setup_user(tmp_path, emu)
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    for sender, subject, msgid in [
+        ("Acme Networks <no-reply@greenhouse-mail.io>", "Thank you for applying", "g1@gh"),
+        ("Recruiting <jobs@hire.lever.co>", "Your application to Acme Networks", "l1@lever"),
+        ("Globex Talent <no-reply@greenhouse-mail.io>", "Your application to Globex", "g2@gh"),
+        ("Deals <news@shop.example>", "Acme Networks routers on sale", "n1@shop"),
+    ]:
+        emu.add_message(raw(sender, ME, subject, week_ago, msgid), internal_date=week_ago)
+    p.ok("run", "--once")
+    logged = sorted(m["subject"] for m in p.export()["correspondence"])
+    # before the first sync, from hiring systems, naming the tracked organization: logged
+    assert logged == ["Thank you for applying", "Your application to Acme Networks"]
+    # the untracked organization's and the shop's mail were never even fetched
+    fetched = [c.path for c in emu.calls if c.path.startswith("/gmail/v1/users/me/messages/")]
+    assert len(fetched) == 2
+
+
+def test_pursuits_calendar_deleted_by_the_user_comes_back_with_every_pending_event(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = setup_user(tmp_path, emu)
+    the_week(emu)
+
+    def owned() -> dict[str, list[str]]:
+        """pursuit's calendars, each with the summaries of its live events."""
+        return {
+            cid: sorted(
+                e["summary"] for e in emu.events(cid).values() if e.get("status") != "cancelled"
+            )
+            for cid, cal in emu.calendars.items()
+            if cal.get("summary") == "Job search (pursuit)"
+        }
+
+    p.ok("run", "--once")
+    [(first_id, pending)] = owned().items()
+    assert len(pending) >= 2  # the follow-ups and the thank-you of the week
+
+    emu.delete_calendar(first_id)
+    p.ok("run", "--once")  # nothing new was planned: the calendar is missed all the same
+    [(second_id, rebuilt)] = owned().items()
+    assert second_id != first_id and rebuilt == pending
+
+    p.ok("run", "--once")
+    assert owned() == {second_id: pending}  # nothing doubled, no third calendar

@@ -134,6 +134,8 @@ class FailingMailbox(MemoryMailbox):
         since: datetime,
         progress: Callable[[int, int], None] | None = None,
         known: Collection[str] = (),
+        organizations: Sequence[str] = (),
+        hiring_systems: Sequence[str] = (),
     ) -> Iterator[list[MailMessage]]:
         batches = super().search(addresses=addresses, domains=domains, since=since)
         for number, batch in enumerate(batches):
