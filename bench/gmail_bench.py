@@ -1,6 +1,6 @@
 """A first Gmail sync of 5,300 relevant messages in a 50,000-message mailbox, and a quiet poll.
 
-The Google emulator of the tests (`tests/google_emulator.py`) runs on 127.0.0.1,
+The Google emulator of the tests (`tests/support/google_emulator.py`) runs on 127.0.0.1,
 in a process of its own, as Google's servers are. It adds 50 ms to every HTTP
 round trip (a batch envelope counts once) and enforces one of the per-user limits
 Google documents (`--limit`: 250 units in any second, 15,000 or 6,000 in any
@@ -67,7 +67,7 @@ from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from google_emulator import GoogleEmulator
+from support.google_emulator import GoogleEmulator
 
 import pursuit.daemon.mail as mail_job
 from pursuit.config.settings import Settings, parse_settings

@@ -10,7 +10,7 @@ only connectors know a protocol. The contracts the core uses:
 * `Sender` -- sends a message to the user alone (the weekly summary).
 
 `connectors/memory.py` holds a reference implementation of each, and
-`tests/contracts.py` one test suite per contract that every implementation passes.
+`tests/support/contracts.py` one test suite per contract that every implementation passes.
 """
 
 from __future__ import annotations

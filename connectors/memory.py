@@ -1,7 +1,7 @@
 """In-memory reference implementations of every contract in `connectors.base`.
 
 Each does what the contract promises and nothing a real service would not; the
-tests use them as stand-ins, and the contract suites in `tests/contracts.py`
+tests use them as stand-ins, and the contract suites in `tests/support/contracts.py`
 check them exactly as they check the real connectors. Cursors are positions in
 a log of changes, as Gmail's history ids are.
 """

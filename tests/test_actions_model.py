@@ -22,7 +22,7 @@ from pursuit.daemon.errors import UserError
 from pursuit.daemon.jobs import plan
 from pursuit.daemon.mail import store_messages
 from pursuit.daemon.matcher import Directory, match
-from pursuit.daemon.models import Direction, DutyKind, DutyState, NoteKind, OrgStatus
+from pursuit.daemon.models import Channel, Direction, DutyKind, DutyState, NoteKind, OrgStatus
 from pursuit.daemon.store import MIGRATIONS, Store
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -119,7 +119,7 @@ def test_forgetting_one_organization_keeps_the_shared_recruiter_and_her_records_
             message_id=f"<{subject}>",
             direction=Direction.IN,
             when=NOW,
-            channel="email",
+            channel=Channel.EMAIL,
             organization_id=store.find_organization(org).id,
             contact_ids=[rita.id],
             subject=subject,

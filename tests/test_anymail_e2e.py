@@ -15,12 +15,12 @@ from pathlib import Path
 
 import icalendar
 import pytest
-from clihelp import Pursuit, duties_by
-from conftest import make_settings
-from dovecot import PASSWORD, USER, Dovecot
-from radicale_server import PASSWORD as DAV_PASSWORD
-from radicale_server import USER as DAV_USER
-from radicale_server import RadicaleServer, running
+from support.app import make_settings
+from support.cli import Pursuit, duties_by
+from support.dovecot import PASSWORD, USER, Dovecot
+from support.radicale_server import PASSWORD as DAV_PASSWORD
+from support.radicale_server import USER as DAV_USER
+from support.radicale_server import RadicaleServer, running
 
 from pursuit.connectors.caldav import CaldavCalendar
 from pursuit.daemon.app import App
@@ -96,7 +96,7 @@ def the_week(dovecot: Dovecot, radicale: RadicaleServer) -> CaldavCalendar:
 
 def drafts(dovecot: Dovecot) -> list[EmailMessage]:
     return [
-        email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(raw, policy=email.policy.default)
         for raw in dovecot.messages("Drafts")
     ]
 

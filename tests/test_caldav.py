@@ -11,8 +11,8 @@ from typing import Any
 
 import icalendar
 import pytest
-from contracts import NOW, CalendarContract, CalendarReaderContract, event
-from radicale_server import PASSWORD, USER, RadicaleServer, running
+from support.contracts import NOW, CalendarContract, CalendarReaderContract, event
+from support.radicale_server import PASSWORD, USER, RadicaleServer, running
 
 from pursuit.connectors.base import Calendar, CalendarReader
 from pursuit.connectors.caldav import CALENDAR_SLUG, CaldavCalendar, CaldavCalendarReader

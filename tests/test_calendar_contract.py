@@ -13,7 +13,7 @@ from pathlib import Path
 
 import icalendar
 import pytest
-from contracts import (
+from support.contracts import (
     CalendarContract,
     CalendarReaderContract,
     GoogleAccount,

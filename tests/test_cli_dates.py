@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelp import Pursuit, duties_by
+from support.cli import Pursuit, duties_by
 
 NEXT_YEAR = date.today().year + 1
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from clihelp import Pursuit, duties_by, pursuit_command
+from support.cli import Pursuit, duties_by, pursuit_command
 
 from pursuit.daemon.models import Channel, Direction
 from pursuit.daemon.store import Store

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from clihelp import Pursuit, duties_by
+from support.cli import Pursuit, duties_by
 
 PARIS = ZoneInfo("Europe/Paris")
 

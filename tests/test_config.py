@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from clihelp import Pursuit
+from support.cli import Pursuit
 
 from pursuit.config import settings
 from pursuit.config.settings import (

@@ -8,38 +8,17 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from conftest import Clock
+from support.app import Clock
+from support.events import MONDAY_2PM, add_week, sync
 
 from pursuit.connectors.base import CalendarEvent
 from pursuit.connectors.ics import IcsCalendar
 from pursuit.daemon.app import App
 from pursuit.daemon.export import export_data, to_ics
-from pursuit.daemon.jobs import plan, push_events, run_jobs
+from pursuit.daemon.jobs import plan, run_jobs
+from pursuit.daemon.models import DutyKind, DutyState, OrgStatus
 
 PARIS = ZoneInfo("Europe/Paris")
-MONDAY_2PM = datetime(2026, 11, 30, 14, 0, tzinfo=PARIS)
-
-
-def add_week(app: App) -> int:
-    """Acme, an interview with Jane and Raj, a note for Raj."""
-    store = app.store
-    org = store.add_organization("Acme Networks", ["acme.com"], now=app.now())
-    jane = store.ensure_contact("jane@acme.com", "Jane Doe", org.id)
-    raj = store.ensure_contact("raj@acme.com", "Raj Patel", org.id)
-    interview_id = store.add_interview(
-        org.id,
-        MONDAY_2PM,
-        MONDAY_2PM + timedelta(hours=1),
-        [jane.id, raj.id],
-        position="Network Engineer",
-    )
-    store.set_interviewer(interview_id, raj.id, note="liked my BGP migration story")
-    return interview_id
-
-
-def sync(app: App, calendar: IcsCalendar | None = None) -> None:
-    plan(app.store, app.settings, "ics", app.now())
-    push_events(app.store, calendar or IcsCalendar(app.settings.calendar.ics_file), app.now())
 
 
 def file_events(path: Path) -> list[icalendar.cal.Component]:
@@ -83,7 +62,7 @@ def test_a_moved_interview_moves_its_events_in_place(app: App, clock: Clock) -> 
     assert set(after) == set(before)  # same identities, no duplicate
     thank_you = next(e for e in after.values() if "thank-you" in str(e["summary"]))
     assert thank_you.decoded("dtstart") == datetime(2026, 12, 1, 17, 0, tzinfo=PARIS)
-    assert int(thank_you["sequence"]) > int(before[str(thank_you["uid"])]["sequence"])
+    assert thank_you.decoded("sequence") > before[str(thank_you["uid"])].decoded("sequence")
 
 
 def test_a_cancelled_interview_removes_its_events(app: App) -> None:
@@ -100,7 +79,7 @@ def test_a_done_thank_you_says_so_on_the_calendar(app: App) -> None:
     add_week(app)
     path = app.settings.calendar.ics_file
     sync(app)
-    for duty in app.store.duties(kinds=("thank_you",)):
+    for duty in app.store.duties(kinds=(DutyKind.THANK_YOU,)):
         app.store.mark_done(duty.id, when=app.now(), evidence="sent")
     sync(app)
     assert "Thank-you notes sent: Acme Networks (Jane Doe, Raj Patel)" in summaries(path)
@@ -111,10 +90,10 @@ def test_a_rejection_swaps_follow_ups_for_a_check_in(app: App) -> None:
     path = app.settings.calendar.ics_file
     sync(app)
     org = app.store.find_organization("acme")
-    app.store.set_organization_status(org.id, "rejected", now=app.now())
+    app.store.set_organization_status(org.id, OrgStatus.REJECTED, now=app.now())
     sync(app)
     assert summaries(path) == ["Check in with Acme Networks (Jane Doe)"]
-    [check_in] = app.store.duties(kinds=("check_in",))
+    [check_in] = app.store.duties(kinds=(DutyKind.CHECK_IN,))
     assert check_in.due == datetime(2027, 1, 14, 10, 0, tzinfo=PARIS)
 
 
@@ -124,9 +103,9 @@ def test_events_that_come_back_get_new_ids_and_the_old_ones_go(app: App) -> None
     sync(app)
     first = {str(e["summary"]): str(e["uid"]) for e in file_events(path)}
     org = app.store.find_organization("acme")
-    app.store.set_organization_status(org.id, "rejected", now=app.now())
+    app.store.set_organization_status(org.id, OrgStatus.REJECTED, now=app.now())
     plan(app.store, app.settings, "ics", app.now())  # removals queued, not yet performed
-    app.store.set_organization_status(org.id, "active", now=app.now())
+    app.store.set_organization_status(org.id, OrgStatus.ACTIVE, now=app.now())
     sync(app)
     again = {str(e["summary"]): str(e["uid"]) for e in file_events(path)}
     assert sorted(again) == EXPECTED
@@ -174,7 +153,7 @@ def changes(app: App, clock: Clock, interview_id: int) -> None:
     app.store.move_interview(interview_id, tuesday, tuesday + timedelta(hours=1))
     raj = app.store.find_contact("raj@acme.com")
     app.store.set_interviewer(interview_id, raj.id, note="asked about the data center")
-    [duty] = app.store.duties(kinds=("thank_you",), contact=raj.id)
+    [duty] = app.store.duties(kinds=(DutyKind.THANK_YOU,), contact=raj.id)
     app.store.mark_done(duty.id, when=app.now(), evidence="sent")
     clock.now += timedelta(hours=1)
 
@@ -183,7 +162,7 @@ def changes(app: App, clock: Clock, interview_id: int) -> None:
 def test_killed_at_any_step_then_run_again_leaves_exactly_one_event_per_duty(
     tmp_path: Path, clock: Clock, budget: int
 ) -> None:
-    from conftest import make_settings
+    from support.app import make_settings
 
     # The reference: the same story with nothing going wrong.
     reference = App(make_settings(tmp_path / "reference"), clock=Clock(clock.now))
@@ -204,7 +183,7 @@ def test_killed_at_any_step_then_run_again_leaves_exactly_one_event_per_duty(
         changes(app, clock, interview_id)
         sync(app, DyingCalendar(path, budget))
         raise Killed  # the budget outlived both rounds: still a valid run
-    if not app.store.duties(state="done"):
+    if not app.store.duties(state=DutyState.DONE):
         changes(app, clock, interview_id)
     sync(app)  # the restart
     sync(app)

@@ -5,26 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from datetime import timedelta
-from pathlib import Path
 
-from conftest import Clock
-from test_event_sync import add_week, sync
+from support.app import Clock
+from support.events import add_week, sync
+from support.golden import check_golden
 
 from pursuit.daemon.app import App
 from pursuit.daemon.export import export_data, to_csv, to_ics, to_json
+from pursuit.daemon.models import Channel, Direction
 from pursuit.daemon.views import render_overdue, render_status, render_week, status, week
-
-GOLDEN = Path(__file__).parent / "golden"
-
-
-def check_golden(name: str, actual: bytes) -> None:
-    """Compare with tests/golden/NAME; UPDATE_GOLDEN=1 rewrites it."""
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.write_bytes(actual)
-    assert actual.decode() == path.read_bytes().decode()
 
 
 def story(app: App, clock: Clock) -> None:
@@ -33,9 +23,9 @@ def story(app: App, clock: Clock) -> None:
     jane = app.store.find_contact("jane@acme.com")
     app.store.log_correspondence(
         message_id="<thanks-1@mail.example>",
-        direction="out",
+        direction=Direction.OUT,
         when=clock.now,
-        channel="email",
+        channel=Channel.EMAIL,
         organization_id=jane.organization_id,
         contact_ids=[jane.id],
         subject="Thank you",

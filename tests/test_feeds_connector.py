@@ -1,4 +1,4 @@
-"""The feeds connector against a real local HTTP server (tests/feed_server.py).
+"""The feeds connector against a real local HTTP server (tests/support/feed_server.py).
 
 Offline: every fetch goes to 127.0.0.1; resolve() of the public job-board
 hostnames needs no network.
@@ -17,12 +17,12 @@ import threading
 import time
 import tracemalloc
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from feed_server import FeedServer, Reply, Request, closed_port, redirect, static
+from support.feed_server import FeedServer, Reply, Request, closed_port, redirect, static
 
 from pursuit.connectors.feeds import (
     BOARD_FORMATS,
@@ -1075,6 +1075,7 @@ def test_a_caller_that_stops_early_does_not_wait_for_the_rest(server: FeedServer
     started = time.monotonic()
     results = fetch_many(sources, concurrency=1)
     next(results)
+    assert isinstance(results, Generator)
     results.close()  # e.g. storing the first result failed
     assert time.monotonic() - started < 1.5  # not 20 × 0.3 s
 

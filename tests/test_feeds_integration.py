@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from clihelp import Pursuit
-from conftest import Clock, make_settings
-from feed_server import FeedServer, Reply, Request, closed_port, redirect
-from test_export import check_golden
+from support.app import Clock, make_settings
+from support.cli import Pursuit
+from support.feed_server import FeedServer, Reply, Request, closed_port, redirect
+from support.golden import check_golden
 
 from pursuit.daemon import feeds as engine
 from pursuit.daemon.store import Store
@@ -539,8 +539,8 @@ def test_failing_feeds_are_listed_by_doctor_and_never_cost_the_others(
     # ... and recover.
     press.fail = board.fail = None
     poll_again(p)
-    failing = {f["feed"] for f in json.loads(p.ok("doctor", "--json"))["failing_feeds"]}
-    assert failing == set(bad.values())
+    still_failing = {f["feed"] for f in json.loads(p.ok("doctor", "--json"))["failing_feeds"]}
+    assert still_failing == set(bad.values())
 
 
 # --- no markup anywhere

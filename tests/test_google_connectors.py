@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contracts import START, event
-from google_emulator import GoogleEmulator
+from support.contracts import START, event
+from support.google_emulator import GoogleEmulator
 
 from pursuit.connectors.base import MailMessage, event_id_for
 from pursuit.connectors.gmail import GmailMailbox, QuotaPacer, build_queries, parse

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials
-from google_emulator import GMAIL_QUOTA_UNITS, GoogleEmulator
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
+from support.google_emulator import GMAIL_QUOTA_UNITS, GoogleEmulator
 
 ME = "me@example.test"
 SCOPE = "https://www.googleapis.com/auth/"
@@ -67,8 +67,10 @@ def emu() -> Iterator[GoogleEmulator]:
 
 def make_creds(emu: GoogleEmulator, scopes: list[str] | None = None) -> Credentials:
     # from_authorized_user_info() ignores the info's token_uri: re-point it.
-    creds = Credentials.from_authorized_user_info(emu.authorized_user_info(), scopes=scopes)
-    return creds.with_token_uri(emu.token_uri)
+    info = emu.authorized_user_info()
+    creds: Credentials = Credentials.from_authorized_user_info(info, scopes=scopes)  # type: ignore[no-untyped-call]
+    creds = creds.with_token_uri(emu.token_uri)
+    return creds
 
 
 def gmail_service(emu: GoogleEmulator, creds: Credentials | None = None) -> Any:
@@ -135,7 +137,7 @@ def event_body(eid: str | None = None, **extra: Any) -> dict[str, Any]:
 
 def test_client_wiring_quirks(emu: GoogleEmulator, gmail: Any, cal: Any) -> None:
     # The quirk: from_authorized_user_info ignores the token_uri of the info.
-    raw = Credentials.from_authorized_user_info(emu.authorized_user_info())
+    raw = Credentials.from_authorized_user_info(emu.authorized_user_info())  # type: ignore[no-untyped-call]
     assert raw.token_uri == "https://oauth2.googleapis.com/token"
     assert emu.credentials().token_uri == emu.token_uri
     # new_batch_http_request() ignores api_endpoint.
@@ -654,7 +656,7 @@ def test_revoked_grant_raises_refresh_error(emu: GoogleEmulator, gmail: Any) -> 
 
 def test_wrong_client_secret(emu: GoogleEmulator) -> None:
     info = {**emu.authorized_user_info(), "client_secret": "wrong"}
-    creds = Credentials.from_authorized_user_info(info).with_token_uri(emu.token_uri)
+    creds = Credentials.from_authorized_user_info(info).with_token_uri(emu.token_uri)  # type: ignore[no-untyped-call]
     with pytest.raises(RefreshError) as ei:
         gmail_service(emu, creds).users().getProfile(userId="me").execute()
     assert "invalid_client" in str(ei.value)

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clihelp import Pursuit, duties_by, pursuit_command
-from conftest import make_settings
-from google_emulator import GoogleEmulator
+from support.app import make_settings
+from support.cli import Pursuit, duties_by, pursuit_command
+from support.google_emulator import GoogleEmulator
 
 from pursuit.daemon.app import App
 from pursuit.daemon.jobs import run_jobs

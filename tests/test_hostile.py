@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clihelp import Pursuit, pursuit_command
-from google_emulator import GoogleEmulator
+from support.cli import Pursuit, pursuit_command
+from support.google_emulator import GoogleEmulator
 
 from pursuit.daemon.runlock import RunLock, RunLocked
 from pursuit.daemon.store import SCHEMA_VERSION, Store

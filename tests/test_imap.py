@@ -16,12 +16,15 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from contracts import draft
-from dovecot import USER, Dovecot, OnDovecot, imap_mailbox
-from tlscert import client_context
+from imapclient import IMAPClient
+from imapclient.imapclient import SENT
+from support.contracts import draft
+from support.dovecot import USER, Dovecot, OnDovecot, imap_mailbox
+from support.tlscert import client_context
 
 import pursuit.connectors.imap as imap
-from pursuit.connectors.imap import ImapMailbox, _special
+from pursuit.connectors.base import MailMessage
+from pursuit.connectors.imap import SENT_NAMES, ImapMailbox, _special
 from pursuit.daemon.errors import AuthError, ConfigError, CursorExpired, SourceError
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -119,7 +122,7 @@ class TestImap(OnDovecot):
         self, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         box = imap_mailbox(dovecot)
-        monkeypatch.setattr(imap.IMAPClient, "has_capability", lambda self, name: name != "IDLE")
+        monkeypatch.setattr(IMAPClient, "has_capability", lambda self, name: name != "IDLE")
         timer = threading.Timer(0.2, dovecot.append, ("INBOX", message("Reply", n=1)))
         timer.start()
         assert box.wait_for_mail(1.5) is True
@@ -210,7 +213,7 @@ class TestImap(OnDovecot):
         assert m.snippet.startswith("Unfortunately we have decided")
 
 
-def box_search(dovecot: Dovecot) -> list[imap.MailMessage]:
+def box_search(dovecot: Dovecot) -> list[MailMessage]:
     box = imap_mailbox(dovecot)
     found = box.search(addresses=["jane@acme.test"], domains=[], since=SINCE)
     return [m for batch in found for m in batch]
@@ -222,7 +225,7 @@ def test_plain_text_to_a_remote_server_is_refused() -> None:
 
 
 def test_the_sent_folder_is_found_by_use_else_by_a_usual_name() -> None:
-    assert _special([((b"\\Sent",), b"/", "Posted")], imap.SENT, imap.SENT_NAMES) == "Posted"
+    assert _special([((b"\\Sent",), b"/", "Posted")], SENT, SENT_NAMES) == "Posted"
     listing = [((), b".", "INBOX"), ((), b".", "INBOX.Gesendet"), ((), b".", "Archive")]
-    assert _special(listing, imap.SENT, imap.SENT_NAMES) == "INBOX.Gesendet"
-    assert _special([((), b"/", "INBOX")], imap.SENT, imap.SENT_NAMES) is None
+    assert _special(listing, SENT, SENT_NAMES) == "INBOX.Gesendet"
+    assert _special([((), b"/", "INBOX")], SENT, SENT_NAMES) is None

@@ -2,7 +2,7 @@
 
 `Mailbox` (the mail the correspondence log reads) and `DraftBox` (where the
 thank-you drafts go): in memory, Gmail through the local emulator, and
-IMAP through a real Dovecot (tests/dovecot.py) for both.
+IMAP through a real Dovecot (tests/support/dovecot.py) for both.
 `Sender` (the weekly summary, to the user alone): in memory; SMTP in
 tests/test_smtp.py; Gmail's `messages.send` when it implements it.
 """
@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from itertools import count
 
 import pytest
-from contracts import (
+from support.contracts import (
     NOW,
     DraftBoxContract,
     GoogleAccount,
@@ -24,8 +24,8 @@ from contracts import (
     OnGoogleEmulator,
     SenderContract,
 )
-from dovecot import USER as IMAP_USER
-from dovecot import Dovecot, OnDovecot, imap_mailbox
+from support.dovecot import USER as IMAP_USER
+from support.dovecot import Dovecot, OnDovecot, imap_mailbox
 
 from pursuit.connectors.base import Address, DraftBox, Mailbox, MailMessage, Sender
 from pursuit.connectors.gmail import GmailMailbox
@@ -295,7 +295,7 @@ class GmailSent:
         import email.policy
 
         return [
-            email.message_from_bytes(m.raw, policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(m.raw, policy=email.policy.default)
             for m in self.google.emu.sent
         ]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import Clock
-from test_event_sync import add_week
+from support.app import Clock
+from support.events import add_week
 
 from pursuit.connectors.base import (
     Address,
@@ -32,7 +32,7 @@ from pursuit.daemon.interviews import sync_interviews
 from pursuit.daemon.jobs import plan, push_events
 from pursuit.daemon.mail import store_messages, sync_mail
 from pursuit.daemon.matcher import Directory, is_bulk, match, normalize, verdict
-from pursuit.daemon.models import Duty
+from pursuit.daemon.models import Duty, DutyKind, OrgStatus
 from pursuit.daemon.store import Store
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -114,7 +114,7 @@ def log_one(app: App, msg: MailMessage) -> int:
 def duty_of(store: Store, kind: str, address: str) -> Duty:
     contact = store.contact_by_address(address)
     assert contact is not None
-    [duty] = store.duties(kinds=(kind,), contact=contact.id)
+    [duty] = store.duties(kinds=(DutyKind(kind),), contact=contact.id)
     return duty
 
 
@@ -597,7 +597,7 @@ def test_mail_to_someone_else_at_the_organization_counts_for_everyone(app: App) 
     send_and_plan(app, sent(person("recruiter@acme.com", "Rita Recruiter"), subject="Thanks!"))
     assert duty_of(store, "thank_you", "jane@acme.com").state == "done"
     assert duty_of(store, "thank_you", "raj@acme.com").state == "done"
-    assert {d.state for d in store.duties(kinds=("follow_up",))} == {"pending"}
+    assert {d.state for d in store.duties(kinds=(DutyKind.FOLLOW_UP,))} == {"pending"}
 
 
 def test_the_calendar_event_says_the_notes_are_sent(app: App) -> None:
@@ -641,7 +641,7 @@ def test_a_rejection_flags_the_organization_until_the_user_confirms(app: App) ->
     assert flag is not None
     assert "possible rejection" in flag
     assert 'pursuit org status "Acme Networks" rejected' in flag
-    store.set_organization_status(org, "rejected", now=app.now())
+    store.set_organization_status(org, OrgStatus.REJECTED, now=app.now())
     assert store.organization(org).flag is None
     assert store.organization(org).status == "rejected"
 
@@ -661,7 +661,7 @@ def test_an_offer_flags_the_organization(app: App) -> None:
     assert flag is not None
     assert "possible offer" in flag
     assert 'pursuit org status "Acme Networks" offer' in flag
-    store.set_organization_status(org, "offer", now=app.now())
+    store.set_organization_status(org, OrgStatus.OFFER, now=app.now())
     assert store.organization(org).flag is None
 
 
@@ -883,7 +883,9 @@ def test_the_rendered_draft(app: App, clock: Clock) -> None:
     assert draft["From"] == f"Sam Seeker <{ME}>"
     assert draft["X-Pursuit-Key"] == key
     assert "Network Engineer" in draft["Subject"]
-    body = draft.get_body().get_content()
+    body_part = draft.get_body()
+    assert body_part is not None
+    body = body_part.get_content()
     assert body.startswith("Dear Raj,")
     assert "Acme Networks" in body
     assert "Network Engineer" in body
@@ -934,4 +936,6 @@ def test_a_user_template_can_set_the_subject(tmp_path: Path) -> None:
     draft = email.message_from_bytes(raw, policy=email.policy.default)
     assert draft["Subject"] == "Great talking about Network Engineer at Acme Networks"
     assert draft["From"] is None
-    assert draft.get_body().get_content() == "Hi Jane,\n\nThanks! Sam\n"
+    body_part = draft.get_body()
+    assert body_part is not None
+    assert body_part.get_content() == "Hi Jane,\n\nThanks! Sam\n"

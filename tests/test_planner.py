@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pursuit.config.settings import PlannerSettings
-from pursuit.daemon.models import Contact, Interview, Interviewer, Organization
+from pursuit.daemon.models import Contact, Interview, Interviewer, Organization, OrgStatus
 from pursuit.daemon.planner import PlannedDuty, plan_duties
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -26,7 +26,7 @@ def acme(status: str = "active", changed: datetime | None = None) -> Organizatio
     return Organization(
         id=1,
         name="Acme Networks",
-        status=status,
+        status=OrgStatus(status),
         status_changed=changed or datetime(2026, 11, 1, tzinfo=UTC),
         domains=("acme.com",),
     )

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from clihelp import Pursuit
+from support.cli import Pursuit
 
 from pursuit.daemon.errors import StoreError, UserError
+from pursuit.daemon.models import Channel, Direction
 from pursuit.daemon.store import MIGRATIONS, SCHEMA_VERSION, Store
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -62,9 +63,9 @@ def test_a_message_is_logged_once(tmp_path: Path) -> None:
     jane = store.ensure_contact("Jane@Acme.com", "Jane Doe", org.id)
     entry = dict(
         message_id="<1@acme.com>",
-        direction="in",
+        direction=Direction.IN,
         when=NOW,
-        channel="email",
+        channel=Channel.EMAIL,
         organization_id=org.id,
         contact_ids=[jane.id],
         subject="Next steps",
@@ -93,9 +94,9 @@ def test_forgetting_an_organization_removes_all_its_records(tmp_path: Path) -> N
     store.add_interview(org.id, NOW, NOW, [jane.id])
     store.log_correspondence(
         message_id="<1@acme.com>",
-        direction="in",
+        direction=Direction.IN,
         when=NOW,
-        channel="email",
+        channel=Channel.EMAIL,
         organization_id=org.id,
         contact_ids=[jane.id],
     )

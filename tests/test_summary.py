@@ -4,121 +4,25 @@ from __future__ import annotations
 
 import email
 import email.policy
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import PARIS, Clock, make_settings
-from contracts import SenderContract
-from test_event_sync import add_week, sync
-from test_export import check_golden
+from support.app import PARIS, Clock, make_settings
+from support.contracts import SenderContract
+from support.events import sync
+from support.golden import check_golden
+from support.summary import SUNDAY_6PM, Crash, record, run_cli, week_story
 
 from pursuit.connectors.eml import EmlFolder
 from pursuit.connectors.memory import MemorySender
 from pursuit.daemon import summary
 from pursuit.daemon.app import App
-from pursuit.daemon.cli import main
-from pursuit.daemon.models import Channel, Direction, DutyState, OrgStatus, WantedFeed
+from pursuit.daemon.models import Channel, Direction, DutyState
 from pursuit.daemon.store import Store
 
 USER = "sam@example.test"
-#: Sunday of the story's week at the summary's hour (its default: Sunday 18:00).
-SUNDAY_6PM = datetime(2026, 12, 6, 18, 0, tzinfo=PARIS)
-
-
-@dataclass(frozen=True)
-class Item:
-    key: str
-    kind: str
-    title: str
-    link: str | None = None
-    summary: str = ""
-    location: str | None = None
-    department: str | None = None
-    published: datetime | None = None
-
-
-def week_story(app: App, clock: Clock) -> None:
-    """A week: Acme's interview and thank-you, Globex's likely rejection, a failing feed."""
-    store = app.store
-    add_week(app)  # Acme, interview Monday 14:00 with Jane and Raj
-    sync(app)
-    jane = store.find_contact("jane@acme.com")
-    store.log_correspondence(
-        message_id="<first@acme.com>",
-        direction=Direction.IN,
-        when=datetime(2026, 11, 10, 11, 0, tzinfo=PARIS),
-        channel=Channel.EMAIL,
-        organization_id=jane.organization_id,
-        contact_ids=[jane.id],
-        subject="Interview invitation",
-    )
-    store.log_correspondence(
-        message_id="<thanks@me>",
-        direction=Direction.OUT,
-        when=datetime(2026, 11, 30, 17, 30, tzinfo=PARIS),
-        channel=Channel.EMAIL,
-        organization_id=jane.organization_id,
-        contact_ids=[jane.id],
-        subject="Thank you for today",
-    )
-    globex = store.add_organization("Globex", ["globex.example"], now=clock.now)
-    lee = store.ensure_contact("lee@globex.example", "Lee Chen", globex.id)
-    store.log_correspondence(
-        message_id="<news@globex>",
-        direction=Direction.IN,
-        when=datetime(2026, 12, 2, 10, 0, tzinfo=PARIS),
-        channel=Channel.EMAIL,
-        organization_id=globex.id,
-        contact_ids=[lee.id],
-        subject="Your application",
-    )
-    store.set_organization_flag(globex.id, "likely rejection: 'Your application' (Wed 02 Dec)")
-    initech = store.add_organization("Initech", ["initech.example"], now=clock.now)
-    store.set_organization_status(initech.id, OrgStatus.REJECTED, now=clock.now)
-    store.set_feeds(
-        [
-            WantedFeed(globex.id, "https://globex.example/news.xml", "x", "news", "rss"),
-            WantedFeed(initech.id, "https://initech.example/jobs", "x", "careers", "rss"),
-        ]
-    )
-    news, careers = sorted(store.feeds(), key=lambda f: f.organization)
-    store.save_feed_items(
-        news, [Item("n1", "news", "Globex opens a Lyon office")], now=clock.now + timedelta(days=1)
-    )
-    store.save_feed_items(
-        careers,
-        [Item("o1", "opening", "Network Engineer", location="Paris")],
-        now=clock.now + timedelta(days=1),
-    )
-    store.feed_answered(
-        news.id,
-        etag=None,
-        last_modified=None,
-        moved_to=None,
-        now=clock.now + timedelta(days=1),
-        next_poll=clock.now + timedelta(days=1, hours=1),
-    )
-    store.feed_failed(
-        news.id,
-        failures=3,
-        error="HTTP 503 from globex.example",
-        next_poll=clock.now + timedelta(days=6),
-        active=True,
-    )
-    store.record_job_run("feeds", now=clock.now, error=None)
-    store.record_job_run("gmail", now=clock.now, error=None)
-    store.record_job_run(
-        "gmail", now=clock.now + timedelta(days=3), error="gmail: connection reset"
-    )
-    clock.now = SUNDAY_6PM
-    sync(app)
-
-
-def record(app: App) -> dict[str, object]:
-    return summary.gather(app.store, app.settings, app.now())
 
 
 # --- content
@@ -249,10 +153,6 @@ def test_the_users_own_template_replaces_the_built_in_one(tmp_path: Path, clock:
 # --- delivery
 
 
-class Crash(BaseException):
-    """The process dies: nothing after it runs, not even an except clause."""
-
-
 class DyingSender(MemorySender):
     """Sends, then dies before pursuit can record it."""
 
@@ -379,13 +279,6 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
     return config
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
-
-
 def test_preview_prints_the_text_part(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path)
     code, out, _ = run_cli(["--config", str(config), "summary", "--preview"], capsys)
@@ -410,8 +303,8 @@ def test_send_without_an_account_writes_an_eml_once(
     assert eml.stat().st_mode & 0o777 == 0o600
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert message["To"] == USER
-    assert message.get_body(("plain",)) is not None  # type: ignore[attr-defined]
-    assert message.get_body(("html",)) is not None  # type: ignore[attr-defined]
+    assert message.get_body(("plain",)) is not None
+    assert message.get_body(("html",)) is not None
     code, out, _ = run_cli(["--config", str(config), "summary", "--send"], capsys)
     assert code == 0
     assert "was already sent" in out
@@ -444,7 +337,7 @@ class EmlSent:
         if not self.folder.exists():
             return []
         return [
-            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in sorted(self.folder.glob("*.eml"))
         ]
 

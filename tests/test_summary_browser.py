@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Clock
-from test_summary import record, week_story
+from support.app import Clock
+from support.summary import record, week_story
 
 from pursuit.daemon import summary
 from pursuit.daemon.app import App

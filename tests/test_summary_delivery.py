@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PARIS, Clock, make_settings
-from dovecot import USER, free_port
-from google_emulator import GoogleEmulator
-from test_smtp import Inbox, Server
-from test_summary import SUNDAY_6PM, Crash, run_cli
+from support.app import PARIS, Clock, make_settings
+from support.dovecot import USER, free_port
+from support.google_emulator import GoogleEmulator
+from support.smtp import Inbox, Server
+from support.summary import SUNDAY_6PM, Crash, run_cli
 
 from pursuit.daemon import summary
 from pursuit.daemon.app import App
@@ -35,7 +35,7 @@ def smtp_config(tmp_path: Path, port: int, security: str, password: str = "secre
 
 def received(server: Server) -> list[email.message.EmailMessage]:
     return [
-        email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(raw, policy=email.policy.default)
         for _, raw in server.handler.received
     ]
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from google_emulator import GoogleEmulator
 
 from pursuit.connectors.base import (
     KEY_HEADER,
@@ -37,6 +36,7 @@ from pursuit.connectors.base import (
     Sender,
 )
 from pursuit.daemon.errors import CursorExpired
+from support.google_emulator import GoogleEmulator
 
 START = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 #: Now, to the second: the real services keep whole seconds.

@@ -4,7 +4,7 @@ Debian's `dovecot-imapd` started in the foreground on OS-chosen ports with its
 own config, state and maildirs in a temporary directory (the recipe in
 ENGINEERING.md). Run as root (CI), the server runs as `nobody` through
 runuser; otherwise as the current user. It offers plain IMAP with STARTTLS
-and IMAPS, both with a self-signed certificate from `tlscert`.
+and IMAPS, both with a self-signed certificate from `support.tlscert`.
 
 When dovecot is not installed the tests skip saying so, except under CI=true,
 where they fail: CI installs it (.ci/run). A support module, not a test module.
@@ -33,9 +33,9 @@ from typing import Any
 
 import pytest
 from imapclient import IMAPClient
-from tlscert import self_signed_cert
 
 from pursuit.connectors.imap import ImapMailbox
+from support.tlscert import self_signed_cert
 
 USER = "alice@example.test"
 PASSWORD = "secret"
