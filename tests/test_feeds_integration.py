@@ -1,6 +1,6 @@
 """Issue 4 end to end: company news and openings, through the real `pursuit` command.
 
-Every feed lives on tests/feed_server.py (127.0.0.1, an OS-picked port) and every
+Every feed lives on tests/support/feed_server.py (127.0.0.1, an OS-picked port) and every
 config turns the news search off (`[feeds] news_search = false`), so nothing here
 leaves the machine. `poll_every = "1s"` lets a second `run --once`, a little over
 a second later, poll the feeds again.

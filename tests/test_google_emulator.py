@@ -1,4 +1,4 @@
-"""The real google-api-python-client and google-auth against tests/google_emulator.py.
+"""The real google-api-python-client and google-auth against tests/support/google_emulator.py.
 
 Nothing in the client libraries is mocked: every call below goes over HTTP to the
 emulator on 127.0.0.1.
