@@ -85,10 +85,9 @@ def changes_data(command: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
     """pursuit: follows up after your job interviews, so you don't forget to."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    from pursuit.daemon.logs import setup_logging
+
+    setup_logging(verbose)
     state = Context(config)
     ctx.obj = state
     ctx.call_on_close(state.close)
@@ -607,16 +606,36 @@ def auth_google(state: Context, no_browser: bool, port: int) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Run every job once and exit.")
-@changes_data
-def run(app: App, once: bool) -> None:
-    """Run the service: sync, plan and push events, on a schedule (or once)."""
+@pass_ctx
+def run(state: Context, once: bool) -> None:
+    """Run the service: sync, plan and push events, on a schedule (or once).
+
+    One pursuit runs per data directory: a second one exits at once naming the first.
+    SIGTERM stops it within seconds, SIGHUP reloads the config file.
+    """
+    from pursuit.daemon.runlock import RunLock
+
+    lock = RunLock(state.app.settings.database.parent)
+    lock.acquire()
+    try:
+        _run_locked(state, once)
+    finally:
+        lock.release()
+
+
+def _run_locked(state: Context, once: bool) -> None:
     from pursuit.daemon.jobs import run_jobs
 
+    app = state.writable_app
     actions.rebuild_lost_calendar_file(app.store, app.settings, app.now())
     if not once:
-        from pursuit.daemon.service import serve
+        from pursuit.daemon.service import Service
 
-        serve(app)
+        service = Service(app, load_app=lambda: App(load_settings(state.config)))
+        try:
+            service.serve()
+        finally:
+            state._app = service.app  # the app of the last config loaded: closed at exit
         return
     failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
     pending = actions.pending_duties(app.store)

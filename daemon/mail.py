@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Mailbox, MailMessage
-from pursuit.daemon.errors import CursorExpired
+from pursuit.daemon.errors import CursorExpired, Stopped
 from pursuit.daemon.matcher import Directory, domain_of, match, verdict
 from pursuit.daemon.models import Channel, Direction, Duty, DutyKind, DutyState, OrgStatus
 from pursuit.daemon.store import Store
@@ -39,8 +39,14 @@ def sync_mail(
     *,
     lookback: timedelta,
     progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Bring the correspondence log up to date; returns the messages logged."""
+    """Bring the correspondence log up to date; returns the messages logged.
+
+    A long first sync stores batch by batch and checks `should_stop` between
+    batches: stopped, it raises `Stopped` without saving the cursor, so the next
+    start searches again and finds the stored messages already logged.
+    """
     cursor_name = mailbox.name
     watch_name = f"{mailbox.name}:watched"
     me_name = f"{mailbox.name}:address"
@@ -60,7 +66,15 @@ def sync_mail(
         )
         if new_addresses or new_domains:
             logged += _search(
-                store, mailbox, me, new_addresses, new_domains, now, lookback, progress
+                store,
+                mailbox,
+                me,
+                new_addresses,
+                new_domains,
+                now,
+                lookback,
+                progress,
+                should_stop,
             )
             _save_watch(store, watch_name, addresses, domains, now)
         try:
@@ -75,7 +89,7 @@ def sync_mail(
             return logged
     # The history id is taken before the search, so nothing between is missed.
     me, history_before = mailbox.profile()
-    logged += _search(store, mailbox, me, addresses, domains, now, lookback, progress)
+    logged += _search(store, mailbox, me, addresses, domains, now, lookback, progress, should_stop)
     with store.transaction():
         store.save_cursor(me_name, me, now=now)
         store.save_cursor(cursor_name, history_before, now=now)
@@ -98,6 +112,7 @@ def _search(
     now: datetime,
     lookback: timedelta,
     progress: Callable[[int, int], None] | None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
     if not addresses and not domains:
         return 0
@@ -109,6 +124,8 @@ def _search(
     ):
         with store.transaction():
             logged += store_messages(store, batch, me, now, directory=directory)
+        if should_stop():
+            raise Stopped
     return logged
 
 

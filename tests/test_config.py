@@ -113,6 +113,7 @@ def test_every_key_of_the_schema_is_explained_in_the_example() -> None:
     schema |= {f"feeds.{k}" for k in fields(settings.FeedsSettings)}
     schema |= {f"google.{k}" for k in fields(settings.GoogleSettings)}
     schema |= {f"drafts.{k}" for k in fields(settings.DraftSettings)}
+    schema |= {f"service.{k}" for k in fields(settings.ServiceSettings)}
     assert schema - documented == set()
     assert documented - schema == set(), "the example shows a key the schema does not know"
 
