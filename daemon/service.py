@@ -54,6 +54,8 @@ def notify(message: str) -> None:
     if address.startswith("@"):
         address = "\0" + address[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        # A listener that stopped reading must never hang the service.
+        sock.settimeout(1.0)
         try:
             sock.connect(address)
             sock.sendall(message.encode())
