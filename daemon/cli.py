@@ -647,6 +647,32 @@ def _run_locked(state: Context, once: bool) -> None:
         raise SystemExit(1)
 
 
+@cli.group()
+def service() -> None:
+    """Run pursuit unattended under systemd."""
+
+
+@service.command("install")
+@click.option("--user", "scope", flag_value="user", default=True, help="A user unit (default).")
+@click.option("--system", "scope", flag_value="system", help="A system template, pursuit@USER.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    help="Write the system unit under this directory instead of / (packaging).",
+)
+def service_install(scope: str, root: str | None) -> None:
+    """Write the systemd unit pointing at this pursuit, and say how to enable it."""
+    from pathlib import Path
+
+    from pursuit.daemon import units
+
+    system = scope == "system"
+    target = units.install(system=system, root=Path(root) if root else None)
+    click.echo(f"Wrote {target}. To start pursuit now and at every boot:")
+    for command in units.enable_commands(system=system):
+        click.echo(f"  {'sudo ' if system else ''}{command}")
+
+
 def _calendar_where(app: App) -> str:
     if app.settings.calendar.kind == "ics":
         return str(app.settings.calendar.ics_file)
