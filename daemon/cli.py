@@ -466,9 +466,14 @@ def status(app: App, as_json: bool, limit: int, show_all: bool) -> None:
         limit=None if show_all else limit,
         settings=app.settings,
     )
+    from pursuit.daemon.doctor import warning
+
+    problem = warning(app)
     if as_json:
-        click.echo(json.dumps(record, indent=2))
+        click.echo(json.dumps({**record, "warning": problem}, indent=2))
     else:
+        if problem:
+            click.echo(problem)
         click.echo(views.render_status(record), nl=False)
 
 
@@ -549,24 +554,47 @@ def openings(app: App, organization: str | None, new: bool, as_json: bool) -> No
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--no-probe", is_flag=True, help="Do not ask Google whether it answers.")
 @reads_data
-def doctor(app: App, as_json: bool) -> None:
-    """What is failing and why: feeds, and the last run of each job."""
+def doctor(app: App, as_json: bool, no_probe: bool) -> None:
+    """Check the config, the store and each source, and say what to do (exit 1 if needed)."""
+    from pursuit.daemon import doctor as checking
     from pursuit.daemon import views
 
+    found = checking.checks(app, app.now(), probe=not no_probe)
     record = views.status(app.store, app.settings.timezone, app.now(), limit=0)
     failing = record["failing_feeds"]
+    stopped = [f for f in failing if not f["active"]]
+    if stopped:
+        found.append(
+            checking.Check(
+                "feeds",
+                f"{len(stopped)} stopped for good (listed above)",
+                "fix or remove them in the config",
+            )
+        )
     jobs = {
         name: {"last_run": run.last_run and run.last_run.isoformat(), "last_error": run.last_error}
         for name, run in app.store.job_runs().items()
     }
+    needs_you = any(check.needs_you for check in found)
     if as_json:
-        click.echo(json.dumps({"failing_feeds": failing, "jobs": jobs}, indent=2))
-        return
-    click.echo(views.render_doctor(failing), nl=False)
-    for name, run in sorted(jobs.items()):
-        if run["last_error"]:
-            click.echo(f"job {name} failed on its last run: {run['last_error']}")
+        click.echo(
+            json.dumps(
+                {
+                    "failing_feeds": failing,
+                    "jobs": jobs,
+                    "checks": [check.record() for check in found],
+                    "needs_you": needs_you,
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(views.render_doctor(failing), nl=False)
+        click.echo(checking.render(found), nl=False)
+    if needs_you:
+        raise SystemExit(1)
 
 
 # --- accounts

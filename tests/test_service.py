@@ -7,6 +7,7 @@ assertions about speed (speed is measured in bench/idle_bench.py).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -336,3 +337,39 @@ def test_a_restart_runs_at_once_what_fell_due_while_it_was_down(
         )
         assert emu.call_count("calendar/v3/calendars/primary/events") == 0, "not due yet"
         assert daemon.stop() == 0
+
+
+# --- the doctor and the status
+
+
+def test_doctor_and_status_tell_a_revoked_grant_and_what_to_do(tmp_path: Path) -> None:
+    with GoogleEmulator(user_email=ME) as emu:
+        p = google_user(tmp_path, emu)
+        p.ok("run", "--once")
+        report = p.ok("doctor")
+        assert f"google: reachable, authorized as {ME}" in report
+        assert "Nothing needs you." in report
+        assert "Warning" not in p.ok("status")
+
+        emu.revoke()
+        mail_from_acme(emu, 1)
+        assert p.run("run", "--once").code == 1
+        # A separate process sees the pause: it is in the store.
+        first = p.ok("status").splitlines()[0]
+        assert first.startswith("Warning: Google sync paused since ")
+        assert "`pursuit auth google`" in first
+        result = p.run("doctor")
+        assert result.code == 1, result
+        assert "google: paused since" in result.out
+        assert "-> sign in again: `pursuit auth google`" in result.out
+        assert json.loads(p.run("doctor", "--json").out)["needs_you"] is True
+
+        # Signed in again: no longer paused at once; the failure stays shown until a run.
+        emu.sign_in_again()
+        token = tmp_path / "token" / "google.json"
+        emu.write_authorized_user_file(str(token) + ".new")
+        os.replace(str(token) + ".new", token)
+        assert "paused" not in p.ok("status")
+        p.ok("run", "--once")
+        assert "Warning" not in p.ok("status")
+        assert len(logged_ids(p)) == 1
