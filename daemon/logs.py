@@ -80,8 +80,9 @@ def setup_logging(verbosity: int = 0, stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(_Formatter(stderr_is_journal(stream)))
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in list(root.handlers):  # ours from an earlier call; others' stay
+        if isinstance(old.formatter, _Formatter):
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
     logging.getLogger("pursuit").setLevel(logging.WARNING - 10 * min(verbosity, 2))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from clihelp import Pursuit, pursuit_command
+from feed_server import FeedServer, Reply
 from google_emulator import GoogleEmulator
 
 from pursuit.daemon.store import Store
@@ -373,3 +374,23 @@ def test_doctor_and_status_tell_a_revoked_grant_and_what_to_do(tmp_path: Path) -
         p.ok("run", "--once")
         assert "Warning" not in p.ok("status")
         assert len(logged_ids(p)) == 1
+
+
+def test_sigterm_in_the_middle_of_a_slow_feed_fetch_stops_at_once_and_blames_no_feed(
+    tmp_path: Path, notify: NotifySocket, daemons: list[Daemon]
+) -> None:
+    with FeedServer() as server:
+        url = server.route("/slow.xml", Reply(body=b"<rss/>", delay=120.0))
+        config = (
+            '[feeds]\nnews_search = false\ntimeout = "60s"\n'
+            '[[organization]]\nname = "Acme"\ndomains = ["acme.com"]\n'
+            f'feeds = [{{ url = "{url}", kind = "press" }}]\n'
+        )
+        p = Pursuit(tmp_path, config=config)
+        daemon = Daemon(p, notify)
+        daemons.append(daemon)
+        wait_until(lambda: len(server.requests) > 0, "the slow fetch under way")
+        assert daemon.stop() == 0, daemon.output
+        assert "Traceback" not in daemon.output
+        report = json.loads(p.run("doctor", "--json").out)
+        assert report["failing_feeds"] == [], "a fetch cut short by a stop is no feed's failure"
