@@ -57,7 +57,6 @@ UMask=0077
 _SERVICE = """\
 [Unit]
 Description=pursuit: follows up after your job interviews
-Documentation=https://github.com/pursuit/pursuit#running-unattended
 {after}
 [Service]
 Type=notify
@@ -141,6 +140,11 @@ def install(*, system: bool, root: Path | None = None, executable: str | None = 
     else:
         target = user_unit_dir() / USER_UNIT
         text = user_unit(executable)
+        # The sandbox only lets pursuit write directories that exist when it starts.
+        from pursuit.config.settings import config_dir, data_dir
+
+        for directory in (data_dir(), config_dir()):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(target.name + ".tmp")
