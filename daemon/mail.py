@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Mailbox, MailMessage
-from pursuit.daemon.errors import CursorExpired, PursuitError, StoreError
+from pursuit.daemon.errors import CursorExpired, PursuitError, Stopped, StoreError
 from pursuit.daemon.matcher import Directory, domain_of, match, verdict
 from pursuit.daemon.models import Channel, Contact, Direction, Duty, DutyKind, DutyState, OrgStatus
 from pursuit.daemon.store import Store
@@ -39,8 +39,14 @@ def sync_mail(
     *,
     lookback: timedelta,
     progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Bring the correspondence log up to date; returns the messages logged."""
+    """Bring the correspondence log up to date; returns the messages logged.
+
+    A long first sync stores batch by batch and checks `should_stop` between
+    batches: stopped, it raises `Stopped` without saving the cursor, so the next
+    start resumes the first sync without fetching again the messages it stored.
+    """
     cursor_name = mailbox.name
     watch_name = f"{mailbox.name}:watched"
     me_name = f"{mailbox.name}:address"
@@ -60,7 +66,15 @@ def sync_mail(
         )
         if new_addresses or new_domains:
             logged += _search(
-                store, mailbox, me, new_addresses, new_domains, now, lookback, progress
+                store,
+                mailbox,
+                me,
+                new_addresses,
+                new_domains,
+                now,
+                lookback,
+                progress,
+                should_stop,
             )
             _save_watch(store, watch_name, addresses, domains, now)
         try:
@@ -85,7 +99,16 @@ def sync_mail(
         me, history_before = started
         log.info("%s: resuming the interrupted first sync", mailbox.name)
     logged += _search(
-        store, mailbox, me, addresses, domains, now, lookback, progress, resume=started is not None
+        store,
+        mailbox,
+        me,
+        addresses,
+        domains,
+        now,
+        lookback,
+        progress,
+        should_stop,
+        resume=started is not None,
     )
     with store.transaction():
         store.save_cursor(me_name, me, now=now)
@@ -110,6 +133,7 @@ def _search(
     now: datetime,
     lookback: timedelta,
     progress: Callable[[int, int], None] | None,
+    should_stop: Callable[[], bool] = lambda: False,
     *,
     resume: bool = False,
 ) -> int:
@@ -125,6 +149,8 @@ def _search(
     ):
         with store.transaction():
             logged += store_messages(store, batch, me, now, directory=directory)
+        if should_stop():
+            raise Stopped
     return logged
 
 
