@@ -143,6 +143,20 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    """How often the service runs each job (feeds: `[feeds] poll_every`, per feed)."""
+
+    #: new mail: one cheap history call when nothing changed
+    mail_every: timedelta = timedelta(minutes=5)
+    #: interviews on the user's calendars: one sync-token call when nothing changed
+    calendar_every: timedelta = timedelta(minutes=5)
+    #: planning and pushing run right after any change; this often besides, to retry
+    plan_every: timedelta = timedelta(hours=1)
+    #: a failing job is tried again after this, doubled at each failure up to its interval
+    retry_after: timedelta = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
 class CalendarSettings:
     kind: str = "ics"
     ics_file: Path = field(default_factory=lambda: data_dir() / "calendar.ics")
@@ -192,6 +206,7 @@ class Settings:
     imap: ImapSettings | None = None
     summary: SummarySettings = field(default_factory=SummarySettings)
     smtp: SmtpSettings | None = None
+    service: ServiceSettings = field(default_factory=ServiceSettings)
 
 
 def system_timezone() -> ZoneInfo:
@@ -380,6 +395,7 @@ _TOP_KEYS = {
     "imap",
     "summary",
     "smtp",
+    "service",
 }
 _PLANNER_KEYS = {f.name for f in PlannerSettings.__dataclass_fields__.values()}
 _ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
@@ -440,6 +456,7 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         imap=_imap(r, data["imap"]) if "imap" in data else None,
         summary=_summary(r, r.table(data, "summary", "[summary]"), path),
         smtp=_smtp(r, data["smtp"]) if "smtp" in data else None,
+        service=_service(r, r.table(data, "service", "[service]"), data),
     )
     if "kind" not in calendar_table and settings.google is not None:
         # With Google connected, its calendar is the natural home for follow-ups.
@@ -619,6 +636,28 @@ def _google(r: _Reader, table: Any, path: Callable[[str], Path]) -> GoogleSettin
         calendar_id=r.value(table, "calendar_id", str, text, None, "google"),
         lookback=r.value(table, "lookback", str, parse_positive_duration, d.lookback, "google"),
         interview_patterns=patterns,
+    )
+
+
+def _service(r: _Reader, table: dict[str, Any], data: dict[str, Any]) -> ServiceSettings:
+    d = ServiceSettings()
+    r.known(table, {f for f in ServiceSettings.__dataclass_fields__}, "[service]")
+    # The older single `run_every` still sets the polling of mail and calendar.
+    legacy: timedelta | None = None
+    if isinstance(data.get("run_every"), str):
+        try:  # a bad value is reported once, where run_every itself is read
+            legacy = parse_positive_duration(data["run_every"])
+        except ValueError:
+            legacy = None
+
+    def every(key: str, default: timedelta) -> timedelta:
+        return r.value(table, key, str, parse_positive_duration, default, "service")
+
+    return ServiceSettings(
+        mail_every=every("mail_every", legacy or d.mail_every),
+        calendar_every=every("calendar_every", legacy or d.calendar_every),
+        plan_every=every("plan_every", d.plan_every),
+        retry_after=every("retry_after", d.retry_after),
     )
 
 

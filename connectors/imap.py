@@ -192,6 +192,8 @@ class ImapMailbox:
         self.ssl_context = ssl_context
         self._client: IMAPClient | None = None
         self._idle_client: IMAPClient | None = None
+        #: INBOX's UIDNEXT as the last wait for mail left it (see wait_for_mail).
+        self._waited_uidnext: Any = None
         self._folders: list[tuple[str, bool]] | None = None  # (name, outgoing)
         self._drafts_folder: str | None = None
         self._selected: str | None = None  # the folder the connection has open
@@ -505,6 +507,11 @@ class ImapMailbox:
         guarded by a socket timeout); else a plain wait, then a look at UIDNEXT.
         A connection dropped while waiting returns True (a sync will tell what
         happened); one that cannot be opened raises SourceError.
+
+        Mail that came since the previous call ended (while the caller did
+        something else) makes this one return True at once, so a caller may wait
+        in short steps; `wait_for_mail(0)` before reading the mailbox marks where
+        the next wait starts from.
         """
         deadline = time.monotonic() + timeout
         try:
@@ -512,9 +519,13 @@ class ImapMailbox:
                 self._idle_client = self._connect()
             client = self._idle_client
             info = client.select_folder("INBOX", readonly=True)
+            before, self._waited_uidnext = self._waited_uidnext, info.get(b"UIDNEXT")
+            if before is not None and info.get(b"UIDNEXT") != before:
+                return True
             if not client.has_capability("IDLE"):
                 time.sleep(max(0.0, deadline - time.monotonic()))
                 after = client.select_folder("INBOX", readonly=True)
+                self._waited_uidnext = after.get(b"UIDNEXT")
                 return bool(after.get(b"UIDNEXT") != info.get(b"UIDNEXT"))
             count = int(info.get(b"EXISTS", 0))
             while True:
@@ -529,11 +540,15 @@ class ImapMailbox:
                     arrived = any(_arrived(r, count) for r in responses)
                 # DONE ends this IDLE; its answer may carry the news too
                 if any(_arrived(r, count) for r in client.idle_done()[1]) or arrived:
+                    # what came, the caller reads now: the next wait starts after it
+                    after = client.select_folder("INBOX", readonly=True)
+                    self._waited_uidnext = after.get(b"UIDNEXT")
                     return True
         except PursuitError:
             raise
         except (IMAPClientError, OSError) as exc:
             log.info("imap: %s: waiting for mail stopped (%s)", self.server, exc)
+            self._waited_uidnext = None
             idle, self._idle_client = self._idle_client, None
             if idle is not None:
                 with contextlib.suppress(Exception):

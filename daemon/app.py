@@ -7,11 +7,13 @@ when used, so a command that only reads the store never loads Google's libraries
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The store's record of a Google grant refused (a cursor row, JSON {since, error, token}).
+GOOGLE_PAUSED = "google:paused"
+
 
 class App:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
@@ -37,6 +42,16 @@ class App:
         #: The token file (inode, mtime) as it was when Google refused it.
         self._refused_token: tuple[int, int] | None = None
         self._config_synced = False
+        #: Set when the service is asked to stop: long jobs end at their next batch.
+        self.stopping = threading.Event()
+        #: Called by long jobs between batches: the service's watchdog sees progress.
+        self.heartbeat: Callable[[], None] = lambda: None
+        self._pause_loaded = False
+
+    def should_stop(self) -> bool:
+        """Asked by a long job between batches: True when the service is stopping."""
+        self.heartbeat()
+        return self.stopping.is_set()
 
     def now(self) -> datetime:
         if self._clock is not None:
@@ -134,6 +149,7 @@ class App:
 
         self.sync_config()
         settings = self.settings
+        service = settings.service
         jobs: list[Job] = []
         if settings.google is not None:
             google = settings.google
@@ -147,7 +163,9 @@ class App:
                         now,
                         lookback=google.lookback,
                         progress=TerminalProgress("gmail: logging past mail"),
+                        should_stop=self.should_stop,
                     ),
+                    every=service.mail_every,
                 ),
                 self._google_job(
                     "interviews",
@@ -159,29 +177,90 @@ class App:
                         lookback=google.lookback,
                         patterns=google.interview_patterns,
                     ),
+                    every=service.calendar_every,
                 ),
             ]
         jobs += [
-            Job("feeds", lambda now: feeds.poll_feeds(self.store, settings, now)),
-            Job("plan", lambda now: plan(self.store, settings, self.calendar_name, now)),
+            Job(
+                "feeds",
+                lambda now: feeds.poll_feeds(self.store, settings, now, cancel=self.stopping),
+                every=settings.feeds.poll_every,
+                next_due=self._next_feed_poll,
+            ),
+            Job(
+                "plan",
+                lambda now: plan(self.store, settings, self.calendar_name, now),
+                every=service.plan_every,
+                follows_changes=True,
+            ),
         ]
-        push = Job("calendar", lambda now: push_events(self.store, self.calendar, now))
+        push = Job(
+            "calendar",
+            lambda now: push_events(self.store, self.calendar, now),
+            every=service.plan_every,
+            follows_changes=True,
+        )
         jobs.append(
-            self._google_job(push.name, push.run) if settings.calendar.kind == "google" else push
+            self._google_job(push.name, push.run, every=push.every, follows_changes=True)
+            if settings.calendar.kind == "google"
+            else push
         )
         if settings.google is not None:
-            jobs.append(self._google_job("drafts", self.make_drafts))
-        if settings.summary.enabled:
-            # every round; it sends only once the week's hour has come, once a week
-            summary_job = Job("summary", self.send_summary)
             jobs.append(
-                self._google_job(summary_job.name, summary_job.run)
+                self._google_job(
+                    "drafts", self.make_drafts, every=service.plan_every, follows_changes=True
+                )
+            )
+        if settings.summary.enabled:
+            # It sends only once the week's hour has come, once a week: a cheap look
+            # each hour, and the service wakes for the hour itself.
+            summary_job = Job(
+                "summary",
+                self.send_summary,
+                every=service.plan_every,
+                next_due=self._next_summary,
+            )
+            jobs.append(
+                self._google_job(
+                    summary_job.name,
+                    summary_job.run,
+                    every=summary_job.every,
+                    next_due=summary_job.next_due,
+                )
                 if self._summary_through_gmail
                 else summary_job
             )
         return self._anymail_jobs(jobs)
 
-    def _google_job(self, name: str, run: Callable[[datetime], object]) -> Job:
+    def _next_summary(self, ran: datetime) -> datetime | None:
+        """The hour this week's summary is due, or next week's once it has passed."""
+        from pursuit.daemon.summary import Week
+
+        week = Week.of(ran, self.settings.timezone)
+        due = week.due(self.settings.summary)
+        if due <= ran:
+            due = Week.of(week.end, self.settings.timezone).due(self.settings.summary)
+        return due
+
+    #: A feed never makes the feeds job run more often than this.
+    MIN_FEED_WAIT = timedelta(minutes=1)
+
+    def _next_feed_poll(self, ran: datetime) -> datetime | None:
+        """The earliest next poll of an active feed: the feeds job sleeps until then."""
+        polls = [f.next_poll for f in self.store.feeds(active=True) if f.next_poll is not None]
+        if not polls:
+            return None
+        return max(min(polls), ran + self.MIN_FEED_WAIT)
+
+    def _google_job(
+        self,
+        name: str,
+        run: Callable[[datetime], object],
+        *,
+        every: timedelta | None = None,
+        follows_changes: bool = False,
+        next_due: Callable[[datetime], datetime | None] | None = None,
+    ) -> Job:
         """A job that talks to Google: a revoked or expired grant pauses them all."""
         from pursuit.daemon.errors import AuthError
         from pursuit.daemon.jobs import Job
@@ -192,8 +271,7 @@ class App:
             except AuthError as exc:
                 # kept in the store, so the weekly summary's Health section shows it
                 self.store.record_grant_refused("google", str(exc), now=now)
-                self._google_paused = True
-                self._refused_token = self._token_file_identity()
+                self._pause_google(now, str(exc))
                 log.warning(
                     "Google sync paused until you sign in again (pursuit auth google); "
                     "everything else keeps running"
@@ -203,7 +281,36 @@ class App:
                 self.store.clear_grant_refused("google", now=now)
             return result
 
-        return Job(name, guarded, ready=lambda: not self.google_paused())
+        return Job(
+            name,
+            guarded,
+            ready=lambda: not self.google_paused(),
+            every=every,
+            follows_changes=follows_changes,
+            next_due=next_due,
+        )
+
+    def _pause_google(self, now: datetime, error: str) -> None:
+        """Remember the refusal, in the store too: `pursuit status` and a restarted
+        service see it, and nobody asks Google again with the refused token."""
+        self._google_paused = True
+        self._refused_token = self._token_file_identity()
+        record = {"since": now.isoformat(), "error": error, "token": self._refused_token}
+        self.store.save_cursor(GOOGLE_PAUSED, json.dumps(record), now=now)
+
+    def google_pause(self) -> dict[str, Any] | None:
+        """The stored pause ({since, error}) while the refused token is still the one
+        on disk; None when Google is not paused or the user signed in since."""
+        if self.settings.google is None:
+            return None
+        text = self.store.cursor(GOOGLE_PAUSED)
+        if not text:
+            return None
+        record: dict[str, Any] = json.loads(text)
+        token = record.get("token")
+        if (tuple(token) if token else None) != self._token_file_identity():
+            return None
+        return record
 
     def _token_file_identity(self) -> tuple[int, int] | None:
         try:
@@ -214,12 +321,20 @@ class App:
 
     def google_paused(self) -> bool:
         """True after a failed sign-in, until the token file is written anew."""
+        if not self._pause_loaded:
+            self._pause_loaded = True
+            stored = self.store.cursor(GOOGLE_PAUSED)
+            if stored:  # paused before a restart: the same token is refused still
+                token = json.loads(stored).get("token")
+                self._google_paused = True
+                self._refused_token = tuple(token) if token else None
         if not self._google_paused:
             return False
         if self._token_file_identity() == self._refused_token:
             return True
         log.info("a new Google sign-in was found; Google sync resumes")
         self._google_paused = False
+        self.store.save_cursor(GOOGLE_PAUSED, None, now=self.now())
         for name in ("google_credentials", "mailbox", "calendar_reader", "calendar"):
             self.__dict__.pop(name, None)  # built again from the new token
         return False
@@ -385,6 +500,7 @@ class App:
         from pursuit.daemon.jobs import Job
 
         settings = self.settings
+        service = settings.service
         first: list[Job] = []
         replaced: set[str] = set()
         imap = settings.imap
@@ -403,12 +519,13 @@ class App:
                         now,
                         lookback=imap.lookback,
                         progress=TerminalProgress("imap: logging past mail"),
+                        should_stop=self.should_stop,
                     )
                 except AuthError:
                     refused[0] = True
                     raise
 
-            first.append(Job("imap", read_mail))
+            first.append(Job("imap", read_mail, every=service.mail_every))
         if settings.calendar.kind == "caldav":
             replaced.add("interviews")
             calendar = settings.calendar
@@ -430,8 +547,15 @@ class App:
                     patterns=patterns,
                 )
 
-            first.append(Job("interviews", read_interviews))
-        last = [Job("drafts", self.make_drafts, ready=lambda: not refused[0])] if imap else []
+            first.append(Job("interviews", read_interviews, every=service.calendar_every))
+        drafts = Job(
+            "drafts",
+            self.make_drafts,
+            ready=lambda: not refused[0],
+            every=service.plan_every,
+            follows_changes=True,
+        )
+        last = [drafts] if imap else []
         return first + [job for job in jobs if job.name not in replaced] + last
 
     @property

@@ -86,7 +86,9 @@ def changes_data(command: Callable[Concatenate[App, P], R]) -> Callable[P, R]:
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
     """pursuit: follows up after your job interviews, so you don't forget to."""
-    configure_logging(verbose)
+    from pursuit.daemon.logs import setup_logging
+
+    setup_logging(verbose)
     state = Context(config)
     ctx.obj = state
     ctx.call_on_close(state.close)
@@ -611,9 +613,15 @@ def status(app: App, as_json: bool, limit: int, show_all: bool, overdue_only: bo
     )
     if overdue_only:
         record = {key: record[key] for key in ("now", "overdue_count", "overdue")}
+    from pursuit.daemon.doctor import warning
+
+    problem = warning(app)
     if as_json:
-        click.echo(to_json(record), nl=False)
-    elif overdue_only:
+        click.echo(to_json({**record, "warning": problem}), nl=False)
+        return
+    if problem:
+        click.echo(problem)
+    if overdue_only:
         click.echo(views.render_overdue(record), nl=False)
     else:
         click.echo(views.render_status(record), nl=False)
@@ -746,17 +754,30 @@ def openings(app: App, organization: str | None, new: bool, as_json: bool) -> No
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--no-probe", is_flag=True, help="Do not ask Google whether it answers.")
 @reads_data
-def doctor(app: App, as_json: bool) -> None:
-    """What is failing and why: feeds, and the last run of each job."""
+def doctor(app: App, as_json: bool, no_probe: bool) -> None:
+    """Check the config, the store and each source, and say what to do (exit 1 if needed)."""
+    from pursuit.daemon import doctor as checking
     from pursuit.daemon import views
 
+    found = checking.checks(app, app.now(), probe=not no_probe)
     record = views.status(app.store, app.settings.timezone, app.now(), limit=0)
     failing = record["failing_feeds"]
+    stopped = [f for f in failing if not f["active"]]
+    if stopped:
+        found.append(
+            checking.Check(
+                "feeds",
+                f"{len(stopped)} stopped for good (listed above)",
+                "fix or remove them in the config",
+            )
+        )
     jobs = {
         name: {"last_run": run.last_run and run.last_run.isoformat(), "last_error": run.last_error}
         for name, run in app.store.job_runs().items()
     }
+    skipped_items = app.store.skipped()
     skipped = [
         {
             "source": s.source,
@@ -765,24 +786,37 @@ def doctor(app: App, as_json: bool) -> None:
             "last_error": s.last_error,
             "last_at": s.last_at.astimezone(app.settings.timezone).isoformat(),
         }
-        for s in app.store.skipped()
+        for s in skipped_items
     ]
-    if as_json:
-        click.echo(
-            json.dumps({"failing_feeds": failing, "jobs": jobs, "skipped": skipped}, indent=2)
-        )
-        return
-    click.echo(views.render_doctor(failing), nl=False)
-    for name, run in sorted(jobs.items()):
-        if run["last_error"]:
-            click.echo(f"job {name} failed on its last run: {run['last_error']}")
-    for item in app.store.skipped():
+    for item in skipped_items:  # what the core could not handle: shown, needs nobody
         times = "1 item" if item.count == 1 else f"{item.count} items"
         when = item.last_at.astimezone(app.settings.timezone)
-        click.echo(
-            f"{item.source}: skipped {times} it could not handle; last "
-            f"{when:%Y-%m-%d %H:%M}: {item.last_item}: {item.last_error}"
+        found.append(
+            checking.Check(
+                item.source,
+                f"skipped {times} it could not handle; last "
+                f"{when:%Y-%m-%d %H:%M}: {item.last_item}: {item.last_error}",
+            )
         )
+    needs_you = any(check.needs_you for check in found)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "failing_feeds": failing,
+                    "jobs": jobs,
+                    "skipped": skipped,
+                    "checks": [check.record() for check in found],
+                    "needs_you": needs_you,
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(views.render_doctor(failing), nl=False)
+        click.echo(checking.render(found), nl=False)
+    if needs_you:
+        raise SystemExit(1)
 
 
 # --- accounts
@@ -822,22 +856,37 @@ def auth_google(state: Context, no_browser: bool, port: int) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Run every job once and exit.")
-@changes_data
-def run(app: App, once: bool) -> None:
-    """Run the service: sync, plan and push events, on a schedule (or once)."""
+@pass_ctx
+def run(state: Context, once: bool) -> None:
+    """Run the service: sync, plan and push events, on a schedule (or once).
+
+    One pursuit runs per data directory: a second one exits at once naming the first.
+    SIGTERM stops it within seconds, SIGHUP reloads the config file.
+    """
+    from pursuit.daemon.runlock import SERVICE, RunLock, once_wait
+
+    # The service holds the data directory's run lock for as long as it runs;
+    # `run --once` for its round: two rounds would both perform the same outbox entry.
+    lock = RunLock.beside(state.app.settings.database)
+    with lock.hold("run --once" if once else SERVICE, wait=once_wait()):
+        _run_locked(state, once)
+
+
+def _run_locked(state: Context, once: bool) -> None:
     from pursuit.daemon.jobs import run_jobs
 
+    app = state.writable_app
     actions.rebuild_lost_calendar_file(app.store, app.settings, app.now())
     if not once:
-        from pursuit.daemon.service import serve
+        from pursuit.daemon.service import Service
 
-        serve(app)
+        service = Service(app, load_app=lambda: App(load_settings(state.config)))
+        try:
+            service.serve()
+        finally:
+            state._app = service.app  # the app of the last config loaded: closed at exit
         return
-    from pursuit.daemon.runlock import RunLock, once_wait
-
-    # One round at a time per data directory: two would both perform the same outbox entry.
-    with RunLock.beside(app.settings.database).hold("run --once", wait=once_wait()):
-        failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
+    failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
     pending = actions.pending_duties(app.store)
     click.echo(f"pursuit: {len(pending)} pending duties; calendar: {_calendar_where(app)}")
     if failures:
@@ -900,6 +949,32 @@ def summary(state: Context, preview: bool, html_file: str | None, send: bool) ->
     click.echo(f"The summary of {week.label} was already sent ({when}); it goes once a week.")
 
 
+@cli.group()
+def service() -> None:
+    """Run pursuit unattended under systemd."""
+
+
+@service.command("install")
+@click.option("--user", "scope", flag_value="user", default=True, help="A user unit (default).")
+@click.option("--system", "scope", flag_value="system", help="A system template, pursuit@USER.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    help="Write the system unit under this directory instead of / (packaging).",
+)
+def service_install(scope: str, root: str | None) -> None:
+    """Write the systemd unit pointing at this pursuit, and say how to enable it."""
+    from pathlib import Path
+
+    from pursuit.daemon import units
+
+    system = scope == "system"
+    target = units.install(system=system, root=Path(root) if root else None)
+    click.echo(f"Wrote {target}. To start pursuit now and at every boot:")
+    for command in units.enable_commands(system=system):
+        click.echo(f"  {'sudo ' if system else ''}{command}")
+
+
 def _calendar_where(app: App) -> str:
     if app.settings.calendar.kind == "ics":
         return str(app.settings.calendar.ics_file)
@@ -910,54 +985,6 @@ def _json_text(data: object) -> str:
     from pursuit.daemon.export import to_json
 
     return to_json(data)
-
-
-def configure_logging(verbose: int) -> None:
-    """pursuit's messages from WARNING (INFO with -v, DEBUG with -vv); other libraries'
-    from ERROR (one level more with each -v). Each line starts with its time, except
-    under journald, which adds its own and reads the level from a `<N>` prefix."""
-    root = logging.getLogger()
-    if root.handlers:  # configured already (a test, an embedding program): leave it
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    if _stderr_is_journal():
-        handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
-    else:
-        handler.setFormatter(
-            logging.Formatter(
-                "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%d %H:%M:%S"
-            )
-        )
-    root.addHandler(handler)
-    root.setLevel(
-        (logging.ERROR, logging.WARNING, logging.INFO)[verbose] if verbose < 3 else logging.DEBUG
-    )
-    logging.getLogger("pursuit").setLevel(logging.WARNING - 10 * min(verbose, 2))
-
-
-def _stderr_is_journal() -> bool:
-    """True when standard error is journald's stream: JOURNAL_STREAM names its device and
-    inode (a child of the service that redirected its stderr keeps the variable only)."""
-    import os
-
-    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
-    try:
-        found = os.fstat(sys.stderr.fileno())
-        return (found.st_dev, found.st_ino) == (int(device), int(inode))
-    except (ValueError, OSError, AttributeError):
-        return False
-
-
-class JournalFormatter(logging.Formatter):
-    """Prefixes each line with its syslog priority, which journald reads as the level."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        levels = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
-        priority = next(
-            (p for level, p in zip(levels, (7, 6, 4, 3), strict=True) if record.levelno <= level),
-            2,
-        )
-        return f"<{priority}>{super().format(record)}"
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

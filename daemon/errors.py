@@ -84,3 +84,9 @@ class CalendarGone(SourceError):
 
 class ItemError(PursuitError):
     """One item (a message, an entry) could not be used; skip it, keep the rest."""
+
+
+class Stopped(Exception):
+    """The service was asked to stop in the middle of a job: nothing after the last
+    stored batch is lost, and the job's cursor is not saved, so it goes on at the
+    next start. Not a failure, and not a PursuitError: nothing catches it by accident."""

@@ -10,12 +10,13 @@ a crash never skips an item. One feed failing never touches another.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pursuit.daemon.errors import UserError
+from pursuit.daemon.errors import Stopped, UserError
 from pursuit.daemon.models import Feed, FeedItem, WantedFeed
 from pursuit.daemon.store import INVALID_FORMAT as INVALID
 from pursuit.daemon.store import Store
@@ -75,10 +76,13 @@ def poll_feeds(
     now: datetime,
     *,
     force: bool = False,
+    cancel: threading.Event | None = None,
 ) -> PollReport:
     """Poll every active feed that is due (all of them with `force`).
 
     Each feed is stored as soon as it is fetched, while the others download.
+    `cancel` set (the service stopping) ends the fetches under way and raises
+    `Stopped`; the feeds not stored yet are due again at the next start.
     """
     from pursuit.connectors.feeds import DEFAULT_USER_AGENT, FeedError, FeedSource, fetch_many
 
@@ -102,9 +106,13 @@ def poll_feeds(
         max_bytes=config.max_bytes,
         user_agent=DEFAULT_USER_AGENT,
         max_items=config.max_items,
+        cancel=cancel,
     )
     report = PollReport(polled=len(feeds))
     for index, result in results:
+        if cancel is not None and cancel.is_set():
+            results.close()  # the fetches under way end at once, the rest never start
+            raise Stopped
         feed = feeds[index]
         if isinstance(result, FeedError):
             record_failure(store, feed, result, now, config.poll_every)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pursuit.config.settings import Settings
 from pursuit.connectors.base import Calendar, CalendarEvent
 from pursuit.daemon import outbox
-from pursuit.daemon.errors import CalendarGone, PursuitError
+from pursuit.daemon.errors import CalendarGone, PursuitError, Stopped
 from pursuit.daemon.feeds import since_lines
 from pursuit.daemon.mail import fulfil_from_log
 from pursuit.daemon.models import DutyState, OutboxEntry, calendar_key
@@ -195,26 +195,66 @@ class Job:
     run: Callable[[datetime], object]
     #: False to skip the job this time, silently and without a record (a paused source).
     ready: Callable[[], bool] = lambda: True
+    #: How often the service runs it; None for the jobs that follow changes.
+    every: timedelta | None = None
+    #: When the job knows better than `every` when it is next due (feeds: the
+    #: earliest next poll of a feed), given the moment it last ran.
+    next_due: Callable[[datetime], datetime | None] | None = None
+    #: Planning and pushing: run right after a job that stored something.
+    follows_changes: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run of a job did: its result, or the error it failed with."""
+
+    job: str
+    result: object = None
+    error: str | None = None
+
+    @property
+    def stored_something(self) -> bool:
+        """True when the job's result says it stored new data (a count, a report)."""
+        result = self.result
+        if isinstance(result, bool) or result is None:
+            return bool(result)
+        if isinstance(result, int):
+            return result > 0
+        return bool(getattr(result, "new_items", 0) or getattr(result, "closed", 0))
+
+
+def run_job(store: Store, job: Job, now: datetime) -> Outcome | None:
+    """Run a job once, recording its success or error; None when its source is paused.
+
+    A failure is logged and recorded, never raised: one job never stops another.
+    `Stopped` is raised on: the job was asked to stop and recorded nothing.
+    """
+    if not job.ready():
+        log.debug("job %s skipped: its source is paused", job.name)
+        return None
+    try:
+        result = job.run(now)
+    except Stopped:
+        log.info("job %s stopped before it finished; it goes on at the next start", job.name)
+        raise
+    except PursuitError as exc:
+        log.error("job %s failed: %s", job.name, exc)
+        store.record_job_run(job.name, now=now, error=str(exc))
+        return Outcome(job.name, error=str(exc))
+    except Exception as exc:  # a bug in one job must not stop the others
+        log.exception("job %s crashed", job.name)
+        error = f"{type(exc).__name__}: {exc}"
+        store.record_job_run(job.name, now=now, error=error)
+        return Outcome(job.name, error=error)
+    store.record_job_run(job.name, now=now, error=None)
+    return Outcome(job.name, result=result)
 
 
 def run_jobs(store: Store, jobs: list[Job], now: datetime) -> list[tuple[str, str]]:
     """Run each job once; a failure is logged, recorded and returned, the rest go on."""
     failures: list[tuple[str, str]] = []
     for job in jobs:
-        if not job.ready():
-            log.debug("job %s skipped: its source is paused", job.name)
-            continue
-        try:
-            job.run(now)
-        except PursuitError as exc:
-            log.error("job %s failed: %s", job.name, exc)
-            failures.append((job.name, str(exc)))
-            store.record_job_run(job.name, now=now, error=str(exc))
-            continue
-        except Exception as exc:  # a bug in one job must not stop the others
-            log.exception("job %s crashed", job.name)
-            failures.append((job.name, f"{type(exc).__name__}: {exc}"))
-            store.record_job_run(job.name, now=now, error=f"{type(exc).__name__}: {exc}")
-            continue
-        store.record_job_run(job.name, now=now, error=None)
+        outcome = run_job(store, job, now)
+        if outcome is not None and outcome.error is not None:
+            failures.append((job.name, outcome.error))
     return failures

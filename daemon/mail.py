@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Mailbox, MailMessage
-from pursuit.daemon.errors import CursorExpired, PursuitError, StoreError
+from pursuit.daemon.errors import CursorExpired, PursuitError, Stopped, StoreError
 from pursuit.daemon.matcher import HIRING_SYSTEMS, Directory, domain_of, match, verdict
 from pursuit.daemon.models import Channel, Contact, Direction, Duty, DutyKind, DutyState, OrgStatus
 from pursuit.daemon.store import Store
@@ -39,8 +39,14 @@ def sync_mail(
     *,
     lookback: timedelta,
     progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Bring the correspondence log up to date; returns the messages logged."""
+    """Bring the correspondence log up to date; returns the messages logged.
+
+    A long first sync stores batch by batch and checks `should_stop` between
+    batches: stopped, it raises `Stopped` without saving the cursor, so the next
+    start resumes the first sync without fetching again the messages it stored.
+    """
     cursor_name = mailbox.name
     watch_name = f"{mailbox.name}:watched"
     me_name = f"{mailbox.name}:address"
@@ -62,7 +68,16 @@ def sync_mail(
             # hiring-system mail naming an organization whose domains are new
             named = [o.name for o in store.organizations() if set(o.domains) & set(new_domains)]
             logged += _search(
-                store, mailbox, me, new_addresses, new_domains, now, lookback, progress, named
+                store,
+                mailbox,
+                me,
+                new_addresses,
+                new_domains,
+                now,
+                lookback,
+                progress,
+                named,
+                should_stop,
             )
             _save_watch(store, watch_name, addresses, domains, now)
         try:
@@ -97,6 +112,7 @@ def sync_mail(
         lookback,
         progress,
         named,
+        should_stop,
         resume=started is not None,
     )
     with store.transaction():
@@ -123,6 +139,7 @@ def _search(
     lookback: timedelta,
     progress: Callable[[int, int], None] | None,
     organizations: Sequence[str] = (),
+    should_stop: Callable[[], bool] = lambda: False,
     *,
     resume: bool = False,
 ) -> int:
@@ -144,6 +161,8 @@ def _search(
     ):
         with store.transaction():
             logged += store_messages(store, batch, me, now, directory=directory)
+        if should_stop():
+            raise Stopped
     return logged
 
 

@@ -7,6 +7,10 @@ database. The kernel releases it when the holder exits, however it exits, so a
 killed run never leaves a stale lock behind. The file holds the holder's pid
 and what it is ("service" or "run --once"), for the message a waiter shows.
 
+The service holds the lock for as long as it runs, so it is one per data
+directory. Nobody waits for it: a second service or a `run --once` is refused at
+once, naming it. A `run --once` is waited for, since its round ends.
+
     with RunLock.beside(settings.database).hold("run --once", wait=300):
         run_jobs(...)
 """
@@ -28,14 +32,23 @@ log = logging.getLogger(__name__)
 #: Seconds `run --once` waits for the round another process is running.
 DEFAULT_WAIT = 300.0
 _POLL = 0.2
+#: The role of the service: it holds the lock for its whole life.
+SERVICE = "service"
 
 
 class RunLocked(PursuitError):
     """Another process holds the run lock and did not let go in time."""
 
-    def __init__(self, path: Path, holder: str, waited: float) -> None:
+    def __init__(self, path: Path, holder: str, waited: float, *, service: bool = False) -> None:
         self.path = path
         self.holder = holder
+        if service:
+            super().__init__(
+                f"{holder} is running a round of jobs on this data directory ({path}) "
+                "whenever one is due; it runs every job on its own schedule: stop it first "
+                "to run pursuit yourself, or see what it did with `pursuit status`"
+            )
+            return
         after = f" after waiting {waited:.0f} s" if waited >= 1 else ""
         super().__init__(
             f"{holder} is running a round of jobs on this data directory ({path}){after}; "
@@ -55,14 +68,19 @@ class RunLock:
 
     def holder(self) -> str:
         """Who holds (or last held) the lock, as a message names it."""
+        pid, role = self._written()
+        if not pid.isdigit():
+            return "another pursuit process"
+        return f"{role or 'pursuit'} (pid {pid})"
+
+    def _written(self) -> tuple[str, str]:
+        """The holder's pid and role as it wrote them ("" when unknown)."""
         try:
             text = self.path.read_text(encoding="utf-8").strip()
         except OSError:
             text = ""
         pid, _, role = text.partition(" ")
-        if not pid.isdigit():
-            return "another pursuit process"
-        return f"{role or 'pursuit'} (pid {pid})"
+        return pid, role
 
     def try_acquire(self, role: str) -> bool:
         """Take the lock if it is free; True when taken."""
@@ -84,17 +102,23 @@ class RunLock:
         return True
 
     def acquire(self, role: str, *, wait: float = 0.0) -> None:
-        """Take the lock, waiting up to `wait` seconds; raises RunLocked."""
+        """Take the lock, waiting up to `wait` seconds for a round to end; raises
+        RunLocked (at once when the service holds it: it never lets go)."""
         if self.try_acquire(role):
             return
         holder = self.holder()
-        log.warning("%s is running a round of jobs; waiting for it to finish", holder)
         start = time.monotonic()
-        while time.monotonic() - start < wait:
-            time.sleep(_POLL)
-            if self.try_acquire(role):
-                return
-        raise RunLocked(self.path, holder, time.monotonic() - start)
+        if self._written()[1] != SERVICE and wait > 0:
+            log.warning("%s is running a round of jobs; waiting for it to finish", holder)
+            while time.monotonic() - start < wait:
+                time.sleep(_POLL)
+                if self.try_acquire(role):
+                    return
+                if self._written()[1] == SERVICE:  # a service took it meanwhile
+                    break
+            holder = self.holder()
+        service = self._written()[1] == SERVICE
+        raise RunLocked(self.path, holder, time.monotonic() - start, service=service)
 
     def release(self) -> None:
         if self._fd is None:

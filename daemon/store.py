@@ -1765,6 +1765,11 @@ class Store:
             (job, to_db(now), None if error else to_db(now), error),
         )
 
+    def data_version(self) -> int:
+        """A number that changes when another connection (a command the user typed)
+        committed a change since this one last asked; the service replans then."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def job_runs(self) -> dict[str, JobRun]:
         return {
             r["job"]: JobRun(

@@ -116,6 +116,7 @@ def test_every_key_of_the_schema_is_explained_in_the_example() -> None:
     schema |= {f"imap.{k}" for k in fields(settings.ImapSettings)}
     schema |= {f"summary.{k}" for k in ("to", "day", "time", "enabled", "templates")}
     schema |= {f"smtp.{k}" for k in fields(settings.SmtpSettings)}
+    schema |= {f"service.{k}" for k in fields(settings.ServiceSettings)}
     assert schema - documented == set()
     assert documented - schema == set(), "the example shows a key the schema does not know"
 

@@ -118,6 +118,16 @@ class TestImap(OnDovecot):
             timer.cancel()
             box.close()
 
+    def test_mail_that_came_between_two_waits_wakes_the_second(self, dovecot: Dovecot) -> None:
+        box = imap_mailbox(dovecot)
+        try:
+            assert box.wait_for_mail(0) is False  # where the next wait starts from
+            dovecot.append("INBOX", message("Reply", n=1))  # while the caller is busy
+            assert box.wait_for_mail(0) is True
+            assert box.wait_for_mail(0.2) is False, "once"
+        finally:
+            box.close()
+
     def test_without_idle_a_plain_wait_still_sees_new_mail(
         self, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
     ) -> None:

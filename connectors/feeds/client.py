@@ -49,15 +49,30 @@ class Deadline:
     trickling in, a stalled body) returns at once.
     """
 
-    def __init__(self, seconds: float, slot: AbstractContextManager[Any]) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        slot: AbstractContextManager[Any],
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.seconds = seconds
         self.slot = slot
         self._end = 0.0
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self.expired = False
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.daemon = True
+        # `cancel` (a service stopping) ends the fetch at once, as the deadline would.
+        self._cancel = cancel
+        self._done = threading.Event()
+        self._timer = threading.Thread(target=self._wait, daemon=True)
+
+    def _wait(self) -> None:
+        if self._cancel is None:
+            self._done.wait(max(self.seconds, 0.0))
+        else:
+            self._cancel.wait(max(self.seconds, 0.0))
+        if not self._done.is_set():
+            self._fire()
 
     def start(self) -> None:
         if not self._end:
@@ -83,6 +98,8 @@ class Deadline:
         self.remaining()
 
     def problem(self) -> Problem:
+        if self._cancel is not None and self._cancel.is_set():
+            return Problem("cancelled: pursuit is stopping")
         return Problem(f"timed out after {self.seconds:g} s")
 
     def watch(self, sock: socket.socket | None) -> None:
@@ -92,7 +109,7 @@ class Deadline:
                 _shutdown(sock)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        self._done.set()
         self.watch(None)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -42,6 +42,7 @@ def fetch(
     user_agent: str = DEFAULT_USER_AGENT,
     connection_slot: AbstractContextManager[Any] | None = None,
     max_items: int = DEFAULT_MAX_ITEMS,
+    cancel: threading.Event | None = None,
 ) -> FetchResult:
     """Fetch and parse one feed or job board. Raises FeedError.
 
@@ -57,7 +58,7 @@ def fetch(
     except ConfigError as exc:
         raise FeedError(redact_url(source.url), f"cannot fetch: {exc}") from None
     via = "" if fetch_url == source.url else f" (fetching {redact_url(fetch_url)})"
-    deadline = Deadline(timeout, connection_slot or nullcontext())
+    deadline = Deadline(timeout, connection_slot or nullcontext(), cancel)
     try:
         return _fetch(source, fetch_url, fmt, deadline, max_bytes, user_agent, max_items)
     except Problem as problem:
@@ -149,10 +150,12 @@ def fetch_many(
     *,
     concurrency: int = 8,
     **fetch_kwargs: Any,
-) -> Iterator[tuple[int, FetchResult | FeedError]]:
+) -> Generator[tuple[int, FetchResult | FeedError], None, None]:
     """Fetch many feeds in parallel, yielding each result with its source's index
     as soon as it is ready.
 
+    A `cancel` event given in `fetch_kwargs` ends every fetch under way at once
+    when set (each gives a FeedError); the caller stops reading then.
     At most `concurrency` connections are open at once. A failing feed gives
     its FeedError in its place and never affects another.
     """
