@@ -139,8 +139,15 @@ class IcsCalendar(Calendar):
     def flush(self) -> None:
         if not self._dirty and self.path.exists():
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # 0600 like every file pursuit writes: the calendar app reads it as the same user
         events = list(self._load().values())
-        write_atomically(self.path, render(events, install_id=self.install_id))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_atomically(self.path, render(events, install_id=self.install_id))
+        except OSError as exc:
+            raise SourceError(
+                f"calendar file {self.path}",
+                f"cannot write it ({exc.strerror or exc}); make its directory writable, "
+                "or set `ics_file` in the config's [calendar] to a place you can write",
+            ) from None
         self._dirty = False
