@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from pursuit.daemon.addresses import other_form
 from pursuit.daemon.errors import AmbiguousName, StoreError, UserError
 from pursuit.daemon.models import (
     Channel,
@@ -619,10 +620,12 @@ class Store:
         """By exact name, a domain, or a unique prefix of the name (case-insensitive)."""
         row = self._db.execute("SELECT * FROM organizations WHERE name = ?", (name,)).fetchone()
         if row is None:
+            # a domain in either form: münchen.de or xn--mnchen-3ya.de
+            other = (other_form(f"x@{name.lower()}") or "").partition("@")[2]
             row = self._db.execute(
                 "SELECT o.* FROM organizations o JOIN domains d ON d.organization_id = o.id "
-                "WHERE d.domain = ?",
-                (name.lower(),),
+                "WHERE d.domain IN (?, ?)",
+                (name.lower(), other or name.lower()),
             ).fetchone()
         if row is None:
             rows = self._db.execute(
