@@ -7,18 +7,29 @@ Root ignores file modes, so when the tests run as root pursuit runs as `nobody`
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from clihelp import Pursuit, Result, pursuit_command
 
+from pursuit.config.settings import Settings, parse_settings
+from pursuit.daemon import actions
+from pursuit.daemon.export import export_data
+from pursuit.daemon.store import Store
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=PARIS)
 NOBODY = 65534
 AS_ROOT = os.geteuid() == 0
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
@@ -284,3 +295,117 @@ def test_modes_are_as_pursuit_left_them(place: Path) -> None:
     p.database.chmod(0o400)
     p.ok("status")
     assert stat.S_IMODE(p.database.stat().st_mode) == 0o400
+
+
+# --- a command that fails half-way leaves the store as it was
+
+
+def snapshot(store: Store) -> tuple[str, dict[str, int]]:
+    data = export_data(store, PARIS, NOW)
+    return json.dumps(data, sort_keys=True, default=str), store.counts()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return parse_settings(
+        {
+            "timezone": "Europe/Paris",
+            "database": str(tmp_path / "state.sqlite3"),
+            "calendar": {"kind": "ics", "ics_file": str(tmp_path / "calendar.ics")},
+        },
+        "test config",
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = Store.open(settings.database)
+    actions.add_organization(opened, "Acme Networks", ["acme.com"], [], now=NOW)
+    actions.add_interview(
+        opened,
+        settings,
+        NOW,
+        "acme",
+        start="2026-12-01 14:00",
+        people=["Jane Doe <jane@acme.com>", "raj@acme.com"],
+    )
+    yield opened
+    opened.close()
+
+
+class PlannerBroke(Exception):
+    pass
+
+
+USE_CASES: dict[str, Callable[[Store, Settings], object]] = {
+    "org status": lambda s, c: actions.set_status(s, c, NOW, "Acme Networks", "rejected"),
+    "interview add": lambda s, c: actions.add_interview(
+        s, c, NOW, "acme", start="2026-12-08 10:00", people=["kim@acme.com"]
+    ),
+    "interview move": lambda s, c: actions.move_interview(s, c, NOW, 1, start="2026-12-03 09:00"),
+    "interview cancel": lambda s, c: actions.cancel_interview(s, c, NOW, 1),
+    "commit": lambda s, c: actions.commit(s, c, NOW, "jane@acme.com", after="10d"),
+    "note": lambda s, c: actions.note(s, c, NOW, "jane@acme.com", "Liked the team"),
+    "note without interview": lambda s, c: actions.note(s, c, NOW, "lee@acme.com", "Met"),
+    "log": lambda s, c: actions.log_by_hand(
+        s, c, NOW, "email", "jane@acme.com", "Thank you", when="2026-12-01 18:00"
+    ),
+    "done": lambda s, c: actions.mark_done(s, c, NOW, 1),
+    "add-person": lambda s, c: actions.add_person_to_interview(s, c, NOW, 1, "kim@acme.com"),
+    "remove-person": lambda s, c: actions.remove_person_from_interview(
+        s, c, NOW, 1, "raj@acme.com"
+    ),
+    "forget org": lambda s, c: actions.forget(s, c, NOW, s.find_organization("Acme Networks")),
+    "forget contact": lambda s, c: actions.forget(s, c, NOW, s.find_contact("jane@acme.com")),
+}
+
+
+@pytest.mark.parametrize("use_case", sorted(USE_CASES))
+def test_a_planner_failure_leaves_the_store_as_before(
+    use_case: str, store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change is made, the planner even does its own writes, then fails: nothing of
+    the change nor of its consequences is kept."""
+    from pursuit.daemon import jobs
+
+    real_plan = jobs.plan
+    if use_case == "note without interview":
+        actions.add_contact(store, NOW, "lee@acme.com", organization="Acme Networks")
+    before = snapshot(store)
+
+    def plan_then_fail(*args: Any, **kwargs: Any) -> Any:
+        real_plan(*args, **kwargs)
+        raise PlannerBroke("the planner failed after writing")
+
+    monkeypatch.setattr(jobs, "plan", plan_then_fail)
+    with pytest.raises(PlannerBroke):
+        USE_CASES[use_case](store, settings)
+
+    assert snapshot(store) == before
+    monkeypatch.setattr(jobs, "plan", real_plan)
+    USE_CASES[use_case](store, settings)  # and with a working planner, it goes through
+    assert snapshot(store) != before
+
+
+def test_a_status_change_through_the_command_line_is_all_or_nothing(tmp_path: Path) -> None:
+    """`org status` whose planning fails (a bug, simulated in the process) keeps the old
+    status: the next `status` shows the organization as it was, its duties pending."""
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    p.ok("interview", "add", "Acme Networks", "--at", "2026-12-01 14:00", "--with", "j@acme.com")
+    before = p.export()
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import pursuit.daemon.jobs as jobs\n"
+        "real = jobs.plan\n"
+        "def plan(*args, **kwargs):\n"
+        "    real(*args, **kwargs)\n"
+        "    raise SystemExit('pursuit: the planner failed (simulated)')\n"
+        "jobs.plan = plan\n"
+    )
+    result = p.run("org", "status", "Acme Networks", "rejected", env={"PYTHONPATH": str(hook)})
+    assert result.code != 0 and "planner failed" in result.err, str(result)
+    after = p.export()
+    assert after == before
+    assert [o["status"] for o in after["organizations"]] == ["active"]
