@@ -58,6 +58,7 @@ from pursuit.connectors.text import (
     SUBJECT_LIMIT,
     clean_text,
 )
+from pursuit.daemon.addresses import ascii_address, ascii_domain
 from pursuit.daemon.errors import CursorExpired, ItemError, SourceError
 
 log = logging.getLogger(__name__)
@@ -687,6 +688,14 @@ def _term(value: str) -> str:
     return re.sub(r'[\s{}()"]', "", value.strip().lower())
 
 
+def _ascii_zone(domain: str) -> str:
+    """A domain as mail servers search it: münchen.de -> xn--mnchen-3ya.de."""
+    try:
+        return ascii_domain(domain)
+    except ValueError:
+        return domain
+
+
 def build_queries(
     addresses: Sequence[str], domains: Sequence[str], since: datetime, *, limit: int = MAX_QUERY
 ) -> list[str]:
@@ -694,10 +703,11 @@ def build_queries(
 
     ``{from:a to:a cc:a from:d ...} after:<epoch>``: epoch seconds, because a
     date is read as midnight Pacific. A bare domain also matches its subdomains.
+    Internationalised domains are searched in their ASCII form, as headers carry them.
     """
     after = f" after:{int(since.timestamp())}"
     terms: list[str] = []
-    for value in [*addresses, *domains]:
+    for value in [*map(ascii_address, addresses), *map(_ascii_zone, domains)]:
         word = _term(value).lstrip("@")
         if word:
             terms.append(f"from:{word} to:{word} cc:{word}")

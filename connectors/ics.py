@@ -8,6 +8,7 @@ refused and left as it is: pursuit never rewrites what it does not own.
 
 from __future__ import annotations
 
+import errno
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,9 @@ import icalendar
 from pursuit.connectors.base import Calendar, CalendarEvent, event_id_for
 from pursuit.connectors.files import write_atomically
 from pursuit.daemon.errors import SourceError
+
+#: A place the user cannot write: said in one line, with the fix.
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
 
 PRODID = "-//pursuit//job search follow-ups//EN"
 KEY_PROPERTY = "X-PURSUIT-KEY"
@@ -139,8 +143,17 @@ class IcsCalendar(Calendar):
     def flush(self) -> None:
         if not self._dirty and self.path.exists():
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # 0600 like every file pursuit writes: the calendar app reads it as the same user
         events = list(self._load().values())
-        write_atomically(self.path, render(events, install_id=self.install_id))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_atomically(self.path, render(events, install_id=self.install_id))
+        except OSError as exc:
+            if exc.errno not in _UNWRITABLE:
+                raise
+            raise SourceError(
+                f"calendar file {self.path}",
+                f"cannot write it ({exc.strerror or exc}); make its directory writable, "
+                "or set `ics_file` in the config's [calendar] to a place you can write",
+            ) from None
         self._dirty = False

@@ -47,6 +47,7 @@ from imapclient.imapclient import DRAFTS, SENT
 from pursuit.connectors.base import KEY_HEADER, Address, MailChanges, MailMessage
 from pursuit.connectors.secrets import is_loopback as is_loopback  # smtp.py imports it here
 from pursuit.connectors.text import HEADER_LIMIT, NAME_LIMIT, SUBJECT_LIMIT, clean_text
+from pursuit.daemon.addresses import ascii_address, ascii_domain
 from pursuit.daemon.errors import (
     AuthError,
     ConfigError,
@@ -371,8 +372,9 @@ class ImapMailbox:
         """Messages since `since` from, to or cc'd to the addresses and domains (or
         their subdomains), once each, in batches of up to 200. Hiring-system mail
         naming the `organizations` is not searched for yet."""
-        wanted = sorted({a.strip().lower() for a in addresses if a.strip()})
-        zones = sorted({d.strip().lower().lstrip("@") for d in domains if d.strip()})
+        # SEARCH takes ASCII: an internationalised domain in its punycode form
+        wanted = sorted({ascii_address(a) for a in addresses if a.strip()})
+        zones = sorted({_ascii_zone(d) for d in domains if d.strip()})
         terms = [*wanted, *zones]
         if not terms:
             if progress is not None:
@@ -708,10 +710,22 @@ def _criteria(terms: Sequence[str], since: datetime) -> list[Any]:
     return ["SINCE", since.astimezone(UTC).date(), *tree]
 
 
+def _ascii_zone(domain: str) -> str:
+    """A domain as SEARCH and headers carry it: münchen.de -> xn--mnchen-3ya.de."""
+    cleaned = domain.strip().lower().lstrip("@")
+    try:
+        return ascii_domain(cleaned)
+    except ValueError:
+        return cleaned
+
+
 def _concerns(message: MailMessage, addresses: Sequence[str], domains: Sequence[str]) -> bool:
+    """Whether the message is from, to or cc'd to one of the addresses or domains (their
+    ASCII forms: a message may carry either form)."""
     for who in (*([message.sender] if message.sender else []), *message.to, *message.cc):
-        domain = who.email.rpartition("@")[2]
-        if who.email in addresses or any(domain == d or domain.endswith("." + d) for d in domains):
+        email = ascii_address(who.email)
+        domain = email.rpartition("@")[2]
+        if email in addresses or any(domain == d or domain.endswith("." + d) for d in domains):
             return True
     return False
 

@@ -139,8 +139,9 @@ def set_status(
     found = store.find_organization(name)
     if found.status == status and found.flag is None:
         return found  # said twice: nothing changes, the status keeps its date
-    store.set_organization_status(found.id, OrgStatus(status), now=now)
-    replan(store, settings, now)
+    with store.transaction():  # the status and its consequences, or neither
+        store.set_organization_status(found.id, OrgStatus(status), now=now)
+        replan(store, settings, now)
     return store.organization(found.id)
 
 
@@ -190,7 +191,7 @@ def add_interview(
             found.id, begins, ends, [c.id for c in contacts], position=position
         )
         notice = _interview_at_closed_organization(store, found, begins, now)
-    replan(store, settings, now)
+        replan(store, settings, now)
     return ScheduledInterview(
         interview_id, store.organization(found.id), begins, contacts, notice=notice
     )
@@ -334,8 +335,9 @@ def cancel_interview(store: Store, settings: Settings, now: datetime, interview_
     found = store.interview(interview_id)  # an unknown id is the user's error, said as such
     if found.cancelled:
         return False
-    store.cancel_interview(interview_id)
-    replan(store, settings, now)
+    with store.transaction():
+        store.cancel_interview(interview_id)
+        replan(store, settings, now)
     return True
 
 
@@ -475,17 +477,18 @@ def note(
     found = find_contact(store, contact)
     org = _organization_of(store, found, organization)
     interview_id = store.latest_interview_with(found.id, org)
-    if interview_id is not None:
-        store.set_interviewer(interview_id, found.id, note=text, now=now)
-    else:
-        store.add_note(
-            NoteKind.NOTE,
-            text,
-            now=now,
-            organization_id=org or store.latest_organization_of(found.id),
-            contact_id=found.id,
-        )
-    replan(store, settings, now)
+    with store.transaction():
+        if interview_id is not None:
+            store.set_interviewer(interview_id, found.id, note=text, now=now)
+        else:
+            store.add_note(
+                NoteKind.NOTE,
+                text,
+                now=now,
+                organization_id=org or store.latest_organization_of(found.id),
+                contact_id=found.id,
+            )
+        replan(store, settings, now)
     return found
 
 
@@ -690,11 +693,12 @@ def pending_duties(store: Store) -> list[Duty]:
 
 def forget(store: Store, settings: Settings, now: datetime, target: Organization | Contact) -> None:
     """Remove an organization or a contact (from `resolve`) with all their records."""
-    if isinstance(target, Organization):
-        store.forget_organization(target.id)
-    else:
-        store.forget_contact(target.id)
-    replan(store, settings, now)
+    with store.transaction():
+        if isinstance(target, Organization):
+            store.forget_organization(target.id)
+        else:
+            store.forget_contact(target.id)
+        replan(store, settings, now)
 
 
 # --- the calendar
@@ -782,7 +786,7 @@ def add_person_to_interview(
         contact = store.ensure_contact(address, name, found.organization_id, role="interviewer")
         if not store.add_interviewer(interview_id, contact.id):
             raise UserError(f"{contact.display} is already in interview #{interview_id}")
-    replan(store, settings, now)
+        replan(store, settings, now)
     return store.contact(contact.id)
 
 
@@ -792,7 +796,8 @@ def remove_person_from_interview(
     """Someone was not in the interview after all; their duties for it are cancelled."""
     store.interview(interview_id)
     contact = store.find_contact(person)
-    if not store.remove_interviewer(interview_id, contact.id):
-        raise UserError(f"{contact.display} is not in interview #{interview_id}")
-    replan(store, settings, now)
+    with store.transaction():
+        if not store.remove_interviewer(interview_id, contact.id):
+            raise UserError(f"{contact.display} is not in interview #{interview_id}")
+        replan(store, settings, now)
     return contact

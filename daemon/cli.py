@@ -42,6 +42,7 @@ class Context:
         """The app of a command that changes data: the config's organizations are in the
         store first, so the change sees them. Reading commands never write."""
         app = self.app
+        app.store.require_writable()  # said first, before any question or partial work
         app.sync_config()
         return app
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pursuit.connectors.base import Address, MailMessage
+from pursuit.daemon.addresses import ascii_address, ascii_domain
 from pursuit.daemon.models import Contact, Direction
 from pursuit.daemon.store import Store
 
@@ -91,8 +92,9 @@ OFFER = re.compile(
 
 
 def normalize(address: str) -> str:
-    """Case-insensitive; for Gmail addresses, dots and +tags do not matter."""
-    local, _, domain = address.strip().lower().rpartition("@")
+    """Case-insensitive, the domain in its ASCII form (mail may carry bücher.de as
+    xn--bcher-kva.de, or the reverse); for Gmail addresses, dots and +tags do not matter."""
+    local, _, domain = ascii_address(address).rpartition("@")
     if domain in ("gmail.com", "googlemail.com"):
         local = local.split("+", 1)[0].replace(".", "")
         domain = "gmail.com"
@@ -100,7 +102,16 @@ def normalize(address: str) -> str:
 
 
 def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].lower()
+    """The address's domain in its ASCII form, as `Directory.domains` keys it."""
+    return comparable_domain(address.rpartition("@")[2])
+
+
+def comparable_domain(domain: str) -> str:
+    """One form of a domain for comparing: lower-cased, ASCII (punycode) when it is one."""
+    try:
+        return ascii_domain(domain)
+    except ValueError:
+        return domain.strip().lower()
 
 
 def is_bulk(message: MailMessage) -> bool:
@@ -128,7 +139,7 @@ class Directory:
     """Who and what pursuit tracks, for matching."""
 
     contacts: dict[str, tuple[int, int | None]]  # normalized address -> (contact, first org)
-    domains: dict[str, int]  # domain -> organization
+    domains: dict[str, int]  # domain (its ASCII form) -> organization
     org_names: dict[int, str]
     user_addresses: frozenset[str] = field(default_factory=frozenset)
     memberships: dict[int, tuple[int, ...]] = field(default_factory=dict)  # contact -> orgs
@@ -141,7 +152,7 @@ class Directory:
             for contact in store.contacts()
             for address in contact.addresses
         }
-        domains = store.domains()
+        domains = {comparable_domain(d): org for d, org in store.domains().items()}
         names = {org.id: org.name for org in store.organizations()}
         memberships = {c.id: c.organization_ids for c in store.contacts() if c.organization_ids}
         return cls(

@@ -14,6 +14,7 @@ import os
 import re
 import sqlite3
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from pursuit.daemon.addresses import other_form
 from pursuit.daemon.errors import AmbiguousName, StoreError, UserError
 from pursuit.daemon.models import (
     Channel,
@@ -329,6 +331,38 @@ def private_file(path: Path) -> None:
         os.close(fd)
 
 
+_WRITABLE_FIX = (
+    "give your user write access to it and its directory (chmod u+w), "
+    "or set `database` in the config to a place you can write"
+)
+
+
+def _prepare_place(path: Path) -> str | None:
+    """Make the database's directory; None when the database can be written there, else
+    why it can only be read. A place where no database exists nor can be made raises
+    StoreError, one line naming it and the fix."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        in_the_way = isinstance(exc, FileExistsError | NotADirectoryError)
+        reason = "a file is in the way" if in_the_way else (exc.strerror or str(exc)).lower()
+        raise StoreError(
+            f"{folder}: cannot make the directory of the state database ({reason}); "
+            "make that place writable, or set `database` in the config to a place you can write"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        if not path.exists():
+            raise StoreError(
+                f"{folder}: cannot create the state database there (the directory is not "
+                f"writable); {_WRITABLE_FIX}"
+            )
+        return f"its directory {folder} is not writable"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is not writable"
+    return None
+
+
 class Store:
     """The one SQLite database. Open with `Store.open(path)`; close when done."""
 
@@ -336,6 +370,8 @@ class Store:
         self._db = connection
         self.path = path
         self._savepoints = itertools.count()
+        #: Why this database cannot be changed (None: it can); see `require_writable`.
+        self.read_only: str | None = None
 
     # --- opening and migrations
 
@@ -344,21 +380,27 @@ class Store:
         """Open (and create or migrate) the database; nothing else is written.
 
         `busy_timeout`: seconds a change waits for another program's change to
-        finish. Reading never waits: the database is in WAL mode.
+        finish. Reading never waits: the database is in WAL mode. A database the
+        user cannot write (the file, or its directory) is opened read-only: every
+        reading works, a change raises StoreError saying so.
         """
         path = Path(path)
+        read_only: str | None = None
         if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            private_file(path)
-            for suffix in ("-wal", "-shm"):
-                companion = path.with_name(path.name + suffix)
-                if companion.exists():
-                    private_file(companion)  # left 0644 by an older pursuit
+            read_only = _prepare_place(path)
+            if read_only is None:
+                private_file(path)
+                for suffix in ("-wal", "-shm"):
+                    companion = path.with_name(path.name + suffix)
+                    if companion.exists():
+                        private_file(companion)  # left 0644 by an older pursuit
         # A new database opened by several processes at once: switching to WAL or
         # reading the schema can answer "locked" without waiting; try again a while.
         give_up = time.monotonic() + busy_timeout
         while True:
             try:
+                if read_only is not None:
+                    return cls._connect_read_only(path, busy_timeout, read_only)
                 return cls._connect(path, busy_timeout)
             except sqlite3.OperationalError as exc:
                 busy = "locked" in str(exc) or "busy" in str(exc)
@@ -382,6 +424,47 @@ class Store:
             db.close()
             raise
         return store
+
+    @classmethod
+    def _connect_read_only(cls, path: Path, busy_timeout: float, why: str) -> Store:
+        """SQLite's read-only mode. A WAL database needs its -shm file, which a read-only
+        directory cannot get: with no -wal file beside it every committed change is in
+        the database file itself, which is then read as it is (`immutable`)."""
+        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+        try:
+            return cls._open_uri(uri, path, busy_timeout, why)
+        except sqlite3.OperationalError as exc:
+            wal = path.with_name(path.name + "-wal")
+            if "locked" in str(exc) or "busy" in str(exc) or wal.exists():
+                raise
+            return cls._open_uri(uri + "&immutable=1", path, busy_timeout, why)
+
+    @classmethod
+    def _open_uri(cls, uri: str, path: Path, busy_timeout: float, why: str) -> Store:
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout)
+        try:
+            db.row_factory = sqlite3.Row
+            store = cls(db, path)
+            store.read_only = why
+            current = store.version
+            store._refuse_newer(current)
+            if current != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path}: the state database is read-only ({why}) and this pursuit must "
+                    f"upgrade it first; {_WRITABLE_FIX}"
+                )
+        except BaseException:
+            db.close()
+            raise
+        return store
+
+    def require_writable(self) -> None:
+        """Raise StoreError, one line naming the database and the fix, if it is read-only."""
+        if self.read_only is not None:
+            raise StoreError(
+                f"{self.path}: the state database is read-only ({self.read_only}); "
+                f"reading commands work, changes do not: {_WRITABLE_FIX}"
+            )
 
     def _migrate_raw(self) -> None:
         """`migrate`, with a busy database's error left raw for `open` to retry."""
@@ -431,6 +514,7 @@ class Store:
         A COMMIT that fails (a full disk, a deferred constraint) is rolled back,
         so the connection never stays inside a transaction later blocks would join.
         """
+        self.require_writable()
         if self._db.in_transaction:
             name = f"nested_{next(self._savepoints)}"
             self._db.execute(f"SAVEPOINT {name}")
@@ -536,10 +620,12 @@ class Store:
         """By exact name, a domain, or a unique prefix of the name (case-insensitive)."""
         row = self._db.execute("SELECT * FROM organizations WHERE name = ?", (name,)).fetchone()
         if row is None:
+            # a domain in either form: münchen.de or xn--mnchen-3ya.de
+            other = (other_form(f"x@{name.lower()}") or "").partition("@")[2]
             row = self._db.execute(
                 "SELECT o.* FROM organizations o JOIN domains d ON d.organization_id = o.id "
-                "WHERE d.domain = ?",
-                (name.lower(),),
+                "WHERE d.domain IN (?, ?)",
+                (name.lower(), other or name.lower()),
             ).fetchone()
         if row is None:
             rows = self._db.execute(
