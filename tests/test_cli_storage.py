@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from clihelp import Pursuit, Result, pursuit_command
+from support.cli import Pursuit, Result, pursuit_command
 
 from pursuit.config.settings import Settings, parse_settings
 from pursuit.daemon import actions

@@ -11,11 +11,11 @@ import email.policy
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from support.app import Clock
 from support.events import add_week
+from support.mail import AFTER, ME, MONDAY_2PM, PARIS, message, person
 
 from pursuit.connectors.base import (
     Address,
@@ -35,50 +35,10 @@ from pursuit.daemon.matcher import Directory, is_bulk, match, normalize, verdict
 from pursuit.daemon.models import Duty, DutyKind, OrgStatus
 from pursuit.daemon.store import Store
 
-PARIS = ZoneInfo("Europe/Paris")
-MONDAY_2PM = datetime(2026, 11, 30, 14, 0, tzinfo=PARIS)
-AFTER = MONDAY_2PM + timedelta(hours=2)  # the interview ends at 15:00
-ME = "sam.seeker@gmail.com"
 LOOKBACK = timedelta(days=180)
 
 
 # --- helpers
-
-
-def person(email_address: str, name: str = "") -> Address:
-    return Address(name, email_address.lower())
-
-
-_serial = iter(range(1, 1_000_000))
-
-
-def message(
-    sender: Address | None,
-    to: Sequence[Address] = (person(ME, "Sam Seeker"),),
-    *,
-    cc: Sequence[Address] = (),
-    reply_to: Sequence[Address] = (),
-    subject: str = "Hello",
-    snippet: str = "",
-    when: datetime = AFTER,
-    outgoing: bool = False,
-    headers: Sequence[tuple[str, str]] = (),
-) -> MailMessage:
-    n = next(_serial)
-    return MailMessage(
-        source_id=f"g{n:05d}",
-        message_id=f"<m{n}@test.example>",
-        thread=f"t{n}",
-        date=when,
-        sender=sender,
-        to=tuple(to),
-        cc=tuple(cc),
-        reply_to=tuple(reply_to),
-        subject=subject,
-        snippet=snippet,
-        outgoing=outgoing,
-        headers=tuple(headers),
-    )
 
 
 def sent(

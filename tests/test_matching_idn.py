@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clihelp import Pursuit
-from google_emulator import GoogleEmulator
-from test_matching import message, person
+from support.cli import Pursuit
+from support.google_emulator import GoogleEmulator
+from support.mail import message, person
 
 from pursuit.connectors.base import Address, MailMessage
 from pursuit.connectors.gmail import build_queries
