@@ -226,3 +226,62 @@ def test_the_sent_folder_is_found_by_use_else_by_a_usual_name() -> None:
     listing = [((), b".", "INBOX"), ((), b".", "INBOX.Gesendet"), ((), b".", "Archive")]
     assert _special(listing, imap.SENT, imap.SENT_NAMES) == "INBOX.Gesendet"
     assert _special([((), b"/", "INBOX")], imap.SENT, imap.SENT_NAMES) is None
+
+
+class TestHiringSystemMail(OnDovecot):
+    """The first sync also finds hiring-system mail naming a tracked organization."""
+
+    def test_only_hiring_system_mail_naming_a_tracked_organization_is_fetched(
+        self, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        mail = [  # UIDs 1.. in this order
+            message("Your application to Acme Networks", n=1, sender="no-reply@greenhouse.io"),
+            message(
+                "Interview invitation",
+                n=2,
+                sender="Acme Networks Hiring Team <no-reply@us.greenhouse-mail.io>",
+            ),
+            message("Your application to Initech", n=3, sender="no-reply@greenhouse.io"),
+            message("Acme Networks is hiring", n=4, sender="news@jobs-digest.test"),
+            message(
+                "=?utf-8?q?Ihre_Bewerbung_bei_M=C3=BCller_Logistik?=",
+                n=5,
+                sender="no-reply@hire.lever.co",
+            ),
+            message("Your application to Acme Networks", n=6, sender="x@notgreenhouse.io.test"),
+        ]
+        for raw in mail:
+            dovecot.append("INBOX", raw)
+        old = message("Interview at Acme Networks", n=4800, sender="no-reply@greenhouse.io")
+        dovecot.append("INBOX", old, when=NOW - timedelta(days=200))  # before the lookback
+        fetched: list[int] = []
+        real_fetch = imap.IMAPClient.fetch
+
+        def counting_fetch(client: imap.IMAPClient, uids: list[int], *args: object) -> object:
+            fetched.extend(uids)
+            return real_fetch(client, uids, *args)
+
+        monkeypatch.setattr(imap.IMAPClient, "fetch", counting_fetch)
+        found = imap_mailbox(dovecot).search(
+            addresses=["someone@elsewhere.test"],
+            domains=[],
+            since=SINCE,
+            organizations=["Acme Networks", "Müller Logistik"],
+            hiring_systems=["greenhouse.io", "greenhouse-mail.io", "lever.co"],
+        )
+        subjects = sorted(m.subject for batch in found for m in batch)
+        assert subjects == [
+            "Ihre Bewerbung bei Müller Logistik",
+            "Interview invitation",
+            "Your application to Acme Networks",
+        ]
+        # the untracked company, the newsletter and the old mail never left the server;
+        # the look-alike domain matched IMAP's substring search and was dropped here
+        assert sorted(fetched) == [1, 2, 5, 6]
+
+    def test_without_organizations_no_hiring_system_mail_is_fetched(self, dovecot: Dovecot) -> None:
+        dovecot.append("INBOX", message("Your application to Acme", n=1, sender="a@greenhouse.io"))
+        found = imap_mailbox(dovecot).search(
+            addresses=[], domains=[], since=SINCE, hiring_systems=["greenhouse.io"]
+        )
+        assert [m for batch in found for m in batch] == []
