@@ -285,3 +285,19 @@ class TestHiringSystemMail(OnDovecot):
             addresses=[], domains=[], since=SINCE, hiring_systems=["greenhouse.io"]
         )
         assert [m for batch in found for m in batch] == []
+
+
+class TestBulkLoad(OnDovecot):
+    def test_mail_written_into_the_maildir_is_read_by_its_received_date(
+        self, dovecot: Dovecot
+    ) -> None:
+        """`Dovecot.load` (the benchmark's loader) gives Dovecot real, dated mail."""
+        loaded = dovecot.load(
+            "INBOX",
+            [
+                (message("Recent", n=1), NOW - timedelta(days=1)),
+                (message("Too old", n=2), NOW - timedelta(days=200)),
+            ],
+        )
+        assert loaded == 2
+        assert search_all(imap_mailbox(dovecot)) == ["Recent"]
