@@ -87,13 +87,29 @@ class Meter:
     sent: int = 0
     received: int = 0
     fetched_uids: int = 0
+    seconds: Counter[str] = field(default_factory=Counter)  # from a command to the next
+    _last: tuple[str, float] | None = None
 
     def reset(self) -> None:
         self.commands.clear()
+        self.seconds.clear()
         self.sent = self.received = self.fetched_uids = 0
+        self._last = None
+
+    def start(self, name: str) -> None:
+        self.stop()
+        self.commands[name] += 1
+        self._last = (name, time.perf_counter())
+
+    def stop(self) -> None:
+        if self._last is not None:
+            self.seconds[self._last[0]] += time.perf_counter() - self._last[1]
+            self._last = None
 
     def snapshot(self) -> dict[str, Any]:
+        self.stop()
         return {
+            "seconds_by_command": {k: round(v, 3) for k, v in self.seconds.items()},
             "commands": sum(self.commands.values()),
             "by_command": dict(self.commands),
             "fetch_commands": self.commands["FETCH"],
@@ -130,9 +146,9 @@ class CountingIMAPClient(IMAPClient):
                     name = words[2]
                     if name == b"FETCH" and len(words) == 4:
                         METER.fetched_uids += _uid_count(words[3].split(b" ", 1)[0])
-                METER.commands[name.decode()] += 1
+                METER.start(name.decode())
             elif data.strip() == b"DONE":
-                METER.commands["DONE"] += 1
+                METER.start("DONE")
             send(data)
 
         def counted_read(size: int) -> bytes:
@@ -320,8 +336,10 @@ def idle_delay(server: Dovecot, box: imap.ImapMailbox, cursor: str, n: int) -> t
     return woke_at - sent_at[0], logged_at - sent_at[0]
 
 
-def naive(server: Dovecot, items: list[str]) -> dict[str, Any]:
-    """imapclient as a plain script uses it: every message's items, filter later."""
+def naive(server: Dovecot, items: list[str], parse: bool = False) -> dict[str, Any]:
+    """imapclient as a plain script uses it: every message's items, filter later
+    (with `parse`, each answer is parsed by pursuit's own `parse`, as a connector
+    without server-side search would have to before filtering)."""
     METER.reset()
     start = time.perf_counter()
     client = counted_client(server)
@@ -329,7 +347,11 @@ def naive(server: Dovecot, items: list[str]) -> dict[str, Any]:
     uids = client.search(["ALL"])
     fetched = 0
     for first in range(0, len(uids), 5000):  # Dovecot refuses command lines over 64 KB
-        fetched += len(client.fetch(uids[first : first + 5000], items))
+        answers = client.fetch(uids[first : first + 5000], items)
+        fetched += len(answers)
+        if parse:
+            for uid, data in answers.items():
+                imap.parse(data, f"INBOX/1/{uid}", outgoing=False)
     client.logout()
     elapsed = time.perf_counter() - start
     return METER.snapshot() | {"seconds": elapsed, "returned": fetched}
@@ -366,6 +388,19 @@ def main(argv: list[str] | None = None) -> int:
         client.logout()
         index = time.perf_counter() - start
         print(f"load: files written {load:.1f} s; first SELECT ({exists} messages) {index:.1f} s")
+        sample = [raw for raw, _ in corpus.messages[:200]]
+        client = server.client()
+        client.create_folder("Archive")  # not read by the connector
+        start = time.perf_counter()
+        for raw in sample:
+            client.append("Archive", raw)
+        appends = time.perf_counter() - start
+        client.logout()
+        print(
+            f"for comparison, {len(sample)} APPENDs on one connection: {appends:.1f} s, "
+            f"{len(sample) / appends:.0f}/s ({len(corpus.messages) * appends / len(sample):.0f} s "
+            f"for all {len(corpus.messages)})"
+        )
 
         runs = [first_sync(server, corpus) for _ in range(args.runs)]
         for i, r in enumerate(runs):
@@ -374,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"returned {r['returned']} exact={r['exact']}, {r['commands']} commands "
                 f"({r['fetch_commands']} FETCH for {r['fetched_uids']} UIDs), "
                 f"received {r['received'] / 1e3:.0f} kB, sent {r['sent'] / 1e3:.1f} kB; "
-                f"{r['by_command']}"
+                f"{r['by_command']}; seconds {r['seconds_by_command']}"
             )
         warm = runs[1:] or runs
         print(f"first sync warm median: {median_of(warm, 'seconds'):.2f} s")
@@ -410,11 +445,13 @@ def main(argv: list[str] | None = None) -> int:
             f"of {len(delays)}"
         )
 
-        for label, items in (
-            ("naive BODY.PEEK[HEADER]", ["BODY.PEEK[HEADER]"]),
-            ("naive pursuit's items", [imap._HEADERS_ITEM, imap._TEXT_ITEM, "INTERNALDATE"]),
+        ours = [imap._HEADERS_ITEM, imap._TEXT_ITEM, "INTERNALDATE"]
+        for label, items, parse in (
+            ("naive BODY.PEEK[HEADER]", ["BODY.PEEK[HEADER]"], False),
+            ("naive, pursuit's items", ours, False),
+            ("naive, pursuit's items, parsed", ours, True),
         ):
-            peer = [naive(server, items) for _ in range(3)]
+            peer = [naive(server, items, parse) for _ in range(3)]
             p = peer[0]
             print(
                 f"{label}: {p['returned']} messages, {p['fetch_commands']} FETCH, "
