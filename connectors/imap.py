@@ -394,7 +394,13 @@ class ImapMailbox:
                     criteria = _criteria(terms[start : start + SEARCH_TERMS], since)
                     uids.update(int(u) for u in client.search(criteria))
                 for criteria, charset in [] if outgoing else hiring:  # the user sends none
-                    uids.update(int(u) for u in client.search(criteria, charset=charset))
+                    try:
+                        uids.update(int(u) for u in client.search(criteria, charset=charset))
+                    except IMAPClientAbortError:
+                        raise
+                    except IMAPClientError as exc:  # e.g. [BADCHARSET]: the rest still syncs
+                        problem = _text(exc)
+                        log.warning("imap: %s: hiring mail not searched (%s)", self.server, problem)
                 found.append((folder, outgoing, int(info[b"UIDVALIDITY"]), sorted(uids)))
             return found
 

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from contracts import draft
@@ -278,6 +279,29 @@ class TestHiringSystemMail(OnDovecot):
         # the untracked company, the newsletter and the old mail never left the server;
         # the look-alike domain matched IMAP's substring search and was dropped here
         assert sorted(fetched) == [1, 2, 5, 6]
+
+    def test_a_server_refusing_the_hiring_search_still_syncs_the_rest(
+        self, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """As a server without CHARSET UTF-8 answers NO [BADCHARSET]; here a key
+        Dovecot does not know makes it answer BAD."""
+        dovecot.append("INBOX", message("Hello", n=1))
+        dovecot.append("INBOX", message("Bewerbung bei Müller", n=2, sender="a@lever.co"))
+
+        def refused(*args: Any) -> list[tuple[list[Any], str | None]]:
+            return [(["SINCE", SINCE.date(), "X-NO-SUCH-KEY", "Müller"], "UTF-8")]
+
+        monkeypatch.setattr(imap, "_hiring_criteria", refused)
+        box = imap_mailbox(dovecot)
+        found = box.search(
+            addresses=["jane@acme.test"],
+            domains=[],
+            since=SINCE,
+            organizations=["Müller"],
+            hiring_systems=["lever.co"],
+        )
+        assert [m.subject for batch in found for m in batch] == ["Hello"]
+        assert f"{dovecot.port}: hiring mail not searched" in caplog.text
 
     def test_without_organizations_no_hiring_system_mail_is_fetched(self, dovecot: Dovecot) -> None:
         dovecot.append("INBOX", message("Your application to Acme", n=1, sender="a@greenhouse.io"))
