@@ -169,7 +169,7 @@ class Mailbox(Protocol):
         (or one of its subdomains), once, in batches the caller stores as they come;
         `progress(done, total)` after each batch. Mail from a `hiring_systems`
         domain (or subdomain) naming one of the `organizations` is included where
-        the mailbox can search for it (Gmail; not IMAP yet). Messages whose
+        the mailbox can search for it (Gmail, IMAP). Messages whose
         `source_id` is in `known` (stored by an earlier, interrupted search) may be
         left out."""
         ...

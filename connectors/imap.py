@@ -5,8 +5,10 @@ in one of several languages) and any folder the config names. Mail in the Sent
 folder is `outgoing`.
 
 First sync: per folder, one ``UID SEARCH SINCE <lookback> (OR FROM x OR TO x
-...)`` for the tracked addresses and domains, then headers only (plus the first
-2 KB of the text, for the snippet rejection detection reads) of what it found.
+...)`` for the tracked addresses and domains, one more for hiring-system mail
+naming a tracked organization (``FROM greenhouse.io ... SUBJECT "Acme" ...``),
+then headers only (plus the first 2 KB of the text, for the snippet rejection
+detection reads) of what they found.
 After that: the cursor (an opaque JSON string) holds per folder its
 UIDVALIDITY, the last UID seen and the HIGHESTMODSEQ (CONDSTORE) where offered;
 a folder with nothing new costs one EXAMINE. A changed UIDVALIDITY (or a new
@@ -370,13 +372,17 @@ class ImapMailbox:
         hiring_systems: Sequence[str] = (),
     ) -> Iterator[list[MailMessage]]:
         """Messages since `since` from, to or cc'd to the addresses and domains (or
-        their subdomains), once each, in batches of up to 200. Hiring-system mail
-        naming the `organizations` is not searched for yet."""
+        their subdomains), and mail from the `hiring_systems` (or their subdomains)
+        naming one of the `organizations` in its subject or sender name, once each,
+        in batches of up to 200. Both are searched for on the server: nothing
+        else is fetched."""
         # SEARCH takes ASCII: an internationalised domain in its punycode form
         wanted = sorted({ascii_address(a) for a in addresses if a.strip()})
         zones = sorted({_ascii_zone(d) for d in domains if d.strip()})
         terms = [*wanted, *zones]
-        if not terms:
+        systems = sorted({s.strip().lower().lstrip("@") for s in hiring_systems if s.strip()})
+        hiring = _hiring_criteria(systems, organizations, since)
+        if not terms and not hiring:
             if progress is not None:
                 progress(0, 0)
             return
@@ -391,6 +397,14 @@ class ImapMailbox:
                 for start in range(0, len(terms), SEARCH_TERMS):
                     criteria = _criteria(terms[start : start + SEARCH_TERMS], since)
                     uids.update(int(u) for u in client.search(criteria))
+                for criteria, charset in [] if outgoing else hiring:  # the user sends none
+                    try:
+                        uids.update(int(u) for u in client.search(criteria, charset=charset))
+                    except IMAPClientAbortError:
+                        raise
+                    except IMAPClientError as exc:  # e.g. [BADCHARSET]: the rest still syncs
+                        problem = _text(exc)
+                        log.warning("imap: %s: hiring mail not searched (%s)", self.server, problem)
                 found.append((folder, outgoing, int(info[b"UIDVALIDITY"]), sorted(uids)))
             return found
 
@@ -414,8 +428,10 @@ class ImapMailbox:
                 )
                 batch = []
                 for m in messages:
-                    if m.message_id in seen or m.date < since or not _concerns(m, wanted, zones):
+                    if m.message_id in seen or m.date < since:
                         continue
+                    if not _concerns(m, wanted, zones) and not _from_any(m, systems):
+                        continue  # a look-alike address found by IMAP's substring match
                     seen.add(m.message_id)
                     batch.append(m)
                 done += len(chunk)
@@ -717,6 +733,43 @@ def _ascii_zone(domain: str) -> str:
         return ascii_domain(cleaned)
     except ValueError:
         return cleaned
+
+
+def _hiring_criteria(
+    systems: Sequence[str], organizations: Sequence[str], since: datetime
+) -> list[tuple[list[Any], str | None]]:
+    """(criteria, charset) of the searches for hiring-system mail naming an organization:
+    ``SINCE d OR FROM sys1 FROM sys2 ... OR SUBJECT "Acme" OR FROM "Acme" ...``.
+
+    A hiring system writes from its own domain on an organization's behalf;
+    only the subject or the sender's name ("Acme Hiring Team") says whose it
+    is, and that is what the matcher files it by, so the body is not searched.
+    A non-ASCII name is sent as a UTF-8 literal with ``CHARSET UTF-8``.
+    """
+    names = list(dict.fromkeys(" ".join(o.split()) for o in organizations if o.strip()))
+    if not systems or not names:
+        return []
+    from_system = _any([["FROM", s] for s in systems])
+    out: list[tuple[list[Any], str | None]] = []
+    for start in range(0, len(names), SEARCH_TERMS):
+        chunk = names[start : start + SEARCH_TERMS]
+        named = _any([[field, name] for name in chunk for field in ("SUBJECT", "FROM")])
+        charset = None if all(name.isascii() for name in chunk) else "UTF-8"
+        out.append((["SINCE", since.astimezone(UTC).date(), *from_system, *named], charset))
+    return out
+
+
+def _any(keys: Sequence[list[str]]) -> list[str]:
+    """``OR k1 OR k2 ... kn``: any of these search keys, flat (prefix notation)."""
+    tree: list[str] = []
+    for key in keys[:-1]:
+        tree += ["OR", *key]
+    return tree + keys[-1]
+
+
+def _from_any(message: MailMessage, domains: Sequence[str]) -> bool:
+    domain = message.sender.email.rpartition("@")[2] if message.sender else ""
+    return bool(domain) and any(domain == d or domain.endswith("." + d) for d in domains)
 
 
 def _concerns(message: MailMessage, addresses: Sequence[str], domains: Sequence[str]) -> bool:

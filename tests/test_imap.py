@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from imapclient import IMAPClient
@@ -239,3 +240,101 @@ def test_the_sent_folder_is_found_by_use_else_by_a_usual_name() -> None:
     listing = [((), b".", "INBOX"), ((), b".", "INBOX.Gesendet"), ((), b".", "Archive")]
     assert _special(listing, SENT, SENT_NAMES) == "INBOX.Gesendet"
     assert _special([((), b"/", "INBOX")], SENT, SENT_NAMES) is None
+
+
+class TestHiringSystemMail(OnDovecot):
+    """The first sync also finds hiring-system mail naming a tracked organization."""
+
+    def test_only_hiring_system_mail_naming_a_tracked_organization_is_fetched(
+        self, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        mail = [  # UIDs 1.. in this order
+            message("Your application to Acme Networks", n=1, sender="no-reply@greenhouse.io"),
+            message(
+                "Interview invitation",
+                n=2,
+                sender="Acme Networks Hiring Team <no-reply@us.greenhouse-mail.io>",
+            ),
+            message("Your application to Initech", n=3, sender="no-reply@greenhouse.io"),
+            message("Acme Networks is hiring", n=4, sender="news@jobs-digest.test"),
+            message(
+                "=?utf-8?q?Ihre_Bewerbung_bei_M=C3=BCller_Logistik?=",
+                n=5,
+                sender="no-reply@hire.lever.co",
+            ),
+            message("Your application to Acme Networks", n=6, sender="x@notgreenhouse.io.test"),
+        ]
+        for raw in mail:
+            dovecot.append("INBOX", raw)
+        old = message("Interview at Acme Networks", n=4800, sender="no-reply@greenhouse.io")
+        dovecot.append("INBOX", old, when=NOW - timedelta(days=200))  # before the lookback
+        fetched: list[int] = []
+        real_fetch = IMAPClient.fetch
+
+        def counting_fetch(client: IMAPClient, uids: list[int], *args: object) -> object:
+            fetched.extend(uids)
+            return real_fetch(client, uids, *args)
+
+        monkeypatch.setattr(IMAPClient, "fetch", counting_fetch)
+        found = imap_mailbox(dovecot).search(
+            addresses=["someone@elsewhere.test"],
+            domains=[],
+            since=SINCE,
+            organizations=["Acme Networks", "Müller Logistik"],
+            hiring_systems=["greenhouse.io", "greenhouse-mail.io", "lever.co"],
+        )
+        subjects = sorted(m.subject for batch in found for m in batch)
+        assert subjects == [
+            "Ihre Bewerbung bei Müller Logistik",
+            "Interview invitation",
+            "Your application to Acme Networks",
+        ]
+        # the untracked company, the newsletter and the old mail never left the server;
+        # the look-alike domain matched IMAP's substring search and was dropped here
+        assert sorted(fetched) == [1, 2, 5, 6]
+
+    def test_a_server_refusing_the_hiring_search_still_syncs_the_rest(
+        self, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """As a server without CHARSET UTF-8 answers NO [BADCHARSET]; here a key
+        Dovecot does not know makes it answer BAD."""
+        dovecot.append("INBOX", message("Hello", n=1))
+        dovecot.append("INBOX", message("Bewerbung bei Müller", n=2, sender="a@lever.co"))
+
+        def refused(*args: Any) -> list[tuple[list[Any], str | None]]:
+            return [(["SINCE", SINCE.date(), "X-NO-SUCH-KEY", "Müller"], "UTF-8")]
+
+        monkeypatch.setattr(imap, "_hiring_criteria", refused)
+        box = imap_mailbox(dovecot)
+        found = box.search(
+            addresses=["jane@acme.test"],
+            domains=[],
+            since=SINCE,
+            organizations=["Müller"],
+            hiring_systems=["lever.co"],
+        )
+        assert [m.subject for batch in found for m in batch] == ["Hello"]
+        assert f"{dovecot.port}: hiring mail not searched" in caplog.text
+
+    def test_without_organizations_no_hiring_system_mail_is_fetched(self, dovecot: Dovecot) -> None:
+        dovecot.append("INBOX", message("Your application to Acme", n=1, sender="a@greenhouse.io"))
+        found = imap_mailbox(dovecot).search(
+            addresses=[], domains=[], since=SINCE, hiring_systems=["greenhouse.io"]
+        )
+        assert [m for batch in found for m in batch] == []
+
+
+class TestBulkLoad(OnDovecot):
+    def test_mail_written_into_the_maildir_is_read_by_its_received_date(
+        self, dovecot: Dovecot
+    ) -> None:
+        """`Dovecot.load` (the benchmark's loader) gives Dovecot real, dated mail."""
+        loaded = dovecot.load(
+            "INBOX",
+            [
+                (message("Recent", n=1), NOW - timedelta(days=1)),
+                (message("Too old", n=2), NOW - timedelta(days=200)),
+            ],
+        )
+        assert loaded == 2
+        assert search_all(imap_mailbox(dovecot)) == ["Recent"]
