@@ -866,6 +866,8 @@ def run(state: Context, once: bool) -> None:
     """
     from pursuit.daemon.runlock import SERVICE, RunLock, once_wait
 
+    # A database that cannot be written is said as such, before any lock is taken.
+    state.app.store.require_writable()
     # The service holds the data directory's run lock for as long as it runs;
     # `run --once` for its round: two rounds would both perform the same outbox entry.
     lock = RunLock.beside(state.app.settings.database)

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pursuit.daemon.errors import PursuitError
+from pursuit.daemon.errors import PursuitError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,14 @@ class RunLock:
         """Take the lock if it is free; True when taken."""
         if self._fd is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.path}: cannot take the run lock ({exc.strerror or exc}); "
+                "give your user write access to the data directory"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
