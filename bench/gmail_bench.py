@@ -89,6 +89,8 @@ SCALE = 1.0  # --quick: a mailbox a fiftieth the size, to check the bench still 
 
 def scaled(count: int) -> int:
     return max(1, round(count * SCALE))
+
+
 LOOKBACK_DAYS = 180  # pursuit's default [google] lookback
 LIST_PATH = "/gmail/v1/users/me/messages"  # messages.list
 GET_PREFIX = LIST_PATH + "/"  # messages.get
