@@ -17,6 +17,7 @@ Reported: CPU seconds over the window (utime + stime from /proc), resident memor
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -29,9 +30,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from clihelp import Pursuit, pursuit_command  # noqa: E402
-from feed_server import FeedServer, Reply  # noqa: E402
-from google_emulator import GoogleEmulator  # noqa: E402
+from support.cli import Pursuit, pursuit_command  # noqa: E402
+from support.feed_server import FeedServer, Reply  # noqa: E402
+from support.google_emulator import GoogleEmulator  # noqa: E402
 
 FEEDS = 20
 ME = "me@example.com"
@@ -98,7 +99,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds idle")
     parser.add_argument("--write", type=Path, help="write the results (markdown) here")
+    parser.add_argument("--json", type=Path, help="write the figures as JSON here (run_all.py)")
+    parser.add_argument("--quick", action="store_true", help="idle 5 s: checks the bench runs")
     args = parser.parse_args()
+    if args.quick:
+        args.duration = min(args.duration, 5.0)
 
     root = Path(tempfile.mkdtemp(prefix="pursuit-idle-"))
     with FeedServer() as server, GoogleEmulator(user_email=ME) as emu:
@@ -170,6 +175,17 @@ def main() -> None:
     print(text)
     if args.write:
         args.write.write_text(text)
+    if args.json:
+        figures = {
+            "bench": "idle",
+            "seconds idle": round(elapsed),
+            **{f"CPU s ({name})": round(cpu[name], 3) for name in procs},
+            **{f"RSS MB ({name})": round(memory[name][0]) for name in procs},
+            "Gmail calls per hour": round(gmail * per_hour),
+            "Calendar calls per hour": round(calendar * per_hour),
+            "feed calls per hour (20 feeds)": round(feed_calls * per_hour),
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """IMAP benchmark: a first sync of a 20,000-message folder of which 1,000 are relevant.
 
-A real Dovecot (tests/dovecot.py) on 127.0.0.1 with its INBOX loaded by writing
+A real Dovecot (tests/support/dovecot.py) on 127.0.0.1 with its INBOX loaded by writing
 Maildir files directly (`Dovecot.load`: no 20,000 APPENDs), timed apart from the
 sync. pursuit's `ImapMailbox` then runs, with every command and byte counted on
 the client's side of the socket (`Meter`: imapclient's imaplib connection
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import email.utils
+import json
 import logging
 import os
 import platform
@@ -366,7 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=5, help="first syncs (the first is cold)")
     parser.add_argument("--idle-runs", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="write the figures as JSON here (run_all.py)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the bench runs")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.messages, args.runs, args.idle_runs = 1000, 2, 2
     logging.basicConfig(level=logging.WARNING)
     imap.IMAPClient = CountingIMAPClient  # type: ignore[misc]  # the connector's client, counted
 
@@ -446,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         ours = [imap._HEADERS_ITEM, imap._TEXT_ITEM, "INTERNALDATE"]
+        naive_mb: dict[str, float] = {}
         for label, items, parse in (
             ("naive BODY.PEEK[HEADER]", ["BODY.PEEK[HEADER]"], False),
             ("naive, pursuit's items", ours, False),
@@ -453,12 +459,30 @@ def main(argv: list[str] | None = None) -> int:
         ):
             peer = [naive(server, items, parse) for _ in range(3)]
             p = peer[0]
+            naive_mb[label] = p["received"] / 1e6
             print(
                 f"{label}: {p['returned']} messages, {p['fetch_commands']} FETCH, "
                 f"received {p['received'] / 1e6:.1f} MB; median {median_of(peer, 'seconds'):.2f} s "
                 f"of {len(peer)} ({', '.join(format(r['seconds'], '.2f') for r in peer)})"
             )
     print(f"total {time.perf_counter() - started:.0f} s")
+    if args.json:
+        figures = {
+            "bench": "imap",
+            "messages in the folder": len(corpus.messages),
+            "relevant": len(corpus.relevant),
+            "first sync: messages fetched": runs[-1]["fetched_uids"],
+            "first sync: exactly the relevant ones": all(r["exact"] for r in runs),
+            "first sync: FETCH commands": runs[-1]["fetch_commands"],
+            "first sync: kB received": round(runs[-1]["received"] / 1e3),
+            "first sync warm median s": round(median_of(warm, "seconds"), 2),
+            "nothing new: commands": q["commands"],
+            "IDLE wake-up median ms": round(statistics.median(wake) * 1e3),
+            "naive BODY.PEEK[HEADER] of all: MB received": round(
+                naive_mb["naive BODY.PEEK[HEADER]"], 1
+            ),
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
     return 0
 
 

@@ -28,6 +28,7 @@ from pursuit.daemon.jobs import plan
 from pursuit.daemon.store import Store
 
 TZ = ZoneInfo("Europe/Paris")
+INTERVIEWS, MESSAGES = 2000, 20000  # --quick: 50 and 200
 
 
 def populate(root: Path) -> Path:
@@ -48,7 +49,7 @@ def populate(root: Path) -> Path:
             for p in range(10):
                 c = store.ensure_contact(f"person{p}@org{o:03d}.example", f"Person {o}-{p}", org.id)
                 contacts.append(c.id)
-        for i in range(2000):
+        for i in range(INTERVIEWS):
             org_id = i % 100 + 1
             start = now + timedelta(days=(i % 240) - 180, hours=i % 8)
             first = (org_id - 1) * 10 + i % 10
@@ -59,7 +60,7 @@ def populate(root: Path) -> Path:
                 [contacts[first], contacts[(first + 1) % len(contacts)]],
                 position="Engineer",
             )
-        for m in range(20000):
+        for m in range(MESSAGES):
             org_id = m % 100 + 1
             store.log_correspondence(
                 message_id=f"<m{m}@mail.example>",
@@ -69,7 +70,6 @@ def populate(root: Path) -> Path:
                 organization_id=org_id,
                 contact_ids=[(org_id - 1) * 10 + 1],
                 subject=f"Subject {m}",
-                snippet="snippet",
             )
     plan(store, settings, "ics", now)
     counts = {
@@ -85,7 +85,12 @@ def populate(root: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="3 runs")
+    parser.add_argument("--json", type=Path, help="write the summary as JSON here")
     args = parser.parse_args()
+    if args.quick:
+        global INTERVIEWS, MESSAGES
+        args.runs, INTERVIEWS, MESSAGES = min(args.runs, 3), 50, 200
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         config = populate(root)
@@ -124,6 +129,16 @@ def main() -> None:
     )
     print(f"python -c pass: median {statistics.median(baseline):.0f} ms")
     print(f"outside libraries imported by status: {imported}")
+    if args.json:
+        summary = {
+            "bench": "status",
+            "runs": args.runs,
+            "quick": args.quick,
+            "status_ms": {"median": statistics.median(times), "min": min(times), "max": max(times)},
+            "python_start_ms": statistics.median(baseline),
+            "imported": imported,
+        }
+        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

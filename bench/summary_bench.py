@@ -12,6 +12,7 @@ for under 1 s and under 100 KB (Gmail clips at 102 KB).
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import tempfile
@@ -80,7 +81,6 @@ def populate(root: Path) -> tuple[Store, object]:
                 organization_id=org_people[0].organization_id,
                 contact_ids=[org_people[m % 3].id],
                 subject=f"Re: your application, message {m}",
-                snippet="Thanks for your time on the call.",
             )
         store.set_feeds(
             WantedFeed(org.id, f"https://{org.domains[0]}/{kind}", "x", kind, "rss")
@@ -102,7 +102,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--write", type=Path, help="write the results as Markdown here")
+    parser.add_argument("--quick", action="store_true", help="2 runs")
+    parser.add_argument("--json", type=Path, help="write the summary as JSON here")
     args = parser.parse_args()
+    if args.quick:
+        global ORGS, INTERVIEWS, MESSAGES
+        args.runs, ORGS, INTERVIEWS, MESSAGES = min(args.runs, 2), 10, 20, 200
     with tempfile.TemporaryDirectory() as tmp:
         store, settings = populate(Path(tmp))
         times, html, text = [], "", ""
@@ -139,6 +144,21 @@ def main() -> None:
     print(report)
     if args.write:
         args.write.write_text(report)
+    if args.json:
+        result = {
+            "bench": "summary",
+            "runs": args.runs,
+            "quick": args.quick,
+            "render_ms": {
+                "median": median * 1000,
+                "min": min(times) * 1000,
+                "max": max(times) * 1000,
+            },
+            "html_kb": size / 1000,
+            "text_kb": len(text.encode()) / 1000,
+            "counts": counts,
+        }
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ class OrganizationSettings:
 class FeedsSettings:
     timeout: timedelta = timedelta(seconds=20)
     max_size_mb: int = 5
-    concurrency: int = 8
+    #: Connections open at once in all, and to one host.
+    concurrency: int = 64
+    per_host: int = 2
     poll_every: timedelta = timedelta(hours=1)
     news_search: bool = True
     keywords: tuple[str, ...] = ()
@@ -590,6 +592,7 @@ def _feeds_settings(r: _Reader, table: dict[str, Any]) -> FeedsSettings:
         timeout=r.value(table, "timeout", str, parse_positive_duration, d.timeout, "feeds"),
         max_size_mb=r.value(table, "max_size_mb", int, _positive_int, d.max_size_mb, "feeds"),
         concurrency=r.value(table, "concurrency", int, _positive_int, d.concurrency, "feeds"),
+        per_host=r.value(table, "per_host", int, _positive_int, d.per_host, "feeds"),
         poll_every=r.value(
             table, "poll_every", str, parse_positive_duration, d.poll_every, "feeds"
         ),

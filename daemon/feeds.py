@@ -102,6 +102,7 @@ def poll_feeds(
     results = fetch_many(
         sources,
         concurrency=config.concurrency,
+        per_host=config.per_host,
         timeout=config.timeout.total_seconds(),
         max_bytes=config.max_bytes,
         user_agent=DEFAULT_USER_AGENT,

@@ -17,6 +17,7 @@ import threading
 import time
 import tracemalloc
 import zlib
+from collections import Counter
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1040,14 +1041,62 @@ def test_fetch_many_runs_concurrently(server: FeedServer) -> None:
         for n in range(20)
     ]
     started = time.monotonic()
-    results = in_order(fetch_many(sources))
+    results = in_order(fetch_many(sources, per_host=10))
     elapsed = time.monotonic() - started
     assert all(isinstance(r, FetchResult) for r in results)
     assert [r.source for r in results if isinstance(r, FetchResult)] == sources
     assert elapsed < 2.0  # 20 × 0.2 s one after another would take 4 s
 
 
+class ConnectionWatch:
+    """A route handler that counts the requests being answered at once, per host."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
+        self.peak_hosts = 0  # hosts served at the same moment
+
+    def __call__(self, request: Request) -> Reply:
+        host = (request.header("Host") or "").rpartition(":")[0]
+        with self._lock:
+            self._open[host] += 1
+            self.peak[host] = max(self.peak[host], self._open[host])
+            busy = sum(1 for n in self._open.values() if n)
+            self.peak_hosts = max(self.peak_hosts, busy)
+        time.sleep(0.05)
+        with self._lock:
+            self._open[host] -= 1
+        return Reply(body=RSS2, content_type=RSS)
+
+
 def test_fetch_many_bounds_the_open_connections(server: FeedServer) -> None:
+    watch = ConnectionWatch()
+    sources = [src(server.route(path(f"bounded{n}.xml"), watch)) for n in range(12)]
+    results = in_order(fetch_many(sources, per_host=3))
+    assert all(isinstance(r, FetchResult) for r in results)
+    assert watch.peak == {"127.0.0.1": 3}
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[list[FeedServer]]:
+    """Feed servers on five loopback addresses (Linux routes 127.0.0.0/8 to loopback)."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(FeedServer(host=f"127.0.0.{n}")) for n in range(2, 7)]
+
+
+def test_fetch_many_opens_two_connections_per_host_and_serves_hosts_at_once(
+    hosts: list[FeedServer],
+) -> None:
+    watch = ConnectionWatch()
+    sources = [src(server.route(path(f"host{n}.xml"), watch)) for server in hosts for n in range(6)]
+    results = in_order(fetch_many(sources))
+    assert all(isinstance(r, FetchResult) for r in results), results
+    assert watch.peak == {server.host: 2 for server in hosts}
+    assert watch.peak_hosts > 1
+
+
+def test_the_global_ceiling_holds_across_hosts(hosts: list[FeedServer]) -> None:
     lock = threading.Lock()
     open_now = peak = 0
 
@@ -1061,10 +1110,22 @@ def test_fetch_many_bounds_the_open_connections(server: FeedServer) -> None:
             open_now -= 1
         return Reply(body=RSS2, content_type=RSS)
 
-    sources = [src(server.route(path(f"bounded{n}.xml"), slow)) for n in range(12)]
-    results = in_order(fetch_many(sources, concurrency=3))
+    sources = [
+        src(server.route(path(f"ceiling{n}.xml"), slow)) for server in hosts for n in range(3)
+    ]
+    results = in_order(fetch_many(sources, per_host=2, concurrency=3))
     assert all(isinstance(r, FetchResult) for r in results)
     assert peak == 3
+
+
+def test_a_redirect_to_another_host_waits_for_that_hosts_slot(hosts: list[FeedServer]) -> None:
+    watch = ConnectionWatch()
+    first, second = hosts[0], hosts[1]
+    target = second.route(path("target.xml"), watch)
+    sources = [src(first.route(path(f"moved{n}.xml"), redirect(target, 302))) for n in range(6)]
+    results = in_order(fetch_many(sources))
+    assert all(isinstance(r, FetchResult) for r in results), results
+    assert watch.peak == {second.host: 2}
 
 
 def test_a_caller_that_stops_early_does_not_wait_for_the_rest(server: FeedServer) -> None:
@@ -1073,7 +1134,7 @@ def test_a_caller_that_stops_early_does_not_wait_for_the_rest(server: FeedServer
         for n in range(20)
     ]
     started = time.monotonic()
-    results = fetch_many(sources, concurrency=1)
+    results = fetch_many(sources, per_host=1)
     next(results)
     assert isinstance(results, Generator)
     results.close()  # e.g. storing the first result failed
@@ -1086,7 +1147,7 @@ def test_waiting_for_a_connection_does_not_count_against_the_timeout(server: Fee
         for n in range(3)
     ]
     # One connection at a time: the third feed waits 0.8 s, longer than its 0.6 s budget.
-    results = in_order(fetch_many(sources, concurrency=1, timeout=0.6))
+    results = in_order(fetch_many(sources, per_host=1, timeout=0.6))
     assert all(isinstance(r, FetchResult) for r in results), results
 
 

@@ -19,7 +19,7 @@ open; a size cap enforced while reading, on the bytes received and on the
 decompressed bytes; conditional GET; at most 5 redirects. Every failure is a
 `FeedError` naming the feed.
 
-`fetch_many` (`fetching`) bounds the connections open at once, not the parsing:
+`fetch_many` (`fetching`) bounds the connections open to each host and in all, not the parsing:
 a feed is parsed after its connection slot is given back, so the next download
 waits on no one's parser.
 

@@ -13,8 +13,8 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -41,22 +41,59 @@ def _shutdown(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class Deadline:
-    """The total time budget of one fetch, and the connection slot it waits for.
+#: What a request holds while its connection is open: a slot for the host it connects to.
+SlotFor = Callable[[str], AbstractContextManager[Any]]
 
-    The budget starts when the first request gets its slot. A watchdog timer
-    shuts the current socket down when it runs out, so a blocked read (headers
-    trickling in, a stalled body) returns at once.
+
+def no_slot(_host: str) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
+class HostSlots:
+    """Connection slots shared by fetches that run together: at most `per_host`
+    connections open to one host, and at most `total` open at all (file
+    descriptors and threads are finite).
+
+    A host's slot is taken before a global one, always in this order, so a
+    fetch waiting for a busy host never holds a slot another host could use.
+    """
+
+    def __init__(self, per_host: int, total: int) -> None:
+        self.per_host = max(1, per_host)
+        self._total = threading.BoundedSemaphore(max(1, total))
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def _host(self, host: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            slot = self._hosts.get(host)
+            if slot is None:
+                slot = self._hosts[host] = threading.BoundedSemaphore(self.per_host)
+            return slot
+
+    @contextmanager
+    def __call__(self, host: str) -> Iterator[None]:
+        with self._host(host.lower()), self._total:
+            yield
+
+
+class Deadline:
+    """The total time budget of one fetch, and the connection slots it waits for.
+
+    The budget starts when the first request gets its slot (`slots(host)` for
+    each host it connects to). A watchdog timer shuts the current socket down
+    when it runs out, so a blocked read (headers trickling in, a stalled body)
+    returns at once.
     """
 
     def __init__(
         self,
         seconds: float,
-        slot: AbstractContextManager[Any],
+        slots: SlotFor = no_slot,
         cancel: threading.Event | None = None,
     ) -> None:
         self.seconds = seconds
-        self.slot = slot
+        self.slots = slots
         self._end = 0.0
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -320,10 +357,12 @@ def get(
     deadline: Deadline,
     max_bytes: int,
 ) -> Answer:
-    """GET `url`, following redirects; a 304 comes back with an empty body."""
-    with deadline.slot:
-        deadline.start()
-        return _get_holding_slot(url, headers=headers, deadline=deadline, max_bytes=max_bytes)
+    """GET `url`, following redirects; a 304 comes back with an empty body.
+
+    Each connection is opened holding the slot of its host (a redirect to
+    another host waits for that host's slot).
+    """
+    return _get_holding_slots(url, headers=headers, deadline=deadline, max_bytes=max_bytes)
 
 
 @dataclass(frozen=True)
@@ -364,7 +403,7 @@ class _Credentials:
         return parts._replace(netloc=f"{self.userinfo}@{parts.netloc}").geturl()
 
 
-def _get_holding_slot(
+def _get_holding_slots(
     url: str,
     *,
     headers: Mapping[str, str],
@@ -381,34 +420,36 @@ def _get_holding_slot(
         sent = dict(headers)
         if credentials is not None:
             sent["Authorization"] = credentials.header
-        conn, resp, peer = _open(current, sent, deadline, origin)
-        origin = origin or peer
         host = urlsplit(current).hostname or ""
-        try:
-            status = resp.status
-            if status in _REDIRECTS:
-                location = (resp.getheader("Location") or "").strip()
-                if not location:
-                    raise Problem(f"HTTP {status} redirect without a Location header")
-                target = urljoin(current, location)
-                if urlsplit(target).scheme.lower() not in ("http", "https"):
-                    raise Problem(f"redirected to a non-HTTP URL {redact_url(target)!r}")
-                if status in _PERMANENT and permanent_so_far:
-                    kept = credentials and credentials.follow(target)
-                    moved_to = kept.attach(target) if kept else target
-                else:
-                    permanent_so_far = False
-                shown = redact_url(current)
-                log.debug("%s redirects (%d) to %s", shown, status, redact_url(target))
-                current = target
-                continue
-            if status == 304:
-                return Answer(status, current, resp.msg, b"", moved_to)
-            if not 200 <= status < 300:
-                raise _http_error(status, resp.reason, resp.msg)
-            body = _read_body(resp, host, deadline, max_bytes)
-            return Answer(status, current, resp.msg, body, moved_to)
-        finally:
-            deadline.watch(None)
-            conn.close()
+        with deadline.slots(host):
+            deadline.start()
+            conn, resp, peer = _open(current, sent, deadline, origin)
+            origin = origin or peer
+            try:
+                status = resp.status
+                if status in _REDIRECTS:
+                    location = (resp.getheader("Location") or "").strip()
+                    if not location:
+                        raise Problem(f"HTTP {status} redirect without a Location header")
+                    target = urljoin(current, location)
+                    if urlsplit(target).scheme.lower() not in ("http", "https"):
+                        raise Problem(f"redirected to a non-HTTP URL {redact_url(target)!r}")
+                    if status in _PERMANENT and permanent_so_far:
+                        kept = credentials and credentials.follow(target)
+                        moved_to = kept.attach(target) if kept else target
+                    else:
+                        permanent_so_far = False
+                    shown = redact_url(current)
+                    log.debug("%s redirects (%d) to %s", shown, status, redact_url(target))
+                    current = target
+                    continue
+                if status == 304:
+                    return Answer(status, current, resp.msg, b"", moved_to)
+                if not 200 <= status < 300:
+                    raise _http_error(status, resp.reason, resp.msg)
+                body = _read_body(resp, host, deadline, max_bytes)
+                return Answer(status, current, resp.msg, body, moved_to)
+            finally:
+                deadline.watch(None)
+                conn.close()
     raise Problem(f"too many redirects (more than {MAX_REDIRECTS})")

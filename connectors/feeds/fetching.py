@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pursuit.connectors.feeds.boards import SMARTRECRUITERS_PAGE, parse_board, with_query
-from pursuit.connectors.feeds.client import Deadline, get
+from pursuit.connectors.feeds.client import Deadline, HostSlots, SlotFor, get, no_slot
 from pursuit.connectors.feeds.model import (
     DEFAULT_MAX_ITEMS,
     DEFAULT_USER_AGENT,
@@ -40,14 +40,14 @@ def fetch(
     timeout: float = 20.0,
     max_bytes: int = 5_000_000,
     user_agent: str = DEFAULT_USER_AGENT,
-    connection_slot: AbstractContextManager[Any] | None = None,
+    connection_slots: SlotFor = no_slot,
     max_items: int = DEFAULT_MAX_ITEMS,
     cancel: threading.Event | None = None,
 ) -> FetchResult:
     """Fetch and parse one feed or job board. Raises FeedError.
 
-    Every HTTP request is made holding `connection_slot` (a semaphore shared by
-    the fetches that run together); the deadline starts once it is first held.
+    Every HTTP request is made holding `connection_slots(host)` (shared by the
+    fetches that run together); the deadline starts once a slot is first held.
     At most the `max_items` newest items come back; a listing cut so is not
     complete. Credentials in the URL (`https://user:password@host/feed`) are sent
     as HTTP Basic authorization and never shown: every message and log line
@@ -58,7 +58,7 @@ def fetch(
     except ConfigError as exc:
         raise FeedError(redact_url(source.url), f"cannot fetch: {exc}") from None
     via = "" if fetch_url == source.url else f" (fetching {redact_url(fetch_url)})"
-    deadline = Deadline(timeout, connection_slot or nullcontext(), cancel)
+    deadline = Deadline(timeout, connection_slots, cancel)
     try:
         return _fetch(source, fetch_url, fmt, deadline, max_bytes, user_agent, max_items)
     except Problem as problem:
@@ -145,38 +145,68 @@ def _fetch(
     )
 
 
+#: Connections open to one host at once: what a polite client opens (RFC 9112 § 9.4).
+DEFAULT_PER_HOST = 2
+#: Connections open at all at once: a ceiling for file descriptors and threads.
+DEFAULT_CONCURRENCY = 64
+
+
+def _host_of(source: FeedSource) -> str:
+    try:
+        return (urlsplit(source.url).hostname or "").lower()
+    except ValueError:  # fetch() says what is wrong with it
+        return ""
+
+
+def _spread_by_host(sources: Sequence[FeedSource]) -> list[int]:
+    """The indexes of `sources`, each host's first feed before any host's second:
+    the pool's threads start on many hosts rather than queue behind one."""
+    seen: Counter[str] = Counter()
+    rank = []
+    for index, source in enumerate(sources):
+        host = _host_of(source)
+        rank.append((seen[host], index))
+        seen[host] += 1
+    return [index for _rank, index in sorted(rank)]
+
+
 def fetch_many(
     sources: Sequence[FeedSource],
     *,
-    concurrency: int = 8,
+    per_host: int = DEFAULT_PER_HOST,
+    concurrency: int = DEFAULT_CONCURRENCY,
     **fetch_kwargs: Any,
 ) -> Generator[tuple[int, FetchResult | FeedError], None, None]:
     """Fetch many feeds in parallel, yielding each result with its source's index
     as soon as it is ready.
 
-    A `cancel` event given in `fetch_kwargs` ends every fetch under way at once
-    when set (each gives a FeedError); the caller stops reading then.
-    At most `concurrency` connections are open at once. A failing feed gives
-    its FeedError in its place and never affects another.
+    At most `per_host` connections are open to one host, and at most
+    `concurrency` in all. A `cancel` event given in `fetch_kwargs` ends every
+    fetch under way at once when set (each gives a FeedError); the caller stops
+    reading then. A failing feed gives its FeedError in its place and never
+    affects another.
     """
     if not sources:
         return
-    connections = threading.BoundedSemaphore(max(1, concurrency))
+    slots = HostSlots(per_host, concurrency)
 
     def one(source: FeedSource) -> FetchResult | FeedError:
         try:
-            return fetch(source, connection_slot=connections, **fetch_kwargs)
+            return fetch(source, connection_slots=slots, **fetch_kwargs)
         except FeedError as exc:
             return exc
         except Exception as exc:  # a bug must not cost the other feeds their round
             log.exception("unexpected error fetching %s", redact_url(source.url))
             return FeedError(redact_url(source.url), f"internal error: {type(exc).__name__}: {exc}")
 
-    # Twice as many threads as connections: while some parse, others download.
-    workers = max(1, min(2 * concurrency, len(sources)))
+    # A feed is parsed after it gives its connection back: twice as many threads
+    # as connections, so while some parse, others download.
+    hosts = len({_host_of(source) for source in sources})
+    connections = min(max(1, concurrency), hosts * max(1, per_host))
+    workers = max(1, min(2 * connections, len(sources)))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pursuit-feed")
     try:
-        futures = {pool.submit(one, source): index for index, source in enumerate(sources)}
+        futures = {pool.submit(one, sources[i]): i for i in _spread_by_host(sources)}
         for future in as_completed(futures):
             yield futures[future], future.result()
     finally:  # a caller that stops early does not wait for the feeds not yet started
