@@ -848,6 +848,11 @@ def auth_google(state: Context, no_browser: bool, port: int) -> None:
         print_fn=click.echo,
     )
     click.echo(f"Signed in; token saved to {google.credentials_file}.")
+    store = state.app.store
+    if store.read_only is None:  # the summary and doctor warn before a Testing grant ends
+        store.record_grant("google", now=state.app.now())
+    else:
+        log.warning("the sign-in date is not recorded: %s is read-only", store.path)
     if state.app.settings.google is None:
         click.echo("Add a [google] section to your config to use it (see `pursuit init`).")
 

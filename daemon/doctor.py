@@ -69,7 +69,11 @@ def checks(app: App, now: datetime, *, probe: bool = True) -> list[Check]:
         found.append(Check("store", str(exc), "fix or move the file named above"))
         return found
     if app.settings.google is not None:
-        found.append(_google(app, probe))
+        google = _google(app, probe)
+        found.append(google)
+        # a refused or missing sign-in has its own fix; a working one may end soon
+        if not google.needs_you or google.found.startswith("not reachable"):
+            found += _grant_renewal(app, now)
     found += _jobs(app, now)
     return found
 
@@ -94,6 +98,18 @@ def _google(app: App, probe: bool) -> Check:
     except PursuitError as exc:
         return Check("google", f"not reachable: {exc}", "check the network; pursuit retries")
     return Check("google", f"reachable, authorized as {me}")
+
+
+def _grant_renewal(app: App, now: datetime) -> list[Check]:
+    """The summary's warning, from day 5 to day 7 after the sign-in, while it works."""
+    from pursuit.daemon.summary import grant_renewal
+
+    if app.store.grant_refused("google") is not None:
+        return []
+    line = grant_renewal(app.store, now, app.settings.timezone)
+    if line is None:
+        return []
+    return [Check("google sign-in", line, "publish the app, or sign in again by then")]
 
 
 def _when(moment: datetime, tz: Any) -> str:

@@ -1993,6 +1993,16 @@ class Store:
         found = json.loads(raw)
         return from_db(found["since"]), str(found["error"])
 
+    def record_grant(self, account: str, *, now: datetime) -> None:
+        """The user signed in to an account now (`pursuit auth google`): a grant of an
+        app still in Google's Testing mode ends 7 days later, so the summary warns."""
+        self.save_cursor(f"grant_made:{account}", to_db(now), now=now)
+
+    def grant_made(self, account: str) -> datetime | None:
+        """When the user last signed in to an account, if pursuit saw it."""
+        raw = self.cursor(f"grant_made:{account}")
+        return None if raw is None else from_db(raw)
+
 
 def _outbox_entry(r: sqlite3.Row) -> OutboxEntry:
     return OutboxEntry(

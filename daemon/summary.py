@@ -45,6 +45,10 @@ SHOWN_DUTIES = 15
 SHOWN_MARKS = 10
 #: Days without an answer after your last message before the summary says so.
 NO_REPLY_AFTER = timedelta(days=3)
+#: Google ends the grant of an OAuth app left in "Testing" this long after the sign-in;
+#: pursuit cannot ask Google which mode the app is in, so it warns from RENEWAL_WARNING_FROM.
+TESTING_GRANT_LIFETIME = timedelta(days=7)
+RENEWAL_WARNING_FROM = timedelta(days=5)
 
 KIND_LABELS = {
     DutyKind.THANK_YOU: "thank-you",
@@ -302,6 +306,7 @@ def health(
         if s["error"] and (runs[name].last_run or now) >= week.start
     ]
     grant = None
+    renewal = None
     if settings.google is not None:
         refused = store.grant_refused("google")
         if refused is not None:
@@ -311,6 +316,8 @@ def health(
                 "error": error.splitlines()[0][:200],
                 "fix": "pursuit auth google",
             }
+        else:
+            renewal = grant_renewal(store, now, tz)
     feeds = store.feeds()
     shown_failing = failing[:10]
     answered = [f for f in feeds if f.active and not f.last_error and f.last_ok is not None]
@@ -320,6 +327,7 @@ def health(
         "sources": sources,
         "failed_this_week": failed_this_week,
         "grant": grant,
+        "grant_renewal": renewal,
         "feeds_ok": len(answered),
         "feeds_oldest_ok": _when(oldest, tz) if oldest else "",
         "feeds_failing_count": len(failing),
@@ -334,8 +342,27 @@ def health(
             for f in shown_failing
         ],
         "feeds_failing_more": max(0, len(failing) - len(shown_failing)),
-        "healthy": not any(s["error"] for s in sources) and grant is None and not failing,
+        "healthy": (
+            not any(s["error"] for s in sources)
+            and grant is None
+            and renewal is None
+            and not failing
+        ),
     }
+
+
+def grant_renewal(store: Store, now: datetime, tz: ZoneInfo) -> str | None:
+    """One line from day 5 to day 7 after the Google sign-in: the grant ends on day 7
+    if the user's Google Cloud app is still in Testing. Past day 7 a working grant means
+    the app is published, so nothing. The caller knows the grant is not refused."""
+    made = store.grant_made("google")
+    if made is None or not RENEWAL_WARNING_FROM <= now - made < TESTING_GRANT_LIFETIME:
+        return None
+    return (
+        f"Google sign-in made on {_day(made, tz)}: if your Google Cloud app is still in "
+        f"Testing, Google ends it on {_day(made + TESTING_GRANT_LIFETIME, tz)}; publish it "
+        "(README, Connecting Google, step 2) or run `pursuit auth google` again then."
+    )
 
 
 # --- rendering

@@ -1,0 +1,73 @@
+"""A Google sign-in that may end soon: Google ends the grant of an app left in "Testing"
+7 days after it was made, so the summary's Health section and the doctor warn from day 5."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from support.app import Clock, make_settings
+from support.summary import record
+
+from pursuit.daemon import doctor, summary
+from pursuit.daemon.app import App
+
+WARNING = (
+    "Google sign-in made on Mon 30 Nov: if your Google Cloud app is still in Testing, "
+    "Google ends it on Mon 07 Dec; publish it (README, Connecting Google, step 2) "
+    "or run `pursuit auth google` again then."
+)
+
+
+@pytest.fixture
+def google_app(tmp_path: Path, clock: Clock) -> Iterator[App]:
+    token = tmp_path / "google-token.json"
+    token.write_text("{}")
+    settings = make_settings(tmp_path, google={"credentials_file": str(token)})
+    app = App(settings, clock=clock)
+    app.store.record_grant("google", now=clock.now)  # as `pursuit auth google` does
+    yield app
+    app.close()
+
+
+@pytest.mark.parametrize(("day", "warned"), [(4, False), (6, True), (8, False)])
+def test_the_summary_warns_from_day_5_to_day_7_after_the_sign_in(
+    google_app: App, clock: Clock, day: int, warned: bool
+) -> None:
+    clock.now += timedelta(days=day)
+    data = record(google_app)
+    text = summary.render_text(data)
+    html = summary.render_html(data).replace("&#96;", "`")
+    assert (WARNING in text) is warned
+    assert (WARNING in html) is warned
+    assert ("needs attention" in summary.subject(data)) is warned
+
+
+def test_a_refused_grant_keeps_its_own_line_without_the_warning(
+    google_app: App, clock: Clock
+) -> None:
+    clock.now += timedelta(days=6)
+    google_app.store.record_grant_refused(
+        "google", "google: the sign-in was revoked", now=clock.now
+    )
+    text = summary.render_text(record(google_app))
+    assert "Google sign-in refused since" in text
+    assert "Google ends it" not in text
+
+
+def test_the_doctor_warns_on_day_6_as_something_that_needs_you(
+    google_app: App, clock: Clock
+) -> None:
+    clock.now += timedelta(days=6)
+    found = doctor.checks(google_app, clock.now, probe=False)
+    renewal = [c for c in found if WARNING in c.found]
+    assert len(renewal) == 1 and renewal[0].needs_you
+    assert WARNING in doctor.render(found)
+
+
+def test_the_doctor_says_nothing_of_it_on_day_8(google_app: App, clock: Clock) -> None:
+    clock.now += timedelta(days=8)
+    found = doctor.checks(google_app, clock.now, probe=False)
+    assert "Google ends it" not in doctor.render(found)
