@@ -16,16 +16,41 @@ only connectors know a protocol. The contracts the core uses:
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from typing import Protocol
 
 #: The header that carries a side effect's idempotency key on a draft or a sent message.
 KEY_HEADER = "X-Pursuit-Key"
+
+
+def outgoing_key(message: Message, user: str) -> str:
+    """The `X-Pursuit-Key` of a message pursuit is about to send, checked: a message
+    without one, or addressed to anyone but the user, raises ValueError and is not
+    sent. Every `Sender` calls it first."""
+    key = str(message.get(KEY_HEADER) or "").strip()
+    if not key:
+        raise ValueError(f"a message pursuit sends carries {KEY_HEADER}")
+    check_only_to(message, user)
+    return key
+
+
+def check_only_to(message: Message, user: str) -> None:
+    """ValueError unless the message is addressed (To, Cc, Bcc) to the user alone."""
+    recipients = [
+        address.lower()
+        for _, address in email.utils.getaddresses(
+            [str(v) for field in ("To", "Cc", "Bcc") for v in message.get_all(field) or []]
+        )
+        if address
+    ]
+    if not recipients or any(r != user.lower() for r in recipients):
+        raise ValueError(f"pursuit sends mail to the user alone ({user}), not {recipients}")
 
 
 def event_id_for(key: str, install_id: str = "") -> str:

@@ -9,13 +9,12 @@ the message sent earlier. Readable by the user alone (0600); written whole
 from __future__ import annotations
 
 import copy
-import email.utils
 import os
 import re
 from email.message import EmailMessage
 from pathlib import Path
 
-from pursuit.connectors.base import KEY_HEADER
+from pursuit.connectors.base import outgoing_key
 
 
 class EmlFolder:
@@ -33,19 +32,7 @@ class EmlFolder:
         return str(path) if path.exists() else None
 
     def send(self, message: EmailMessage) -> str:
-        key = str(message.get(KEY_HEADER) or "").strip()
-        if not key:
-            raise ValueError(f"a message pursuit sends carries {KEY_HEADER}")
-        recipients = [
-            address.lower()
-            for _, address in email.utils.getaddresses(
-                [str(v) for field in ("To", "Cc", "Bcc") for v in message.get_all(field) or []]
-            )
-        ]
-        if not recipients or any(r != self.address for r in recipients):
-            raise ValueError(
-                f"pursuit sends mail to the user alone ({self.address}), not {recipients}"
-            )
+        key = outgoing_key(message, self.address)
         found = self.find_sent(key)
         if found is not None:
             return found

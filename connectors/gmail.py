@@ -40,7 +40,14 @@ from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from pursuit.connectors.base import Address, MailChanges, MailMessage
+from pursuit.connectors.base import (
+    KEY_HEADER,
+    Address,
+    MailChanges,
+    MailMessage,
+    check_only_to,
+    outgoing_key,
+)
 from pursuit.connectors.google_api import (
     RATE_LIMIT_REASONS,
     GoogleApi,
@@ -65,7 +72,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "gmail"
 DEFAULT_BATCH_URI = "https://gmail.googleapis.com/batch/gmail/v1"
-KEY_HEADER = "X-Pursuit-Key"
 METADATA_HEADERS = (
     "From",
     "To",
@@ -601,15 +607,7 @@ class GmailMailbox(GoogleApi):
         """
         me = self.user_email or self.profile()[0]
         headers = BytesHeaderParser().parsebytes(raw)
-        recipients = [
-            addr.lower()
-            for _, addr in email.utils.getaddresses(
-                [str(v) for h in ("To", "Cc", "Bcc") for v in headers.get_all(h) or []]
-            )
-            if addr
-        ]
-        if not recipients or any(r != me for r in recipients):
-            raise ValueError(f"pursuit sends mail to the user alone ({me}), not {recipients}")
+        check_only_to(headers, me)
         message_id = headers.get("Message-ID")
         if not message_id:
             digest = hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -667,9 +665,7 @@ class GmailMailbox(GoogleApi):
 
     def send(self, message: EmailMessage) -> str:
         """Send to the user alone, once per ``X-Pursuit-Key``; returns the Gmail id."""
-        key = str(message.get(KEY_HEADER) or "").strip()
-        if not key:
-            raise ValueError(f"a message pursuit sends carries {KEY_HEADER}")
+        key = outgoing_key(message, self.user_email or self.profile()[0])
         outgoing = copy.deepcopy(message)
         del outgoing["Message-ID"]  # the key's own, so `find_sent` finds it in any process
         outgoing["Message-ID"] = _message_id_for(key)

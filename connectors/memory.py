@@ -22,6 +22,7 @@ from pursuit.connectors.base import (
     CalendarEvent,
     MailChanges,
     MailMessage,
+    outgoing_key,
 )
 from pursuit.daemon.errors import CursorExpired
 
@@ -189,20 +190,8 @@ class MemorySender:
         return next((i for i, message in self.sent.items() if message.get(KEY_HEADER) == key), None)
 
     def send(self, message: EmailMessage) -> str:
-        key = message.get(KEY_HEADER)
-        if not key:
-            raise ValueError(f"a message pursuit sends carries {KEY_HEADER}")
-        recipients = [
-            address.lower()
-            for _, address in email.utils.getaddresses(
-                [str(v) for field in ("To", "Cc", "Bcc") for v in message.get_all(field) or []]
-            )
-        ]
-        if not recipients or any(r != self.address for r in recipients):
-            raise ValueError(
-                f"pursuit sends mail to the user alone ({self.address}), not {recipients}"
-            )
-        existing = self.find_sent(str(key))
+        key = outgoing_key(message, self.address)
+        existing = self.find_sent(key)
         if existing is not None:
             return existing
         message_id = f"sent-{len(self.sent) + 1}"

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Literal
 
-from pursuit.connectors.base import KEY_HEADER
+from pursuit.connectors.base import outgoing_key
 from pursuit.connectors.imap import is_loopback
 from pursuit.daemon.errors import AuthError, ConfigError, SourceError
 
@@ -91,20 +91,7 @@ class SmtpSender:
 
     def send(self, message: EmailMessage) -> str:
         """Send unless sent already; returns the message's Message-ID either way."""
-        key = message.get(KEY_HEADER)
-        if not key:
-            raise ValueError(f"a message pursuit sends carries {KEY_HEADER}")
-        key = str(key).strip()
-        recipients = [
-            address.lower()
-            for _, address in email.utils.getaddresses(
-                [str(v) for field in ("To", "Cc", "Bcc") for v in message.get_all(field) or []]
-            )
-        ]
-        if not recipients or any(r != self.address for r in recipients):
-            raise ValueError(
-                f"pursuit sends mail to the user alone ({self.address}), not {recipients}"
-            )
+        key = outgoing_key(message, self.address)
         existing = self.find_sent(key)
         if existing is not None:
             return existing
