@@ -28,6 +28,25 @@ from typing import Protocol
 #: The header that carries a side effect's idempotency key on a draft or a sent message.
 KEY_HEADER = "X-Pursuit-Key"
 
+#: The headers of a message the core reads (the matcher, the log, drafts found again):
+#: what a mailbox fetches, and nothing else.
+HEADERS_READ = (
+    "From",
+    "To",
+    "Cc",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "List-Unsubscribe",
+    "List-Id",
+    "Precedence",
+    "Auto-Submitted",
+    KEY_HEADER,
+)
+
 
 def outgoing_key(message: Message, user: str) -> str:
     """The `X-Pursuit-Key` of a message pursuit is about to send, checked: a message

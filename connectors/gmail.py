@@ -41,6 +41,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from pursuit.connectors.base import (
+    HEADERS_READ,
     KEY_HEADER,
     Address,
     MailChanges,
@@ -72,22 +73,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "gmail"
 DEFAULT_BATCH_URI = "https://gmail.googleapis.com/batch/gmail/v1"
-METADATA_HEADERS = (
-    "From",
-    "To",
-    "Cc",
-    "Reply-To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "In-Reply-To",
-    "References",
-    "List-Unsubscribe",
-    "List-Id",
-    "Precedence",
-    "Auto-Submitted",
-    KEY_HEADER,
-)
+METADATA_HEADERS = HEADERS_READ
 _FIELD_HEADERS = frozenset({"from", "to", "cc", "reply-to", "subject", "date", "message-id"})
 #: Messages in these labels are not correspondence (the search skips them too).
 SKIPPED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})

@@ -46,7 +46,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imapclient import DRAFTS, SENT
 
-from pursuit.connectors.base import KEY_HEADER, Address, MailChanges, MailMessage
+from pursuit.connectors.base import HEADERS_READ, KEY_HEADER, Address, MailChanges, MailMessage
 from pursuit.connectors.secrets import is_loopback as is_loopback  # smtp.py imports it here
 from pursuit.connectors.text import HEADER_LIMIT, NAME_LIMIT, SUBJECT_LIMIT, clean_text
 from pursuit.daemon.addresses import ascii_address, ascii_domain
@@ -66,24 +66,8 @@ Security = Literal["ssl", "starttls", "none"]
 Auth = Literal["password", "oauth2"]
 
 #: Headers fetched for each message: what the core reads, nothing else.
-HEADER_FIELDS = (
-    "From",
-    "To",
-    "Cc",
-    "Reply-To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "In-Reply-To",
-    "References",
-    "List-Unsubscribe",
-    "List-Id",
-    "Precedence",
-    "Auto-Submitted",
-    "Content-Type",
-    "Content-Transfer-Encoding",
-    KEY_HEADER,
-)
+# The body's encoding too: the snippet rejection detection reads is decoded with it.
+HEADER_FIELDS = (*HEADERS_READ, "Content-Type", "Content-Transfer-Encoding")
 _FIELD_HEADERS = frozenset(
     {"from", "to", "cc", "reply-to", "subject", "date", "message-id"}
     | {"content-type", "content-transfer-encoding"}
