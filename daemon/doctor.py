@@ -13,8 +13,10 @@ from typing import Any
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import AuthError, PursuitError
 
-#: A job that has not run for this many of its intervals means the service is not running.
+#: A job that has not run for this many of its intervals means the service is not running,
+#: but never sooner than STALE_FLOOR: a job due every few seconds is late by a slow start.
 STALE_AFTER = 3
+STALE_FLOOR = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _jobs(app: App, now: datetime) -> list[Check]:
                     fix,
                 )
             )
-        elif now - run.last_run > STALE_AFTER * every:
+        elif now - run.last_run > max(STALE_AFTER * every, STALE_FLOOR):
             found.append(
                 Check(
                     f"job {name}",

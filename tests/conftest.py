@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from support import clock as test_clock
 from support.app import PARIS, Clock, make_settings
 
 from pursuit.daemon.app import App
@@ -33,3 +34,10 @@ def app(tmp_path: Path, clock: Clock) -> Iterator[App]:
     application = App(make_settings(tmp_path), clock=clock)
     yield application
     application.close()
+
+
+@pytest.fixture
+def written_now() -> Iterator[datetime]:
+    """Today is 30 November 2026 for this test and the `pursuit` it runs (support/clock.py)."""
+    with test_clock.written_now() as now:
+        yield now

@@ -20,9 +20,15 @@ from zoneinfo import ZoneInfo
 
 import click
 import icalendar
+import pytest
+from support import clock
 from support.cli import Pursuit, duties_by, pursuit_command
+from support.clock import WRITTEN_AT
 
 from pursuit.daemon.cli import cli
+
+# Written on 30 November 2026 against fixed dates: run at that day (support/clock.py).
+pytestmark = pytest.mark.usefixtures("written_now")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "example.toml"
@@ -111,6 +117,23 @@ def test_fresh_machine_runs_on_defaults_in_the_system_time_zone(tmp_path: Path) 
     data = p.export()
     assert data["interviews"][0]["start"] == "2026-12-01T14:00:00-05:00"
     assert [d["due"] for d in duties_by(data, "thank_you")] == ["2026-12-01T17:00:00-05:00"]
+
+
+def test_doctor_says_when_the_service_has_stopped_running_the_jobs(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    p.ok("run", "--once")
+    assert "nothing since" not in p.ok("doctor"), "the jobs just ran"
+    # Seconds after a run the jobs are never called late, whatever their interval.
+    fast = Pursuit(tmp_path / "fast", config='[feeds]\npoll_every = "1s"\n')
+    fast.ok("run", "--once")
+    later = clock.at(WRITTEN_AT + timedelta(minutes=2))
+    assert "nothing since" not in fast.ok("doctor", env=later)
+
+    next_day = clock.at(WRITTEN_AT + timedelta(days=1))
+    stopped = p.run("doctor", env=next_day)
+    assert stopped.code == 1, stopped
+    assert "job feeds: last success 2026-11-30 12:00; nothing since" in stopped.out
+    assert "is the service running? `systemctl --user status pursuit`" in stopped.out
 
 
 def test_config_file_is_found_in_xdg_config_home_or_named(tmp_path: Path) -> None:

@@ -25,6 +25,9 @@ from support.cli import Pursuit, duties_by, pursuit_command
 from pursuit.daemon.models import Channel, Direction
 from pursuit.daemon.store import Store
 
+# Written on 30 November 2026 against fixed dates: run at that day (support/clock.py).
+pytestmark = pytest.mark.usefixtures("written_now")
+
 PARIS = ZoneInfo("Europe/Paris")
 QUIET = "[feeds]\nnews_search = false\n"
 

@@ -28,6 +28,9 @@ from pursuit.daemon import actions
 from pursuit.daemon.export import export_data
 from pursuit.daemon.store import Store
 
+# Written on 30 November 2026 against fixed dates: run at that day (support/clock.py).
+pytestmark = pytest.mark.usefixtures("written_now")
+
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=PARIS)
 NOBODY = 65534

@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from support.cli import Pursuit, duties_by
+
+# Written on 30 November 2026 against fixed dates: run at that day (support/clock.py).
+pytestmark = pytest.mark.usefixtures("written_now")
 
 PARIS = ZoneInfo("Europe/Paris")
 

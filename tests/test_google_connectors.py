@@ -9,7 +9,7 @@ import json
 import logging
 import stat
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -647,13 +647,14 @@ def test_reader_full_then_incremental_sync(emu: GoogleEmulator, token_file: Path
     emu.put_event("primary", interview("iv1", soon))
     emu.put_event("primary", interview("iv2", soon + timedelta(days=1)))
     emu.put_event("primary", interview("old", NOW - timedelta(days=400)))
+    onsite = (NOW + timedelta(days=7)).date()
     emu.put_event(
         "primary",
         {
             "id": "day1",
             "summary": "Onsite",
-            "start": {"date": "2026-12-07"},
-            "end": {"date": "2026-12-08"},
+            "start": {"date": onsite.isoformat()},
+            "end": {"date": (onsite + timedelta(days=1)).isoformat()},
         },
     )
     full = reader.changes("primary", None, since=NOW - timedelta(days=30))
@@ -666,7 +667,7 @@ def test_reader_full_then_incremental_sync(emu: GoogleEmulator, token_file: Path
         ("jane.doe@acme.test", "Jane Doe", False, False, True),
         ("room-4@resource.calendar.google.com", "", False, True, False),
     ]
-    assert by_id["day1"].start == datetime(2026, 12, 7, tzinfo=UTC)
+    assert by_id["day1"].start == datetime.combine(onsite, time(), tzinfo=UTC)
 
     emu.reset_counters()
     same = reader.changes("primary", full.cursor, since=NOW)

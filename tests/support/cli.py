@@ -18,6 +18,8 @@ from typing import Any
 
 import icalendar
 
+from support import clock
+
 
 def pursuit_command() -> list[str]:
     """The installed `pursuit` script beside this Python, else `python -m pursuit.daemon`."""
@@ -104,6 +106,7 @@ class Pursuit:
             LC_ALL="C.UTF-8",
             PYTHONIOENCODING="utf-8",
         )
+        env.update(clock.subprocess_env())
         env.update(extra or {})
         return env
 
