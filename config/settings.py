@@ -341,6 +341,8 @@ class _Reader:
     def problem(self, where: str, message: str) -> None:
         # a 5000-character value is shown by its start: the message stays one readable line
         said = _LONG_QUOTED.sub(lambda m: f"{m.group(1)}...{m.group(1)[0]}", f"{where}: {message}")
+        # a key or name with a line break or an escape must not split or colour the line
+        said = "".join(c if c.isprintable() else repr(c)[1:-1] for c in said)
         self.problems.append(f"{self.source}: {said}")
 
     def table(self, parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
