@@ -253,7 +253,8 @@ def parse_clock(text: str) -> time:
 def parse_timezone(text: str) -> ZoneInfo:
     try:
         return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name too long for a file name, or naming a directory of the database
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError("expected an IANA time zone such as Europe/Paris") from None
 
 
@@ -327,6 +328,8 @@ _EXPECTED: dict[str, str] = {
     "_path": "a file path in quotes",
 }
 
+_LONG_QUOTED = re.compile(r"""((['"])[^'"]{120})[^'"]{120,}\2""")
+
 
 class _Reader:
     """Walks the parsed TOML, collecting every problem instead of stopping at one."""
@@ -336,7 +339,11 @@ class _Reader:
         self.problems: list[str] = []
 
     def problem(self, where: str, message: str) -> None:
-        self.problems.append(f"{self.source}: {where}: {message}")
+        # a 5000-character value is shown by its start: the message stays one readable line
+        said = _LONG_QUOTED.sub(lambda m: f"{m.group(1)}...{m.group(1)[0]}", f"{where}: {message}")
+        # a key or name with a line break or an escape must not split or colour the line
+        said = "".join(c if c.isprintable() else repr(c)[1:-1] for c in said)
+        self.problems.append(f"{self.source}: {said}")
 
     def table(self, parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
         value = parent.get(key, {})

@@ -26,6 +26,7 @@ One instance per thread; `wait_for_mail` uses a connection of its own.
 from __future__ import annotations
 
 import contextlib
+import email.errors
 import email.header
 import email.utils
 import functools
@@ -48,7 +49,13 @@ from imapclient.imapclient import DRAFTS, SENT
 
 from pursuit.connectors.base import HEADERS_READ, KEY_HEADER, Address, MailChanges, MailMessage
 from pursuit.connectors.secrets import is_loopback as is_loopback  # smtp.py imports it here
-from pursuit.connectors.text import HEADER_LIMIT, NAME_LIMIT, SUBJECT_LIMIT, clean_text
+from pursuit.connectors.text import (
+    ADDRESS_LIMIT,
+    HEADER_LIMIT,
+    NAME_LIMIT,
+    SUBJECT_LIMIT,
+    clean_text,
+)
 from pursuit.daemon.addresses import ascii_address, ascii_domain
 from pursuit.daemon.errors import (
     AuthError,
@@ -116,7 +123,10 @@ def decoded(value: str) -> str:
             value = raw.decode("utf-8")
         except UnicodeDecodeError:
             value = raw.decode("latin-1")
-    with contextlib.suppress(ValueError, LookupError, UnicodeError, AssertionError):
+    # a broken encoded word (bad base64, unknown charset) is shown as it came
+    with contextlib.suppress(
+        ValueError, LookupError, UnicodeError, AssertionError, email.errors.HeaderParseError
+    ):
         value = str(email.header.make_header(email.header.decode_header(value)))
     return value
 
@@ -788,8 +798,9 @@ def _body(data: dict[bytes, Any]) -> bytes:
 def _addresses(values: Iterable[str]) -> tuple[Address, ...]:
     out: list[Address] = []
     for name, addr in email.utils.getaddresses(list(values)):
-        addr = addr.strip().lower()
-        if "@" in addr:
+        # an address is stored and shown too: controls out, bounded, one word (as Gmail's)
+        addr = clean_text(addr, ADDRESS_LIMIT + 1).lower()
+        if "@" in addr and len(addr) <= ADDRESS_LIMIT and " " not in addr:
             out.append(Address(clean_text(decoded(name), NAME_LIMIT).strip('"').strip(), addr))
     return tuple(out)
 
@@ -874,13 +885,15 @@ def parse(data: dict[bytes, Any], source_id: str, outgoing: bool) -> MailMessage
         cc = _addresses(values.get("cc", []))
         if not senders and not to and not cc:
             raise ValueError("no sender and no recipient")
-        message_id = (first("message-id") or "").strip()
+        # ids are stored and shown: cleaned like any text from outside
+        message_id = clean_text(first("message-id") or "", HEADER_LIMIT)
         if not message_id:
             message_id = synthesized_message_id(head)
         elif not message_id.startswith("<"):
             message_id = f"<{message_id.strip('<>')}>"
-        references = (first("references") or "").split()
-        thread = references[0] if references else (first("in-reply-to") or "").strip() or message_id
+        references = clean_text(first("references") or "", HEADER_LIMIT).split()
+        replied_to = clean_text(first("in-reply-to") or "", HEADER_LIMIT)
+        thread = references[0] if references else replied_to or message_id
         try:
             snippet = _snippet(head, text)
         except Exception:  # a snippet is a nicety: odd MIME gives none
@@ -904,5 +917,7 @@ def parse(data: dict[bytes, Any], source_id: str, outgoing: bool) -> MailMessage
                 for value in vs
             ),
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ItemError(f"imap: message {source_id} skipped: cannot parse it ({exc})") from None
+    except Exception as exc:  # whatever a stranger's message holds, it is skipped alone
+        raise ItemError(
+            f"imap: message {source_id} skipped: cannot parse it ({type(exc).__name__}: {exc})"
+        ) from None

@@ -21,6 +21,10 @@ from pursuit.daemon.models import CHANNELS, ORG_STATUSES, Duty, Organization
 
 log = logging.getLogger("pursuit")
 
+#: The largest number the store can hold: a larger id or limit is refused at the door.
+SQLITE_MAX = 2**63 - 1
+RECORD_ID = click.IntRange(max=SQLITE_MAX)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -285,7 +289,7 @@ def interview_add(
 
 
 @interview.command("move")
-@click.argument("interview_id", type=int)
+@click.argument("interview_id", type=RECORD_ID)
 @click.option("--at", "start", required=True)
 @click.option("--end")
 @changes_data
@@ -300,7 +304,7 @@ def interview_move(app: App, interview_id: int, start: str, end: str | None) -> 
 
 
 @interview.command("cancel")
-@click.argument("interview_id", type=int)
+@click.argument("interview_id", type=RECORD_ID)
 @changes_data
 def interview_cancel(app: App, interview_id: int) -> None:
     """Cancel an interview; its pending duties are cancelled."""
@@ -314,7 +318,7 @@ def interview_cancel(app: App, interview_id: int) -> None:
 
 
 @interview.command("restore")
-@click.argument("interview_id", type=int)
+@click.argument("interview_id", type=RECORD_ID)
 @changes_data
 def interview_restore(app: App, interview_id: int) -> None:
     """Undo a cancellation: the interview's duties are planned again."""
@@ -409,7 +413,7 @@ def log_entry(
 
 
 @interview.command("add-person")
-@click.argument("interview_id", type=int)
+@click.argument("interview_id", type=RECORD_ID)
 @click.argument("person")
 @changes_data
 def interview_add_person(app: App, interview_id: int, person: str) -> None:
@@ -421,7 +425,7 @@ def interview_add_person(app: App, interview_id: int, person: str) -> None:
 
 
 @interview.command("remove-person")
-@click.argument("interview_id", type=int)
+@click.argument("interview_id", type=RECORD_ID)
 @click.argument("person")
 @changes_data
 def interview_remove_person(app: App, interview_id: int, person: str) -> None:
@@ -492,7 +496,7 @@ def contact_show(app: App, contact_name: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("duty_id", type=int)
+@click.argument("duty_id", type=RECORD_ID)
 @changes_data
 def done(app: App, duty_id: int) -> None:
     """Mark a duty done."""
@@ -509,7 +513,7 @@ def done(app: App, duty_id: int) -> None:
 
 
 @cli.command()
-@click.argument("duty_id", type=int)
+@click.argument("duty_id", type=RECORD_ID)
 @changes_data
 def reopen(app: App, duty_id: int) -> None:
     """Make a done duty pending again (then `snooze` it to a later day if you like)."""
@@ -522,7 +526,7 @@ def reopen(app: App, duty_id: int) -> None:
 
 
 @cli.command()
-@click.argument("duty_id", type=int)
+@click.argument("duty_id", type=RECORD_ID)
 @click.option("--to", "to", required=True, help="New day (friday, 2026-12-04) or day and time.")
 @changes_data
 def snooze(app: App, duty_id: int, to: str) -> None:
@@ -532,7 +536,7 @@ def snooze(app: App, duty_id: int, to: str) -> None:
 
 
 @cli.command()
-@click.argument("duty_id", type=int)
+@click.argument("duty_id", type=RECORD_ID)
 @click.option(
     "--eml",
     "eml_file",
@@ -594,7 +598,7 @@ def forget(app: App, name: str, yes: bool) -> None:
     "--limit",
     default=10,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=SQLITE_MAX),
     help="Duties of each kind to show.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Show every overdue and upcoming duty.")
