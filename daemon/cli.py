@@ -1005,6 +1005,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         raise SystemExit(1) from None
+    except click.UsageError as exc:  # one line, as for every other mistake, and where to look
+        where = exc.ctx.command_path if exc.ctx else "pursuit"
+        problem = " ".join(exc.format_message().split()).rstrip(".")
+        click.echo(f"pursuit: {problem}; see `{where} --help`", err=True)
+        raise SystemExit(2) from None
     except click.ClickException as exc:
         exc.show()
         raise SystemExit(2) from None

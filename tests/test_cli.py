@@ -781,10 +781,15 @@ def test_bad_command_line_input_is_one_line_exit_2_and_changes_nothing(tmp_path:
         for fragment in fragments:
             assert fragment in line, (args, line)
 
-    # click's own errors: exit 2, usage and the problem, no traceback
-    for args in (("org", "status", "Acme Networks", "happy"), ("bogus",), ("done", "one")):
-        err = p.fails(*args)
-        assert "Error:" in err and "Usage:" in err
+    # mistakes click finds: the same one line, naming the problem and where to look
+    for args, fragment, where in (
+        (("org", "status", "Acme Networks", "happy"), "'happy' is not one of", "pursuit org status"),
+        (("bogus",), "No such command 'bogus'", "pursuit"),
+        (("done", "one"), "'one' is not a valid integer", "pursuit done"),
+        (("status", "--colour"), "No such option '--colour'", "pursuit status"),
+    ):
+        line = p.one_line_error(*args)
+        assert fragment in line and line.endswith(f"; see `{where} --help`"), line
 
     assert p.export() == before
     p.ok("run", "--once")
