@@ -783,7 +783,7 @@ def test_bad_command_line_input_is_one_line_exit_2_and_changes_nothing(tmp_path:
 
     # mistakes click finds: the same one line, naming the problem and where to look
     for args, fragment, where in (
-        (("org", "status", "Acme Networks", "happy"), "'happy' is not one of", "pursuit org status"),
+        (("org", "status", "Acme", "happy"), "'happy' is not one of", "pursuit org status"),
         (("bogus",), "No such command 'bogus'", "pursuit"),
         (("done", "one"), "'one' is not a valid integer", "pursuit done"),
         (("status", "--colour"), "No such option '--colour'", "pursuit status"),
