@@ -527,6 +527,8 @@ def _latest_interview(
 
 
 #: The same entry logged again within this time is the same entry, typed twice.
+#: A time typed for a log may run a little ahead of the clock, never more.
+LOG_AHEAD_AT_MOST = timedelta(hours=1)
 SAME_ENTRY_WITHIN = timedelta(minutes=1)
 
 
@@ -557,6 +559,11 @@ def log_by_hand(
     """
     found = find_contact(store, contact)
     moment = parse_moment(when, settings.timezone) if when else now
+    if moment > now + LOG_AHEAD_AT_MOST:  # a log is of what happened: a later time is a typo
+        raise UserError(
+            f"--at {when!r} ({moment:%a %d %b %Y %H:%M}) is in the future; log what has "
+            "happened, and plan what is to come (`pursuit interview add`, `pursuit commit`)"
+        )
     direction = Direction.IN if inbound else Direction.OUT
     for earlier in store.correspondence(contact_id=found.id, since=moment - SAME_ENTRY_WITHIN):
         if (

@@ -274,8 +274,16 @@ def test_no_promise_without_an_interview(store: Store, settings: Settings) -> No
 
 def test_log_by_hand(store: Store, settings: Settings) -> None:
     interview_with_jane(store, settings)
+    a_week_on = NOW + timedelta(days=7)  # a log is of what has happened
     found = actions.log_by_hand(
-        store, settings, NOW, "call", "Jane", "talked salary", inbound=True, when="2026-12-02 09:30"
+        store,
+        settings,
+        a_week_on,
+        "call",
+        "Jane",
+        "talked salary",
+        inbound=True,
+        when="2026-12-02 09:30",
     ).contact
     assert found.address == "jane@acme.com"
     [entry] = store.correspondence(contact_id=found.id)
@@ -286,6 +294,13 @@ def test_log_by_hand(store: Store, settings: Settings) -> None:
     actions.log_by_hand(store, settings, NOW, "note", "jane@acme.com", "sent portfolio")
     dates = [m.date for m in store.correspondence(contact_id=found.id, newest_first=False)]
     assert dates == [NOW, datetime(2026, 12, 2, 9, 30, tzinfo=PARIS)]
+
+    with pytest.raises(UserError, match="is in the future; log what has happened"):
+        actions.log_by_hand(store, settings, NOW, "call", "Jane", "soon", when="2026-12-02 09:30")
+    two_minutes_on = NOW + timedelta(minutes=2)  # a clock a little ahead is no mistake
+    actions.log_by_hand(
+        store, settings, NOW, "call", "Jane", "now", when=f"{two_minutes_on:%Y-%m-%d %H:%M}"
+    )
 
 
 # --- duties

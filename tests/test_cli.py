@@ -641,7 +641,10 @@ def test_export_json_csv_ics(tmp_path: Path) -> None:
     p = Pursuit(tmp_path)
     p.ok(*ACME_WEEK[0])
     p.ok(*ACME_WEEK[1])
-    p.ok("log", "email", "jane@acme.com", "thanks again", "--at", "2026-12-01 18:00")
+    two_days_on = clock.at(WRITTEN_AT + timedelta(days=2))
+    p.ok(
+        "log", "email", "jane@acme.com", "thanks again", "--at", "2026-12-01 18:00", env=two_days_on
+    )
     p.ok("run", "--once")
 
     data = p.export()

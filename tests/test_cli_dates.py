@@ -68,6 +68,11 @@ BAD_DATES = (
         "'0005-12-01 18:00': the year 0005 looks like a typo",
     ),
     (("log", "call", "jane@acme.com", "Called", "--at", SKIPPED), "does not exist"),
+    (
+        ("log", "email", "jane@acme.com", "Thank you", "--at", SOON),  # a wrong month, say
+        f"--at '{SOON}' ({datetime.fromisoformat(SOON):%a %d %b %Y %H:%M}) is in the future; "
+        "log what has happened",
+    ),
     (("commit", "jane@acme.com", "--in", "99999999d"), "expected a duration of at most 1825d"),
     (("commit", "jane@acme.com", "--in", "9" * 30 + "w"), "at most 1825d"),
     (("commit", "jane@acme.com", "--on", "0026-12-04"), "the year 0026 looks like a typo"),

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -351,7 +351,13 @@ USE_CASES: dict[str, Callable[[Store, Settings], object]] = {
     "note": lambda s, c: actions.note(s, c, NOW, "jane@acme.com", "Liked the team"),
     "note without interview": lambda s, c: actions.note(s, c, NOW, "lee@acme.com", "Met"),
     "log": lambda s, c: actions.log_by_hand(
-        s, c, NOW, "email", "jane@acme.com", "Thank you", when="2026-12-01 18:00"
+        s,
+        c,
+        NOW + timedelta(days=2),
+        "email",
+        "jane@acme.com",
+        "Thank you",
+        when="2026-12-01 18:00",
     ),
     "done": lambda s, c: actions.mark_done(s, c, NOW, 1),
     "add-person": lambda s, c: actions.add_person_to_interview(s, c, NOW, 1, "kim@acme.com"),

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from support import clock
 from support.cli import Pursuit, duties_by
 
 # Written on 30 November 2026 against fixed dates: run at that day (support/clock.py).
@@ -292,7 +293,7 @@ def test_the_same_log_entry_within_a_minute_is_logged_once(tmp_path: Path) -> No
     assert "Logged call with Jane Doe" in p.ok(*entry)
     assert "Already logged: call with Jane Doe at " in p.ok(*entry)
     # the same words at a time given twice, too
-    at_noon = (*entry, "--at", at(day(1), "12:00"))
+    at_noon = (*entry, "--at", at(day(-3), "12:00"))  # last Friday
     p.ok(*at_noon)
     assert "Already logged" in p.ok(*at_noon)
     # other words, or the other direction, are another entry
@@ -388,20 +389,42 @@ def test_a_logged_email_or_call_fulfils_its_duty_in_the_same_command(tmp_path: P
     acme_with_jane(p, start)
     data = p.export()
     thanks, follow = one(data, "thank_you")["id"], one(data, "follow_up")["id"]
+    afterwards = clock.at(start + timedelta(days=4))  # a log is of what has happened
 
     # before the interview, an email is not a thank-you
-    out = p.ok("log", "email", "jane@acme.com", "Looking forward", "--at", at(day(1), "10:00"))
+    out = p.ok(
+        "log",
+        "email",
+        "jane@acme.com",
+        "Looking forward",
+        "--at",
+        at(day(1), "10:00"),
+        env=afterwards,
+    )
     assert "done" not in out
-    out = p.ok("log", "email", "jane@acme.com", "Thank you", "--at", at(start, "18:00"))
+    out = p.ok(
+        "log", "email", "jane@acme.com", "Thank you", "--at", at(start, "18:00"), env=afterwards
+    )
     assert f"Duty #{thanks} done: thank-you to Jane Doe" in out
     assert one(p.export(), "thank_you")["state"] == "done"
     assert one(p.export(), "follow_up")["state"] == "pending"
 
     # a call they made is not your follow-up; a call you made is
-    p.ok("log", "call", "jane@acme.com", "they called", "--in", "--at", at(start, "19:00"))
+    p.ok(
+        "log",
+        "call",
+        "jane@acme.com",
+        "they called",
+        "--in",
+        "--at",
+        at(start, "19:00"),
+        env=afterwards,
+    )
     assert one(p.export(), "follow_up")["state"] == "pending"
     later = start + timedelta(days=3)
-    out = p.ok("log", "call", "jane@acme.com", "any news?", "--at", at(later, "11:00"))
+    out = p.ok(
+        "log", "call", "jane@acme.com", "any news?", "--at", at(later, "11:00"), env=afterwards
+    )
     assert f"Duty #{follow} done: follow-up to Jane Doe" in out
     duty = one(p.export(), "follow_up")
     assert duty["state"] == "done"
