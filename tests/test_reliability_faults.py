@@ -1,0 +1,93 @@
+"""Reliability under faults (issue 14): Google answering 503 and 429 at random, slow
+answers and answers after the client gave up, expired cursors, a revoked grant, an
+IMAP server restarted mid-sync or gone, a CalDAV server answering 500.
+
+Each case runs pursuit as its user does (`run --once`, a subprocess), rounds until
+one completes, and compares the end state with a fault-free reference run of the
+same world: the same export, the same events, drafts and summaries, nothing doubled.
+PURSUIT_RELIABILITY=full runs more seeds; PURSUIT_RELIABILITY_SEED=N replays one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import Pursuit
+from support.faults import (
+    ME,
+    FaultyGoogle,
+    GoogleState,
+    World,
+    google_config,
+    normalised_export,
+    run_until_done,
+    seeds,
+)
+from support.reliability import scale
+
+pytestmark = pytest.mark.reliability
+
+#: Retries wait this long first (then twice as long each time): the faults are many.
+QUICK = {"PURSUIT_GOOGLE_BACKOFF": "0.05"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    export: dict[str, Any]
+    google: GoogleState
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return World.now()
+
+
+@pytest.fixture(scope="module")
+def reference(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
+    """The world run once without a fault."""
+    root = tmp_path_factory.mktemp("reference")
+    with FaultyGoogle(user_email=ME) as emu:
+        world.build(emu)
+        p = Pursuit(root, config=google_config(root, emu))
+        p.ok("run", "--once", env=QUICK)
+        state = GoogleState.of(emu)
+        assert not state.doubled()
+        assert len(state.drafts) == 3 and len(state.events) == 7 and len(state.summaries) == 1
+        yield Reference(normalised_export(p.export()), state)
+
+
+def assert_matches(p: Pursuit, emu: FaultyGoogle, reference: Reference) -> None:
+    state = GoogleState.of(emu)
+    assert state.doubled() == []
+    assert state == reference.google
+    assert normalised_export(p.export()) == reference.export
+
+
+# --- Google answering 503 and 429 at random
+
+
+@pytest.mark.parametrize("seed", seeds(scale(1, 10)))
+def test_google_failing_at_random_the_work_completes_and_nothing_is_doubled(
+    seed: int, world: World, reference: Reference, tmp_path: Path
+) -> None:
+    with FaultyGoogle(user_email=ME) as emu:
+        world.build(emu)
+        p = Pursuit(tmp_path, config=google_config(tmp_path, emu))
+        emu.random_faults(rate_503=0.3, rate_429=0.1, seed=seed, retry_after=1)
+        rounds = run_until_done(p, scale(10, 10), env=QUICK)
+        emu.stop_random_faults()
+        served = sum(emu.served.values())
+        print(
+            f"seed {seed}: {rounds.count} rounds, {served} faults served {dict(emu.served)}, "
+            f"{len(emu.calls)} API calls"
+        )
+        assert rounds.completed, f"seed {seed}\n{rounds.transcript()}"
+        assert served > 0
+        assert_matches(p, emu, reference)
+        # one more round, faults gone: nothing more to do, nothing made twice
+        p.ok("run", "--once", env=QUICK)
+        assert_matches(p, emu, reference)
