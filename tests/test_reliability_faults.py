@@ -27,7 +27,7 @@ from support.faults import (
     run_until_done,
     seeds,
 )
-from support.reliability import scale
+from support.reliability import full, scale
 
 pytestmark = pytest.mark.reliability
 
@@ -90,4 +90,37 @@ def test_google_failing_at_random_the_work_completes_and_nothing_is_doubled(
         assert_matches(p, emu, reference)
         # one more round, faults gone: nothing more to do, nothing made twice
         p.ok("run", "--once", env=QUICK)
+        assert_matches(p, emu, reference)
+
+
+# --- slow answers, and answers that come after the client gave up
+
+
+def test_slow_answers_and_answers_after_the_timeout_complete_the_work_once(
+    world: World, reference: Reference, tmp_path: Path
+) -> None:
+    seed = seeds(1)[0]
+    with FaultyGoogle(user_email=ME, latency=0.01) as emu:
+        world.build(emu)
+        p = Pursuit(tmp_path, config=google_config(tmp_path, emu))
+        # a fifth of the calls a little slow (a batch's parts add up); creates (and,
+        # in the full run, lists) answered only after the client's deadline, the work
+        # done all the same
+        emu.random_faults(rate_503=0, rate_429=0, seed=seed, slow_rate=0.2, slow_delay=0.02)
+        late = ["events.insert", "drafts.create", "messages.send"]
+        if full():
+            late += ["calendars.insert", "messages.list", "events.list", "history.list"]
+        for method in late:
+            emu.inject_fault(200, method=method, delay=2.5, after_commit=True)
+        env = {**QUICK, "PURSUIT_GOOGLE_TIMEOUT": "1.5"}
+        rounds = run_until_done(p, scale(5, 5), env=env)
+        unserved = [f.method for f in emu._faults if f.count > 0]
+        print(
+            f"seed {seed}: {rounds.count} rounds, {emu.served['slow']} slow answers, "
+            f"{len(late) - len(unserved)} answers after the deadline"
+        )
+        assert rounds.completed, rounds.transcript()
+        emu.stop_random_faults()
+        assert_matches(p, emu, reference)
+        p.ok("run", "--once", env=env)
         assert_matches(p, emu, reference)
