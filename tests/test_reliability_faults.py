@@ -124,3 +124,41 @@ def test_slow_answers_and_answers_after_the_timeout_complete_the_work_once(
         assert_matches(p, emu, reference)
         p.ok("run", "--once", env=env)
         assert_matches(p, emu, reference)
+
+
+# --- expired cursors
+
+
+def two_rounds(
+    world: World, root: Path, *, expire: bool, extra: str = ""
+) -> tuple[dict[str, Any], GoogleState, list[str]]:
+    """The world, a round, what happens next, (cursors expired,) a round or more."""
+    with FaultyGoogle(user_email=ME) as emu:
+        world.build(emu)
+        p = Pursuit(root, config=google_config(root, emu, extra))
+        p.ok("run", "--once", env=QUICK)
+        world.build_later(emu)
+        if expire:
+            emu.expire_history()
+            emu.expire_sync_tokens()
+        emu.reset_counters()
+        rounds = run_until_done(p, 3, env=QUICK)
+        assert rounds.completed, rounds.transcript()
+        assert rounds.count == 1, "an expired cursor costs a resync, not a round"
+        paths = [call.path for call in emu.calls]
+        return normalised_export(p.export()), GoogleState.of(emu), paths
+
+
+def test_expired_history_and_sync_tokens_resync_in_full_losing_and_doubling_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    export, google, _ = two_rounds(world, tmp_path / "reference", expire=False)
+    got_export, got_google, calls = two_rounds(world, tmp_path / "expired", expire=True)
+    assert any(path.endswith("/messages") for path in calls), "Gmail searched again"
+    assert got_google.doubled() == []
+    assert got_google == google
+    assert got_export == export
+    subjects = [m["subject"] for m in export["correspondence"]]
+    assert len(subjects) == len(set(subjects)) == 102 + 6
+    assert "Onsite, second round" not in str(export["events"])  # sanity: planned, not copied
+    assert {i["start"] for i in export["interviews"] if not i["cancelled"]} != set()

@@ -191,12 +191,36 @@ class World:
             },
         )
 
+    def build_later(self, emu: GoogleEmulator) -> None:
+        """What happens after the first round: Jane is thanked and writes back, a
+        second Globex interview is set, the Initech screen is cancelled."""
+        start = self.anchor
+        emu.add_message(
+            _raw(ME, "Jane Doe <jane@acme.com>", "Thank you!", start + timedelta(hours=4), "t2@me"),
+            label_ids=("SENT",),
+        )
+        for n in range(5):
+            when = start + timedelta(hours=5 + n)
+            emu.add_message(_raw("Jane Doe <jane@acme.com>", ME, f"Re: next {n}", when, f"l{n}@a"))
+        when = start + timedelta(days=3)
+        emu.put_event(
+            "primary",
+            {
+                "id": "globex2",
+                "summary": "Onsite, second round",
+                "start": {"dateTime": when.isoformat()},
+                "end": {"dateTime": (when + timedelta(hours=2)).isoformat()},
+                "attendees": [{"email": ME, "self": True}, {"email": "bob@globex.com"}],
+            },
+        )
+        emu.cancel_event("primary", "initech1")
+
 
 def google_config(root: Any, emu: GoogleEmulator, extra: str = "") -> str:
     """The config of a user with Gmail, Google Calendar (pursuit's events there too),
     three tracked organizations and the summary due already this week."""
     token = root / "token" / "google.json"
-    token.parent.mkdir(mode=0o700, exist_ok=True)
+    token.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     emu.write_authorized_user_file(str(token))
     return (
         "[feeds]\nnews_search = false\n"
