@@ -10,6 +10,7 @@ PURSUIT_RELIABILITY=full runs more seeds; PURSUIT_RELIABILITY_SEED=N replays one
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from support.cli import Pursuit
+from support.feed_server import FeedServer, Reply
 from support.faults import (
     ME,
     FaultyGoogle,
@@ -162,3 +164,74 @@ def test_expired_history_and_sync_tokens_resync_in_full_losing_and_doubling_noth
     assert len(subjects) == len(set(subjects)) == 102 + 6
     assert "Onsite, second round" not in str(export["events"])  # sanity: planned, not copied
     assert {i["start"] for i in export["interviews"] if not i["cancelled"]} != set()
+
+
+# --- a revoked grant
+
+
+OPENINGS = (
+    '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Acme jobs</title>'
+    "<item><guid>j1</guid><title>Senior Network Engineer</title>"
+    "<link>https://acme.com/jobs/1</link></item></channel></rss>"
+).encode()
+
+
+def ics_events(p: Pursuit) -> list[tuple[str, str]]:
+    return sorted((str(e["SUMMARY"]), e.decoded("DTSTART").isoformat()) for e in p.calendar_events())
+
+
+def revoked_life(
+    world: World, root: Path, feeds: FeedServer, *, revoke: bool
+) -> tuple[dict[str, Any], GoogleState, list[tuple[str, str]]]:
+    """A round; (the grant revoked;) new mail and interviews, a careers feed added to
+    the config; rounds until one completes (signing in again after the first)."""
+    with FaultyGoogle(user_email=ME) as emu:
+        world.build(emu)
+        p = Pursuit(root, config=google_config(root, emu, calendar="ics"))
+        p.ok("run", "--once", env=QUICK)
+        if revoke:
+            emu.revoke()
+        world.build_later(emu)
+        careers = f'[{{ url = "{feeds.url("/careers.xml")}", kind = "careers" }}]'
+        p.write_config(
+            f'timezone = "{p.timezone}"\n'
+            + google_config(root, emu, calendar="ics", feeds=careers)
+        )
+        if revoke:
+            events_before = p.ics.read_bytes()
+            result = p.run("run", "--once", env=QUICK)
+            assert result.code == 1 and "Traceback" not in result.err, str(result)
+            said = [line for line in result.err.splitlines() if "pursuit auth google" in line]
+            assert said, str(result)
+            errors = [line for line in result.err.splitlines() if " ERROR " in line]
+            assert len(errors) == 1 and "pursuit auth google" in errors[0], str(result)
+            # the rest ran: the feed was read, and the .ics has the new interview's events
+            assert "Senior Network Engineer" in str(p.export()["feed_items"])
+            assert p.ics.read_bytes() != events_before
+            assert "Follow up with Bob (Globex)" in str(ics_events(p))
+            # while nobody signs in, a round runs the rest and asks Google nothing
+            calls = len(emu.calls)
+            again = p.run("run", "--once", env=QUICK)
+            assert "Traceback" not in again.err and again.code in (0, 1), str(again)
+            assert len(emu.calls) == calls
+            warning = p.ok("status").splitlines()[0]
+            assert "pursuit auth google" in warning, warning
+            # the user signs in again (`pursuit auth google` writes the token anew)
+            emu.sign_in_again()
+            token = root / "token" / "google.json"
+            emu.write_authorized_user_file(str(token) + ".new")
+            os.replace(str(token) + ".new", token)
+        rounds = run_until_done(p, 3, env=QUICK)
+        assert rounds.completed and rounds.count == 1, rounds.transcript()
+        return normalised_export(p.export()), GoogleState.of(emu), ics_events(p)
+
+
+def test_a_revoked_grant_is_one_line_the_rest_runs_and_signing_in_again_catches_up(
+    world: World, tmp_path: Path
+) -> None:
+    with FeedServer() as feeds:
+        feeds.route("/careers.xml", Reply(body=OPENINGS, content_type="application/rss+xml"))
+        expected = revoked_life(world, tmp_path / "reference", feeds, revoke=False)
+        got = revoked_life(world, tmp_path / "revoked", feeds, revoke=True)
+    assert got[1].doubled() == []
+    assert got == expected

@@ -216,9 +216,12 @@ class World:
         emu.cancel_event("primary", "initech1")
 
 
-def google_config(root: Any, emu: GoogleEmulator, extra: str = "") -> str:
-    """The config of a user with Gmail, Google Calendar (pursuit's events there too),
-    three tracked organizations and the summary due already this week."""
+def google_config(
+    root: Any, emu: GoogleEmulator, extra: str = "", *, calendar: str = "google", feeds: str = ""
+) -> str:
+    """The config of a user with Gmail, Google Calendar (pursuit's events there too,
+    unless `calendar` says "ics"), three tracked organizations (Acme's `feeds` a TOML
+    list) and the summary due already this week."""
     token = root / "token" / "google.json"
     token.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     emu.write_authorized_user_file(str(token))
@@ -226,12 +229,13 @@ def google_config(root: Any, emu: GoogleEmulator, extra: str = "") -> str:
         "[feeds]\nnews_search = false\n"
         '[drafts]\nyour_name = "Alex Martin"\n'
         '[summary]\nday = "monday"\ntime = "00:00"\n'
-        '[calendar]\nkind = "google"\n'
+        f'[calendar]\nkind = "{calendar}"\n'
         f'[google]\ncredentials_file = "{token}"\n'
         f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
         '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
         'positions = ["Network Engineer"]\n'
-        '[[organization]]\nname = "Globex"\ndomains = ["globex.com"]\n'
+        + (f"feeds = {feeds}\n" if feeds else "")
+        + '[[organization]]\nname = "Globex"\ndomains = ["globex.com"]\n'
         '[[organization]]\nname = "Initech"\ndomains = ["initech.com"]\n' + extra
     )
 
@@ -281,8 +285,8 @@ def _sorted(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
 
 def normalised_export(data: dict[str, Any]) -> dict[str, Any]:
     """The export without what differs between two installs of the same world: row
-    ids, event ids (a random per-install part) and sequences (how often an event
-    changed on its way, not where it ended), the Gmail thread ids."""
+    ids, event ids (a random per-install part), sequences (how often an event
+    changed on its way, not where it ended), when a feed item was first seen."""
     out: dict[str, Any] = {}
     for section, rows in data.items():
         kept = []
@@ -290,6 +294,8 @@ def normalised_export(data: dict[str, Any]) -> dict[str, Any]:
             row = {k: v for k, v in row.items() if k not in ("id", "interview", "duty", "duties")}
             if section == "events":
                 row.pop("sequence", None)
+            if section == "feed_items":
+                row.pop("first_seen", None)
             kept.append(row)
         out[section] = _sorted(kept, *(sorted(kept[0]) if kept else ()))
     return out
