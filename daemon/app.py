@@ -527,12 +527,13 @@ class App:
         first: list[Job] = []
         replaced: set[str] = set()
         imap = settings.imap
-        refused: list[bool] = [False]  # this round's login was refused: one message, not two
+        # this round's login was refused, or the server is down: one message, not two
+        refused: list[bool] = [False]
         if imap is not None:
             replaced |= {"gmail", "drafts"}
 
             def read_mail(now: datetime) -> int:
-                from pursuit.daemon.errors import AuthError
+                from pursuit.daemon.errors import AuthError, Unreachable
 
                 refused[0] = False
                 try:
@@ -544,7 +545,7 @@ class App:
                         progress=TerminalProgress("imap: logging past mail"),
                         should_stop=self.should_stop,
                     )
-                except AuthError:
+                except (AuthError, Unreachable):
                     refused[0] = True
                     raise
 

@@ -11,24 +11,32 @@ PURSUIT_RELIABILITY=full runs more seeds; PURSUIT_RELIABILITY_SEED=N replays one
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli import Pursuit
-from support.feed_server import FeedServer, Reply
+from support.cli import Pursuit, pursuit_command
+from support.dovecot import Dovecot
 from support.faults import (
     ME,
     FaultyGoogle,
+    FaultyRadicale,
     GoogleState,
+    MailState,
+    MailWorld,
     World,
     google_config,
+    mail_config,
     normalised_export,
     run_until_done,
     seeds,
 )
+from support.feed_server import FeedServer, Reply
 from support.reliability import full, scale
 
 pytestmark = pytest.mark.reliability
@@ -170,14 +178,15 @@ def test_expired_history_and_sync_tokens_resync_in_full_losing_and_doubling_noth
 
 
 OPENINGS = (
-    '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Acme jobs</title>'
-    "<item><guid>j1</guid><title>Senior Network Engineer</title>"
-    "<link>https://acme.com/jobs/1</link></item></channel></rss>"
-).encode()
+    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Acme jobs</title>'
+    b"<item><guid>j1</guid><title>Senior Network Engineer</title>"
+    b"<link>https://acme.com/jobs/1</link></item></channel></rss>"
+)
 
 
 def ics_events(p: Pursuit) -> list[tuple[str, str]]:
-    return sorted((str(e["SUMMARY"]), e.decoded("DTSTART").isoformat()) for e in p.calendar_events())
+    events = p.calendar_events()
+    return sorted((str(e["SUMMARY"]), e.decoded("DTSTART").isoformat()) for e in events)
 
 
 def revoked_life(
@@ -194,8 +203,7 @@ def revoked_life(
         world.build_later(emu)
         careers = f'[{{ url = "{feeds.url("/careers.xml")}", kind = "careers" }}]'
         p.write_config(
-            f'timezone = "{p.timezone}"\n'
-            + google_config(root, emu, calendar="ics", feeds=careers)
+            f'timezone = "{p.timezone}"\n' + google_config(root, emu, calendar="ics", feeds=careers)
         )
         if revoke:
             events_before = p.ics.read_bytes()
@@ -235,3 +243,160 @@ def test_a_revoked_grant_is_one_line_the_rest_runs_and_signing_in_again_catches_
         got = revoked_life(world, tmp_path / "revoked", feeds, revoke=True)
     assert got[1].doubled() == []
     assert got == expected
+
+
+# --- IMAP and CalDAV: a Dovecot restarted or gone, a Radicale answering 500
+
+
+@pytest.fixture(scope="module")
+def mail_world() -> MailWorld:
+    return MailWorld.now(scale(1500, 3000))
+
+
+@contextmanager
+def mail_servers(root: Path) -> Iterator[tuple[Dovecot, FaultyRadicale]]:
+    (root / "radicale").mkdir(parents=True)
+    with Dovecot() as dovecot:
+        radicale = FaultyRadicale(root / "radicale")
+        radicale.start()
+        try:
+            yield dovecot, radicale
+        finally:
+            radicale.stop()
+
+
+@dataclass(frozen=True)
+class MailReference:
+    export: dict[str, Any]
+    state: MailState
+
+
+@pytest.fixture(scope="module")
+def mail_reference(
+    mail_world: MailWorld, tmp_path_factory: pytest.TempPathFactory
+) -> MailReference:
+    root = tmp_path_factory.mktemp("mail-reference")
+    with mail_servers(root) as (dovecot, radicale):
+        mail_world.build(dovecot, radicale)
+        p = Pursuit(root / "user", config=mail_config(dovecot, radicale))
+        p.ok("run", "--once")
+        state = MailState.of(dovecot, radicale)
+        assert state.doubled() == [] and len(state.events) == 3 and len(state.drafts) == 1
+        export = normalised_export(p.export())
+        assert len(export["correspondence"]) == mail_world.messages * 9 // 10 + 1
+        return MailReference(export, state)
+
+
+def assert_mail_matches(
+    p: Pursuit, dovecot: Dovecot, radicale: FaultyRadicale, reference: MailReference
+) -> None:
+    state = MailState.of(dovecot, radicale)
+    assert state.doubled() == []
+    assert state == reference.state
+    assert normalised_export(p.export()) == reference.export
+
+
+def failure_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if " ERROR " in line]
+
+
+@pytest.mark.parametrize("after", [0.3, 1.0] if not full() else [0.1, 0.3, 0.6, 1.0, 1.5, 2.5])
+def test_dovecot_restarted_in_the_middle_of_a_first_sync_loses_and_doubles_nothing(
+    after: float, mail_world: MailWorld, mail_reference: MailReference, tmp_path: Path
+) -> None:
+    with mail_servers(tmp_path) as (dovecot, radicale):
+        mail_world.build(dovecot, radicale)
+        p = Pursuit(tmp_path / "user", config=mail_config(dovecot, radicale))
+        run = subprocess.Popen(
+            [*pursuit_command(), "run", "--once"],
+            env=p.env(),
+            cwd=p.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "Login: user=<" not in dovecot.log() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(after)  # the first sync is under way: it takes seconds
+            dovecot.restart()
+            out, err = run.communicate(timeout=120)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+        assert "Traceback" not in out + err, err
+        logged = len(p.export()["correspondence"])
+        print(f"restart {after}s after login: round 1 exit {run.returncode}, {logged} logged")
+        if run.returncode == 1:  # the job failed, saying so once, naming the server
+            [line] = failure_lines(err)
+            assert f"imap: 127.0.0.1:{dovecot.port}:" in line, err
+        else:
+            assert run.returncode == 0, err
+        rounds = run_until_done(p, 3)
+        assert rounds.completed, rounds.transcript()
+        assert_mail_matches(p, dovecot, radicale, mail_reference)
+
+
+def test_dovecot_down_is_one_line_naming_it_and_the_calendar_still_runs(
+    mail_world: MailWorld, mail_reference: MailReference, tmp_path: Path
+) -> None:
+    with mail_servers(tmp_path) as (dovecot, radicale):
+        mail_world.build(dovecot, radicale)
+        p = Pursuit(tmp_path / "user", config=mail_config(dovecot, radicale))
+        dovecot.stop()
+        result = p.run("run", "--once")
+        assert result.code == 1 and "Traceback" not in result.err, str(result)
+        [line] = failure_lines(result.err)
+        assert f"127.0.0.1:{dovecot.port}" in line, str(result)
+        # the interview was read from CalDAV and its events written all the same
+        assert len(MailState.of_calendar(radicale)) == 3
+        dovecot.start()
+        rounds = run_until_done(p, 3)
+        assert rounds.completed, rounds.transcript()
+        assert_mail_matches(p, dovecot, radicale, mail_reference)
+
+
+def test_caldav_answering_500_is_one_line_per_job_naming_it_and_mail_still_runs(
+    mail_world: MailWorld, mail_reference: MailReference, tmp_path: Path
+) -> None:
+    with mail_servers(tmp_path) as (dovecot, radicale):
+        mail_world.build(dovecot, radicale)
+        p = Pursuit(tmp_path / "user", config=mail_config(dovecot, radicale))
+        radicale.failing = True
+        result = p.run("run", "--once")
+        assert result.code == 1 and "Traceback" not in result.err, str(result)
+        lines = failure_lines(result.err)
+        assert lines and all(f"127.0.0.1:{radicale.port}" in line for line in lines), str(result)
+        # the mail was logged all the same
+        assert len(p.export()["correspondence"]) == len(mail_reference.export["correspondence"])
+        radicale.failing = False
+        rounds = run_until_done(p, 3)
+        assert rounds.completed, rounds.transcript()
+        assert_mail_matches(p, dovecot, radicale, mail_reference)
+
+
+@pytest.mark.parametrize("seed", seeds(scale(1, 5)))
+def test_caldav_answering_500_at_random_then_recovering_doubles_no_event(
+    seed: int, mail_world: MailWorld, mail_reference: MailReference, tmp_path: Path
+) -> None:
+    with mail_servers(tmp_path) as (dovecot, radicale):
+        mail_world.build(dovecot, radicale)
+        p = Pursuit(tmp_path / "user", config=mail_config(dovecot, radicale))
+        radicale.rng.seed(seed)
+        radicale.fail_share = 0.15  # half of them after the work was done
+        faulty = [p.run("run", "--once") for _ in range(scale(3, 5))]
+        radicale.fail_share = 0.0
+        failed = sum(result.code == 1 for result in faulty)
+        print(f"seed {seed}: {failed} of {len(faulty)} rounds failed, {radicale.served} 500s")
+        for result in faulty:
+            assert result.code in (0, 1) and "Traceback" not in result.err, str(result)
+            for line in failure_lines(result.err):
+                assert f"127.0.0.1:{radicale.port}" in line, str(result)
+        rounds = run_until_done(p, 3)
+        assert rounds.completed, rounds.transcript()
+        assert_mail_matches(p, dovecot, radicale, mail_reference)
+        p.ok("run", "--once")
+        assert_mail_matches(p, dovecot, radicale, mail_reference)

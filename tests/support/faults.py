@@ -12,17 +12,30 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import os
 import random
+import re
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
+import icalendar
+
+from pursuit.connectors.caldav import CaldavCalendar
 from support.cli import Pursuit, Result
+from support.dovecot import PASSWORD as DOVECOT_PASSWORD
+from support.dovecot import USER as DOVECOT_USER
+from support.dovecot import Dovecot
 from support.google_emulator import GoogleEmulator, _Fault
+from support.radicale_server import PASSWORD as DAV_PASSWORD
+from support.radicale_server import USER as DAV_USER
+from support.radicale_server import RadicaleServer
 
 ME = "me@example.test"
 PURSUIT_CALENDAR = "Job search (pursuit)"
@@ -285,8 +298,9 @@ def _sorted(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
 
 def normalised_export(data: dict[str, Any]) -> dict[str, Any]:
     """The export without what differs between two installs of the same world: row
-    ids, event ids (a random per-install part), sequences (how often an event
-    changed on its way, not where it ended), when a feed item was first seen."""
+    ids (and so the ids inside event keys), event ids (a random per-install part),
+    sequences (how often an event changed on its way, not where it ended), when a
+    feed item was first seen."""
     out: dict[str, Any] = {}
     for section, rows in data.items():
         kept = []
@@ -294,11 +308,18 @@ def normalised_export(data: dict[str, Any]) -> dict[str, Any]:
             row = {k: v for k, v in row.items() if k not in ("id", "interview", "duty", "duties")}
             if section == "events":
                 row.pop("sequence", None)
+                row["key"] = key_shape(row["key"])
             if section == "feed_items":
                 row.pop("first_seen", None)
             kept.append(row)
         out[section] = _sorted(kept, *(sorted(kept[0]) if kept else ()))
     return out
+
+
+def key_shape(key: str) -> str:
+    """An event's or a draft's key without the row ids in it (`draft:thank_you:#:#`):
+    two installs number their records in the order they met them."""
+    return re.sub(r"(?<=:)\d+(?=:|$)", "#", key)
 
 
 def _message(raw: bytes) -> EmailMessage:
@@ -333,7 +354,11 @@ class GoogleState:
         for draft in emu.drafts.values():
             message = _message(draft.message.raw)
             drafts.append(
-                (str(message["X-Pursuit-Key"]), str(message["To"]), str(message["Subject"]))
+                (
+                    key_shape(str(message["X-Pursuit-Key"])),
+                    str(message["To"]),
+                    str(message["Subject"]),
+                )
             )
         summaries = [
             str(_message(m.raw)["X-Pursuit-Key"])
@@ -364,3 +389,138 @@ class GoogleState:
 def error_lines(result: Result) -> list[str]:
     """The lines a failing round says about its failed jobs."""
     return [line for line in result.err.splitlines() if "failed:" in line]
+
+
+# --- a world without Google: IMAP on Dovecot, CalDAV on Radicale
+
+
+def imap_message(sender: str, to: str, subject: str, when: datetime, msgid: str) -> bytes:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, to, subject
+    message["Date"] = email.utils.format_datetime(when)
+    message["Message-ID"] = f"<{msgid}>"
+    message.set_content("Hello\n")
+    return message.as_bytes()
+
+
+class FaultyRadicale(RadicaleServer):
+    """Radicale answering 500 to a seeded share of requests (`fail_share`), half of
+    them after doing the work (the answer lost), besides the all-or-nothing
+    `failing` of the base class."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.fail_share = 0.0
+        self.rng = random.Random(0)
+        self.served = 0  # 500s answered by the share
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    def _serve(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if self.fail_share and self.rng.random() < self.fail_share:
+            self.served += 1
+            if self.rng.random() < 0.5:  # done, then the answer lost
+                list(super()._serve(environ, lambda *args: None))
+            else:
+                self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [b"try again later"]
+        return super()._serve(environ, start_response)
+
+
+@dataclass(frozen=True)
+class MailWorld:
+    """A user without Google: `messages` mails in a Dovecot INBOX (loaded straight into
+    its Maildir), a thank-you in Sent, yesterday's interview on a Radicale calendar."""
+
+    anchor: datetime
+    messages: int
+
+    @staticmethod
+    def now(messages: int) -> MailWorld:
+        anchor = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+        return MailWorld(anchor, messages)
+
+    def build(self, dovecot: Dovecot, radicale: RadicaleServer) -> None:
+        start = self.anchor
+        people = ["Jane Doe <jane@acme.com>", "Raj Patel <raj@acme.com>", "Bob <bob@globex.com>"]
+        mails = []
+        for n in range(self.messages):
+            when = start - timedelta(minutes=20 * n + 30)
+            sender = people[n % len(people)] if n % 10 else "Deals <deals@shop.example>"
+            mails.append((imap_message(sender, DOVECOT_USER, f"Mail {n}", when, f"{n}@w"), when))
+        dovecot.load("INBOX", mails)
+        thanks = start + timedelta(hours=3)
+        dovecot.load(
+            "Sent",
+            [
+                (
+                    imap_message(
+                        DOVECOT_USER, "Raj Patel <raj@acme.com>", "Thanks", thanks, "t@me"
+                    ),
+                    thanks,
+                )
+            ],
+        )
+        calendar = CaldavCalendar(radicale.url, username=DAV_USER, password=lambda: DAV_PASSWORD)
+        personal = calendar._principal_of().make_calendar(name="Personal", cal_id="personal")
+        event = icalendar.Event()
+        event.add("uid", "interview1@phone")
+        event.add("dtstamp", start)
+        event.add("dtstart", start)
+        event.add("dtend", start + timedelta(hours=1))
+        event.add("summary", "Interview: Network Engineer")
+        for address, name in (("jane@acme.com", "Jane Doe"), ("raj@acme.com", "Raj Patel")):
+            event.add("attendee", f"mailto:{address}", parameters={"CN": name})
+        wrapper = icalendar.Calendar()
+        wrapper.add("prodid", "-//phone//EN")
+        wrapper.add("version", "2.0")
+        wrapper.add_component(event)
+        personal.save_event(wrapper.to_ical().decode())
+
+
+def mail_config(dovecot: Dovecot, radicale: RadicaleServer) -> str:
+    return (
+        "[feeds]\nnews_search = false\n"
+        '[drafts]\nyour_name = "Alex Martin"\n'
+        f'[imap]\nhost = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "none"\n'
+        f'username = "{DOVECOT_USER}"\npassword_command = "echo {DOVECOT_PASSWORD}"\n'
+        f'[calendar]\nkind = "caldav"\nurl = "{radicale.url}"\nusername = "{DAV_USER}"\n'
+        f'password_command = "echo {DAV_PASSWORD}"\n'
+        '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+        'positions = ["Network Engineer"]\n'
+        '[[organization]]\nname = "Globex"\ndomains = ["globex.com"]\n'
+    )
+
+
+@dataclass(frozen=True)
+class MailState:
+    """What the user sees outside pursuit: its CalDAV calendar and the Drafts folder."""
+
+    events: tuple[tuple[str, str], ...]  # (summary, start) of each event on pursuit's calendar
+    drafts: tuple[tuple[str, str], ...]  # (key, To) of each draft
+
+    @staticmethod
+    def of_calendar(radicale: RadicaleServer) -> list[tuple[str, str]]:
+        """(summary, start) of each event on pursuit's calendar."""
+        calendar = CaldavCalendar(radicale.url, username=DAV_USER, password=lambda: DAV_PASSWORD)
+        return sorted((e.summary, e.start.isoformat()) for e in calendar.events().values())
+
+    @staticmethod
+    def of(dovecot: Dovecot, radicale: RadicaleServer) -> MailState:
+        events = MailState.of_calendar(radicale)
+        drafts = [
+            (key_shape(str(m["X-Pursuit-Key"])), str(m["To"]))
+            for m in (_message(raw) for raw in dovecot.messages("Drafts"))
+        ]
+        return MailState(tuple(events), tuple(sorted(drafts)))
+
+    def doubled(self) -> list[str]:
+        found = []
+        for name, rows in (("event", self.events), ("draft", self.drafts)):
+            found += [f"{name} {row!r} x{n}" for row, n in Counter(rows).items() if n > 1]
+        return found
