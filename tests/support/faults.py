@@ -468,8 +468,18 @@ class MailWorld:
         )
         calendar = CaldavCalendar(radicale.url, username=DAV_USER, password=lambda: DAV_PASSWORD)
         personal = calendar._principal_of().make_calendar(name="Personal", cal_id="personal")
+        self.add_interview(personal, "interview1@phone", start)
+
+    @staticmethod
+    def personal_calendar(radicale: RadicaleServer) -> Any:
+        calendar = CaldavCalendar(radicale.url, username=DAV_USER, password=lambda: DAV_PASSWORD)
+        return calendar._principal_of().calendar(cal_id="personal")
+
+    @staticmethod
+    def add_interview(personal: Any, uid: str, start: datetime) -> None:
+        """An interview with Jane and Raj on the user's Personal calendar."""
         event = icalendar.Event()
-        event.add("uid", "interview1@phone")
+        event.add("uid", uid)
         event.add("dtstamp", start)
         event.add("dtstart", start)
         event.add("dtend", start + timedelta(hours=1))
