@@ -334,7 +334,7 @@ class GoogleState:
 
     calendars: tuple[str, ...]  # the names of pursuit's calendars (one)
     events: tuple[tuple[str, str, str], ...]  # (summary, start, end) of each live event
-    drafts: tuple[tuple[str, str, str], ...]  # (key, To, Subject) of each draft
+    drafts: tuple[tuple[str, str, str], ...]  # (key, To's address, Subject) of each draft
     summaries: tuple[str, ...]  # the key of each summary sent
 
     @staticmethod
@@ -356,7 +356,8 @@ class GoogleState:
             drafts.append(
                 (
                     key_shape(str(message["X-Pursuit-Key"])),
-                    str(message["To"]),
+                    # the address: a draft made before mail gave the name keeps it nameless
+                    email.utils.parseaddr(str(message["To"]))[1],
                     str(message["Subject"]),
                 )
             )
