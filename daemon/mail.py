@@ -251,8 +251,9 @@ def _store_message(
     if not mass:
         # a contact first met nameless (a calendar invitation) takes the name mail gives
         for person in counterparts(message, directory):
-            if person.name and normalize(person.email) in directory.contacts:
-                store.ensure_contact(person.email, person.name)
+            known = directory.contacts.get(normalize(person.email))
+            if person.name and known is not None and not store.contact(known[0]).name:
+                store.rename_contact(known[0], person.name)
     fresh = store.log_correspondence(
         message_id=message.message_id,
         direction=found.direction,
