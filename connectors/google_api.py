@@ -155,13 +155,25 @@ class GoogleApi:
         *,
         num_retries: int | None = None,
     ) -> Any:
-        return execute(
-            request,
-            source=self.source,
-            method=method,
-            num_retries=self.num_retries if num_retries is None else num_retries,
-            passthrough=passthrough,
-        )
+        """One call, retried here `num_retries` times with `_sleep_backoff` when
+        Google says to retry: the client's own retries would sleep random()·2^n
+        seconds whatever `backoff` says."""
+        retries = self.num_retries if num_retries is None else num_retries
+        attempt = 0
+        while True:
+            try:
+                return execute(
+                    request,
+                    source=self.source,
+                    method=method,
+                    num_retries=0,
+                    passthrough=passthrough,
+                )
+            except RetryableError:
+                if attempt >= retries:
+                    raise
+                attempt += 1
+                self._sleep_backoff(attempt)
 
     def _pages(
         self,

@@ -347,6 +347,7 @@ class GoogleCalendarReader(_CalendarApi):
         api_endpoint: str | None = None,
         num_retries: int = 5,
         timeout: float = 60,
+        backoff: float = 1.0,
     ) -> None:
         super().__init__(
             credentials,
@@ -354,6 +355,7 @@ class GoogleCalendarReader(_CalendarApi):
             api_endpoint=api_endpoint,
             num_retries=num_retries,
             timeout=timeout,
+            backoff=backoff,
         )
 
     def changes(self, calendar_id: str, cursor: str | None, *, since: datetime) -> CalendarChanges:

@@ -64,6 +64,7 @@ from pursuit.daemon.errors import (
     ItemError,
     PursuitError,
     SourceError,
+    Unreachable,
 )
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,10 @@ class ImapMailbox:
         except (OSError, IMAPClientError) as exc:
             if what == "STARTTLS":
                 raise SourceError(SOURCE, f"{self.server}: STARTTLS failed ({exc})") from None
-            raise SourceError(SOURCE, f"{self.server}: cannot {what} ({_text(exc)})") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _text(exc)
+            if what == "connect":
+                raise Unreachable(SOURCE, f"{self.server}: cannot connect ({reason})") from None
+            raise SourceError(SOURCE, f"{self.server}: cannot {what} ({reason})") from None
         return client
 
     def _run(self, operation: Callable[[IMAPClient], T]) -> T:

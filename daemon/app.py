@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pursuit.daemon.store import Store
 
@@ -32,6 +32,26 @@ log = logging.getLogger(__name__)
 
 #: The store's record of a Google grant refused (a cursor row, JSON {since, error, token}).
 GOOGLE_PAUSED = "google:paused"
+
+
+class GooglePacing(TypedDict):
+    backoff: float
+    timeout: float
+
+
+def google_pacing() -> GooglePacing:
+    """The first retry's wait and each call's deadline for Google, in seconds:
+    $PURSUIT_GOOGLE_BACKOFF (else 1) and $PURSUIT_GOOGLE_TIMEOUT (else 60). The
+    reliability tests shorten both, to run many faults in little time."""
+
+    def seconds(variable: str, default: float) -> float:
+        text = os.environ.get(variable, "")
+        return float(text) if text.replace(".", "", 1).isdigit() and float(text) > 0 else default
+
+    return GooglePacing(
+        backoff=seconds("PURSUIT_GOOGLE_BACKOFF", 1.0),
+        timeout=seconds("PURSUIT_GOOGLE_TIMEOUT", 60.0),
+    )
 
 
 class App:
@@ -111,6 +131,7 @@ class App:
                 calendar_id=self.google.calendar_id,
                 time_zone=self.settings.timezone.key,
                 install_id=self.store.install_id(),
+                **google_pacing(),
             )
         if self.settings.calendar.kind == "caldav":
             return self.caldav_calendar
@@ -128,6 +149,7 @@ class App:
             self.google_credentials,
             self.google.credentials_file,
             api_endpoint=self.google.api_endpoint,
+            **google_pacing(),
         )
 
     @cached_property
@@ -140,6 +162,7 @@ class App:
             self.google_credentials,
             self.google.credentials_file,
             api_endpoint=self.calendar_endpoint,
+            **google_pacing(),
         )
 
     def jobs(self) -> list[Job]:
@@ -504,12 +527,13 @@ class App:
         first: list[Job] = []
         replaced: set[str] = set()
         imap = settings.imap
-        refused: list[bool] = [False]  # this round's login was refused: one message, not two
+        # this round's login was refused, or the server is down: one message, not two
+        refused: list[bool] = [False]
         if imap is not None:
             replaced |= {"gmail", "drafts"}
 
             def read_mail(now: datetime) -> int:
-                from pursuit.daemon.errors import AuthError
+                from pursuit.daemon.errors import AuthError, Unreachable
 
                 refused[0] = False
                 try:
@@ -521,7 +545,7 @@ class App:
                         progress=TerminalProgress("imap: logging past mail"),
                         should_stop=self.should_stop,
                     )
-                except AuthError:
+                except (AuthError, Unreachable):
                     refused[0] = True
                     raise
 

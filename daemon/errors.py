@@ -65,6 +65,11 @@ class AuthError(SourceError):
     """Credentials are missing, revoked or expired; the user must sign in again."""
 
 
+class Unreachable(SourceError):
+    """The server cannot be reached at all (refused, no route, no answer): every job
+    that needs it this round would fail the same way, so one says it."""
+
+
 class CursorExpired(SourceError):
     """A sync cursor is no longer valid (Gmail 404, Calendar 410, new UIDVALIDITY).
 

@@ -43,6 +43,7 @@ def sync_interviews(
             changes = reader.changes(calendar_id, cursor, since=now - lookback)
         except CursorExpired as exc:
             log.warning("%s; resyncing from scratch", exc)
+            cursor = None
             changes = reader.changes(calendar_id, None, since=now - lookback)
         with store.transaction():
             for entry in changes.entries:
@@ -53,8 +54,27 @@ def sync_interviews(
                     raise  # a full disk is no bad invitation: the job stops, nothing skipped
                 except Exception as exc:  # one stranger's invitation never stops the job
                     skip_item(store, name, describe_entry(entry), exc, now)
+            if cursor is None:
+                found += cancel_unlisted(store, calendar_id, changes.entries, since=now - lookback)
             store.save_cursor(name, changes.cursor, now=now)
     return found
+
+
+def cancel_unlisted(
+    store: Store, calendar_id: str, listed: Sequence[CalendarEntry], *, since: datetime
+) -> int:
+    """After a full listing of a calendar, cancel its interviews the listing no longer
+    holds: their events were deleted while no cursor could say so (a sync token that
+    expired lists only the events that are left). Returns how many were cancelled."""
+    present = {f"{calendar_id}:{entry.event_id}" for entry in listed}
+    cancelled = 0
+    for source_key, interview in store.interviews_by_source(f"{calendar_id}:").items():
+        if source_key in present or interview.cancelled or interview.end <= since:
+            continue
+        log.info("%s: interview %d: its event is gone; cancelled", calendar_id, interview.id)
+        store.cancel_interview(interview.id)
+        cancelled += 1
+    return cancelled
 
 
 #: An event with more attendees than this at the organization is a mass event (an

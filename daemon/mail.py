@@ -15,7 +15,15 @@ from datetime import datetime, timedelta
 
 from pursuit.connectors.base import Mailbox, MailMessage
 from pursuit.daemon.errors import CursorExpired, PursuitError, Stopped, StoreError
-from pursuit.daemon.matcher import HIRING_SYSTEMS, Directory, domain_of, match, verdict
+from pursuit.daemon.matcher import (
+    HIRING_SYSTEMS,
+    Directory,
+    counterparts,
+    domain_of,
+    match,
+    normalize,
+    verdict,
+)
 from pursuit.daemon.models import Channel, Contact, Direction, Duty, DutyKind, DutyState, OrgStatus
 from pursuit.daemon.store import Store
 
@@ -240,6 +248,12 @@ def _store_message(
             contact = store.ensure_contact(person.email, person.name, own or found.organization_id)
             contact_ids.append(contact.id)
             newcomers.append(contact)
+    if not mass:
+        # a contact first met nameless (a calendar invitation) takes the name mail gives
+        for person in counterparts(message, directory):
+            known = directory.contacts.get(normalize(person.email))
+            if person.name and known is not None and not store.contact(known[0]).name:
+                store.rename_contact(known[0], person.name)
     fresh = store.log_correspondence(
         message_id=message.message_id,
         direction=found.direction,

@@ -1002,6 +1002,15 @@ class Store:
         ).fetchone()
         return None if row is None else self.interview(row[0])
 
+    def interviews_by_source(self, prefix: str) -> dict[str, Interview]:
+        """{source key: interview} of the interviews whose source key starts with `prefix`."""
+        rows = self._db.execute(
+            "SELECT source_key, id FROM interviews WHERE substr(source_key, 1, ?) = ?",
+            (len(prefix), prefix),
+        ).fetchall()
+        found = {str(key): self.interview(interview_id) for key, interview_id in rows}
+        return {key: interview for key, interview in found.items() if interview is not None}
+
     def set_interview(
         self,
         interview_id: int,
