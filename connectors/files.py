@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+#: A file system with no room left (for anyone, or for this user)
+FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:

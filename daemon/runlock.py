@@ -102,8 +102,11 @@ class RunLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {role}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {role}\n".encode(), 0)
+        except OSError as exc:  # a full disk: the lock is held all the same, only unnamed
+            log.debug("cannot note the run lock's holder in %s: %s", self.path, exc)
         self._fd = fd
         return True
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pursuit.daemon.addresses import other_form
-from pursuit.daemon.errors import AmbiguousName, StoreError, UserError
+from pursuit.daemon.errors import AmbiguousName, DiskFull, StoreError, UserError
 from pursuit.daemon.models import (
     Channel,
     Contact,
@@ -404,6 +404,11 @@ class Store:
                 return cls._connect(path, busy_timeout)
             except sqlite3.OperationalError as exc:
                 busy = "locked" in str(exc) or "busy" in str(exc)
+                if "full" in str(exc):
+                    raise DiskFull(
+                        f"{path}: cannot open the state database: the disk is full; "
+                        "free some space and run pursuit again"
+                    ) from None
                 if not busy or time.monotonic() > give_up:
                     raise StoreError(f"{path}: cannot use the state database: {exc}") from None
                 time.sleep(0.05)
@@ -564,7 +569,7 @@ class Store:
         """
         text = str(exc)
         if "full" in text:
-            raise StoreError(
+            raise DiskFull(
                 f"{self.path}: the disk is full; nothing was lost: free some space "
                 "and pursuit picks up where it stopped"
             ) from exc
