@@ -14,8 +14,11 @@ max_page_count and read-only files by modes; this is the real file system versio
 from __future__ import annotations
 
 import re
+import signal
 import sqlite3
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli import Pursuit, Result
+from support.cli import Pursuit, Result, pursuit_command
 from support.feed_server import FeedServer, static
 from support.google_emulator import GoogleEmulator
 from support.reliability import scale
@@ -178,7 +181,7 @@ def test_a_disk_that_fills_in_the_middle_of_a_round_loses_nothing_and_the_work_r
         expected = what_the_user_has(reference), the_effects(emu)
     assert expected[0]["ics"] and (expected[0]["outbox"] or world.with_google)
 
-    trials = scale(3, 15)
+    trials = scale(2, 15)
     for trial in range(trials):
         leave = used * (trial + 1) // (trials + 1)
         with (
@@ -197,3 +200,135 @@ def test_a_disk_that_fills_in_the_middle_of_a_round_loses_nothing_and_the_work_r
             assert integrity(p) == "ok"
             got = what_the_user_has(p), the_effects(emu)
             assert differences(got, expected) == [], f"leaving {leave} of {used} free:\n{first}"
+
+
+# --- read-only storage
+
+READING = [
+    ("status",),
+    ("history", "Acme Networks"),
+    ("export", "--format", "json"),
+    ("doctor",),
+]
+
+
+def reading_commands_answer(p: Pursuit) -> None:
+    for args in READING:
+        result = p.run(*args)
+        assert "Traceback" not in result.out + result.err, str(result)
+        if args == ("doctor",):  # exit 1 when it has something to point out
+            assert result.code in (0, 1) and "store: " in result.out, str(result)
+        else:
+            assert result.code == 0 and "Acme" in result.out, str(result)
+
+
+def read_only_said_clearly(result: Result, disk: SmallDisk) -> None:
+    assert result.code in (1, 2), str(result)
+    assert "Traceback" not in result.out + result.err, str(result)
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, str(result)
+    assert "read-only" in lines[0] and str(disk.path) in lines[0], str(result)
+
+
+def test_a_file_system_remounted_read_only_between_runs_still_answers_and_resumes(
+    tmp_path: Path, world: World
+) -> None:
+    with (
+        world.user(tmp_path / "user") as (p, emu),
+        small_disk(p.data_home, DISK) as disk,
+    ):
+        world.prepare(p)
+        p.ok("run", "--once")
+        before = what_the_user_has(p)
+        disk.read_only()
+        try:
+            reading_commands_answer(p)
+            for args in [("org", "add", "Globex", "--domain", "globex.com"), ("run", "--once")]:
+                read_only_said_clearly(p.run(*args), disk)
+            assert what_the_user_has(p) == before
+        finally:
+            disk.read_write()
+        # What came meanwhile is taken in once the disk can be written again.
+        emu.add_message(
+            raw_mail("Jane Doe <jane@acme.com>", ME, "While read-only", world.now, "ro@acme.com")
+        )
+        p.ok("org", "add", "Globex", "--domain", "globex.com")
+        p.ok("run", "--once")
+        after = p.export()
+        assert "Globex" in [o["name"] for o in after["organizations"]]
+        subjects = [m["subject"] for m in after["correspondence"]]
+        assert ("While read-only" in subjects) == world.with_google
+        assert integrity(p) == "ok"
+
+
+def test_the_service_under_a_file_system_remounted_read_only_says_so_and_resumes(
+    tmp_path: Path,
+) -> None:
+    with FeedServer() as feeds:
+        world = World(True, feeds, datetime.now(UTC))
+        openings = [("job0", "Network Engineer")]
+        feeds.route("/careers.xml", static(rss(openings)))
+        with (
+            world.user(tmp_path / "user") as (p, emu),
+            small_disk(p.data_home, DISK) as disk,
+        ):
+            config = p.config_path.read_text()
+            p.write_config(config + '[service]\nmail_every = "1s"\nretry_after = "1s"\n')
+            log = p.root / "service.log"
+            with log.open("w") as out:
+                service = subprocess.Popen(
+                    [*pursuit_command(), "-v", "run"],
+                    env=p.env(),
+                    cwd=p.root,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                wait_for(lambda: "job gmail" in log.read_text() or len(logged(p)) > 0, log)
+                wait_for(lambda: len(logged(p)) == MESSAGES, log)
+                disk.read_only_under()
+                emu.add_message(
+                    raw_mail("Jane <jane@acme.com>", ME, "Meanwhile", world.now, "ro@acme.com")
+                )
+                p.write_config(config + '[service]\nmail_every = "1s"\nretry_after = "1s"\n')
+                # The new mail asks for a new event in the calendar file, which cannot be written.
+                wait_for(lambda: "Read-only file system" in log.read_text(), log)
+                reading_commands_answer(p)
+                read_only_said_clearly(p.run("org", "add", "Globex", "--domain", "g.com"), disk)
+                read_only_said_clearly(p.run("run", "--once"), disk)
+                disk.read_write()
+                wait_for(lambda: "Meanwhile" in event_titles(p), log)
+                wait_for(lambda: "<ro@acme.com>" in logged(p), log)
+            finally:
+                service.send_signal(signal.SIGTERM)
+                assert service.wait(timeout=30) == 0, log.read_text()
+            text = log.read_text()
+            assert "Traceback" not in text, text
+            assert integrity(p) == "ok"
+
+
+def event_titles(p: Pursuit) -> str:
+    try:
+        return p.ics.read_text()
+    except OSError:
+        return ""
+
+
+def logged(p: Pursuit) -> list[str]:
+    if not p.database.exists():
+        return []
+    db = sqlite3.connect(f"file:{p.database}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in db.execute("SELECT message_id FROM correspondence")]
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()
+
+
+def wait_for(condition: Callable[[], bool], log: Path, timeout: float = 60.0) -> None:
+    give_up = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < give_up, log.read_text()
+        time.sleep(0.2)

@@ -30,6 +30,7 @@ class SmallDisk:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._frozen = False
 
     @property
     def filler(self) -> Path:
@@ -57,19 +58,35 @@ class SmallDisk:
         self.filler.unlink(missing_ok=True)
 
     def remount(self, *options: str) -> None:
-        done = subprocess.run(
-            ["mount", "-o", ",".join(("remount", *options)), str(self.path)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        _mount("mount", "-o", ",".join(("remount", *options)), str(self.path))
 
     def read_only(self) -> None:
         self.remount("ro")
 
     def read_write(self) -> None:
+        if self._frozen:
+            self._frozen = False
+            _mount("umount", str(self.path))
+            return
         self.remount("rw")
+
+    def read_only_under(self) -> None:
+        """Read-only for everything opened from now on, while a running program keeps
+        the files it holds open for writing.
+
+        The kernel refuses to remount a file system read-only while a file on it is
+        open for writing (EBUSY), as the service's database is: a read-only bind mount
+        over the same place is what such a program then meets (a new file, a rename,
+        a program started now all get EROFS).
+        """
+        _mount("mount", "--bind", str(self.path), str(self.path))
+        self._frozen = True
+        _mount("mount", "-o", "remount,bind,ro", str(self.path))
+
+
+def _mount(*command: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{' '.join(command)}: {done.stderr}"
 
 
 @contextlib.contextmanager
@@ -92,5 +109,7 @@ def small_disk(path: Path, size: str = "4m") -> Iterator[SmallDisk]:
     try:
         yield SmallDisk(path)
     finally:
-        # Lazily: a process the test started may still hold a file there.
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+        # Lazily: a process the test started may still hold a file there. Twice when
+        # a read-only bind mount is still on top.
+        for _ in range(2):
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
