@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from pursuit.connectors.base import outgoing_key
-from pursuit.connectors.files import FULL
+from pursuit.connectors.files import FULL, make_private_dirs
 from pursuit.daemon.errors import SourceError
 
 
@@ -44,7 +44,7 @@ class EmlFolder:
         path = self.path_for(key)
         partial = path.with_suffix(".eml.partial")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(self.folder)
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(outgoing.as_bytes())

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from pursuit.connectors.files import make_private_dirs
 from pursuit.daemon.addresses import other_form
 from pursuit.daemon.errors import AmbiguousName, DiskFull, StoreError, UserError
 from pursuit.daemon.models import (
@@ -343,7 +344,7 @@ def _prepare_place(path: Path) -> str | None:
     StoreError, one line naming it and the fix."""
     folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(folder)
     except OSError as exc:
         in_the_way = isinstance(exc, FileExistsError | NotADirectoryError)
         reason = "a file is in the way" if in_the_way else (exc.strerror or str(exc)).lower()
