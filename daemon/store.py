@@ -332,6 +332,18 @@ def private_file(path: Path) -> None:
         os.close(fd)
 
 
+def _little_room(path: Path | None) -> bool:
+    """True when the file system of `path` is (all but) full. SQLite says "disk I/O
+    error", not "full", when its WAL or shared-memory file cannot grow."""
+    if path is None or str(path) == ":memory:":
+        return False
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1024 * 1024
+
+
 _WRITABLE_FIX = (
     "give your user write access to it and its directory (chmod u+w), "
     "or set `database` in the config to a place you can write"
@@ -405,7 +417,7 @@ class Store:
                 return cls._connect(path, busy_timeout)
             except sqlite3.OperationalError as exc:
                 busy = "locked" in str(exc) or "busy" in str(exc)
-                if "full" in str(exc):
+                if "full" in str(exc) or ("disk I/O" in str(exc) and _little_room(path)):
                     raise DiskFull(
                         f"{path}: cannot open the state database: the disk is full; "
                         "free some space and run pursuit again"
@@ -569,7 +581,7 @@ class Store:
         once the fault is gone (cursors move only with what they cover).
         """
         text = str(exc)
-        if "full" in text:
+        if "full" in text or ("disk I/O" in text and _little_room(self.path)):
             raise DiskFull(
                 f"{self.path}: the disk is full; nothing was lost: free some space "
                 "and pursuit picks up where it stopped"
