@@ -8,6 +8,7 @@ the message sent earlier. Readable by the user alone (0600); written whole
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -15,6 +16,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from pursuit.connectors.base import outgoing_key
+from pursuit.connectors.files import FULL, make_private_dirs
+from pursuit.daemon.errors import SourceError
 
 
 class EmlFolder:
@@ -38,13 +41,24 @@ class EmlFolder:
             return found
         outgoing = copy.deepcopy(message)
         del outgoing["Bcc"]
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.path_for(key)
         partial = path.with_suffix(".eml.partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(outgoing.as_bytes())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
+        try:
+            make_private_dirs(self.folder)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(outgoing.as_bytes())
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+            # Not sent: the outbox keeps the message and the next round writes it.
+            fix = "free some space" if exc.errno in FULL else "make the folder writable"
+            raise SourceError(
+                f"outbox folder {self.folder}",
+                f"cannot write {path.name} ({exc.strerror or exc}); {fix}: it is written "
+                "at the next round",
+            ) from None
         return str(path)

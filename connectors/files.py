@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+#: A file system with no room left (for anyone, or for this user)
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def make_private_dirs(path: Path) -> None:
+    """`path.mkdir(parents=True, exist_ok=True)`, with every folder made 0700 (the XDG
+    base directory rule): a missing $XDG_DATA_HOME made for pursuit's data is private
+    too, not left to the umask. Folders that exist keep their mode."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing[1:]):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another process
+            folder.mkdir(mode=0o700)
+    path.mkdir(mode=0o700, exist_ok=True)
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:

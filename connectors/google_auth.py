@@ -32,7 +32,7 @@ import httplib2
 from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2.credentials import Credentials
 
-from pursuit.connectors.files import write_atomically
+from pursuit.connectors.files import make_private_dirs, write_atomically
 from pursuit.daemon.errors import AuthError, SourceError
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def save_credentials(credentials: Credentials, credentials_file: Path) -> None:
 
     An existing directory keeps its mode (it may be one the user chose).
     """
-    credentials_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(credentials_file.parent)
     data = str(credentials.to_json()).encode("utf-8")  # type: ignore[no-untyped-call]
     write_atomically(credentials_file, data, mode=0o600)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import icalendar
 
 from pursuit.connectors.base import Calendar, CalendarEvent, event_id_for
-from pursuit.connectors.files import write_atomically
+from pursuit.connectors.files import FULL, make_private_dirs, write_atomically
 from pursuit.daemon.errors import SourceError
 
 #: A place the user cannot write: said in one line, with the fix.
@@ -146,9 +146,15 @@ class IcsCalendar(Calendar):
         # 0600 like every file pursuit writes: the calendar app reads it as the same user
         events = list(self._load().values())
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(self.path.parent)
             write_atomically(self.path, render(events, install_id=self.install_id))
         except OSError as exc:
+            if exc.errno in FULL:
+                raise SourceError(
+                    f"calendar file {self.path}",
+                    f"cannot write it ({exc.strerror}); free some space: the next round "
+                    "writes it again, nothing was lost",
+                ) from None
             if exc.errno not in _UNWRITABLE:
                 raise
             raise SourceError(

@@ -110,9 +110,9 @@ def init(state: Context, force: bool) -> None:
     path, _ = resolve_config_path(state.config)
     if path.exists() and not force:
         raise UserError(f"{path} already exists (use --force to overwrite it)")
-    from pursuit.connectors.files import write_atomically
+    from pursuit.connectors.files import make_private_dirs, write_atomically
 
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(path.parent)
     write_atomically(path, EXAMPLE_CONFIG.read_bytes())  # 0600: it may name secret commands
     click.echo(f"Wrote {path}. Edit it, then run `pursuit run --once`.")
 

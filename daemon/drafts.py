@@ -84,7 +84,7 @@ def render_draft(
         subject = first.removeprefix("Subject:").strip()
         text = text.lstrip("\n")
     message = EmailMessage()
-    message["To"] = formataddr((to_name, to_address))
+    message["To"] = formataddr((display_name(to_name), to_address))
     if from_address:
         message["From"] = formataddr((your_name, from_address))
     message["Subject"] = subject
@@ -93,6 +93,14 @@ def render_draft(
     message["X-Pursuit-Key"] = key
     message.set_content(text)
     return message.as_bytes()
+
+
+def display_name(name: str) -> str:
+    """An outside name made safe for the To header: letters, digits, spaces and .-'
+    alone, so it never needs quoting. Python's email folding drops the quotes of a
+    long quoted name, and its ":" or "," then read as a group of other recipients."""
+    kept = "".join(c if c.isalnum() or c in " .-'" else " " for c in name)
+    return " ".join(kept.split())[:64]
 
 
 def queue_drafts(

@@ -53,6 +53,13 @@ class StoreError(PursuitError):
     exit_code = 2
 
 
+class DiskFull(StoreError):
+    """The disk holding the state database is full: nothing is lost, and the work goes
+    on once there is room again, so it is a failure to retry (exit 1), not a fix to make."""
+
+    exit_code = 1
+
+
 class SourceError(PursuitError):
     """An outside system failed; skip this source this round, retry later."""
 

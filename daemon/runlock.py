@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pursuit.connectors.files import make_private_dirs
 from pursuit.daemon.errors import PursuitError, StoreError
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class RunLock:
         if self._fd is not None:
             return True
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise StoreError(
@@ -102,8 +103,11 @@ class RunLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {role}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {role}\n".encode(), 0)
+        except OSError as exc:  # a full disk: the lock is held all the same, only unnamed
+            log.debug("cannot note the run lock's holder in %s: %s", self.path, exc)
         self._fd = fd
         return True
 

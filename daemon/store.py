@@ -23,8 +23,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from pursuit.connectors.files import make_private_dirs
 from pursuit.daemon.addresses import other_form
-from pursuit.daemon.errors import AmbiguousName, StoreError, UserError
+from pursuit.daemon.errors import AmbiguousName, DiskFull, StoreError, UserError
 from pursuit.daemon.models import (
     Channel,
     Contact,
@@ -331,6 +332,18 @@ def private_file(path: Path) -> None:
         os.close(fd)
 
 
+def _little_room(path: Path | None) -> bool:
+    """True when the file system of `path` is (all but) full. SQLite says "disk I/O
+    error", not "full", when its WAL or shared-memory file cannot grow."""
+    if path is None or str(path) == ":memory:":
+        return False
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1024 * 1024
+
+
 _WRITABLE_FIX = (
     "give your user write access to it and its directory (chmod u+w), "
     "or set `database` in the config to a place you can write"
@@ -343,7 +356,7 @@ def _prepare_place(path: Path) -> str | None:
     StoreError, one line naming it and the fix."""
     folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(folder)
     except OSError as exc:
         in_the_way = isinstance(exc, FileExistsError | NotADirectoryError)
         reason = "a file is in the way" if in_the_way else (exc.strerror or str(exc)).lower()
@@ -404,6 +417,11 @@ class Store:
                 return cls._connect(path, busy_timeout)
             except sqlite3.OperationalError as exc:
                 busy = "locked" in str(exc) or "busy" in str(exc)
+                if "full" in str(exc) or ("disk I/O" in str(exc) and _little_room(path)):
+                    raise DiskFull(
+                        f"{path}: cannot open the state database: the disk is full; "
+                        "free some space and run pursuit again"
+                    ) from None
                 if not busy or time.monotonic() > give_up:
                     raise StoreError(f"{path}: cannot use the state database: {exc}") from None
                 time.sleep(0.05)
@@ -563,8 +581,8 @@ class Store:
         once the fault is gone (cursors move only with what they cover).
         """
         text = str(exc)
-        if "full" in text:
-            raise StoreError(
+        if "full" in text or ("disk I/O" in text and _little_room(self.path)):
+            raise DiskFull(
                 f"{self.path}: the disk is full; nothing was lost: free some space "
                 "and pursuit picks up where it stopped"
             ) from exc
