@@ -31,6 +31,7 @@ import os
 import random
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -295,6 +296,100 @@ class HookedInbox(Inbox):
         return answer
 
 
+class ImapProxy:
+    """A TCP relay in front of Dovecot that calls the watch around each IMAP command:
+    "before" when the command arrives (True: the connection is dropped, the command
+    never reaches the server), "after" when the server's tagged OK comes back (the
+    answer is then lost). Commands are told apart by the first line of what the client
+    sends: imapclient sends each command whole (an APPEND's literal comes after a
+    continuation, and is relayed as it is)."""
+
+    COMMAND = re.compile(rb"^(\S+) (?:UID )?([A-Z]+)(?: (.*))?", re.IGNORECASE)
+
+    def __init__(self, dovecot: Dovecot, watch: Watch) -> None:
+        self.dovecot, self.watch = dovecot, watch
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection((self.dovecot.host, self.dovecot.port))
+            pending: dict[bytes, str] = {}  # tag: the watch's name of the command
+            folder = ["INBOX"]
+            threading.Thread(
+                target=self._upstream, args=(client, server, pending, folder), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._downstream, args=(server, client, pending), daemon=True
+            ).start()
+
+    def _name(self, verb: str, rest: bytes, folder: list[str]) -> tuple[str, str]:
+        """(phase, method) of a command, for the watch."""
+        text = rest.decode(errors="replace")
+        if verb in ("SELECT", "EXAMINE"):
+            folder[0] = text.split(" ")[0].strip('"')
+        if verb == "APPEND" and "Drafts" in text:
+            return "drafts", "APPEND"
+        if verb == "SEARCH" and "X-Pursuit-Key" in text:
+            return ("drafts" if folder[0] == "Drafts" else "summary"), "SEARCH key"
+        return "mail sync", verb
+
+    def _upstream(
+        self,
+        client: socket.socket,
+        server: socket.socket,
+        pending: dict[bytes, str],
+        folder: list[str],
+    ) -> None:
+        literal = 0  # bytes of an APPEND's message still to relay unread
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                if literal > 0:
+                    literal -= len(data)
+                    server.sendall(data)
+                    continue
+                first = data.split(b"\r\n", 1)[0]
+                command = self.COMMAND.match(first)
+                size = re.search(rb"\{(\d+)\+?\}$", first)
+                literal = int(size[1]) if size else 0
+                if command and command[2].upper() != b"DONE":
+                    phase, method = self._name(
+                        command[2].decode().upper(), command[3] or b"", folder
+                    )
+                    pending[command[1]] = f"{phase}|{method}"
+                    if self.watch.hook(method, f"imap:{phase}", "before"):
+                        break
+                server.sendall(data)
+        for end in (client, server):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def _downstream(
+        self, server: socket.socket, client: socket.socket, pending: dict[bytes, str]
+    ) -> None:
+        with contextlib.suppress(OSError):
+            while data := server.recv(65536):
+                for line in data.split(b"\r\n"):
+                    tag, _, status = line.partition(b" ")
+                    if tag in pending and status.startswith(b"OK"):
+                        phase, method = pending.pop(tag).split("|")
+                        self.watch.hook(method, f"imap:{phase}", "after")
+                client.sendall(data)
+        for end in (client, server):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+
 # --- what a world holds after a run, as multisets of normalised records
 
 
@@ -496,6 +591,8 @@ class AnymailWorld(World):
         self.stack.callback(self.radicale.stop)
         hook_requests(self.radicale, self.watch.hook)
         quiet(self.radicale._server)
+        self.imap = ImapProxy(self.dovecot, self.watch)
+        self.stack.callback(self.imap.close)
         self.smtp = Server(HookedInbox(self.dovecot, self.watch), root)
         self.smtp.controller.start()
         self.stack.callback(self.smtp.controller.stop)
@@ -510,7 +607,7 @@ class AnymailWorld(World):
                 + DRAFTS
                 + SUMMARY_DUE
                 + f'to = "{IMAP_USER}"\n'
-                + f'[imap]\nhost = "127.0.0.1"\nport = {self.dovecot.port}\nsecurity = "none"\n'
+                + f'[imap]\nhost = "127.0.0.1"\nport = {self.imap.port}\nsecurity = "none"\n'
                 f'username = "{IMAP_USER}"\npassword_command = "echo secret"\n'
                 f'[smtp]\nhost = "127.0.0.1"\nport = {self.smtp.port}\nsecurity = "none"\n'
                 f'username = "{IMAP_USER}"\npassword_command = "echo secret"\n'
@@ -542,6 +639,8 @@ class AnymailWorld(World):
             personal.save_event(cal.to_ical().decode())
 
     def classify(self, method: str, target: str) -> str:
+        if target.startswith("imap:"):
+            return target.removeprefix("imap:")
         return "summary" if target == "smtp" else caldav_phase(method, target)
 
     def snapshot(self) -> Snapshot:
