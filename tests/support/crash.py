@@ -323,7 +323,11 @@ class ImapProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            server = socket.create_connection((self.dovecot.host, self.dovecot.port))
+            try:
+                server = socket.create_connection((self.dovecot.host, self.dovecot.port))
+            except OSError:  # the world is closing
+                client.close()
+                continue
             pending: dict[bytes, str] = {}  # tag: the watch's name of the command
             folder = ["INBOX"]
             threading.Thread(
