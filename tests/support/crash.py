@@ -323,9 +323,8 @@ class ImapProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            try:
-                server = socket.create_connection((self.dovecot.host, self.dovecot.port))
-            except OSError:  # the world is closing
+            server = self._connect()
+            if server is None:  # the world is closing
                 client.close()
                 continue
             pending: dict[bytes, str] = {}  # tag: the watch's name of the command
@@ -336,6 +335,20 @@ class ImapProxy:
             threading.Thread(
                 target=self._downstream, args=(server, client, pending), daemon=True
             ).start()
+
+    def _connect(self) -> socket.socket | None:
+        """A connection to Dovecot, trying a while: a loaded machine may refuse one."""
+        give_up = time.monotonic() + 10
+        while not self.closed:
+            try:
+                server = socket.create_connection((self.dovecot.host, self.dovecot.port), 10)
+                server.settimeout(None)
+                return server
+            except OSError:
+                if time.monotonic() > give_up:
+                    return None
+                time.sleep(0.05)
+        return None
 
     def _name(self, verb: str, rest: bytes, folder: list[str]) -> tuple[str, str]:
         """(phase, method) of a command, for the watch."""
