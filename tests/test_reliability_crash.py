@@ -106,3 +106,33 @@ def test_killed_anywhere_and_restarted_pursuit_doubles_nothing_and_loses_nothing
         for t in broken
     )
     assert figures["kills"] >= scale(len(WORLDS), target), figures
+
+
+# Seed 1958903569 (anymail trial 19) found it: two sends of the summary began and
+# both were killed before the server took the message; the third run gave it up as
+# "may have arrived already", and the week had no summary. A sender that can look
+# for what it sent now sends again.
+TWICE_BEFORE_THE_SERVER_TOOK_IT = {
+    "anymail": [
+        Trigger("summary:DATA", 1, "before"),
+        Trigger("summary:DATA", 1, "before"),
+        Trigger("summary:SEARCH key", 3, "before"),
+    ],
+    "google": [
+        Trigger("summary:messages.send", 1, "before"),
+        Trigger("summary:messages.send", 1, "before"),
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TWICE_BEFORE_THE_SERVER_TOOK_IT))
+def test_a_summary_killed_twice_before_the_server_took_it_is_sent_once(
+    tmp_path: Path, kind: str
+) -> None:
+    now = the_now()
+    with world_at(kind, tmp_path / "reference", now) as world:
+        ref = reference(world)
+    with world_at(kind, tmp_path / "killed", now) as world:
+        result = trial(world, 1, 1958903569, TWICE_BEFORE_THE_SERVER_TOOK_IT[kind], ref)
+    assert sum(k.fired for k in result.kills) >= 2, table([result])
+    assert (result.extra, result.lost) == ([], []), table([result])
