@@ -495,6 +495,10 @@ class World:
     def snapshot(self) -> Snapshot:
         raise NotImplementedError
 
+    def servers_log(self) -> str:
+        """What the servers logged, for a failure message."""
+        return ""
+
     def close(self) -> None:
         self.stack.close()
 
@@ -655,6 +659,9 @@ class AnymailWorld(World):
             cal.add_component(vevent)
             personal.save_event(cal.to_ical().decode())
 
+    def servers_log(self) -> str:
+        return f"--- dovecot.log\n{self.dovecot.log()}"
+
     def classify(self, method: str, target: str) -> str:
         if target.startswith("imap:"):
             return target.removeprefix("imap:")
@@ -757,10 +764,10 @@ class Reference:
 
 def reference(world: World) -> Reference:
     first = run_once(world)
-    assert first.code == 0, first.log
+    assert first.code == 0, first.log + world.servers_log()
     requests = list(world.watch.seen)
     second = run_once(world)
-    assert second.code == 0, second.log
+    assert second.code == 0, second.log + world.servers_log()
     return Reference(world.snapshot(), requests, first.seconds)
 
 
@@ -821,10 +828,12 @@ def trial(world: World, number: int, seed: int, triggers: list[Trigger], ref: Re
         assert run.code is not None
         if run.code == 0:
             break
-        assert finals < 3, f"seed {seed}: {world.name} never completed:\n{run.log}"
+        assert finals < 3, f"seed {seed}: {world.name} never completed:\n{run.log}" + (
+            world.servers_log()
+        )
     last = run_once(world)
     result.runs += 1
-    assert last.code == 0, f"seed {seed}: {last.log}"
+    assert last.code == 0, f"seed {seed}: {last.log}{world.servers_log()}"
     result.extra, result.lost = diff(ref.snapshot, world.snapshot())
     result.integrity = integrity(world.p)
     return result
