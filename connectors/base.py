@@ -265,6 +265,13 @@ class Sender(Protocol):
         """The id of the message sent earlier with this key, if there is one."""
         ...
 
+    @property
+    def keeps_record(self) -> bool:
+        """True when `find_sent` finds whatever `send` delivered (Gmail's Sent, the .eml
+        folder, the INBOX an SMTP summary comes back to): "not found" then means "not
+        delivered", so a send a crash cut short is made again rather than given up."""
+        ...
+
 
 # --- calendar events the user owns (interviews come from here)
 

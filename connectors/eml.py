@@ -30,6 +30,8 @@ class EmlFolder:
     def path_for(self, key: str) -> Path:
         return self.folder / (re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-") + ".eml")
 
+    keeps_record = True  # the file is there once written
+
     def find_sent(self, key: str) -> str | None:
         path = self.path_for(key)
         return str(path) if path.exists() else None

@@ -622,6 +622,8 @@ class GmailMailbox(GoogleApi):
 
     # -------------------------------------------------- Sender (the weekly summary)
 
+    keeps_record = True  # what messages.send took is in Sent at once
+
     def find_sent(self, key: str) -> str | None:
         """The id of the sent message carrying ``X-Pursuit-Key: key``, if there is one.
 

@@ -186,6 +186,8 @@ class MemorySender:
         self.address = address.lower()
         self.sent: dict[str, EmailMessage] = {}
 
+    keeps_record = True
+
     def find_sent(self, key: str) -> str | None:
         return next((i for i, message in self.sent.items() if message.get(KEY_HEADER) == key), None)
 

@@ -84,6 +84,11 @@ class SmtpSender:
     def server(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def keeps_record(self) -> bool:
+        """With an IMAP mailbox to look in: the summary comes back to the user's INBOX."""
+        return self.find_message is not None
+
     def find_sent(self, key: str) -> str | None:
         if key in self._sent:
             return self._sent[key]

@@ -469,9 +469,10 @@ def push_summaries(store: Store, sender: Sender, now: datetime) -> int:
             log.info("summary %s was sent already (%s)", entry.key, found)
             return
         begun = store.sends_begun(entry.key)
-        if begun >= 2:
+        if begun >= 2 and not sender.keeps_record:
             # Two sends began and neither was recorded, refused or found: one retry
-            # is all a server that keeps no record of it gets.
+            # is all a server that keeps no record of it gets. Where the sender keeps
+            # one, "not found" means a crash came before the server took it: send.
             log.warning("summary %s: not sent again; it may have arrived already", entry.key)
             return
         store.set_sends_begun(entry.key, begun + 1, now=now)

@@ -164,6 +164,8 @@ class DyingSender(MemorySender):
 class ForgetfulSender(MemorySender):
     """A server that keeps no record: `find_sent` never finds anything (SMTP without IMAP)."""
 
+    keeps_record = False
+
     def find_sent(self, key: str) -> str | None:
         return None
 

@@ -167,6 +167,8 @@ def test_summary_through_gmail_once_even_after_a_crash(tmp_path: Path) -> None:
         class DiesAfterSending:
             """Gmail accepts it, then the process dies before the row is written."""
 
+            keeps_record = True
+
             def find_sent(self, key: str) -> str | None:
                 return gmail.find_sent(key)
 

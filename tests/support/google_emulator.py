@@ -1187,10 +1187,16 @@ class GoogleEmulator:
         name = next(
             (n for m, pattern, n, _ in self._routes if m == method and pattern.match(path)), None
         )
+        hook = self.call_hook
+        target = urllib.parse.unquote(path) + "?" + urllib.parse.urlencode(query, doseq=True)
+        if hook is not None and hook(name or method, target, "before"):
+            return _error_response(ApiError(503, "The service is unavailable.", "backendError"))
         fault = self._take_fault(urllib.parse.unquote(path), api_call=True, method=name)
         if fault and not fault.after_commit and (r := self._apply_fault(fault)):
             return r
         resp = self._dispatch(method, path, query, headers, body)
+        if hook is not None:
+            hook(name or method, target, "after")
         if fault and fault.after_commit and resp.status < 300:
             return self._apply_fault(fault) or resp
         return resp
@@ -2328,3 +2334,8 @@ class GoogleEmulator:
             raise ApiError(410, "Resource has been deleted", "deleted")
         rec.data["status"] = "cancelled"
         rec.seq = self._touch(rec.data)
+
+    #: Called on every API call (a batch part too) with its method name, path?query and
+    #: "before" (a True answer drops the call unperformed, with a 503) or "after" (the
+    #: call was carried out): where the crash tests kill pursuit.
+    call_hook: Callable[[str, str, str], bool] | None = None

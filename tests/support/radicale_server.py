@@ -124,3 +124,21 @@ def running(tmp_path: Path) -> Iterator[RadicaleServer]:
         yield server
     finally:
         server.stop()
+
+
+def hook_requests(server: RadicaleServer, hook: Callable[[str, str, str], bool]) -> None:
+    """Call `hook(method, path, "before")` on every request (a True answer drops it
+    unperformed, with a 503) and `hook(method, path, "after")` once Radicale carried it
+    out: where the crash tests kill pursuit."""
+    app = server._app
+
+    def hooked(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        if hook(method, path, "before"):
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"dropped"]
+        result = list(app(environ, start_response))  # Radicale has committed on return
+        hook(method, path, "after")
+        return result
+
+    server._app = hooked
