@@ -125,7 +125,10 @@ def seeds(count: int) -> list[int]:
     chosen = os.environ.get("PURSUIT_RELIABILITY_SEED", "").strip()
     if chosen:
         return [int(chosen)]
-    return [random.randrange(1, 2**31) for _ in range(count)]
+    # Under pytest-xdist every worker must collect the same tests: the seeds are drawn
+    # from the run's id, which the workers share (a fresh draw without xdist).
+    draw = random.Random(os.environ.get("PYTEST_XDIST_TESTRUNUID"))
+    return [draw.randrange(1, 2**31) for _ in range(count)]
 
 
 # --- the world
