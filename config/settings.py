@@ -88,6 +88,8 @@ class GoogleSettings:
     calendar_name: str = "Job search (pursuit)"
     calendar_id: str | None = None
     lookback: timedelta = timedelta(days=180)
+    timeout: timedelta = timedelta(seconds=60)  # each call's deadline
+    retry_wait: timedelta = timedelta(seconds=1)  # the first wait before a retry, then doubled
     interview_patterns: tuple[str, ...] = (
         "interview",
         "phone screen",
@@ -224,9 +226,10 @@ def system_timezone() -> ZoneInfo:
 # --- value parsers: each returns the value or raises ValueError("expected ...")
 
 _DURATION = re.compile(
-    r"^\s*(\d+)\s*(s|secs?|seconds?|m|min|minutes?|h|hours?|d|days?|w|weeks?)\s*$", re.I
+    r"^\s*(\d+)\s*(ms|milliseconds?|s|secs?|seconds?|m|min|minutes?|h|hours?|d|days?|w|weeks?)\s*$",
+    re.I,
 )
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_UNIT_SECONDS = {"ms": 0.001, "mi": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # No delay or interval of pursuit is longer; beyond it dates overflow.
 MAX_DURATION = timedelta(days=3650)
 
@@ -236,7 +239,9 @@ def parse_duration(text: str, limit: timedelta = MAX_DURATION) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError("expected a duration such as 30m, 12h, 7d or 2w")
-    digits, unit = match[1].lstrip("0") or "0", _UNIT_SECONDS[match[2][0].lower()]
+    name = match[2].lower()
+    unit = _UNIT_SECONDS[name[:2] if name.startswith(("ms", "milli")) else name[0]]
+    digits = match[1].lstrip("0") or "0"
     # The length first: thousands of digits would overflow timedelta, or int() itself.
     if len(digits) > 12 or int(digits) * unit > limit.total_seconds():
         raise ValueError(f"expected a duration of at most {limit.days}d")
@@ -645,6 +650,10 @@ def _google(r: _Reader, table: Any, path: Callable[[str], Path]) -> GoogleSettin
         calendar_name=r.value(table, "calendar_name", str, text, d.calendar_name, "google"),
         calendar_id=r.value(table, "calendar_id", str, text, None, "google"),
         lookback=r.value(table, "lookback", str, parse_positive_duration, d.lookback, "google"),
+        timeout=r.value(table, "timeout", str, parse_positive_duration, d.timeout, "google"),
+        retry_wait=r.value(
+            table, "retry_wait", str, parse_positive_duration, d.retry_wait, "google"
+        ),
         interview_patterns=patterns,
     )
 

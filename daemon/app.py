@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from pursuit.daemon.store import Store
 
@@ -32,26 +32,6 @@ log = logging.getLogger(__name__)
 
 #: The store's record of a Google grant refused (a cursor row, JSON {since, error, token}).
 GOOGLE_PAUSED = "google:paused"
-
-
-class GooglePacing(TypedDict):
-    backoff: float
-    timeout: float
-
-
-def google_pacing() -> GooglePacing:
-    """The first retry's wait and each call's deadline for Google, in seconds:
-    $PURSUIT_GOOGLE_BACKOFF (else 1) and $PURSUIT_GOOGLE_TIMEOUT (else 60). The
-    reliability tests shorten both, to run many faults in little time."""
-
-    def seconds(variable: str, default: float) -> float:
-        text = os.environ.get(variable, "")
-        return float(text) if text.replace(".", "", 1).isdigit() and float(text) > 0 else default
-
-    return GooglePacing(
-        backoff=seconds("PURSUIT_GOOGLE_BACKOFF", 1.0),
-        timeout=seconds("PURSUIT_GOOGLE_TIMEOUT", 60.0),
-    )
 
 
 class App:
@@ -131,7 +111,8 @@ class App:
                 calendar_id=self.google.calendar_id,
                 time_zone=self.settings.timezone.key,
                 install_id=self.store.install_id(),
-                **google_pacing(),
+                timeout=self.google.timeout.total_seconds(),
+                backoff=self.google.retry_wait.total_seconds(),
             )
         if self.settings.calendar.kind == "caldav":
             return self.caldav_calendar
@@ -149,7 +130,8 @@ class App:
             self.google_credentials,
             self.google.credentials_file,
             api_endpoint=self.google.api_endpoint,
-            **google_pacing(),
+            timeout=self.google.timeout.total_seconds(),
+            backoff=self.google.retry_wait.total_seconds(),
         )
 
     @cached_property
@@ -162,7 +144,8 @@ class App:
             self.google_credentials,
             self.google.credentials_file,
             api_endpoint=self.calendar_endpoint,
-            **google_pacing(),
+            timeout=self.google.timeout.total_seconds(),
+            backoff=self.google.retry_wait.total_seconds(),
         )
 
     def jobs(self) -> list[Job]:

@@ -149,12 +149,20 @@ def test_accepted_spellings() -> None:
             'check_in_delay = "3 days"\n'
             'event_duration = "1h"\n'
             'reminder = "0m"\n'
+            "[google]\n"
+            'timeout = "2 min"\n'
+            'retry_wait = "250ms"\n'
             "[[organization]]\n"
             'name = "Acme"\n'
             'domains = ["@ACME.com"]\n'
         )
     )
     assert loaded.run_every == timedelta(minutes=90)
+    assert loaded.google is not None
+    assert (loaded.google.timeout, loaded.google.retry_wait) == (
+        timedelta(minutes=2),
+        timedelta(milliseconds=250),
+    )
     assert loaded.planner.thank_you_time == time(18, 30)
     assert loaded.planner.follow_up_delay == timedelta(weeks=2)
     assert loaded.planner.check_in_delay == timedelta(days=3)

@@ -43,9 +43,6 @@ from support.reliability import full, scale
 
 pytestmark = pytest.mark.reliability
 
-#: Retries wait this long first (then twice as long each time): the faults are many.
-QUICK = {"PURSUIT_GOOGLE_BACKOFF": "0.05"}
-
 
 @dataclass(frozen=True)
 class Reference:
@@ -65,7 +62,7 @@ def reference(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with FaultyGoogle(user_email=ME) as emu:
         world.build(emu)
         p = Pursuit(root, config=google_config(root, emu))
-        p.ok("run", "--once", env=QUICK)
+        p.ok("run", "--once")
         state = GoogleState.of(emu)
         assert not state.doubled()
         assert len(state.drafts) == 3 and len(state.events) == 7 and len(state.summaries) == 1
@@ -97,7 +94,7 @@ def test_google_failing_at_random_the_work_completes_and_nothing_is_doubled(
         world.build(emu)
         p = Pursuit(tmp_path, config=google_config(tmp_path, emu))
         emu.random_faults(rate_503=0.3, rate_429=0.1, seed=seed, retry_after=1)
-        rounds = run_until_done(p, scale(10, 10), env=QUICK)
+        rounds = run_until_done(p, scale(10, 10))
         emu.stop_random_faults()
         served = sum(emu.served.values())
         print(
@@ -108,7 +105,7 @@ def test_google_failing_at_random_the_work_completes_and_nothing_is_doubled(
         assert served > 0
         assert_matches(p, emu, reference)
         # one more round, faults gone: nothing more to do, nothing made twice
-        p.ok("run", "--once", env=QUICK)
+        p.ok("run", "--once")
         assert_matches(p, emu, reference)
 
 
@@ -121,7 +118,7 @@ def test_slow_answers_and_answers_after_the_timeout_complete_the_work_once(
     seed = seeds(1)[0]
     with FaultyGoogle(user_email=ME, latency=0.01) as emu:
         world.build(emu)
-        p = Pursuit(tmp_path, config=google_config(tmp_path, emu))
+        p = Pursuit(tmp_path, config=google_config(tmp_path, emu, timeout="1500ms"))
         # a fifth of the calls a little slow (a batch's parts add up); creates (and,
         # in the full run, lists) answered only after the client's deadline, the work
         # done all the same
@@ -131,8 +128,7 @@ def test_slow_answers_and_answers_after_the_timeout_complete_the_work_once(
             late += ["calendars.insert", "messages.list", "events.list", "history.list"]
         for method in late:
             emu.inject_fault(200, method=method, delay=2.5, after_commit=True)
-        env = {**QUICK, "PURSUIT_GOOGLE_TIMEOUT": "1.5"}
-        rounds = run_until_done(p, scale(5, 5), env=env)
+        rounds = run_until_done(p, scale(5, 5))
         unserved = [f.method for f in emu._faults if f.count > 0]
         print(
             f"seed {seed}: {rounds.count} rounds, {emu.served['slow']} slow answers, "
@@ -141,7 +137,7 @@ def test_slow_answers_and_answers_after_the_timeout_complete_the_work_once(
         assert rounds.completed, rounds.transcript()
         emu.stop_random_faults()
         assert_matches(p, emu, reference)
-        p.ok("run", "--once", env=env)
+        p.ok("run", "--once")
         assert_matches(p, emu, reference)
 
 
@@ -155,13 +151,13 @@ def two_rounds(
     with FaultyGoogle(user_email=ME) as emu:
         world.build(emu)
         p = Pursuit(root, config=google_config(root, emu, extra))
-        p.ok("run", "--once", env=QUICK)
+        p.ok("run", "--once")
         world.build_later(emu)
         if expire:
             emu.expire_history()
             emu.expire_sync_tokens()
         emu.reset_counters()
-        rounds = run_until_done(p, 3, env=QUICK)
+        rounds = run_until_done(p, 3)
         assert rounds.completed, rounds.transcript()
         assert rounds.count == 1, "an expired cursor costs a resync, not a round"
         paths = [call.path for call in emu.calls]
@@ -206,7 +202,7 @@ def revoked_life(
     with FaultyGoogle(user_email=ME) as emu:
         world.build(emu)
         p = Pursuit(root, config=google_config(root, emu, calendar="ics"))
-        p.ok("run", "--once", env=QUICK)
+        p.ok("run", "--once")
         if revoke:
             emu.revoke()
         world.build_later(emu)
@@ -216,7 +212,7 @@ def revoked_life(
         )
         if revoke:
             events_before = p.ics.read_bytes()
-            result = p.run("run", "--once", env=QUICK)
+            result = p.run("run", "--once")
             assert result.code == 1 and "Traceback" not in result.err, str(result)
             said = [line for line in result.err.splitlines() if "pursuit auth google" in line]
             assert said, str(result)
@@ -228,7 +224,7 @@ def revoked_life(
             assert "Follow up with Bob (Globex)" in str(ics_events(p))
             # while nobody signs in, a round runs the rest and asks Google nothing
             calls = len(emu.calls)
-            again = p.run("run", "--once", env=QUICK)
+            again = p.run("run", "--once")
             assert "Traceback" not in again.err and again.code in (0, 1), str(again)
             assert len(emu.calls) == calls
             warning = p.ok("status").splitlines()[0]
@@ -238,7 +234,7 @@ def revoked_life(
             token = root / "token" / "google.json"
             emu.write_authorized_user_file(str(token) + ".new")
             os.replace(str(token) + ".new", token)
-        rounds = run_until_done(p, 3, env=QUICK)
+        rounds = run_until_done(p, 3)
         assert rounds.completed and rounds.count == 1, rounds.transcript()
         return normalised_export(p.export()), GoogleState.of(emu), ics_events(p)
 

@@ -233,11 +233,18 @@ class World:
 
 
 def google_config(
-    root: Any, emu: GoogleEmulator, extra: str = "", *, calendar: str = "google", feeds: str = ""
+    root: Any,
+    emu: GoogleEmulator,
+    extra: str = "",
+    *,
+    calendar: str = "google",
+    feeds: str = "",
+    timeout: str = "60s",
 ) -> str:
     """The config of a user with Gmail, Google Calendar (pursuit's events there too,
     unless `calendar` says "ics"), three tracked organizations (Acme's `feeds` a TOML
-    list) and the summary due already this week."""
+    list) and the summary due already this week. Retries wait 50 ms first (then twice
+    as long each time): the faults are many."""
     token = root / "token" / "google.json"
     token.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     emu.write_authorized_user_file(str(token))
@@ -248,6 +255,7 @@ def google_config(
         f'[calendar]\nkind = "{calendar}"\n'
         f'[google]\ncredentials_file = "{token}"\n'
         f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
+        f'retry_wait = "50ms"\ntimeout = "{timeout}"\n'
         '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
         'positions = ["Network Engineer"]\n'
         + (f"feeds = {feeds}\n" if feeds else "")
