@@ -19,6 +19,7 @@ from pursuit.config.settings import parse_domain
 from pursuit.daemon.addresses import check_name, other_form, parse_person
 from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
 from pursuit.daemon.errors import AmbiguousName, UserError
+from pursuit.daemon.interviews import quoted_name, reopen_for_interview
 from pursuit.daemon.models import (
     Channel,
     Contact,
@@ -190,43 +191,11 @@ def add_interview(
         interview_id = store.add_interview(
             found.id, begins, ends, [c.id for c in contacts], position=position
         )
-        notice = _interview_at_closed_organization(store, found, begins, now)
+        notice = reopen_for_interview(store, found, begins, now)
         replan(store, settings, now)
     return ScheduledInterview(
         interview_id, store.organization(found.id), begins, contacts, notice=notice
     )
-
-
-def _interview_at_closed_organization(
-    store: Store, org: Organization, start: datetime, now: datetime
-) -> str | None:
-    """An interview after a rejection (or a withdrawal, a closing) means the organization
-    came back: it is active again and the interview's duties are planned. An interview
-    at an offer stays under the offer (a meeting about it is no new application), and an
-    interview from before the status changed is only a record; both say how to plan."""
-    if org.status == OrgStatus.ACTIVE:
-        return None
-    since = f"{org.status_changed:%d %b %Y}"
-    if org.status != OrgStatus.OFFER and start >= org.status_changed:
-        store.set_organization_status(org.id, OrgStatus.ACTIVE, now=now)
-        return (
-            f"{org.name} was {org.status} on {since}; this interview makes it active again "
-            f"and plans its thank-you and follow-up (to undo: "
-            f"`pursuit org status {_quoted(org.name)} {org.status}`)"
-        )
-    why = (
-        f"{org.name} is at the offer stage (since {since})"
-        if org.status == OrgStatus.OFFER
-        else f"{org.name} was {org.status} on {since}, after this interview"
-    )
-    return (
-        f"{why}: no thank-you or follow-up is planned for this interview "
-        f"(to plan them: `pursuit org status {_quoted(org.name)} active`)"
-    )
-
-
-def _quoted(name: str) -> str:
-    return f'"{name}"' if any(c.isspace() for c in name) else name
 
 
 def _people(store: Store, people: Iterable[str]) -> list[tuple[str, str]]:
@@ -507,7 +476,7 @@ def _organization_of(store: Store, contact: Contact, organization: str | None) -
     if org.id not in contact.organization_ids:
         raise UserError(
             f"{contact.display} is not at {org.name} (add them: "
-            f"`pursuit contact add {contact.address} --org {_quoted(org.name)}`)"
+            f"`pursuit contact add {contact.address} --org {quoted_name(org.name)}`)"
         )
     return org.id
 

@@ -18,6 +18,7 @@ from pursuit.connectors.base import Attendee, CalendarEntry, CalendarReader
 from pursuit.daemon.errors import CursorExpired, StoreError
 from pursuit.daemon.mail import skip_item
 from pursuit.daemon.matcher import Directory, domain_of, normalize
+from pursuit.daemon.models import Organization, OrgStatus
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def sync_interviews(
             for entry in changes.entries:
                 try:
                     with store.transaction():  # a savepoint: a failed entry leaves nothing
-                        found += apply_entry(store, entry, patterns)
+                        found += apply_entry(store, entry, patterns, now)
                 except StoreError:
                     raise  # a full disk is no bad invitation: the job stops, nothing skipped
                 except Exception as exc:  # one stranger's invitation never stops the job
@@ -86,7 +87,7 @@ def describe_entry(entry: CalendarEntry) -> str:
     return f"event {entry.event_id[:200]!r} ({entry.start or 'no start'})"
 
 
-def apply_entry(store: Store, entry: CalendarEntry, patterns: Sequence[str]) -> bool:
+def apply_entry(store: Store, entry: CalendarEntry, patterns: Sequence[str], now: datetime) -> bool:
     source_key = f"{entry.calendar_id}:{entry.event_id}"
     existing = store.interview_by_source(source_key)
     if entry.cancelled or entry.start is None or entry.end is None:
@@ -109,6 +110,9 @@ def apply_entry(store: Store, entry: CalendarEntry, patterns: Sequence[str]) -> 
     ]
     if existing is None:
         org = store.organization(org_id)
+        notice = reopen_for_interview(store, org, entry.start, now)
+        if notice:  # the user should know, as `interview add` tells them
+            log.warning("%s: %s", describe_entry(entry), notice)
         store.add_interview(
             org_id,
             entry.start,
@@ -147,3 +151,35 @@ def _interviewers(entry: CalendarEntry, directory: Directory) -> tuple[int | Non
 def _looks_like_interview(title: str, patterns: Sequence[str]) -> bool:
     folded = title.casefold()
     return any(re.search(rf"(?<!\w){re.escape(p.casefold())}", folded) for p in patterns)
+
+
+def reopen_for_interview(
+    store: Store, org: Organization, start: datetime, now: datetime
+) -> str | None:
+    """An interview after a rejection (or a withdrawal, a closing) means the organization
+    came back: it is active again and the interview's duties are planned. An interview
+    at an offer stays under the offer (a meeting about it is no new application), and an
+    interview from before the status changed is only a record; both say how to plan."""
+    if org.status == OrgStatus.ACTIVE:
+        return None
+    since = f"{org.status_changed:%d %b %Y}"
+    if org.status != OrgStatus.OFFER and start >= org.status_changed:
+        store.set_organization_status(org.id, OrgStatus.ACTIVE, now=now)
+        return (
+            f"{org.name} was {org.status} on {since}; this interview makes it active again "
+            f"and plans its thank-you and follow-up (to undo: "
+            f"`pursuit org status {quoted_name(org.name)} {org.status}`)"
+        )
+    why = (
+        f"{org.name} is at the offer stage (since {since})"
+        if org.status == OrgStatus.OFFER
+        else f"{org.name} was {org.status} on {since}, after this interview"
+    )
+    return (
+        f"{why}: no thank-you or follow-up is planned for this interview "
+        f"(to plan them: `pursuit org status {quoted_name(org.name)} active`)"
+    )
+
+
+def quoted_name(name: str) -> str:
+    return f'"{name}"' if any(c.isspace() for c in name) else name

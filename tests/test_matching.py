@@ -747,6 +747,38 @@ def test_a_cancelled_entry_cancels_the_interview_and_its_duties(app: App) -> Non
     assert {d.state for d in store.duties()} == {"cancelled"}
 
 
+def test_an_interview_on_the_calendar_after_a_rejection_makes_the_organization_active_again(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = app.store
+    org = add_acme(store, app.now())
+    store.set_organization_status(org, OrgStatus.REJECTED, now=app.now() - timedelta(days=10))
+    reader = MemoryCalendarReader()
+    reader.put(entry("ev1", "Interview", attendees=[Attendee("jane@acme.com", "Jane Doe")]))
+    read(app, reader)
+    assert store.organization(org).status == OrgStatus.ACTIVE
+    assert "was rejected on 20 Nov 2026; this interview makes it active again" in caplog.text
+    assert '`pursuit org status "Acme Networks" rejected`' in caplog.text
+    plan(store, app.settings, "ics", app.now())
+    assert duty_of(store, "thank_you", "jane@acme.com").state == "pending"
+
+
+def test_an_interview_on_the_calendar_at_an_offer_plans_nothing_and_says_why(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = app.store
+    org = add_acme(store, app.now())
+    store.set_organization_status(org, OrgStatus.OFFER, now=app.now() - timedelta(days=2))
+    reader = MemoryCalendarReader()
+    reader.put(entry("ev1", "Interview", attendees=[Attendee("jane@acme.com", "Jane Doe")]))
+    assert read(app, reader) == 1
+    assert store.organization(org).status == OrgStatus.OFFER
+    assert "Acme Networks is at the offer stage (since 28 Nov 2026)" in caplog.text
+    assert "no thank-you or follow-up is planned" in caplog.text
+    plan(store, app.settings, "ics", app.now())
+    assert store.duties() == []
+
+
 def test_an_expired_sync_token_resyncs_without_duplicates(app: App) -> None:
     store = app.store
     add_acme(store, app.now())
