@@ -339,25 +339,6 @@ class GoogleCalendarReader(_CalendarApi):
 
     name = "google"
 
-    def __init__(
-        self,
-        credentials: Any,
-        credentials_file: Path | None,
-        *,
-        api_endpoint: str | None = None,
-        num_retries: int = 5,
-        timeout: float = 60,
-        backoff: float = 1.0,
-    ) -> None:
-        super().__init__(
-            credentials,
-            credentials_file,
-            api_endpoint=api_endpoint,
-            num_retries=num_retries,
-            timeout=timeout,
-            backoff=backoff,
-        )
-
     def changes(self, calendar_id: str, cursor: str | None, *, since: datetime) -> CalendarChanges:
         """Events changed since `cursor` (all from `since` on when None), and the next cursor.
 

@@ -1912,20 +1912,7 @@ class Store:
         rows = self._db.execute(
             "SELECT * FROM outbox WHERE target = ? AND done IS NULL ORDER BY id", (target,)
         )
-        return [
-            OutboxEntry(
-                id=r["id"],
-                key=r["key"],
-                action=r["action"],
-                target=r["target"],
-                payload=json.loads(r["payload"]),
-                created=from_db(r["created"]),
-                done=_opt(r["done"]),
-                attempts=r["attempts"],
-                last_error=r["last_error"],
-            )
-            for r in rows
-        ]
+        return [_outbox_entry(r) for r in rows]
 
     def drop_pending(self, target: str) -> int:
         """Forget what is queued for a target and not yet done; returns how many."""
