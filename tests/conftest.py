@@ -13,7 +13,9 @@ import pytest
 from support import clock as test_clock
 from support.app import PARIS, Clock, make_settings
 
+from pursuit.config.settings import Settings, parse_settings
 from pursuit.daemon.app import App
+from pursuit.daemon.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -41,3 +43,24 @@ def written_now() -> Iterator[datetime]:
     """Today is 30 November 2026 for this test and the `pursuit` it runs (support/clock.py)."""
     with test_clock.written_now() as now:
         yield now
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A user's settings on tmp_path: Paris time, the local calendar file."""
+    return parse_settings(
+        {
+            "timezone": "Europe/Paris",
+            "database": str(tmp_path / "state.sqlite3"),
+            "calendar": {"kind": "ics", "ics_file": str(tmp_path / "calendar.ics")},
+        },
+        "test config",
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    """The store of those settings, empty."""
+    opened = Store.open(settings.database)
+    yield opened
+    opened.close()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from pursuit.config.settings import Settings, parse_settings
+from pursuit.config.settings import Settings
 from pursuit.daemon import actions
 from pursuit.daemon.errors import AmbiguousName, UserError
 from pursuit.daemon.models import Contact, Duty, Organization
@@ -17,25 +15,6 @@ from pursuit.daemon.store import Store
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=PARIS)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return parse_settings(
-        {
-            "timezone": "Europe/Paris",
-            "database": str(tmp_path / "state.sqlite3"),
-            "calendar": {"kind": "ics", "ics_file": str(tmp_path / "calendar.ics")},
-        },
-        "test config",
-    )
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    opened = Store.open(settings.database)
-    yield opened
-    opened.close()
 
 
 def interview_with_jane(store: Store, settings: Settings) -> actions.ScheduledInterview:

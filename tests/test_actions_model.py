@@ -8,14 +8,13 @@ test_cli_model.py).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from pursuit.config.settings import Settings, parse_settings
+from pursuit.config.settings import Settings
 from pursuit.connectors.base import Address, MailMessage
 from pursuit.daemon import actions, views
 from pursuit.daemon.errors import UserError
@@ -29,25 +28,6 @@ PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=PARIS)
 RITA = "Rita Recruiter <rita@agency.example>"
 ME = "sam@gmail.com"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return parse_settings(
-        {
-            "timezone": "Europe/Paris",
-            "database": str(tmp_path / "state.sqlite3"),
-            "calendar": {"kind": "ics", "ics_file": str(tmp_path / "calendar.ics")},
-        },
-        "test config",
-    )
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    opened = Store.open(settings.database)
-    yield opened
-    opened.close()
 
 
 def two_organizations(store: Store) -> None:

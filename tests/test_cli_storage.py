@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from support.cli import Pursuit, Result, pursuit_command
 
-from pursuit.config.settings import Settings, parse_settings
+from pursuit.config.settings import Settings
 from pursuit.daemon import actions
 from pursuit.daemon.export import export_data
 from pursuit.daemon.store import Store
@@ -306,18 +306,6 @@ def test_modes_are_as_pursuit_left_them(place: Path) -> None:
 def snapshot(store: Store) -> tuple[str, dict[str, int]]:
     data = export_data(store, PARIS, NOW)
     return json.dumps(data, sort_keys=True, default=str), store.counts()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return parse_settings(
-        {
-            "timezone": "Europe/Paris",
-            "database": str(tmp_path / "state.sqlite3"),
-            "calendar": {"kind": "ics", "ics_file": str(tmp_path / "calendar.ics")},
-        },
-        "test config",
-    )
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from support.app import make_settings
 from support.cli import Pursuit, duties_by, pursuit_command
 from support.google_emulator import GoogleEmulator
+from support.mail import raw_mail
 
 from pursuit.daemon.app import App
 from pursuit.daemon.jobs import run_jobs
@@ -28,14 +29,6 @@ ME = "me@example.test"
 def emu() -> Iterator[GoogleEmulator]:
     with GoogleEmulator(user_email=ME) as emulator:
         yield emulator
-
-
-def raw(sender: str, to: str, subject: str, when: datetime, msgid: str) -> str:
-    return (
-        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
-        f"Message-ID: <{msgid}>\r\n\r\nHello\r\n"
-    )
 
 
 def setup_user(tmp_path: Path, emu: GoogleEmulator) -> Pursuit:
@@ -72,16 +65,18 @@ def the_week(emu: GoogleEmulator) -> datetime:
         },
     )
     emu.add_message(
-        raw("Jane Doe <jane@acme.com>", ME, "Next steps", start - timedelta(days=3), "j1@acme.com"),
+        raw_mail(
+            "Jane Doe <jane@acme.com>", ME, "Next steps", start - timedelta(days=3), "j1@acme.com"
+        ),
         internal_date=start - timedelta(days=3),
     )
     emu.add_message(
-        raw(ME, "Raj Patel <raj@acme.com>", "Thank you", start + timedelta(hours=3), "t1@me"),
+        raw_mail(ME, "Raj Patel <raj@acme.com>", "Thank you", start + timedelta(hours=3), "t1@me"),
         label_ids=("SENT",),
         internal_date=start + timedelta(hours=3),
     )
     emu.add_message(
-        raw("Newsletter <news@example.org>", ME, "Deals", start, "n1@example.org"),
+        raw_mail("Newsletter <news@example.org>", ME, "Deals", start, "n1@example.org"),
         internal_date=start,
     )
     return start
@@ -148,7 +143,9 @@ def test_expired_cursors_resync_without_duplicates(tmp_path: Path, emu: GoogleEm
     emu.expire_history()
     emu.expire_sync_tokens()
     emu.add_message(
-        raw("Jane <jane@acme.com>", ME, "One more thing", start + timedelta(hours=5), "j2@acme"),
+        raw_mail(
+            "Jane <jane@acme.com>", ME, "One more thing", start + timedelta(hours=5), "j2@acme"
+        ),
         internal_date=start + timedelta(hours=5),
     )
     p.ok("run", "--once")
@@ -279,7 +276,7 @@ def test_a_revoked_grant_pauses_google_once_until_the_user_signs_in_again(
         assert run_jobs(app.store, app.jobs(), app.now()) == []
         emu.revoke()
         emu.add_message(
-            raw("Jane <jane@acme.com>", ME, "Any news?", datetime.now(UTC), "j9@acme.com"),
+            raw_mail("Jane <jane@acme.com>", ME, "Any news?", datetime.now(UTC), "j9@acme.com"),
             internal_date=datetime.now(UTC),
         )
         app.store.add_organization("Globex", ["globex.com"], now=app.now())
@@ -361,12 +358,12 @@ def test_a_strangers_subject_or_attendee_name_never_stops_a_job(
     # Gmail decodes it once, to text that looks like an encoded word
     lookalike = "=?utf-8?q?=3D=3Futf-8=3Fb=3Fabcde=3F=3D?="
     emu.add_message(
-        raw("jane@acme.com", ME, lookalike, start - timedelta(days=2), "j1@acme.com"),
+        raw_mail("jane@acme.com", ME, lookalike, start - timedelta(days=2), "j1@acme.com"),
         internal_date=start - timedelta(days=2),
     )
     p.ok("run", "--once")
     emu.add_message(
-        raw("jane@acme.com", ME, "Later", start + timedelta(hours=2), "j2@acme.com"),
+        raw_mail("jane@acme.com", ME, "Later", start + timedelta(hours=2), "j2@acme.com"),
         internal_date=start + timedelta(hours=2),
     )
     p.ok("run", "--once")
@@ -390,7 +387,7 @@ def test_the_first_sync_logs_past_hiring_system_mail_about_a_tracked_organizatio
         ("Globex Talent <no-reply@greenhouse-mail.io>", "Your application to Globex", "g2@gh"),
         ("Deals <news@shop.example>", "Acme Networks routers on sale", "n1@shop"),
     ]:
-        emu.add_message(raw(sender, ME, subject, week_ago, msgid), internal_date=week_ago)
+        emu.add_message(raw_mail(sender, ME, subject, week_ago, msgid), internal_date=week_ago)
     p.ok("run", "--once")
     logged = sorted(m["subject"] for m in p.export()["correspondence"])
     # before the first sync, from hiring systems, naming the tracked organization: logged

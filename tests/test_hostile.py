@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from support.cli import Pursuit, pursuit_command
 from support.google_emulator import GoogleEmulator
+from support.mail import raw_mail
 
 from pursuit.daemon.runlock import RunLock, RunLocked
 from pursuit.daemon.store import SCHEMA_VERSION, Store
@@ -34,14 +35,6 @@ ME = "me@example.test"
 def emu() -> Iterator[GoogleEmulator]:
     with GoogleEmulator(user_email=ME) as emulator:
         yield emulator
-
-
-def raw(sender: str, to: str, subject: str, when: datetime, msgid: str, extra: str = "") -> str:
-    return (
-        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
-        f"Message-ID: <{msgid}>\r\n{extra}\r\nHello\r\n"
-    )
 
 
 def google_user(tmp_path: Path, emu: GoogleEmulator, extra: str = "") -> Pursuit:
@@ -251,15 +244,15 @@ def test_a_message_the_core_cannot_store_is_skipped_named_and_counted_and_later_
     # A Date the connector accepts (year 9999) that is past year 9999 in UTC: the
     # core cannot store it. Two of them, around the good message.
     for n in (1, 2):
-        poison = raw("X <x@acme.com>", ME, "Hi", now, f"poison{n}@acme.com")
+        poison = raw_mail("X <x@acme.com>", ME, "Hi", now, f"poison{n}@acme.com")
         poison = re.sub(r"Date: [^\r]*", "Date: Fri, 31 Dec 9999 23:00:00 -1200", poison)
         emu.add_message(poison, internal_date=now)
-    emu.add_message(raw("Jane <jane@acme.com>", ME, "After it", now, "ok1@acme.com"))
+    emu.add_message(raw_mail("Jane <jane@acme.com>", ME, "After it", now, "ok1@acme.com"))
     p.ok("run", "--once")
     subjects = [m["subject"] for m in p.export()["correspondence"]]
     assert "After it" in subjects
     # Later mail, read from the saved cursor, is logged too: the cursor moved on.
-    emu.add_message(raw("Jane <jane@acme.com>", ME, "Later", now, "ok2@acme.com"))
+    emu.add_message(raw_mail("Jane <jane@acme.com>", ME, "Later", now, "ok2@acme.com"))
     p.ok("run", "--once")
     assert "Later" in [m["subject"] for m in p.export()["correspondence"]]
     doctor = p.ok("doctor")
@@ -275,11 +268,13 @@ def test_mass_mail_creates_no_contacts_and_list_mail_none_either(
     p = google_user(tmp_path, emu)
     now = datetime.now(UTC) - timedelta(hours=2)
     crowd = ", ".join(f"person{n}@acme.com" for n in range(3000))
-    emu.add_message(raw("Jane <jane@acme.com>", f"{ME}, {crowd}", "All hands", now, "m1@acme"))
+    emu.add_message(raw_mail("Jane <jane@acme.com>", f"{ME}, {crowd}", "All hands", now, "m1@acme"))
     emu.add_message(
-        raw("HR <hr@acme.com>", ME, "Newsletter", now, "m2@acme", "List-Id: <news.acme.com>\r\n")
+        raw_mail(
+            "HR <hr@acme.com>", ME, "Newsletter", now, "m2@acme", "List-Id: <news.acme.com>\r\n"
+        )
     )
-    emu.add_message(raw("Raj <raj@acme.com>", ME, "Coffee?", now, "m3@acme"))
+    emu.add_message(raw_mail("Raj <raj@acme.com>", ME, "Coffee?", now, "m3@acme"))
     p.ok("run", "--once")
     data = p.export()
     assert sorted(m["subject"] for m in data["correspondence"]) == [
@@ -295,10 +290,12 @@ def test_a_stranger_reusing_a_message_id_never_replaces_nor_hides_the_real_messa
 ) -> None:
     p = google_user(tmp_path, emu)
     now = datetime.now(UTC) - timedelta(hours=3)
-    emu.add_message(raw("Jane <jane@acme.com>", ME, "The real one", now, "same@acme.com"))
+    emu.add_message(raw_mail("Jane <jane@acme.com>", ME, "The real one", now, "same@acme.com"))
     p.ok("run", "--once")
     emu.add_message(
-        raw("Mallory <mallory@acme.com>", ME, "Impostor", now + timedelta(hours=1), "same@acme.com")
+        raw_mail(
+            "Mallory <mallory@acme.com>", ME, "Impostor", now + timedelta(hours=1), "same@acme.com"
+        )
     )
     p.ok("run", "--once")
     # A resync from scratch sees both again: still one record each.
@@ -311,7 +308,7 @@ def test_a_stranger_reusing_a_message_id_never_replaces_nor_hides_the_real_messa
 def test_a_huge_subject_is_stored_bounded(tmp_path: Path, emu: GoogleEmulator) -> None:
     p = google_user(tmp_path, emu)
     now = datetime.now(UTC) - timedelta(hours=2)
-    emu.add_message(raw("Jane <jane@acme.com>", ME, "A" * 200_000, now, "big@acme.com"))
+    emu.add_message(raw_mail("Jane <jane@acme.com>", ME, "A" * 200_000, now, "big@acme.com"))
     p.ok("run", "--once")
     [message] = p.export()["correspondence"]
     assert 0 < len(message["subject"]) <= 998
@@ -369,7 +366,9 @@ def test_an_interrupted_first_gmail_sync_resumes_without_fetching_again(
     now = datetime.now(UTC)
     for n in range(270):
         emu.add_message(
-            raw("Jane <jane@acme.com>", ME, f"Mail {n}", now - timedelta(hours=n + 1), f"{n}@acme")
+            raw_mail(
+                "Jane <jane@acme.com>", ME, f"Mail {n}", now - timedelta(hours=n + 1), f"{n}@acme"
+            )
         )
     token = tmp_path / "token.json"
     emu.write_authorized_user_file(str(token))
@@ -394,7 +393,7 @@ def test_an_interrupted_first_gmail_sync_resumes_without_fetching_again(
     fetched = emu.call_count("gmail/v1/users/me/messages/", method="GET")
     assert fetched == 170  # only the messages the first try did not store
     # Then the normal incremental sync takes over, from the history before the search.
-    emu.add_message(raw("Jane <jane@acme.com>", ME, "New", now, "new@acme"))
+    emu.add_message(raw_mail("Jane <jane@acme.com>", ME, "New", now, "new@acme"))
     assert mail.sync_mail(store, mailbox(), now, lookback=timedelta(days=30)) == 1
     store.close()
 
@@ -472,7 +471,7 @@ def test_a_full_disk_stops_the_job_with_one_clear_line_loses_nothing_and_resumes
     now = datetime.now(UTC)
     for n in range(60):
         emu.add_message(
-            raw(
+            raw_mail(
                 "Jane <jane@acme.com>",
                 ME,
                 f"Mail {n} " + "x" * 900,

@@ -33,13 +33,13 @@ import pytest
 from support.cli import Pursuit, Result
 from support.feed_server import FeedServer, closed_port, static
 from support.google_emulator import GoogleEmulator
+from support.mail import raw_mail
 from support.reliability import scale
 from support.world import (
     ME,
     SUMMARY_DUE,
     google_section,
     interview_yesterday,
-    raw_mail,
     rss,
 )
 

@@ -29,13 +29,13 @@ import pytest
 from support.cli import Pursuit, Result, pursuit_command
 from support.feed_server import FeedServer, static
 from support.google_emulator import GoogleEmulator
+from support.mail import raw_mail
 from support.reliability import scale
 from support.tmpfs import SmallDisk, small_disk
 from support.world import (
     SUMMARY_DUE,
     google_section,
     interview_yesterday,
-    raw_mail,
     rss,
     what_the_user_has,
 )

@@ -23,6 +23,7 @@ import pytest
 from support.cli import Pursuit, pursuit_command
 from support.feed_server import FeedServer, Reply
 from support.google_emulator import GoogleEmulator
+from support.mail import raw_mail
 
 from pursuit.daemon.runlock import RunLock
 from pursuit.daemon.store import Store
@@ -135,14 +136,6 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> N
         time.sleep(0.05)
 
 
-def raw(sender: str, to: str, subject: str, when: datetime, msgid: str) -> str:
-    return (
-        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
-        f"Message-ID: <{msgid}>\r\n\r\nHello\r\n"
-    )
-
-
 def google_user(tmp_path: Path, emu: GoogleEmulator, service: str = "") -> Pursuit:
     token = tmp_path / "token" / "google.json"
     token.parent.mkdir(mode=0o700, exist_ok=True)
@@ -165,7 +158,7 @@ def mail_from_acme(emu: GoogleEmulator, count: int, start: int = 0) -> None:
     when = datetime.now(UTC) - timedelta(days=2)
     for n in range(start, start + count):
         emu.add_message(
-            raw(f"Person {n} <p{n}@acme.com>", ME, f"Message {n}", when, f"m{n}@acme.com"),
+            raw_mail(f"Person {n} <p{n}@acme.com>", ME, f"Message {n}", when, f"m{n}@acme.com"),
             internal_date=when,
         )
 
@@ -432,7 +425,7 @@ def test_with_imap_a_reply_is_logged_as_it_arrives_and_sigterm_still_stops_at_on
         when = datetime.now(UTC)
         dovecot.append(
             "INBOX",
-            raw("Jane <jane@acme.com>", USER, "Re: interview", when, "r1@acme.com").encode(),
+            raw_mail("Jane <jane@acme.com>", USER, "Re: interview", when, "r1@acme.com").encode(),
         )
         wait_until(lambda: "<r1@acme.com>" in logged_ids(p), "the reply logged, by IDLE")
         # The watchdog is still fed while the loop waits on the server.

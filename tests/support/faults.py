@@ -33,6 +33,7 @@ from support.dovecot import PASSWORD as DOVECOT_PASSWORD
 from support.dovecot import USER as DOVECOT_USER
 from support.dovecot import Dovecot
 from support.google_emulator import GoogleEmulator, _Fault
+from support.mail import raw_mail
 from support.radicale_server import PASSWORD as DAV_PASSWORD
 from support.radicale_server import USER as DAV_USER
 from support.radicale_server import RadicaleServer
@@ -134,14 +135,6 @@ def seeds(count: int) -> list[int]:
 # --- the world
 
 
-def _raw(sender: str, to: str, subject: str, when: datetime, msgid: str, extra: str = "") -> str:
-    return (
-        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
-        f"Message-ID: <{msgid}>\r\n{extra}\r\nHello\r\n"
-    )
-
-
 @dataclass(frozen=True)
 class World:
     """One job seeker's Google account, built the same way in every emulator given
@@ -167,17 +160,21 @@ class World:
         for n in range(self.messages):
             sender = people[n % len(people)]
             when = start - timedelta(days=60) + timedelta(hours=13 * n + 1)
-            emu.add_message(_raw(sender, ME, f"About the role, {n}", when, f"m{n}@world"))
+            emu.add_message(raw_mail(sender, ME, f"About the role, {n}", when, f"m{n}@world"))
         for n in range(10):  # mail from nobody tracked: never fetched
             when = start - timedelta(days=n + 2)
-            emu.add_message(_raw("Deals <deals@shop.example>", ME, f"Deal {n}", when, f"d{n}@s"))
+            emu.add_message(
+                raw_mail("Deals <deals@shop.example>", ME, f"Deal {n}", when, f"d{n}@s")
+            )
         # Raj thanked already, from the Sent folder; a reply to Bob before the interview
         emu.add_message(
-            _raw(ME, "Raj Patel <raj@acme.com>", "Thank you", start + timedelta(hours=3), "t1@me"),
+            raw_mail(
+                ME, "Raj Patel <raj@acme.com>", "Thank you", start + timedelta(hours=3), "t1@me"
+            ),
             label_ids=("SENT",),
         )
         emu.add_message(
-            _raw(ME, "Bob <bob@globex.com>", "Re: Onsite", start - timedelta(days=3), "r1@me"),
+            raw_mail(ME, "Bob <bob@globex.com>", "Re: Onsite", start - timedelta(days=3), "r1@me"),
             label_ids=("SENT",),
         )
         interviews = [
@@ -212,12 +209,16 @@ class World:
         second Globex interview is set, the Initech screen is cancelled."""
         start = self.anchor
         emu.add_message(
-            _raw(ME, "Jane Doe <jane@acme.com>", "Thank you!", start + timedelta(hours=4), "t2@me"),
+            raw_mail(
+                ME, "Jane Doe <jane@acme.com>", "Thank you!", start + timedelta(hours=4), "t2@me"
+            ),
             label_ids=("SENT",),
         )
         for n in range(5):
             when = start + timedelta(hours=5 + n)
-            emu.add_message(_raw("Jane Doe <jane@acme.com>", ME, f"Re: next {n}", when, f"l{n}@a"))
+            emu.add_message(
+                raw_mail("Jane Doe <jane@acme.com>", ME, f"Re: next {n}", when, f"l{n}@a")
+            )
         when = start + timedelta(days=3)
         emu.put_event(
             "primary",

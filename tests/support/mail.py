@@ -48,3 +48,22 @@ def message(
         outgoing=outgoing,
         headers=tuple(headers),
     )
+
+
+def raw_mail(
+    sender: str,
+    to: str,
+    subject: str,
+    when: datetime,
+    msgid: str,
+    extra: str = "",
+    *,
+    body: str = "Hello",
+) -> str:
+    """A message as it arrives: the headers given (`extra`: more header lines, each
+    ending in CRLF), a Message-ID of `msgid`, and a short body."""
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
+        f"Message-ID: <{msgid}>\r\n{extra}\r\n{body}\r\n"
+    )

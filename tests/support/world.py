@@ -23,16 +23,6 @@ from support.google_emulator import GoogleEmulator
 ME = "me@example.test"
 
 
-def raw_mail(
-    sender: str, to: str, subject: str, when: datetime, msgid: str, body: str = "Hello"
-) -> str:
-    return (
-        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
-        f"Message-ID: <{msgid}>\r\n\r\n{body}\r\n"
-    )
-
-
 def rss(items: Sequence[tuple[str, str]]) -> bytes:
     """RSS 2.0 with (guid, title) items, titles escaped as a feed does."""
     entries = "".join(
