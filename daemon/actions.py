@@ -230,14 +230,14 @@ def _same_interview(
     end: datetime | None,
     persons: list[tuple[str, str]],
 ) -> Interview | None:
-    """The live interview this command already recorded (same start, same people)."""
+    """The live interview this command already recorded: the same start, and no one
+    named who is not on it (typed again with fewer people, it is still that interview:
+    a second one would double their thank-yous)."""
     addresses = {address for _, address in persons}
     for interview in store.interviews(org_id, include_cancelled=False):
         if interview.start != start or (end is not None and interview.end != end):
             continue
-        if {a for p in interview.interviewers for a in p.contact.addresses} >= addresses and len(
-            interview.interviewers
-        ) == len(addresses):
+        if {a for p in interview.interviewers for a in p.contact.addresses} >= addresses:
             return interview
     return None
 

@@ -256,9 +256,16 @@ def test_the_same_interview_added_twice_is_recorded_once(tmp_path: Path) -> None
     assert after["duties"] == before["duties"] and after["events"] == before["events"]
     assert p.ics.read_bytes() == calendar
 
-    # another time, or other people, is another interview
+    # typed again with fewer people, or none, it is still that interview: no second
+    # thank-you to Jane
+    for fewer in (command[:-2], command[:-4]):
+        out = p.ok(*fewer)
+        assert out.startswith("Already recorded as interview #1: Acme, "), out
+        assert "with Jane Doe, raj@acme.com; nothing added" in out
+    assert len(duties_by(p.export(), "thank_you", "jane@acme.com")) == 1
+    # another time, or someone who is not on it, is another interview
     assert "Interview #2" in p.ok(*command[:4], at(start, "16:00"), *command[5:])
-    assert "Interview #3" in p.ok(*command[:-2])
+    assert "Interview #3" in p.ok(*command[:6], "kim@acme.com")
 
 
 def test_org_add_of_a_tracked_organization_adds_only_what_is_new(tmp_path: Path) -> None:
