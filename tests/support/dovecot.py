@@ -55,9 +55,17 @@ def require_dovecot() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1, all different: held open together while chosen (two
+    calls of one at a time may be given the same port)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 CONFIG = """\
@@ -127,8 +135,7 @@ class Dovecot:
         else:
             self.user = pwd.getpwuid(os.getuid()).pw_name
             self.group = grp.getgrgid(os.getgid()).gr_name
-        self.port = free_port()
-        self.tls_port = free_port()
+        self.port, self.tls_port = free_ports(2)
         self.cert, _ = self_signed_cert(self.dir)
         (self.dir / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
         for sub in ("run", "state", "mail"):
