@@ -52,13 +52,13 @@ def resolve(store: Store, name: str) -> Organization | Contact:
     except UserError as exc:
         org, org_error = None, exc
     try:
-        contact: Contact | None = find_contact(store, name)
+        contact: Contact | None = store.find_contact(name)
     except UserError as exc:
         contact, contact_error = None, exc
     if org is not None and contact is not None:
         folded = name.casefold()
         org_exact = org.name.casefold() == folded or folded in org.domains
-        contact_exact = contact.name.casefold() == folded or folded in contact.addresses
+        contact_exact = "@" in name or contact.name.casefold() == folded  # an address is exact
         if org_exact != contact_exact:
             return org if org_exact else contact
         raise AmbiguousName(
@@ -443,7 +443,7 @@ def note(
     text = text.strip()
     if not text:
         raise UserError("the note is empty: write what you want to remember")
-    found = find_contact(store, contact)
+    found = store.find_contact(contact)
     org = _organization_of(store, found, organization)
     interview_id = store.latest_interview_with(found.id, org)
     with store.transaction():
@@ -459,13 +459,6 @@ def note(
             )
         replan(store, settings, now)
     return found
-
-
-def find_contact(store: Store, text: str) -> Contact:
-    """A contact by address (in either form of its domain), else by name."""
-    if "@" in text:
-        return store.find_contact(_known_address(store, text.strip().lower()))
-    return store.find_contact(text)
 
 
 def _organization_of(store: Store, contact: Contact, organization: str | None) -> int | None:
@@ -484,7 +477,7 @@ def _organization_of(store: Store, contact: Contact, organization: str | None) -
 def _latest_interview(
     store: Store, contact: str, organization: str | None = None
 ) -> tuple[Contact, int]:
-    found = find_contact(store, contact)
+    found = store.find_contact(contact)
     org = _organization_of(store, found, organization)
     interview_id = store.latest_interview_with(found.id, org)
     if interview_id is None:
@@ -526,7 +519,7 @@ def log_by_hand(
     person's thank-you (then follow-up), as mail found by the service is; a call
     you made after an interview is that person's follow-up.
     """
-    found = find_contact(store, contact)
+    found = store.find_contact(contact)
     moment = parse_moment(when, settings.timezone) if when else now
     if moment > now + LOG_AHEAD_AT_MOST:  # a log is of what happened: a later time is a typo
         raise UserError(
@@ -729,6 +722,7 @@ def add_contact(
 ) -> ContactAdded:
     """Know a person without an interview; a known one is added to another organization."""
     name, address = _parsed_person(person)
+    address = _known_address(store, address)
     org = store.find_organization(organization) if organization else None
     with store.transaction():
         known = store.contact_by_address(address)
@@ -748,7 +742,7 @@ def add_address(store: Store, contact: str, address: str) -> Contact:
     """Another address of the same person, so mail from it is theirs."""
     found = store.find_contact(contact)
     _, clean = _parsed_person(address, "address")
-    store.add_address(found.id, clean)
+    store.add_address(found.id, _known_address(store, clean))
     return store.contact(found.id)
 
 
@@ -758,6 +752,7 @@ def add_person_to_interview(
     """Someone joins an interview (named after it was recorded); their duties are planned."""
     found = store.interview(interview_id)
     name, address = _parsed_person(person)
+    address = _known_address(store, address)
     with store.transaction():
         contact = store.ensure_contact(address, name, found.organization_id, role="interviewer")
         if not store.add_interviewer(interview_id, contact.id):

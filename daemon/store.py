@@ -839,15 +839,27 @@ class Store:
         return None if row is None else self.contact(row[0])
 
     def find_contact(self, text: str) -> Contact:
-        """By address, else by a unique case-insensitive match on the name."""
-        if "@" in text:
-            found = self.contact_by_address(text)
+        """The person a command names; every command finds people through this.
+
+        An address in any case and either form of its domain (jörg@bücher.de or
+        jörg@xn--bcher-kva.de), else a name in any case (Unicode too), else a unique
+        part of a name. A name matching several people is `AmbiguousName`.
+        """
+        wanted = text.strip()
+        if "@" in wanted:
+            address = wanted.lower()
+            found = self.contact_by_address(address)
+            other = other_form(address)
+            if found is None and other is not None:
+                found = self.contact_by_address(other)
             if found is None:
                 raise UserError(f"no contact with address {text!r} (see `pursuit status`)")
             return found
-        matches = self._contacts("c.name = ? COLLATE NOCASE", (text,)) or self._contacts(
-            "c.name LIKE ? ESCAPE '\\'", (f"%{_like_escape(text)}%",)
-        )
+        folded = wanted.casefold()
+        named = self._contacts("c.name != ''", ()) if folded else []
+        matches = [c for c in named if c.name.casefold() == folded] or [
+            c for c in named if folded in c.name.casefold()
+        ]
         if not matches:
             raise UserError(f"no contact named {text!r}")
         if len(matches) > 1:
