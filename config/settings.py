@@ -90,7 +90,14 @@ class GoogleSettings:
     lookback: timedelta = timedelta(days=180)
     timeout: timedelta = timedelta(seconds=60)  # each call's deadline
     retry_wait: timedelta = timedelta(seconds=1)  # the first wait before a retry, then doubled
-    interview_patterns: tuple[str, ...] = (
+
+
+@dataclass(frozen=True)
+class InterviewSettings:
+    """How an event on any of the user's calendars is recognised as an interview."""
+
+    #: A title holding one of these and naming a tracked organization is an interview.
+    patterns: tuple[str, ...] = (
         "interview",
         "phone screen",
         "onsite",
@@ -211,6 +218,7 @@ class Settings:
     summary: SummarySettings = field(default_factory=SummarySettings)
     smtp: SmtpSettings | None = None
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    interviews: InterviewSettings = field(default_factory=InterviewSettings)
 
 
 def system_timezone() -> ZoneInfo:
@@ -410,6 +418,7 @@ _TOP_KEYS = {
     "summary",
     "smtp",
     "service",
+    "interviews",
 }
 _PLANNER_KEYS = {f.name for f in PlannerSettings.__dataclass_fields__.values()}
 _ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
@@ -471,6 +480,7 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         summary=_summary(r, r.table(data, "summary", "[summary]"), path),
         smtp=_smtp(r, data["smtp"]) if "smtp" in data else None,
         service=_service(r, r.table(data, "service", "[service]"), data),
+        interviews=_interviews(r, data),
     )
     if "kind" not in calendar_table and settings.google is not None:
         # With Google connected, its calendar is the natural home for follow-ups.
@@ -619,7 +629,8 @@ def _google(r: _Reader, table: Any, path: Callable[[str], Path]) -> GoogleSettin
         r.problem("[google]", f"expected a table, got {table!r}")
         return None
     d = GoogleSettings()
-    r.known(table, {f for f in GoogleSettings.__dataclass_fields__}, "[google]")
+    # interview_patterns: read as [interviews] patterns (where it was before 0.3)
+    r.known(table, {*GoogleSettings.__dataclass_fields__, "interview_patterns"}, "[google]")
 
     def url(text: str) -> str:
         if not re.match(r"^https?://[^/\s]+", text):
@@ -632,11 +643,6 @@ def _google(r: _Reader, table: Any, path: Callable[[str], Path]) -> GoogleSettin
         return value
 
     calendars = r.strings(table, "calendars", "google") if "calendars" in table else d.calendars
-    patterns = (
-        r.strings(table, "interview_patterns", "google")
-        if "interview_patterns" in table
-        else d.interview_patterns
-    )
     return GoogleSettings(
         credentials_file=r.value(
             table, "credentials_file", str, path, d.credentials_file, "google"
@@ -654,8 +660,26 @@ def _google(r: _Reader, table: Any, path: Callable[[str], Path]) -> GoogleSettin
         retry_wait=r.value(
             table, "retry_wait", str, parse_positive_duration, d.retry_wait, "google"
         ),
-        interview_patterns=patterns,
     )
+
+
+def _interviews(r: _Reader, data: dict[str, Any]) -> InterviewSettings:
+    """[interviews]; `patterns` is also read from [google] interview_patterns, its
+    place before every calendar provider shared it."""
+    table = r.table(data, "interviews", "[interviews]")
+    r.known(table, {"patterns"}, "[interviews]")
+    google = data.get("google")
+    old = isinstance(google, dict) and "interview_patterns" in google
+    if "patterns" in table and old:
+        r.problem(
+            "google.interview_patterns",
+            "set in [interviews] patterns too: keep that one and remove this",
+        )
+    if "patterns" in table:
+        return InterviewSettings(r.strings(table, "patterns", "interviews"))
+    if isinstance(google, dict) and "interview_patterns" in google:
+        return InterviewSettings(r.strings(google, "interview_patterns", "google"))
+    return InterviewSettings()
 
 
 def _service(r: _Reader, table: dict[str, Any], data: dict[str, Any]) -> ServiceSettings:

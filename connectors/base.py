@@ -21,7 +21,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.message import EmailMessage, Message
 from typing import Protocol
 
@@ -276,27 +276,54 @@ class Sender(Protocol):
 # --- calendar events the user owns (interviews come from here)
 
 
+#: RFC 5545 CUTYPE values that are places or things, never people one meets.
+NOT_PEOPLE = ("room", "resource")
+
+
 @dataclass(frozen=True)
 class Attendee:
+    """A person (or room, or group) on an event, as the calendar gives them.
+
+    `kind` is RFC 5545's CUTYPE and `role` its ROLE, lower-cased, whatever the
+    source (Google's `resource` flag is kind "resource"). Whether someone is an
+    interviewer is the core's decision (`daemon/interviews.py`), not a reader's.
+    """
+
     email: str  # lower-cased
     name: str = ""
+    #: The calendar says this is the user (Google's `self`); the core also knows
+    #: the user by every address they own.
     is_self: bool = False
-    is_resource: bool = False
-    organizer: bool = False
+    kind: str = "individual"  # individual, group, room, resource, unknown
+    role: str = "req-participant"  # chair, req-participant, opt-participant, non-participant
+
+    @property
+    def is_resource(self) -> bool:
+        return self.kind in NOT_PEOPLE
+
+
+#: When an event happens as its calendar gives it: an aware datetime, a naive one
+#: for a floating time (the user's local time), or a date for an all-day event.
+When = datetime | date
 
 
 @dataclass(frozen=True)
 class CalendarEntry:
-    """An event of the user's calendar, as read; `cancelled` covers deleted ones."""
+    """An event of the user's calendar, as read; `cancelled` covers deleted ones.
+
+    Facts only: the organizer apart from the attendees, all-day events as dates,
+    floating times naive. `daemon/interviews.py` decides what they mean.
+    """
 
     calendar_id: str
     event_id: str
     cancelled: bool
     summary: str = ""
-    start: datetime | None = None  # aware; None for cancelled entries
-    end: datetime | None = None
+    start: When | None = None  # None for cancelled entries
+    end: When | None = None
     attendees: tuple[Attendee, ...] = ()
     description: str = ""
+    organizer: Attendee | None = None
 
 
 @dataclass(frozen=True)

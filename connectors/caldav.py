@@ -30,7 +30,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -40,22 +40,13 @@ from caldav.elements import dav
 from caldav.lib import error
 
 from pursuit.connectors.base import (
-    Attendee,
     Calendar,
     CalendarChanges,
     CalendarEntry,
     CalendarEvent,
 )
-from pursuit.connectors.ics import KEY_PROPERTY, _from_vevent, render
+from pursuit.connectors.ical import KEY_PROPERTY, entry_from, from_vevent, render
 from pursuit.connectors.secrets import is_loopback
-from pursuit.connectors.text import (
-    ADDRESS_LIMIT,
-    DESCRIPTION_LIMIT,
-    NAME_LIMIT,
-    SUBJECT_LIMIT,
-    clean_multiline,
-    clean_text,
-)
 from pursuit.daemon.errors import AuthError, CursorExpired, PursuitError, SourceError
 
 log = logging.getLogger(__name__)
@@ -277,7 +268,7 @@ class CaldavCalendar(_Dav, Calendar):
                 parsed = icalendar.Calendar.from_ical(item.data)
                 for vevent in parsed.walk("VEVENT"):
                     if vevent.get(KEY_PROPERTY) is not None:
-                        event = _from_vevent(vevent)
+                        event = from_vevent(vevent)
                         found[event.key] = event
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("caldav: %s: an unreadable event skipped (%s)", item.url, exc)
@@ -285,75 +276,6 @@ class CaldavCalendar(_Dav, Calendar):
 
 
 # ------------------------------------------------------------------------- reading
-
-
-def _moment(value: Any, zone: Any = UTC) -> datetime | None:
-    """An aware datetime; an all-day date is midnight UTC (its end the next midnight)."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=zone)
-    if isinstance(value, date):
-        return datetime.combine(value, time(0), tzinfo=UTC)
-    return None
-
-
-def _address(value: Any) -> str:
-    text = str(value)
-    if text.lower().startswith("mailto:"):
-        text = text[7:]
-    return clean_text(text, ADDRESS_LIMIT).lower()
-
-
-def entry_from(calendar_id: str, data: str | bytes, me: str) -> CalendarEntry | None:
-    """The entry of one calendar resource (its main event), or None when it holds none."""
-    parsed = icalendar.Calendar.from_ical(data)
-    events = [e for e in parsed.walk("VEVENT") if e.get("RECURRENCE-ID") is None]
-    if not events:
-        return None
-    vevent = events[0]
-    uid = clean_text(vevent.get("UID", ""), 1024)
-    if not uid:
-        raise ValueError("an event without a UID")
-    if str(vevent.get("STATUS", "")).upper() == "CANCELLED":
-        return CalendarEntry(calendar_id, uid, cancelled=True)
-    start = _moment(vevent.decoded("DTSTART"))
-    if start is None:
-        raise ValueError("an event without a start")
-    if vevent.get("DTEND") is not None:
-        end = _moment(vevent.decoded("DTEND"))
-    elif vevent.get("DURATION") is not None:
-        end = start + vevent.decoded("DURATION")
-    else:
-        all_day = not isinstance(vevent.decoded("DTSTART"), datetime)
-        end = start + (timedelta(days=1) if all_day else timedelta(0))
-    people: list[Attendee] = []
-    organizer = vevent.get("ORGANIZER")
-    organizer_email = _address(organizer) if organizer is not None else ""
-    attendees = vevent.get("ATTENDEE", [])
-    for person in attendees if isinstance(attendees, list) else [attendees]:
-        email = _address(person)
-        if "@" not in email:
-            continue
-        params = getattr(person, "params", {})
-        kind = str(params.get("CUTYPE", "")).upper()
-        people.append(
-            Attendee(
-                email=email,
-                name=clean_text(params.get("CN", ""), NAME_LIMIT),
-                is_self=email == me,
-                is_resource=kind in ("RESOURCE", "ROOM"),
-                organizer=email == organizer_email,
-            )
-        )
-    return CalendarEntry(
-        calendar_id,
-        uid,
-        cancelled=False,
-        summary=clean_text(vevent.get("SUMMARY", ""), SUBJECT_LIMIT),
-        start=start,
-        end=end,
-        attendees=tuple(people),
-        description=clean_multiline(vevent.get("DESCRIPTION", ""), DESCRIPTION_LIMIT),
-    )
 
 
 def _etag(item: Any) -> str:

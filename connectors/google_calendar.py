@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +31,7 @@ from pursuit.connectors.base import (
     CalendarChanges,
     CalendarEntry,
     CalendarEvent,
+    When,
 )
 from pursuit.connectors.google_api import GoogleApi, api_error, http_status
 from pursuit.connectors.text import (
@@ -399,41 +400,46 @@ def _address(value: Any) -> str:
     return address if len(address) <= ADDRESS_LIMIT and " " not in address else ""
 
 
+def _when(when: Any, default_zone: str | None) -> When | None:
+    """An event's start or end as given: an all-day ``date`` stays a date; a
+    ``dateTime`` keeps its offset, else takes its ``timeZone``, else the calendar's."""
+    if isinstance(when, dict) and not when.get("dateTime") and when.get("date"):
+        return date.fromisoformat(str(when["date"]))
+    return parse_time(when, default_zone)
+
+
+def _person(value: Any) -> Attendee | None:
+    if not isinstance(value, dict):
+        raise ValueError(f"a person that is not an object: {str(value)[:40]!r}")
+    address = _address(value.get("email"))
+    if not address:
+        return None
+    return Attendee(
+        email=address,
+        name=clean_text(value.get("displayName") or "", NAME_LIMIT),
+        is_self=bool(value.get("self")),
+        kind="resource" if value.get("resource") else "individual",
+        role="opt-participant" if value.get("optional") else "req-participant",
+    )
+
+
 def _entry(
     calendar_id: str, event_id: str, item: dict[str, Any], zone: str | None
 ) -> CalendarEntry:
     if item.get("status") == "cancelled":
         return CalendarEntry(calendar_id=calendar_id, event_id=event_id, cancelled=True)
-    start = parse_time(item.get("start"), zone)
-    end = parse_time(item.get("end"), zone)
+    start = _when(item.get("start"), zone)
+    end = _when(item.get("end"), zone)
     attendees: list[Attendee] = []
     seen: set[str] = set()
-    for a in item.get("attendees") or []:
-        address = _address(a.get("email"))
-        if not address or address in seen:
+    for value in item.get("attendees") or []:
+        person = _person(value)
+        if person is None or person.email in seen:
             continue
-        seen.add(address)
-        attendees.append(
-            Attendee(
-                email=address,
-                name=clean_text(a.get("displayName") or "", NAME_LIMIT),
-                is_self=bool(a.get("self")),
-                is_resource=bool(a.get("resource")),
-                organizer=bool(a.get("organizer")),
-            )
-        )
-    organizer = item.get("organizer") or {}
-    address = _address(organizer.get("email"))
-    if address and address not in seen:
-        # When guests are hidden the list holds the user alone: the organizer counts.
-        attendees.append(
-            Attendee(
-                email=address,
-                name=clean_text(organizer.get("displayName") or "", NAME_LIMIT),
-                is_self=bool(organizer.get("self")),
-                organizer=True,
-            )
-        )
+        seen.add(person.email)
+        attendees.append(person)
+    # When guests are hidden the list holds the user alone; the organizer is given apart.
+    organizer = _person(item["organizer"]) if item.get("organizer") else None
     return CalendarEntry(
         calendar_id=calendar_id,
         event_id=event_id,
@@ -443,4 +449,5 @@ def _entry(
         end=end,
         attendees=tuple(attendees),
         description=clean_multiline(item.get("description") or "", DESCRIPTION_LIMIT),
+        organizer=organizer,
     )

@@ -9,76 +9,17 @@ refused and left as it is: pursuit never rewrites what it does not own.
 from __future__ import annotations
 
 import errno
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import icalendar
 
-from pursuit.connectors.base import Calendar, CalendarEvent, event_id_for
+from pursuit.connectors.base import Calendar, CalendarEvent
 from pursuit.connectors.files import FULL, make_private_dirs, write_atomically
+from pursuit.connectors.ical import KEY_PROPERTY, from_vevent, render
 from pursuit.daemon.errors import SourceError
 
 #: A place the user cannot write: said in one line, with the fix.
 _UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
-
-PRODID = "-//pursuit//job search follow-ups//EN"
-KEY_PROPERTY = "X-PURSUIT-KEY"
-
-
-def render(
-    events: list[CalendarEvent], name: str = "Job search (pursuit)", install_id: str = ""
-) -> bytes:
-    """The iCalendar text for these events, in a stable order."""
-    cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", name)
-    for event in sorted(events, key=lambda e: (e.start, e.key)):
-        cal.add_component(_vevent(event, install_id))
-    return bytes(cal.to_ical())
-
-
-def _vevent(event: CalendarEvent, install_id: str) -> icalendar.Event:
-    vevent = icalendar.Event()
-    vevent.add("uid", f"{event_id_for(event.key, install_id)}@pursuit")
-    vevent.add("dtstamp", event.stamp.astimezone(UTC))
-    vevent.add("dtstart", event.start.astimezone(UTC))
-    vevent.add("dtend", event.end.astimezone(UTC))
-    vevent.add("summary", event.summary)
-    vevent.add("description", event.description)
-    vevent.add("sequence", event.sequence)
-    vevent.add("transp", "TRANSPARENT")
-    vevent.add(KEY_PROPERTY, event.key)
-    alarm = icalendar.Alarm()
-    alarm.add("action", "DISPLAY")
-    alarm.add("description", event.summary)
-    alarm.add("trigger", timedelta(minutes=-event.reminder_minutes))
-    vevent.add_component(alarm)
-    return vevent
-
-
-def _from_vevent(vevent: icalendar.cal.Component) -> CalendarEvent:
-    trigger = next(
-        (a.get("trigger").dt for a in vevent.walk("VALARM") if a.get("trigger") is not None),
-        timedelta(minutes=-15),
-    )
-    return CalendarEvent(
-        key=str(vevent.get(KEY_PROPERTY)),
-        start=_aware(vevent.decoded("dtstart")),
-        end=_aware(vevent.decoded("dtend")),
-        summary=str(vevent.get("summary", "")),
-        description=str(vevent.get("description", "")),
-        sequence=int(vevent.get("sequence", 0)),
-        stamp=_aware(vevent.decoded("dtstamp")),
-        reminder_minutes=int(-trigger.total_seconds() // 60),
-    )
-
-
-def _aware(value: object) -> datetime:
-    if not isinstance(value, datetime):
-        raise ValueError(f"expected a date-time, got {value!r}")
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class IcsCalendar(Calendar):
@@ -122,7 +63,7 @@ class IcsCalendar(Calendar):
                         f"{self.path.with_name('pursuit.ics')}",
                     )
                 for vevent in parsed.walk("VEVENT"):
-                    event = _from_vevent(vevent)
+                    event = from_vevent(vevent)
                     loaded[event.key] = event
             self._events = loaded
         return self._events

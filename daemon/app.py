@@ -1,13 +1,13 @@
 """Wiring at the edge: settings in, store and connectors out.
 
-This is the only place that reads configuration and picks connectors; the
-engine (planner, jobs) receives what it needs. Connectors are imported only
-when used, so a command that only reads the store never loads Google's libraries.
+The accounts (`daemon/accounts.py`) say which outside system serves which role
+and the jobs of a round; this wires them to the store and the clock. The engine
+(planner, jobs) receives what it needs. Connectors are imported only when used,
+so a command that only reads the store never loads Google's libraries.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -18,35 +18,32 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pursuit.daemon.accounts import ImapAccount, OutboxFolder
 from pursuit.daemon.store import Store
 
 if TYPE_CHECKING:
-    from pursuit.config.settings import GoogleSettings, Settings
-    from pursuit.connectors.base import Calendar, CalendarReader, MailAccount, Sender
-    from pursuit.connectors.caldav import CaldavCalendar, CaldavCalendarReader
-    from pursuit.connectors.imap import ImapMailbox
+    from pursuit.config.settings import Settings
+    from pursuit.connectors.base import Calendar, Sender
+    from pursuit.daemon.accounts import Account, JobEntry, Roles
     from pursuit.daemon.jobs import Job
+    from pursuit.daemon.models import GrantRefusal
 
 
 log = logging.getLogger(__name__)
-
-#: The store's record of a Google grant refused (a cursor row, JSON {since, error, token}).
-GOOGLE_PAUSED = "google:paused"
 
 
 class App:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self._clock = clock
-        self._google_paused = False
-        #: The token file (inode, mtime) as it was when Google refused it.
-        self._refused_token: tuple[int, int] | None = None
         self._config_synced = False
         #: Set when the service is asked to stop: long jobs end at their next batch.
         self.stopping = threading.Event()
         #: Called by long jobs between batches: the service's watchdog sees progress.
         self.heartbeat: Callable[[], None] = lambda: None
-        self._pause_loaded = False
+        #: The mail job's login was refused this round, or its server is down: the
+        #: drafts job (same account) waits for the next round rather than fail twice.
+        self._mail_refused = False
 
     def should_stop(self) -> bool:
         """Asked by a long job between batches: True when the service is stopping."""
@@ -77,166 +74,118 @@ class App:
             self._config_synced = True
         return self.store
 
-    @property
-    def calendar_name(self) -> str:
-        return self.settings.calendar.kind
-
-    @property
-    def google(self) -> GoogleSettings:
-        assert self.settings.google is not None
-        return self.settings.google
-
     @cached_property
-    def google_credentials(self) -> Any:
-        from pursuit.connectors.google_auth import load_credentials
+    def roles(self) -> Roles:
+        """Which account serves which role (nothing is connected until used)."""
+        from pursuit.daemon.accounts import Surroundings, choose
 
-        return load_credentials(self.google.credentials_file, token_uri=self.google.token_uri)
+        around = Surroundings(
+            install_id=lambda: self.store.install_id(),
+            timezone=self.settings.timezone.key,
+            data_dir=self.settings.database.parent,
+        )
+        return choose(self.settings, around)
 
     @property
-    def calendar_endpoint(self) -> str | None:
-        """Calendar's API lives under calendar/v3/ of the configured root."""
-        root = self.google.api_endpoint
-        return None if root is None else root + "calendar/v3/"
-
-    @cached_property
     def calendar(self) -> Calendar:
-        if self.settings.calendar.kind == "google":
-            from pursuit.connectors.google_calendar import GoogleCalendar
+        return self.roles.calendar.calendar()
 
-            return GoogleCalendar(
-                self.google_credentials,
-                self.google.credentials_file,
-                api_endpoint=self.calendar_endpoint,
-                calendar_name=self.google.calendar_name,
-                calendar_id=self.google.calendar_id,
-                time_zone=self.settings.timezone.key,
-                install_id=self.store.install_id(),
-                timeout=self.google.timeout.total_seconds(),
-                backoff=self.google.retry_wait.total_seconds(),
-            )
-        if self.settings.calendar.kind == "caldav":
-            return self.caldav_calendar
-        from pursuit.connectors.ics import IcsCalendar
+    # --- the jobs
 
-        return IcsCalendar(self.settings.calendar.ics_file, install_id=self.store.install_id())
+    def job_table(self) -> tuple[JobEntry, ...]:
+        from pursuit.daemon.accounts import job_table
 
-    @cached_property
-    def mailbox(self) -> MailAccount:
-        if self.settings.imap is not None:
-            return self.imap_mailbox
-        from pursuit.connectors.gmail import GmailMailbox
-
-        return GmailMailbox(
-            self.google_credentials,
-            self.google.credentials_file,
-            api_endpoint=self.google.api_endpoint,
-            timeout=self.google.timeout.total_seconds(),
-            backoff=self.google.retry_wait.total_seconds(),
-        )
-
-    @cached_property
-    def calendar_reader(self) -> CalendarReader:
-        if self.settings.calendar.kind == "caldav":
-            return self.caldav_reader
-        from pursuit.connectors.google_calendar import GoogleCalendarReader
-
-        return GoogleCalendarReader(
-            self.google_credentials,
-            self.google.credentials_file,
-            api_endpoint=self.calendar_endpoint,
-            timeout=self.google.timeout.total_seconds(),
-            backoff=self.google.retry_wait.total_seconds(),
-        )
+        return job_table(self.settings, self.roles)
 
     def jobs(self) -> list[Job]:
         """The jobs of one round, in the order their results feed each other."""
-        from pursuit.daemon import feeds, interviews, mail
-        from pursuit.daemon.jobs import Job, plan, push_events
+        from pursuit.daemon.jobs import Job
 
         self.sync_config()
-        settings = self.settings
-        service = settings.service
-        jobs: list[Job] = []
-        if settings.google is not None:
-            google = settings.google
+        jobs = []
+        for entry in self.job_table():
+            run = self._runs[entry.name]
+            account = entry.account
+            if account is not None and account.guarded:
+                run = self._guarded(account, run)
+            jobs.append(
+                Job(
+                    entry.name,
+                    run,
+                    ready=self._ready(entry),
+                    every=entry.every,
+                    follows_changes=entry.follows_changes,
+                    next_due=self._next_due.get(entry.name),
+                )
+            )
+        return jobs
 
-            jobs += [
-                self._google_job(
-                    "gmail",
-                    lambda now: mail.sync_mail(
-                        self.store,
-                        self.mailbox,
-                        now,
-                        lookback=google.lookback,
-                        progress=TerminalProgress("gmail: logging past mail"),
-                        should_stop=self.should_stop,
-                    ),
-                    every=service.mail_every,
-                ),
-                self._google_job(
-                    "interviews",
-                    lambda now: interviews.sync_interviews(
-                        self.store,
-                        self.calendar_reader,
-                        google.calendars,
-                        now,
-                        lookback=google.lookback,
-                        patterns=google.interview_patterns,
-                    ),
-                    every=service.calendar_every,
-                ),
-            ]
-        jobs += [
-            Job(
-                "feeds",
-                lambda now: feeds.poll_feeds(self.store, settings, now, cancel=self.stopping),
-                every=settings.feeds.poll_every,
-                next_due=self._next_feed_poll,
+    @cached_property
+    def _runs(self) -> dict[str, Callable[[datetime], object]]:
+        from pursuit.daemon import feeds
+        from pursuit.daemon.accounts import JobName
+        from pursuit.daemon.jobs import plan, push_events
+
+        settings = self.settings
+        return {
+            JobName.MAIL: self.sync_mail,
+            JobName.INTERVIEWS: self.sync_interviews,
+            JobName.FEEDS: lambda now: feeds.poll_feeds(
+                self.store, settings, now, cancel=self.stopping
             ),
-            Job(
-                "plan",
-                lambda now: plan(self.store, settings, self.calendar_name, now),
-                every=service.plan_every,
-                follows_changes=True,
-            ),
-        ]
-        push = Job(
-            "calendar",
-            lambda now: push_events(self.store, self.calendar, now),
-            every=service.plan_every,
-            follows_changes=True,
+            JobName.PLAN: lambda now: plan(self.store, settings, self.roles.calendar.name, now),
+            JobName.CALENDAR: lambda now: push_events(self.store, self.calendar, now),
+            JobName.DRAFTS: self.make_drafts,
+            JobName.SUMMARY: self.send_summary,
+        }
+
+    @property
+    def _next_due(self) -> dict[str, Callable[[datetime], datetime | None]]:
+        return {"feeds": self._next_feed_poll, "summary": self._next_summary}
+
+    def _ready(self, entry: JobEntry) -> Callable[[], bool]:
+        account = entry.account
+        if entry.name == "drafts":
+            return lambda: not self._mail_refused and not self.paused(account)
+        if account is not None and account.guarded:
+            return lambda: not self.paused(account)
+        return lambda: True
+
+    def sync_mail(self, now: datetime) -> int:
+        from pursuit.daemon import mail
+        from pursuit.daemon.errors import AuthError, Unreachable
+
+        account = self.roles.mail
+        assert account is not None
+        self._mail_refused = False
+        try:
+            return mail.sync_mail(
+                self.store,
+                account.mailbox(),
+                now,
+                account=account.name,
+                lookback=account.lookback,
+                progress=TerminalProgress(f"{account.name}: logging past mail"),
+                should_stop=self.should_stop,
+            )
+        except (AuthError, Unreachable):
+            self._mail_refused = True
+            raise
+
+    def sync_interviews(self, now: datetime) -> int:
+        from pursuit.daemon import interviews
+
+        account = self.roles.calendar_reader
+        assert account is not None
+        return interviews.sync_interviews(
+            self.store,
+            account.calendar_reader(),
+            account.calendar_ids(),
+            now,
+            lookback=account.lookback,
+            patterns=self.settings.interviews.patterns,
+            timezone=self.settings.timezone,
         )
-        jobs.append(
-            self._google_job(push.name, push.run, every=push.every, follows_changes=True)
-            if settings.calendar.kind == "google"
-            else push
-        )
-        if settings.google is not None:
-            jobs.append(
-                self._google_job(
-                    "drafts", self.make_drafts, every=service.plan_every, follows_changes=True
-                )
-            )
-        if settings.summary.enabled:
-            # It sends only once the week's hour has come, once a week: a cheap look
-            # each hour, and the service wakes for the hour itself.
-            summary_job = Job(
-                "summary",
-                self.send_summary,
-                every=service.plan_every,
-                next_due=self._next_summary,
-            )
-            jobs.append(
-                self._google_job(
-                    summary_job.name,
-                    summary_job.run,
-                    every=summary_job.every,
-                    next_due=summary_job.next_due,
-                )
-                if self._summary_through_gmail
-                else summary_job
-            )
-        return self._anymail_jobs(jobs)
 
     def _next_summary(self, ran: datetime) -> datetime | None:
         """The hour this week's summary is due, or next week's once it has passed."""
@@ -258,176 +207,85 @@ class App:
             return None
         return max(min(polls), ran + self.MIN_FEED_WAIT)
 
-    def _google_job(
-        self,
-        name: str,
-        run: Callable[[datetime], object],
-        *,
-        every: timedelta | None = None,
-        follows_changes: bool = False,
-        next_due: Callable[[datetime], datetime | None] | None = None,
-    ) -> Job:
-        """A job that talks to Google: a revoked or expired grant pauses them all."""
+    # --- a refused sign-in pauses its account's jobs
+
+    def _guarded(
+        self, account: Account, run: Callable[[datetime], object]
+    ) -> Callable[[datetime], object]:
+        """A job of an account whose refused sign-in pauses all its jobs."""
         from pursuit.daemon.errors import AuthError
-        from pursuit.daemon.jobs import Job
 
         def guarded(now: datetime) -> object:
             try:
                 result = run(now)
             except AuthError as exc:
-                # kept in the store, so the weekly summary's Health section shows it
-                self.store.record_grant_refused("google", str(exc), now=now)
-                self._pause_google(now, str(exc))
+                # kept in the store, so `status`, `doctor`, the summary and a restarted
+                # service see it, and nobody asks again with the refused token
+                self.store.record_grant_refused(
+                    account.name, str(exc), now=now, token=account.token_identity()
+                )
                 log.warning(
-                    "Google sync paused until you sign in again (pursuit auth google); "
-                    "everything else keeps running"
+                    "%s sync paused until you sign in again (pursuit auth %s); "
+                    "everything else keeps running",
+                    account.name.capitalize(),
+                    account.name,
                 )
                 raise
-            if self.store.grant_refused("google") is not None:
-                self.store.clear_grant_refused("google", now=now)
+            if self.store.grant_refused(account.name) is not None:
+                self.store.clear_grant_refused(account.name)
             return result
 
-        return Job(
-            name,
-            guarded,
-            ready=lambda: not self.google_paused(),
-            every=every,
-            follows_changes=follows_changes,
-            next_due=next_due,
-        )
+        return guarded
 
-    def _pause_google(self, now: datetime, error: str) -> None:
-        """Remember the refusal, in the store too: `pursuit status` and a restarted
-        service see it, and nobody asks Google again with the refused token."""
-        self._google_paused = True
-        self._refused_token = self._token_file_identity()
-        record = {"since": now.isoformat(), "error": error, "token": self._refused_token}
-        self.store.save_cursor(GOOGLE_PAUSED, json.dumps(record), now=now)
+    def paused(self, account: Account | None) -> GrantRefusal | None:
+        """The refusal pausing a guarded account, while its refused token is still the
+        one on disk; None once the user signed in again (the account then reconnects)."""
+        if account is None or not account.guarded:
+            return None
+        refused = self.store.grant_refused(account.name)
+        if refused is None:
+            return None
+        if refused.token == account.token_identity():
+            return refused
+        if refused.token is not None:
+            log.info("a new %s sign-in was found; its sync resumes", account.name)
+            account.forget_connections()  # built again from the new token
+        return None
 
-    def google_pause(self) -> dict[str, Any] | None:
-        """The stored pause ({since, error}) while the refused token is still the one
-        on disk; None when Google is not paused or the user signed in since."""
-        if self.settings.google is None:
-            return None
-        text = self.store.cursor(GOOGLE_PAUSED)
-        if not text:
-            return None
-        record: dict[str, Any] = json.loads(text)
-        token = record.get("token")
-        if (tuple(token) if token else None) != self._token_file_identity():
-            return None
-        return record
+    def pause(self) -> tuple[Account, GrantRefusal] | None:
+        """The first paused account and its refusal, for `status` and `doctor`."""
+        for account in self.roles.guarded:
+            refused = self.paused(account)
+            if refused is not None:
+                return account, refused
+        return None
 
-    def _token_file_identity(self) -> tuple[int, int] | None:
-        try:
-            stat = self.google.credentials_file.stat()
-        except OSError:
-            return None
-        return stat.st_ino, stat.st_mtime_ns
-
-    def google_paused(self) -> bool:
-        """True after a failed sign-in, until the token file is written anew."""
-        if not self._pause_loaded:
-            self._pause_loaded = True
-            stored = self.store.cursor(GOOGLE_PAUSED)
-            if stored:  # paused before a restart: the same token is refused still
-                token = json.loads(stored).get("token")
-                self._google_paused = True
-                self._refused_token = tuple(token) if token else None
-        if not self._google_paused:
-            return False
-        if self._token_file_identity() == self._refused_token:
-            return True
-        log.info("a new Google sign-in was found; Google sync resumes")
-        self._google_paused = False
-        self.store.save_cursor(GOOGLE_PAUSED, None, now=self.now())
-        for name in ("google_credentials", "mailbox", "calendar_reader", "calendar"):
-            self.__dict__.pop(name, None)  # built again from the new token
-        return False
+    # --- the side effects
 
     def make_drafts(self, now: datetime) -> int:
         from pursuit.daemon import drafts
 
-        me = self.store.cursor(f"{self.mailbox.name}:address") or ""
+        account = self.roles.drafts
+        assert account is not None
         template = drafts.load_template(self.settings.drafts.template)
         drafts.queue_drafts(
             self.store,
             template,
             now,
-            from_address=me,
+            from_address=self.store.account_address(account.name) or "",
             your_name=self.settings.drafts.your_name,
         )
-        return drafts.push_drafts(self.store, self.mailbox, now)
-
-    # --- the weekly summary
+        return drafts.push_drafts(self.store, account.mailbox(), now)
 
     def summary_address(self) -> str:
         """The user's own address, where the summary goes (never anyone else's)."""
-        configured = self.settings.summary.to
-        if self.settings.google is not None:
-            from pursuit.daemon.errors import ConfigError
-
-            me = self.store.cursor("gmail:address") or self.mailbox.profile()[0]
-            if configured and configured != me:
-                raise ConfigError(
-                    f"summary.to: {configured} is not the Google account's address ({me}); "
-                    "the summary goes to you alone: remove `to` or set it to that address"
-                )
-            return me
-        if configured:
-            return configured
-        if self.settings.smtp is not None:
-            username = self.settings.smtp.username or ""
-            if "@" in username:
-                return username.lower()
-            from pursuit.daemon.errors import ConfigError
-
-            raise ConfigError(
-                "summary.to: set it to your own address to send the summary through [smtp]"
-            )
-        import getpass
-
-        return f"{getpass.getuser()}@localhost"
-
-    def summary_sender(self, to: str) -> Sender:
-        """Gmail when mail comes from Google, else SMTP when configured, else .eml files."""
-        if self._summary_through_gmail:
-            from pursuit.connectors.gmail import GmailMailbox
-
-            box = self.mailbox
-            assert isinstance(box, GmailMailbox)
-            return box
-        smtp = self.settings.smtp
-        if smtp is not None:
-            from pursuit.connectors.secrets import command_secret
-            from pursuit.connectors.smtp import SmtpSender
-
-            command = smtp.password_command
-            return SmtpSender(
-                smtp.host,
-                smtp.port,
-                security=smtp.security,  # type: ignore[arg-type]  # validated at load
-                username=smtp.username,
-                password=None
-                if command is None
-                else command_secret(command, "smtp.password_command"),
-                address=to,
-                timeout=30.0,
-                # The summary comes back to the user's own INBOX: found there after a crash.
-                find_message=self.imap_mailbox.find_sent if self.settings.imap else None,
-            )
-        from pursuit.connectors.eml import EmlFolder
-
-        return EmlFolder(self.summary_folder, to)
+        return self.roles.sender.summary_address(self.settings.summary.to, self.store)
 
     @property
-    def _summary_through_gmail(self) -> bool:
-        return self.settings.google is not None and self.settings.imap is None
-
-    @property
-    def summary_folder(self) -> Path:
-        """Where summaries go with no account: the outbox folder beside the database."""
-        return self.settings.database.parent / "outbox"
+    def summary_folder(self) -> Path | None:
+        """Where the summary is written when no account sends it; None when one does."""
+        sender = self.roles.sender
+        return sender.folder if isinstance(sender, OutboxFolder) else None
 
     def send_summary(self, now: datetime, *, force: bool = False) -> int:
         """Queue this week's summary once due (or now, with `force`) and send what is
@@ -445,140 +303,27 @@ class App:
         summary.queue_summary(store, self.settings, now, to=to, force=force)
         return summary.push_summaries(store, self.summary_sender(to), now)
 
-    def close(self) -> None:
-        if "store" in self.__dict__:
-            self.store.close()
-        if "imap_mailbox" in self.__dict__:
-            self.imap_mailbox.close()
+    def summary_sender(self, to: str) -> Sender:
+        return self.roles.summary_sender(to)
 
-    # --- any mailbox and any calendar: IMAP instead of Gmail, CalDAV for the calendar
-
-    @cached_property
-    def imap_mailbox(self) -> ImapMailbox:
-        from pursuit.connectors.imap import ImapMailbox
-        from pursuit.connectors.secrets import command_secret
-
-        imap = self.settings.imap
-        assert imap is not None
-        return ImapMailbox(
-            imap.host,
-            imap.port,
-            security=imap.security,  # type: ignore[arg-type]  # validated at load
-            username=imap.username,
-            password=command_secret(imap.password_command, "imap.password_command"),
-            auth=imap.auth,  # type: ignore[arg-type]
-            address=imap.address,
-            folders=imap.folders,
-        )
-
-    def _caldav_account(self) -> dict[str, Any]:
-        from pursuit.connectors.secrets import command_secret
-
-        calendar = self.settings.calendar
-        assert calendar.url and calendar.username and calendar.password_command
-        return {
-            "url": calendar.url,
-            "username": calendar.username,
-            "password": command_secret(calendar.password_command, "calendar.password_command"),
-        }
-
-    @cached_property
-    def caldav_calendar(self) -> CaldavCalendar:
-        from pursuit.connectors.caldav import CaldavCalendar
-
-        return CaldavCalendar(
-            **self._caldav_account(),
-            existing=self.settings.calendar.calendar,
-            install_id=self.store.install_id(),
-        )
-
-    @cached_property
-    def caldav_reader(self) -> CaldavCalendarReader:
-        from pursuit.connectors.caldav import CaldavCalendarReader
-
-        return CaldavCalendarReader(**self._caldav_account())
-
-    def _anymail_jobs(self, jobs: list[Job]) -> list[Job]:
-        """`jobs` with IMAP's mail job and drafts in place of Gmail's, and CalDAV's
-        interviews job in place of Google Calendar's, when configured (a [google]
-        section then serves only what remains)."""
-        from pursuit.daemon import interviews, mail
-        from pursuit.daemon.jobs import Job
-
-        settings = self.settings
-        service = settings.service
-        first: list[Job] = []
-        replaced: set[str] = set()
-        imap = settings.imap
-        # this round's login was refused, or the server is down: one message, not two
-        refused: list[bool] = [False]
-        if imap is not None:
-            replaced |= {"gmail", "drafts"}
-
-            def read_mail(now: datetime) -> int:
-                from pursuit.daemon.errors import AuthError, Unreachable
-
-                refused[0] = False
-                try:
-                    return mail.sync_mail(
-                        self.store,
-                        self.mailbox,
-                        now,
-                        lookback=imap.lookback,
-                        progress=TerminalProgress("imap: logging past mail"),
-                        should_stop=self.should_stop,
-                    )
-                except (AuthError, Unreachable):
-                    refused[0] = True
-                    raise
-
-            first.append(Job("imap", read_mail, every=service.mail_every))
-        if settings.calendar.kind == "caldav":
-            replaced.add("interviews")
-            calendar = settings.calendar
-            patterns = (
-                settings.google.interview_patterns
-                if settings.google is not None
-                else interviews.DEFAULT_PATTERNS
-            )
-
-            def read_interviews(now: datetime) -> int:
-                exclude = [calendar.calendar] if calendar.calendar else []
-                ids = self.caldav_reader.calendar_ids(calendar.calendars, exclude=exclude)
-                return interviews.sync_interviews(
-                    self.store,
-                    self.calendar_reader,
-                    ids,
-                    now,
-                    lookback=calendar.lookback,
-                    patterns=patterns,
-                )
-
-            first.append(Job("interviews", read_interviews, every=service.calendar_every))
-        drafts = Job(
-            "drafts",
-            self.make_drafts,
-            ready=lambda: not refused[0],
-            every=service.plan_every,
-            follows_changes=True,
-        )
-        last = [drafts] if imap else []
-        return first + [job for job in jobs if job.name not in replaced] + last
+    # --- waiting for mail
 
     @property
     def waits_for_mail(self) -> bool:
         """True when `wait_for_mail` can learn of new mail at once (IMAP IDLE)."""
-        return self.settings.imap is not None
+        mail = self.roles.mail
+        return mail is not None and mail.waits_for_mail()
 
     def wait_for_mail(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for new mail; True as soon as some arrives
         (run the mail job now), False when the time is up.
 
-        IMAP IDLE on INBOX (polling where the server has no IDLE). Without an IMAP
+        IMAP IDLE on INBOX (polling where the server has no IDLE). Without such a
         mailbox it returns False at once. A server that cannot be reached is logged
         and the wait spent sleeping, so a caller's loop never spins.
         """
-        if self.settings.imap is None:
+        mail = self.roles.mail
+        if not isinstance(mail, ImapAccount):
             return False
         import time
 
@@ -586,11 +331,17 @@ class App:
 
         started = time.monotonic()
         try:
-            return self.imap_mailbox.wait_for_mail(timeout)
+            return mail.wait_for_mail(timeout)
         except PursuitError as exc:
             log.warning("waiting for mail: %s", exc)
             time.sleep(max(0.0, timeout - (time.monotonic() - started)))
             return False
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+        if "roles" in self.__dict__:
+            self.roles.close()
 
 
 class TerminalProgress:

@@ -15,6 +15,7 @@ import click
 
 from pursuit.config.settings import EXAMPLE_CONFIG, load_settings, resolve_config_path
 from pursuit.daemon import actions
+from pursuit.daemon.accounts import IcsAccount
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import PursuitError, UserError
 from pursuit.daemon.models import CHANNELS, ORG_STATUSES, Duty, Organization
@@ -759,68 +760,20 @@ def openings(app: App, organization: str | None, new: bool, as_json: bool) -> No
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--no-probe", is_flag=True, help="Do not ask Google whether it answers.")
+@click.option("--no-probe", is_flag=True, help="Do not ask signed-in accounts whether they answer.")
 @reads_data
 def doctor(app: App, as_json: bool, no_probe: bool) -> None:
     """Check the config, the store and each source, and say what to do (exit 1 if needed)."""
     from pursuit.daemon import doctor as checking
     from pursuit.daemon import views
 
-    found = checking.checks(app, app.now(), probe=not no_probe)
-    record = views.status(app.store, app.settings.timezone, app.now(), limit=0)
-    failing = record["failing_feeds"]
-    stopped = [f for f in failing if not f["active"]]
-    if stopped:
-        found.append(
-            checking.Check(
-                "feeds",
-                f"{len(stopped)} stopped for good (listed above)",
-                "fix or remove them in the config",
-            )
-        )
-    jobs = {
-        name: {"last_run": run.last_run and run.last_run.isoformat(), "last_error": run.last_error}
-        for name, run in app.store.job_runs().items()
-    }
-    skipped_items = app.store.skipped()
-    skipped = [
-        {
-            "source": s.source,
-            "count": s.count,
-            "last_item": s.last_item,
-            "last_error": s.last_error,
-            "last_at": s.last_at.astimezone(app.settings.timezone).isoformat(),
-        }
-        for s in skipped_items
-    ]
-    for item in skipped_items:  # what the core could not handle: shown, needs nobody
-        times = "1 item" if item.count == 1 else f"{item.count} items"
-        when = item.last_at.astimezone(app.settings.timezone)
-        found.append(
-            checking.Check(
-                item.source,
-                f"skipped {times} it could not handle; last "
-                f"{when:%Y-%m-%d %H:%M}: {item.last_item}: {item.last_error}",
-            )
-        )
-    needs_you = any(check.needs_you for check in found)
+    found = checking.examine(app, app.now(), probe=not no_probe)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "failing_feeds": failing,
-                    "jobs": jobs,
-                    "skipped": skipped,
-                    "checks": [check.record() for check in found],
-                    "needs_you": needs_you,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(found.record(), indent=2))
     else:
-        click.echo(views.render_doctor(failing), nl=False)
-        click.echo(checking.render(found), nl=False)
-    if needs_you:
+        click.echo(views.render_doctor(found.failing_feeds), nl=False)
+        click.echo(checking.render(found.checks), nl=False)
+    if found.needs_you:
         raise SystemExit(1)
 
 
@@ -946,11 +899,7 @@ def summary(state: Context, preview: bool, html_file: str | None, send: bool) ->
         sent = weekly.sent_at(app.store, week)
         if sent is None:
             raise PursuitError(f"the summary of {week.label} was not sent; see the log above")
-        where = (
-            app.summary_folder
-            if app.settings.google is None and app.settings.smtp is None
-            else None
-        )
+        where = app.summary_folder
         click.echo(
             f"Sent the summary of {week.label} to {app.summary_address()}"
             + (f" (written to {where})" if where else "")
@@ -988,9 +937,8 @@ def service_install(scope: str, root: str | None) -> None:
 
 
 def _calendar_where(app: App) -> str:
-    if app.settings.calendar.kind == "ics":
-        return str(app.settings.calendar.ics_file)
-    return app.settings.calendar.kind
+    calendar = app.roles.calendar
+    return str(calendar.path) if isinstance(calendar, IcsAccount) else calendar.name
 
 
 def _json_text(data: object) -> str:

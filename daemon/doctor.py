@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pursuit.daemon.accounts import Account
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import AuthError, PursuitError
 
@@ -35,31 +36,81 @@ class Check:
 
 
 def job_intervals(app: App) -> dict[str, timedelta]:
-    """How often the service runs each job (as `App.jobs` sets them)."""
-    service = app.settings.service
-    intervals = {
-        "feeds": app.settings.feeds.poll_every,
-        "plan": service.plan_every,
-        "calendar": service.plan_every,
-    }
-    if app.settings.google is not None:
-        intervals |= {
-            "gmail": service.mail_every,
-            "interviews": service.calendar_every,
-            "drafts": service.plan_every,
+    """How often the service runs each job: the job table the service reads."""
+    return {str(entry.name): entry.every for entry in app.job_table()}
+
+
+@dataclass(frozen=True)
+class Examination:
+    """What `pursuit doctor` found: the checks, and the records `--json` gives."""
+
+    checks: list[Check]
+    failing_feeds: list[dict[str, Any]]
+    jobs: dict[str, dict[str, Any]]
+    skipped: list[dict[str, Any]]
+
+    @property
+    def needs_you(self) -> bool:
+        return any(check.needs_you for check in self.checks)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "failing_feeds": self.failing_feeds,
+            "jobs": self.jobs,
+            "skipped": self.skipped,
+            "checks": [check.record() for check in self.checks],
+            "needs_you": self.needs_you,
         }
-    if app.settings.imap is not None:  # IMAP's mail job in place of Gmail's
-        intervals.pop("gmail", None)
-        intervals |= {"imap": service.mail_every, "drafts": service.plan_every}
-    if app.settings.calendar.kind == "caldav":
-        intervals["interviews"] = service.calendar_every
-    if app.settings.summary.enabled:
-        intervals["summary"] = service.plan_every
-    return intervals
+
+
+def examine(app: App, now: datetime, *, probe: bool = True) -> Examination:
+    """Every check, with the failing feeds and what the core could not handle."""
+    from pursuit.daemon import views
+
+    found = checks(app, now, probe=probe)
+    if found[-1].what == "store" and found[-1].needs_you:
+        return Examination(found, [], {}, [])
+    tz = app.settings.timezone
+    failing = views.status(app.store, tz, now, limit=0)["failing_feeds"]
+    stopped = [f for f in failing if not f["active"]]
+    if stopped:
+        found.append(
+            Check(
+                "feeds",
+                f"{len(stopped)} stopped for good (listed above)",
+                "fix or remove them in the config",
+            )
+        )
+    jobs = {
+        name: {"last_run": run.last_run and run.last_run.isoformat(), "last_error": run.last_error}
+        for name, run in app.store.job_runs().items()
+    }
+    skipped = []
+    for item in app.store.skipped():  # what the core could not handle: shown, needs nobody
+        when = item.last_at.astimezone(tz)
+        skipped.append(
+            {
+                "source": item.source,
+                "count": item.count,
+                "last_item": item.last_item,
+                "last_error": item.last_error,
+                "last_at": when.isoformat(),
+            }
+        )
+        times = "1 item" if item.count == 1 else f"{item.count} items"
+        found.append(
+            Check(
+                item.source,
+                f"skipped {times} it could not handle; last "
+                f"{when:%Y-%m-%d %H:%M}: {item.last_item}: {item.last_error}",
+            )
+        )
+    return Examination(found, failing, jobs, skipped)
 
 
 def checks(app: App, now: datetime, *, probe: bool = True) -> list[Check]:
-    """Everything the doctor looks at, in order. `probe` asks Google (one cheap call)."""
+    """Everything the doctor looks at, in order. `probe` asks each signed-in account
+    whether it answers (one cheap call)."""
     source = app.settings.source
     found: list[Check] = [
         Check("config", f"{source}: valid" if source else "no config file: the defaults")
@@ -70,48 +121,49 @@ def checks(app: App, now: datetime, *, probe: bool = True) -> list[Check]:
     except PursuitError as exc:
         found.append(Check("store", str(exc), "fix or move the file named above"))
         return found
-    if app.settings.google is not None:
-        google = _google(app, probe)
-        found.append(google)
+    for account in app.roles.guarded:
+        signin = _signin(app, account, probe)
+        found.append(signin)
         # a refused or missing sign-in has its own fix; a working one may end soon
-        if not google.needs_you or google.found.startswith("not reachable"):
-            found += _grant_renewal(app, now)
+        if not signin.needs_you or signin.found.startswith("not reachable"):
+            found += _grant_renewal(app, account, now)
     found += _jobs(app, now)
     return found
 
 
-def _google(app: App, probe: bool) -> Check:
-    token = app.google.credentials_file
-    if not token.exists():
-        return Check("google", f"not signed in (no {token})", "run `pursuit auth google`")
-    pause = app.google_pause()
-    if pause is not None:
+def _signin(app: App, account: Account, probe: bool) -> Check:
+    name = account.name
+    token = account.token_file()
+    if token is not None and not token.exists():
+        return Check(name, f"not signed in (no {token})", f"run `pursuit auth {name}`")
+    refused = app.paused(account)
+    if refused is not None:
         return Check(
-            "google",
-            f"paused since {pause['since'][:16].replace('T', ' ')}: {pause['error']}",
-            "sign in again: `pursuit auth google` (the service resumes by itself)",
+            name,
+            f"paused since {_when(refused.since, app.settings.timezone)}: {refused.error}",
+            f"sign in again: `pursuit auth {name}` (the service resumes by itself)",
         )
     if not probe:
-        return Check("google", f"token in {token}")
+        return Check(name, f"token in {token}")
     try:
-        me, _ = app.mailbox.profile()
+        me = account.probe()
     except AuthError as exc:
-        return Check("google", f"refused: {exc}", "sign in again: `pursuit auth google`")
+        return Check(name, f"refused: {exc}", f"sign in again: `pursuit auth {name}`")
     except PursuitError as exc:
-        return Check("google", f"not reachable: {exc}", "check the network; pursuit retries")
-    return Check("google", f"reachable, authorized as {me}")
+        return Check(name, f"not reachable: {exc}", "check the network; pursuit retries")
+    return Check(name, f"reachable, authorized as {me}")
 
 
-def _grant_renewal(app: App, now: datetime) -> list[Check]:
+def _grant_renewal(app: App, account: Account, now: datetime) -> list[Check]:
     """The summary's warning, from day 5 to day 7 after the sign-in, while it works."""
     from pursuit.daemon.summary import grant_renewal
 
-    if app.store.grant_refused("google") is not None:
+    if app.store.grant_refused(account.name) is not None:
         return []
     line = grant_renewal(app.store, now, app.settings.timezone)
     if line is None:
         return []
-    return [Check("google sign-in", line, "publish the app, or sign in again by then")]
+    return [Check(f"{account.name} sign-in", line, "publish the app, or sign in again by then")]
 
 
 def _when(moment: datetime, tz: Any) -> str:
@@ -121,8 +173,9 @@ def _when(moment: datetime, tz: Any) -> str:
 def _jobs(app: App, now: datetime) -> list[Check]:
     tz = app.settings.timezone
     runs = app.store.job_runs()
-    intervals = job_intervals(app)
-    paused = app.google_pause() is not None
+    table = app.job_table()
+    intervals = {str(entry.name): entry.every for entry in table}
+    paused = {str(e.name) for e in table if e.account is not None and app.paused(e.account)}
     found: list[Check] = []
     for name, every in intervals.items():
         run = runs.get(name)
@@ -134,7 +187,7 @@ def _jobs(app: App, now: datetime) -> list[Check]:
         if run.last_error:
             fix = (
                 None
-                if paused and name in ("gmail", "interviews", "drafts")
+                if name in paused
                 else ("read the error; pursuit retries it by itself, with backoff")
             )
             found.append(
@@ -171,13 +224,14 @@ def render(found: list[Check]) -> str:
 
 
 def warning(app: App) -> str | None:
-    """One line for `pursuit status` when a source is failing or Google is paused."""
-    pause = app.google_pause()
+    """One line for `pursuit status` when a source is failing or an account is paused."""
+    pause = app.pause()
     if pause is not None:
-        since = pause["since"][:16].replace("T", " ")
+        account, refused = pause
         return (
-            f"Warning: Google sync paused since {since}: the sign-in was refused; "
-            "run `pursuit auth google`"
+            f"Warning: {account.name.capitalize()} sync paused since "
+            f"{_when(refused.since, app.settings.timezone)}: the sign-in was refused; "
+            f"run `pursuit auth {account.name}`"
         )
     failing = sorted(name for name, run in app.store.job_runs().items() if run.last_error)
     if failing:

@@ -203,7 +203,7 @@ def _cell(value: Any) -> str:
 
 
 def to_ics(store: Store) -> bytes:
-    from pursuit.connectors.ics import render
+    from pursuit.connectors.ical import render
     from pursuit.daemon.outbox import as_calendar_event
 
     events = [as_calendar_event(event) for event in store.all_events()]

@@ -1,20 +1,24 @@
 """Interviews found on the user's calendars.
 
-An event is an interview when an attendee belongs to a tracked organization
-(or is a tracked contact), or when its title matches an interview pattern and
-names a tracked organization. The interviewers are the attendees at the
-organization: never the user, rooms or resources. A moved event moves the
-interview (and so its duties); a cancelled or deleted one cancels it.
+Every calendar reader (Google, CalDAV, and whichever comes next) hands over the
+same plain facts; what they mean is decided here, once. An event is an interview
+when its organizer or an attendee belongs to a tracked organization (or is a
+tracked contact), or when its title matches an interview pattern and names a
+tracked organization. The interviewers are the organizer and attendees at that
+organization: never the user (known by every address they own), rooms or
+resources. An all-day event is its day in the user's time zone, a floating time
+the user's local time. A moved event moves the interview (and so its duties); a
+cancelled or deleted one cancels it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Collection, Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from pursuit.connectors.base import Attendee, CalendarEntry, CalendarReader
+from pursuit.connectors.base import Attendee, CalendarEntry, CalendarReader, When
 from pursuit.daemon.errors import CursorExpired, StoreError
 from pursuit.daemon.mail import skip_item
 from pursuit.daemon.matcher import Directory, domain_of, normalize
@@ -34,8 +38,11 @@ def sync_interviews(
     *,
     lookback: timedelta,
     patterns: Sequence[str] = DEFAULT_PATTERNS,
+    timezone: tzinfo | None = None,
 ) -> int:
-    """Read each calendar's changes; returns how many events were interviews."""
+    """Read each calendar's changes; returns how many events were interviews.
+    `timezone` is the user's (default: `now`'s): where all-day and floating times are."""
+    zone = timezone or now.tzinfo or UTC
     found = 0
     for calendar_id in calendars:
         name = f"calendar:{calendar_id}"
@@ -50,7 +57,7 @@ def sync_interviews(
             for entry in changes.entries:
                 try:
                     with store.transaction():  # a savepoint: a failed entry leaves nothing
-                        found += apply_entry(store, entry, patterns, now)
+                        found += apply_entry(store, entry, patterns, now, zone)
                 except StoreError:
                     raise  # a full disk is no bad invitation: the job stops, nothing skipped
                 except Exception as exc:  # one stranger's invitation never stops the job
@@ -87,15 +94,33 @@ def describe_entry(entry: CalendarEntry) -> str:
     return f"event {entry.event_id[:200]!r} ({entry.start or 'no start'})"
 
 
-def apply_entry(store: Store, entry: CalendarEntry, patterns: Sequence[str], now: datetime) -> bool:
+def instant(when: When, zone: tzinfo) -> datetime:
+    """A calendar's start or end as an aware moment: a date is its midnight in the
+    user's zone, a floating (naive) time the user's local time."""
+    if isinstance(when, datetime):
+        return when if when.tzinfo is not None else when.replace(tzinfo=zone)
+    return datetime.combine(when, time(0), tzinfo=zone)
+
+
+def apply_entry(
+    store: Store,
+    entry: CalendarEntry,
+    patterns: Sequence[str],
+    now: datetime,
+    zone: tzinfo | None = None,
+) -> bool:
     source_key = f"{entry.calendar_id}:{entry.event_id}"
     existing = store.interview_by_source(source_key)
     if entry.cancelled or entry.start is None or entry.end is None:
         if existing is not None and not existing.cancelled:
             store.cancel_interview(existing.id)
         return existing is not None
+    zone = zone or now.tzinfo or UTC
+    start, end = instant(entry.start, zone), instant(entry.end, zone)
+    if isinstance(entry.start, date) and not isinstance(entry.start, datetime):
+        end = max(end, start + timedelta(days=1))  # an all-day event is its whole day
     directory = Directory.from_store(store)
-    org_id, people = _interviewers(entry, directory)
+    org_id, people = panel(entry, directory, store.own_addresses())
     if org_id is None:
         if _looks_like_interview(entry.summary, patterns):
             org_id = directory.organization_named_in(f"{entry.summary}\n{entry.description}")
@@ -110,28 +135,37 @@ def apply_entry(store: Store, entry: CalendarEntry, patterns: Sequence[str], now
     ]
     if existing is None:
         org = store.organization(org_id)
-        notice = reopen_for_interview(store, org, entry.start, now)
+        notice = reopen_for_interview(store, org, start, now)
         if notice:  # the user should know, as `interview add` tells them
             log.warning("%s: %s", describe_entry(entry), notice)
         store.add_interview(
             org_id,
-            entry.start,
-            entry.end,
+            start,
+            end,
             contact_ids,
             position=org.positions[0] if org.positions else None,
             source="calendar",
             source_key=source_key,
         )
     else:
-        store.set_interview(existing.id, start=entry.start, end=entry.end, interviewers=contact_ids)
+        store.set_interview(existing.id, start=start, end=end, interviewers=contact_ids)
     return True
 
 
-def _interviewers(entry: CalendarEntry, directory: Directory) -> tuple[int | None, list[Attendee]]:
+def panel(
+    entry: CalendarEntry, directory: Directory, me: Collection[str] = ()
+) -> tuple[int | None, list[Attendee]]:
+    """The organization an event is with, and the people the user meets there: the
+    attendees and the organizer at the first tracked organization found among them
+    (the organizer of a Zoom, Teams or Calendly invitation is often the one person
+    one meets), never the user, a room or a resource."""
     org_id: int | None = None
-    people = []
-    for attendee in entry.attendees:
-        if attendee.is_self or attendee.is_resource:
+    people: list[Attendee] = []
+    everyone = [*entry.attendees, *([entry.organizer] if entry.organizer else [])]
+    for attendee in everyone:
+        if attendee.is_self or attendee.is_resource or normalize(attendee.email) in me:
+            continue
+        if any(p.email == attendee.email for p in people):
             continue
         known = directory.contacts.get(normalize(attendee.email))
         at_org = (

@@ -8,7 +8,6 @@ keyed by its Message-ID. The cursor is saved only after the messages it covers.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -24,7 +23,17 @@ from pursuit.daemon.matcher import (
     normalize,
     verdict,
 )
-from pursuit.daemon.models import Channel, Contact, Direction, Duty, DutyKind, DutyState, OrgStatus
+from pursuit.daemon.models import (
+    Channel,
+    Contact,
+    Direction,
+    Duty,
+    DutyKind,
+    DutyState,
+    FirstSync,
+    OrgStatus,
+    WatchedSet,
+)
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,28 +57,31 @@ def sync_mail(
     lookback: timedelta,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    account: str | None = None,
 ) -> int:
     """Bring the correspondence log up to date; returns the messages logged.
+
+    `account` names where the store keeps what it learns of the account (the
+    user's address, what was searched); the mailbox's name by default.
 
     A long first sync stores batch by batch and checks `should_stop` between
     batches: stopped, it raises `Stopped` without saving the cursor, so the next
     start resumes the first sync without fetching again the messages it stored.
     """
+    account = account or mailbox.name
     cursor_name = mailbox.name
-    watch_name = f"{mailbox.name}:watched"
-    me_name = f"{mailbox.name}:address"
     addresses, domains = watched(store)
     cursor = store.cursor(cursor_name)
-    me = store.cursor(me_name) or ""
+    me = store.account_address(account) or ""
     logged = 0
     if cursor is not None and me:
         # People and domains added since the last sync get their past mail.
-        before = json.loads(store.cursor(watch_name) or '{"addresses": [], "domains": []}')
-        new_domains = sorted(set(domains) - set(before["domains"]))
-        covered = set(before["domains"])  # their mail was already searched by domain
+        before = store.watched_set(account) or WatchedSet()
+        new_domains = sorted(set(domains) - set(before.domains))
+        covered = set(before.domains)  # their mail was already searched by domain
         new_addresses = sorted(
             a
-            for a in set(addresses) - set(before["addresses"])
+            for a in set(addresses) - set(before.addresses)
             if not any(a.endswith("@" + d) or a.endswith("." + d) for d in covered)
         )
         if new_addresses or new_domains:
@@ -87,7 +99,7 @@ def sync_mail(
                 named,
                 should_stop,
             )
-            _save_watch(store, watch_name, addresses, domains, now)
+            store.set_watched_set(account, WatchedSet(tuple(addresses), tuple(domains)))
         try:
             changes = mailbox.changes(cursor)
         except CursorExpired as exc:
@@ -101,13 +113,12 @@ def sync_mail(
     # The history id is taken before the search, so nothing between is missed. It is
     # saved first: an interrupted first sync resumes from it, without fetching again
     # the messages it stored (`known`), and the changes since it are read after.
-    started_name = f"{mailbox.name}:first-sync"
-    started = json.loads(store.cursor(started_name) or "null")
+    started = store.first_sync(account)
     if started is None:
         me, history_before = mailbox.profile()
-        store.save_cursor(started_name, json.dumps([me, history_before]), now=now)
+        store.set_first_sync(account, FirstSync(me, history_before))
     else:
-        me, history_before = started
+        me, history_before = started.address, started.cursor
         log.info("%s: resuming the interrupted first sync", mailbox.name)
     named = [o.name for o in store.organizations()]
     logged += _search(
@@ -124,17 +135,11 @@ def sync_mail(
         resume=started is not None,
     )
     with store.transaction():
-        store.save_cursor(me_name, me, now=now)
+        store.set_account_address(account, me)
         store.save_cursor(cursor_name, history_before, now=now)
-        store.save_cursor(started_name, None, now=now)
-        _save_watch(store, watch_name, addresses, domains, now)
+        store.set_first_sync(account, None)
+        store.set_watched_set(account, WatchedSet(tuple(addresses), tuple(domains)))
     return logged
-
-
-def _save_watch(
-    store: Store, name: str, addresses: list[str], domains: list[str], now: datetime
-) -> None:
-    store.save_cursor(name, json.dumps({"addresses": addresses, "domains": domains}), now=now)
 
 
 def _search(

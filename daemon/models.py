@@ -275,6 +275,32 @@ class JobRun:
     last_error: str | None
 
 
+@dataclass(frozen=True)
+class GrantRefusal:
+    """An account's sign-in refused (revoked, expired), until it works again."""
+
+    since: datetime
+    error: str
+    #: The token file (inode, mtime) that was refused: a new one means the user signed in.
+    token: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class WatchedSet:
+    """The people and domains whose mail an account was last searched for."""
+
+    addresses: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FirstSync:
+    """A first mail sync under way: the user's address and the cursor taken before it."""
+
+    address: str
+    cursor: str
+
+
 def calendar_key(key: str, generation: int) -> str:
     """The key a planned event has on the calendar: each comeback is a new event there."""
     return key if generation == 0 else f"{key}#{generation}"

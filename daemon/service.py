@@ -45,8 +45,9 @@ MAX_SLEEP = 60.0
 #: While waiting on IMAP IDLE, the loop looks at least this often whether it was
 #: asked to stop or reload (a signal cannot end a wait on the server).
 MAIL_WAIT_STEP = 5.0
-#: The job that reads the IMAP mailbox: new mail makes it due at once.
-MAIL_JOB = "imap"
+#: The job that reads the mailbox: where the mailbox can say so (IMAP IDLE), new
+#: mail makes it due at once.
+MAIL_JOB = "mail"
 #: A job that shows no progress this long is hung: the watchdog stops pinging and
 #: systemd restarts the service.
 STALL_LIMIT = 15 * 60.0
@@ -274,8 +275,10 @@ class Service:
         if upcoming is not None:
             parts.append(f"next {upcoming.job.name} at {upcoming.due.astimezone(tz):%H:%M:%S}")
         log.info("round: %s", "; ".join(parts))
-        if self.app.google_pause() is not None:
-            status = "Google paused: sign in again with `pursuit auth google`"
+        pause = self.app.pause()
+        if pause is not None:
+            name = pause[0].name
+            status = f"{name.capitalize()} paused: sign in again with `pursuit auth {name}`"
         elif failed:
             status = "failing: " + ", ".join(o.job for _, o in ran if o is not None and o.error)
         else:

@@ -36,6 +36,8 @@ from pursuit.daemon.models import (
     DutyState,
     Feed,
     FeedItem,
+    FirstSync,
+    GrantRefusal,
     Interview,
     Interviewer,
     JobRun,
@@ -47,6 +49,7 @@ from pursuit.daemon.models import (
     OrgStatus,
     OutboxEntry,
     WantedFeed,
+    WatchedSet,
 )
 
 #: The longest mail subject stored; the connectors cap it too, this is the last line.
@@ -269,6 +272,54 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT NOT NULL,
         last_at TEXT NOT NULL
     );
+    """,
+    # 7: accounts get a room of their own. What pursuit knows of each account (the
+    # user's address there, the people and domains searched, a first sync under way,
+    # a sign-in made or refused) was free-form cursor rows under several spellings;
+    # it is one row per account now. The mail jobs of every provider are `mail`.
+    """
+    CREATE TABLE accounts (
+        account TEXT PRIMARY KEY,
+        address TEXT,
+        watched TEXT,
+        first_sync TEXT,
+        granted TEXT,
+        refused_since TEXT,
+        refused_error TEXT,
+        refused_token TEXT
+    );
+    INSERT INTO accounts (account) SELECT 'google' WHERE EXISTS (
+        SELECT 1 FROM cursors WHERE source IN ('gmail:address', 'gmail:watched',
+            'gmail:first-sync', 'grant_made:google', 'grant_refused:google', 'google:paused'));
+    INSERT INTO accounts (account) SELECT 'imap' WHERE EXISTS (
+        SELECT 1 FROM cursors WHERE source IN ('imap:address', 'imap:watched', 'imap:first-sync'));
+    UPDATE accounts SET
+        address = (SELECT value FROM cursors WHERE source = (CASE account
+            WHEN 'google' THEN 'gmail' ELSE account END) || ':address'),
+        watched = (SELECT value FROM cursors WHERE source = (CASE account
+            WHEN 'google' THEN 'gmail' ELSE account END) || ':watched'),
+        first_sync = (SELECT value FROM cursors WHERE source = (CASE account
+            WHEN 'google' THEN 'gmail' ELSE account END) || ':first-sync'),
+        granted = (SELECT value FROM cursors WHERE source = 'grant_made:' || account),
+        refused_since = COALESCE(
+            (SELECT json_extract(value, '$.since') FROM cursors
+                WHERE source = 'grant_refused:' || account),
+            (SELECT json_extract(value, '$.since') FROM cursors
+                WHERE source = account || ':paused')),
+        refused_error = COALESCE(
+            (SELECT json_extract(value, '$.error') FROM cursors
+                WHERE source = 'grant_refused:' || account),
+            (SELECT json_extract(value, '$.error') FROM cursors
+                WHERE source = account || ':paused')),
+        refused_token = (SELECT json_extract(value, '$.token') FROM cursors
+            WHERE source = account || ':paused');
+    DELETE FROM cursors WHERE source IN ('gmail:address', 'gmail:watched', 'gmail:first-sync',
+        'imap:address', 'imap:watched', 'imap:first-sync', 'grant_made:google',
+        'grant_refused:google', 'google:paused');
+    INSERT INTO job_runs (job, last_run, last_ok, last_error)
+        SELECT 'mail', last_run, last_ok, last_error FROM job_runs
+        WHERE job IN ('gmail', 'imap') ORDER BY last_run DESC LIMIT 1;
+    DELETE FROM job_runs WHERE job IN ('gmail', 'imap');
     """,
 )
 
@@ -2001,32 +2052,99 @@ class Store:
     def set_sends_begun(self, key: str, count: int, *, now: datetime) -> None:
         self.save_cursor(f"sending:{key}", str(count) if count else None, now=now)
 
-    def record_grant_refused(self, account: str, error: str, *, now: datetime) -> None:
-        """An account's sign-in was refused (revoked, expired): shown until it works again."""
-        value = json.dumps({"since": to_db(now), "error": error})
-        with self.transaction():
-            if self.grant_refused(account) is None:  # keep the first refusal's time
-                self.save_cursor(f"grant_refused:{account}", value, now=now)
+    # --- accounts: one row each of what pursuit knows about an account it reads
 
-    def clear_grant_refused(self, account: str, *, now: datetime) -> None:
-        self.save_cursor(f"grant_refused:{account}", None, now=now)
+    def _account_field(self, account: str, column: str) -> Any:
+        row = self._db.execute(
+            f"SELECT {column} FROM accounts WHERE account = ?", (account,)
+        ).fetchone()
+        return None if row is None else row[0]
 
-    def grant_refused(self, account: str) -> tuple[datetime, str] | None:
-        """(since when, the error) while an account's sign-in is refused."""
-        raw = self.cursor(f"grant_refused:{account}")
+    def _set_account(self, account: str, **values: str | None) -> None:
+        columns = ", ".join(values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in values)
+        self._write(
+            f"INSERT INTO accounts (account, {columns}) VALUES (?{', ?' * len(values)}) "
+            f"ON CONFLICT (account) DO UPDATE SET {updates}",
+            (account, *values.values()),
+        )
+
+    def account_address(self, account: str) -> str | None:
+        """The user's own address at an account, once a sync has learnt it."""
+        value = self._account_field(account, "address")
+        return None if value is None else str(value)
+
+    def own_addresses(self) -> set[str]:
+        """Every address the user is known to own, in every account."""
+        rows = self._db.execute("SELECT address FROM accounts WHERE address IS NOT NULL")
+        return {str(r[0]).lower() for r in rows}
+
+    def set_account_address(self, account: str, address: str) -> None:
+        self._set_account(account, address=address)
+
+    def watched_set(self, account: str) -> WatchedSet | None:
+        """The people and domains an account's mail was last searched for."""
+        raw = self._account_field(account, "watched")
         if raw is None:
             return None
         found = json.loads(raw)
-        return from_db(found["since"]), str(found["error"])
+        return WatchedSet(tuple(found["addresses"]), tuple(found["domains"]))
+
+    def set_watched_set(self, account: str, watched: WatchedSet) -> None:
+        value = {"addresses": list(watched.addresses), "domains": list(watched.domains)}
+        self._set_account(account, watched=json.dumps(value))
+
+    def first_sync(self, account: str) -> FirstSync | None:
+        """The first mail sync under way at an account (so a restart resumes it)."""
+        raw = self._account_field(account, "first_sync")
+        if raw is None:
+            return None
+        address, cursor = json.loads(raw)
+        return FirstSync(str(address), str(cursor))
+
+    def set_first_sync(self, account: str, started: FirstSync | None) -> None:
+        value = None if started is None else json.dumps([started.address, started.cursor])
+        self._set_account(account, first_sync=value)
+
+    def record_grant_refused(
+        self, account: str, error: str, *, now: datetime, token: tuple[int, int] | None = None
+    ) -> None:
+        """An account's sign-in was refused (revoked, expired): shown until it works
+        again; the first refusal's time is kept, the refused token is the latest."""
+        with self.transaction():
+            since = self.grant_refused(account)
+            self._set_account(
+                account,
+                refused_since=to_db(now) if since is None else to_db(since.since),
+                refused_error=error if since is None else since.error,
+                refused_token=None if token is None else json.dumps(list(token)),
+            )
+
+    def clear_grant_refused(self, account: str) -> None:
+        self._set_account(account, refused_since=None, refused_error=None, refused_token=None)
+
+    def grant_refused(self, account: str) -> GrantRefusal | None:
+        """The refusal of an account's sign-in, while it lasts."""
+        row = self._db.execute(
+            "SELECT refused_since, refused_error, refused_token FROM accounts "
+            "WHERE account = ? AND refused_since IS NOT NULL",
+            (account,),
+        ).fetchone()
+        if row is None:
+            return None
+        token = json.loads(row[2]) if row[2] else None
+        return GrantRefusal(
+            from_db(row[0]), str(row[1] or ""), None if not token else (token[0], token[1])
+        )
 
     def record_grant(self, account: str, *, now: datetime) -> None:
         """The user signed in to an account now (`pursuit auth google`): a grant of an
         app still in Google's Testing mode ends 7 days later, so the summary warns."""
-        self.save_cursor(f"grant_made:{account}", to_db(now), now=now)
+        self._set_account(account, granted=to_db(now))
 
     def grant_made(self, account: str) -> datetime | None:
         """When the user last signed in to an account, if pursuit saw it."""
-        raw = self.cursor(f"grant_made:{account}")
+        raw = self._account_field(account, "granted")
         return None if raw is None else from_db(raw)
 
 

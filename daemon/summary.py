@@ -56,7 +56,7 @@ KIND_LABELS = {
     DutyKind.CHECK_IN: "check-in",
 }
 JOB_LABELS = {
-    "gmail": "Mail (Gmail)",
+    "mail": "Mail",
     "interviews": "Your calendars (interviews)",
     "feeds": "Company feeds",
     "plan": "Planning",
@@ -310,10 +310,9 @@ def health(
     if settings.google is not None:
         refused = store.grant_refused("google")
         if refused is not None:
-            since, error = refused
             grant = {
-                "since": _when(since, tz),
-                "error": error.splitlines()[0][:200],
+                "since": _when(refused.since, tz),
+                "error": refused.error.splitlines()[0][:200],
                 "fix": "pursuit auth google",
             }
         else:

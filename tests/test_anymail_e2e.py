@@ -148,7 +148,7 @@ def test_a_wrong_imap_password_is_one_line_naming_the_server_and_the_rest_runs(
     failures = [line for line in result.err.splitlines() if "failed:" in line]
     assert len(failures) == 1, result.err
     assert f"imap: 127.0.0.1:{dovecot.port}: login refused for {USER}" in failures[0]
-    assert "1 job failed (imap)" in result.err or "(imap" in result.err
+    assert "1 job failed (mail)" in result.err
     # the interview was found on CalDAV and its events written all the same
     assert len(p.export()["interviews"]) == 1
     assert len(pursuits.events()) == 3

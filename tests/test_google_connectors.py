@@ -9,7 +9,7 @@ import json
 import logging
 import stat
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -662,12 +662,13 @@ def test_reader_full_then_incremental_sync(emu: GoogleEmulator, token_file: Path
     assert set(by_id) == {"iv1", "iv2", "day1"}
     iv1 = by_id["iv1"]
     assert iv1.start == soon and iv1.end == soon + timedelta(hours=1) and not iv1.cancelled
-    assert [(a.email, a.name, a.is_self, a.is_resource, a.organizer) for a in iv1.attendees] == [
-        (ME, "", True, False, False),
-        ("jane.doe@acme.test", "Jane Doe", False, False, True),
-        ("room-4@resource.calendar.google.com", "", False, True, False),
+    assert [(a.email, a.name, a.is_self, a.kind) for a in iv1.attendees] == [
+        (ME, "", True, "individual"),
+        ("jane.doe@acme.test", "Jane Doe", False, "individual"),
+        ("room-4@resource.calendar.google.com", "", False, "resource"),
     ]
-    assert by_id["day1"].start == datetime.combine(onsite, time(), tzinfo=UTC)
+    # all-day: the date itself; the core places it in the user's zone
+    assert (by_id["day1"].start, by_id["day1"].end) == (onsite, onsite + timedelta(days=1))
 
     emu.reset_counters()
     same = reader.changes("primary", full.cursor, since=NOW)

@@ -244,7 +244,7 @@ def test_a_first_sync_on_a_terminal_shows_a_progress_bar(
         assert process.wait(timeout=60) == 0, shown
     os.close(terminal)
     text = shown.decode()
-    assert "gmail: logging past mail" in text
+    assert "google: logging past mail" in text
     assert "2/2" in text and "100%" in text, text
     # A pipe (the journal, a cron mail) gets no bar.
     (tmp_path / "piped").mkdir()
@@ -284,7 +284,7 @@ def test_a_revoked_grant_pauses_google_once_until_the_user_signs_in_again(
         # The round that finds out: one failure, with the fix; the other Google
         # jobs wait instead of failing too; planning runs.
         failures = run_jobs(app.store, app.jobs(), app.now())
-        assert [name for name, _ in failures] == ["gmail"]
+        assert [name for name, _ in failures] == ["mail"]
         assert "pursuit auth google" in failures[0][1]
         assert sum("Google sync paused" in r.getMessage() for r in caplog.records) == 1
         assert "plan" in app.store.job_runs()
@@ -332,7 +332,7 @@ def test_a_revoked_grant_is_reported_with_the_fix_and_the_rest_runs(
     assert result.code == 1
     assert "pursuit auth google" in result.err
     assert "Traceback" not in result.err
-    assert "job gmail failed" in result.err
+    assert "job mail failed" in result.err
     # Planning still ran: the new interview has its duties.
     assert duties_by(p.export(), "follow_up", "kim@acme.com")
 

@@ -392,7 +392,7 @@ def test_a_first_sync_then_an_incremental_one(app: App) -> None:
     assert sync_mail(store, box, app.now(), lookback=LOOKBACK) == 1
     assert box.searches == [(("jane@acme.com", "raj@acme.com"), ("acme.com",))]
     assert store.cursor("memory") == "3"
-    assert store.cursor("memory:address") == ME
+    assert store.account_address("memory") == ME
     box.deliver(message(person("raj@acme.com")), message(person("mum@gmail.com")))
     assert sync_mail(store, box, app.now(), lookback=LOOKBACK) == 1
     assert box.changes_calls == ["3"]
@@ -678,9 +678,9 @@ def test_the_interviewers_are_the_attendees_at_the_organization(app: App) -> Non
             "ev1",
             "Chat",
             attendees=[
-                Attendee("jane@acme.com", "Jane Doe", organizer=True),
+                Attendee("jane@acme.com", "Jane Doe"),
                 Attendee("sam@acme.com", "Sam Seeker", is_self=True),
-                Attendee("boardroom@acme.com", "Boardroom 3", is_resource=True),
+                Attendee("boardroom@acme.com", "Boardroom 3", kind="room"),
                 Attendee("friend@gmail.com", "Friend"),
             ],
         )

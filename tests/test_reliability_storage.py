@@ -289,7 +289,7 @@ def test_the_service_under_a_file_system_remounted_read_only_says_so_and_resumes
                     stderr=subprocess.STDOUT,
                 )
             try:
-                wait_for(lambda: "job gmail" in log.read_text() or len(logged(p)) > 0, log)
+                wait_for(lambda: "job mail" in log.read_text() or len(logged(p)) > 0, log)
                 wait_for(lambda: len(logged(p)) == MESSAGES, log)
                 disk.read_only_under()
                 emu.add_message(

@@ -253,13 +253,13 @@ def test_jobs_run_on_their_schedule_and_a_failing_job_never_stops_the_others(
 
         # Gmail breaks: its job fails (logged, told to systemd), the calendar's goes on.
         emu.inject_fault(400, count=1000, path_contains="gmail/v1/users/me/history")
-        wait_until(lambda: "job gmail failed" in daemon.output, "gmail's failure logged")
+        wait_until(lambda: "job mail failed" in daemon.output, "the mail job's failure logged")
         emu.reset_counters()
         wait_until(
             lambda: emu.call_count("calendar/v3/calendars/primary/events") >= 2,
             "interviews still read while gmail fails",
         )
-        notify.wait_for(lambda m: "STATUS=failing: gmail" in m)
+        notify.wait_for(lambda m: "STATUS=failing: mail" in m)
 
         # Gmail comes back: the failed job is retried and catches up.
         emu.clear_faults()
@@ -323,7 +323,7 @@ def test_a_restart_runs_at_once_what_fell_due_while_it_was_down(
         # The service was down for two hours: gmail fell due and runs at once.
         store = Store.open(p.database)
         past = datetime.now(UTC) - timedelta(hours=2)
-        store.record_job_run("gmail", now=past, error=None)
+        store.record_job_run("mail", now=past, error=None)
         store.close()
         daemon = Daemon(p, notify)
         daemons.append(daemon)
@@ -416,7 +416,7 @@ def test_with_imap_a_reply_is_logged_as_it_arrives_and_sigterm_still_stops_at_on
                 return False
             store = Store.open(p.database)
             try:
-                run = store.job_runs().get("imap")
+                run = store.job_runs().get("mail")
                 return run is not None and run.last_ok is not None
             finally:
                 store.close()
@@ -434,4 +434,4 @@ def test_with_imap_a_reply_is_logged_as_it_arrives_and_sigterm_still_stops_at_on
 
         assert daemon.stop() == 0, daemon.output
         assert "Traceback" not in daemon.output
-        assert "new mail: running the imap job now" in daemon.output
+        assert "new mail: running the mail job now" in daemon.output

@@ -187,3 +187,84 @@ def test_reading_answers_while_another_program_holds_the_database(tmp_path: Path
     p.ok("org", "add", "Initech")
     names = [o["name"] for o in p.export()["organizations"]]
     assert names == ["Acme Networks", "Globex", "Initech"]
+
+
+def test_what_a_database_of_version_6_knew_of_its_accounts_comes_through(
+    tmp_path: Path,
+) -> None:
+    """Migration 7: the per-account cursor rows become one record per account, and the
+    mail jobs of every provider are `mail` (the newest run kept)."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:6]:
+        db.executescript(script)
+    rows = {
+        "gmail": "4242",  # a sync cursor: it stays one
+        "gmail:address": "me@gmail.com",
+        "gmail:watched": '{"addresses": ["jane@acme.com"], "domains": ["acme.com"]}',
+        "gmail:first-sync": '["me@gmail.com", "4000"]',
+        "grant_made:google": "2026-11-20T09:00:00+00:00",
+        "grant_refused:google": '{"since": "2026-11-28T09:00:00+00:00", "error": "revoked"}',
+        "google:paused": '{"since": "2026-11-28T10:00:00+01:00", "error": "revoked", '
+        '"token": [12, 34]}',
+        "imap:address": "me@example.org",
+    }
+    db.executemany(
+        "INSERT INTO cursors (source, value, updated) VALUES (?, ?, '2026-11-28T09:00:00+00:00')",
+        rows.items(),
+    )
+    db.executemany(
+        "INSERT INTO job_runs (job, last_run, last_ok, last_error) VALUES (?, ?, ?, ?)",
+        [
+            ("gmail", "2026-11-20T09:00:00+00:00", "2026-11-20T09:00:00+00:00", None),
+            ("imap", "2026-11-28T09:00:00+00:00", None, "imap: login refused"),
+            ("feeds", "2026-11-28T09:00:00+00:00", "2026-11-28T09:00:00+00:00", None),
+        ],
+    )
+    db.execute("PRAGMA user_version = 6")
+    db.commit()
+    db.close()
+    store = Store.open(path)
+    try:
+        assert store.cursor("gmail") == "4242"
+        assert store.account_address("google") == "me@gmail.com"
+        assert store.account_address("imap") == "me@example.org"
+        assert store.own_addresses() == {"me@gmail.com", "me@example.org"}
+        watched = store.watched_set("google")
+        assert watched is not None
+        assert (watched.addresses, watched.domains) == (("jane@acme.com",), ("acme.com",))
+        started = store.first_sync("google")
+        assert started is not None and (started.address, started.cursor) == ("me@gmail.com", "4000")
+        refused = store.grant_refused("google")
+        assert refused is not None
+        assert (refused.since, refused.error, refused.token) == (
+            datetime(2026, 11, 28, 9, 0, tzinfo=UTC),
+            "revoked",
+            (12, 34),
+        )
+        assert store.grant_made("google") == datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+        for old in rows.keys() - {"gmail"}:
+            assert store.cursor(old) is None, f"{old} was left behind"
+        runs = store.job_runs()
+        assert sorted(runs) == ["feeds", "mail"]
+        assert runs["mail"].last_error == "imap: login refused"  # the newest of the two
+    finally:
+        store.close()
+
+
+def test_one_record_of_each_fact_about_an_account(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "state.sqlite3")
+    try:
+        store.record_grant_refused("google", "revoked", now=NOW, token=(1, 2))
+        later = NOW.replace(hour=12)
+        store.record_grant_refused("google", "revoked again", now=later, token=(3, 4))
+        refused = store.grant_refused("google")
+        assert refused is not None
+        # the first refusal's time and words are kept; the refused token is the latest
+        assert (refused.since, refused.error, refused.token) == (NOW, "revoked", (3, 4))
+        store.set_account_address("google", "me@gmail.com")
+        store.clear_grant_refused("google")
+        assert store.grant_refused("google") is None
+        assert store.account_address("google") == "me@gmail.com"
+    finally:
+        store.close()

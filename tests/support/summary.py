@@ -99,10 +99,8 @@ def week_story(app: App, clock: Clock) -> None:
         active=True,
     )
     store.record_job_run("feeds", now=clock.now, error=None)
-    store.record_job_run("gmail", now=clock.now, error=None)
-    store.record_job_run(
-        "gmail", now=clock.now + timedelta(days=3), error="gmail: connection reset"
-    )
+    store.record_job_run("mail", now=clock.now, error=None)
+    store.record_job_run("mail", now=clock.now + timedelta(days=3), error="gmail: connection reset")
     clock.now = SUNDAY_6PM
     sync(app)
 

@@ -1,0 +1,154 @@
+"""iCalendar text: pursuit's own events written and read back, and the user's
+invitations read as plain facts (for every calendar that speaks iCalendar: the
+local file, CalDAV)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import icalendar
+
+from pursuit.connectors.base import Attendee, CalendarEntry, CalendarEvent, When, event_id_for
+from pursuit.connectors.text import (
+    ADDRESS_LIMIT,
+    DESCRIPTION_LIMIT,
+    NAME_LIMIT,
+    SUBJECT_LIMIT,
+    clean_multiline,
+    clean_text,
+)
+
+PRODID = "-//pursuit//job search follow-ups//EN"
+KEY_PROPERTY = "X-PURSUIT-KEY"
+
+
+def render(
+    events: list[CalendarEvent], name: str = "Job search (pursuit)", install_id: str = ""
+) -> bytes:
+    """The iCalendar text for these events, in a stable order."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", name)
+    for event in sorted(events, key=lambda e: (e.start, e.key)):
+        cal.add_component(vevent_of(event, install_id))
+    return bytes(cal.to_ical())
+
+
+def vevent_of(event: CalendarEvent, install_id: str) -> icalendar.Event:
+    vevent = icalendar.Event()
+    vevent.add("uid", f"{event_id_for(event.key, install_id)}@pursuit")
+    vevent.add("dtstamp", event.stamp.astimezone(UTC))
+    vevent.add("dtstart", event.start.astimezone(UTC))
+    vevent.add("dtend", event.end.astimezone(UTC))
+    vevent.add("summary", event.summary)
+    vevent.add("description", event.description)
+    vevent.add("sequence", event.sequence)
+    vevent.add("transp", "TRANSPARENT")
+    vevent.add(KEY_PROPERTY, event.key)
+    alarm = icalendar.Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", event.summary)
+    alarm.add("trigger", timedelta(minutes=-event.reminder_minutes))
+    vevent.add_component(alarm)
+    return vevent
+
+
+def from_vevent(vevent: icalendar.cal.Component) -> CalendarEvent:
+    trigger = next(
+        (a.get("trigger").dt for a in vevent.walk("VALARM") if a.get("trigger") is not None),
+        timedelta(minutes=-15),
+    )
+    return CalendarEvent(
+        key=str(vevent.get(KEY_PROPERTY)),
+        start=aware(vevent.decoded("dtstart")),
+        end=aware(vevent.decoded("dtend")),
+        summary=str(vevent.get("summary", "")),
+        description=str(vevent.get("description", "")),
+        sequence=int(vevent.get("sequence", 0)),
+        stamp=aware(vevent.decoded("dtstamp")),
+        reminder_minutes=int(-trigger.total_seconds() // 60),
+    )
+
+
+def aware(value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise ValueError(f"expected a date-time, got {value!r}")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- the user's invitations, read
+
+
+def _when(value: Any) -> When | None:
+    """DTSTART/DTEND as given: a date for an all-day event, a naive datetime for a
+    floating time, an aware one for a time with a zone."""
+    if isinstance(value, datetime | date):
+        return value
+    return None
+
+
+def _address(value: Any) -> str:
+    text = str(value)
+    if text.lower().startswith("mailto:"):
+        text = text[7:]
+    return clean_text(text, ADDRESS_LIMIT).lower()
+
+
+def _person(value: Any, me: str) -> Attendee | None:
+    email = _address(value)
+    if "@" not in email:
+        return None
+    params = getattr(value, "params", {})
+    return Attendee(
+        email=email,
+        name=clean_text(params.get("CN", ""), NAME_LIMIT),
+        is_self=email == me,
+        kind=str(params.get("CUTYPE", "individual")).lower(),
+        role=str(params.get("ROLE", "req-participant")).lower(),
+    )
+
+
+def entry_from(calendar_id: str, data: str | bytes, me: str = "") -> CalendarEntry | None:
+    """The entry of one calendar resource (its main event), or None when it holds none.
+    `me` is the account's own address where the server knows it."""
+    parsed = icalendar.Calendar.from_ical(data)
+    events = [e for e in parsed.walk("VEVENT") if e.get("RECURRENCE-ID") is None]
+    if not events:
+        return None
+    vevent = events[0]
+    uid = clean_text(vevent.get("UID", ""), 1024)
+    if not uid:
+        raise ValueError("an event without a UID")
+    if str(vevent.get("STATUS", "")).upper() == "CANCELLED":
+        return CalendarEntry(calendar_id, uid, cancelled=True)
+    start = _when(vevent.decoded("DTSTART"))
+    if start is None:
+        raise ValueError("an event without a start")
+    end: When | None
+    if vevent.get("DTEND") is not None:
+        end = _when(vevent.decoded("DTEND"))
+    elif vevent.get("DURATION") is not None:
+        end = start + vevent.decoded("DURATION")
+    else:  # RFC 5545: a day long for a date, an instant for a time
+        end = start if isinstance(start, datetime) else start + timedelta(days=1)
+    people: list[Attendee] = []
+    attendees = vevent.get("ATTENDEE", [])
+    for value in attendees if isinstance(attendees, list) else [attendees]:
+        person = _person(value, me)
+        if person is not None and person.email not in {p.email for p in people}:
+            people.append(person)
+    organizer = vevent.get("ORGANIZER")
+    return CalendarEntry(
+        calendar_id,
+        uid,
+        cancelled=False,
+        summary=clean_text(vevent.get("SUMMARY", ""), SUBJECT_LIMIT),
+        start=start,
+        end=end,
+        attendees=tuple(people),
+        description=clean_multiline(vevent.get("DESCRIPTION", ""), DESCRIPTION_LIMIT),
+        organizer=None if organizer is None else _person(organizer, me),
+    )

@@ -1,0 +1,526 @@
+"""Accounts: which outside system serves which role, decided in one place.
+
+Each provider kind is one small class built from its own settings section
+(`[google]`, `[imap]`, `[smtp]`, `[calendar]` with kind caldav or ics, and the
+outbox folder that needs none). A class says which roles it can fill and builds
+its connectors on demand, so a command that only reads the store never imports
+a provider's libraries. `choose(settings)` holds every precedence rule, and
+`job_table(settings, roles)` the jobs of a round, with provider-neutral names,
+for the service loop and `pursuit doctor` alike.
+
+Connectors never read the configuration: this module is the core's edge that does.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pursuit.daemon.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pursuit.config.settings import (
+        CalendarSettings,
+        GoogleSettings,
+        ImapSettings,
+        Settings,
+        SmtpSettings,
+    )
+    from pursuit.connectors.base import Calendar, CalendarReader, MailAccount, Sender
+    from pursuit.daemon.store import Store
+
+
+class Role(StrEnum):
+    """What an account can do for pursuit (the contracts of `connectors/base.py`)."""
+
+    MAIL = "mail"  # Mailbox: the correspondence log reads it
+    DRAFTS = "drafts"  # DraftBox: thank-you drafts are left there
+    CALENDAR_READER = "calendar reader"  # CalendarReader: interviews are found there
+    CALENDAR = "calendar"  # Calendar: follow-up events are written there
+    SENDER = "sender"  # Sender: the weekly summary goes through it
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    """What an account needs from the install besides its own section."""
+
+    #: The install's id, mixed into the ids of what pursuit leaves outside.
+    install_id: Callable[[], str]
+    #: The user's time zone, as an IANA name.
+    timezone: str
+    #: The folder beside the database (where the outbox folder lives).
+    data_dir: Path
+
+
+class Account:
+    """One configured provider. Subclasses fill some of the roles below."""
+
+    #: The account's name: in the store's per-account records, the log and `doctor`.
+    name: ClassVar[str]
+    fills: ClassVar[frozenset[Role]] = frozenset()
+    #: True when a refused sign-in pauses this account's jobs until the user signs
+    #: in again (an OAuth grant); a refused password is simply retried next round.
+    guarded: ClassVar[bool] = False
+    #: How far back a first sync reads (mail, calendars).
+    lookback: timedelta = timedelta(days=180)
+
+    def __init__(self, around: Surroundings) -> None:
+        self.around = around
+
+    def mailbox(self) -> MailAccount:
+        raise NotImplementedError(f"{self.name} keeps no mail")
+
+    def calendar(self) -> Calendar:
+        raise NotImplementedError(f"{self.name} holds no calendar pursuit writes")
+
+    def calendar_reader(self) -> CalendarReader:
+        raise NotImplementedError(f"{self.name} holds no calendar pursuit reads")
+
+    def calendar_ids(self) -> list[str]:
+        """The user's calendars interviews are read from."""
+        return []
+
+    def sender(self, to: str, *, find_sent: Callable[[str], str | None] | None) -> Sender:
+        raise NotImplementedError(f"{self.name} sends nothing")
+
+    def summary_address(self, configured: str | None, store: Store) -> str:
+        """The user's own address, where the summary goes through this account."""
+        return configured or store.account_address(self.name) or f"{getpass.getuser()}@localhost"
+
+    def waits_for_mail(self) -> bool:
+        """True when the mailbox can say at once that new mail came (IMAP IDLE)."""
+        return False
+
+    def token_file(self) -> Path | None:
+        """Where the account's sign-in is kept (an OAuth token), if it has one."""
+        return None
+
+    def token_identity(self) -> tuple[int, int] | None:
+        """The sign-in's token file as (inode, mtime): a new one ends a pause."""
+        token = self.token_file()
+        if token is None:
+            return None
+        try:
+            stat = token.stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def probe(self) -> str:
+        """Ask the account who the user is (one cheap call): their address."""
+        raise NotImplementedError(f"{self.name} has nothing to ask")
+
+    def forget_connections(self) -> None:
+        """Drop what was built, so the next use builds it again (after a new sign-in)."""
+        for name in [n for n, v in type(self).__dict__.items() if isinstance(v, cached_property)]:
+            self.__dict__.pop(name, None)
+
+    def close(self) -> None:
+        """Close open connections."""
+
+
+# --- the providers
+
+
+class GoogleAccount(Account):
+    """Gmail and Google Calendar, through one OAuth sign-in (`pursuit auth google`)."""
+
+    name = "google"
+    fills = frozenset(Role)
+    guarded = True
+
+    def __init__(self, around: Surroundings, section: GoogleSettings) -> None:
+        super().__init__(around)
+        self.section = section
+        self.lookback = section.lookback
+
+    @cached_property
+    def _credentials(self) -> Any:
+        from pursuit.connectors.google_auth import load_credentials
+
+        return load_credentials(self.section.credentials_file, token_uri=self.section.token_uri)
+
+    @property
+    def _timeout(self) -> float:
+        return self.section.timeout.total_seconds()
+
+    @property
+    def _backoff(self) -> float:
+        return self.section.retry_wait.total_seconds()
+
+    @property
+    def _calendar_endpoint(self) -> str | None:
+        """Calendar's API lives under calendar/v3/ of the configured root."""
+        root = self.section.api_endpoint
+        return None if root is None else root + "calendar/v3/"
+
+    @cached_property
+    def _gmail(self) -> Any:
+        from pursuit.connectors.gmail import GmailMailbox
+
+        return GmailMailbox(
+            self._credentials,
+            self.section.credentials_file,
+            api_endpoint=self.section.api_endpoint,
+            timeout=self._timeout,
+            backoff=self._backoff,
+        )
+
+    def mailbox(self) -> MailAccount:
+        box: MailAccount = self._gmail
+        return box
+
+    @cached_property
+    def _calendar(self) -> Calendar:
+        from pursuit.connectors.google_calendar import GoogleCalendar
+
+        return GoogleCalendar(
+            self._credentials,
+            self.section.credentials_file,
+            api_endpoint=self._calendar_endpoint,
+            calendar_name=self.section.calendar_name,
+            calendar_id=self.section.calendar_id,
+            time_zone=self.around.timezone,
+            install_id=self.around.install_id(),
+            timeout=self._timeout,
+            backoff=self._backoff,
+        )
+
+    def calendar(self) -> Calendar:
+        return self._calendar
+
+    @cached_property
+    def _reader(self) -> CalendarReader:
+        from pursuit.connectors.google_calendar import GoogleCalendarReader
+
+        return GoogleCalendarReader(
+            self._credentials,
+            self.section.credentials_file,
+            api_endpoint=self._calendar_endpoint,
+            timeout=self._timeout,
+            backoff=self._backoff,
+        )
+
+    def calendar_reader(self) -> CalendarReader:
+        return self._reader
+
+    def calendar_ids(self) -> list[str]:
+        return list(self.section.calendars)
+
+    def sender(self, to: str, *, find_sent: Callable[[str], str | None] | None) -> Sender:
+        sender: Sender = self._gmail
+        return sender
+
+    def summary_address(self, configured: str | None, store: Store) -> str:
+        me = store.account_address(self.name) or self._gmail.profile()[0]
+        if configured and configured != me:
+            raise ConfigError(
+                f"summary.to: {configured} is not the Google account's address ({me}); "
+                "the summary goes to you alone: remove `to` or set it to that address"
+            )
+        return str(me)
+
+    def token_file(self) -> Path:
+        return self.section.credentials_file
+
+    def probe(self) -> str:
+        return str(self._gmail.profile()[0])
+
+
+class ImapAccount(Account):
+    """Any IMAP mailbox: the correspondence log, and its Drafts folder."""
+
+    name = "imap"
+    fills = frozenset({Role.MAIL, Role.DRAFTS})
+
+    def __init__(self, around: Surroundings, section: ImapSettings) -> None:
+        super().__init__(around)
+        self.section = section
+        self.lookback = section.lookback
+
+    @cached_property
+    def _mailbox(self) -> Any:
+        from pursuit.connectors.imap import ImapMailbox
+        from pursuit.connectors.secrets import command_secret
+
+        imap = self.section
+        return ImapMailbox(
+            imap.host,
+            imap.port,
+            security=imap.security,  # type: ignore[arg-type]  # validated at load
+            username=imap.username,
+            password=command_secret(imap.password_command, "imap.password_command"),
+            auth=imap.auth,  # type: ignore[arg-type]
+            address=imap.address,
+            folders=imap.folders,
+        )
+
+    def mailbox(self) -> MailAccount:
+        box: MailAccount = self._mailbox
+        return box
+
+    def find_sent(self, key: str) -> str | None:
+        """A message sent to the user comes back to their INBOX: found there."""
+        found: str | None = self._mailbox.find_sent(key)
+        return found
+
+    def waits_for_mail(self) -> bool:
+        return True
+
+    def wait_for_mail(self, timeout: float) -> bool:
+        waited: bool = self._mailbox.wait_for_mail(timeout)
+        return waited
+
+    def close(self) -> None:
+        if "_mailbox" in self.__dict__:
+            self._mailbox.close()
+
+
+class SmtpAccount(Account):
+    """An SMTP server: sends the weekly summary to the user."""
+
+    name = "smtp"
+    fills = frozenset({Role.SENDER})
+
+    def __init__(self, around: Surroundings, section: SmtpSettings) -> None:
+        super().__init__(around)
+        self.section = section
+
+    def sender(self, to: str, *, find_sent: Callable[[str], str | None] | None) -> Sender:
+        from pursuit.connectors.secrets import command_secret
+        from pursuit.connectors.smtp import SmtpSender
+
+        smtp = self.section
+        command = smtp.password_command
+        return SmtpSender(
+            smtp.host,
+            smtp.port,
+            security=smtp.security,  # type: ignore[arg-type]  # validated at load
+            username=smtp.username,
+            password=None if command is None else command_secret(command, "smtp.password_command"),
+            address=to,
+            timeout=30.0,
+            find_message=find_sent,
+        )
+
+    def summary_address(self, configured: str | None, store: Store) -> str:
+        if configured:
+            return configured
+        username = self.section.username or ""
+        if "@" in username:
+            return username.lower()
+        raise ConfigError(
+            "summary.to: set it to your own address to send the summary through [smtp]"
+        )
+
+
+class CaldavAccount(Account):
+    """Any CalDAV server: the user's calendars read, and pursuit's own written."""
+
+    name = "caldav"
+    fills = frozenset({Role.CALENDAR, Role.CALENDAR_READER})
+
+    def __init__(self, around: Surroundings, section: CalendarSettings) -> None:
+        super().__init__(around)
+        self.section = section
+        self.lookback = section.lookback
+
+    def _account(self) -> dict[str, Any]:
+        from pursuit.connectors.secrets import command_secret
+
+        section = self.section
+        assert section.url and section.username and section.password_command
+        return {
+            "url": section.url,
+            "username": section.username,
+            "password": command_secret(section.password_command, "calendar.password_command"),
+        }
+
+    @cached_property
+    def _calendar(self) -> Calendar:
+        from pursuit.connectors.caldav import CaldavCalendar
+
+        return CaldavCalendar(
+            **self._account(),
+            existing=self.section.calendar,
+            install_id=self.around.install_id(),
+        )
+
+    def calendar(self) -> Calendar:
+        return self._calendar
+
+    @cached_property
+    def _reader(self) -> Any:
+        from pursuit.connectors.caldav import CaldavCalendarReader
+
+        return CaldavCalendarReader(**self._account())
+
+    def calendar_reader(self) -> CalendarReader:
+        reader: CalendarReader = self._reader
+        return reader
+
+    def calendar_ids(self) -> list[str]:
+        section = self.section
+        exclude = [section.calendar] if section.calendar else []
+        found: list[str] = self._reader.calendar_ids(section.calendars, exclude=exclude)
+        return found
+
+
+class IcsAccount(Account):
+    """The local iCalendar file any calendar application can subscribe to."""
+
+    name = "ics"
+    fills = frozenset({Role.CALENDAR})
+
+    def __init__(self, around: Surroundings, section: CalendarSettings) -> None:
+        super().__init__(around)
+        self.path = section.ics_file
+
+    @cached_property
+    def _calendar(self) -> Calendar:
+        from pursuit.connectors.ics import IcsCalendar
+
+        return IcsCalendar(self.path, install_id=self.around.install_id())
+
+    def calendar(self) -> Calendar:
+        return self._calendar
+
+
+class OutboxFolder(Account):
+    """The folder of .eml files the summary is written to when nothing sends it."""
+
+    name = "outbox"
+    fills = frozenset({Role.SENDER})
+
+    @property
+    def folder(self) -> Path:
+        return self.around.data_dir / "outbox"
+
+    def sender(self, to: str, *, find_sent: Callable[[str], str | None] | None) -> Sender:
+        from pursuit.connectors.eml import EmlFolder
+
+        return EmlFolder(self.folder, to)
+
+
+# --- which account serves which role
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The account serving each role; None where no account can."""
+
+    calendar: Account
+    sender: Account
+    mail: Account | None = None
+    drafts: Account | None = None
+    calendar_reader: Account | None = None
+    #: Every account the config declares (and the outbox folder).
+    accounts: tuple[Account, ...] = ()
+
+    def summary_sender(self, to: str) -> Sender:
+        """The summary's sender; a summary that comes back to the user's own IMAP INBOX
+        is looked for there after a crash."""
+        mail = self.mail
+        find_sent = mail.find_sent if isinstance(mail, ImapAccount) else None
+        return self.sender.sender(to, find_sent=find_sent)
+
+    @property
+    def guarded(self) -> tuple[Account, ...]:
+        """The accounts whose refused sign-in pauses their jobs."""
+        return tuple(a for a in self.accounts if a.guarded)
+
+    def close(self) -> None:
+        for account in self.accounts:
+            account.close()
+
+
+def choose(settings: Settings, around: Surroundings) -> Roles:
+    """Every precedence rule: which configured account serves which role.
+
+    - Mail and drafts: an `[imap]` section, else Google, else none (no mail is read).
+    - The user's calendars (interviews): CalDAV when `[calendar] kind = "caldav"`,
+      else Google, else none.
+    - pursuit's calendar: the one `[calendar] kind` names (Google's by default once
+      `[google]` is there, else the local .ics file).
+    - The summary: through Gmail when Gmail is the mailbox, else `[smtp]`, else the
+      outbox folder.
+    """
+    google = GoogleAccount(around, settings.google) if settings.google is not None else None
+    imap = ImapAccount(around, settings.imap) if settings.imap is not None else None
+    smtp = SmtpAccount(around, settings.smtp) if settings.smtp is not None else None
+    kind = settings.calendar.kind
+    caldav = CaldavAccount(around, settings.calendar) if kind == "caldav" else None
+    outbox = OutboxFolder(around)
+    calendar: Account
+    if kind == "google" and google is not None:
+        calendar = google
+    elif caldav is not None:
+        calendar = caldav
+    else:
+        calendar = IcsAccount(around, settings.calendar)
+    mail: Account | None = imap or google
+    sender: Account = google if mail is google and google is not None else smtp or outbox
+    accounts = tuple(
+        dict.fromkeys(a for a in (google, imap, smtp, caldav, calendar, outbox) if a is not None)
+    )
+    return Roles(
+        calendar=calendar,
+        sender=sender,
+        mail=mail,
+        drafts=mail,
+        calendar_reader=caldav or google,
+        accounts=accounts,
+    )
+
+
+# --- the jobs of a round
+
+
+class JobName(StrEnum):
+    MAIL = "mail"
+    INTERVIEWS = "interviews"
+    FEEDS = "feeds"
+    PLAN = "plan"
+    CALENDAR = "calendar"
+    DRAFTS = "drafts"
+    SUMMARY = "summary"
+
+
+@dataclass(frozen=True)
+class JobEntry:
+    """One job of the table: its name, how often it runs, the account it talks to."""
+
+    name: JobName
+    every: timedelta
+    account: Account | None = None
+    #: Run right after a job that stored something (planning and pushing).
+    follows_changes: bool = False
+
+
+def job_table(settings: Settings, roles: Roles) -> tuple[JobEntry, ...]:
+    """The jobs of one round, in the order their results feed each other: sources
+    first, then planning, then the side effects. The service loop and `doctor` read it."""
+    service = settings.service
+    table: list[JobEntry] = []
+    if roles.mail is not None:
+        table.append(JobEntry(JobName.MAIL, service.mail_every, roles.mail))
+    if roles.calendar_reader is not None:
+        table.append(JobEntry(JobName.INTERVIEWS, service.calendar_every, roles.calendar_reader))
+    table += [
+        JobEntry(JobName.FEEDS, settings.feeds.poll_every),
+        JobEntry(JobName.PLAN, service.plan_every, follows_changes=True),
+        JobEntry(JobName.CALENDAR, service.plan_every, roles.calendar, follows_changes=True),
+    ]
+    if roles.drafts is not None:
+        table.append(
+            JobEntry(JobName.DRAFTS, service.plan_every, roles.drafts, follows_changes=True)
+        )
+    if settings.summary.enabled:
+        table.append(JobEntry(JobName.SUMMARY, service.plan_every, roles.sender))
+    return tuple(table)
