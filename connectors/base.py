@@ -21,7 +21,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage, Message
 from typing import Protocol
 
@@ -305,6 +305,17 @@ class Attendee:
 #: When an event happens as its calendar gives it: an aware datetime, a naive one
 #: for a floating time (the user's local time), or a date for an all-day event.
 When = datetime | date
+
+
+def latest_instant(when: When) -> datetime:
+    """The latest moment a start or end could be, whatever the user's zone (a date or
+    a floating time is local somewhere between UTC-12 and UTC+14): for a reader's
+    window, which keeps an event when it might be in it and lets the core decide."""
+    if isinstance(when, datetime) and when.tzinfo is not None:
+        return when
+    if not isinstance(when, datetime):
+        when = datetime.combine(when, time(0))
+    return when.replace(tzinfo=UTC) + timedelta(hours=12)
 
 
 @dataclass(frozen=True)

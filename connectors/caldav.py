@@ -44,6 +44,7 @@ from pursuit.connectors.base import (
     CalendarChanges,
     CalendarEntry,
     CalendarEvent,
+    latest_instant,
 )
 from pursuit.connectors.ical import KEY_PROPERTY, entry_from, from_vevent, render
 from pursuit.connectors.secrets import is_loopback
@@ -390,7 +391,11 @@ class CaldavCalendarReader(_Dav):
         )
         items = self._in_range(calendar, since)
         entries, uids, skipped = self._entries(calendar_id, items)
-        live = [e for e in entries if not e.cancelled and e.end is not None and e.end > since]
+        live = [
+            e
+            for e in entries
+            if not e.cancelled and e.end is not None and latest_instant(e.end) > since
+        ]
         state: dict[str, Any] = {"uids": {h: u for h, u in uids.items()}}
         if synced is not None:
             state["token"] = synced[0]

@@ -22,6 +22,7 @@ from pursuit.connectors.base import (
     CalendarEvent,
     MailChanges,
     MailMessage,
+    latest_instant,
     outgoing_key,
 )
 from pursuit.daemon.errors import CursorExpired
@@ -144,7 +145,9 @@ class MemoryCalendarReader:
         log = self._log.get(calendar_id, [])
         if cursor is None:
             found = [
-                e for e in entries.values() if not e.cancelled and (e.end is None or e.end > since)
+                e
+                for e in entries.values()
+                if not e.cancelled and (e.end is None or latest_instant(e.end) > since)
             ]
         elif int(cursor) < self._oldest_cursor.get(calendar_id, 0):
             raise CursorExpired("calendar", f"sync token {cursor} of {calendar_id} expired")
