@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from pursuit.connectors.base import event_id_for
 from pursuit.daemon.errors import UserError
 from pursuit.daemon.models import Contact, Duty, Organization, calendar_key
 from pursuit.daemon.store import Store
+from pursuit.daemon.textsafety import clean, escape_json
 
 SECTIONS = (
     "organizations",
@@ -142,13 +142,10 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
 
 def to_json(data: Any) -> str:
     """Indented JSON with non-ASCII text as it reads; the characters a terminal would act
-    on (C1 controls, bidi overrides, line separators) stay escaped, so printing is safe."""
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text) + "\n"
+    on (`daemon/textsafety.py`: C1 controls, bidi controls, zero-width characters, line
+    separators) stay escaped, so printing is safe."""
+    return escape_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
 
-
-# json.dumps escapes C0 controls itself; these it leaves raw outside ensure_ascii.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]")
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -186,8 +183,6 @@ def write_csv_tables(
 
 def _cell(value: Any) -> str:
     """A value as a CSV cell: cleaned of control characters, never read as a formula."""
-    from pursuit.daemon.views import clean
-
     if value is None:
         return ""
     if isinstance(value, bool | int | float):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from pursuit.daemon.models import (
     Organization,
 )
 from pursuit.daemon.store import Store
+from pursuit.daemon.textsafety import clean as clean  # the commands print with it too
 
 KIND_LABELS = {
     DutyKind.THANK_YOU: "thank-you",
@@ -475,39 +475,6 @@ def _interview_text(interview: dict[str, Any]) -> str:
 # --- text that reaches the terminal
 
 NAME_COLUMN_MAX = 40
-
-# Escape sequences: CSI (colours, cursor moves), OSC (titles, hyperlinks), DCS/SOS/PM/APC
-# strings, two-character escapes, and the 8-bit CSI.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
-    r"|\x1b[ -/]*[0-~]?"
-    r"|\x9b[0-?]*[ -/]*[@-~]?"
-)
-# C0 controls but tab and newline, DEL, C1 controls, and the bidi controls that can make
-# text read differently from what it is (Trojan Source).
-_DROPPED = dict.fromkeys(
-    [
-        *(c for c in range(0x20) if c not in (0x09, 0x0A)),
-        *range(0x7F, 0xA0),
-        0x061C,
-        0x200E,
-        0x200F,
-        *range(0x202A, 0x202F),
-        *range(0x2066, 0x206A),
-    ]
-)
-_LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029]")
-
-
-def clean(text: str, *, multiline: bool = False) -> str:
-    """Text from outside, safe to print: no escape sequence, no control character, no bidi
-    override; line breaks become spaces unless `multiline`, which keeps newlines and tabs."""
-    text = _LINE_BREAKS.sub("\n", _ESCAPES.sub("", text)).translate(_DROPPED)
-    if not multiline:
-        text = text.replace("\n", " ").replace("\t", " ")
-    return text
 
 
 def clean_record(value: Any) -> Any:

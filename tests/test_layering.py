@@ -1,11 +1,12 @@
 """The layering rule, read from the imports.
 
 - The leaves (`daemon/errors.py`, `daemon/models.py`, `daemon/addresses.py`,
-  `connectors/base.py`) import nothing of pursuit but the errors.
+  `daemon/textsafety.py`, `connectors/base.py`) import nothing of pursuit but the errors.
 - `config` and `connectors` import from the core (`pursuit.daemon`) only the leaves,
   and connectors never read the configuration: the edge (`daemon/app.py`) hands
   them what they need.
 - The store alone speaks SQL: no other module imports sqlite3 or reaches its connection.
+- No two modules import each other.
 """
 
 from __future__ import annotations
@@ -58,17 +59,35 @@ LEAVES = {
     "pursuit.daemon.errors",
     "pursuit.daemon.models",
     "pursuit.daemon.addresses",
+    "pursuit.daemon.textsafety",
     "pursuit.connectors.base",
 }
 
 
 def pursuit_imports(path: Path) -> set[str]:
-    """Every pursuit module `path` imports, at the top or inside a function."""
-    return {name for name in imported(ast.parse(path.read_text())) if name.startswith("pursuit.")}
+    """Every pursuit module `path` imports, at the top or inside a function
+    (`from pursuit.daemon import views` is pursuit.daemon.views)."""
+    tree = ast.parse(path.read_text())
+    names = {name for name in imported(tree) if name.startswith("pursuit.")}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pursuit."):
+            inner = {f"{node.module}.{alias.name}" for alias in node.names}
+            if inner & ALL_MODULES:
+                names.discard(node.module or "")
+                names.update(inner & ALL_MODULES)
+    return names
 
 
 def module_name(path: Path) -> str:
-    return "pursuit." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    return "pursuit." + ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(
+        ".__init__"
+    )
+
+
+EVERY_FILE = [
+    p for folder in ("daemon", "connectors", "config") for p in (ROOT / folder).rglob("*.py")
+]
+ALL_MODULES = {module_name(p) for p in EVERY_FILE}
 
 
 def test_the_leaves_import_nothing_of_pursuit_but_the_errors() -> None:
@@ -95,3 +114,19 @@ def test_config_and_connectors_use_only_the_leaves_of_the_core() -> None:
         if wrong:
             offenders[str(path.relative_to(ROOT))] = wrong
     assert offenders == {}
+
+
+def test_no_two_modules_import_each_other() -> None:
+    """A module that needs a little of another's, which needs it back, takes it from a
+    leaf both use: the views import the export's records, and the export takes the
+    terminal-safety helpers from `daemon/textsafety.py`, not from the views."""
+    graph = {module_name(p): pursuit_imports(p) for p in EVERY_FILE}
+    assert "pursuit.daemon.views" not in graph["pursuit.daemon.export"]
+    assert "pursuit.daemon.export" in graph["pursuit.daemon.views"]  # the walk sees imports
+    both_ways = sorted(
+        f"{a} <-> {b}"
+        for a, found in graph.items()
+        for b in found
+        if a < b and a in graph.get(b, ())
+    )
+    assert both_ways == []

@@ -10,6 +10,8 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from pursuit.daemon.textsafety import UNSAFE, one_line
+
 SUMMARY_MAX = 500
 TITLE_MAX = 500
 
@@ -87,7 +89,6 @@ class _TextExtractor(HTMLParser):
 
 _TAGLIKE = re.compile(r"<[A-Za-z/!?]")
 _ESCAPED_TAG = re.compile(r"&(?:lt|#0*60|#x0*3c);?[A-Za-z/!?]", re.IGNORECASE)
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _strip_markup(value: str) -> str:
@@ -112,8 +113,7 @@ def plain_text(value: object, limit: int | None = None) -> str:
             break
     else:  # markup escaped over and over: drop what is left of it
         text = _ESCAPED_TAG.sub(" ", text).replace("<", " ").replace(">", " ")
-    text = _CONTROL_CHARS.sub("", text)
-    text = " ".join(text.split())
+    text = one_line(text)  # no escape sequence, control, bidi or zero-width character
     if limit is not None and len(text) > limit:
         cut = text[: limit - 1]
         space = cut.rfind(" ")
@@ -128,7 +128,7 @@ def safe_link(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     link = value.strip()
-    if not link or _CONTROL_CHARS.search(link) or any(c in link for c in "\t\r\n"):
+    if not link or UNSAFE.search(link):
         return None
     link = link.replace(" ", "%20")
     try:
