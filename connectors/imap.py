@@ -48,7 +48,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import DRAFTS, SENT
 
 from pursuit.connectors.base import HEADERS_READ, KEY_HEADER, Address, MailChanges, MailMessage
-from pursuit.connectors.secrets import is_loopback as is_loopback  # smtp.py imports it here
+from pursuit.connectors.secrets import is_loopback
 from pursuit.connectors.text import (
     ADDRESS_LIMIT,
     HEADER_LIMIT,

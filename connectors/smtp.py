@@ -23,7 +23,7 @@ from email.message import EmailMessage
 from typing import Literal
 
 from pursuit.connectors.base import outgoing_key
-from pursuit.connectors.imap import is_loopback
+from pursuit.connectors.secrets import is_loopback
 from pursuit.daemon.errors import AuthError, ConfigError, SourceError
 
 log = logging.getLogger(__name__)

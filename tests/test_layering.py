@@ -6,7 +6,9 @@
   and connectors never read the configuration: the edge (`daemon/app.py`) hands
   them what they need.
 - The store alone speaks SQL: no other module imports sqlite3 or reaches its connection.
-- No two modules import each other.
+- No two modules import each other, none imports another's private names, and the
+  connector of one outside system never imports another's (what they share is in a
+  module of its own: `connectors/secrets.py`, `text.py`, `ical.py`...).
 """
 
 from __future__ import annotations
@@ -130,3 +132,32 @@ def test_no_two_modules_import_each_other() -> None:
         if a < b and a in graph.get(b, ())
     )
     assert both_ways == []
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}: {node.module}.{alias.name}"
+        for path in EVERY_FILE
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pursuit.")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert offenders == []
+
+
+#: The connectors of one outside system each (Google's share `google_api.py` and
+#: `google_auth.py`, the calendars `ical.py`, which are no system's).
+SYSTEMS = {
+    f"pursuit.connectors.{name}"
+    for name in ("gmail", "google_calendar", "imap", "smtp", "caldav", "ics", "eml")
+}
+
+
+def test_no_connector_of_one_system_imports_another_systems() -> None:
+    """Sending the summary by SMTP must not load the IMAP library, nor CalDAV's the
+    .ics file's: a bit two systems share lives in a shared module."""
+    systems = [p for p in EVERY_FILE if module_name(p) in SYSTEMS]
+    assert len(systems) == len(SYSTEMS)  # the walk found them
+    offenders = {module_name(p): sorted(pursuit_imports(p) & SYSTEMS) for p in systems}
+    assert {name: found for name, found in offenders.items() if found} == {}

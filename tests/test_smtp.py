@@ -9,6 +9,8 @@ from __future__ import annotations
 import email
 import email.policy
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -151,3 +153,17 @@ def test_plain_text_to_a_remote_server_is_refused() -> None:
         SmtpSender(
             "smtp.example.com", 25, security="none", username=None, password=None, address=USER
         )
+
+
+def test_sending_by_smtp_does_not_load_the_imap_library() -> None:
+    """The summary by SMTP from a machine whose mail is read by Gmail: imapclient unused."""
+    probe = (
+        "import sys\n"
+        "import pursuit.connectors.smtp\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'imapclient'"
+        " or m == 'pursuit.connectors.imap'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stdout
