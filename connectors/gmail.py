@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import email.utils
 import hashlib
 import html
 import logging
@@ -43,7 +42,6 @@ from googleapiclient.http import BatchHttpRequest
 from pursuit.connectors.base import (
     HEADERS_READ,
     KEY_HEADER,
-    Address,
     MailChanges,
     MailMessage,
     check_only_to,
@@ -59,10 +57,8 @@ from pursuit.connectors.google_api import (
     retryable,
 )
 from pursuit.connectors.google_auth import auth_error
+from pursuit.connectors.headers import message_from_headers
 from pursuit.connectors.text import (
-    ADDRESS_LIMIT,
-    HEADER_LIMIT,
-    NAME_LIMIT,
     SUBJECT_LIMIT,
     clean_text,
 )
@@ -74,7 +70,6 @@ log = logging.getLogger(__name__)
 SOURCE = "gmail"
 DEFAULT_BATCH_URI = "https://gmail.googleapis.com/batch/gmail/v1"
 METADATA_HEADERS = HEADERS_READ
-_FIELD_HEADERS = frozenset({"from", "to", "cc", "reply-to", "subject", "date", "message-id"})
 #: Messages in these labels are not correspondence (the search skips them too).
 SKIPPED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
 #: Gmail quota units per call.
@@ -760,27 +755,12 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 # ------------------------------------------------------------------------- parsing
 
 
-def addresses(values: Iterable[str]) -> tuple[Address, ...]:
-    """The addresses in these header values, display names cleaned.
-
-    Gmail gives header values already decoded: decoding them again would turn
-    a name that merely looks like an encoded word into something else, or fail.
-    """
-    out: list[Address] = []
-    for name, addr in email.utils.getaddresses(list(values)):
-        addr = clean_text(addr, ADDRESS_LIMIT + 1).lower()
-        if "@" not in addr or len(addr) > ADDRESS_LIMIT or " " in addr:
-            continue
-        out.append(Address(clean_text(name, NAME_LIMIT).strip('"').strip(), addr))
-    return tuple(out)
-
-
 def parse(resource: Mapping[str, Any]) -> MailMessage | None:
     """A MailMessage from a ``messages.get(format=metadata)`` resource.
 
     None for messages that are not correspondence (drafts, spam, trash);
-    ItemError for one that cannot be used. Header values are used as Gmail
-    gives them (decoded), cleaned and bounded (`connectors.text`).
+    ItemError for one that cannot be used. Header values are read as Gmail gives
+    them (decoded) by the one header reader every mailbox shares (`connectors.headers`).
     """
     gmail_id = str(resource.get("id", "?"))
     try:
@@ -790,57 +770,18 @@ def parse(resource: Mapping[str, Any]) -> MailMessage | None:
         headers: dict[str, list[str]] = {}
         for h in (resource.get("payload") or {}).get("headers") or []:
             headers.setdefault(str(h["name"]).lower(), []).append(str(h.get("value", "")))
-
-        def first(name: str) -> str | None:
-            values = headers.get(name)
-            return values[0] if values else None
-
-        senders = addresses(headers.get("from", []))
-        to = addresses(headers.get("to", []))
-        cc = addresses(headers.get("cc", []))
-        if not senders and not to and not cc:
-            raise ValueError("no sender and no recipient")
-        date = _date(first("date"), resource.get("internalDate"))
-        message_id = clean_text(first("message-id") or "", HEADER_LIMIT)
-        if not message_id:
-            message_id = f"<gmail-{gmail_id}@pursuit.invalid>"
-        elif not message_id.startswith("<"):
-            message_id = f"<{message_id.strip('<>')}>"
-        others = tuple(
-            (clean_text(name, NAME_LIMIT), clean_text(value, HEADER_LIMIT))
-            for name, values in headers.items()
-            if name not in _FIELD_HEADERS
-            for value in values
-        )
-        return MailMessage(
+        internal = resource.get("internalDate")
+        return message_from_headers(
+            headers,
             source_id=str(resource["id"]),
-            message_id=message_id,
-            thread=str(resource["threadId"]) if resource.get("threadId") else None,
-            date=date,
-            sender=senders[0] if senders else None,
-            to=to,
-            cc=cc,
-            reply_to=addresses(headers.get("reply-to", [])),
-            subject=clean_text(first("subject") or "", SUBJECT_LIMIT),
-            snippet=clean_text(html.unescape(str(resource.get("snippet") or "")), SUBJECT_LIMIT),
             outgoing="SENT" in labels,
-            headers=others,
+            received=None
+            if internal is None
+            else datetime.fromtimestamp(int(internal) / 1000, tz=UTC),
+            thread=str(resource["threadId"]) if resource.get("threadId") else None,
+            snippet=clean_text(html.unescape(str(resource.get("snippet") or "")), SUBJECT_LIMIT),
         )
     except Exception as exc:  # whatever a stranger's message holds, it is skipped alone
         raise ItemError(
             f"gmail: message {gmail_id} skipped: cannot parse it ({type(exc).__name__}: {exc})"
         ) from None
-
-
-def _date(header: str | None, internal_date: Any) -> datetime:
-    """The Date header, else Gmail's internalDate (ms since the epoch)."""
-    if header:
-        try:
-            parsed = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError, IndexError):
-            parsed = None
-        if parsed is not None and 1970 <= parsed.year <= 9999:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if internal_date is None:
-        raise ValueError("no usable Date header and no internalDate")
-    return datetime.fromtimestamp(int(internal_date) / 1000, tz=UTC)

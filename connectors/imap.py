@@ -26,11 +26,7 @@ One instance per thread; `wait_for_mail` uses a connection of its own.
 from __future__ import annotations
 
 import contextlib
-import email.errors
-import email.header
-import email.utils
 import functools
-import hashlib
 import json
 import logging
 import re
@@ -47,13 +43,10 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imapclient import DRAFTS, SENT
 
-from pursuit.connectors.base import HEADERS_READ, KEY_HEADER, Address, MailChanges, MailMessage
+from pursuit.connectors.base import HEADERS_READ, KEY_HEADER, MailChanges, MailMessage
+from pursuit.connectors.headers import decoded, message_from_headers
 from pursuit.connectors.secrets import is_loopback
 from pursuit.connectors.text import (
-    ADDRESS_LIMIT,
-    HEADER_LIMIT,
-    NAME_LIMIT,
-    SUBJECT_LIMIT,
     clean_text,
 )
 from pursuit.daemon.addresses import ascii_address, ascii_domain
@@ -76,10 +69,6 @@ Auth = Literal["password", "oauth2"]
 #: Headers fetched for each message: what the core reads, nothing else.
 # The body's encoding too: the snippet rejection detection reads is decoded with it.
 HEADER_FIELDS = (*HEADERS_READ, "Content-Type", "Content-Transfer-Encoding")
-_FIELD_HEADERS = frozenset(
-    {"from", "to", "cc", "reply-to", "subject", "date", "message-id"}
-    | {"content-type", "content-transfer-encoding"}
-)
 _HEADERS_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(h.upper() for h in HEADER_FIELDS)})]"
 _TEXT_ITEM = "BODY.PEEK[TEXT]<0.2048>"
 SNIPPET_CHARS = 300
@@ -113,23 +102,6 @@ SEARCH_TERMS = 40  # addresses and domains per SEARCH (each is three keys: FROM,
 IDLE_RENEW = 10 * 60.0  # seconds; RFC 2177 allows 29 minutes, imapclient suggests 10
 
 T = TypeVar("T")
-
-
-def decoded(value: str) -> str:
-    """A header value as a person reads it: RFC 2047 decoded, raw 8-bit read as
-    UTF-8 (else Latin-1). Cleaning (controls, bidi, length) is `clean_text`'s."""
-    if any("\udc80" <= c <= "\udcff" for c in value):  # undecodable bytes from the parser
-        raw = value.encode("ascii", "surrogateescape")
-        try:
-            value = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            value = raw.decode("latin-1")
-    # a broken encoded word (bad base64, unknown charset) is shown as it came
-    with contextlib.suppress(
-        ValueError, LookupError, UnicodeError, AssertionError, email.errors.HeaderParseError
-    ):
-        value = str(email.header.make_header(email.header.decode_header(value)))
-    return value
 
 
 @dataclass
@@ -799,29 +771,6 @@ def _body(data: dict[bytes, Any]) -> bytes:
     return b""
 
 
-def _addresses(values: Iterable[str]) -> tuple[Address, ...]:
-    out: list[Address] = []
-    for name, addr in email.utils.getaddresses(list(values)):
-        # an address is stored and shown too: controls out, bounded, one word (as Gmail's)
-        addr = clean_text(addr, ADDRESS_LIMIT + 1).lower()
-        if "@" in addr and len(addr) <= ADDRESS_LIMIT and " " not in addr:
-            out.append(Address(clean_text(decoded(name), NAME_LIMIT).strip('"').strip(), addr))
-    return tuple(out)
-
-
-def _date(header: str | None, internal: Any) -> datetime:
-    if header:
-        try:
-            parsed = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError, IndexError):
-            parsed = None
-        if parsed is not None and 1970 <= parsed.year <= 9999:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if isinstance(internal, datetime):
-        return internal if internal.tzinfo else internal.replace(tzinfo=UTC)
-    raise ValueError("no usable Date and no INTERNALDATE")
-
-
 def _snippet(head: Message, text: bytes) -> str:
     """The first words of the message's text: the start of its first text part,
     decoded, HTML tags dropped; the part may be cut short (only 2 KB are fetched)."""
@@ -857,16 +806,9 @@ def _snippet(head: Message, text: bytes) -> str:
     return clean_text(body, SNIPPET_CHARS)
 
 
-def synthesized_message_id(head: Message) -> str:
-    """A stable Message-ID for a message without one: the same in every folder
-    and after any resync, since it is made of the message's own headers."""
-    parts = [str(head.get(h, "")) for h in ("Date", "From", "To", "Cc", "Subject")]
-    digest = hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
-    return f"<imap-{digest[:32]}@pursuit.invalid>"
-
-
 def parse(data: dict[bytes, Any], source_id: str, outgoing: bool) -> MailMessage:
-    """A MailMessage from one FETCH answer (header fields, text start, INTERNALDATE)."""
+    """A MailMessage from one FETCH answer (header fields, text start, INTERNALDATE),
+    read by the one header reader every mailbox shares (`connectors.headers`)."""
     try:
         raw_headers = b""
         text = b""
@@ -879,47 +821,18 @@ def parse(data: dict[bytes, Any], source_id: str, outgoing: bool) -> MailMessage
         values: dict[str, list[str]] = {}
         for field, value in head.items():
             values.setdefault(field.lower(), []).append(str(value))
-
-        def first(name: str) -> str | None:
-            found = values.get(name)
-            return found[0] if found else None
-
-        senders = _addresses(values.get("from", []))
-        to = _addresses(values.get("to", []))
-        cc = _addresses(values.get("cc", []))
-        if not senders and not to and not cc:
-            raise ValueError("no sender and no recipient")
-        # ids are stored and shown: cleaned like any text from outside
-        message_id = clean_text(first("message-id") or "", HEADER_LIMIT)
-        if not message_id:
-            message_id = synthesized_message_id(head)
-        elif not message_id.startswith("<"):
-            message_id = f"<{message_id.strip('<>')}>"
-        references = clean_text(first("references") or "", HEADER_LIMIT).split()
-        replied_to = clean_text(first("in-reply-to") or "", HEADER_LIMIT)
-        thread = references[0] if references else replied_to or message_id
         try:
             snippet = _snippet(head, text)
         except Exception:  # a snippet is a nicety: odd MIME gives none
             snippet = ""
-        return MailMessage(
+        internal = data.get(b"INTERNALDATE")
+        return message_from_headers(
+            values,
             source_id=source_id,
-            message_id=message_id,
-            thread=thread,
-            date=_date(first("date"), data.get(b"INTERNALDATE")),
-            sender=senders[0] if senders else None,
-            to=to,
-            cc=cc,
-            reply_to=_addresses(values.get("reply-to", [])),
-            subject=clean_text(decoded(first("subject") or ""), SUBJECT_LIMIT),
-            snippet=snippet,
             outgoing=outgoing,
-            headers=tuple(
-                (name, clean_text(decoded(value), HEADER_LIMIT))
-                for name, vs in values.items()
-                if name not in _FIELD_HEADERS
-                for value in vs
-            ),
+            received=internal if isinstance(internal, datetime) else None,
+            decode=decoded,
+            snippet=snippet,
         )
     except Exception as exc:  # whatever a stranger's message holds, it is skipped alone
         raise ItemError(
