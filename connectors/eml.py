@@ -16,8 +16,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from pursuit.connectors.base import outgoing_key
-from pursuit.connectors.files import FULL, make_private_dirs
 from pursuit.daemon.errors import SourceError
+from pursuit.daemon.files import FULL, make_private_dirs
 
 
 class EmlFolder:

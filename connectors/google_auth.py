@@ -32,8 +32,8 @@ import httplib2
 from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2.credentials import Credentials
 
-from pursuit.connectors.files import make_private_dirs, write_atomically
 from pursuit.daemon.errors import AuthError, SourceError
+from pursuit.daemon.files import make_private_dirs, write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import icalendar
 
 from pursuit.connectors.base import Calendar, CalendarEvent
-from pursuit.connectors.files import FULL, make_private_dirs, write_atomically
 from pursuit.connectors.ical import KEY_PROPERTY, from_vevent, render
 from pursuit.daemon.errors import SourceError
+from pursuit.daemon.files import FULL, make_private_dirs, write_atomically
 
 #: A place the user cannot write: said in one line, with the fix.
 _UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)

@@ -111,7 +111,7 @@ def init(state: Context, force: bool) -> None:
     path, _ = resolve_config_path(state.config)
     if path.exists() and not force:
         raise UserError(f"{path} already exists (use --force to overwrite it)")
-    from pursuit.connectors.files import make_private_dirs, write_atomically
+    from pursuit.daemon.files import make_private_dirs, write_atomically
 
     make_private_dirs(path.parent)
     write_atomically(path, EXAMPLE_CONFIG.read_bytes())  # 0600: it may name secret commands

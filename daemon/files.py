@@ -1,4 +1,8 @@
-"""Files pursuit writes whole: the Google token, the local calendar."""
+"""Files pursuit writes whole (the Google token, the local calendar, the config file) and
+the private folders they go in (the data folder, the .eml outbox).
+
+A leaf of the core: the store, the run lock and the connectors use it alike.
+"""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pursuit.connectors.files import make_private_dirs
 from pursuit.daemon.errors import PursuitError, StoreError
+from pursuit.daemon.files import make_private_dirs
 
 log = logging.getLogger(__name__)
 

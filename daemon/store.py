@@ -23,9 +23,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from pursuit.connectors.files import make_private_dirs
 from pursuit.daemon.addresses import other_form
 from pursuit.daemon.errors import AmbiguousName, DiskFull, StoreError, UserError
+from pursuit.daemon.files import make_private_dirs
 from pursuit.daemon.models import (
     Channel,
     Contact,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pursuit.connectors.files import write_atomically
+from pursuit.daemon.files import write_atomically
 
 
 @pytest.fixture
