@@ -1,10 +1,11 @@
 """The layering rule, read from the imports.
 
 - The leaves (`daemon/errors.py`, `daemon/models.py`, `daemon/addresses.py`,
-  `daemon/textsafety.py`, `connectors/base.py`) import nothing of pursuit but the errors.
+  `daemon/textsafety.py`, `daemon/files.py`, `connectors/base.py`) import nothing of
+  pursuit but the errors.
 - `config` and `connectors` import from the core (`pursuit.daemon`) only the leaves,
   and connectors never read the configuration: the edge (`daemon/app.py`) hands
-  them what they need.
+  them what they need. The store imports no connector.
 - The store alone speaks SQL: no other module imports sqlite3 or reaches its connection.
 - No two modules import each other, none imports another's private names, and the
   connector of one outside system never imports another's (what they share is in a
@@ -62,6 +63,7 @@ LEAVES = {
     "pursuit.daemon.models",
     "pursuit.daemon.addresses",
     "pursuit.daemon.textsafety",
+    "pursuit.daemon.files",
     "pursuit.connectors.base",
 }
 
@@ -116,6 +118,20 @@ def test_config_and_connectors_use_only_the_leaves_of_the_core() -> None:
         if wrong:
             offenders[str(path.relative_to(ROOT))] = wrong
     assert offenders == {}
+
+
+def test_the_store_imports_no_connector() -> None:
+    """What the store needs of the file system (a private folder) is a leaf of the core,
+    `daemon/files.py`, not a connector's."""
+    store = [p for p in EVERY_FILE if p in STORE]
+    assert ROOT / "daemon" / "store.py" in store or len(store) > 1
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(
+            name for name in pursuit_imports(p) if name.startswith("pursuit.connectors")
+        )
+        for p in store
+    }
+    assert {path: found for path, found in offenders.items() if found} == {}
 
 
 def test_no_two_modules_import_each_other() -> None:
