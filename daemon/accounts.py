@@ -59,19 +59,38 @@ class Surroundings:
 
 
 class Account:
-    """One configured provider. Subclasses fill some of the roles below."""
+    """One configured provider. Each subclass is built from its own settings section
+    (`from_settings`) and claims the roles it fills, each with a rank: where several
+    accounts can serve a role, the highest rank serves it (see `choose`)."""
 
+    #: Every provider kind, in the order they were defined (a subclass registers itself).
+    kinds: ClassVar[list[type[Account]]] = []
     #: The account's name: in the store's per-account records, the log and `doctor`.
     name: ClassVar[str]
-    fills: ClassVar[frozenset[Role]] = frozenset()
+    #: The roles it fills, each with its rank (higher wins).
+    claims: ClassVar[dict[Role, int]] = {}
     #: True when a refused sign-in pauses this account's jobs until the user signs
     #: in again (an OAuth grant); a refused password is simply retried next round.
     guarded: ClassVar[bool] = False
     #: How far back a first sync reads (mail, calendars).
     lookback: timedelta = timedelta(days=180)
 
+    def __init_subclass__(cls, **options: Any) -> None:
+        super().__init_subclass__(**options)
+        Account.kinds.append(cls)
+
     def __init__(self, around: Surroundings) -> None:
         self.around = around
+
+    @classmethod
+    def from_settings(cls, settings: Settings, around: Surroundings) -> Account | None:
+        """The account its settings section configures, or None without one."""
+        raise NotImplementedError
+
+    @property
+    def fills(self) -> dict[Role, int]:
+        """The roles this account fills with this config, with their ranks."""
+        return dict(self.claims)
 
     def mailbox(self) -> MailAccount:
         raise NotImplementedError(f"{self.name} keeps no mail")
@@ -132,13 +151,32 @@ class GoogleAccount(Account):
     """Gmail and Google Calendar, through one OAuth sign-in (`pursuit auth google`)."""
 
     name = "google"
-    fills = frozenset(Role)
+    # Gmail sends the summary only as the mailbox it is (see `choose`): below the outbox.
+    claims: ClassVar[dict[Role, int]] = {
+        Role.MAIL: 1,
+        Role.DRAFTS: 1,
+        Role.CALENDAR_READER: 1,
+        Role.SENDER: -1,
+    }
     guarded = True
 
-    def __init__(self, around: Surroundings, section: GoogleSettings) -> None:
+    def __init__(
+        self, around: Surroundings, section: GoogleSettings, *, writes_calendar: bool
+    ) -> None:
         super().__init__(around)
         self.section = section
         self.lookback = section.lookback
+        self.writes_calendar = writes_calendar
+
+    @classmethod
+    def from_settings(cls, settings: Settings, around: Surroundings) -> Account | None:
+        if settings.google is None:
+            return None
+        return cls(around, settings.google, writes_calendar=settings.calendar.kind == "google")
+
+    @property
+    def fills(self) -> dict[Role, int]:
+        return self.claims | ({Role.CALENDAR: 1} if self.writes_calendar else {})
 
     @cached_property
     def _credentials(self) -> Any:
@@ -237,12 +275,17 @@ class ImapAccount(Account):
     """Any IMAP mailbox: the correspondence log, and its Drafts folder."""
 
     name = "imap"
-    fills = frozenset({Role.MAIL, Role.DRAFTS})
+    # a configured [imap] is the mailbox the user chose, over Google's
+    claims: ClassVar[dict[Role, int]] = {Role.MAIL: 2, Role.DRAFTS: 2}
 
     def __init__(self, around: Surroundings, section: ImapSettings) -> None:
         super().__init__(around)
         self.section = section
         self.lookback = section.lookback
+
+    @classmethod
+    def from_settings(cls, settings: Settings, around: Surroundings) -> Account | None:
+        return None if settings.imap is None else cls(around, settings.imap)
 
     @cached_property
     def _mailbox(self) -> Any:
@@ -286,11 +329,15 @@ class SmtpAccount(Account):
     """An SMTP server: sends the weekly summary to the user."""
 
     name = "smtp"
-    fills = frozenset({Role.SENDER})
+    claims: ClassVar[dict[Role, int]] = {Role.SENDER: 2}
 
     def __init__(self, around: Surroundings, section: SmtpSettings) -> None:
         super().__init__(around)
         self.section = section
+
+    @classmethod
+    def from_settings(cls, settings: Settings, around: Surroundings) -> Account | None:
+        return None if settings.smtp is None else cls(around, settings.smtp)
 
     def sender(self, to: str, *, find_sent: Callable[[str], str | None] | None) -> Sender:
         from pursuit.connectors.secrets import command_secret
@@ -324,12 +371,17 @@ class CaldavAccount(Account):
     """Any CalDAV server: the user's calendars read, and pursuit's own written."""
 
     name = "caldav"
-    fills = frozenset({Role.CALENDAR, Role.CALENDAR_READER})
+    # `[calendar] kind = "caldav"` is where the user keeps their calendars, over Google's
+    claims: ClassVar[dict[Role, int]] = {Role.CALENDAR: 1, Role.CALENDAR_READER: 2}
 
     def __init__(self, around: Surroundings, section: CalendarSettings) -> None:
         super().__init__(around)
         self.section = section
         self.lookback = section.lookback
+
+    @classmethod
+    def from_settings(cls, settings: Settings, around: Surroundings) -> Account | None:
+        return cls(around, settings.calendar) if settings.calendar.kind == "caldav" else None
 
     def _account(self) -> dict[str, Any]:
         from pursuit.connectors.secrets import command_secret
@@ -376,11 +428,15 @@ class IcsAccount(Account):
     """The local iCalendar file any calendar application can subscribe to."""
 
     name = "ics"
-    fills = frozenset({Role.CALENDAR})
+    claims: ClassVar[dict[Role, int]] = {Role.CALENDAR: 1}
 
     def __init__(self, around: Surroundings, section: CalendarSettings) -> None:
         super().__init__(around)
         self.path = section.ics_file
+
+    @classmethod
+    def from_settings(cls, settings: Settings, around: Surroundings) -> Account | None:
+        return cls(around, settings.calendar) if settings.calendar.kind == "ics" else None
 
     @cached_property
     def _calendar(self) -> Calendar:
@@ -396,7 +452,11 @@ class OutboxFolder(Account):
     """The folder of .eml files the summary is written to when nothing sends it."""
 
     name = "outbox"
-    fills = frozenset({Role.SENDER})
+    claims: ClassVar[dict[Role, int]] = {Role.SENDER: 0}  # always there, the last resort
+
+    @classmethod
+    def from_settings(cls, settings: Settings, around: Surroundings) -> Account | None:
+        return cls(around)
 
     @property
     def folder(self) -> Path:
@@ -441,41 +501,34 @@ class Roles:
 
 
 def choose(settings: Settings, around: Surroundings) -> Roles:
-    """Every precedence rule: which configured account serves which role.
+    """Which configured account serves which role.
 
-    - Mail and drafts: an `[imap]` section, else Google, else none (no mail is read).
-    - The user's calendars (interviews): CalDAV when `[calendar] kind = "caldav"`,
-      else Google, else none.
-    - pursuit's calendar: the one `[calendar] kind` names (Google's by default once
-      `[google]` is there, else the local .ics file).
-    - The summary: through Gmail when Gmail is the mailbox, else `[smtp]`, else the
-      outbox folder.
+    Each role goes to the account claiming it with the highest rank (`Account.claims`):
+    a configured `[imap]` over Google for mail, CalDAV over Google for the calendars
+    read, `[smtp]` over the outbox folder for the summary; pursuit's calendar is the one
+    `[calendar] kind` names. Two rules tie roles together: drafts go to the mailbox
+    when it keeps drafts, and the summary goes out through the mailbox when it can
+    send (Gmail), else through the best sender.
     """
-    google = GoogleAccount(around, settings.google) if settings.google is not None else None
-    imap = ImapAccount(around, settings.imap) if settings.imap is not None else None
-    smtp = SmtpAccount(around, settings.smtp) if settings.smtp is not None else None
-    kind = settings.calendar.kind
-    caldav = CaldavAccount(around, settings.calendar) if kind == "caldav" else None
-    outbox = OutboxFolder(around)
-    calendar: Account
-    if kind == "google" and google is not None:
-        calendar = google
-    elif caldav is not None:
-        calendar = caldav
-    else:
-        calendar = IcsAccount(around, settings.calendar)
-    mail: Account | None = imap or google
-    sender: Account = google if mail is google and google is not None else smtp or outbox
-    accounts = tuple(
-        dict.fromkeys(a for a in (google, imap, smtp, caldav, calendar, outbox) if a is not None)
-    )
+    accounts = [a for kind in Account.kinds if (a := kind.from_settings(settings, around))]
+
+    def best(role: Role) -> Account | None:
+        able = [a for a in accounts if role in a.fills]
+        return max(able, key=lambda a: a.fills[role], default=None)
+
+    mail = best(Role.MAIL)
+    drafts = mail if mail is not None and Role.DRAFTS in mail.fills else best(Role.DRAFTS)
+    sender = mail if mail is not None and Role.SENDER in mail.fills else best(Role.SENDER)
+    calendar = best(Role.CALENDAR)
+    if calendar is None or sender is None:  # the .ics file and the outbox need nothing
+        raise ConfigError(f"[calendar] kind {settings.calendar.kind!r}: no account serves it")
     return Roles(
         calendar=calendar,
         sender=sender,
         mail=mail,
-        drafts=mail,
-        calendar_reader=caldav or google,
-        accounts=accounts,
+        drafts=drafts,
+        calendar_reader=best(Role.CALENDAR_READER),
+        accounts=tuple(accounts),
     )
 
 

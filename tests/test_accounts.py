@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -152,10 +152,37 @@ print(sorted(m for m in sys.modules if m.startswith(("googleapiclient", "imapcli
 
 
 def test_every_provider_class_declares_the_roles_it_fills() -> None:
-    for cls in (GoogleAccount, ImapAccount, SmtpAccount, CaldavAccount, IcsAccount, OutboxFolder):
-        assert issubclass(cls, Account)
-        assert cls.fills, cls.__name__
-        assert cls.name
+    kinds: list[type[Account]] = [
+        GoogleAccount,
+        ImapAccount,
+        SmtpAccount,
+        CaldavAccount,
+        IcsAccount,
+        OutboxFolder,
+    ]
+    assert Account.kinds[: len(kinds)] == kinds
+    for cls in kinds:
+        assert cls.claims and cls.name, cls.__name__
+
+
+def test_a_new_provider_is_one_class_and_choose_is_not_edited(tmp_path: Path) -> None:
+    """What Microsoft 365 will be: a class built from its section, claiming its roles."""
+
+    class Exchange(Account):
+        name = "exchange"
+        claims: ClassVar[dict[Role, int]] = {Role.MAIL: 3, Role.CALENDAR_READER: 3}
+
+        @classmethod
+        def from_settings(cls, settings: Any, around: Surroundings) -> Account | None:
+            return cls(around)
+
+    try:
+        _, roles = roles_of(tmp_path, google={}, imap=IMAP, smtp=SMTP)
+        assert (roles.mail.name, roles.calendar_reader.name) == ("exchange", "exchange")
+        # it keeps no drafts and sends nothing: those go to the best account that does
+        assert (roles.drafts.name, roles.sender.name) == ("imap", "smtp")
+    finally:
+        Account.kinds.remove(Exchange)
 
 
 def test_interview_patterns_are_read_from_their_old_place_and_not_twice(tmp_path: Path) -> None:
