@@ -14,15 +14,18 @@ Connectors never read the configuration: this module is the core's edge that doe
 from __future__ import annotations
 
 import getpass
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pursuit.daemon.errors import ConfigError
+from pursuit.daemon.errors import AuthError, ConfigError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pursuit.config.settings import (
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
         SmtpSettings,
     )
     from pursuit.connectors.base import Calendar, CalendarReader, MailAccount, Sender
+    from pursuit.daemon.models import GrantRefusal
     from pursuit.daemon.store import Store
 
 
@@ -530,6 +534,55 @@ def choose(settings: Settings, around: Surroundings) -> Roles:
         calendar_reader=best(Role.CALENDAR_READER),
         accounts=tuple(accounts),
     )
+
+
+# --- a refused sign-in pauses its account's jobs
+
+
+def guarded(
+    store: Store, account: Account, run: Callable[[datetime], object]
+) -> Callable[[datetime], object]:
+    """`run`, for a job of an account whose refused sign-in pauses all its jobs: the
+    refusal is kept in the store, so `status`, `doctor`, the summary and a restarted
+    service see it, and nobody asks again with the refused token."""
+
+    def run_guarded(now: datetime) -> object:
+        try:
+            result = run(now)
+        except AuthError as exc:
+            store.record_grant_refused(
+                account.name, str(exc), now=now, token=account.token_identity()
+            )
+            log.warning(
+                "%s sync paused until you sign in again (pursuit auth %s); "
+                "everything else keeps running",
+                account.name.capitalize(),
+                account.name,
+            )
+            raise
+        if store.grant_refused(account.name) is not None:
+            store.clear_grant_refused(account.name)
+        return result
+
+    return run_guarded
+
+
+def paused(store: Store, account: Account) -> GrantRefusal | None:
+    """The refusal pausing a guarded account while its refused token is still the one
+    on disk. Once the user signs in again the account reconnects, and the refusal is
+    shown (the summary, `doctor`) until a job of the account succeeds."""
+    if not account.guarded:
+        return None
+    refused = store.grant_refused(account.name)
+    if refused is None:
+        return None
+    if refused.token == account.token_identity():
+        return refused
+    if refused.token is not None:
+        log.info("a new %s sign-in was found; its sync resumes", account.name)
+        store.forget_refused_token(account.name)
+        account.forget_connections()  # built again from the new token
+    return None
 
 
 # --- the jobs of a round

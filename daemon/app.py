@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pursuit.daemon.accounts import ImapAccount, OutboxFolder
+from pursuit.daemon.progress import TerminalProgress
 from pursuit.daemon.store import Store
 
 if TYPE_CHECKING:
@@ -212,45 +212,14 @@ class App:
     def _guarded(
         self, account: Account, run: Callable[[datetime], object]
     ) -> Callable[[datetime], object]:
-        """A job of an account whose refused sign-in pauses all its jobs."""
-        from pursuit.daemon.errors import AuthError
+        from pursuit.daemon.accounts import guarded
 
-        def guarded(now: datetime) -> object:
-            try:
-                result = run(now)
-            except AuthError as exc:
-                # kept in the store, so `status`, `doctor`, the summary and a restarted
-                # service see it, and nobody asks again with the refused token
-                self.store.record_grant_refused(
-                    account.name, str(exc), now=now, token=account.token_identity()
-                )
-                log.warning(
-                    "%s sync paused until you sign in again (pursuit auth %s); "
-                    "everything else keeps running",
-                    account.name.capitalize(),
-                    account.name,
-                )
-                raise
-            if self.store.grant_refused(account.name) is not None:
-                self.store.clear_grant_refused(account.name)
-            return result
-
-        return guarded
+        return guarded(self.store, account, run)
 
     def paused(self, account: Account | None) -> GrantRefusal | None:
-        """The refusal pausing a guarded account, while its refused token is still the
-        one on disk; None once the user signed in again (the account then reconnects)."""
-        if account is None or not account.guarded:
-            return None
-        refused = self.store.grant_refused(account.name)
-        if refused is None:
-            return None
-        if refused.token == account.token_identity():
-            return refused
-        if refused.token is not None:
-            log.info("a new %s sign-in was found; its sync resumes", account.name)
-            account.forget_connections()  # built again from the new token
-        return None
+        from pursuit.daemon.accounts import paused
+
+        return None if account is None else paused(self.store, account)
 
     def pause(self) -> tuple[Account, GrantRefusal] | None:
         """The first paused account and its refusal, for `status` and `doctor`."""
@@ -342,27 +311,3 @@ class App:
             self.store.close()
         if "roles" in self.__dict__:
             self.roles.close()
-
-
-class TerminalProgress:
-    """A progress bar on stderr for a long first sync, drawn only on a terminal
-    (never in the journal of the service)."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self._bar: Any = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if total <= 0 or not sys.stderr.isatty():
-            return
-        if self._bar is None or done == 0:
-            import click
-
-            self._bar = click.progressbar(
-                length=total, label=self.label, file=sys.stderr, show_pos=True, show_percent=True
-            )
-            self._bar.render_progress()
-        self._bar.update(done - self._bar.pos)
-        if done >= total:
-            self._bar.render_finish()
-            self._bar = None

@@ -2120,6 +2120,10 @@ class Store:
                 refused_token=None if token is None else json.dumps(list(token)),
             )
 
+    def forget_refused_token(self, account: str) -> None:
+        """The user signed in again: the refused token is no longer the one on disk."""
+        self._set_account(account, refused_token=None)
+
     def clear_grant_refused(self, account: str) -> None:
         self._set_account(account, refused_since=None, refused_error=None, refused_token=None)
 
