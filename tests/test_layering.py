@@ -177,3 +177,33 @@ def test_no_connector_of_one_system_imports_another_systems() -> None:
     assert len(systems) == len(SYSTEMS)  # the walk found them
     offenders = {module_name(p): sorted(pursuit_imports(p) & SYSTEMS) for p in systems}
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+#: The edge: the only modules that know which accounts there are.
+EDGE = {"pursuit.daemon.app", "pursuit.daemon.cli", "pursuit.daemon.doctor"}
+
+
+def test_only_the_accounts_room_builds_an_accounts_connectors() -> None:
+    """Which provider serves what is decided in `daemon/accounts.py` alone: no other
+    module of the core names a mailbox, calendar or sender connector (the consent flow
+    of `pursuit auth google` is the one command that talks to Google's sign-in), and
+    only the edge imports the accounts."""
+    allowed = {"pursuit.daemon.cli": {"pursuit.connectors.google_auth"}}
+    accounts = "pursuit.daemon.accounts"
+    builds: dict[str, list[str]] = {}
+    knows_accounts: list[str] = []
+    for path in EVERY_FILE:
+        name = module_name(path)
+        if not name.startswith("pursuit.daemon") or name == accounts:
+            continue
+        found = pursuit_imports(path)
+        wrong = found & (SYSTEMS | {"pursuit.connectors.google_auth"})
+        wrong -= allowed.get(name, set())
+        if wrong:
+            builds[name] = sorted(wrong)
+        if accounts in found and name not in EDGE:
+            knows_accounts.append(name)
+    assert builds == {}
+    assert knows_accounts == []
+    every_system = pursuit_imports(ROOT / "daemon" / "accounts.py")
+    assert SYSTEMS - every_system == set(), "the walk sees the accounts' imports"
