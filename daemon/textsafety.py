@@ -74,13 +74,25 @@ _ESCAPES = re.compile(
 # What ends a line (as str.splitlines has it): CRLF, LF, CR, VT, FF, FS, GS, RS, NEL, LS, PS.
 _LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
-_DROPPED: dict[int, int | None] = {
-    code: None for low, high in UNSAFE_RANGES for code in range(low, high + 1)
-}
-# A tab or the unit separator still separates words: a space on one line.
-_ONE_LINE = {**_DROPPED, 0x09: 0x20, 0x1F: 0x20}
-_MULTILINE = {**_ONE_LINE, 0x09: 0x09, 0x0A: 0x0A}
+# On one line, a line break or a tab is a space (it separated words).
+_SPACES = re.compile("\r\n|[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
+
+def _without(ranges: tuple[tuple[int, int], ...], kept: str) -> tuple[tuple[int, int], ...]:
+    """`ranges` less the characters of `kept`."""
+    out: list[tuple[int, int]] = []
+    for low, high in ranges:
+        start = low
+        for code in sorted(ord(c) for c in kept if low <= ord(c) <= high):
+            if start < code:
+                out.append((start, code - 1))
+            start = code + 1
+        if start <= high:
+            out.append((start, high))
+    return tuple(out)
+
+
+_UNSAFE_BUT_LINES = re.compile(f"[{_char_class(_without(UNSAFE_RANGES, chr(9) + chr(10)))}]")
 # json.dumps escapes C0 controls itself (and must keep its own newlines); the rest of the
 # unsafe characters it leaves raw when ensure_ascii is off.
 _JSON_UNSAFE = re.compile(f"[{_char_class(UNSAFE_RANGES[1:])}]")
@@ -89,8 +101,10 @@ _JSON_UNSAFE = re.compile(f"[{_char_class(UNSAFE_RANGES[1:])}]")
 def clean(text: str, *, multiline: bool = False) -> str:
     """`text` without escape sequences or unsafe characters; line breaks become spaces,
     unless `multiline`, which keeps them (as newlines) and tabs."""
-    text = _LINE_BREAKS.sub("\n" if multiline else " ", _ESCAPES.sub("", text))
-    return text.translate(_MULTILINE if multiline else _ONE_LINE)
+    text = _ESCAPES.sub("", text)
+    if multiline:
+        return _UNSAFE_BUT_LINES.sub("", _LINE_BREAKS.sub("\n", text))
+    return UNSAFE.sub("", _SPACES.sub(" ", text))
 
 
 def one_line(text: str) -> str:
