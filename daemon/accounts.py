@@ -607,6 +607,9 @@ class JobEntry:
     account: Account | None = None
     #: Run right after a job that stored something (planning and pushing).
     follows_changes: bool = False
+    #: A job of the same account whose refused login or unreachable server this round
+    #: holds this one back until the next (the drafts wait for the mail's server).
+    waits_for: JobName | None = None
 
 
 def job_table(settings: Settings, roles: Roles) -> tuple[JobEntry, ...]:
@@ -624,8 +627,15 @@ def job_table(settings: Settings, roles: Roles) -> tuple[JobEntry, ...]:
         JobEntry(JobName.CALENDAR, service.plan_every, roles.calendar, follows_changes=True),
     ]
     if roles.drafts is not None:
+        waits = JobName.MAIL if roles.drafts is roles.mail else None
         table.append(
-            JobEntry(JobName.DRAFTS, service.plan_every, roles.drafts, follows_changes=True)
+            JobEntry(
+                JobName.DRAFTS,
+                service.plan_every,
+                roles.drafts,
+                follows_changes=True,
+                waits_for=waits,
+            )
         )
     if settings.summary.enabled:
         table.append(JobEntry(JobName.SUMMARY, service.plan_every, roles.sender))

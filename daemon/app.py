@@ -41,8 +41,9 @@ class App:
         self.stopping = threading.Event()
         #: Called by long jobs between batches: the service's watchdog sees progress.
         self.heartbeat: Callable[[], None] = lambda: None
-        #: The mail job's login was refused this round, or its server is down: the
-        #: drafts job (same account) waits for the next round rather than fail twice.
+        #: The mail job's login was refused this round, or its server is down: a job
+        #: waiting for it (the drafts, same account) waits for the next round rather
+        #: than fail twice.
         self._mail_refused = False
 
     def should_stop(self) -> bool:
@@ -145,7 +146,7 @@ class App:
 
     def _ready(self, entry: JobEntry) -> Callable[[], bool]:
         account = entry.account
-        if entry.name == "drafts":
+        if entry.waits_for is not None:
             return lambda: not self._mail_refused and not self.paused(account)
         if account is not None and account.guarded:
             return lambda: not self.paused(account)

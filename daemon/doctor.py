@@ -176,11 +176,18 @@ def _jobs(app: App, now: datetime) -> list[Check]:
     table = app.job_table()
     intervals = {str(entry.name): entry.every for entry in table}
     paused = {str(e.name) for e in table if e.account is not None and app.paused(e.account)}
+    waits_for = {str(e.name): str(e.waits_for) for e in table if e.waits_for is not None}
     found: list[Check] = []
     for name, every in intervals.items():
         run = runs.get(name)
         if run is None or run.last_run is None:
-            found.append(Check(f"job {name}", "never ran (start the service: `pursuit run`)"))
+            first = runs.get(waits_for.get(name, ""))
+            if first is not None and first.last_error:
+                found.append(
+                    Check(f"job {name}", f"waits for the {waits_for[name]} job to succeed")
+                )
+            else:
+                found.append(Check(f"job {name}", "never ran (start the service: `pursuit run`)"))
             continue
         last_ok = f"last success {_when(run.last_ok, tz)}" if run.last_ok else "never succeeded"
         next_try = _when(run.last_run + every, tz)

@@ -152,6 +152,11 @@ def test_a_wrong_imap_password_is_one_line_naming_the_server_and_the_rest_runs(
     # the interview was found on CalDAV and its events written all the same
     assert len(p.export()["interviews"]) == 1
     assert len(pursuits.events()) == 3
+    # the drafts wait for the same server: doctor says so, not "start the service"
+    doctor = p.run("doctor", "--no-probe")
+    assert doctor.code == 1, str(doctor)
+    assert "job drafts: waits for the mail job to succeed" in doctor.out
+    assert "job mail: failed on" in doctor.out and "login refused" in doctor.out
 
 
 def test_the_app_waits_for_mail_by_imap_idle(tmp_path: Path, dovecot: Dovecot) -> None:
