@@ -88,7 +88,11 @@ def check_address(text: str, what: str = "address", shown: str | None = None) ->
 
 def check_name(text: str, what: str = "name") -> str:
     """A name on one line: control characters (a newline, a tab, a bidi override) refused."""
-    bad = [c for c in text if unicodedata.category(c) in ("Cc", "Cf") and c not in "\u200c\u200d"]
+    bad = [
+        c
+        for c in text
+        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\u200c\u200d"
+    ]
     if bad:
         shown = ", ".join(sorted({f"U+{ord(c):04X}" for c in bad}))
         raise UserError(

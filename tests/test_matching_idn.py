@@ -159,3 +159,13 @@ def test_an_organization_is_found_by_its_domain_in_either_form(
 ) -> None:
     org = store.add_organization("Stadtwerke", [tracked], [], now=NOW)
     assert store.find_organization(typed).id == org.id
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\n", "\u202e"])
+def test_a_typed_name_on_two_lines_is_refused(separator: str) -> None:
+    """A line or paragraph separator breaks a name over lines as a newline does."""
+    from pursuit.daemon.addresses import parse_person
+    from pursuit.daemon.errors import UserError
+
+    with pytest.raises(UserError, match=r"contains control characters \(U\+"):
+        parse_person(f"Jane{separator}Doe <jane@acme.com>")
