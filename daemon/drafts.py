@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import jinja2
 
 from pursuit.connectors.base import DraftBox
 from pursuit.daemon import outbox
+from pursuit.daemon.addresses import first_name, mail_policy, mailbox
 from pursuit.daemon.errors import UserError
 from pursuit.daemon.models import Duty, DutyKind, DutyState, Interview, OutboxEntry
 from pursuit.daemon.store import Store
@@ -70,7 +71,7 @@ def render_draft(
 ) -> bytes:
     """The draft as an RFC 5322 message; the template's first line may be `Subject: ...`."""
     text = template.render(
-        first_name=(to_name.split() or [to_address.split("@")[0]])[0],
+        first_name=first_name(to_name, to_address),
         name=to_name,
         organization=organization,
         position=position,
@@ -83,24 +84,16 @@ def render_draft(
         first, _, text = text.partition("\n")
         subject = first.removeprefix("Subject:").strip()
         text = text.lstrip("\n")
-    message = EmailMessage()
-    message["To"] = formataddr((display_name(to_name), to_address))
+    message = EmailMessage(policy=mail_policy(to_address, from_address))
+    message["To"] = mailbox(to_name, to_address)  # one recipient, whatever the name
     if from_address:
-        message["From"] = formataddr((your_name, from_address))
+        message["From"] = mailbox(your_name, from_address)
     message["Subject"] = subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain="pursuit.invalid")
     message["X-Pursuit-Key"] = key
     message.set_content(text)
     return message.as_bytes()
-
-
-def display_name(name: str) -> str:
-    """An outside name made safe for the To header: letters, digits, spaces and .-'
-    alone, so it never needs quoting. Python's email folding drops the quotes of a
-    long quoted name, and its ":" or "," then read as a group of other recipients."""
-    kept = "".join(c if c.isalnum() or c in " .-'" else " " for c in name)
-    return " ".join(kept.split())[:64]
 
 
 def queue_drafts(

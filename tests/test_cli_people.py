@@ -1,0 +1,151 @@
+"""People as they come, through the command line: names written "Last, First" (as
+Outlook writes them), a person at two organizations, a promise typed days after the
+interview, an interview moved onto a weekend, someone not known yet (issue 19).
+"""
+
+from __future__ import annotations
+
+import email
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+from support.cli import Pursuit, duties_by
+
+from pursuit.daemon import addresses
+
+# Written on 30 November 2026 (a Monday) against fixed dates (support/clock.py).
+pytestmark = pytest.mark.usefixtures("written_now")
+
+QUIET = "[feeds]\nnews_search = false\n"
+
+
+def acme(tmp_path: Path) -> Pursuit:
+    p = Pursuit(tmp_path, config=QUIET)
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    return p
+
+
+def read_eml(path: Path) -> EmailMessage:
+    message = email.message_from_bytes(
+        path.read_bytes(), _class=EmailMessage, policy=default_policy
+    )
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def only_recipient(message: EmailMessage) -> tuple[str, str]:
+    """The one person the draft goes to, as a mail client reads its To header."""
+    [to] = message.get_all("To") or []
+    [person] = to.addresses
+    return person.display_name, person.addr_spec
+
+
+# --- names
+
+
+@pytest.mark.parametrize(
+    ("typed", "header", "greeting"),
+    [
+        ('"O\'Brien, Sean" <sean@acme.com>', '"O\'Brien, Sean" <sean@acme.com>', "Dear Sean,"),
+        ("O'Brien, Sean <sean@acme.com>", '"O\'Brien, Sean" <sean@acme.com>', "Dear Sean,"),
+        (
+            '"Doe, Jane (Contractor)" <sean@acme.com>',
+            '"Doe, Jane (Contractor)" <sean@acme.com>',
+            "Dear Jane,",
+        ),
+        ('"Jane Doe, PhD" <sean@acme.com>', '"Jane Doe, PhD" <sean@acme.com>', "Dear Jane,"),
+        ("Dr. Jane Doe <sean@acme.com>", '"Dr. Jane Doe" <sean@acme.com>', "Dear Jane,"),
+        ("Sean O'Brien <sean@acme.com>", "Sean O'Brien <sean@acme.com>", "Dear Sean,"),
+        ("sean@acme.com", "sean@acme.com", "Dear sean,"),
+    ],
+)
+def test_a_last_first_name_is_greeted_by_its_first_name_and_stays_one_quoted_recipient(
+    tmp_path: Path, typed: str, header: str, greeting: str
+) -> None:
+    p = acme(tmp_path)
+    p.ok("interview", "add", "acme", "--at", "2026-11-27 10:00", "--with", typed)
+    [thanks] = duties_by(p.export(), "thank_you")
+    eml = tmp_path / "thanks.eml"
+
+    lines = p.ok("draft", str(thanks["id"]), "--eml", str(eml)).splitlines()
+
+    assert lines[0] == f"To: {header}"
+    assert lines[3] == greeting
+    name = typed.rpartition("<")[0].strip().strip('"') if "<" in typed else ""
+    assert only_recipient(read_eml(eml)) == (name, "sean@acme.com")
+
+
+def test_a_long_name_with_commas_and_colons_from_a_calendar_is_still_one_recipient(
+    tmp_path: Path,
+) -> None:
+    p = acme(tmp_path)
+    long_name = "O'Brien, Sean: Patrick, Michael; " + "Fitzgerald-Kennedy " * 6
+    p.ok(
+        "interview",
+        "add",
+        "acme",
+        "--at",
+        "2026-11-27 10:00",
+        "--with",
+        f"{long_name} <s@acme.com>",
+    )
+    [thanks] = duties_by(p.export(), "thank_you")
+    eml = tmp_path / "thanks.eml"
+
+    shown = p.ok("draft", str(thanks["id"]), "--eml", str(eml))
+
+    assert shown.splitlines()[3] == "Dear Sean,"
+    name, address = only_recipient(read_eml(eml))
+    assert address == "s@acme.com"
+    assert name.startswith("O'Brien, Sean Patrick, Michael Fitzgerald-Kennedy")
+
+
+def test_a_name_python_would_fold_badly_goes_in_its_natural_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python's email folding drops the quotes of a quoted name too long for one line
+    (and reads its comma as the end of a recipient): such a name is written without one."""
+    monkeypatch.setattr(addresses, "NAME_IN_HEADER_AT_MOST", 300)
+    name = "O'Brien, Sean " + "Fitzgerald " * 12
+    value = addresses.mailbox(name, "sean@acme.com")
+    message = EmailMessage()
+    message["To"] = value
+    back = email.message_from_bytes(message.as_bytes(), _class=EmailMessage, policy=default_policy)
+    assert only_recipient(back) == (value.rpartition(" <")[0], "sean@acme.com")
+    assert value.startswith("Sean Fitzgerald") and value.endswith(
+        "Fitzgerald O'Brien <sean@acme.com>"
+    )
+
+
+def test_a_thank_you_to_an_internationalised_domain_is_drafted(tmp_path: Path) -> None:
+    """A To header needs the ASCII form of the domain: the Unicode one was a traceback."""
+    p = Pursuit(tmp_path, config=QUIET)
+    p.ok("org", "add", "Bücher", "--domain", "bücher.example")
+    p.ok(
+        "interview",
+        "add",
+        "bücher",
+        "--at",
+        "2026-11-27 10:00",
+        "--with",
+        "Klein, Jörg <joerg@bücher.example>",
+        "--with",
+        "Anna Groß <anna.groß@bücher.example>",
+    )
+    joerg, anna = sorted(duties_by(p.export(), "thank_you"), key=lambda d: d["id"])
+
+    first = tmp_path / "joerg.eml"
+    lines = p.ok("draft", str(joerg["id"]), "--eml", str(first)).splitlines()
+    assert lines[0] == 'To: "Klein, Jörg" <joerg@xn--bcher-kva.example>'
+    assert lines[3] == "Dear Jörg,"
+    assert only_recipient(read_eml(first)) == ("Klein, Jörg", "joerg@xn--bcher-kva.example")
+
+    # A local part that is not ASCII is written in UTF-8 (RFC 6532), not as an encoded word.
+    second = tmp_path / "anna.eml"
+    lines = p.ok("draft", str(anna["id"]), "--eml", str(second)).splitlines()
+    assert lines[0] == "To: Anna Groß <anna.groß@xn--bcher-kva.example>"
+    assert (
+        "To: Anna Gro\u00df <anna.gro\u00df@xn--bcher-kva.example>".encode() in second.read_bytes()
+    )
