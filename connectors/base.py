@@ -232,6 +232,9 @@ class DraftBox(Protocol):
 
     A draft carries its idempotency key in an `X-Pursuit-Key` header, so a repeat
     after a crash (even in a new process) finds it instead of writing a second.
+    The core reads a draft back before it changes it, so that one the user edited
+    (or deleted, or sent) is left alone: the connector reports what is there, the
+    core decides.
     """
 
     def create_draft(self, raw: bytes, key: str) -> str:
@@ -241,6 +244,17 @@ class DraftBox(Protocol):
 
     def find_draft(self, key: str) -> str | None:
         """The id of the draft carrying this key, if there is one."""
+        ...
+
+    def read_draft(self, key: str) -> bytes | None:
+        """The draft carrying this key as the mailbox holds it now (an RFC 5322
+        message), or None when there is none (the user deleted or sent it)."""
+        ...
+
+    def replace_draft(self, key: str, raw: bytes) -> str | None:
+        """Put `raw` (carrying the same key) in place of the draft carrying this key,
+        leaving one draft with the key; returns its id. None, and nothing written,
+        when no draft carries the key: a draft the user deleted is not made again."""
         ...
 
 

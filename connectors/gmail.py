@@ -81,6 +81,7 @@ UNITS = {
     "drafts.list": 5,
     "drafts.get": 5,
     "drafts.create": 10,
+    "drafts.update": 15,
     "messages.send": 100,
 }
 MAX_QUERY = 1500
@@ -576,6 +577,48 @@ class GmailMailbox(GoogleApi):
         assert self._draft_keys is not None
         self._draft_keys[key] = draft_id
         return draft_id
+
+    def read_draft(self, key: str) -> bytes | None:
+        """The draft made with ``X-Pursuit-Key: key`` as Gmail holds it now, or None.
+
+        Gmail keeps a draft's id when the user edits it (its headers may not
+        survive the edit), so a draft found by this instance is read by its id; one
+        gone since (deleted, or sent) is looked for once more, then None.
+        """
+        for fresh in (False, True):
+            if fresh:
+                self._draft_keys = None
+            draft_id = self.find_draft(key)
+            if draft_id is None:
+                return None
+            request = self._service.users().drafts().get(userId="me", id=draft_id, format="raw")
+            try:
+                resource = self._call(request, "drafts.get", (404,))
+            except HttpError:  # 404: deleted or sent since the scan
+                continue
+            raw = str((resource.get("message") or {}).get("raw") or "")
+            return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        self._draft_keys = None
+        return None
+
+    def replace_draft(self, key: str, raw: bytes) -> str | None:
+        """The draft carrying this key updated in place to `raw` (Gmail keeps its
+        id); None when no draft carries the key. An update sent twice writes the
+        same draft twice, so it is retried like a read."""
+        headers = BytesHeaderParser().parsebytes(raw)
+        if str(headers.get(KEY_HEADER, "")).strip() != key:
+            raise ValueError(f"the draft must carry {KEY_HEADER}: {key}")
+        draft_id = self.find_draft(key)
+        if draft_id is None:
+            return None
+        body = {"message": {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}}
+        request = self._service.users().drafts().update(userId="me", id=draft_id, body=body)
+        try:
+            result = self._call(request, "drafts.update", (404,))
+        except HttpError:  # deleted or sent meanwhile: not made again
+            self._draft_keys = None
+            return None
+        return str(result.get("id") or draft_id)
 
     def send_to_self(self, raw: bytes, key: str) -> str:
         """Send `raw` to the user, once; returns the Gmail message id.

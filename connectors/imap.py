@@ -560,15 +560,22 @@ class ImapMailbox:
         info = self._examine(client, folder)
         if info is None:
             return None
-        uids = client.search(["HEADER", KEY_HEADER, key])  # a substring match: check below
+        uids = self._keyed_uids(client, key)
+        return f"{folder}/{int(info[b'UIDVALIDITY'])}/{uids[0]}" if uids else None
+
+    @staticmethod
+    def _keyed_uids(client: IMAPClient, key: str, *criteria: str) -> list[int]:
+        """The UIDs, oldest first, of the open folder's messages carrying the key exactly."""
+        # HEADER is a substring match: checked below
+        uids = client.search([*criteria, "HEADER", KEY_HEADER, key])
         if not uids:
-            return None
+            return []
         item = f"BODY.PEEK[HEADER.FIELDS ({KEY_HEADER.upper()})]"
-        for uid, data in sorted(client.fetch(uids, [item]).items()):
-            headers = BytesHeaderParser().parsebytes(_body(data))
-            if str(headers.get(KEY_HEADER, "")).strip() == key:
-                return f"{folder}/{int(info[b'UIDVALIDITY'])}/{uid}"
-        return None
+        return [
+            uid
+            for uid, data in sorted(client.fetch(uids, [item]).items())
+            if str(BytesHeaderParser().parsebytes(_body(data)).get(KEY_HEADER, "")).strip() == key
+        ]
 
     def find_draft(self, key: str) -> str | None:
         return self._run(lambda client: self._find_keyed(client, self._drafts(client), key))
@@ -598,6 +605,52 @@ class ImapMailbox:
             if found is None:
                 raise SourceError(SOURCE, f"{self.server}: the draft was not saved in {folder}")
             return found
+
+        return self._run(run)
+
+    def read_draft(self, key: str) -> bytes | None:
+        """The draft carrying this key as the Drafts folder holds it now, or None (a
+        mail client saves an edited draft as a new message, often without the key)."""
+
+        def run(client: IMAPClient) -> bytes | None:
+            folder = self._drafts(client)
+            if self._examine(client, folder) is None:
+                return None
+            uids = self._keyed_uids(client, key, "UNDELETED")
+            if not uids:
+                return None
+            data = client.fetch(uids[:1], ["BODY.PEEK[]"])
+            return _body(data[uids[0]]) if uids[0] in data else None
+
+        return self._run(run)
+
+    def replace_draft(self, key: str, raw: bytes) -> str | None:
+        """Append `raw` to the Drafts folder, then delete the draft(s) it replaces
+        (UID EXPUNGE where the server has UIDPLUS, else flagged \\Deleted for the
+        mail client to expunge). A repeat after a crash between the two finds both
+        and keeps one. None, and nothing appended, when no draft carries the key."""
+        headers = BytesHeaderParser().parsebytes(raw)
+        if str(headers.get(KEY_HEADER, "")).strip() != key:
+            raise ValueError(f"the draft must carry {KEY_HEADER}: {key}")
+
+        def run(client: IMAPClient) -> str | None:
+            folder = self._drafts(client)
+            message = self._threaded(client, raw)
+            if self._examine(client, folder) is None:
+                return None
+            old = self._keyed_uids(client, key, "UNDELETED")
+            if not old:
+                return None
+            answer = client.append(folder, message, flags=[b"\\Draft", b"\\Seen"])
+            self._selected = None
+            info = client.select_folder(folder)  # read-write, to delete the old one
+            self._selected = folder
+            appended = re.search(rb"APPENDUID (\d+) (\d+)", bytes(answer or b""))
+            keyed = [int(appended[2])] if appended else self._keyed_uids(client, key, "UNDELETED")
+            client.delete_messages(old)
+            if client.has_capability("UIDPLUS"):
+                client.expunge(old)
+            return f"{folder}/{int(info[b'UIDVALIDITY'])}/{max(keyed)}"
 
         return self._run(run)
 

@@ -167,6 +167,7 @@ class MemoryDraftBox:
 
     def __init__(self) -> None:
         self.drafts: dict[str, bytes] = {}
+        self._made = 0  # ids are never reused, even after the user deleted a draft
 
     def find_draft(self, key: str) -> str | None:
         return next((i for i, raw in self.drafts.items() if _key(raw) == key), None)
@@ -177,9 +178,22 @@ class MemoryDraftBox:
             return existing
         if _key(raw) != key:
             raise ValueError(f"the draft must carry {KEY_HEADER}: {key}")
-        draft_id = f"draft-{len(self.drafts) + 1}"
+        self._made += 1
+        draft_id = f"draft-{self._made}"
         self.drafts[draft_id] = raw
         return draft_id
+
+    def read_draft(self, key: str) -> bytes | None:
+        found = self.find_draft(key)
+        return None if found is None else self.drafts[found]
+
+    def replace_draft(self, key: str, raw: bytes) -> str | None:
+        if _key(raw) != key:
+            raise ValueError(f"the draft must carry {KEY_HEADER}: {key}")
+        found = self.find_draft(key)
+        if found is not None:
+            self.drafts[found] = raw
+        return found
 
 
 class MemorySender:

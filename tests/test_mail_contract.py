@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from itertools import count
 
 import pytest
+from imapclient import IMAPClient
 from support.contracts import (
     NOW,
     DraftBoxContract,
@@ -27,7 +28,7 @@ from support.contracts import (
 from support.dovecot import USER as IMAP_USER
 from support.dovecot import Dovecot, OnDovecot, imap_mailbox
 
-from pursuit.connectors.base import Address, DraftBox, Mailbox, MailMessage, Sender
+from pursuit.connectors.base import KEY_HEADER, Address, DraftBox, Mailbox, MailMessage, Sender
 from pursuit.connectors.gmail import GmailMailbox
 from pursuit.connectors.imap import ImapMailbox
 from pursuit.connectors.memory import MemoryDraftBox, MemoryMailbox, MemorySender
@@ -212,6 +213,16 @@ class MemoryDrafts:
     def drafts(self) -> list[bytes]:
         return list(self.shared.drafts.values())
 
+    def user_edits(self, key: str, raw: bytes) -> None:
+        draft_id = self.shared.find_draft(key)
+        assert draft_id is not None
+        self.shared.drafts[draft_id] = raw
+
+    def user_deletes(self, key: str) -> None:
+        draft_id = self.shared.find_draft(key)
+        assert draft_id is not None
+        del self.shared.drafts[draft_id]
+
 
 class GmailDrafts:
     def __init__(self, google: GoogleAccount) -> None:
@@ -222,6 +233,18 @@ class GmailDrafts:
 
     def drafts(self) -> list[bytes]:
         return [d.message.raw for d in self.google.emu.drafts.values()]
+
+    def _id(self, key: str) -> str:
+        [draft_id] = [
+            i for i, d in self.google.emu.drafts.items() if d.message.header(KEY_HEADER) == key
+        ]
+        return draft_id
+
+    def user_edits(self, key: str, raw: bytes) -> None:
+        self.google.emu.user_edits_draft(self._id(key), raw)
+
+    def user_deletes(self, key: str) -> None:
+        self.google.emu.user_deletes_draft(self._id(key))
 
 
 class ImapDrafts:
@@ -236,6 +259,31 @@ class ImapDrafts:
 
     def drafts(self) -> list[bytes]:
         return self.server.messages("Drafts")
+
+    def _keyed(self, client: IMAPClient, key: str) -> list[int]:
+        client.select_folder("Drafts")
+        uids = client.search(["HEADER", KEY_HEADER, key])
+        assert uids, key
+        return list(uids)
+
+    def user_edits(self, key: str, raw: bytes) -> None:
+        """As Thunderbird saves an edited draft: a new message, the old one deleted."""
+        client = self.server.client()
+        try:
+            old = self._keyed(client, key)
+            client.append("Drafts", raw, flags=[b"\\Draft", b"\\Seen"])
+            client.delete_messages(old)
+            client.expunge()
+        finally:
+            client.logout()
+
+    def user_deletes(self, key: str) -> None:
+        client = self.server.client()
+        try:
+            client.delete_messages(self._keyed(client, key))
+            client.expunge()
+        finally:
+            client.logout()
 
 
 class TestImapDraftBox(OnDovecot, DraftBoxContract):

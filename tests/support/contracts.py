@@ -382,13 +382,24 @@ class MailboxContract:
 # ------------------------------------------------------------------------- DraftBox
 
 
-def draft(key: str, to: str = "Jane Doe <jane@acme.test>") -> bytes:
+def draft(
+    key: str | None,
+    to: str = "Jane Doe <jane@acme.test>",
+    text: str = "Dear Jane,\n\nThank you for your time today.\n",
+) -> bytes:
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = "Thank you – Acme Networks"
-    message[KEY_HEADER] = key
-    message.set_content("Dear Jane,\n\nThank you for your time today.\n")
+    if key is not None:
+        message[KEY_HEADER] = key
+    message.set_content(text)
     return message.as_bytes()
+
+
+def text_of(raw: bytes) -> str:
+    body = parsed(raw).get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    return str(body.get_content()).replace("\r\n", "\n")
 
 
 def parsed(raw: bytes) -> EmailMessage:
@@ -403,6 +414,13 @@ class DraftWorld(Protocol):
 
     def drafts(self) -> list[bytes]:
         """Every draft the account holds, as RFC 5322 messages."""
+
+    def user_edits(self, key: str, raw: bytes) -> None:
+        """The user edits the draft carrying `key` and saves it, as their mail client
+        does there; `raw` is what the client saves."""
+
+    def user_deletes(self, key: str) -> None:
+        """The user discards the draft carrying `key`."""
 
 
 class DraftBoxContract:
@@ -433,6 +451,75 @@ class DraftBoxContract:
     def test_a_key_never_used_finds_nothing(self, drafts: DraftWorld) -> None:
         drafts.box().create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2")
         assert drafts.box().find_draft("draft:thank_you:9:9") is None
+        assert drafts.box().read_draft("draft:thank_you:9:9") is None
+
+    def test_a_draft_reads_back_as_it_was_written(self, drafts: DraftWorld) -> None:
+        text = "Dear Jane,\n\nThank you – and merci – for today.\n\nSam\n"
+        written = draft("draft:thank_you:1:2", text=text)
+        drafts.box().create_draft(written, "draft:thank_you:1:2")
+        held = drafts.box().read_draft("draft:thank_you:1:2")  # as a new process reads it
+        assert held is not None
+        assert parsed(held)["To"] == "Jane Doe <jane@acme.test>"
+        assert parsed(held)["Subject"] == "Thank you – Acme Networks"
+        assert parsed(held)[KEY_HEADER] == "draft:thank_you:1:2"
+        assert text_of(held) == text
+
+    def test_a_draft_is_replaced_in_place(self, drafts: DraftWorld) -> None:
+        box = drafts.box()
+        box.create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2")
+        raj = draft("draft:thank_you:1:3", to="Raj Patel <raj@acme.test>")
+        box.create_draft(raj, "draft:thank_you:1:3")
+        for text in ("Dear Jane,\n\nSecond version.\n", "Dear Jane,\n\nThird version.\n"):
+            again = drafts.box()
+            assert again.read_draft("draft:thank_you:1:2") is not None
+            replaced = again.replace_draft(
+                "draft:thank_you:1:2", draft("draft:thank_you:1:2", text=text)
+            )
+            assert replaced is not None
+            assert again.find_draft("draft:thank_you:1:2") == replaced
+            held = drafts.box().read_draft("draft:thank_you:1:2")
+            assert held is not None and text_of(held) == text
+            assert sorted(text_of(d) for d in drafts.drafts()) == sorted(
+                [text, "Dear Jane,\n\nThank you for your time today.\n"]
+            ), "one draft to Jane, Raj's untouched"
+
+    def test_a_replacement_must_carry_the_key(self, drafts: DraftWorld) -> None:
+        box = drafts.box()
+        box.create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2")
+        with pytest.raises(ValueError):
+            box.replace_draft("draft:thank_you:1:2", draft("draft:thank_you:1:3"))
+        with pytest.raises(ValueError):
+            box.replace_draft("draft:thank_you:1:2", draft(None))
+        assert [text_of(d) for d in drafts.drafts()] == [
+            "Dear Jane,\n\nThank you for your time today.\n"
+        ]
+
+    def test_a_draft_the_user_deleted_is_none_and_not_made_again(self, drafts: DraftWorld) -> None:
+        box = drafts.box()
+        box.create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2")
+        box.find_draft("draft:thank_you:1:2")  # a connector that has seen it, then...
+        drafts.user_deletes("draft:thank_you:1:2")
+        assert box.read_draft("draft:thank_you:1:2") is None
+        assert box.replace_draft("draft:thank_you:1:2", draft("draft:thank_you:1:2")) is None
+        assert drafts.drafts() == []
+        assert drafts.box().read_draft("draft:thank_you:1:2") is None
+
+    def test_a_draft_the_user_edited_reads_back_edited(self, drafts: DraftWorld) -> None:
+        box = drafts.box()
+        box.create_draft(draft("draft:thank_you:1:2"), "draft:thank_you:1:2")
+        box.find_draft("draft:thank_you:1:2")
+        edited = "Dear Jane,\n\nThank you! I rewrote this myself.\n"
+        drafts.user_edits("draft:thank_you:1:2", draft("draft:thank_you:1:2", text=edited))
+        for reader in (box, drafts.box()):
+            held = reader.read_draft("draft:thank_you:1:2")
+            assert held is not None and text_of(held) == edited
+        # A client that drops the header: the draft reads as the user's, or as gone,
+        # never as what pursuit wrote.
+        mine = "Dear Jane,\n\nMy own words, no header kept.\n"
+        drafts.user_edits("draft:thank_you:1:2", draft(None, text=mine))
+        for reader in (box, drafts.box()):
+            held = reader.read_draft("draft:thank_you:1:2")
+            assert held is None or text_of(held) == mine
 
 
 # --------------------------------------------------------------------------- Sender

@@ -1540,6 +1540,18 @@ class GoogleEmulator:
             msg = self.messages.pop(gmail_id)
             self._record("messageDeleted", msg)
 
+    def user_edits_draft(self, draft_id: str, raw: bytes) -> None:
+        """What saving a draft in Gmail's compose window does: the draft keeps its id,
+        its message is a new one (the headers Gmail's editor keeps, not the API's)."""
+        body = {"message": {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}}
+        with self._lock:
+            self._r_drafts_update(query={}, body=body, draft_id=draft_id)
+
+    def user_deletes_draft(self, draft_id: str) -> None:
+        """What discarding a draft in Gmail does."""
+        with self._lock:
+            self._r_drafts_delete(query={}, body={}, draft_id=draft_id)
+
     def modify_labels(
         self, gmail_id: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()
     ) -> None:
@@ -1907,9 +1919,10 @@ class GoogleEmulator:
     def _r_drafts_update(self, *, query: Query, body: Json, draft_id: str) -> Json:
         old = self._get_draft(draft_id)
         data, thread_id = self._draft_message(body)
+        # the new message joins the draft's thread, which its old message may alone hold
+        new = self._new_draft(data, thread_id or old.message.thread_id)
         self.messages.pop(old.message.id, None)
         self._record("messageDeleted", old.message)
-        new = self._new_draft(data, thread_id or old.message.thread_id)
         del self.drafts[new.id]
         new.id = draft_id
         self.drafts[draft_id] = new
