@@ -8,6 +8,7 @@ a frozen `Settings` and never reads the file itself.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
@@ -367,6 +368,10 @@ class _Reader:
 
     def known(self, table: dict[str, Any], keys: set[str], where: str) -> None:
         for key in sorted(set(table) - keys):
+            close = difflib.get_close_matches(str(key).lower(), sorted(keys), n=1, cutoff=0.7)
+            if close:
+                self.problem(where or key, f"unknown key {key!r} (did you mean {close[0]!r}?)")
+                continue
             expected = ", ".join(sorted(keys))
             self.problem(where or key, f"unknown key {key!r} (known keys: {expected})")
 
@@ -899,11 +904,27 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, 
     return default_config_path(), False
 
 
+#: Quotes a word processor or a phone's keyboard types instead of TOML's straight ones.
+_TYPOGRAPHIC_QUOTES = "\u201c\u201d\u201e\u2018\u2019\u201a\u00ab\u00bb"
+
+
+def _quotes_hint(text: str) -> str:
+    """Where the file has typographic quotes, the line and the fix."""
+    for number, line in enumerate(text.splitlines(), 1):
+        found = next((c for c in line if c in _TYPOGRAPHIC_QUOTES), None)
+        if found is not None:
+            return (
+                f"; line {number} has the typographic quote {found} (U+{ord(found):04X}): "
+                "TOML needs straight quotes, \" or '"
+            )
+    return ""
+
+
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     """Read and validate the config file; without one, the embedded defaults."""
     path, named = resolve_config_path(explicit)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as Notepad writes
     except FileNotFoundError:
         if named:
             raise ConfigError(
@@ -915,5 +936,5 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}{_quotes_hint(text)}") from None
     return parse_settings(data, str(path))

@@ -31,6 +31,7 @@ from pursuit.daemon.models import (
     Organization,
     OrgStatus,
 )
+from pursuit.daemon.planner import next_working_day
 from pursuit.daemon.store import Store
 
 if TYPE_CHECKING:
@@ -262,8 +263,9 @@ def move_interview(
     """Move an interview (keeping its length unless END is given).
 
     Nothing that depends on it is left before it: a promised follow-up day that
-    would now come before the interview moves by as many days as the interview,
-    and a duty snoozed to before its end is planned again from the new time.
+    would now come before the interview moves by as many days as the interview (to
+    the next working day, `[planner] working_days`), and a duty snoozed to before its
+    end is planned again from the new time.
     """
     tz = settings.timezone
     found = store.interview(interview_id)
@@ -278,7 +280,10 @@ def move_interview(
         for person in found.interviewers:
             who = person.contact.display
             if person.promised is not None and person.promised < new_day:
-                moved = max(person.promised + (new_day - old_day), new_day)
+                # Moved by pursuit, not said by the user: a working day, as planned days are.
+                moved = next_working_day(
+                    max(person.promised + (new_day - old_day), new_day), settings.planner
+                )
                 store.set_interviewer(interview_id, person.contact.id, promised=moved)
                 changes.append(
                     f"the follow-up promised to {who} for {person.promised:%a %d %b} would "
@@ -378,17 +383,29 @@ def commit(
     after: str | None = None,
     organization: str | None = None,
 ) -> Promise:
-    """The day you promised CONTACT to follow up: ON_DAY, or AFTER the interview."""
+    """The day you promised CONTACT to follow up: ON_DAY (a weekday is the next one from
+    today, as in every command), or AFTER the interview. A day before the interview, or
+    in the past, is refused: a promise is of a day to come."""
     if bool(on_day) == bool(after):
         raise UserError("give exactly one of --on DATE or --in DURATION")
     tz = settings.timezone
     found, interview_id = _latest_interview(store, contact, organization)
     interview_day = store.interview(interview_id).start.astimezone(tz).date()
-    day = parse_day(on_day, interview_day) if on_day else interview_day + parse_offset(after or "")
+    today = now.astimezone(tz).date()
+    if on_day:
+        typed, day = f"--on {on_day!r}", parse_day(on_day, today)
+    else:
+        typed = f"--in {after!r} after the interview of {interview_day:%a %d %b}"
+        day = interview_day + parse_offset(after or "")
     if day < interview_day:
         raise UserError(
-            f"{on_day or after!r}: {day:%a %d %b %Y} is before the interview "
-            f"({interview_day:%a %d %b %Y})"
+            f"{typed}: {day:%a %d %b %Y} is before the interview ({interview_day:%a %d %b %Y})"
+        )
+    if day < today:
+        raise UserError(
+            f"{typed}: {day:%a %d %b %Y} is in the past; a promise is of a day to come "
+            f"(--on friday, --on {today + timedelta(days=7)}); a follow-up already made is "
+            f'logged: `pursuit log email {found.address} "..."`'
         )
     key = f"follow_up:{interview_id}:{found.id}"
     before = store.duty_by_key(key)

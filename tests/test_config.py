@@ -524,3 +524,43 @@ def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
     p = Pursuit(tmp_path, config=None)
     err = p.fails("--config", str(tmp_path), "status")
     assert str(tmp_path) in err and "directory" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (
+            "[planer]\nthank_you_time = '17:00'\n",
+            "planer: unknown key 'planer' (did you mean 'planner'?)",
+        ),
+        (
+            "[planner]\nthankyou_time = '17:00'\n",
+            "[planner]: unknown key 'thankyou_time' (did you mean 'thank_you_time'?)",
+        ),
+        ("[sumary]\nday = 'friday'\n", "(did you mean 'summary'?)"),
+    ],
+)
+def test_a_misspelled_section_or_key_gets_a_hint(tmp_path: Path, text: str, hint: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert hint in str(caught.value)
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Windows Notepad starts a UTF-8 file with a BOM, which TOML does not allow."""
+    path = tmp_path / "config.toml"
+    path.write_bytes('timezone = "Europe/Paris"\n[drafts]\nyour_name = "Zoë"\n'.encode("utf-8-sig"))
+    loaded = load_settings(path)
+    assert loaded.timezone.key == "Europe/Paris" and loaded.drafts.your_name == "Zoë"
+
+
+def test_typographic_quotes_are_named_with_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("# my config\ntimezone = \u201cEurope/Paris\u201d\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert "line 2 has the typographic quote \u201c (U+201C)" in message
+    assert "straight quotes" in message and "\n" not in message
