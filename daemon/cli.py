@@ -899,11 +899,15 @@ def summary(state: Context, preview: bool, html_file: str | None, send: bool) ->
         sent = weekly.sent_at(app.store, week)
         if sent is None:
             raise PursuitError(f"the summary of {week.label} was not sent; see the log above")
-        where = app.summary_folder
+        folder = app.summary_folder
+        if folder is None:
+            click.echo(f"Sent the summary of {week.label} to {app.summary_address()}.")
+            return
+        written = folder / f"summary-{week.label}.eml"
         click.echo(
-            f"Sent the summary of {week.label} to {app.summary_address()}"
-            + (f" (written to {where})" if where else "")
-            + "."
+            f"Wrote the summary of {week.label} to {written if written.exists() else folder}: "
+            "no account sends mail (connect Google, or add [smtp]), so open the file with "
+            "your mail program. It counts as this week's summary: the next is next week's."
         )
         return
     when = sent.astimezone(app.settings.timezone).strftime("%a %d %b %H:%M")

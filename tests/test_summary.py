@@ -299,8 +299,10 @@ def test_send_without_an_account_writes_an_eml_once(
     config = write_config(tmp_path)
     code, out, _ = run_cli(["--config", str(config), "summary", "--send"], capsys)
     assert code == 0, out
-    assert "Sent the summary of" in out
     [eml] = (tmp_path / "outbox").iterdir()
+    # a file written is not a mail sent: said so, with where it is and why
+    assert out.startswith(f"Wrote the summary of {eml.stem.removeprefix('summary-')} to {eml}:")
+    assert "no account sends mail" in out and "Sent" not in out
     assert eml.name.startswith("summary-") and eml.name.endswith(".eml")
     assert eml.stat().st_mode & 0o777 == 0o600
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
