@@ -372,7 +372,8 @@ def test_a_strangers_subject_or_attendee_name_never_stops_a_job(
     assert subjects == ["=?utf-8?b?abcde?=", "Later"]
     # the thank-you draft to Jane was made, with her name on one line
     [draft] = [d.message for d in emu.drafts.values()]
-    assert draft.header("To") == "Jane Bcc evil x <jane@acme.com>"  # no specials, no quotes
+    # no specials, and a word with an @ is an address, not a name
+    assert draft.header("To") == "Jane Bcc <jane@acme.com>"
     assert draft.header("Bcc") is None
 
 
