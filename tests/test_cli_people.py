@@ -149,3 +149,68 @@ def test_a_thank_you_to_an_internationalised_domain_is_drafted(tmp_path: Path) -
     assert (
         "To: Anna Gro\u00df <anna.gro\u00df@xn--bcher-kva.example>".encode() in second.read_bytes()
     )
+
+
+# --- days: a weekday is the coming one, from today; a moved promise lands on a working day
+
+
+def test_a_weekday_promised_a_week_after_the_interview_is_the_coming_one(tmp_path: Path) -> None:
+    p = acme(tmp_path)
+    p.ok(
+        "interview", "add", "acme", "--at", "2026-11-23 10:00", "--with", "Jane Doe <jane@acme.com>"
+    )
+
+    assert p.ok("commit", "jane@acme.com", "--on", "friday") == (
+        "Follow up with Jane Doe on Fri 04 Dec 2026\n"
+    )
+    [follow] = duties_by(p.export(), "follow_up")
+    assert follow["due"].startswith("2026-12-04")
+    assert p.ok("commit", "jane@acme.com", "--on", "tomorrow") == (
+        "Follow up with Jane Doe on Tue 01 Dec 2026\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (("--on", "2026-11-27"), "--on '2026-11-27': Fri 27 Nov 2026 is in the past"),
+        (
+            ("--in", "3d"),
+            "--in '3d' after the interview of Mon 23 Nov: Thu 26 Nov 2026 is in the past",
+        ),
+    ],
+)
+def test_a_promise_in_the_past_is_refused_with_a_hint(
+    tmp_path: Path, typed: tuple[str, str], said: str
+) -> None:
+    p = acme(tmp_path)
+    p.ok(
+        "interview", "add", "acme", "--at", "2026-11-23 10:00", "--with", "Jane Doe <jane@acme.com>"
+    )
+    before = p.export()
+
+    line = p.one_line_error("commit", "jane@acme.com", *typed)
+
+    assert said in line
+    assert "a promise is of a day to come (--on friday, --on 2026-12-07)" in line
+    assert '`pursuit log email jane@acme.com "..."`' in line
+    assert p.export()["duties"] == before["duties"]
+
+
+def test_a_promise_moved_with_its_interview_lands_on_a_working_day(tmp_path: Path) -> None:
+    p = acme(tmp_path)
+    p.ok(
+        "interview", "add", "acme", "--at", "2026-12-07 14:00", "--with", "Jane Doe <jane@acme.com>"
+    )
+    p.ok("commit", "jane@acme.com", "--on", "2026-12-09")  # a Wednesday
+
+    # Three days later: the promise would move to Saturday 12 December.
+    out = p.ok("interview", "move", "1", "--at", "2026-12-10 14:00")
+
+    assert "promised to Jane Doe for Wed 09 Dec would come before the interview: " in out
+    assert "moved to Mon 14 Dec" in out
+    [follow] = duties_by(p.export(), "follow_up")
+    assert follow["due"].startswith("2026-12-14")
+    p.ok("run", "--once")
+    [event] = [e for e in p.calendar_events() if str(e["summary"]).startswith("Follow up")]
+    assert event.decoded("dtstart").date().isoformat() == "2026-12-14"
