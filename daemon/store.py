@@ -8,6 +8,7 @@ after a crash finds the row instead of acting twice.
 
 from __future__ import annotations
 
+import glob
 import itertools
 import json
 import os
@@ -325,6 +326,9 @@ MIGRATIONS: tuple[str, ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+#: Copies of the database kept from before an upgrade (`NAME.v6.bak`), newest first.
+KEPT_COPIES = 3
+
 #: The cursor holding this database's install id.
 INSTALL_ID = "install_id"
 
@@ -560,6 +564,9 @@ class Store:
             return
         # Several processes may open a new database at once: the version is read
         # again inside the write lock, so exactly one of them migrates.
+        if self.version > 0:
+            # Before the write lock: SQLite cannot copy a database its connection writes.
+            self._keep_copy()
         with self.transaction():
             current = self.version
             self._refuse_newer(current)
@@ -569,11 +576,56 @@ class Store:
                         self._db.execute(statement)
                     self._db.execute(f"PRAGMA user_version = {number}")
 
+    def _copy_path(self, version: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.v{version}.bak")
+
+    def _keep_copy(self) -> None:
+        """A copy of the database as it is before an upgrade (`NAME.v6.bak`, readable
+        by the user alone), one consistent snapshot: a pursuit of that version can use it
+        again. Another process that upgraded it meanwhile leaves nothing to keep. The
+        newest few copies are kept."""
+        partial = self.path.with_name(f"{self.path.name}.bak.partial")
+        try:
+            private_file(partial)
+            copy = sqlite3.connect(partial)
+            try:
+                self._db.backup(copy)
+                version = int(copy.execute("PRAGMA user_version").fetchone()[0])
+            finally:
+                copy.close()
+            if version >= SCHEMA_VERSION:
+                partial.unlink()
+                return
+            os.replace(partial, self._copy_path(version))
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise StoreError(
+                f"{self.path}: not upgraded: no copy of it could be kept first ({exc})"
+            ) from None
+        except sqlite3.OperationalError as exc:
+            partial.unlink(missing_ok=True)
+            self._raise_storage_error(exc)
+            raise
+        numbered = re.compile(rf"{re.escape(self.path.name)}\.v(\d+)\.bak")
+        copies = sorted(
+            (int(found[1]), p)
+            for p in self.path.parent.glob(f"{glob.escape(self.path.name)}.v*.bak")
+            if (found := numbered.fullmatch(p.name))
+        )
+        for _, old in copies[:-KEPT_COPIES]:
+            old.unlink(missing_ok=True)
+
     def _refuse_newer(self, current: int) -> None:
         if current > SCHEMA_VERSION:
+            copy = self._copy_path(SCHEMA_VERSION)
+            kept = (
+                f"; the copy kept before that upgrade, {copy}, is this pursuit's to use"
+                if copy.exists()
+                else ""
+            )
             raise StoreError(
                 f"{self.path}: the state database has schema version {current}, newer than "
-                f"this pursuit understands ({SCHEMA_VERSION}); upgrade pursuit to use it"
+                f"this pursuit understands ({SCHEMA_VERSION}); upgrade pursuit to use it{kept}"
             )
 
     @contextmanager

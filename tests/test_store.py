@@ -268,3 +268,45 @@ def test_one_record_of_each_fact_about_an_account(tmp_path: Path) -> None:
         assert store.account_address("google") == "me@gmail.com"
     finally:
         store.close()
+
+
+def test_before_an_upgrade_a_copy_is_kept_and_named_by_an_older_pursuit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "pursuit.sqlite3"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:6]:
+        db.executescript(script)
+    db.execute(
+        "INSERT INTO organizations (id, name, status_changed) VALUES (1, 'Acme', "
+        "'2026-11-01T00:00:00+00:00')"
+    )
+    db.execute("PRAGMA user_version = 6")
+    db.commit()
+    db.close()
+    for old in (2, 3, 4, 5):  # copies of earlier upgrades: the newest few are kept
+        (tmp_path / f"pursuit.sqlite3.v{old}.bak").write_bytes(b"old")
+    Store.open(path).close()
+    copy = tmp_path / "pursuit.sqlite3.v6.bak"
+    assert copy.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(copy) as kept:  # the database as it was, usable as it was
+        assert kept.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert kept.execute("SELECT name FROM organizations").fetchall() == [("Acme",)]
+    assert sorted(p.name for p in tmp_path.glob("*.bak")) == [
+        "pursuit.sqlite3.v4.bak",
+        "pursuit.sqlite3.v5.bak",
+        "pursuit.sqlite3.v6.bak",
+    ]
+    Store.open(path).close()  # already upgraded: no new copy
+    assert len(list(tmp_path.glob("*.bak"))) == 3
+
+    # this pursuit meeting a database a newer one upgraded names the copy it kept
+    import pursuit.daemon.store as store_module
+
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    (tmp_path / f"pursuit.sqlite3.v{SCHEMA_VERSION}.bak").write_bytes(b"")
+    with pytest.raises(StoreError) as refused:
+        Store.open(path)
+    assert f"pursuit.sqlite3.v{SCHEMA_VERSION}.bak, is this pursuit's to use" in str(refused.value)
+    assert store_module.KEPT_COPIES == 3
