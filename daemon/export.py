@@ -15,9 +15,50 @@ from zoneinfo import ZoneInfo
 
 from pursuit.connectors.base import event_id_for
 from pursuit.daemon.errors import UserError
-from pursuit.daemon.models import Contact, Duty, Organization, calendar_key
+from pursuit.daemon.models import (
+    Contact,
+    Duty,
+    NoteKind,
+    Organization,
+    OrgStatus,
+    calendar_key,
+)
 from pursuit.daemon.store import Store
 from pursuit.daemon.textsafety import clean, escape_json
+
+#: The order a week's status changes are told in: an offer first, the week's big news.
+STATUS_ORDER = (
+    OrgStatus.OFFER,
+    OrgStatus.REJECTED,
+    OrgStatus.WITHDRAWN,
+    OrgStatus.CLOSED,
+    OrgStatus.ACTIVE,
+)
+
+
+def status_changes(
+    store: Store, tz: ZoneInfo, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Each organization's status set between `since` and `until`, an offer first."""
+    orgs = {o.id: o.name for o in store.organizations()}
+    changes = [
+        (STATUS_ORDER.index(OrgStatus(note.text)), note.created, note)
+        for note in store.notes(kinds=[NoteKind.STATUS])
+        if since <= note.created <= until
+        and note.organization_id in orgs
+        and note.text in tuple(OrgStatus)
+    ]
+    changes.sort(key=lambda change: (change[0], change[1]))
+    return [
+        {
+            "organization": orgs[note.organization_id],
+            "status": note.text,
+            "date": iso(note.created, tz),
+        }
+        for _, _, note in changes
+        if note.organization_id is not None
+    ]
+
 
 SECTIONS = (
     "organizations",

@@ -29,6 +29,7 @@ from pursuit.config.settings import Settings, SummarySettings
 from pursuit.connectors.base import KEY_HEADER, Sender
 from pursuit.daemon import outbox
 from pursuit.daemon.errors import UserError
+from pursuit.daemon.export import status_changes
 from pursuit.daemon.models import Direction, Duty, DutyKind, DutyState, OrgStatus, OutboxEntry
 from pursuit.daemon.store import Store, from_db, to_db
 
@@ -260,6 +261,10 @@ def gather(store: Store, settings: Settings, now: datetime) -> dict[str, Any]:
         "week": week.label,
         "period": f"{_day(week.start, tz)} to {_day(week.end - timedelta(seconds=1), tz)}",
         "generated": _when(now, tz),
+        "status_changes": [
+            {**change, "date": _day(datetime.fromisoformat(change["date"]), tz)}
+            for change in status_changes(store, tz, week.start, min(now, week.end))
+        ],
         "overdue_count": len(overdue),
         "overdue": [duty_line(d) for d in overdue[:SHOWN_DUTIES]],
         "overdue_more": max(0, len(overdue) - SHOWN_DUTIES),

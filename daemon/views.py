@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import Settings
-from pursuit.daemon.export import duty_record, iso, organization_record
+from pursuit.daemon.export import duty_record, iso, organization_record, status_changes
 from pursuit.daemon.models import (
     Contact,
     DutyKind,
@@ -411,6 +411,7 @@ def week(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
         "now": iso(now, tz),
         "since": iso(since, tz),
         "until": iso(until, tz),
+        "status_changes": status_changes(store, tz, since, now),
         "past_interviews": [interview_record(i) for i in interviews if i.start <= now],
         "correspondence": correspondence,
         "done": done,
@@ -439,7 +440,15 @@ def render_week(record: dict[str, Any]) -> str:
             (d["done_at"], f"done        {KIND_LABELS[d['kind']]} {who} ({d['organization']})")
         )
     happened.sort(key=lambda entry: datetime.fromisoformat(entry[0]))
-    lines = [f"The past 7 days (since {_when(record['since'], now)})"]
+    lines = []
+    if record["status_changes"]:  # the week's big news first, an offer before all
+        lines.append("Status changes")
+        lines.extend(
+            f"  {c['organization']}: {c['status']} ({_when(c['date'], now)})"
+            for c in record["status_changes"]
+        )
+        lines.append("")
+    lines.append(f"The past 7 days (since {_when(record['since'], now)})")
     if not happened:
         lines.append("  nothing recorded")
     width = max([16, *(len(_when(when, now)) for when, _ in happened)])
