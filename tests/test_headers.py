@@ -76,6 +76,7 @@ def test_gmail_and_imap_read_the_same_headers_the_same_way(name: str) -> None:
     through_gmail = as_gmail(raw)
     through_imap = as_imap(raw)
     assert through_gmail is not None
+
     def facts(message: MailMessage) -> MailMessage:  # without the mailbox's own ids
         return dataclasses.replace(message, source_id="-", thread="-", message_id="-")
 
