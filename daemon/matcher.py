@@ -56,21 +56,37 @@ FREE_MAIL = frozenset(
 )
 
 # Hiring systems write on an organization's behalf; the organization is in the
-# sender's name or the subject, never in the domain.
+# sender's name or the subject, never in the domain. A domain here covers its
+# subdomains. Where each sends from, as seen in real mail (the sources are in
+# tests/fixtures/hiring_mail/README.md):
 HIRING_SYSTEMS = frozenset(
     [
-        "greenhouse.io",
-        "greenhouse-mail.io",
-        "lever.co",
+        "greenhouse.io",  # no-reply@greenhouse.io
+        "greenhouse-mail.io",  # no-reply@us.greenhouse-mail.io
+        "lever.co",  # no-reply@hire.lever.co, hire.eu.lever.co
         "hire.lever.co",
-        "myworkday.com",
+        "myworkday.com",  # <tenant>@myworkday.com
         "workday.com",
         "myworkdayjobs.com",
-        "ashbyhq.com",
+        "ashbyhq.com",  # no-reply@ashbyhq.com
         "ashby.io",
-        "smartrecruiters.com",
+        "smartrecruiters.com",  # noreply@, notification@, notifications@
         "smartrecruiters-mail.com",
-        "icims.com",
+        "icims.com",  # <tenant>+email+<id>@talent.icims.com
+        "teamtailor-mail.com",  # <person>@<tenant>.teamtailor-mail.com
+        "teamtailor.com",
+        "personio.de",  # <tenant>-jobs@m.personio.de
+        "personio.com",
+        "workablemail.com",  # noreply@candidates.workablemail.com
+        "workable.com",
+        "bamboohr.com",  # notifications@app.bamboohr.com
+        "applytojob.com",  # JazzHR: noreply@, recruiting+<id>@applytojob.com
+        "recruitee.com",  # no-reply@mail.recruitee.com, <person>@<tenant>.recruitee.com
+        "successfactors.com",  # SAP SuccessFactors: system@successfactors.com
+        "successfactors.eu",
+        "taleo.net",  # Oracle Taleo
+        "jobvite.com",
+        "ats.rippling.com",  # no-reply@ats.rippling.com (not rippling.com: payroll)
         "linkedin.com",
     ]
 )
