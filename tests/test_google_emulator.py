@@ -619,6 +619,108 @@ def test_sync_token_flow(emu: GoogleEmulator, cal: Any) -> None:
     assert ev.list(calendarId="primary").execute()["nextSyncToken"]
 
 
+def test_recurring_events_expand_into_instances_with_singleevents(
+    emu: GoogleEmulator, cal: Any
+) -> None:
+    """Google's documented shape: instances `{id}_{original start in UTC}` with
+    recurringEventId and originalStartTime; an exception replaces its instance; an
+    EXDATE leaves it out; the series itself only without singleEvents."""
+    emu.put_event(
+        "primary",
+        {
+            "id": "loop0001",
+            "summary": "Interview loop",
+            "start": {"dateTime": "2026-12-04T14:00:00+01:00", "timeZone": "Europe/Paris"},
+            "end": {"dateTime": "2026-12-04T15:00:00+01:00", "timeZone": "Europe/Paris"},
+            "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=4", "EXDATE:20261211T130000Z"],
+        },
+    )
+    emu.put_event(
+        "primary",
+        {
+            "id": "loop0001_20261218T130000Z",
+            "recurringEventId": "loop0001",
+            "originalStartTime": {"dateTime": "2026-12-18T14:00:00+01:00"},
+            "summary": "Final round",
+            "start": {"dateTime": "2026-12-18T16:00:00+01:00"},
+            "end": {"dateTime": "2026-12-18T17:00:00+01:00"},
+        },
+    )
+    emu.put_event(
+        "primary",
+        {
+            "id": "day00001",
+            "summary": "Onsite",
+            "start": {"date": "2026-12-09"},
+            "end": {"date": "2026-12-10"},
+            "recurrence": ["RRULE:FREQ=DAILY;COUNT=2"],
+        },
+    )
+    ev = cal.events()
+    series = ev.list(calendarId="primary").execute()["items"]
+    assert sorted(e["id"] for e in series) == ["day00001", "loop0001", "loop0001_20261218T130000Z"]
+    first = ev.list(calendarId="primary", singleEvents=True)
+    page = first.execute()
+    instances = {e["id"]: e for e in page["items"]}
+    assert sorted(instances) == [
+        "day00001_20261209",
+        "day00001_20261210",
+        "loop0001_20261204T130000Z",
+        "loop0001_20261218T130000Z",
+        "loop0001_20261225T130000Z",
+    ]
+    moved = instances["loop0001_20261218T130000Z"]
+    assert (moved["summary"], moved["recurringEventId"]) == ("Final round", "loop0001")
+    christmas = instances["loop0001_20261225T130000Z"]
+    assert christmas["originalStartTime"] == christmas["start"]
+    assert christmas["start"]["dateTime"].startswith("2026-12-25T14:00:00+01:00")
+    assert "recurrence" not in christmas
+    assert instances["day00001_20261210"]["end"] == {"date": "2026-12-11"}
+    window = ev.list(
+        calendarId="primary",
+        singleEvents=True,
+        timeMin="2026-12-15T00:00:00Z",
+        timeMax="2026-12-20T00:00:00Z",
+    ).execute()
+    assert [e["id"] for e in window["items"]] == ["loop0001_20261218T130000Z"]
+
+    # One occurrence cancelled, then the whole series deleted: an incremental sync
+    # gives cancelled instances, each with the fields Google guarantees.
+    emu.put_event(
+        "primary",
+        {
+            "id": "loop0001_20261204T130000Z",
+            "recurringEventId": "loop0001",
+            "originalStartTime": {"dateTime": "2026-12-04T14:00:00+01:00"},
+            "status": "cancelled",
+            "start": {"dateTime": "2026-12-04T14:00:00+01:00"},
+            "end": {"dateTime": "2026-12-04T15:00:00+01:00"},
+        },
+    )
+    changes = ev.list(calendarId="primary", singleEvents=True, syncToken=page["nextSyncToken"])
+    changed = changes.execute()
+    assert changed["items"] == [
+        {
+            "kind": "calendar#event",
+            "etag": changed["items"][0]["etag"],
+            "id": "loop0001_20261204T130000Z",
+            "status": "cancelled",
+            "updated": changed["items"][0]["updated"],
+            "recurringEventId": "loop0001",
+            "originalStartTime": {"dateTime": "2026-12-04T14:00:00+01:00"},
+        }
+    ]
+    emu.cancel_event("primary", "loop0001")
+    gone = ev.list(
+        calendarId="primary", singleEvents=True, syncToken=changed["nextSyncToken"]
+    ).execute()
+    assert {e["id"]: e["status"] for e in gone["items"]} == {
+        "loop0001_20261211T130000Z": "cancelled",  # the EXDATE's
+        "loop0001_20261218T130000Z": "cancelled",  # the exception goes with its series
+        "loop0001_20261225T130000Z": "cancelled",
+    }
+
+
 def test_calendar_batch(emu: GoogleEmulator, cal: Any) -> None:
     reqs = [
         cal.events().insert(calendarId="primary", body=event_body(f"batch0000{i}"))

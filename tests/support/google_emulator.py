@@ -38,9 +38,21 @@ Notes on fidelity (see also the methods' docstrings):
 * ``latency`` is added once per HTTP round trip (a batch envelope counts once).
 * History ids increase with small random gaps, as Gmail's do.
 * Cancelled events in ``events.list`` come back minimal (kind, etag, id, status,
-  updated), as Google's do; ``events.get`` still returns the whole event.
-* Not emulated: recurrence expansion (``singleEvents`` is accepted and ignored),
-  media uploads, watch/push, threads.*, labels other than list.
+  updated; for an instance of a recurring event also recurringEventId and
+  originalStartTime, the fields Google guarantees on a cancelled exception),
+  as Google's do; ``events.get`` still returns the whole event.
+* Recurring events (``recurrence``: RRULE, RDATE, EXRULE, EXDATE lines, expanded by
+  dateutil in the start's ``timeZone``): with ``singleEvents=true`` ``events.list``
+  gives their instances instead, each with the id ``{eventId}_{original start in
+  UTC, 20261204T130000Z}`` (``_{20261204}`` all-day), ``recurringEventId`` and
+  ``originalStartTime``; an exception is stored as an event of its own with that
+  id (``put_event``), and replaces its instance (cancelled: the instance is
+  cancelled). A changed series lists all its instances again in an incremental
+  sync, those its EXDATEs took out as cancelled; a deleted one lists them all
+  cancelled. Without ``timeMax`` a series is expanded two years past its start or
+  now, whichever is later (Google documents no limit). ``events.instances`` and
+  ``events.get`` of an unmodified instance are not emulated.
+* Not emulated: media uploads, watch/push, threads.*, labels other than list.
 """
 
 from __future__ import annotations
@@ -334,6 +346,51 @@ class _EventRec:
     data: Json
     seq: int
     order: int
+    sub: int = 0  # an instance's place in its series (its series' order is `order`)
+
+
+#: How far a series is expanded when ``events.list`` sets no ``timeMax``.
+EXPANSION_HORIZON = timedelta(days=730)
+
+
+def _instance_stamp(original: datetime, all_day: bool) -> str:
+    """The tail of an instance's id: its original start in UTC, or its day."""
+    if all_day:
+        return f"{original:%Y%m%d}"
+    return f"{original.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def _series_start(data: Json, default_zone: str) -> tuple[datetime, timedelta, bool, str]:
+    """(first start, duration, all-day, zone name) of a recurring event; an all-day
+    start is a naive midnight, a timed one is aware in the start's ``timeZone``."""
+    start, end = data.get("start") or {}, data.get("end") or {}
+    if start.get("date") and not start.get("dateTime"):
+        first = datetime.fromisoformat(str(start["date"]))
+        return first, datetime.fromisoformat(str(end["date"])) - first, True, ""
+    zone_name = str(start.get("timeZone") or default_zone)
+    zone = ZoneInfo(zone_name)
+    first = datetime.fromisoformat(str(start["dateTime"]))
+    first = first.astimezone(zone) if first.tzinfo else first.replace(tzinfo=zone)
+    last = datetime.fromisoformat(str(end["dateTime"]))
+    last = last.astimezone(zone) if last.tzinfo else last.replace(tzinfo=zone)
+    return first, last - first, False, zone_name
+
+
+def _occurrences(data: Json, default_zone: str, until: datetime) -> Iterator[tuple[datetime, bool]]:
+    """(original start, excluded by an EXDATE or EXRULE) of each occurrence of a
+    recurring event that starts before `until`."""
+    from dateutil.rrule import rrulestr
+
+    first, _, all_day, _ = _series_start(data, default_zone)
+    lines = [str(line) for line in data.get("recurrence") or []]
+    adding = [line for line in lines if not line.upper().startswith(("EXDATE", "EXRULE"))]
+    every = rrulestr("\n".join(adding), dtstart=first, forceset=True)
+    kept = rrulestr("\n".join(lines), dtstart=first, forceset=True)
+    limit = until.astimezone(UTC).replace(tzinfo=None) if all_day else until
+    for count, original in enumerate(every):
+        if original >= limit or count >= 5000:
+            return
+        yield original, original not in kept
 
 
 @dataclass
@@ -2005,12 +2062,21 @@ class GoogleEmulator:
             return copy.deepcopy(self._create_event(cal, dict(event), validate_id=False))
 
     def cancel_event(self, calendar_id: str, event_id: str) -> None:
-        """The user deleted the event: status cancelled, shows in incremental sync."""
+        """The user deleted the event: status cancelled, shows in incremental sync
+        (a recurring event's exceptions go with it)."""
         with self._lock:
             cal = self._get_cal(calendar_id)
-            rec = cal.events[event_id]
-            rec.data["status"] = "cancelled"
-            rec.seq = self._touch(rec.data)
+            self._cancel(cal, cal.events[event_id])
+
+    def _cancel(self, cal: _Calendar, rec: _EventRec) -> None:
+        for other in [rec] + [
+            r
+            for r in cal.events.values()
+            if r.data.get("recurringEventId") == rec.data["id"]
+            and r.data.get("status") != "cancelled"
+        ]:
+            other.data["status"] = "cancelled"
+            other.seq = self._touch(other.data)
 
     def expire_sync_tokens(self) -> None:
         """events.list with any syncToken issued so far answers 410."""
@@ -2159,8 +2225,50 @@ class GoogleEmulator:
     def _list_form(rec: _EventRec) -> Json:
         d = rec.data
         if d.get("status") == "cancelled":
-            return {k: d[k] for k in ("kind", "etag", "id", "status", "updated") if k in d}
+            kept = ("kind", "etag", "id", "status", "updated", "recurringEventId")
+            minimal = {k: d[k] for k in kept if k in d}
+            if "originalStartTime" in d:
+                minimal["originalStartTime"] = copy.deepcopy(d["originalStartTime"])
+            return minimal
         return copy.deepcopy(d)
+
+    def _instances(
+        self, cal: _Calendar, recs: list[_EventRec], time_max: datetime | None
+    ) -> list[_EventRec]:
+        """What ``singleEvents=true`` lists instead of `recs`: each recurring event
+        becomes its instances (see the module docstring), single events and stored
+        exceptions stay as they are."""
+        exceptions = {str(r.data["id"]) for r in recs if r.data.get("recurringEventId")}
+        listed: list[_EventRec] = []
+        for rec in recs:
+            master = rec.data
+            if not master.get("recurrence"):
+                listed.append(rec)
+                continue
+            first, duration, all_day, zone = _series_start(master, cal.time_zone)
+            until = time_max or max(first.replace(tzinfo=first.tzinfo or UTC), datetime.now(UTC))
+            if time_max is None:
+                until += EXPANSION_HORIZON
+            occurrences = _occurrences(master, cal.time_zone, until)
+            for sub, (original, excluded) in enumerate(occurrences, start=1):
+                instance_id = f"{master['id']}_{_instance_stamp(original, all_day)}"
+                if instance_id in exceptions:
+                    continue
+                data = copy.deepcopy(master)
+                del data["recurrence"]
+                data["id"] = instance_id
+                data["recurringEventId"] = master["id"]
+                if all_day:
+                    when = {"date": original.date().isoformat()}
+                    end = {"date": (original + duration).date().isoformat()}
+                else:
+                    when = {"dateTime": original.isoformat(), "timeZone": zone}
+                    end = {"dateTime": (original + duration).isoformat(), "timeZone": zone}
+                data["originalStartTime"], data["start"], data["end"] = when, dict(when), end
+                if excluded:
+                    data["status"] = "cancelled"
+                listed.append(_EventRec(data, rec.seq, rec.order, sub))
+        return listed
 
     # routes ----------------------------------------------------------------
 
@@ -2290,12 +2398,15 @@ class GoogleEmulator:
         def sort_key(rec: _EventRec) -> list[Any]:
             if order_by == "startTime":
                 s = _event_time(rec.data.get("start"))
-                return [s.timestamp() if s else 0.0, rec.order]
+                return [s.timestamp() if s else 0.0, rec.order, rec.sub]
             if order_by == "updated":
-                return [rec.seq, rec.order]
-            return [rec.order]
+                return [rec.seq, rec.order, rec.sub]
+            return [rec.order, rec.sub]
 
-        recs = sorted((r for r in cal.events.values() if keep(r)), key=sort_key)
+        candidates = list(cal.events.values())
+        if _qbool(query, "singleEvents"):
+            candidates = self._instances(cal, candidates, time_max)
+        recs = sorted((r for r in candidates if keep(r)), key=sort_key)
         after = state.get("after")
         if after is not None:
             recs = [r for r in recs if sort_key(r) > after]
@@ -2345,8 +2456,7 @@ class GoogleEmulator:
         rec = self._get_event(cal, event_id)
         if rec.data.get("status") == "cancelled":
             raise ApiError(410, "Resource has been deleted", "deleted")
-        rec.data["status"] = "cancelled"
-        rec.seq = self._touch(rec.data)
+        self._cancel(cal, rec)
 
     #: Called on every API call (a batch part too) with its method name, path?query and
     #: "before" (a True answer drops the call unperformed, with a 503) or "after" (the
