@@ -56,7 +56,11 @@ def at_local(day: date, clock: time, tz: ZoneInfo) -> datetime:
 
 
 def thank_you_due(interview: Interview, rules: PlannerSettings, tz: ZoneInfo) -> datetime:
-    end = interview.end.astimezone(tz)
+    start, end = interview.start.astimezone(tz), interview.end.astimezone(tz)
+    if start.time() == end.time() == time(0) and end > start:
+        # An all-day interview (an onsite) ends at the midnight after its last day:
+        # the thank-you is that day's evening, not the next day's.
+        return at_local(end.date() - timedelta(days=1), rules.thank_you_time, tz)
     if end.time() > rules.late_interview_after:
         return at_local(end.date() + timedelta(days=1), rules.thank_you_next_morning, tz)
     return at_local(end.date(), rules.thank_you_time, tz)

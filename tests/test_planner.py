@@ -77,6 +77,17 @@ def test_an_interview_ending_late_moves_thank_you_to_the_next_morning() -> None:
     assert duties["thank_you:10:1"].due == datetime(2026, 11, 30, 17, 0, tzinfo=PARIS)
 
 
+def test_an_all_day_interview_is_thanked_for_that_evening_not_the_next_day() -> None:
+    """An all-day onsite ends at the midnight after it: its thank-you is still that
+    day's evening (a two-day one's, its last day's), not the next day's."""
+    onsite = datetime(2026, 12, 9, 0, 0, tzinfo=PARIS)
+    for days, evening in ((1, 9), (2, 10)):
+        all_day = interview(onsite, minutes=days * 24 * 60)
+        duties = by_key(plan_duties([acme()], [all_day], [JANE, RAJ], RULES, PARIS))
+        assert duties["thank_you:10:1"].due == datetime(2026, 12, evening, 17, 0, tzinfo=PARIS)
+        assert duties["follow_up:10:1"].due == datetime(2026, 12, 16, 10, 0, tzinfo=PARIS)
+
+
 def test_times_are_wall_clock_times_in_the_users_zone() -> None:
     # 14:00 in New York is 20:00 in Paris: the thank-you is 17:00 New York time.
     start = datetime(2026, 11, 30, 14, 0, tzinfo=NEW_YORK)
