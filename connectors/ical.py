@@ -4,10 +4,12 @@ local file, CalDAV)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from pursuit.connectors.base import Attendee, CalendarEntry, CalendarEvent, When, event_id_for
 from pursuit.connectors.text import (
@@ -81,6 +83,54 @@ def aware(value: object) -> datetime:
 
 # --- the user's invitations, read
 
+#: The properties of an event that hold times, each of which may name a TZID.
+_TIMED = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "EXDATE", "RDATE")
+
+
+def _named_zone(tzid: str) -> tzinfo | None:
+    """The zone a TZID names in the zone database: an IANA name, or a Windows name
+    as Outlook and Exchange write them (`Pacific Standard Time`), through icalendar's
+    own Windows-to-IANA table."""
+    name = tzid.strip()
+    try:
+        return ZoneInfo(WINDOWS_TO_OLSON.get(name, name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def read_calendar(data: str | bytes) -> icalendar.Calendar:
+    """A calendar resource parsed, each time in the zone its TZID means here.
+
+    A TZID of the zone database (or a Windows name) is that zone; any other one
+    (Outlook's `Customized Time Zone`, Exchange's `GMT +0100 (Standard) / ...`) is the
+    VTIMEZONE of the same resource, with its own STANDARD and DAYLIGHT rules. icalendar
+    keeps the first VTIMEZONE it met under each such name for the whole process, so
+    a second sender's `Customized Time Zone` would otherwise take the first one's
+    offsets. A TZID that is neither is a floating time: the user's local time.
+    """
+    parsed = icalendar.Calendar.from_ical(data)
+    own: dict[str, tzinfo] = {}
+    for vtimezone in parsed.walk("VTIMEZONE"):
+        tzid = str(vtimezone.get("TZID", ""))
+        if tzid and _named_zone(tzid) is None and isinstance(vtimezone, icalendar.Timezone):
+            try:
+                own[tzid] = vtimezone.to_tz(lookup_tzid=False)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # rules that cannot be read: its times float
+    for vevent in parsed.walk("VEVENT"):
+        for name in _TIMED:
+            values = vevent.get(name)
+            for prop in values if isinstance(values, list) else [values]:
+                named = str(getattr(prop, "params", {}).get("TZID") or "")
+                if not named:
+                    continue
+                zone = _named_zone(named) or own.get(named)
+                for value in getattr(prop, "dts", None) or [prop]:
+                    moment = getattr(value, "dt", None)
+                    if isinstance(moment, datetime):
+                        value.dt = moment.replace(tzinfo=zone)
+    return parsed
+
 
 def _when(value: Any) -> When | None:
     """DTSTART/DTEND as given: a date for an all-day event, a naive datetime for a
@@ -114,7 +164,7 @@ def _person(value: Any, me: str) -> Attendee | None:
 def entry_from(calendar_id: str, data: str | bytes, me: str = "") -> CalendarEntry | None:
     """The entry of one calendar resource (its main event), or None when it holds none.
     `me` is the account's own address where the server knows it."""
-    parsed = icalendar.Calendar.from_ical(data)
+    parsed = read_calendar(data)
     events = [e for e in parsed.walk("VEVENT") if e.get("RECURRENCE-ID") is None]
     if not events:
         return None

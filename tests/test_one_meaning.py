@@ -11,7 +11,7 @@ a room on the invitation.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ from pursuit.connectors.base import CalendarReader
 from pursuit.connectors.caldav import CaldavCalendar, CaldavCalendarReader
 from pursuit.connectors.google_auth import load_credentials
 from pursuit.connectors.google_calendar import GoogleCalendarReader
+from pursuit.connectors.ical import entry_from
 from pursuit.daemon.interviews import sync_interviews
 from pursuit.daemon.store import Store
 
@@ -192,3 +193,55 @@ def test_the_same_invitations_mean_the_same_through_caldav_and_google(
             ["jane@acme.test"],
         ),
     ]
+
+
+# ------------------------------------------------------------------- time zones
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "invitations"
+
+
+def start_of(text: str | bytes) -> Any:
+    entry = entry_from("cal", text, ME)
+    assert entry is not None
+    return entry.start
+
+
+def start(name: str) -> Any:
+    return start_of((FIXTURES / f"{name}.ics").read_bytes())
+
+
+def utc(day: int, hour: int) -> datetime:
+    return datetime(2026, 12, day, hour, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("outlook-customized-europe", "outlook-customized-eastern"),
+        ("outlook-customized-eastern", "outlook-customized-europe"),
+    ],
+)
+def test_two_senders_customized_time_zones_keep_their_own_rules(order: tuple[str, str]) -> None:
+    """Outlook names every zone of its own making "Customized Time Zone": each
+    invitation's times follow the VTIMEZONE it carries, whichever was read first."""
+    for name in order:
+        start(name)  # both read once, in this order
+    assert start("outlook-customized-europe") == utc(8, 8)
+    assert start("outlook-customized-eastern") == utc(8, 14)
+
+
+def test_windows_zone_names_are_their_iana_zones_with_or_without_a_vtimezone() -> None:
+    pacific, berlin = start("teams-pacific"), start("exchange-w-europe")
+    assert (pacific, str(pacific.tzinfo)) == (utc(3, 18), "America/Los_Angeles")
+    assert (berlin, str(berlin.tzinfo)) == (utc(7, 13), "Europe/Berlin")
+
+
+def test_a_tzid_no_one_defines_is_a_floating_time() -> None:
+    """A TZID neither the zone database nor the resource knows: the user's local time,
+    never the offsets of a zone another invitation defined under that name."""
+    start("outlook-customized-eastern")  # icalendar now holds a "Customized Time Zone"
+    text = (FIXTURES / "outlook-customized-europe.ics").read_text()
+    cut = text.index("END:VTIMEZONE\n") + len("END:VTIMEZONE\n")
+    assert start_of(text[: text.index("BEGIN:VTIMEZONE")] + text[cut:]) == datetime(
+        2026, 12, 8, 9, 0
+    )  # naive: floating
