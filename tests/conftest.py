@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from support import cli as support_cli
 from support import clock as test_clock
 from support.app import PARIS, Clock, make_settings
 
@@ -24,6 +25,19 @@ def _isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.delenv("PURSUIT_CONFIG", raising=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _reliability_runs_pursuit_as_a_process(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module marked `reliability` runs the real `pursuit` command as a subprocess,
+    every command of it, its module-scoped reference runs too (docs/RELIABILITY.md),
+    not in the test process (support/cli.py)."""
+    if request.node.get_closest_marker("reliability") is None:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(support_cli, "IN_PROCESS", False)
+        yield
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""The command line as its user sees it: real processes, real files, an isolated home.
+"""The command line as its user sees it: its output, real files, an isolated home.
 
-Every test runs `pursuit` in a subprocess (see support.cli.Pursuit) and looks only at
-what the user can see: the text it prints, its exit code, the files it leaves,
-and `pursuit export`.
+Every test runs `pursuit` as its process would run (support.cli.Pursuit: in the test
+process, or a subprocess where only a process shows it) and looks only at what the
+user can see: the text it prints, its exit code, the files it leaves, and
+`pursuit export`.
 """
 
 from __future__ import annotations
@@ -499,7 +500,8 @@ def test_forget_an_organization_or_a_contact(tmp_path: Path) -> None:
     p = Pursuit(tmp_path)
     forget_fixture(p)
 
-    assert "Forgot contact Raj Patel" in p.ok("forget", "raj@acme.com")
+    # Standard input is no terminal (a script, a process of its own): nothing is asked.
+    assert "Forgot contact Raj Patel" in p.ok("forget", "raj@acme.com", process=True)
     assert "Forgot organization Globex" in p.ok("forget", "Globex")
     p.ok("run", "--once")
 

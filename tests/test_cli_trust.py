@@ -1,7 +1,8 @@
 """Records a job seeker can trust: ordinary mistakes and situations, through the command line.
 
-Each test feeds `pursuit` a real situation in a subprocess and looks at what the
-user sees: the words printed, the exit code, `pursuit export` and the calendar file.
+Each test feeds `pursuit` a real situation through its command line (support.cli)
+and looks at what the user sees: the words printed, the exit code, `pursuit export`
+and the calendar file.
 Interviews are in the future (days counted from today), so nothing depends on the date.
 """
 
@@ -539,10 +540,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_version(tmp_path: Path) -> None:
+    """The installed `pursuit` script answers (a process: the entry point itself)."""
     import tomllib
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert Pursuit(tmp_path).ok("--version").strip() == f"pursuit {version}"
+    assert Pursuit(tmp_path, process=True).ok("--version").strip() == f"pursuit {version}"
 
 
 def test_the_readme_makes_pursuit_callable_and_names_the_right_weekdays() -> None:

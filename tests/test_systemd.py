@@ -50,8 +50,9 @@ def test_the_installed_unit_parses_and_starts_the_installed_pursuit(
     tmp_path: Path, system: bool
 ) -> None:
     """What `pursuit service install` writes verifies cleanly, its ExecStart an
-    existing executable (systemd-analyze checks it) that answers as pursuit."""
-    p = Pursuit(tmp_path, config=None)
+    existing executable (systemd-analyze checks it) that answers as pursuit. The
+    installed script runs `service install` (a process): its own path goes in the unit."""
+    p = Pursuit(tmp_path, config=None, process=True)
     args = (
         ["service", "install", "--system", "--root", str(tmp_path / "root")]
         if system

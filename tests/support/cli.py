@@ -1,9 +1,20 @@
-"""Run pursuit as its user does: a real process, real files, an isolated home.
+"""Run pursuit as its user does: its command line, real files, an isolated home.
 
 `Pursuit(tmp_path)` is one user's machine: its own HOME, XDG_CONFIG_HOME and
 XDG_DATA_HOME under tmp_path, a time zone (TZ, and the same `timezone` in the
 config file unless told otherwise), nothing inherited from the real user's
 PURSUIT_CONFIG or XDG_* variables, and no terminal on standard input.
+
+Each command runs inside the test process (support/inprocess.py: the environment,
+directory, streams, clock, logging and exit code of a process, set for the call and
+put back after it), which is some twenty times faster than starting Python. What
+only a process shows takes one: `Pursuit(..., process=True)` for every call, or
+`run_process` for one. That is the installed script itself, a crash's exit status,
+signals, what a command imports, running as another user, anything killed, and
+an environment only Python's startup reads (PYTHONPATH, a sitecustomize hook).
+
+`PURSUIT_TESTS_IN_PROCESS=0 pytest` runs every command as a process, the way to
+check that running them in the test process changes no test's outcome.
 """
 
 from __future__ import annotations
@@ -18,7 +29,13 @@ from typing import Any
 
 import icalendar
 
-from support import clock
+from support import clock, inprocess
+
+#: Variables only a process honours (read at Python's startup, or naming a file
+#: descriptor of its own): a run that sets them must be a process.
+PROCESS_ONLY = ("JOURNAL_STREAM", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS")
+#: PURSUIT_TESTS_IN_PROCESS=0: every command a process (see the module's doc).
+IN_PROCESS = os.environ.get("PURSUIT_TESTS_IN_PROCESS", "1") != "0"
 
 
 def pursuit_command() -> list[str]:
@@ -43,8 +60,16 @@ class Result:
         )
 
 
+def _program() -> str:
+    """What sys.argv[0] is in a `pursuit` process: the script, else pursuit.daemon's __main__."""
+    command = pursuit_command()
+    if len(command) == 1:
+        return command[0]
+    return str(Path(__file__).resolve().parents[2] / "daemon" / "__main__.py")
+
+
 class Pursuit:
-    """One user's machine, and pursuit run on it as a subprocess."""
+    """One user's machine, and pursuit run on it (in the test process unless `process`)."""
 
     def __init__(
         self,
@@ -52,9 +77,12 @@ class Pursuit:
         *,
         timezone: str = "Europe/Paris",
         config: str | None = "",
+        process: bool = False,
     ) -> None:
-        """`config`: extra TOML after `timezone = ...`; None writes no config file at all."""
+        """`config`: extra TOML after `timezone = ...`; None writes no config file at all.
+        `process`: every command a real subprocess (see the module's doc for when)."""
         self.root = root
+        self.process = process
         self.home = root / "home"
         self.config_home = root / "xdg-config"
         self.data_home = root / "xdg-data"
@@ -111,6 +139,26 @@ class Pursuit:
         return env
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        """`pursuit args...` with this machine's environment (and `env` on top)."""
+        if self.process or not IN_PROCESS:
+            return self.run_process(*args, env=env)
+        return self.run_in_process(*args, env=env)
+
+    def run_in_process(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        """As `run_process` would, inside the test process (support/inprocess.py)."""
+        full, moment = clock.split(self.env(env))
+        for key in env or {}:
+            if key in PROCESS_ONLY or (key.startswith("PYTHON") and key != "PYTHONPATH"):
+                raise ValueError(f"{key} needs a process: Pursuit(..., process=True)")
+        if full.get("PYTHONPATH") != os.environ.get("PYTHONPATH"):
+            raise ValueError("PYTHONPATH needs a process: Pursuit(..., process=True)")
+        from pursuit.daemon.cli import main
+
+        ran = inprocess.run(main, args, env=full, cwd=self.root, program=_program(), moment=moment)
+        return Result(tuple(args), ran.code, ran.out, ran.err)
+
+    def run_process(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        """`pursuit args...` as a subprocess of its own: the installed script."""
         done = subprocess.run(
             [*pursuit_command(), *args],
             env=self.env(env),
@@ -123,16 +171,26 @@ class Pursuit:
         )
         return Result(tuple(args), done.returncode, done.stdout, done.stderr)
 
-    def ok(self, *args: str, env: dict[str, str] | None = None) -> str:
-        """Run, expect success and a quiet stderr; return stdout."""
-        result = self.run(*args, env=env)
+    def _run(self, args: tuple[str, ...], env: dict[str, str] | None, process: bool) -> Result:
+        return self.run_process(*args, env=env) if process else self.run(*args, env=env)
+
+    def ok(self, *args: str, env: dict[str, str] | None = None, process: bool = False) -> str:
+        """Run, expect success and a quiet stderr; return stdout. `process`: this call
+        in a subprocess of its own, whatever the machine's default."""
+        result = self._run(args, env, process)
         assert result.code == 0, str(result)
         assert "Traceback" not in result.err, str(result)
         return result.out
 
-    def fails(self, *args: str, code: int = 2, env: dict[str, str] | None = None) -> str:
+    def fails(
+        self,
+        *args: str,
+        code: int = 2,
+        env: dict[str, str] | None = None,
+        process: bool = False,
+    ) -> str:
         """Run, expect this exit code and a message without a traceback; return stderr."""
-        result = self.run(*args, env=env)
+        result = self._run(args, env, process)
         assert result.code == code, str(result)
         assert "Traceback" not in result.err + result.out, str(result)
         assert result.err.strip(), str(result)

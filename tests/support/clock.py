@@ -5,7 +5,8 @@ them ("Tue 01 Dec", "2 days late") were written on 30 November 2026 and would
 rot as the real date moves on. The `written_now` fixture (tests/conftest.py)
 moves the test process to that day with time-machine, and every `pursuit`
 subprocess the test starts (support.cli.Pursuit) to the same instant through
-`frozen_time/sitecustomize.py`. The clock keeps ticking from there, so waits and
+`frozen_time/sitecustomize.py` (a `pursuit` run in the test process travels there
+with time-machine: `split`). The clock keeps ticking from there, so waits and
 timeouts behave as usual; only the calendar date is fixed.
 """
 
@@ -48,3 +49,19 @@ def at(moment: datetime) -> dict[str, str]:
     """The environment that starts a `pursuit` subprocess at `moment`, ticking from there."""
     path = [str(_SITE), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return {NOW_VARIABLE: repr(moment.timestamp()), "PYTHONPATH": os.pathsep.join(path)}
+
+
+def split(env: dict[str, str]) -> tuple[dict[str, str], float | None]:
+    """`env` without what `at` put in it, and the timestamp it starts at (None if none):
+    what a `pursuit` run inside the test process needs instead of sitecustomize."""
+    rest = dict(env)
+    now = rest.pop(NOW_VARIABLE, None)
+    if now is None:
+        return rest, None
+    path = rest.get("PYTHONPATH", "").split(os.pathsep)
+    if path[0] == str(_SITE):
+        if len(path) > 1:
+            rest["PYTHONPATH"] = os.pathsep.join(path[1:])
+        else:
+            del rest["PYTHONPATH"]
+    return rest, float(now)
