@@ -75,7 +75,7 @@ def config(server: FeedServer, google: str) -> str:
     return "[feeds]\nnews_search = false\n" + google + orgs
 
 
-def start(p: Pursuit) -> tuple[subprocess.Popen[bytes], Path]:
+def start(p: Pursuit, settle: float) -> tuple[subprocess.Popen[bytes], Path]:
     log = p.root / "daemon.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -91,7 +91,7 @@ def start(p: Pursuit) -> tuple[subprocess.Popen[bytes], Path]:
         if time.monotonic() > give_up or proc.poll() is not None:
             raise SystemExit(f"the service never finished its first round:\n{log.read_text()}")
         time.sleep(0.2)
-    time.sleep(3)  # the first round's tail (planning, pushing) settles
+    time.sleep(settle)  # the first round's tail (planning, pushing) settles
     return proc, log
 
 
@@ -100,10 +100,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600.0, help="seconds idle")
     parser.add_argument("--write", type=Path, help="write the results (markdown) here")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here (run_all.py)")
-    parser.add_argument("--quick", action="store_true", help="idle 5 s: checks the bench runs")
+    parser.add_argument("--quick", action="store_true", help="idle 1 s: checks the bench runs")
     args = parser.parse_args()
+    settle = 3.0
     if args.quick:
-        args.duration = min(args.duration, 5.0)
+        args.duration, settle = min(args.duration, 1.0), 0.5
 
     root = Path(tempfile.mkdtemp(prefix="pursuit-idle-"))
     with FeedServer() as server, GoogleEmulator(user_email=ME) as emu:
@@ -123,7 +124,7 @@ def main() -> None:
         )
         with_google = Pursuit(root / "google", config=config(server, google))
         feeds_only = Pursuit(root / "feeds", config=config(server, ""))
-        procs = {"google": start(with_google), "feeds only": start(feeds_only)}
+        procs = {"google": start(with_google, settle), "feeds only": start(feeds_only, settle)}
 
         emu.reset_counters()
         feed_requests = len(server.requests)
