@@ -212,8 +212,9 @@ class Mailbox(Protocol):
         """Each message since `since` from, to or cc'd to an address or a domain
         (or one of its subdomains), once, in batches the caller stores as they come;
         `progress(done, total)` after each batch. Mail from a `hiring_systems`
-        domain (or subdomain) naming one of the `organizations` is included where
-        the mailbox can search for it (Gmail, IMAP). Messages whose
+        domain (or subdomain) naming one of the `organizations` in its subject or
+        its sender (the address too: a tenant's name such as acme@myworkday.com) is
+        included where the mailbox can search for it (Gmail, IMAP). Messages whose
         `source_id` is in `known` (stored by an earlier, interrupted search) may be
         left out."""
         ...

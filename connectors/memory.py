@@ -221,12 +221,14 @@ class MemorySender:
 def _from_hiring_system(
     message: MailMessage, systems: Sequence[str], organizations: Sequence[str]
 ) -> bool:
-    """Sent from a hiring system's domain, naming one of the organizations."""
+    """Sent from a hiring system's domain, naming one of the organizations in its
+    sender (the address too, as IMAP's FROM reads it), its subject or its text (as
+    Gmail's search does)."""
     sender = message.sender
     if sender is None:
         return False
     domain = sender.email.rpartition("@")[2]
     if not any(domain == d or domain.endswith("." + d) for d in systems):
         return False
-    text = f"{sender.name}\n{message.subject}\n{message.snippet}".casefold()
+    text = f"{sender.name}\n{sender.email}\n{message.subject}\n{message.snippet}".casefold()
     return any(o.casefold() in text for o in organizations)

@@ -19,6 +19,7 @@ from pursuit.daemon.matcher import (
     Directory,
     counterparts,
     domain_of,
+    hiring_search_terms,
     match,
     normalize,
     verdict,
@@ -86,7 +87,12 @@ def sync_mail(
         )
         if new_addresses or new_domains:
             # hiring-system mail naming an organization whose domains are new
-            named = [o.name for o in store.organizations() if set(o.domains) & set(new_domains)]
+            named = [
+                term
+                for o in store.organizations()
+                if set(o.domains) & set(new_domains)
+                for term in hiring_search_terms(o.name, o.domains)
+            ]
             logged += _search(
                 store,
                 mailbox,
@@ -120,7 +126,7 @@ def sync_mail(
     else:
         me, history_before = started.address, started.cursor
         log.info("%s: resuming the interrupted first sync", mailbox.name)
-    named = [o.name for o in store.organizations()]
+    named = [t for o in store.organizations() for t in hiring_search_terms(o.name, o.domains)]
     logged += _search(
         store,
         mailbox,

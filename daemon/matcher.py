@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -90,6 +91,13 @@ HIRING_SYSTEMS = frozenset(
         "linkedin.com",
     ]
 )
+# Some write from an address that names the employer's account with them, its
+# tenant: in the local part (acme@myworkday.com, acme+email+7f3@talent.icims.com,
+# acme-jobs@m.personio.de) or as a subdomain (jane@acme.teamtailor-mail.com,
+# jane@acme.recruitee.com). "Workday <acme@myworkday.com>" writing "Thank you for your
+# application" names its organization nowhere else.
+TENANT_IN_LOCAL_PART = ("myworkday.com", "icims.com", "personio.de", "personio.com")
+TENANT_IN_SUBDOMAIN = ("teamtailor-mail.com", "recruitee.com")
 
 REJECTION = re.compile(
     r"move forward with other candidates|moving forward with other candidates"
@@ -216,6 +224,16 @@ class Directory:
                 return found
         return None
 
+    def organization_of_tenant(self, tenant: str | None) -> int | None:
+        """The one organization a hiring system's tenant is named after, by its name or
+        the first label of one of its domains; None when none or several are."""
+        if tenant is None or len(squeezed(tenant)) < 2:
+            return None
+        key = squeezed(tenant)
+        found = {org for org, name in self.org_names.items() if squeezed(name) == key}
+        found |= {org for d, org in self.domains.items() if squeezed(d.split(".")[0]) == key}
+        return found.pop() if len(found) == 1 else None
+
     def organization_named_in(self, text: str) -> int | None:
         folded = text.casefold()
         for org_id, name in sorted(self.org_names.items(), key=lambda kv: -len(kv[1])):
@@ -284,6 +302,9 @@ def match(message: MailMessage, directory: Directory) -> Match | None:
         if sender and _hiring_system(domain_of(sender.email)):
             org_id = directory.organization_named_in(f"{sender.name}\n{message.subject}")
             reason = "hiring system"
+            if org_id is None:
+                org_id = directory.organization_of_tenant(tenant(sender.email))
+                reason = "hiring system's account of the organization"
         if org_id is None:
             return None
     if reason not in ("domain", "their organization"):
@@ -305,3 +326,47 @@ def match(message: MailMessage, directory: Directory) -> Match | None:
 
 def _hiring_system(domain: str) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in HIRING_SYSTEMS)
+
+
+def tenant(address: str) -> str | None:
+    """The employer's account that a hiring system's address names, if it names one:
+    acme@myworkday.com, acme+email+7f3@talent.icims.com, acme-jobs@m.personio.de and
+    jane@acme.teamtailor-mail.com are all "acme"."""
+    local, _, domain = address.lower().rpartition("@")
+    if any(domain == d or domain.endswith("." + d) for d in TENANT_IN_LOCAL_PART):
+        name = re.sub(r"[-_.]jobs$", "", local.split("+", 1)[0])
+        return None if name in GENERIC_SENDERS else name
+    for system in TENANT_IN_SUBDOMAIN:
+        if domain.endswith("." + system):
+            name = domain.removesuffix("." + system).rpartition(".")[2]
+            return None if name in GENERIC_SENDERS else name
+    return None
+
+
+#: Local parts and subdomains a hiring system uses for itself, never a tenant.
+GENERIC_SENDERS = frozenset(
+    (  # noqa: SIM905
+        "no-reply noreply donotreply do-not-reply notification notifications system mail "
+        "email talent app hire jobs careers candidates info support www m"
+    ).split()
+)
+
+
+def squeezed(name: str) -> str:
+    """A name as an address would spell it: letters and digits only, lower-cased,
+    without accents ("Umbrella Health" and umbrella-health are "umbrellahealth")."""
+    plain = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in plain if c.isalnum() and c.isascii())
+
+
+def tenant_names(name: str, domains: Iterable[str]) -> list[str]:
+    """What a hiring system's tenant for this organization is likely called: its name
+    and the first label of each of its domains, squeezed ("acmenetworks", "acme")."""
+    found = [squeezed(name), *(squeezed(d.split(".")[0]) for d in domains)]
+    return [n for n in dict.fromkeys(found) if len(n) >= 2]
+
+
+def hiring_search_terms(name: str, domains: Iterable[str]) -> list[str]:
+    """What a search for an organization's hiring-system mail looks for in the subject
+    and sender: its name, and the tenant names an address may carry instead."""
+    return [name, *(t for t in tenant_names(name, domains) if t != name.casefold())]
