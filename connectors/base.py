@@ -333,12 +333,22 @@ def latest_instant(when: When) -> datetime:
     return when.replace(tzinfo=UTC) + timedelta(hours=12)
 
 
+#: How far after `since` a reader that expands recurring events itself (CalDAV) lists
+#: their occurrences; Google expands them on its side.
+RECURRENCE_WINDOW = timedelta(days=730)
+
+
 @dataclass(frozen=True)
 class CalendarEntry:
     """An event of the user's calendar, as read; `cancelled` covers deleted ones.
 
     Facts only: the organizer apart from the attendees, all-day events as dates,
     floating times naive. `daemon/interviews.py` decides what they mean.
+
+    Each occurrence of a recurring event is an entry of its own: it shares the
+    event's `event_id` and carries its `occurrence`, when the series put it (RFC
+    5545's RECURRENCE-ID, Google's originalStartTime), wherever it was moved since.
+    A cancelled entry without an occurrence cancels the event and all of them.
     """
 
     calendar_id: str
@@ -350,6 +360,7 @@ class CalendarEntry:
     attendees: tuple[Attendee, ...] = ()
     description: str = ""
     organizer: Attendee | None = None
+    occurrence: When | None = None  # None for an event that does not recur
 
 
 @dataclass(frozen=True)
@@ -357,6 +368,10 @@ class CalendarChanges:
     entries: tuple[CalendarEntry, ...]
     cursor: str  # the sync token to save after the entries are stored
     skipped: int = 0  # events that could not be read, each logged with a warning
+    #: Event ids read whole (a CalDAV resource is): every occurrence of each from
+    #: `since` on is among the entries, so one not listed is gone (an EXDATE added,
+    #: a series cut short) even though no entry says so.
+    whole_events: tuple[str, ...] = ()
 
 
 class CalendarReader(Protocol):

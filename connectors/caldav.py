@@ -16,7 +16,9 @@ changed since the token and fetch just those in one multiget. A token the
 server forgot (403 ``DAV:valid-sync-token``) is `CursorExpired`. Elsewhere: a
 time-range REPORT each time, compared by ETag with the last one. The cursor
 keeps href -> UID of what was reported, so a deleted resource comes back as
-its event, cancelled.
+its event, cancelled. A resource is read whole: a recurring event gives each of
+its occurrences from the lookback on (`connectors/ical.py`), and its UID is
+among the `whole_events`, so an occurrence gone from it is cancelled too.
 
 The `caldav` library speaks the protocol; this module owns the choices and
 turns every failure into a `SourceError` naming the server.
@@ -46,7 +48,7 @@ from pursuit.connectors.base import (
     CalendarEvent,
     latest_instant,
 )
-from pursuit.connectors.ical import KEY_PROPERTY, entry_from, from_vevent, render
+from pursuit.connectors.ical import KEY_PROPERTY, event_entries, from_vevent, render
 from pursuit.connectors.secrets import is_loopback
 from pursuit.daemon.errors import AuthError, CursorExpired, PursuitError, SourceError
 
@@ -287,6 +289,11 @@ def _etag(item: Any) -> str:
     return hashlib.sha256(str(item.data).encode()).hexdigest()  # a server that sends none
 
 
+def _whole(uids: dict[str, str]) -> tuple[str, ...]:
+    """The events read whole: a CalDAV resource holds an event and all its occurrences."""
+    return tuple(dict.fromkeys(uids.values()))
+
+
 class CaldavCalendarReader(_Dav):
     """The user's CalDAV calendars, read (see the module docstring). Calendar ids
     are the calendars' URLs (`calendar_ids` lists them)."""
@@ -332,24 +339,25 @@ class CaldavCalendarReader(_Dav):
         except (ValueError, KeyError, TypeError):
             raise CursorExpired(self.source, "unreadable cursor; reading again") from None
         if state.get("token"):
-            return self._since_token(calendar, calendar_id, str(state["token"]), known)
+            return self._since_token(calendar, calendar_id, str(state["token"]), known, since)
         return self._by_etags(calendar, calendar_id, since, dict(state.get("etags", {})), known)
 
     def _entries(
-        self, calendar_id: str, items: Sequence[Any]
+        self, calendar_id: str, items: Sequence[Any], since: datetime
     ) -> tuple[list[CalendarEntry], dict[str, str], int]:
-        """Entries of the loaded items, href -> UID of each, and how many were unreadable."""
+        """Entries of the loaded items (each occurrence of a recurring event from
+        `since` on), href -> UID of each item, and how many were unreadable."""
         entries, uids, skipped = [], {}, 0
         for item in items:
             try:
-                entry = entry_from(calendar_id, item.data, self.me)
+                uid, found = event_entries(calendar_id, item.data, self.me, since=since)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("caldav: %s: an unreadable event skipped (%s)", item.url, exc)
                 skipped += 1
                 continue
-            if entry is not None:
-                entries.append(entry)
-                uids[str(item.url)] = entry.event_id
+            entries.extend(found)
+            if uid:
+                uids[str(item.url)] = uid
         return entries, uids, skipped
 
     def _in_range(self, calendar: Any, since: datetime) -> list[Any]:
@@ -390,7 +398,7 @@ class CaldavCalendarReader(_Dav):
             else None
         )
         items = self._in_range(calendar, since)
-        entries, uids, skipped = self._entries(calendar_id, items)
+        entries, uids, skipped = self._entries(calendar_id, items, since)
         live = [
             e
             for e in entries
@@ -401,10 +409,10 @@ class CaldavCalendarReader(_Dav):
             state["token"] = synced[0]
         else:
             state["etags"] = {str(i.url): _etag(i) for i in items}
-        return CalendarChanges(tuple(live), json.dumps(state), skipped)
+        return CalendarChanges(tuple(live), json.dumps(state), skipped, _whole(uids))
 
     def _since_token(
-        self, calendar: Any, calendar_id: str, token: str, known: dict[str, str]
+        self, calendar: Any, calendar_id: str, token: str, known: dict[str, str], since: datetime
     ) -> CalendarChanges:
         synced = self._call("syncing", lambda: self._token(calendar, token))
         assert synced is not None
@@ -414,14 +422,14 @@ class CaldavCalendarReader(_Dav):
             items = self._call(
                 "fetching changed events", lambda: calendar.multiget([o.url for o in changed])
             )
-        entries, uids, skipped = self._entries(calendar_id, items)
+        entries, uids, skipped = self._entries(calendar_id, items, since)
         for href in deleted:
             uid = known.pop(href, None)
             if uid is not None:
                 entries.append(CalendarEntry(calendar_id, uid, cancelled=True))
         known.update(uids)
         cursor = json.dumps({"token": new_token, "uids": known})
-        return CalendarChanges(tuple(entries), cursor, skipped)
+        return CalendarChanges(tuple(entries), cursor, skipped, _whole(uids))
 
     def _by_etags(
         self,
@@ -434,11 +442,11 @@ class CaldavCalendarReader(_Dav):
         items = self._in_range(calendar, since)
         now_etags = {str(i.url): _etag(i) for i in items}
         changed = [i for i in items if etags.get(str(i.url)) != now_etags[str(i.url)]]
-        entries, uids, skipped = self._entries(calendar_id, changed)
+        entries, uids, skipped = self._entries(calendar_id, changed, since)
         for href in set(etags) - set(now_etags):
             uid = known.pop(href, None)
             if uid is not None:
                 entries.append(CalendarEntry(calendar_id, uid, cancelled=True))
         known.update(uids)
         cursor = json.dumps({"etags": now_etags, "uids": known})
-        return CalendarChanges(tuple(entries), cursor, skipped)
+        return CalendarChanges(tuple(entries), cursor, skipped, _whole(uids))

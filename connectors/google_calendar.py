@@ -8,7 +8,10 @@ ids derived from the duty key (base32hex), the key also kept in
 collision at creation.
 
 `GoogleCalendarReader` reads the user's calendars (scope ``calendar.readonly``)
-with sync tokens: one call when nothing changed, 410 -> CursorExpired.
+with sync tokens: one call when nothing changed, 410 -> CursorExpired. Google
+expands recurring events itself (``singleEvents``): an instance is handed over
+as its series' id and its occurrence (``recurringEventId``,
+``originalStartTime``), as CalDAV's are.
 
 One instance per thread (httplib2 is not thread-safe).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -423,11 +427,38 @@ def _person(value: Any) -> Attendee | None:
     )
 
 
+#: An instance's id: its recurring event's id, `_`, and its original start in UTC
+#: (or its day, all-day): Google's form, read where a cancelled one lacks the fields.
+_INSTANCE_ID = re.compile(r"(?P<event>.+)_(?P<day>\d{8})(?:T(?P<time>\d{6})Z)?")
+
+
+def _occurrence(event_id: str, item: dict[str, Any], zone: str | None) -> tuple[str, When | None]:
+    """(the event's id, the occurrence) of an instance of a recurring event, from its
+    `recurringEventId` and `originalStartTime`; (the id, None) for a single event."""
+    recurring = item.get("recurringEventId")
+    original = _when(item.get("originalStartTime"), zone)
+    if recurring and original is not None:
+        return str(recurring), original
+    found = _INSTANCE_ID.fullmatch(event_id)
+    if found and (recurring is not None or item.get("status") == "cancelled"):
+        # A cancelled instance is only sure to carry its id, recurringEventId and
+        # originalStartTime; its id says the same when the others are missing.
+        day = datetime.strptime(found["day"], "%Y%m%d").date()
+        if found["time"] is None:
+            return found["event"], day
+        moment = datetime.combine(day, datetime.strptime(found["time"], "%H%M%S").time())
+        return found["event"], moment.replace(tzinfo=UTC)
+    return event_id, None
+
+
 def _entry(
     calendar_id: str, event_id: str, item: dict[str, Any], zone: str | None
 ) -> CalendarEntry:
+    event_id, occurrence = _occurrence(event_id, item, zone)
     if item.get("status") == "cancelled":
-        return CalendarEntry(calendar_id=calendar_id, event_id=event_id, cancelled=True)
+        return CalendarEntry(
+            calendar_id=calendar_id, event_id=event_id, cancelled=True, occurrence=occurrence
+        )
     start = _when(item.get("start"), zone)
     end = _when(item.get("end"), zone)
     attendees: list[Attendee] = []
@@ -450,4 +481,5 @@ def _entry(
         attendees=tuple(attendees),
         description=clean_multiline(item.get("description") or "", DESCRIPTION_LIMIT),
         organizer=organizer,
+        occurrence=occurrence,
     )

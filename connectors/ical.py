@@ -9,9 +9,18 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
+import recurring_ical_events
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from pursuit.connectors.base import Attendee, CalendarEntry, CalendarEvent, When, event_id_for
+from pursuit.connectors.base import (
+    RECURRENCE_WINDOW,
+    Attendee,
+    CalendarEntry,
+    CalendarEvent,
+    When,
+    event_id_for,
+    latest_instant,
+)
 from pursuit.connectors.text import (
     ADDRESS_LIMIT,
     DESCRIPTION_LIMIT,
@@ -161,19 +170,57 @@ def _person(value: Any, me: str) -> Attendee | None:
     )
 
 
-def entry_from(calendar_id: str, data: str | bytes, me: str = "") -> CalendarEntry | None:
-    """The entry of one calendar resource (its main event), or None when it holds none.
-    `me` is the account's own address where the server knows it."""
+def _recurs(events: list[icalendar.cal.Component]) -> bool:
+    """The resource holds a recurring event: a rule or extra dates, or occurrences
+    of their own (a RECURRENCE-ID; an attendee invited to one occurrence gets it alone)."""
+    return any(
+        e.get("RECURRENCE-ID") is not None or e.get("RRULE") is not None or e.get("RDATE")
+        for e in events
+    )
+
+
+def event_entries(
+    calendar_id: str,
+    data: str | bytes,
+    me: str = "",
+    *,
+    since: datetime,
+    until: datetime | None = None,
+) -> tuple[str, list[CalendarEntry]]:
+    """The UID of one calendar resource's event ("" when it holds none) and its
+    entries: the event, or each occurrence of a recurring event that ends after `since`
+    and starts before `until` (by default `RECURRENCE_WINDOW` after `since`), its
+    EXDATEs left out and its RECURRENCE-ID overrides applied (their times and their
+    people; one whose STATUS is CANCELLED is a cancelled entry). recurring-ical-events
+    expands the series. `me` is the account's own address where the server knows it."""
     parsed = read_calendar(data)
-    events = [e for e in parsed.walk("VEVENT") if e.get("RECURRENCE-ID") is None]
+    events = list(parsed.walk("VEVENT"))
     if not events:
-        return None
-    vevent = events[0]
+        return "", []
+    if not _recurs(events):
+        entry = _entry(calendar_id, events[0], me)
+        return entry.event_id, [entry]
+    uid = clean_text(events[0].get("UID", ""), 1024)
+    if not uid:
+        raise ValueError("an event without a UID")
+    until = until or since + RECURRENCE_WINDOW
+    found = []
+    # A day early: an all-day or floating occurrence may end after `since` in some zone.
+    for occurrence in recurring_ical_events.of(parsed).between(since - timedelta(days=1), until):
+        entry = _entry(calendar_id, occurrence, me, occurrence=occurrence.decoded("RECURRENCE-ID"))
+        if entry.cancelled or (entry.end is not None and latest_instant(entry.end) > since):
+            found.append(entry)
+    return uid, found
+
+
+def _entry(
+    calendar_id: str, vevent: icalendar.cal.Component, me: str, occurrence: When | None = None
+) -> CalendarEntry:
     uid = clean_text(vevent.get("UID", ""), 1024)
     if not uid:
         raise ValueError("an event without a UID")
     if str(vevent.get("STATUS", "")).upper() == "CANCELLED":
-        return CalendarEntry(calendar_id, uid, cancelled=True)
+        return CalendarEntry(calendar_id, uid, cancelled=True, occurrence=occurrence)
     start = _when(vevent.decoded("DTSTART"))
     if start is None:
         raise ValueError("an event without a start")
@@ -201,4 +248,5 @@ def entry_from(calendar_id: str, data: str | bytes, me: str = "") -> CalendarEnt
         attendees=tuple(people),
         description=clean_multiline(vevent.get("DESCRIPTION", ""), DESCRIPTION_LIMIT),
         organizer=None if organizer is None else _person(organizer, me),
+        occurrence=occurrence,
     )

@@ -121,19 +121,21 @@ class MemoryMailbox:
 class MemoryCalendarReader:
     """The user's calendars in memory; a calendar's cursor is the length of its change log.
 
-    `calls` records the cursor of each read.
+    An entry is known by its event id and occurrence (each occurrence of a recurring
+    event is put on its own). `calls` records the cursor of each read.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, dict[str, CalendarEntry]] = {}
-        self._log: dict[str, list[str]] = {}
+        self._entries: dict[str, dict[tuple[str, str], CalendarEntry]] = {}
+        self._log: dict[str, list[tuple[str, str]]] = {}
         self._oldest_cursor: dict[str, int] = {}
         self.calls: list[str | None] = []
 
     def put(self, entry: CalendarEntry) -> None:
-        """The user creates, moves or (with `cancelled` set) deletes an event."""
-        self._entries.setdefault(entry.calendar_id, {})[entry.event_id] = entry
-        self._log.setdefault(entry.calendar_id, []).append(entry.event_id)
+        """The user creates, moves or (with `cancelled` set) deletes an event or occurrence."""
+        key = (entry.event_id, "" if entry.occurrence is None else entry.occurrence.isoformat())
+        self._entries.setdefault(entry.calendar_id, {})[key] = entry
+        self._log.setdefault(entry.calendar_id, []).append(key)
 
     def expire_cursors(self) -> None:
         """Every calendar forgets its past: cursors older than the latest change expire."""

@@ -7,8 +7,10 @@ tracked contact), or when its title matches an interview pattern and names a
 tracked organization. The interviewers are the organizer and attendees at that
 organization: never the user (known by every address they own), rooms or
 resources. An all-day event is its day in the user's time zone, a floating time
-the user's local time. A moved event moves the interview (and so its duties); a
-cancelled or deleted one cancels it.
+the user's local time. Each occurrence of a recurring event is an interview of its
+own, known by the event and the occurrence (`source_key`, the same whichever reader
+gave it). A moved event moves the interview (and so its duties); a cancelled or
+deleted one cancels it, and a deleted series cancels every occurrence.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pursuit.connectors.base import Attendee, CalendarEntry, CalendarReader, Whe
 from pursuit.daemon.errors import CursorExpired, StoreError
 from pursuit.daemon.mail import skip_item
 from pursuit.daemon.matcher import Directory, domain_of, normalize
-from pursuit.daemon.models import Organization, OrgStatus
+from pursuit.daemon.models import Interview, Organization, OrgStatus
 from pursuit.daemon.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,22 +64,71 @@ def sync_interviews(
                     raise  # a full disk is no bad invitation: the job stops, nothing skipped
                 except Exception as exc:  # one stranger's invitation never stops the job
                     skip_item(store, name, describe_entry(entry), exc, now)
+            since = now - lookback
             if cursor is None:
-                found += cancel_unlisted(store, calendar_id, changes.entries, since=now - lookback)
+                found += cancel_unlisted(store, calendar_id, changes.entries, since=since)
+            for event_id in changes.whole_events:
+                found += cancel_unlisted(
+                    store, calendar_id, changes.entries, since=since, event_id=event_id
+                )
             store.save_cursor(name, changes.cursor, now=now)
     return found
 
 
+def occurrence_stamp(when: When) -> str:
+    """An occurrence as Google writes it in an instance's id: the UTC time
+    (20261204T130000Z), or the day of an all-day event (20261204); a floating time
+    as it is written (20261204T140000)."""
+    if not isinstance(when, datetime):
+        return f"{when:%Y%m%d}"
+    if when.tzinfo is None:
+        return f"{when:%Y%m%dT%H%M%S}"
+    return f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def source_key(entry: CalendarEntry) -> str:
+    """Where an interview came from: the calendar and the event, and for an occurrence
+    of a recurring event `_` and its stamp. Google's instance ids have this form, so an
+    occurrence read through Google or through CalDAV has one key, and the keys stored
+    before occurrences were told apart stay valid."""
+    key = f"{entry.calendar_id}:{entry.event_id}"
+    return key if entry.occurrence is None else f"{key}_{occurrence_stamp(entry.occurrence)}"
+
+
+_STAMP = re.compile(r"_\d{8}(?:T\d{6}Z?)?")
+
+
+def event_interviews(store: Store, calendar_id: str, event_id: str) -> dict[str, Interview]:
+    """{source key: interview} of an event: its own and each of its occurrences'."""
+    key = f"{calendar_id}:{event_id}"
+    return {
+        found: interview
+        for found, interview in store.interviews_by_source(key).items()
+        if found == key or _STAMP.fullmatch(found[len(key) :])
+    }
+
+
 def cancel_unlisted(
-    store: Store, calendar_id: str, listed: Sequence[CalendarEntry], *, since: datetime
+    store: Store,
+    calendar_id: str,
+    listed: Sequence[CalendarEntry],
+    *,
+    since: datetime,
+    event_id: str | None = None,
 ) -> int:
-    """After a full listing of a calendar, cancel its interviews the listing no longer
-    holds: their events were deleted while no cursor could say so (a sync token that
-    expired lists only the events that are left). Returns how many were cancelled."""
-    present = {f"{calendar_id}:{entry.event_id}" for entry in listed}
+    """After a full listing of a calendar (or of one event's occurrences, `event_id`),
+    cancel its interviews the listing no longer holds: their events were deleted while
+    no cursor could say so (a sync token that expired lists only the events that are
+    left), or their occurrences dropped from the series. Returns how many were cancelled."""
+    present = {source_key(entry) for entry in listed if not entry.cancelled}
+    held = (
+        store.interviews_by_source(f"{calendar_id}:")
+        if event_id is None
+        else event_interviews(store, calendar_id, event_id)
+    )
     cancelled = 0
-    for source_key, interview in store.interviews_by_source(f"{calendar_id}:").items():
-        if source_key in present or interview.cancelled or interview.end <= since:
+    for key, interview in held.items():
+        if key in present or interview.cancelled or interview.end <= since:
             continue
         log.info("%s: interview %d: its event is gone; cancelled", calendar_id, interview.id)
         store.cancel_interview(interview.id)
@@ -91,7 +142,8 @@ MAX_INTERVIEWERS = 20
 
 
 def describe_entry(entry: CalendarEntry) -> str:
-    return f"event {entry.event_id[:200]!r} ({entry.start or 'no start'})"
+    occurrence = "" if entry.occurrence is None else f", occurrence {entry.occurrence}"
+    return f"event {entry.event_id[:200]!r} ({entry.start or 'no start'}{occurrence})"
 
 
 def instant(when: When, zone: tzinfo) -> datetime:
@@ -109,12 +161,17 @@ def apply_entry(
     now: datetime,
     zone: tzinfo | None = None,
 ) -> bool:
-    source_key = f"{entry.calendar_id}:{entry.event_id}"
-    existing = store.interview_by_source(source_key)
+    key = source_key(entry)
+    existing = store.interview_by_source(key)
     if entry.cancelled or entry.start is None or entry.end is None:
-        if existing is not None and not existing.cancelled:
-            store.cancel_interview(existing.id)
-        return existing is not None
+        if entry.occurrence is None:  # the event is gone, and each of its occurrences
+            gone = list(event_interviews(store, entry.calendar_id, entry.event_id).values())
+        else:
+            gone = [] if existing is None else [existing]
+        for interview in gone:
+            if not interview.cancelled:
+                store.cancel_interview(interview.id)
+        return bool(gone)
     zone = zone or now.tzinfo or UTC
     start, end = instant(entry.start, zone), instant(entry.end, zone)
     if isinstance(entry.start, date) and not isinstance(entry.start, datetime):
@@ -145,7 +202,7 @@ def apply_entry(
             contact_ids,
             position=org.positions[0] if org.positions else None,
             source="calendar",
-            source_key=source_key,
+            source_key=key,
         )
     else:
         store.set_interview(existing.id, start=start, end=end, interviewers=contact_ids)

@@ -1,31 +1,43 @@
-"""One invitation, one meaning: the same events read through CalDAV (a real Radicale)
-and through Google Calendar (the emulator, with the real client libraries) give the
+"""One invitation, one meaning: the same events read through CalDAV (a real Radicale,
+with sync tokens and by ETags), through Google Calendar (the emulator, with the real
+client libraries) and straight from their iCalendar text (the memory reader) give the
 same interviews, because the readers hand over facts and `daemon/interviews.py`
 alone decides what they mean.
 
-The invitations are shaped as real ones are: a Zoom or Calendly booking whose one
-other person is its ORGANIZER, an all-day onsite (VALUE=DATE), a floating time,
-a room on the invitation.
+The corpus (tests/fixtures/invitations, each file naming the public sample it
+follows) holds what real invitations do: Outlook and Exchange's Windows zone names
+with and without their VTIMEZONE, Outlook's "Customized Time Zone" from two senders
+with two sets of rules, a zone of Exchange's own naming on a daily series, a Zoom or
+Calendly booking whose one other person is its ORGANIZER, a room, an all-day onsite,
+a Google series with an EXDATE and an occurrence moved with another interviewer, a
+Thunderbird series with a cancelled occurrence. Then the organizers change them: a
+cancellation, a move (SEQUENCE up), an EXDATE added, an occurrence moved and another
+cancelled, an event deleted; each interview and its duties follow, on every path.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import pytest
 from support.google_emulator import GoogleEmulator
+from support.invitations import fixture, google_events, google_id, uid_of
 from support.radicale_server import PASSWORD, USER, RadicaleServer, running
 
-from pursuit.connectors.base import CalendarReader
+from pursuit.config.settings import Settings, parse_settings
+from pursuit.connectors.base import CalendarEntry, CalendarReader
 from pursuit.connectors.caldav import CaldavCalendar, CaldavCalendarReader
 from pursuit.connectors.google_auth import load_credentials
 from pursuit.connectors.google_calendar import GoogleCalendarReader
-from pursuit.connectors.ical import entry_from
+from pursuit.connectors.ical import event_entries
+from pursuit.connectors.memory import MemoryCalendarReader
 from pursuit.daemon.interviews import sync_interviews
+from pursuit.daemon.jobs import plan
 from pursuit.daemon.store import Store
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -195,23 +207,413 @@ def test_the_same_invitations_mean_the_same_through_caldav_and_google(
     ]
 
 
-# ------------------------------------------------------------------- time zones
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "invitations"
+# ------------------------------------------------------------------ the corpus
 
 
-def start_of(text: str | bytes) -> Any:
-    entry = entry_from("cal", text, ME)
-    assert entry is not None
-    return entry.start
+#: The organizations the user follows, by the domain their people write from.
+ORGANIZATIONS = {
+    "Acme Networks": "acme.test",
+    "Globex": "globex.test",
+    "Initech": "initech.test",
+    "Umbrella": "umbrella.test",
+    "Hooli": "hooli.test",
+    "Vandelay Industries": "vandelay.test",
+    "Pied Piper": "piedpiper.test",
+    "Soylent": "soylent.test",
+    "Wonka Industries": "wonka.test",
+    "Stark Industries": "stark.test",
+}
+CORPUS = (
+    "teams-pacific",
+    "exchange-w-europe",
+    "outlook-customized-europe",
+    "outlook-customized-eastern",
+    "exchange-cdo-daily",
+    "zoom-host",
+    "google-loop",
+    "calendly-booking",
+    "icloud-onsite",
+    "thunderbird-series",
+)
+#: What the organizers do next: each file replaces the event of the first name.
+UPDATES = {
+    "teams-pacific": "teams-pacific-cancelled",
+    "outlook-customized-europe": "outlook-customized-europe-moved",
+    "exchange-cdo-daily": "exchange-cdo-daily-exdate",
+    "google-loop": "google-loop-updated",
+}
+DELETED = ("zoom-host", "thunderbird-series")
+#: The IANA zone Google gives a series whose TZID is the sender's own.
+GOOGLE_ZONES = {"GMT +0100 (Standard) / GMT +0200 (Daylight)": "Europe/Berlin"}
+LOOKBACK = timedelta(days=30)
 
 
-def start(name: str) -> Any:
-    return start_of((FIXTURES / f"{name}.ics").read_bytes())
+def utc(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=UTC)
 
 
-def utc(day: int, hour: int) -> datetime:
-    return datetime(2026, 12, day, hour, 0, tzinfo=UTC)
+def row(
+    name: str, occurrence: str, org: str, start: datetime, end: datetime, *people: str
+) -> tuple[Any, ...]:
+    """An interview as `interviews_held` gives it; people by the part before the @."""
+    addresses = sorted(f"{p}@{ORGANIZATIONS[org]}" for p in people)
+    return (name, occurrence, org, start, end, addresses, False)
+
+
+VANDELAY = "Vandelay Industries"
+#: (file, occurrence, organization, start, end, interviewers, cancelled), in UTC
+EXPECTED = [
+    row("calendly-booking", "", "Soylent", utc(1, 17), utc(1, 17, 30), "alex.rivera"),
+    row("exchange-cdo-daily", "20261214T090000Z", VANDELAY, utc(14, 9), utc(14, 9, 30), "art"),
+    row("exchange-cdo-daily", "20261215T090000Z", VANDELAY, utc(15, 9), utc(15, 9, 30), "art"),
+    row("exchange-cdo-daily", "20261216T090000Z", VANDELAY, utc(16, 9), utc(16, 9, 30), "art"),
+    row(
+        "exchange-w-europe",
+        "",
+        "Initech",
+        utc(7, 13),
+        utc(7, 14),
+        "bill.lumbergh",
+        "joanna.kowalski",
+    ),
+    row(
+        "google-loop",
+        "20261204T130000Z",
+        "Pied Piper",
+        utc(4, 13),
+        utc(4, 14),
+        "gilfoyle",
+        "monica.hall",
+    ),
+    row(
+        "google-loop",
+        "20261218T130000Z",
+        "Pied Piper",
+        utc(18, 15),
+        utc(18, 16),
+        "monica.hall",
+        "richard",
+    ),
+    row("icloud-onsite", "", "Wonka Industries", utc(8, 23), utc(9, 23), "charlie"),
+    row(
+        "outlook-customized-eastern",
+        "",
+        "Hooli",
+        utc(8, 14),
+        utc(8, 15),
+        "erlich.bachman",
+        "jared.dunn",
+    ),
+    row("outlook-customized-europe", "", "Umbrella", utc(8, 8), utc(8, 9), "albert.wesker"),
+    row("teams-pacific", "", "Globex", utc(3, 18), utc(3, 19), "erik.lindqvist", "priya.okafor"),
+    row(
+        "thunderbird-series",
+        "20261214T080000Z",
+        "Stark Industries",
+        utc(14, 8),
+        utc(14, 9),
+        "pepper",
+    ),
+    row(
+        "thunderbird-series",
+        "20261216T080000Z",
+        "Stark Industries",
+        utc(16, 8),
+        utc(16, 9),
+        "pepper",
+    ),
+    row("zoom-host", "", "Acme Networks", utc(2, 20), utc(2, 21), "jane.doe"),
+]
+
+
+def after_updates(rows: list[Any]) -> list[Any]:
+    """EXPECTED once UPDATES and DELETED are through."""
+    changed: dict[tuple[str, str], dict[str, Any]] = {
+        ("teams-pacific", ""): {"cancelled": True},
+        ("outlook-customized-europe", ""): {"start": utc(9, 10), "end": utc(9, 11)},
+        ("exchange-cdo-daily", "20261215T090000Z"): {"cancelled": True},
+        ("google-loop", "20261204T130000Z"): {"start": utc(5, 9), "end": utc(5, 10)},
+        ("google-loop", "20261218T130000Z"): {"cancelled": True},
+        ("zoom-host", ""): {"cancelled": True},
+        ("thunderbird-series", "20261214T080000Z"): {"cancelled": True},
+        ("thunderbird-series", "20261216T080000Z"): {"cancelled": True},
+    }
+    out = []
+    for name, occurrence, org, start, end, people, cancelled in rows:
+        change = changed.get((name, occurrence), {})
+        start, end = change.get("start", start), change.get("end", end)
+        cancelled = change.get("cancelled", cancelled)
+        out.append((name, occurrence, org, start, end, people, cancelled))
+    return sorted(out)
+
+
+class World(Protocol):
+    """The user's calendar on one path, and what the invitations do to it."""
+
+    calendar_id: str
+    names: dict[str, str]  # the path's event id -> the fixture it came from
+
+    def reader(self) -> CalendarReader: ...
+
+    def put(self, name: str, data: bytes) -> None:
+        """The invitation arrives, or replaces the earlier one of `name`."""
+
+    def delete(self, name: str) -> None: ...
+
+
+class RadicaleWorld:
+    """Each invitation one resource on a real CalDAV server, as a calendar app puts it."""
+
+    def __init__(self, server: RadicaleServer, *, use_sync_tokens: bool) -> None:
+        self.server = server
+        self.use_sync_tokens = use_sync_tokens
+        self.owner = CaldavCalendar(server.url, username=USER, password=lambda: PASSWORD)
+        principal = self.owner._principal_of()
+        self.calendar = principal.make_calendar(name="Personal", cal_id=f"cal-{use_sync_tokens}")
+        self.calendar_id = str(self.calendar.url)
+        self.names: dict[str, str] = {}
+
+    def reader(self) -> CalendarReader:
+        return CaldavCalendarReader(
+            self.server.url,
+            username=USER,
+            password=lambda: PASSWORD,
+            use_sync_tokens=self.use_sync_tokens,
+        )
+
+    def put(self, name: str, data: bytes) -> None:
+        self.names[uid_of(data)] = name
+        href = str(self.calendar.url.join(f"{name}.ics"))
+        answer = self.owner._client().put(href, data.decode(), {"Content-Type": "text/calendar"})
+        assert answer.status in (201, 204)
+
+    def delete(self, name: str) -> None:
+        answer = self.owner._client().delete(str(self.calendar.url.join(f"{name}.ics")))
+        assert answer.status in (200, 204)
+
+
+class GoogleWorld:
+    """Each invitation on a Google calendar, as Google's API gives it (the emulator)."""
+
+    calendar_id = "primary"
+
+    def __init__(self, emu: GoogleEmulator, token: Path) -> None:
+        self.emu = emu
+        self.token = token
+        self.names: dict[str, str] = {}
+
+    def reader(self) -> CalendarReader:
+        return GoogleCalendarReader(
+            load_credentials(self.token, token_uri=self.emu.token_uri),
+            self.token,
+            api_endpoint=self.emu.calendar_endpoint,
+        )
+
+    def put(self, name: str, data: bytes) -> None:
+        self.names[google_id(uid_of(data))] = name
+        for event in google_events(data, GOOGLE_ZONES):
+            self.emu.put_event(self.calendar_id, event)
+
+    def delete(self, name: str) -> None:
+        [event_id] = [i for i, n in self.names.items() if n == name]
+        self.emu.cancel_event(self.calendar_id, event_id)
+
+
+class MemoryWorld:
+    """Each invitation read straight from its text (`event_entries`), the calendar in
+    memory telling each change: an occurrence gone from a series comes back cancelled."""
+
+    calendar_id = "file"
+
+    def __init__(self) -> None:
+        self.memory = MemoryCalendarReader()
+        self.names: dict[str, str] = {}
+        self._held: dict[str, list[CalendarEntry]] = {}
+
+    def reader(self) -> CalendarReader:
+        return self.memory
+
+    def put(self, name: str, data: bytes) -> None:
+        uid, entries = event_entries(self.calendar_id, data, since=NOW - LOOKBACK)
+        self.names[uid] = name
+        now_there = {e.occurrence for e in entries}
+        for gone in self._held.get(name, []):
+            if gone.occurrence not in now_there:
+                self.memory.put(
+                    CalendarEntry(self.calendar_id, uid, True, occurrence=gone.occurrence)
+                )
+        for entry in entries:
+            self.memory.put(entry)
+        self._held[name] = entries
+
+    def delete(self, name: str) -> None:
+        [uid] = [i for i, n in self.names.items() if n == name]
+        self.memory.put(CalendarEntry(self.calendar_id, uid, cancelled=True))
+
+
+_OCCURRENCE = re.compile(r"(?P<event>.+)_(?P<stamp>\d{8}(?:T\d{6}Z?)?)")
+
+
+def interviews_held(store: Store, world: World) -> list[Any]:
+    """(file, occurrence, organization, start, end, interviewers, cancelled) of each
+    interview the store holds from the world's calendar, in UTC."""
+    orgs = {o.id: o.name for o in store.organizations()}
+    rows = []
+    prefix = f"{world.calendar_id}:"
+    for key, interview in store.interviews_by_source(prefix).items():
+        event_id, stamp = key[len(prefix) :], ""
+        if found := _OCCURRENCE.fullmatch(event_id):
+            event_id, stamp = found["event"], found["stamp"]
+        rows.append(
+            (
+                world.names[event_id],
+                stamp,
+                orgs[interview.organization_id],
+                interview.start.astimezone(UTC),
+                interview.end.astimezone(UTC),
+                sorted(p.contact.address for p in interview.interviewers),
+                interview.cancelled,
+            )
+        )
+    return sorted(rows)
+
+
+def duties_held(store: Store) -> list[Any]:
+    """(organization, kind, person, due in Paris, state) of each duty."""
+    orgs = {o.id: o.name for o in store.organizations()}
+    people = {c.id: c.address for c in store.contacts()}
+    return sorted(
+        (
+            orgs[d.organization_id],
+            str(d.kind),
+            people.get(d.contact_id) if d.contact_id is not None else None,
+            d.due.astimezone(PARIS),
+            str(d.state),
+        )
+        for d in store.duties()
+    )
+
+
+def live_through(world: World, folder: Path, settings: Settings) -> dict[str, list[Any]]:
+    """The corpus through one path: read, planned; changed by its organizers; read
+    again from the cursor, planned again."""
+    folder.mkdir()
+    store = Store.open(folder / "state.sqlite3")
+    try:
+        with store.transaction():
+            for name, domain in ORGANIZATIONS.items():
+                store.add_organization(name, [domain], [], now=NOW)
+            store.set_account_address("imap", ME)
+
+        def sync_and_plan() -> None:
+            sync_interviews(
+                store, world.reader(), [world.calendar_id], NOW, lookback=LOOKBACK, timezone=PARIS
+            )
+            plan(store, settings, "ics", NOW)
+
+        for name in CORPUS:
+            world.put(name, fixture(name))
+        sync_and_plan()
+        seen = {"interviews": interviews_held(store, world), "duties": duties_held(store)}
+        for name, update in UPDATES.items():
+            world.put(name, fixture(update))
+        for name in DELETED:
+            world.delete(name)
+        sync_and_plan()
+        seen |= {"updated": interviews_held(store, world), "updated duties": duties_held(store)}
+        return seen
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def through_every_path(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[Any]]]:
+    """The corpus through each path once, for the tests below to look at."""
+    folder = tmp_path_factory.mktemp("every-path")
+    settings = parse_settings(
+        {"timezone": "Europe/Paris", "calendar": {"ics_file": str(folder / "calendar.ics")}},
+        "test config",
+    )
+    seen = {"memory": live_through(MemoryWorld(), folder / "memory", settings)}
+    for server in running(folder):
+        for tokens, label in ((True, "caldav"), (False, "caldav by etags")):
+            world = RadicaleWorld(server, use_sync_tokens=tokens)
+            seen[label] = live_through(world, folder / label.replace(" ", "-"), settings)
+    with GoogleEmulator(user_email=ME) as emu:
+        token = folder / "google-token.json"
+        emu.write_authorized_user_file(str(token))
+        seen["google"] = live_through(GoogleWorld(emu, token), folder / "google", settings)
+    return seen
+
+
+def same_everywhere(seen: dict[str, dict[str, list[Any]]], what: str) -> list[Any]:
+    first = seen["memory"][what]
+    for path, held in seen.items():
+        assert held[what] == first, f"{what} through {path} differ from the memory reader's"
+    return first
+
+
+def test_the_corpus_gives_the_same_interviews_through_every_reader(
+    through_every_path: dict[str, dict[str, list[Any]]],
+) -> None:
+    assert same_everywhere(through_every_path, "interviews") == EXPECTED
+
+
+def test_updates_cancellations_and_deletions_move_the_interviews_on_every_path(
+    through_every_path: dict[str, dict[str, list[Any]]],
+) -> None:
+    assert same_everywhere(through_every_path, "updated") == after_updates(EXPECTED)
+
+
+def test_the_duties_follow_the_interviews_on_every_path(
+    through_every_path: dict[str, dict[str, list[Any]]],
+) -> None:
+    before = same_everywhere(through_every_path, "duties")
+    after = same_everywhere(through_every_path, "updated duties")
+
+    def thank_you(rows: list[Any], org: str, person: str) -> list[Any]:
+        return [
+            (due, state)
+            for o, kind, p, due, state in rows
+            if (o, kind, p) == (org, "thank_you", person)
+        ]
+
+    evening = datetime(2026, 12, 9, 17, 0, tzinfo=PARIS)
+    # the all-day onsite: the thank-you is that day's evening, not the next day's
+    assert thank_you(before, "Wonka Industries", "charlie@wonka.test") == [(evening, "pending")]
+    # a moved interview moves its thank-you (to the day it moved to)
+    assert thank_you(before, "Umbrella", "albert.wesker@umbrella.test") == [
+        (datetime(2026, 12, 8, 17, 0, tzinfo=PARIS), "pending")
+    ]
+    assert thank_you(after, "Umbrella", "albert.wesker@umbrella.test") == [(evening, "pending")]
+    # a cancelled or deleted interview cancels its pending duties
+    for org, person in [
+        ("Globex", "priya.okafor@globex.test"),
+        ("Acme Networks", "jane.doe@acme.test"),
+        ("Pied Piper", "richard@piedpiper.test"),
+    ]:
+        assert [state for _, state in thank_you(after, org, person)] == ["cancelled"], org
+    assert all(
+        state == "cancelled"
+        for o, _, _, _, state in after
+        if o in ("Globex", "Acme Networks", "Stark Industries")
+    )
+    # an occurrence moved to the next morning: its thank-you is that evening
+    assert (datetime(2026, 12, 5, 17, 0, tzinfo=PARIS), "pending") in thank_you(
+        after, "Pied Piper", "gilfoyle@piedpiper.test"
+    )
+
+
+# ----------------------------------------------------------------- one by one
+
+
+def starts_of(text: str | bytes) -> list[Any]:
+    _, entries = event_entries("cal", text, ME, since=NOW - LOOKBACK)
+    return [e.start for e in entries]
+
+
+def starts(name: str) -> list[Any]:
+    return starts_of(fixture(name))
 
 
 @pytest.mark.parametrize(
@@ -225,13 +627,14 @@ def test_two_senders_customized_time_zones_keep_their_own_rules(order: tuple[str
     """Outlook names every zone of its own making "Customized Time Zone": each
     invitation's times follow the VTIMEZONE it carries, whichever was read first."""
     for name in order:
-        start(name)  # both read once, in this order
-    assert start("outlook-customized-europe") == utc(8, 8)
-    assert start("outlook-customized-eastern") == utc(8, 14)
+        starts(name)  # both read once, in this order
+    assert starts("outlook-customized-europe") == [utc(8, 8)]
+    assert starts("outlook-customized-eastern") == [utc(8, 14)]
 
 
 def test_windows_zone_names_are_their_iana_zones_with_or_without_a_vtimezone() -> None:
-    pacific, berlin = start("teams-pacific"), start("exchange-w-europe")
+    [pacific] = starts("teams-pacific")
+    [berlin] = starts("exchange-w-europe")
     assert (pacific, str(pacific.tzinfo)) == (utc(3, 18), "America/Los_Angeles")
     assert (berlin, str(berlin.tzinfo)) == (utc(7, 13), "Europe/Berlin")
 
@@ -239,9 +642,70 @@ def test_windows_zone_names_are_their_iana_zones_with_or_without_a_vtimezone() -
 def test_a_tzid_no_one_defines_is_a_floating_time() -> None:
     """A TZID neither the zone database nor the resource knows: the user's local time,
     never the offsets of a zone another invitation defined under that name."""
-    start("outlook-customized-eastern")  # icalendar now holds a "Customized Time Zone"
-    text = (FIXTURES / "outlook-customized-europe.ics").read_text()
+    starts("outlook-customized-eastern")  # icalendar now holds a "Customized Time Zone"
+    text = fixture("outlook-customized-europe").decode()
     cut = text.index("END:VTIMEZONE\n") + len("END:VTIMEZONE\n")
-    assert start_of(text[: text.index("BEGIN:VTIMEZONE")] + text[cut:]) == datetime(
-        2026, 12, 8, 9, 0
-    )  # naive: floating
+    text = text[: text.index("BEGIN:VTIMEZONE")] + text[cut:]
+    [start] = starts_of(text)
+    assert start == datetime(2026, 12, 8, 9, 0)  # naive: floating
+
+
+def test_an_occurrence_has_one_key_whichever_reader_gave_it() -> None:
+    """The core's key of an occurrence is Google's instance id: `{event}_{original
+    start in UTC}`, or `_{day}` all-day; the keys of interviews Google gave before
+    occurrences were told apart stay what they were."""
+    from pursuit.connectors.google_calendar import parse_entry
+    from pursuit.daemon.interviews import source_key
+
+    uid, entries = event_entries("cal", fixture("google-loop"), ME, since=NOW - LOOKBACK)
+    assert [source_key(e) for e in entries] == [
+        f"cal:{uid}_20261204T130000Z",
+        f"cal:{uid}_20261218T130000Z",
+    ]
+    elsewhere = [
+        {
+            "id": "abc123_20261218T130000Z",
+            "recurringEventId": "abc123",
+            "originalStartTime": {"dateTime": "2026-12-18T14:00:00+01:00"},
+            "start": {"dateTime": "2026-12-18T16:00:00+01:00"},
+            "end": {"dateTime": "2026-12-18T17:00:00+01:00"},
+        },
+        {
+            "id": "abc123_20261209",
+            "recurringEventId": "abc123",
+            "originalStartTime": {"date": "2026-12-09"},
+            "start": {"date": "2026-12-10"},
+            "end": {"date": "2026-12-11"},
+        },
+    ]
+    for instance in [*google_events(fixture("google-loop"))[1:], *elsewhere]:
+        entry = parse_entry("primary", instance, "Europe/Paris")
+        assert entry is not None and entry.occurrence is not None
+        assert source_key(entry) == f"primary:{instance['id']}"
+
+
+def test_a_cancelled_instance_google_gives_by_its_id_alone_is_that_occurrence() -> None:
+    """Google only promises a cancelled exception's id, recurringEventId and
+    originalStartTime; with the id alone it is still that occurrence, not the series."""
+    from pursuit.connectors.google_calendar import parse_entry
+
+    for item, occurrence in [
+        ({"id": "abc123_20261218T130000Z", "status": "cancelled"}, utc(18, 13)),
+        ({"id": "abc123_20261209", "status": "cancelled"}, date(2026, 12, 9)),
+        ({"id": "abc123", "status": "cancelled"}, None),
+    ]:
+        entry = parse_entry("primary", item, "Europe/Paris")
+        assert entry is not None
+        assert (entry.event_id, entry.occurrence, entry.cancelled) == ("abc123", occurrence, True)
+
+
+def test_an_invitation_to_one_occurrence_alone_is_that_occurrence() -> None:
+    """An attendee invited to one occurrence of someone's series gets it without the
+    series: a VEVENT with a RECURRENCE-ID and no master."""
+    text = fixture("google-loop").decode()
+    master = text.index("BEGIN:VEVENT", text.index("END:VEVENT"))
+    only = text[:master] + "END:VCALENDAR\n"
+    uid, entries = event_entries("cal", only, ME, since=NOW - LOOKBACK)
+    assert [(e.event_id, e.occurrence, e.start) for e in entries] == [
+        (uid, datetime(2026, 12, 18, 14, 0, tzinfo=ZoneInfo("Europe/Paris")), utc(18, 15))
+    ]
