@@ -111,6 +111,8 @@ class InterviewSettings:
 class DraftSettings:
     your_name: str = ""
     template: Path | None = None
+    #: Your own address, the drafts' From (default: your mailbox's).
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -710,10 +712,11 @@ def _service(r: _Reader, table: dict[str, Any], data: dict[str, Any]) -> Service
 
 
 def _drafts(r: _Reader, table: dict[str, Any], path: Callable[[str], Path]) -> DraftSettings:
-    r.known(table, {"your_name", "template"}, "[drafts]")
+    r.known(table, {"your_name", "template", "address"}, "[drafts]")
     return DraftSettings(
         your_name=r.value(table, "your_name", str, str.strip, "", "drafts"),
         template=r.value(table, "template", str, path, None, "drafts"),
+        address=r.value(table, "address", str, _address, None, "drafts"),
     )
 
 

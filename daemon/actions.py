@@ -25,6 +25,7 @@ from pursuit.daemon.models import (
     Contact,
     Direction,
     Duty,
+    DutyKind,
     DutyState,
     Interview,
     NoteKind,
@@ -476,6 +477,50 @@ def note(
             )
         replan(store, settings, now)
     return found
+
+
+@dataclass(frozen=True)
+class ThankYouLine:
+    contact: Contact
+    duty: Duty  # the thank-you it goes into
+    replaced: str | None  # the line given before for the same thank-you
+
+
+def thank_you_line(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    contact: str,
+    text: str,
+    *,
+    organization: str | None = None,
+) -> ThankYouLine:
+    """Give CONTACT's thank-you a line of your own, placed in the draft as written, on a
+    line of its own (the latest line given counts; notes never reach a draft). It goes
+    into their latest thank-you still to send, else the latest one."""
+    text = text.strip()
+    if not text:
+        raise UserError("the line is empty: write what the thank-you should say")
+    found, _ = _latest_interview(store, contact, organization)  # says how to add one
+    org = _organization_of(store, found, organization)
+    starts = {i.id: i.start for i in store.interviews(include_cancelled=False)}
+    thanks = [
+        d
+        for d in store.duties(kinds=(DutyKind.THANK_YOU,), contact=found.id, organization=org)
+        if d.interview_id in starts and d.state != DutyState.CANCELLED
+    ]
+    if not thanks:
+        raise UserError(f"{found.display} has no thank-you to write: none is planned for them")
+    duty = max(thanks, key=lambda d: (d.state == DutyState.PENDING, starts[d.interview_id or 0]))
+    assert duty.interview_id is not None
+    interview = store.interview(duty.interview_id)
+    before = next(p.thank_you for p in interview.interviewers if p.contact.id == found.id)
+    with store.transaction():
+        store.set_interviewer(
+            duty.interview_id, found.id, note=text, now=now, note_kind=NoteKind.THANK_YOU
+        )
+        replan(store, settings, now)
+    return ThankYouLine(found, duty, before)
 
 
 def _organization_of(store: Store, contact: Contact, organization: str | None) -> int | None:

@@ -242,10 +242,27 @@ class App:
             self.store,
             template,
             now,
-            from_address=self.store.account_address(account.name) or "",
+            from_address=self.your_address() or "",
             your_name=self.settings.drafts.your_name,
         )
         return drafts.push_drafts(self.store, account.mailbox(), now)
+
+    def your_address(self) -> str | None:
+        """The user's own address, the From of the drafts: `[drafts] address`, else the
+        drafts' mailbox's, else `[summary] to`, else `[imap]`'s; None when none is known."""
+        settings = self.settings
+        if settings.drafts.address:
+            return settings.drafts.address
+        account = self.roles.drafts
+        known = self.store.account_address(account.name) if account is not None else None
+        if known:
+            return known
+        if settings.summary.to:
+            return settings.summary.to
+        imap = settings.imap
+        if imap is not None and (imap.address or "@" in imap.username):
+            return (imap.address or imap.username).lower()
+        return None
 
     def summary_address(self) -> str:
         """The user's own address, where the summary goes (never anyone else's)."""

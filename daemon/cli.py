@@ -18,7 +18,7 @@ from pursuit.daemon import actions
 from pursuit.daemon.accounts import IcsAccount
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import PursuitError, UserError
-from pursuit.daemon.models import CHANNELS, ORG_STATUSES, Duty, Organization
+from pursuit.daemon.models import CHANNELS, ORG_STATUSES, Duty, DutyState, Organization
 
 log = logging.getLogger("pursuit")
 
@@ -379,14 +379,38 @@ def commit(
 @click.argument("contact")
 @click.argument("text")
 @click.option("--org", "organization", help="For someone at several organizations: which one.")
+@click.option(
+    "--thank-you",
+    "thank_you",
+    is_flag=True,
+    help="TEXT is a line for their thank-you note, placed in it as you wrote it, on a "
+    "line of its own (the latest one given counts).",
+)
 @changes_data
-def note(app: App, contact: str, text: str, organization: str | None) -> None:
-    """Add a note on someone, e.g. the positive point you discussed (used in the thank-you
-    note and the follow-up's talking points). Each note adds to the others."""
-    found = actions.note(
+def note(app: App, contact: str, text: str, organization: str | None, thank_you: bool) -> None:
+    """Add a private note on someone: your calendar's talking points, `history` and
+    `org show` show it, a draft to anyone never does. Each note adds to the others.
+
+    With --thank-you, TEXT is what their thank-you should say instead, e.g.
+    pursuit note raj@acme.com --thank-you "I enjoyed hearing about your BGP migration."
+    """
+    if not thank_you:
+        found = actions.note(
+            app.store, app.settings, app.now(), contact, text, organization=organization
+        )
+        click.echo(f"Noted for {found.display} (private, never in a draft): {text}")
+        return
+    line = actions.thank_you_line(
         app.store, app.settings, app.now(), contact, text, organization=organization
     )
-    click.echo(f"Noted for {found.display}: {text}")
+    who = line.contact.display
+    click.echo(f"{who}'s thank-you says, on a line of its own: {text.strip()}")
+    if line.replaced is not None and line.replaced != text.strip():
+        click.echo(f"  (instead of: {line.replaced})")
+    if line.duty.state == DutyState.DONE:
+        click.echo(f"  The thank-you to {who} is done already (#{line.duty.id}).")
+    else:
+        click.echo(f"  See it: pursuit draft {line.duty.id}")
 
 
 @cli.command("log")
@@ -546,7 +570,11 @@ def snooze(app: App, duty_id: int, to: str) -> None:
 )
 @reads_data
 def draft(app: App, duty_id: int, eml_file: Path | None) -> None:
-    """Print the thank-you note of a thank-you duty, ready to send (no account needed)."""
+    """Print the thank-you note of a thank-you duty, ready to send (no account needed).
+
+    It is the draft pursuit leaves in your mailbox: none of your notes (they are
+    private), the line you gave with `pursuit note CONTACT --thank-you "..."` on a
+    line of its own, or a placeholder for it."""
     from email import message_from_bytes, policy
     from email.message import EmailMessage
 
@@ -554,16 +582,39 @@ def draft(app: App, duty_id: int, eml_file: Path | None) -> None:
     from pursuit.daemon.views import clean
 
     template = drafts.load_template(app.settings.drafts.template)
-    raw = drafts.draft_of_duty(
-        app.store, duty_id, template, app.now(), your_name=app.settings.drafts.your_name
+    found = drafts.draft_of_duty(
+        app.store,
+        duty_id,
+        template,
+        app.now(),
+        from_address=app.your_address() or "",
+        your_name=app.settings.drafts.your_name,
     )
-    message = message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
+    message = message_from_bytes(found.raw, _class=EmailMessage, policy=policy.default)
     body = message.get_body(("plain",))
     text = body.get_content() if isinstance(body, EmailMessage) else ""
+    if message["From"] is not None:
+        click.echo(f"From: {clean(str(message['From']))}")
     click.echo(f"To: {clean(str(message['To']))}")
     click.echo(f"Subject: {clean(str(message['Subject']))}")
     click.echo("")
     click.echo(clean(text, multiline=True), nl=False)
+    # What to do next goes to stderr: standard output is the note, to copy whole.
+    if found.personal_line is None:
+        click.echo(
+            f"No line of your own yet: pursuit note {found.to} --thank-you "
+            '"..." puts one in place of the [...] line.',
+            err=True,
+        )
+    if message["From"] is None:
+        click.echo(
+            "No From: pursuit does not know your address yet; give it in config.toml "
+            '([drafts] address = "you@example.com"), or connect your mailbox.',
+            err=True,
+        )
+    mailbox = drafts.in_the_mailbox(app.store, duty_id, found.raw)
+    if mailbox is not None:
+        click.echo(mailbox, err=True)
     if eml_file is not None:
         message["X-Unsent"] = "1"  # Outlook and Windows Mail open it as a draft to send
         try:

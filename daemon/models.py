@@ -102,19 +102,24 @@ class Contact:
 @dataclass(frozen=True)
 class Interviewer:
     contact: Contact
-    notes: tuple[str, ...] = ()  # oldest first
+    #: The user's private notes on this person at this interview, oldest first: for
+    #: the user's own views (talking points, history), never for a message to anyone.
+    notes: tuple[str, ...] = ()
     promised: date | None = None
+    #: The line the user gave for their thank-you (`note --thank-you`), the latest one.
+    thank_you: str | None = None
 
     @property
     def note(self) -> str | None:
-        """Every note in one phrase, for a sentence such as "I'm glad you ..."."""
+        """Every private note in one phrase, for the user's export."""
         return " and ".join(self.notes) or None
 
 
 class NoteKind(StrEnum):
-    NOTE = "note"  # what the user wrote down
+    NOTE = "note"  # what the user wrote down: private
     PROMISE = "promise"  # a day promised to follow up
     STATUS = "status"  # where the organization stood from then on
+    THANK_YOU = "thank_you"  # a line the user gave for a thank-you, placed in it as written
 
 
 @dataclass(frozen=True)
@@ -265,6 +270,18 @@ class OutboxEntry:
     done: datetime | None = None
     attempts: int = 0
     last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class DraftRecord:
+    """What pursuit queued and wrote for one thank-you's draft in the mailbox."""
+
+    duty_id: int
+    version: int  # the latest queued: 0 for the first draft, then one more per update
+    queued: bytes  # that version, as queued
+    written: bytes | None  # what pursuit last wrote to the mailbox; None before the first
+    left_alone: str | None  # "edited" or "deleted": found so there, never touched again
+    changed: datetime
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,10 @@ Key formats (target: key):
   event pursuit removed came back.
   After a calendar was lost, `{calendar}:{event key}:{sequence}:rebuilt:{uuid}`
   queues each live event again.
-- `drafts`: `draft:{duty key}`, the duty key being `thank_you:{interview}:{contact}`.
+- `drafts`: `draft:{duty key}` (the duty key being `thank_you:{interview}:{contact}`)
+  for a thank-you's first draft, `draft:{duty key}:v{version}` for each new version
+  of it (`daemon/drafts.py`: written over the mailbox's draft only while the user has
+  not edited it). The draft itself always carries `draft:{duty key}`.
 - `summary`: `summary:{ISO year}-W{week}`, one a week (see `daemon/summary.py`).
 
 A new target is a codec pair (what the payload holds) and a call of `deliver`.
@@ -73,8 +76,16 @@ def decode_event(payload: dict[str, Any]) -> CalendarEvent:
     )
 
 
-def encode_draft(raw: bytes) -> dict[str, Any]:
-    return {"raw": raw.decode()}
+def encode_draft(
+    raw: bytes, *, draft: str | None = None, duty: int | None = None
+) -> dict[str, Any]:
+    """A draft's payload: the message, the key it carries, and its duty's id."""
+    payload: dict[str, Any] = {"raw": raw.decode()}
+    if draft is not None:
+        payload["draft"] = draft
+    if duty is not None:
+        payload["duty"] = duty
+    return payload
 
 
 def decode_draft(payload: dict[str, Any]) -> bytes:
@@ -128,11 +139,17 @@ def queue_rebuild(store: Store, calendar: str, *, now: datetime) -> int:
     return queued
 
 
-def queue_draft(store: Store, duty_key: str, raw: bytes, *, now: datetime) -> bool:
-    return store.enqueue(draft_key(duty_key), DRAFT, DRAFTS, encode_draft(raw), now=now)
+def queue_draft(
+    store: Store, duty_key: str, duty_id: int, version: int, raw: bytes, *, now: datetime
+) -> bool:
+    """Queue a version of a thank-you's draft (0: the first); False if already queued."""
+    key = draft_key(duty_key) + (f":v{version}" if version else "")
+    payload = encode_draft(raw, draft=draft_key(duty_key), duty=duty_id)
+    return store.enqueue(key, DRAFT, DRAFTS, payload, now=now)
 
 
 def draft_key(duty_key: str) -> str:
+    """The key a thank-you's draft carries in the mailbox, whatever its version."""
     return f"draft:{duty_key}"
 
 

@@ -228,6 +228,7 @@ def _thank_you_event(
         else f"Send thank-you notes: {org.name} ({names})"
     )
     notes = {p.contact.id: p.notes for p in interview.interviewers}
+    lines_for_them = {p.contact.id: p.thank_you for p in interview.interviewers}
     lines = [
         f"Interview: {_when(interview.start, ctx.tz)}"
         + (f", {interview.position}" if interview.position else ""),
@@ -243,6 +244,8 @@ def _thank_you_event(
         lines.append(f"- {contact.display} <{contact.address}>: {state}")
         for noted in notes.get(contact.id, ()):
             lines.append(f"  You noted: {noted}")
+        if lines_for_them.get(contact.id):
+            lines.append(f"  Your line for the thank-you: {lines_for_them[contact.id]}")
     # The event is when the next note is to be written: a snoozed or sent one
     # does not hold it at an earlier time.
     start = min(d.due for d in [d for d in group if d.state != "done"] or group)

@@ -32,6 +32,7 @@ from pursuit.daemon.models import (
     Contact,
     Correspondence,
     Direction,
+    DraftRecord,
     Duty,
     DutyKind,
     DutyState,
@@ -322,6 +323,41 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE job IN ('gmail', 'imap') ORDER BY last_run DESC LIMIT 1;
     DELETE FROM job_runs WHERE job IN ('gmail', 'imap');
     """,
+    # 8: notes are private. A line the user gives for a thank-you is a kind of its
+    # own (no note written before becomes one), and what pursuit wrote to each
+    # mailbox draft is kept, so that a draft the user edited is never overwritten:
+    # the drafts written before are what their outbox rows hold.
+    """
+    CREATE TABLE notes_8 (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('note', 'promise', 'status', 'thank_you')),
+        text TEXT NOT NULL,
+        created TEXT NOT NULL,
+        organization_id INTEGER REFERENCES organizations(id) ON DELETE CASCADE,
+        contact_id INTEGER REFERENCES contacts(id) ON DELETE CASCADE,
+        interview_id INTEGER REFERENCES interviews(id) ON DELETE CASCADE
+    );
+    INSERT INTO notes_8 (id, kind, text, created, organization_id, contact_id, interview_id)
+        SELECT id, kind, text, created, organization_id, contact_id, interview_id FROM notes;
+    DROP TABLE notes;
+    ALTER TABLE notes_8 RENAME TO notes;
+    CREATE INDEX notes_org ON notes(organization_id);
+    CREATE INDEX notes_contact ON notes(contact_id);
+    CREATE TABLE drafts (
+        duty_id INTEGER PRIMARY KEY REFERENCES duties(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        queued TEXT NOT NULL,
+        written TEXT,
+        left_alone TEXT CHECK (left_alone IN ('edited', 'deleted')),
+        changed TEXT NOT NULL
+    );
+    INSERT INTO drafts (duty_id, version, queued, written, changed)
+        SELECT d.id, 0, json_extract(o.payload, '$.raw'),
+            CASE WHEN o.done IS NOT NULL THEN json_extract(o.payload, '$.raw') END,
+            coalesce(o.done, o.created)
+        FROM outbox o JOIN duties d ON o.key = 'draft:' || d.key
+        WHERE o.target = 'drafts' AND json_extract(o.payload, '$.raw') IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -564,9 +600,9 @@ class Store:
             return
         # Several processes may open a new database at once: the version is read
         # again inside the write lock, so exactly one of them migrates.
-        if self.version > 0:
+        if self.version > 0 and self.path is not None:
             # Before the write lock: SQLite cannot copy a database its connection writes.
-            self._keep_copy()
+            self._keep_copy(self.path)
         with self.transaction():
             current = self.version
             self._refuse_newer(current)
@@ -576,15 +612,16 @@ class Store:
                         self._db.execute(statement)
                     self._db.execute(f"PRAGMA user_version = {number}")
 
-    def _copy_path(self, version: int) -> Path:
-        return self.path.with_name(f"{self.path.name}.v{version}.bak")
+    @staticmethod
+    def _copy_path(path: Path, version: int) -> Path:
+        return path.with_name(f"{path.name}.v{version}.bak")
 
-    def _keep_copy(self) -> None:
+    def _keep_copy(self, path: Path) -> None:
         """A copy of the database as it is before an upgrade (`NAME.v6.bak`, readable
         by the user alone), one consistent snapshot: a pursuit of that version can use it
         again. Another process that upgraded it meanwhile leaves nothing to keep. The
         newest few copies are kept."""
-        partial = self.path.with_name(f"{self.path.name}.bak.partial")
+        partial = path.with_name(f"{path.name}.bak.partial")
         try:
             private_file(partial)
             copy = sqlite3.connect(partial)
@@ -596,20 +633,20 @@ class Store:
             if version >= SCHEMA_VERSION:
                 partial.unlink()
                 return
-            os.replace(partial, self._copy_path(version))
+            os.replace(partial, self._copy_path(path, version))
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise StoreError(
-                f"{self.path}: not upgraded: no copy of it could be kept first ({exc})"
+                f"{path}: not upgraded: no copy of it could be kept first ({exc})"
             ) from None
         except sqlite3.OperationalError as exc:
             partial.unlink(missing_ok=True)
             self._raise_storage_error(exc)
             raise
-        numbered = re.compile(rf"{re.escape(self.path.name)}\.v(\d+)\.bak")
+        numbered = re.compile(rf"{re.escape(path.name)}\.v(\d+)\.bak")
         copies = sorted(
             (int(found[1]), p)
-            for p in self.path.parent.glob(f"{glob.escape(self.path.name)}.v*.bak")
+            for p in path.parent.glob(f"{glob.escape(path.name)}.v*.bak")
             if (found := numbered.fullmatch(p.name))
         )
         for _, old in copies[:-KEPT_COPIES]:
@@ -617,10 +654,10 @@ class Store:
 
     def _refuse_newer(self, current: int) -> None:
         if current > SCHEMA_VERSION:
-            copy = self._copy_path(SCHEMA_VERSION)
+            copy = None if self.path is None else self._copy_path(self.path, SCHEMA_VERSION)
             kept = (
                 f"; the copy kept before that upgrade, {copy}, is this pursuit's to use"
-                if copy.exists()
+                if copy is not None and copy.exists()
                 else ""
             )
             raise StoreError(
@@ -1216,20 +1253,27 @@ class Store:
         ).fetchall()
         contacts = {c.id: c for c in self.contacts_by_id(r["contact_id"] for r in links)}
         notes: dict[tuple[int, int], list[str]] = {}
+        thank_you: dict[tuple[int, int], str] = {}
         for n in self._db.execute(
-            "SELECT n.interview_id, n.contact_id, n.text FROM notes n "
+            "SELECT n.interview_id, n.contact_id, n.kind, n.text FROM notes n "
             "JOIN interviews i ON i.id = n.interview_id "
-            f"WHERE n.kind = 'note' AND n.contact_id IS NOT NULL AND {where} "
+            f"WHERE n.kind IN ('note', 'thank_you') AND n.contact_id IS NOT NULL AND {where} "
             "ORDER BY n.created, n.id",
             params,
         ):
-            notes.setdefault((n["interview_id"], n["contact_id"]), []).append(n["text"])
+            person = (n["interview_id"], n["contact_id"])
+            if n["kind"] == NoteKind.THANK_YOU:
+                thank_you[person] = n["text"]  # the latest counts
+            else:
+                notes.setdefault(person, []).append(n["text"])
         for r in links:
+            person = (r["interview_id"], r["contact_id"])
             people.setdefault(r["interview_id"], []).append(
                 Interviewer(
                     contact=contacts[r["contact_id"]],
-                    notes=tuple(notes.get((r["interview_id"], r["contact_id"]), ())),
+                    notes=tuple(notes.get(person, ())),
                     promised=date.fromisoformat(r["promised"]) if r["promised"] else None,
+                    thank_you=thank_you.get(person),
                 )
             )
         return [
@@ -1294,14 +1338,16 @@ class Store:
         note: str | None = None,
         promised: date | None = None,
         now: datetime | None = None,
+        note_kind: NoteKind = NoteKind.NOTE,
     ) -> None:
-        """Add a note to the log of this person at this interview, or set the promised day."""
+        """Add a note (of `note_kind`) to the log of this person at this interview, or
+        set the promised day."""
         when = now or datetime.now(UTC)
         with self.transaction():
             org_id = self.interview(interview_id).organization_id
             if note is not None:
                 self.add_note(
-                    NoteKind.NOTE,
+                    note_kind,
                     note,
                     now=when,
                     organization_id=org_id,
@@ -2044,6 +2090,42 @@ class Store:
         self._write(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
             (error, entry_id),
+        )
+
+    # --- the thank-you drafts in the mailbox: what was queued, written, left alone
+
+    def draft_record(self, duty_id: int) -> DraftRecord | None:
+        row = self._db.execute("SELECT * FROM drafts WHERE duty_id = ?", (duty_id,)).fetchone()
+        if row is None:
+            return None
+        return DraftRecord(
+            duty_id=row["duty_id"],
+            version=row["version"],
+            queued=str(row["queued"]).encode(),
+            written=None if row["written"] is None else str(row["written"]).encode(),
+            left_alone=row["left_alone"],
+            changed=from_db(row["changed"]),
+        )
+
+    def record_draft_queued(self, duty_id: int, version: int, raw: bytes, *, now: datetime) -> None:
+        self._write(
+            "INSERT INTO drafts (duty_id, version, queued, changed) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (duty_id) DO UPDATE SET version = excluded.version, "
+            "queued = excluded.queued, changed = excluded.changed",
+            (duty_id, version, raw.decode(), to_db(now)),
+        )
+
+    def record_draft_written(self, duty_id: int, raw: bytes, *, now: datetime) -> None:
+        self._write(
+            "UPDATE drafts SET written = ?, changed = ? WHERE duty_id = ?",
+            (raw.decode(), to_db(now), duty_id),
+        )
+
+    def record_draft_left_alone(self, duty_id: int, why: str, *, now: datetime) -> None:
+        """The user edited or deleted the draft: pursuit never touches it again."""
+        self._write(
+            "UPDATE drafts SET left_alone = ?, changed = ? WHERE duty_id = ?",
+            (why, to_db(now), duty_id),
         )
 
     # --- duties and interviews set back by the user

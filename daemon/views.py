@@ -519,7 +519,12 @@ def pad(text: str, width: int) -> str:
 # --- the user's log, and a person's page
 
 
-NOTE_LABELS = {NoteKind.NOTE: "note", NoteKind.PROMISE: "promise", NoteKind.STATUS: "status"}
+NOTE_LABELS = {
+    NoteKind.NOTE: "note",
+    NoteKind.PROMISE: "promise",
+    NoteKind.STATUS: "status",
+    NoteKind.THANK_YOU: "thank-you",  # a line given for a thank-you note
+}
 
 
 def _note_text(note: Note) -> str:
@@ -571,7 +576,7 @@ def _render_notes(lines: list[str], notes: list[dict[str, Any]]) -> None:
     for n in notes:
         day = datetime.fromisoformat(n["date"]).strftime("%Y-%m-%d")
         who = f"  [{n['contact']}]" if n["contact"] else ""
-        lines.append(f"  {day} {n['kind']:<8} {n['text']}{who}")
+        lines.append(f"  {day} {NOTE_LABELS[NoteKind(n['kind'])]:<8} {n['text']}{who}")
 
 
 def _organizations_of(store: Store, contact: Contact | None) -> dict[str, list[str]]:
@@ -669,7 +674,7 @@ def render_contact(record: dict[str, Any]) -> str:
         for n in record["notes"]:
             day = datetime.fromisoformat(n["date"]).strftime("%Y-%m-%d")
             at = f" ({n['organization']})" if n["organization"] else ""
-            lines.append(f"  {day} {n['kind']:<8} {n['text']}{at}")
+            lines.append(f"  {day} {NOTE_LABELS[NoteKind(n['kind'])]:<8} {n['text']}{at}")
     last = record["last_correspondence"]
     if last:
         day = datetime.fromisoformat(last["date"]).strftime("%Y-%m-%d")

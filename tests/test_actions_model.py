@@ -394,7 +394,9 @@ def test_an_interview_from_before_a_rejection_is_a_record_only(
     assert pending(store, DutyKind.FOLLOW_UP) == []
 
 
-def test_the_thank_you_draft_uses_every_note(store: Store, settings: Settings) -> None:
+def test_the_thank_you_draft_holds_no_note_and_the_latest_line_given(
+    store: Store, settings: Settings
+) -> None:
     from email import message_from_bytes, policy
 
     from pursuit.daemon.drafts import TARGET, load_template, queue_drafts
@@ -404,13 +406,18 @@ def test_the_thank_you_draft_uses_every_note(store: Store, settings: Settings) -
     actions.add_interview(
         store, settings, NOW, "acme", start="2026-11-30 10:00", people=["Jane <jane@acme.com>"]
     )
-    actions.note(store, settings, NOW, "jane@acme.com", "liked my BGP migration story")
-    actions.note(store, settings, NOW, "jane@acme.com", "asked about our Rust rewrite")
+    actions.note(store, settings, NOW, "jane@acme.com", "unconvinced about my salary ask")
+    actions.thank_you_line(store, settings, NOW, "jane@acme.com", "Your BGP story stayed.")
+    line = actions.thank_you_line(
+        store, settings, NOW, "jane@acme.com", "I enjoyed hearing about your BGP migration."
+    )
+    assert line.replaced == "Your BGP story stayed."
     later = NOW + timedelta(hours=3)
     assert queue_drafts(store, load_template(None), later, from_address=ME, your_name="Sam") == 1
     [entry] = store.pending_outbox(TARGET)
     draft = message_from_bytes(decode_draft(entry.payload), policy=policy.default)
     body = draft.get_body()
     assert body is not None
-    text = " ".join(body.get_content().split())
-    assert "I'm glad you liked my BGP migration story and asked about our Rust rewrite." in text
+    lines = body.get_content().splitlines()
+    assert "I enjoyed hearing about your BGP migration." in lines  # a line of its own
+    assert not any("salary" in x or "BGP story stayed" in x for x in lines)

@@ -219,22 +219,28 @@ def test_json_keeps_non_ascii_readable(tmp_path: Path) -> None:
 
 
 def test_draft_prints_the_thank_you_and_writes_an_eml(acme: Pursuit, tmp_path: Path) -> None:
-    acme.ok("note", "jane@acme.com", "liked my BGP migration story")
+    acme.ok("note", "jane@acme.com", "--thank-you", "I liked your BGP migration story.")
     [thanks] = duties_by(acme.export(), "thank_you", "jane@acme.com")
     [follow] = duties_by(acme.export(), "follow_up", "jane@acme.com")
     eml = tmp_path / "thanks.eml"
     result = acme.run("draft", str(thanks["id"]), "--eml", str(eml))
     assert result.code == 0, result
     lines = result.out.splitlines()
-    assert lines[:4] == ["To: Jane Doe <jane@acme.com>", "Subject: Thank you", "", "Dear Jane,"]
-    assert "I'm glad you liked my BGP migration story." in result.out
+    day = (date.today() - timedelta(days=3)).strftime("%A")
+    assert lines[:4] == [
+        "To: Jane Doe <jane@acme.com>",
+        f"Subject: Thank you for your time on {day}",
+        "",
+        "Dear Jane,",
+    ]
+    assert "I liked your BGP migration story." in lines
     assert f"Wrote {eml}" in result.err
     message = email.message_from_bytes(eml.read_bytes(), _class=EmailMessage, policy=default_policy)
     assert message["To"] == "Jane Doe <jane@acme.com>"
     assert message["X-Unsent"] == "1"
     body = message.get_body(("plain",))
     assert isinstance(body, EmailMessage)
-    assert "liked my BGP migration story" in body.get_content()
+    assert "I liked your BGP migration story." in body.get_content()
 
     assert "is a follow-up, not a thank-you" in acme.one_line_error("draft", str(follow["id"]))
     acme.ok("done", str(thanks["id"]))

@@ -807,10 +807,18 @@ def test_drafts_are_queued_once_per_pending_thank_you(app: App, clock: Clock) ->
     assert queue_drafts(store, template, app.now(), **kwargs) == 2
     assert queue_drafts(store, template, app.now(), **kwargs) == 0
     assert len(store.pending_outbox("drafts")) == 2
-    # a thank-you already sent gets no draft
+
+
+def test_a_thank_you_already_sent_gets_no_draft(app: App, clock: Clock) -> None:
+    store = app.store
+    add_week(app)
+    plan(store, app.settings, "ics", app.now())
+    clock.now = AFTER
     send_and_plan(app, sent(person("jane@acme.com")))
-    store.drop_pending("drafts")
-    assert queue_drafts(store, template, app.now(), **kwargs) == 1
+    kwargs = {"from_address": ME, "your_name": "Sam Seeker"}
+    assert queue_drafts(store, load_template(None), app.now(), **kwargs) == 1
+    [entry] = store.pending_outbox("drafts")
+    assert "raj@acme.com" in entry.payload["raw"]
 
 
 def queue_thank_you_drafts(app: App, clock: Clock) -> None:
@@ -881,7 +889,8 @@ def test_the_rendered_draft(app: App, clock: Clock) -> None:
     assert body.startswith("Dear Raj,")
     assert "Acme Networks" in body
     assert "Network Engineer" in body
-    assert "I'm glad you liked my BGP migration story." in body
+    assert "liked my BGP migration story" not in body  # a note is private
+    assert "[a line of your own: what you enjoyed talking about]" in body
     assert "Sam Seeker" in body
     assert rows(store, "correspondence") == 0  # a draft is not mail sent
 
@@ -921,7 +930,7 @@ def test_a_user_template_can_set_the_subject(tmp_path: Path) -> None:
         your_name="Sam",
         organization="Acme Networks",
         position="Network Engineer",
-        note=None,
+        personal_line=None,
         interview_start=MONDAY_2PM,
         now=AFTER,
     )
