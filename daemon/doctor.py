@@ -170,6 +170,20 @@ def _when(moment: datetime, tz: Any) -> str:
     return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
 
 
+#: What to do about a job's error, by what mends it (`PursuitError.mended_by`).
+RETRIED = "read the error; pursuit retries it by itself, with backoff"
+MENDING = {
+    "config": (
+        "a retry cannot mend this: change the config as the error says, then "
+        "`systemctl --user reload pursuit` (or restart `pursuit run`)"
+    ),
+    "password": (
+        "a retry sends the same login: check the account's password_command "
+        "(or sign in again); the next try uses what it prints"
+    ),
+}
+
+
 def _jobs(app: App, now: datetime) -> list[Check]:
     tz = app.settings.timezone
     runs = app.store.job_runs()
@@ -192,11 +206,7 @@ def _jobs(app: App, now: datetime) -> list[Check]:
         last_ok = f"last success {_when(run.last_ok, tz)}" if run.last_ok else "never succeeded"
         next_try = _when(run.last_run + every, tz)
         if run.last_error:
-            fix = (
-                None
-                if name in paused
-                else ("read the error; pursuit retries it by itself, with backoff")
-            )
+            fix = None if name in paused else MENDING.get(run.last_error_kind or "", RETRIED)
             found.append(
                 Check(
                     f"job {name}",

@@ -15,6 +15,9 @@ class PursuitError(Exception):
     """Base of every error pursuit raises on purpose."""
 
     exit_code = 1
+    #: What mends it: "retry" (pursuit tries again by itself), or what only the user
+    #: can change: "config", "password". `doctor` promises a retry for "retry" alone.
+    mended_by = "retry"
 
 
 class UserError(PursuitError):
@@ -46,6 +49,8 @@ class AmbiguousName(UserError):
 class ConfigError(UserError):
     """The configuration file (or a value in it) is wrong."""
 
+    mended_by = "config"
+
 
 class StoreError(PursuitError):
     """The state database cannot be used (newer schema, corrupt file)."""
@@ -70,6 +75,8 @@ class SourceError(PursuitError):
 
 class AuthError(SourceError):
     """Credentials are missing, revoked or expired; the user must sign in again."""
+
+    mended_by = "password"
 
 
 class Unreachable(SourceError):

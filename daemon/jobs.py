@@ -239,7 +239,7 @@ def run_job(store: Store, job: Job, now: datetime) -> Outcome | None:
         raise
     except PursuitError as exc:
         log.error("job %s failed: %s", job.name, exc)
-        store.record_job_run(job.name, now=now, error=str(exc))
+        store.record_job_run(job.name, now=now, error=str(exc), error_kind=exc.mended_by)
         return Outcome(job.name, error=str(exc))
     except Exception as exc:  # a bug in one job must not stop the others
         log.exception("job %s crashed", job.name)

@@ -290,6 +290,9 @@ class JobRun:
     last_run: datetime | None
     last_ok: datetime | None
     last_error: str | None
+    #: What a retry can do about the error (`PursuitError.mended_by`): "retry", or
+    #: "config" and "password" when only the user can mend it.
+    last_error_kind: str | None = None
 
 
 @dataclass(frozen=True)

@@ -358,6 +358,19 @@ MIGRATIONS: tuple[str, ...] = (
         FROM outbox o JOIN duties d ON o.key = 'draft:' || d.key
         WHERE o.target = 'drafts' AND json_extract(o.payload, '$.raw') IS NOT NULL;
     """,
+    # 9: a promise made before notes were a log (schema 4 and older) is in the log,
+    # dated by its interview, as `commit` writes one; a job's error says whether a
+    # retry can mend it (a config or a password cannot), for `doctor`.
+    """
+    INSERT INTO notes (kind, text, created, organization_id, contact_id, interview_id)
+        SELECT 'promise', 'follow up on ' || x.promised, i.start, i.organization_id,
+            x.contact_id, x.interview_id
+        FROM interviewers x JOIN interviews i ON i.id = x.interview_id
+        WHERE x.promised IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM notes n WHERE n.kind = 'promise' AND n.contact_id = x.contact_id
+            AND n.interview_id = x.interview_id);
+    ALTER TABLE job_runs ADD COLUMN last_error_kind TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -2031,12 +2044,17 @@ class Store:
                 (source, value, to_db(now)),
             )
 
-    def record_job_run(self, job: str, *, now: datetime, error: str | None) -> None:
+    def record_job_run(
+        self, job: str, *, now: datetime, error: str | None, error_kind: str | None = None
+    ) -> None:
+        """A run of a job: its error, and the error's kind (`ErrorKind`), if it failed."""
         self._write(
-            "INSERT INTO job_runs (job, last_run, last_ok, last_error) VALUES (?, ?, ?, ?) "
+            "INSERT INTO job_runs (job, last_run, last_ok, last_error, last_error_kind) "
+            "VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (job) DO UPDATE SET last_run = excluded.last_run, "
-            "last_ok = COALESCE(excluded.last_ok, last_ok), last_error = excluded.last_error",
-            (job, to_db(now), None if error else to_db(now), error),
+            "last_ok = COALESCE(excluded.last_ok, last_ok), last_error = excluded.last_error, "
+            "last_error_kind = excluded.last_error_kind",
+            (job, to_db(now), None if error else to_db(now), error, error_kind if error else None),
         )
 
     def data_version(self) -> int:
@@ -2051,6 +2069,7 @@ class Store:
                 last_run=_opt(r["last_run"]),
                 last_ok=_opt(r["last_ok"]),
                 last_error=r["last_error"],
+                last_error_kind=r["last_error_kind"],
             )
             for r in self._db.execute("SELECT * FROM job_runs")
         }

@@ -198,3 +198,25 @@ def test_interview_patterns_are_read_from_their_old_place_and_not_twice(tmp_path
             google={"interview_patterns": ["a"]},
             interviews={"patterns": ["b"]},
         )
+
+
+def test_doctor_promises_a_retry_only_for_what_a_retry_mends(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from pursuit.daemon import doctor
+    from pursuit.daemon.app import App
+
+    settings, _ = roles_of(tmp_path, summary={"to": "me@example.org"})
+    app = App(settings)
+    try:
+        now = datetime.now(UTC)
+        app.store.record_job_run("feeds", now=now, error="HTTP 503", error_kind="retry")
+        app.store.record_job_run(
+            "summary", now=now, error="summary.to: not yours", error_kind="config"
+        )
+        found = {c.what: c for c in doctor.checks(app, now, probe=False)}
+        assert found["job feeds"].fix == doctor.RETRIED
+        summary_fix = found["job summary"].fix or ""
+        assert summary_fix.startswith("a retry cannot mend this: change the config")
+    finally:
+        app.close()

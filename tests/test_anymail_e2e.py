@@ -157,6 +157,9 @@ def test_a_wrong_imap_password_is_one_line_naming_the_server_and_the_rest_runs(
     assert doctor.code == 1, str(doctor)
     assert "job drafts: waits for the mail job to succeed" in doctor.out
     assert "job mail: failed on" in doctor.out and "login refused" in doctor.out
+    # a refused password is not mended by waiting: doctor says what is
+    assert "a retry sends the same login: check the account's password_command" in doctor.out
+    assert "pursuit retries it by itself" not in doctor.out
 
 
 def test_the_app_waits_for_mail_by_imap_idle(tmp_path: Path, dovecot: Dovecot) -> None:

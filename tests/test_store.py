@@ -310,3 +310,47 @@ def test_before_an_upgrade_a_copy_is_kept_and_named_by_an_older_pursuit(
         Store.open(path)
     assert f"pursuit.sqlite3.v{SCHEMA_VERSION}.bak, is this pursuit's to use" in str(refused.value)
     assert store_module.KEPT_COPIES == 3
+
+
+def test_promises_made_before_notes_were_a_log_are_in_it_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """Schema 4 kept a promise as the interviewer's day alone: `history` showed none."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:4]:
+        db.executescript(script)
+    db.executescript(
+        "INSERT INTO organizations (id, name, status_changed) VALUES (1, 'Acme', "
+        "'2026-11-01T00:00:00+00:00');"
+        "INSERT INTO contacts (id, organization_id, name, role) VALUES (7, 1, 'Jane', 'hr');"
+        "INSERT INTO addresses VALUES ('jane@acme.com', 7);"
+        "INSERT INTO interviews (id, organization_id, start, end) VALUES (3, 1, "
+        "'2026-11-20T13:00:00+00:00', '2026-11-20T14:00:00+00:00');"
+        "INSERT INTO interviewers (interview_id, contact_id, promised) VALUES (3, 7, "
+        "'2026-11-27');"
+        "PRAGMA user_version = 4;"
+    )
+    db.close()
+    store = Store.open(path)
+    try:
+        [promise] = [n for n in store.notes(contact=7) if n.kind == "promise"]
+        assert promise.text == "follow up on 2026-11-27"
+        assert promise.created == datetime(2026, 11, 20, 13, 0, tzinfo=UTC)  # its interview
+        assert promise.interview_id == 3 and promise.organization_id == 1
+    finally:
+        store.close()
+    Store.open(path).close()  # a second open adds nothing
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM notes WHERE kind = 'promise'").fetchone() == (1,)
+
+
+def test_a_jobs_error_keeps_what_mends_it(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "state.sqlite3")
+    try:
+        store.record_job_run("summary", now=NOW, error="summary.to: ...", error_kind="config")
+        assert store.job_runs()["summary"].last_error_kind == "config"
+        store.record_job_run("summary", now=NOW, error=None, error_kind="config")
+        assert store.job_runs()["summary"].last_error_kind is None  # a success clears it
+    finally:
+        store.close()
