@@ -376,7 +376,15 @@ def test_an_interrupted_first_gmail_sync_resumes_without_fetching_again(
     store.add_organization("Acme", ["acme.com"], [], now=now)
 
     def mailbox() -> GmailMailbox:
-        return GmailMailbox(emu.credentials(), None, api_endpoint=emu.base_url, batch_size=50)
+        # Unpaced (the emulator enforces no quota here): what resumes is the question,
+        # not how fast; pacing has its own tests (test_google_connectors.py).
+        return GmailMailbox(
+            emu.credentials(),
+            None,
+            api_endpoint=emu.base_url,
+            batch_size=50,
+            quota_units_per_second=100_000,
+        )
 
     def stop_in_the_third_batch(done: int, total: int) -> None:
         if done >= 150:
@@ -482,7 +490,13 @@ def test_a_full_disk_stops_the_job_with_one_clear_line_loses_nothing_and_resumes
     path = tmp_path / "state.sqlite3"
     store = Store.open(path)
     store.add_organization("Acme", ["acme.com"], [], now=now)
-    mailbox = GmailMailbox(emu.credentials(), None, api_endpoint=emu.base_url, batch_size=50)
+    mailbox = GmailMailbox(  # unpaced: the full disk is the question, not the quota
+        emu.credentials(),
+        None,
+        api_endpoint=emu.base_url,
+        batch_size=50,
+        quota_units_per_second=100_000,
+    )
     pages = store._db.execute("PRAGMA page_count").fetchone()[0]
     store._db.execute(f"PRAGMA max_page_count = {pages + 2}")  # a real SQLITE_FULL
     with pytest.raises(StoreError) as failure:
