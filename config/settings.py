@@ -236,27 +236,31 @@ def system_timezone() -> ZoneInfo:
 
 # --- value parsers: each returns the value or raises ValueError("expected ...")
 
-_DURATION = re.compile(
-    r"^\s*(\d+)\s*(ms|milliseconds?|s|secs?|seconds?|m|min|minutes?|h|hours?|d|days?|w|weeks?)\s*$",
-    re.I,
-)
+_UNIT = r"(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)"
+_DURATION_PART = re.compile(rf"(\d+(?:\.\d{{1,6}})?)\s*{_UNIT}(?![a-z])", re.I)
+_DURATION = re.compile(rf"^\s*(?:\d+(?:\.\d{{1,6}})?\s*{_UNIT}(?![a-z])\s*,?\s*)+$", re.I)
 _UNIT_SECONDS = {"ms": 0.001, "mi": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # No delay or interval of pursuit is longer; beyond it dates overflow.
 MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(text: str, limit: timedelta = MAX_DURATION) -> timedelta:
-    """'45d', '2w', '90m', '12h', '3 days' -> timedelta, at most `limit`."""
-    match = _DURATION.match(text)
-    if not match:
+    """'45d', '2w', '90m', '12h', '3 days', '5 min', '1 h 30 min', '1.5h' -> timedelta,
+    at most `limit`: durations as people write them."""
+    if not _DURATION.match(text):
         raise ValueError("expected a duration such as 30m, 12h, 7d or 2w")
-    name = match[2].lower()
-    unit = _UNIT_SECONDS[name[:2] if name.startswith(("ms", "milli")) else name[0]]
-    digits = match[1].lstrip("0") or "0"
-    # The length first: thousands of digits would overflow timedelta, or int() itself.
-    if len(digits) > 12 or int(digits) * unit > limit.total_seconds():
-        raise ValueError(f"expected a duration of at most {limit.days}d")
-    return timedelta(seconds=int(digits) * unit)
+    seconds = 0.0
+    for amount, unit in _DURATION_PART.findall(text):
+        # The length first: thousands of digits would overflow float, or take long.
+        if len(amount.lstrip("0").partition(".")[0]) > 12:
+            raise ValueError(f"expected a duration of at most {limit.days}d")
+        name = unit.lower()
+        seconds += (
+            float(amount) * _UNIT_SECONDS[name[:2] if name.startswith(("ms", "milli")) else name[0]]
+        )
+        if seconds > limit.total_seconds():
+            raise ValueError(f"expected a duration of at most {limit.days}d")
+    return timedelta(seconds=round(seconds, 3))
 
 
 def parse_clock(text: str) -> time:

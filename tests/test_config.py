@@ -117,6 +117,7 @@ def test_every_key_of_the_schema_is_explained_in_the_example() -> None:
     schema |= {f"summary.{k}" for k in ("to", "day", "time", "enabled", "templates")}
     schema |= {f"smtp.{k}" for k in fields(settings.SmtpSettings)}
     schema |= {f"service.{k}" for k in fields(settings.ServiceSettings)}
+    schema |= {f"interviews.{k}" for k in fields(settings.InterviewSettings)}
     assert schema - documented == set()
     assert documented - schema == set(), "the example shows a key the schema does not know"
 
@@ -194,7 +195,7 @@ def test_working_days_by_short_or_full_name_in_any_order() -> None:
         ("run_every = true", 'run_every: expected a duration in quotes, such as "15m", got true'),
         ("run_every = '0m'", "run_every: '0m': expected a duration longer than zero"),
         ("run_every = 'often'", "run_every: 'often': expected a duration such as 30m, 12h"),
-        ("[planner]\nfollow_up_delay = '1.5d'", "planner.follow_up_delay: '1.5d': expected a dur"),
+        ("[planner]\nfollow_up_delay = '1,5d'", "planner.follow_up_delay: '1,5d': expected a dur"),
         ("[planner]\nevent_duration = '0m'", "planner.event_duration: '0m': expected a duration"),
         ("[planner]\nthank_you_time = '5pm'", "planner.thank_you_time: '5pm': expected a time of"),
         ("[planner]\nthank_you_time = '24:00'", "planner.thank_you_time: '24:00': expected"),
@@ -564,3 +565,21 @@ def test_typographic_quotes_are_named_with_their_line(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "line 2 has the typographic quote \u201c (U+201C)" in message
     assert "straight quotes" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("written", "minutes"),
+    [
+        ("5 min", 5),
+        ("1 h", 60),
+        ("30 mins", 30),
+        ("1 hr", 60),
+        ("1.5h", 90),
+        ("1h30m", 90),
+        ("1 h 30 min", 90),
+        ("2 wks", 14 * 24 * 60),
+        ("90 minutes", 90),
+    ],
+)
+def test_durations_as_people_write_them(written: str, minutes: int) -> None:
+    assert settings.parse_duration(written) == timedelta(minutes=minutes)
