@@ -99,18 +99,101 @@ HIRING_SYSTEMS = frozenset(
 TENANT_IN_LOCAL_PART = ("myworkday.com", "icims.com", "personio.de", "personio.com")
 TENANT_IN_SUBDOMAIN = ("teamtailor-mail.com", "recruitee.com")
 
-REJECTION = re.compile(
-    r"move forward with other candidates|moving forward with other candidates"
-    r"|not (?:been )?selected|decided not to (?:proceed|move forward)"
-    r"|will not be (?:moving|proceeding) forward|not be moving forward"
-    r"|pursue other candidates|position has been filled"
-    r"|regret to inform|unfortunately,? we (?:will|have|won't|are not)"
-    r"|not a (?:good )?(?:fit|match) at this time",
-    re.I,
+
+def _any_of(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I)
+
+
+#: A rejection says the decision itself, as real ones word it (the sources are in
+#: tests/fixtures/hiring_mail/README.md): "we're moving forward with your application",
+#: "unfortunately, we have to move your interview" or "la oferta de empleo" are none.
+REJECTION = _any_of(
+    # English
+    r"\b(?:move|moving|go|going|proceed|proceeding|continue|continuing)\s+(?:forward\s+)?"
+    r"with\s+(?:other|another|a\s+different|more\s+qualified)\s+(?:candidate|applicant|profile)",
+    r"\b(?:pursue|pursuing|selected|chose|chosen|hired|offered\s+the\s+(?:position|role|job)\s+to"
+    r"|offer\s+the\s+(?:position|role|job)\s+to|extend(?:ed)?\s+(?:an\s+)?offer\s+to)"
+    r"\s+(?:another|other|a\s+different)\s+(?:candidate|applicant)",
+    r"(?:\bnot|n't|\bunable\s+to|\bno\s+longer)\s+(?:(?:be|to|able\s+to)\s+)*"
+    r"(?:move|moving|proceed|proceeding|progress|progressing|advance|advancing|pursue|pursuing)"
+    r"\s+(?:forward|further|ahead|with\s+(?:your|you\b)|your\s+(?:application|candidacy))",
+    r"\bregret\s+to\s+(?:inform|tell|let\s+you\s+know)\b",
+    r"\b(?:position|role|job|vacancy|opening)\s+(?:has|have)\s+(?:now\s+|already\s+)?been\s+filled",
+    r"\bfilled\s+the\s+(?:position|role)\b",
+    r"\b(?:you|you've|application|candidacy|profile)\s+(?:(?:was|were|has|have|had|is|are)\s*)?"
+    r"(?:not|n't)\s+(?:been\s+)?(?:selected|shortlisted|successful)\b",
+    r"\b(?:application|candidacy)\s+(?:has\s+been|was|is)\s+unsuccessful\b",
+    r"\b(?:go|going|went)\s+(?:in\s+)?(?:a\s+|another\s+)?different\s+direction\b",
+    r"\b(?:experience|skills|profile|background|qualifications)\s+(?:\S+\s+){0,3}?"
+    r"(?:do|does|did)(?:\s+not|n't)\s+(?:quite\s+)?(?:match|meet|align\s+with)\b",
+    r"\b(?:you|application|candidacy)\s+(?:\S+\s+){0,2}?no\s+longer\s+(?:be(?:ing)?\s+)?"
+    r"(?:considered|under\s+consideration)\b",
+    r"\bnot\s+(?:a|the)\s+(?:right\s+|good\s+|strong\s+)?(?:fit|match)\s+(?:for\s+(?:this|the)|at\s+this)",
+    # French
+    r"\b(?:ne|n')\s*(?:\S+\s+){0,3}?(?:pas|plus)\s+(?:\S+\s+){0,2}?donner\s+(?:une\s+)?suite\b",
+    r"\b(?:candidature|profil|dossier)\s+(?:\S+\s+){0,2}?n'(?:a|ont|est)\s+pas\s+(?:été\s+)?retenue?",
+    r"\b(?:ne|n')\s*(?:\S+\s+){0,3}?pas\s+(?:pu\s+)?reten(?:ir|u)\s+(?:votre|ta)\s+"
+    r"(?:candidature|profil|dossier)",
+    r"\b(?:le|au)\s+regret\s+de\s+vous\b",
+    r"\bregrett\w*\s+de\s+vous\s+(?:informer|annoncer|faire\s+part)\b",
+    r"\b(?:retenu|choisi|sélectionné|privilégié|poursuivre|continuer|avancer)\s+(?:\S+\s+){0,4}?"
+    r"(?:d'autres|un\s+autre|une\s+autre)\s+(?:candidat|profil)",
+    r"\b(?:poste|offre)\s+(?:a\s+(?:déjà\s+)?été|est\s+(?:désormais|déjà))\s+pourvue?\b",
+    # German
+    r"\b(?:Bewerbung|Kandidatur|Unterlagen|Sie|dich)\s+(?:\S+\s+){0,5}?nicht\s+(?:\S+\s+){0,2}?"
+    r"(?:berücksichtig|weiterverfolg|weiter\s+verfolg|in\s+Betracht)",
+    r"\bfür\s+(?:(?:eine|einen)\s+)?(?:andere[nr]?\s+)?(?:Bewerb|Kandidat)\w*\s+(?:\S+\s+){0,2}?"
+    r"entschieden\b",
+    r"\banderen\s+(?:Bewerb|Kandidat)\w*\s+den\s+Vorzug\b",
+    r"\b(?:wurde|ist|sind|wurden)\s+(?:\S+\s+){0,2}?(?:bereits|inzwischen|anderweitig)\s+"
+    r"(?:besetzt|vergeben)\b",
+    r"\bBewerbungsprozess\s+(?:\S+\s+){0,4}?beenden\b",
+    r"\bnicht\s+in\s+die\s+engere\s+(?:Wahl|Auswahl)\b",
+    # Spanish
+    r"\bno\s+(?:\S+\s+){0,2}?(?:continuar|seguir|avanzar)\s+(?:adelante\s+)?con\s+(?:tu|su)\s+"
+    r"(?:candidatura|solicitud|postulación|proceso)",
+    r"\b(?:seguir|continuar|avanzar)\s+(?:adelante\s+)?con\s+otr[oa]s\s+(?:candidat|perfil|postulant)",
+    r"\blamentamos\s+(?:tener\s+que\s+)?(?:informar|comunicar)",
+    r"\bno\s+(?:ha|has|han|hemos)\s+sido\s+seleccionad[oa]s?\b",
+    r"\b(?:puesto|vacante|posición)\s+(?:ya\s+)?(?:ha\s+sido|fue)\s+cubiert[oa]\b",
 )
-OFFER = re.compile(
-    r"pleased to (?:extend|offer)|offer letter|extend (?:you )?an offer"
-    r"|job offer|offer of employment|happy to offer you",
+#: An offer of the job, not of an interview: "pleased to offer you an interview",
+#: "le plaisir de vous proposer un entretien" or "Stellenangebot" are none.
+OFFER = _any_of(
+    # English
+    r"\boffer\s+letter\b",
+    r"\boffer\s+of\s+employment\b",
+    r"\b(?:employment|formal|written|verbal)\s+offer\b",
+    r"\byour\s+offer\s+(?:from|letter|details|package)\b",
+    r"\b(?:extend|extending|make|making|send|sending|present|presenting)\s+(?:you\s+)?"
+    r"(?:a|an|our|the)\s+(?:(?:formal|written|verbal|official|conditional|final)\s+)?offer\b"
+    r"(?!\s+to\s+(?:an)?other)",
+    r"\boffer\s+you\s+(?:the|a|this)\s+"
+    r"(?:(?!interview|call|chat|meeting|conversation|slot|time)\S+\s+){0,5}?"
+    r"(?:position|role|job|post)\b",
+    r"\b(?:pleased|delighted|happy|thrilled|excited)\s+to\s+(?:extend|offer)\s+(?:you\s+)?"
+    r"(?:(?:the|a|an|our)\s+)?(?:(?:formal|written|official)\s+)?(?:offer|position|role|job)\b",
+    # French
+    r"\b(?:proposition|promesse|offre)\s+d'embauche\b",
+    r"\b(?:plaisir|heureux|heureuse|ravie?s?)\s+de\s+vous\s+(?:proposer|offrir)\s+(?:le|ce|un)\s+"
+    r"poste\b",
+    # German
+    r"\bVertragsangebot",
+    r"\b(?:Stelle|Position)\s+(?:\S+\s+){0,6}?anbieten\s+zu\s+können\b",
+    r"\bAngebot\s+(?:zu\s+)?(?:unterbreiten|machen)\b",
+    # Spanish
+    r"\b(?:complace|alegra|gusta|encanta)\s+(?:\S+\s+){0,2}?ofrecer(?:te|le)?\s+(?:el|la|un|una)\s+"
+    r"(?:puesto|posición|cargo|plaza|empleo)\b",
+    r"\bcarta\s+(?:de\s+)?oferta\b",
+    r"\bpropuesta\s+(?:formal\s+)?de\s+contrataci[oó]n\b",
+)
+#: A clause that only supposes says nothing of this application: "if we decide not to
+#: move forward, we'll let you know", "should you not be selected", "si votre
+#: candidature n'est pas retenue", "falls wir ...", "si no has sido seleccionado". The
+#: text is read without them, each up to its next comma or full stop.
+CONDITIONAL = re.compile(
+    r"\b(?:if|should|unless|whether|in\s+case|in\s+the\s+event|si|s'il|au\s+cas\s+où"
+    r"|dans\s+le\s+cas\s+où|falls|sollte[nst]?|wenn|sofern|en\s+caso\s+de)\b[^.,;:!?\n]*",
     re.I,
 )
 
@@ -149,8 +232,10 @@ def is_bulk(message: MailMessage) -> bool:
 
 
 def verdict(message: MailMessage) -> str | None:
-    """'rejection', 'offer' or None, read from the subject and snippet."""
-    text = f"{message.subject}\n{message.snippet}"
+    """'rejection', 'offer' or None, read from the subject and the start of the text
+    (a rejection first: "we have extended an offer to another candidate" is one)."""
+    text = f"{message.subject}\n{message.snippet}".replace("\u2019", "'")
+    text = CONDITIONAL.sub(" ", text)
     if REJECTION.search(text):
         return "rejection"
     if OFFER.search(text):
