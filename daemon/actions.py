@@ -20,6 +20,7 @@ from pursuit.daemon.addresses import check_name, other_form, parse_person
 from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
 from pursuit.daemon.errors import AmbiguousName, UserError
 from pursuit.daemon.interviews import quoted_name, reopen_for_interview
+from pursuit.daemon.matcher import organization_named
 from pursuit.daemon.models import (
     Channel,
     Contact,
@@ -372,6 +373,8 @@ class Promise:
     already: bool = False  # the same day was promised before
     #: Why the promised day is not when the follow-up is due, in words.
     instead: str | None = None
+    #: The organization pursuit chose among the person's several (see `Chosen`).
+    chose: Chosen | None = None
 
 
 def commit(
@@ -421,7 +424,13 @@ def commit(
         replan(store, settings, now)
     duty = store.duty_by_key(key)
     already = promised_before == day and before is not None and before == duty
-    return Promise(found, day, duty, already, _why_not_due(store, duty, day, interview, tz))
+    instead = _why_not_due(store, duty, day, interview, tz)
+    chose = None
+    if organization is None:
+        chose = _chose(
+            store, found, interview.organization_id, "the organization of their latest interview"
+        )
+    return Promise(found, day, duty, already, instead, chose)
 
 
 def _why_not_due(
@@ -523,6 +532,23 @@ def thank_you_line(
     return ThankYouLine(found, duty, before)
 
 
+@dataclass(frozen=True)
+class Chosen:
+    """The organization a command chose for someone at several, the user naming none."""
+
+    organization: Organization
+    why: str  # "named in what you logged", "the organization of their latest interview"...
+    others: tuple[Organization, ...]  # the person's other organizations
+
+
+def _chose(store: Store, contact: Contact, org_id: int | None, why: str) -> Chosen | None:
+    """What to say of the choice of ORG_ID: nothing when the person has one organization."""
+    if org_id is None or len(contact.organization_ids) < 2:
+        return None
+    others = tuple(store.organization(o) for o in contact.organization_ids if o != org_id)
+    return Chosen(store.organization(org_id), why, others)
+
+
 def _organization_of(store: Store, contact: Contact, organization: str | None) -> int | None:
     """The organization the user named, which must be one of the person's."""
     if organization is None:
@@ -562,6 +588,9 @@ class Logged:
     when: datetime
     already: bool = False  # the same entry was logged a moment before: not logged twice
     fulfilled: tuple[Duty, ...] = ()  # duties this entry marked done
+    #: The organization pursuit chose among the person's several, and why (None when
+    #: the user named it or the person has one).
+    chose: Chosen | None = None
 
 
 def log_by_hand(
@@ -574,14 +603,29 @@ def log_by_hand(
     *,
     inbound: bool = False,
     when: str | None = None,
+    organization: str | None = None,
 ) -> Logged:
-    """Log a call, an email or a note with CONTACT (at WHEN, default now).
+    """Log a call, an email or a note with CONTACT (at WHEN, default now), about
+    ORGANIZATION for someone at several (else the one TEXT names, else the one of their
+    latest interview or message: said in `Logged.chose`).
 
     It takes effect at once: an email you sent after an interview is that
     person's thank-you (then follow-up), as mail found by the service is; a call
-    you made after an interview is that person's follow-up.
+    you made after an interview is that person's follow-up. Either only at the
+    organization it is about.
     """
     found = store.find_contact(contact)
+    org_id = _organization_of(store, found, organization)
+    chose = None
+    if org_id is None:
+        org_id = organization_named(
+            {o: store.organization(o).name for o in found.organization_ids}, text
+        )
+        why = "named in what you logged"
+        if org_id is None:
+            org_id = store.latest_organization_of(found.id)
+            why = "the organization of their latest interview or message"
+        chose = _chose(store, found, org_id, why)
     moment = parse_moment(when, settings.timezone) if when else now
     if moment > now + LOG_AHEAD_AT_MOST:  # a log is of what happened: a later time is a typo
         raise UserError(
@@ -596,7 +640,7 @@ def log_by_hand(
             and earlier.subject == text
             and abs(earlier.date - moment) <= SAME_ENTRY_WITHIN
         ):
-            return Logged(found, earlier.date, already=True)
+            return Logged(found, earlier.date, already=True, chose=chose)
     message_id = f"<manual-{uuid.uuid4()}@pursuit>"
     pending_before = {d.id for d in pending_duties(store)}
     with store.transaction():
@@ -605,24 +649,32 @@ def log_by_hand(
             direction=direction,
             when=moment,
             channel=Channel(channel),
-            organization_id=store.latest_organization_of(found.id),
+            organization_id=org_id,
             contact_ids=[found.id],
             subject=text,
             people=found.addresses,
         )
         if channel == "call" and not inbound:
-            _call_fulfils_follow_up(store, found, moment, text, message_id, settings.timezone)
+            _call_fulfils_follow_up(
+                store, found, org_id, moment, text, message_id, settings.timezone
+            )
         replan(store, settings, now)  # a sent email fulfils the duty it answers
     fulfilled = tuple(
         duty for duty_id in sorted(pending_before) if (duty := store.duty(duty_id)).state == "done"
     )
-    return Logged(found, moment, fulfilled=fulfilled)
+    return Logged(found, moment, fulfilled=fulfilled, chose=chose)
 
 
 def _call_fulfils_follow_up(
-    store: Store, contact: Contact, moment: datetime, text: str, message_id: str, tz: ZoneInfo
+    store: Store,
+    contact: Contact,
+    org_id: int | None,
+    moment: datetime,
+    text: str,
+    message_id: str,
+    tz: ZoneInfo,
 ) -> None:
-    interview_id = store.latest_interview_with(contact.id)
+    interview_id = store.latest_interview_with(contact.id, org_id)
     if interview_id is None or store.interview(interview_id).start > moment:
         return
     duty = store.duty_by_key(f"follow_up:{interview_id}:{contact.id}")

@@ -18,6 +18,7 @@ from pursuit.daemon import actions
 from pursuit.daemon.accounts import IcsAccount
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import PursuitError, UserError
+from pursuit.daemon.interviews import quoted_name
 from pursuit.daemon.models import CHANNELS, ORG_STATUSES, Duty, DutyState, Organization
 
 log = logging.getLogger("pursuit")
@@ -342,7 +343,10 @@ def _duty_words(app: App, duty: Duty) -> str:
     kind = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}[duty.kind]
     if duty.contact_id is None:
         return kind
-    return f"{kind} to {app.store.contact(duty.contact_id).display}"
+    contact = app.store.contact(duty.contact_id)
+    if len(contact.organization_ids) > 1:  # which of their organizations it is for
+        return f"{kind} to {contact.display} ({app.store.organization(duty.organization_id).name})"
+    return f"{kind} to {contact.display}"
 
 
 @cli.command()
@@ -373,6 +377,16 @@ def commit(
         click.echo(f"Already promised: follow up with {who} on {promise.day:%a %d %b %Y}")
     else:
         click.echo(f"Follow up with {who} on {promise.day:%a %d %b %Y}")
+    _say_chosen(promise.chose)
+
+
+def _say_chosen(chose: actions.Chosen | None) -> None:
+    """Which of a person's organizations a command chose, why, and how to name another."""
+    if chose is None:
+        return
+    other = chose.others[0].name if len(chose.others) == 1 else "another"
+    names = " or ".join(quoted_name(o.name) for o in chose.others)
+    click.echo(f"  About {chose.organization.name}: {chose.why} (for {other}, add --org {names})")
 
 
 @cli.command()
@@ -419,13 +433,28 @@ def note(app: App, contact: str, text: str, organization: str | None, thank_you:
 @click.argument("text")
 @click.option("--in", "inbound", is_flag=True, help="They reached you (default: you reached them).")
 @click.option("--at", "when", help="When (default: now).")
+@click.option("--org", "organization", help="For someone at several organizations: which one.")
 @changes_data
 def log_entry(
-    app: App, channel: str, contact: str, text: str, inbound: bool, when: str | None
+    app: App,
+    channel: str,
+    contact: str,
+    text: str,
+    inbound: bool,
+    when: str | None,
+    organization: str | None,
 ) -> None:
     """Log a call, an email or a note by hand."""
     logged = actions.log_by_hand(
-        app.store, app.settings, app.now(), channel, contact, text, inbound=inbound, when=when
+        app.store,
+        app.settings,
+        app.now(),
+        channel,
+        contact,
+        text,
+        inbound=inbound,
+        when=when,
+        organization=organization,
     )
     who = logged.contact.display
     if logged.already:
@@ -433,6 +462,7 @@ def log_entry(
         click.echo(f"Already logged: {channel} with {who} at {at:%H:%M}; not logged twice")
         return
     click.echo(f"Logged {channel} with {who}")
+    _say_chosen(logged.chose)
     for duty in logged.fulfilled:
         click.echo(f"  Duty #{duty.id} done: {_duty_words(app, duty)}")
 

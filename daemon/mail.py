@@ -328,10 +328,17 @@ def fulfil_duties(
 
     Each person's thank-you comes first, then the follow-up. Mail to someone
     else at the organization counts for everyone there when no interviewer
-    was addressed directly.
+    was addressed directly. Mail about one of a person's organizations fulfils
+    none of their duties at another: a recruiter at two has a thank-you at each.
     """
     pending = store.duties(state=DutyState.PENDING, kinds=FULFILLED_BY_MAIL, after_interview=True)
-    addressed = [d for d in pending if d.contact_id in contact_ids]
+    theirs = {c: store.contact(c).organization_ids for c in contact_ids}
+    addressed = [
+        d
+        for d in pending
+        if d.contact_id in theirs
+        and (d.organization_id == org_id or org_id not in theirs[d.contact_id])
+    ]
     if not addressed and org_id is not None:
         addressed = [d for d in pending if d.organization_id == org_id]
     done: list[Duty] = []

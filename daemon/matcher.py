@@ -290,11 +290,9 @@ class Directory:
             return None, "no organization"
         if len(orgs) == 1:
             return orgs[0], "their organization"
-        folded = text.casefold()
-        for org_id in sorted(orgs, key=lambda o: -len(self.org_names.get(o, ""))):
-            name = self.org_names.get(org_id, "").casefold()
-            if name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", folded):
-                return org_id, "named in the subject"
+        named = organization_named({o: self.org_names.get(o, "") for o in orgs}, text)
+        if named is not None:
+            return named, "named in the subject"
         if contact_id in self.latest and self.latest[contact_id] in orgs:
             return self.latest[contact_id], "their latest interview or message"
         return orgs[0], "the first organization they belonged to"
@@ -320,11 +318,17 @@ class Directory:
         return found.pop() if len(found) == 1 else None
 
     def organization_named_in(self, text: str) -> int | None:
-        folded = text.casefold()
-        for org_id, name in sorted(self.org_names.items(), key=lambda kv: -len(kv[1])):
-            if re.search(rf"(?<!\w){re.escape(name.casefold())}(?!\w)", folded):
-                return org_id
-        return None
+        return organization_named(self.org_names, text)
+
+
+def organization_named(names: dict[int, str], text: str) -> int | None:
+    """The organization (of these, by id) whose name TEXT holds as words, the longest
+    name first ("Acme Networks Europe" before "Acme Networks")."""
+    folded = text.casefold()
+    for org_id, name in sorted(names.items(), key=lambda kv: -len(kv[1])):
+        if name and re.search(rf"(?<!\w){re.escape(name.casefold())}(?!\w)", folded):
+            return org_id
+    return None
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from pursuit.daemon.addresses import other_form
+from pursuit.daemon.addresses import ascii_domain, natural_order, other_form
 from pursuit.daemon.errors import AmbiguousName, DiskFull, StoreError, UserError
 from pursuit.daemon.files import make_private_dirs
 from pursuit.daemon.models import (
@@ -1006,15 +1006,23 @@ class Store:
             if found is None and other is not None:
                 found = self.contact_by_address(other)
             if found is None:
-                raise UserError(f"no contact with address {text!r} (see `pursuit status`)")
+                raise UserError(
+                    f"no contact with address {text!r} "
+                    f"(add them: `pursuit contact add {address} --org {self._org_of(address)}`)"
+                )
             return found
         folded = wanted.casefold()
         named = self._contacts("c.name != ''", ()) if folded else []
-        matches = [c for c in named if c.name.casefold() == folded] or [
-            c for c in named if folded in c.name.casefold()
+        # "Sean O'Brien" finds the "O'Brien, Sean" an Outlook invitation gave.
+        forms = {c.id: (c.name.casefold(), natural_order(c.name).casefold()) for c in named}
+        matches = [c for c in named if folded in forms[c.id]] or [
+            c for c in named if any(folded in form for form in forms[c.id])
         ]
         if not matches:
-            raise UserError(f"no contact named {text!r}")
+            raise UserError(
+                f"no contact named {text!r} "
+                f'(add them: `pursuit contact add "{wanted} <ADDRESS>" --org ORGANIZATION`)'
+            )
         if len(matches) > 1:
             names = [f"{c.name} <{c.address}>" for c in matches]
             raise AmbiguousName(
@@ -1023,6 +1031,23 @@ class Store:
                 f"contact {text!r} is ambiguous: it matches {', '.join(names)}; give the address",
             )
         return matches[0]
+
+    def _org_of(self, address: str) -> str:
+        """The tracked organization an address's domain belongs to, as a command takes
+        it (ORGANIZATION when none): for a hint."""
+        domain = address.rpartition("@")[2]
+        tracked: dict[str, int] = {}
+        for known, owner in self.domains().items():
+            with suppress(ValueError):
+                tracked[ascii_domain(known)] = owner
+        with suppress(ValueError):
+            labels = ascii_domain(domain).split(".")
+            for start in range(len(labels) - 1):
+                org_id = tracked.get(".".join(labels[start:]))
+                if org_id is not None:
+                    name = self.organization(org_id).name
+                    return f'"{name}"' if any(c.isspace() for c in name) else name
+        return "ORGANIZATION"
 
     def ensure_contact(
         self,

@@ -202,10 +202,12 @@ def _more(lines: list[str], count: int, shown: int) -> None:
 
 
 def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[str, Any]:
-    """Correspondence, interviews and finished duties of an organization or contact."""
+    """Correspondence, interviews and finished duties of an organization or contact;
+    each entry names the organization it is about (None when it is about none)."""
     org = target if isinstance(target, Organization) else None
     contact = None if isinstance(target, Organization) else target
     contacts = {c.id: c for c in store.contacts()}
+    names = {o.id: o.name for o in store.organizations()}
     entries: list[dict[str, Any]] = []
     if org is not None:
         messages = store.correspondence(organization_id=org.id)
@@ -228,6 +230,7 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
                 "direction": m.direction,
                 "text": m.subject or m.snippet,
                 "with": [contacts[c].display for c in m.contact_ids if c in contacts],
+                "organization": names.get(m.organization_id or -1),
             }
         )
     for i in interviews:
@@ -238,6 +241,7 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
                 "direction": None,
                 "text": ("cancelled: " if i.cancelled else "") + (i.position or "interview"),
                 "with": [p.contact.display for p in i.interviewers],
+                "organization": names.get(i.organization_id),
             }
         )
     for d in duties:
@@ -250,9 +254,10 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
                     "direction": None,
                     "text": f"{KIND_LABELS[d.kind]} done ({d.evidence})",
                     "with": [who] if who else [],
+                    "organization": names.get(d.organization_id),
                 }
             )
-    entries.extend(_note_entries(store, org, contact, contacts, tz))
+    entries.extend(_note_entries(store, org, contact, contacts, names, tz))
     entries.sort(key=lambda e: datetime.fromisoformat(e["date"]), reverse=True)
     return {"title": title, "entries": entries, **_organizations_of(store, contact)}
 
@@ -266,11 +271,15 @@ def render_history(record: dict[str, Any]) -> str:
     if not record["entries"]:
         lines.append("  nothing recorded yet")
     arrows = {"in": "<-", "out": "->", None: "  "}
-    for entry in record["entries"]:
+    # A person at several organizations: each line says which one it is about.
+    orgs = [e.get("organization") or "" for e in record["entries"]] if len(at or ()) > 1 else []
+    column = max(map(display_width, orgs), default=0)
+    for index, entry in enumerate(record["entries"]):
         who = ", ".join(entry["with"])
         when = datetime.fromisoformat(entry["date"]).strftime("%Y-%m-%d %H:%M")
+        about = f"{pad(orgs[index], column)}  " if orgs else ""
         lines.append(
-            f"  {when}  {arrows[entry['direction']]} {entry['type']:<9} {entry['text']}"
+            f"  {when}  {arrows[entry['direction']]} {entry['type']:<9} {about}{entry['text']}"
             + (f"  [{who}]" if who else "")
         )
     return "\n".join(lines) + "\n"
@@ -538,6 +547,7 @@ def _note_entries(
     org: Organization | None,
     contact: Contact | None,
     contacts: dict[int, Contact],
+    names: dict[int, str],
     tz: ZoneInfo,
 ) -> list[dict[str, Any]]:
     """Notes, promises and status changes as history entries."""
@@ -551,6 +561,7 @@ def _note_entries(
             "direction": None,
             "text": _note_text(n),
             "with": [contacts[n.contact_id].display] if n.contact_id in contacts else [],
+            "organization": names.get(n.organization_id or -1),
         }
         for n in notes
     ]

@@ -214,3 +214,132 @@ def test_a_promise_moved_with_its_interview_lands_on_a_working_day(tmp_path: Pat
     p.ok("run", "--once")
     [event] = [e for e in p.calendar_events() if str(e["summary"]).startswith("Follow up")]
     assert event.decoded("dtstart").date().isoformat() == "2026-12-14"
+
+
+# --- a person at two organizations
+
+RITA = "Rita Recruiter <rita@agency.example>"
+
+
+def rita_at_two(tmp_path: Path) -> Pursuit:
+    """Rita presented you to Acme (interview Thursday) and to Globex (Friday)."""
+    p = acme(tmp_path)
+    p.ok("org", "add", "Globex", "--domain", "globex.com")
+    p.ok("interview", "add", "acme", "--at", "2026-11-26 10:00", "--with", RITA)
+    p.ok("interview", "add", "globex", "--at", "2026-11-27 10:00", "--with", RITA)
+    return p
+
+
+def states(p: Pursuit, kind: str) -> dict[str, str]:
+    return {d["organization"]: d["state"] for d in duties_by(p.export(), kind)}
+
+
+def test_a_log_with_someone_at_two_organizations_closes_only_that_ones_thank_you(
+    tmp_path: Path,
+) -> None:
+    p = rita_at_two(tmp_path)
+
+    out = p.ok("log", "email", "rita@agency.example", "Thank you")
+    assert out.splitlines()[1:] == [
+        "  About Globex: the organization of their latest interview or message "
+        '(for Acme Networks, add --org "Acme Networks")',
+        f"  Duty #{duty_id(p, 'thank_you', 'Globex')} done: thank-you to Rita Recruiter (Globex)",
+    ]
+    assert states(p, "thank_you") == {"Acme Networks": "overdue", "Globex": "done"}
+
+    out = p.ok("log", "email", "rita@agency.example", "Thank you too", "--org", "acme")
+    assert "About" not in out  # named: nothing chosen
+    assert "thank-you to Rita Recruiter (Acme Networks)" in out
+    assert states(p, "thank_you") == {"Acme Networks": "done", "Globex": "done"}
+
+    # A call whose words name an organization is about that one.
+    out = p.ok("log", "call", "rita@agency.example", "Acme Networks: next steps")
+    assert "About Acme Networks: named in what you logged (for Globex, add --org Globex)" in out
+    assert states(p, "follow_up") == {"Acme Networks": "done", "Globex": "pending"}
+
+    p.ok("org", "add", "Initech", "--domain", "initech.example")
+    line = p.one_line_error("log", "call", "rita@agency.example", "hello", "--org", "initech")
+    assert "Rita Recruiter is not at Initech (add them: `pursuit contact add" in line
+
+
+def test_commit_says_which_organization_it_chose_for_someone_at_two(tmp_path: Path) -> None:
+    p = rita_at_two(tmp_path)
+
+    out = p.ok("commit", "rita@agency.example", "--on", "friday")
+
+    assert out == (
+        "Follow up with Rita Recruiter on Fri 04 Dec 2026\n"
+        "  About Globex: the organization of their latest interview "
+        '(for Acme Networks, add --org "Acme Networks")\n'
+    )
+    assert "About" not in p.ok("commit", "rita@agency.example", "--on", "friday", "--org", "acme")
+
+
+def test_the_history_of_someone_at_two_organizations_names_one_on_each_line(
+    tmp_path: Path,
+) -> None:
+    p = rita_at_two(tmp_path)
+    p.ok("log", "email", "rita@agency.example", "Thank you", "--org", "globex")
+    p.ok("commit", "rita@agency.example", "--in", "5d", "--org", "acme")
+
+    lines = p.ok("history", "rita@agency.example").splitlines()
+
+    assert lines[:2] == ["Rita Recruiter <rita@agency.example>", "  at Acme Networks, Globex"]
+    about = {line.split()[3 if "->" in line else 2]: line for line in lines[2:]}
+    assert "  -> email     Globex         Thank you  [Rita Recruiter]" in about["email"]
+    assert "     promise   Acme Networks  follow up on 2026-12-01" in about["promise"]
+    interviews = [line for line in lines if " interview " in line]
+    assert [line.split("interview ")[1][:13] for line in interviews] == [
+        "Globex       ",
+        "Acme Networks",
+    ]
+    record = p.ok("history", "rita@agency.example", "--json")
+    assert '"organization": "Globex"' in record and '"organization": "Acme Networks"' in record
+    # Someone at one organization: no column for it.
+    p.ok("interview", "add", "acme", "--at", "2026-11-26 15:00", "--with", "Jane <jane@acme.com>")
+    assert "  -> " not in p.ok("history", "jane@acme.com")
+    assert "interview Acme" not in p.ok("history", "jane@acme.com")
+
+
+def duty_id(p: Pursuit, kind: str, organization: str) -> int:
+    [duty] = [d for d in duties_by(p.export(), kind) if d["organization"] == organization]
+    return int(duty["id"])
+
+
+# --- someone not known yet, and a name typed in its natural order
+
+
+def test_a_log_with_someone_unknown_says_how_to_add_them(tmp_path: Path) -> None:
+    p = acme(tmp_path)
+
+    line = p.one_line_error("log", "call", "sean@acme.com", "Intro call")
+    assert line == (
+        "pursuit: no contact with address 'sean@acme.com' (add them: "
+        '`pursuit contact add sean@acme.com --org "Acme Networks"`)'
+    )
+    p.ok("contact", "add", "sean@acme.com", "--org", "Acme Networks")
+    assert p.ok("log", "call", "sean@acme.com", "Intro call") == "Logged call with sean@acme.com\n"
+
+    assert "--org ORGANIZATION" in p.one_line_error("log", "call", "x@elsewhere.example", "Hi")
+    assert p.one_line_error("log", "call", "Zed", "Hi") == (
+        "pursuit: no contact named 'Zed' "
+        '(add them: `pursuit contact add "Zed <ADDRESS>" --org ORGANIZATION`)'
+    )
+
+
+def test_a_last_first_name_is_found_typed_first_last(tmp_path: Path) -> None:
+    p = acme(tmp_path)
+    p.ok(
+        "interview",
+        "add",
+        "acme",
+        "--at",
+        "2026-11-27 10:00",
+        "--with",
+        "O'Brien, Sean <s@acme.com>",
+    )
+
+    assert p.ok("commit", "Sean O'Brien", "--on", "friday") == (
+        "Follow up with O'Brien, Sean on Fri 04 Dec 2026\n"
+    )
+    assert p.ok("history", "sean o'brien").startswith("O'Brien, Sean <s@acme.com>\n")
