@@ -9,8 +9,10 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.cli import Pursuit, Result
@@ -107,6 +109,36 @@ def test_a_string_exit_is_printed_to_stderr_with_exit_1(
     monkeypatch.setattr(views, "status", leaves)
     result = Pursuit(tmp_path).run("status")
     assert (result.code, result.out, result.err) == (1, "", "pursuit: gone (simulated)\n")
+
+
+def test_a_log_line_of_a_server_thread_of_the_test_is_no_part_of_the_commands_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    go, logged = threading.Event(), threading.Event()
+
+    def server() -> None:
+        go.wait(10)
+        logging.getLogger("some.server").error("a line of the test's server")
+        logged.set()
+
+    thread = threading.Thread(target=server, daemon=True)
+    thread.start()
+    from pursuit.daemon import views
+
+    real = views.status
+
+    def status(*args: Any, **kwargs: Any) -> Any:
+        logging.getLogger("pursuit.daemon.views").warning("a line of the command")
+        go.set()
+        assert logged.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views, "status", status)
+    result = Pursuit(tmp_path).run("status")
+    thread.join(10)
+    assert result.code == 0, str(result)
+    assert "a line of the command" in result.err
+    assert "test's server" not in result.err
 
 
 def test_the_test_process_is_left_as_it_was(tmp_path: Path) -> None:

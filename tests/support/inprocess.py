@@ -209,9 +209,17 @@ def _attributes(owner: object, **values: object) -> Iterator[None]:
 
 @contextmanager
 def _logging() -> Iterator[None]:
-    """No handler on the root logger (a process starts with none); afterwards every
-    logger's handlers, level, propagation and disabled flag as they were."""
+    """No handler on the root logger (a process starts with none), and those the command
+    adds hear its own threads only (a server the test runs in a thread, logging
+    meanwhile, is no part of the command's stderr); afterwards every logger's handlers,
+    level, propagation and disabled flag as they were."""
     root = logging.getLogger()
+    own = _OwnThreads({t.ident for t in threading.enumerate()} - {threading.get_ident()})
+
+    def add_handler(handler: logging.Handler) -> None:
+        handler.addFilter(own)
+        logging.Logger.addHandler(root, handler)
+
     loggers = [root] + [
         logger
         for logger in logging.root.manager.loggerDict.values()
@@ -221,9 +229,11 @@ def _logging() -> Iterator[None]:
     disabled = logging.root.manager.disable
     for handler in list(root.handlers):
         root.removeHandler(handler)
+    setattr(root, "addHandler", add_handler)  # noqa: B010 -- on this logger object only
     try:
         yield
     finally:
+        delattr(root, "addHandler")
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for logger, level, handlers, propagate, was_disabled in saved:
@@ -232,6 +242,15 @@ def _logging() -> Iterator[None]:
             logger.propagate = propagate
             logger.disabled = was_disabled
         logging.disable(disabled)
+
+
+class _OwnThreads(logging.Filter):
+    def __init__(self, foreign: set[int | None]) -> None:
+        super().__init__()
+        self.foreign = foreign
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread not in self.foreign
 
 
 @contextmanager
