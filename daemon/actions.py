@@ -463,7 +463,7 @@ def note(
     text: str,
     *,
     organization: str | None = None,
-) -> Contact:
+) -> Noted:
     """Add to the notes on CONTACT: at their latest interview (at ORGANIZATION), where the
     thank-you and the follow-up use them; a person not interviewed yet keeps it in their
     record. A second note adds, never replaces."""
@@ -473,19 +473,26 @@ def note(
     found = store.find_contact(contact)
     org = _organization_of(store, found, organization)
     interview_id = store.latest_interview_with(found.id, org)
+    at: int | None
+    if interview_id is not None:
+        at, why = store.interview(interview_id).organization_id, "of their latest interview"
+    else:
+        at = org or store.latest_organization_of(found.id)
+        why = "of their latest message (or the first they were added to)"
     with store.transaction():
         if interview_id is not None:
             store.set_interviewer(interview_id, found.id, note=text, now=now)
         else:
-            store.add_note(
-                NoteKind.NOTE,
-                text,
-                now=now,
-                organization_id=org or store.latest_organization_of(found.id),
-                contact_id=found.id,
-            )
+            store.add_note(NoteKind.NOTE, text, now=now, organization_id=at, contact_id=found.id)
         replan(store, settings, now)
-    return found
+    chose = None if org else _chose(store, found, at, f"the organization {why}")
+    return Noted(found, chose)
+
+
+@dataclass(frozen=True)
+class Noted:
+    contact: Contact
+    chose: Chosen | None = None  # the organization chosen among the person's several
 
 
 @dataclass(frozen=True)
@@ -493,6 +500,7 @@ class ThankYouLine:
     contact: Contact
     duty: Duty  # the thank-you it goes into
     replaced: str | None  # the line given before for the same thank-you
+    chose: Chosen | None = None  # the organization chosen among the person's several
 
 
 def thank_you_line(
@@ -529,7 +537,11 @@ def thank_you_line(
             duty.interview_id, found.id, note=text, now=now, note_kind=NoteKind.THANK_YOU
         )
         replan(store, settings, now)
-    return ThankYouLine(found, duty, before)
+    why = "the organization of their latest thank-you" + (
+        " still to send" if duty.state == DutyState.PENDING else ""
+    )
+    chose = None if org else _chose(store, found, duty.organization_id, why)
+    return ThankYouLine(found, duty, before, chose)
 
 
 @dataclass(frozen=True)

@@ -409,16 +409,18 @@ def note(app: App, contact: str, text: str, organization: str | None, thank_you:
     pursuit note raj@acme.com --thank-you "I enjoyed hearing about your BGP migration."
     """
     if not thank_you:
-        found = actions.note(
+        noted = actions.note(
             app.store, app.settings, app.now(), contact, text, organization=organization
         )
-        click.echo(f"Noted for {found.display} (private, never in a draft): {text}")
+        click.echo(f"Noted for {noted.contact.display} (private, never in a draft): {text}")
+        _say_chosen(noted.chose)
         return
     line = actions.thank_you_line(
         app.store, app.settings, app.now(), contact, text, organization=organization
     )
     who = line.contact.display
     click.echo(f"{who}'s thank-you says, on a line of its own: {text.strip()}")
+    _say_chosen(line.chose)
     if line.replaced is not None and line.replaced != text.strip():
         click.echo(f"  (instead of: {line.replaced})")
     if line.duty.state == DutyState.DONE:

@@ -235,8 +235,8 @@ def test_a_note_goes_with_the_latest_interview(store: Store, settings: Settings)
     second = actions.add_interview(
         store, settings, NOW, "Acme", start="2026-12-10 14:00", people=["jane@acme.com"]
     )
-    found = actions.note(store, settings, NOW, "Jane Doe", "liked my BGP story")
-    assert found.name == "Jane Doe"
+    noted = actions.note(store, settings, NOW, "Jane Doe", "liked my BGP story")
+    assert noted.contact.name == "Jane Doe"
     notes = {i.id: i.interviewers[0].note for i in store.interviews()}
     assert notes == {1: None, second.id: "liked my BGP story"}
 

@@ -262,7 +262,9 @@ def test_a_log_with_someone_at_two_organizations_closes_only_that_ones_thank_you
     assert "Rita Recruiter is not at Initech (add them: `pursuit contact add" in line
 
 
-def test_commit_says_which_organization_it_chose_for_someone_at_two(tmp_path: Path) -> None:
+def test_commit_and_note_say_which_organization_they_chose_for_someone_at_two(
+    tmp_path: Path,
+) -> None:
     p = rita_at_two(tmp_path)
 
     out = p.ok("commit", "rita@agency.example", "--on", "friday")
@@ -273,6 +275,18 @@ def test_commit_says_which_organization_it_chose_for_someone_at_two(tmp_path: Pa
         '(for Acme Networks, add --org "Acme Networks")\n'
     )
     assert "About" not in p.ok("commit", "rita@agency.example", "--on", "friday", "--org", "acme")
+
+    chose = (
+        "  About Globex: the organization of their latest interview "
+        '(for Acme Networks, add --org "Acme Networks")'
+    )
+    assert p.ok("note", "rita@agency.example", "Knows the Globex CTO").splitlines()[1] == chose
+    assert "About" not in p.ok("note", "rita@agency.example", "Met at a meetup", "--org", "acme")
+    line = p.ok("note", "rita@agency.example", "--thank-you", "Thank you for the intro.")
+    assert line.splitlines()[1] == (
+        "  About Globex: the organization of their latest thank-you still to send "
+        '(for Acme Networks, add --org "Acme Networks")'
+    )
 
 
 def test_the_history_of_someone_at_two_organizations_names_one_on_each_line(
