@@ -253,11 +253,15 @@ def in_the_mailbox(store: Store, duty_id: int, raw: bytes) -> str | None:
         return None
     if record.left_alone == EDITED:
         return (
-            "The draft in your mailbox was edited there, so pursuit leaves it as it is; "
-            "above is pursuit's version."
+            "The draft in your mailbox was edited there: pursuit leaves it as you wrote it "
+            "(above is pursuit's version)."
         )
     if record.left_alone == DELETED:
-        return "The draft in your mailbox was deleted (or sent): pursuit does not write it again."
+        return (
+            "The draft pursuit left in your mailbox is gone from there (sent, deleted, or "
+            "saved anew by your mail client): pursuit leaves it to you and does not write "
+            "it again."
+        )
     if record.written is not None and same_text(record.written, raw):
         return "The draft in your mailbox says the same."
     if record.written is None:

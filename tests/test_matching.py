@@ -32,7 +32,7 @@ from pursuit.daemon.interviews import sync_interviews
 from pursuit.daemon.jobs import plan, push_events
 from pursuit.daemon.mail import store_messages, sync_mail
 from pursuit.daemon.matcher import Directory, is_bulk, match, normalize, verdict
-from pursuit.daemon.models import Duty, DutyKind, OrgStatus
+from pursuit.daemon.models import Duty, DutyKind, NoteKind, OrgStatus
 from pursuit.daemon.store import Store
 
 LOOKBACK = timedelta(days=180)
@@ -863,6 +863,45 @@ def test_a_failed_draft_is_recorded_and_created_on_the_next_round(app: App, cloc
     box.down = None
     assert push_drafts(store, box, app.now()) == 2
     assert store.pending_outbox("drafts") == []
+
+
+class DiesAfterReplacing(MemoryDraftBox):
+    """A draft box whose process dies right after a draft was replaced, once."""
+
+    dying = True
+
+    def replace_draft(self, key: str, raw: bytes) -> str | None:
+        replaced = super().replace_draft(key, raw)
+        if self.dying:
+            self.dying = False
+            raise Killed  # the mailbox holds the new version, the store never hears of it
+        return replaced
+
+
+def test_an_update_repeated_after_a_crash_is_not_taken_for_the_users_edit(
+    app: App, clock: Clock
+) -> None:
+    store = app.store
+    queue_thank_you_drafts(app, clock)
+    box = DiesAfterReplacing()
+    assert push_drafts(store, box, app.now()) == 2
+    raj = store.contact_by_address("raj@acme.com")
+    assert raj is not None
+    [interview] = store.interviews()
+    line = "Your BGP story stayed with me."
+    store.set_interviewer(interview.id, raj.id, note=line, note_kind=NoteKind.THANK_YOU)
+    kwargs = {"from_address": ME, "your_name": "Sam Seeker"}
+    assert queue_drafts(store, load_template(None), app.now(), **kwargs) == 1
+    with pytest.raises(Killed):
+        push_drafts(store, box, app.now())
+    assert push_drafts(store, box, app.now()) == 1
+    assert len(box.drafts) == 2
+    to_raj = [r for r in box.drafts.values() if b"raj@acme.com" in r]
+    assert len(to_raj) == 1 and line.encode() in to_raj[0]
+    [duty] = store.duties(kinds=(DutyKind.THANK_YOU,), contact=raj.id)
+    record = store.draft_record(duty.id)
+    assert record is not None and record.left_alone is None  # still pursuit's to update
+    assert record.written == record.queued
 
 
 def test_the_rendered_draft(app: App, clock: Clock) -> None:
