@@ -141,6 +141,57 @@ def test_a_log_line_of_a_server_thread_of_the_test_is_no_part_of_the_commands_st
     assert "test's server" not in result.err
 
 
+CUSTOM_ZONE = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+BEGIN:VTIMEZONE
+TZID:Customized Time Zone
+BEGIN:STANDARD
+DTSTART:16010101T000000
+TZOFFSETFROM:+0300
+TZOFFSETTO:+0300
+END:STANDARD
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:1@test
+DTSTART;TZID=Customized Time Zone:20261201T100000
+SUMMARY:Interview
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_time_zones_icalendar_read_in_the_test_are_none_of_the_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """icalendar keeps a VTIMEZONE it read for the rest of the process, by its TZID: a
+    command in its own process starts without those the test (or an earlier command) read."""
+    import icalendar
+    import icalendar.timezone
+
+    def cached() -> dict[str, Any]:
+        cache: dict[str, Any] = icalendar.timezone.tzp._TZP__tz_cache  # type: ignore[attr-defined]
+        return cache
+
+    icalendar.Calendar.from_ical(CUSTOM_ZONE)
+    before = dict(cached())
+    assert "Customized Time Zone" in before
+    from pursuit.daemon import views
+
+    real = views.status
+    seen: list[dict[str, Any]] = []
+
+    def status(*args: Any, **kwargs: Any) -> Any:
+        seen.append(dict(cached()))
+        icalendar.Calendar.from_ical(CUSTOM_ZONE.replace("+0300", "-0500"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views, "status", status)
+    Pursuit(tmp_path).ok("status")
+    assert seen == [{}]
+    assert cached() == before
+
+
 def test_the_test_process_is_left_as_it_was(tmp_path: Path) -> None:
     """Environment, folder, time zone, logging, signal handlers and streams: all back."""
     root = logging.getLogger()

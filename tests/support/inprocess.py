@@ -12,6 +12,8 @@ What a process has of its own is set for the call and put back after it:
 
 - `os.environ` (exactly `env`), its TZ applied with `time.tzset()`, tzlocal's
   cached zone forgotten, LC_CTYPE from LC_ALL;
+- icalendar's time zones made from VTIMEZONE components (kept for the whole
+  process: those of an earlier command, or of the test, are none of this one's);
 - the working directory and `sys.argv` (the installed script's path first);
 - standard input: empty, not a terminal; standard output and error: not
   terminals (no colors, no progress bars), UTF-8 as PYTHONIOENCODING=utf-8 makes
@@ -88,6 +90,7 @@ def run(
     threads = set(threading.enumerate())
     with ExitStack() as stack:
         stack.enter_context(_environment(env))
+        stack.enter_context(_icalendar_time_zones())
         stack.enter_context(_directory(cwd))
         stack.enter_context(_attributes(sys, argv=[program, *argv]))
         stack.enter_context(
@@ -183,6 +186,27 @@ def _forget_tzlocal() -> None:
     if module is not None:
         module._cache_tz_name = None
         module._cache_tz = None
+
+
+@contextmanager
+def _icalendar_time_zones() -> Iterator[None]:
+    """icalendar keeps each VTIMEZONE it read by its TZID for the rest of the process;
+    a new process starts with none."""
+    saved = dict(_icalendar_cache())
+    _icalendar_cache().clear()
+    try:
+        yield
+    finally:
+        cache = _icalendar_cache()
+        cache.clear()
+        cache.update(saved)
+
+
+def _icalendar_cache() -> dict[str, Any]:
+    """icalendar's cache of time zones made from VTIMEZONEs ({} if it is not loaded)."""
+    module: Any = sys.modules.get("icalendar.timezone")
+    cache = getattr(getattr(module, "tzp", None), "_TZP__tz_cache", None)
+    return cache if isinstance(cache, dict) else {}
 
 
 @contextmanager
