@@ -1,6 +1,6 @@
 """The user's week without Google: `pursuit run --once` with [imap] on a real Dovecot
-and [calendar] kind = "caldav" on a real Radicale, pursuit run as a subprocess
-configured as a user would (passwords by command)."""
+and [calendar] kind = "caldav" on a real Radicale, pursuit run through its command
+line (support.cli) configured as a user would (passwords by command)."""
 
 from __future__ import annotations
 

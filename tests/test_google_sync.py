@@ -1,7 +1,8 @@
 """The user's week with a Google account: `pursuit run --once` against the emulator.
 
 The real google-api-python-client and google-auth talk HTTP to the local
-emulator; pursuit runs as a subprocess, configured as a user would.
+emulator; pursuit runs through its command line (support.cli: in the test process, a
+subprocess where only a process shows it), configured as a user would.
 """
 
 from __future__ import annotations

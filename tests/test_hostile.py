@@ -3,7 +3,8 @@ mass mail, borrowed Message-IDs, interrupted syncs, deleted calendars, endless
 feeds, secrets in URLs, file modes and storage faults.
 
 Every hostile input goes through the real connectors (the Google emulator, the
-feed server) and pursuit runs as its user runs it, as a subprocess.
+feed server) and pursuit runs as its user runs it, through its command line (a
+subprocess of its own where runs and starts race each other).
 """
 
 from __future__ import annotations
