@@ -1,9 +1,10 @@
 """Gmail as pursuit's mailbox: the correspondence log reads it, drafts go to it.
 
 First sync: a Gmail search for the tracked addresses and domains, message ids
-from ``messages.list``, headers from batched ``messages.get(format=metadata)``.
-After that: ``history.list`` from the saved history id, one call when nothing
-changed. Bodies are never fetched. Mail is only ever sent to the user.
+from ``messages.list``, headers and the start of the text from batched
+``messages.get(format=full)`` (attachments are never fetched; the text is read,
+not kept). After that: ``history.list`` from the saved history id, one call when
+nothing changed. Mail is only ever sent to the user.
 
 Quota (https://developers.google.com/gmail/api/reference/quota): documented as
 250 units per user per second, 15,000 per minute, or 6,000 per minute depending
@@ -57,11 +58,8 @@ from pursuit.connectors.google_api import (
     retryable,
 )
 from pursuit.connectors.google_auth import auth_error
-from pursuit.connectors.headers import message_from_headers
-from pursuit.connectors.text import (
-    SUBJECT_LIMIT,
-    clean_text,
-)
+from pursuit.connectors.headers import TEXT_CHARS, message_from_headers, text_excerpt, text_part
+from pursuit.connectors.text import clean_text
 from pursuit.daemon.addresses import ascii_address, ascii_domain
 from pursuit.daemon.errors import CursorExpired, ItemError, SourceError
 
@@ -69,7 +67,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "gmail"
 DEFAULT_BATCH_URI = "https://gmail.googleapis.com/batch/gmail/v1"
-METADATA_HEADERS = HEADERS_READ
 #: Messages in these labels are not correspondence (the search skips them too).
 SKIPPED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
 #: Gmail quota units per call.
@@ -411,16 +408,15 @@ class GmailMailbox(GoogleApi):
         return results
 
     def _get_requests(self, ids: Iterable[str]) -> dict[str, Any]:
+        # format=full: the headers and the text parts (attachments stay on the server),
+        # for the start of the text every mailbox hands the core (`headers.TEXT_CHARS`):
+        # Gmail's own snippet, some 200 characters, ends before most rejections say
+        # what they are. It costs the quota units of format=metadata.
         messages = self._service.users().messages()
-        return {
-            mid: messages.get(
-                userId="me", id=mid, format="metadata", metadataHeaders=list(METADATA_HEADERS)
-            )
-            for mid in ids
-        }
+        return {mid: messages.get(userId="me", id=mid, format="full") for mid in ids}
 
     def _fetch(self, ids: Sequence[str]) -> list[MailMessage]:
-        """Metadata of these messages, parsed; deleted and unparseable ones skipped."""
+        """These messages, parsed; deleted and unparseable ones skipped."""
         found = self._batch(self._get_requests(ids), "messages.get")
         out = []
         for mid in ids:
@@ -799,20 +795,29 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def parse(resource: Mapping[str, Any]) -> MailMessage | None:
-    """A MailMessage from a ``messages.get(format=metadata)`` resource.
+    """A MailMessage from a ``messages.get(format=full)`` resource (or a metadata one,
+    whose text is then Gmail's own snippet).
 
     None for messages that are not correspondence (drafts, spam, trash);
     ItemError for one that cannot be used. Header values are read as Gmail gives
-    them (decoded) by the one header reader every mailbox shares (`connectors.headers`).
+    them (decoded) by the one header reader every mailbox shares (`connectors.headers`),
+    only those the core reads (`HEADERS_READ`), as IMAP fetches them; the text from the
+    part IMAP reads it from (`headers.text_part`), decoded the same way.
     """
     gmail_id = str(resource.get("id", "?"))
     try:
         labels = [str(x) for x in resource.get("labelIds") or []]
         if set(labels) & SKIPPED_LABELS:
             return None
+        payload = resource.get("payload") or {}
         headers: dict[str, list[str]] = {}
-        for h in (resource.get("payload") or {}).get("headers") or []:
-            headers.setdefault(str(h["name"]).lower(), []).append(str(h.get("value", "")))
+        for h in payload.get("headers") or []:
+            name = str(h["name"]).lower()
+            if name in _HEADERS_KEPT:
+                headers.setdefault(name, []).append(str(h.get("value", "")))
+        text = _text(payload)
+        if text is None:
+            text = clean_text(html.unescape(str(resource.get("snippet") or "")), TEXT_CHARS)
         internal = resource.get("internalDate")
         return message_from_headers(
             headers,
@@ -822,9 +827,59 @@ def parse(resource: Mapping[str, Any]) -> MailMessage | None:
             if internal is None
             else datetime.fromtimestamp(int(internal) / 1000, tz=UTC),
             thread=str(resource["threadId"]) if resource.get("threadId") else None,
-            snippet=clean_text(html.unescape(str(resource.get("snippet") or "")), SUBJECT_LIMIT),
+            snippet=text,
         )
     except Exception as exc:  # whatever a stranger's message holds, it is skipped alone
         raise ItemError(
             f"gmail: message {gmail_id} skipped: cannot parse it ({type(exc).__name__}: {exc})"
         ) from None
+
+
+_HEADERS_KEPT = frozenset(h.lower() for h in HEADERS_READ)
+
+
+def _text(payload: Mapping[str, Any]) -> str | None:
+    """The start of a message's text from its format=full payload (`headers.text_excerpt`);
+    None for a payload without its parts (format=metadata) or whose text part Gmail
+    serves apart (by an attachment id): Gmail's own snippet is read then."""
+    if "body" not in payload and "parts" not in payload:
+        return None
+    leaves: list[Mapping[str, Any]] = []
+    pending = [payload]
+    while pending:  # depth first, in order, as email's walk() goes
+        part = pending.pop(0)
+        if part.get("parts"):
+            pending[:0] = list(part["parts"])
+        else:
+            leaves.append(part)
+    chosen = text_part([(_content_type(p), _attachment(p)) for p in leaves])
+    if chosen is None:
+        return ""
+    part = leaves[chosen]
+    body = part.get("body") or {}
+    data = str(body.get("data") or "")
+    if not data and body.get("attachmentId"):
+        return None  # Gmail keeps this part's text apart, "as a separate attachment"
+    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    return text_excerpt(raw, _charset(part), is_html=_content_type(part) == "text/html")
+
+
+def _part_header(part: Mapping[str, Any], name: str) -> str:
+    for h in part.get("headers") or []:
+        if str(h.get("name", "")).lower() == name:
+            return str(h.get("value", ""))
+    return ""
+
+
+def _content_type(part: Mapping[str, Any]) -> str:
+    return str(part.get("mimeType") or "text/plain").lower()
+
+
+def _attachment(part: Mapping[str, Any]) -> bool:
+    disposition = _part_header(part, "content-disposition").split(";")[0].strip().lower()
+    return bool(part.get("filename")) or disposition == "attachment"
+
+
+def _charset(part: Mapping[str, Any]) -> str | None:
+    found = re.search(r'charset\s*=\s*"?([^";\s]+)', _part_header(part, "content-type"), re.I)
+    return found.group(1) if found else None

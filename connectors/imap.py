@@ -44,11 +44,8 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import DRAFTS, SENT
 
 from pursuit.connectors.base import HEADERS_READ, KEY_HEADER, MailChanges, MailMessage
-from pursuit.connectors.headers import decoded, message_from_headers
+from pursuit.connectors.headers import decoded, message_from_headers, text_excerpt, text_part
 from pursuit.connectors.secrets import is_loopback
-from pursuit.connectors.text import (
-    clean_text,
-)
 from pursuit.daemon.addresses import ascii_address, ascii_domain
 from pursuit.daemon.errors import (
     AuthError,
@@ -70,8 +67,10 @@ Auth = Literal["password", "oauth2"]
 # The body's encoding too: the snippet rejection detection reads is decoded with it.
 HEADER_FIELDS = (*HEADERS_READ, "Content-Type", "Content-Transfer-Encoding")
 _HEADERS_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(h.upper() for h in HEADER_FIELDS)})]"
-_TEXT_ITEM = "BODY.PEEK[TEXT]<0.2048>"
-SNIPPET_CHARS = 300
+#: How much of the body is fetched for the start of its text (`headers.TEXT_CHARS`):
+#: enough to get past the MIME headers and an HTML head of styles to the words.
+TEXT_BYTES = 16384
+_TEXT_ITEM = f"BODY.PEEK[TEXT]<0.{TEXT_BYTES}>"
 
 #: The Sent and Drafts folders' usual names, when the server names no special use.
 SENT_NAMES = (
@@ -825,38 +824,35 @@ def _body(data: dict[bytes, Any]) -> bytes:
 
 
 def _snippet(head: Message, text: bytes) -> str:
-    """The first words of the message's text: the start of its first text part,
-    decoded, HTML tags dropped; the part may be cut short (only 2 KB are fetched)."""
+    """The start of the message's text (`headers.text_excerpt`), read from its first
+    text part as Gmail's is (`headers.text_part`); the part may be cut short, only the
+    first `TEXT_BYTES` of the body being fetched."""
     content_type = head.get("Content-Type", "text/plain")
     encoding = head.get("Content-Transfer-Encoding", "7bit")
     partial = BytesParser().parsebytes(
         f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n".encode()
         + text
     )
-    part = next(
-        (p for p in partial.walk() if p.get_content_type() == "text/plain"),
-        next((p for p in partial.walk() if p.get_content_type() == "text/html"), None),
+    parts = [p for p in partial.walk() if not p.is_multipart()]
+    chosen = text_part(
+        [(p.get_content_type(), p.get_content_disposition() == "attachment") for p in parts]
     )
-    if part is None:
+    if chosen is None:
         return ""
+    part = parts[chosen]
     payload = part.get_payload()
     if not isinstance(payload, str):
         return ""
     if part.get("Content-Transfer-Encoding", "").strip().lower() == "base64":
-        payload = re.sub(r"[^A-Za-z0-9+/]", "", payload)
-        payload = payload[: len(payload) // 4 * 4]  # cut short at 2 KB
+        payload = re.sub(r"[^A-Za-z0-9+/=]", "", payload)
+        payload = payload[: len(payload) // 4 * 4]  # cut short with the fetch
         part.set_payload(payload)
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         return ""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        body = data.decode(charset, "replace")
-    except LookupError:
-        body = data.decode("utf-8", "replace")
-    if part.get_content_type() == "text/html":
-        body = re.sub(r"(?s)<(script|style).*?</\1>|<[^>]+>", " ", body)
-    return clean_text(body, SNIPPET_CHARS)
+    return text_excerpt(
+        data, part.get_content_charset(), is_html=part.get_content_type() == "text/html"
+    )
 
 
 def parse(data: dict[bytes, Any], source_id: str, outgoing: bool) -> MailMessage:

@@ -1,6 +1,6 @@
 """Mail as it comes off the wire, for the reliability suite: CPython's email test
 corpus, and a raw message turned into the FETCH answer an IMAP server gives
-pursuit (only the header fields it asks for, the text's first 2 KB)."""
+pursuit (only the header fields it asks for, the start of the text it asks for)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pursuit.connectors.imap import HEADER_FIELDS
+from pursuit.connectors.imap import HEADER_FIELDS, TEXT_BYTES
 
 _WANTED = frozenset(f.lower() for f in HEADER_FIELDS)
 _FIELD_NAME = re.compile(rb"^([^:\s]+)\s*:")
@@ -68,7 +68,7 @@ def fetch_answer(raw: bytes, internal: datetime) -> dict[bytes, Any]:
         b"BODY[HEADER.FIELDS (" + b" ".join(f.upper().encode() for f in HEADER_FIELDS) + b")]": (
             wanted_fields(header)
         ),
-        b"BODY[TEXT]<0>": text[:2048],
+        b"BODY[TEXT]<0>": text[:TEXT_BYTES],
         b"INTERNALDATE": internal,
     }
 
