@@ -167,6 +167,7 @@ def _search(
     logged = 0
     # One directory for the whole search: store_messages adds the newcomers to it.
     directory = Directory.from_store(store, [me])
+    flagged: dict[int, datetime] = {}  # the newest verdict flags, whatever the order
     # Only a resumed search passes `known`, so a mailbox without it still works.
     resumed = {"known": store.logged_source_ids()} if resume else {}
     for batch in mailbox.search(
@@ -179,7 +180,7 @@ def _search(
         **resumed,
     ):
         with store.transaction():
-            logged += store_messages(store, batch, me, now, directory=directory)
+            logged += store_messages(store, batch, me, now, directory=directory, flagged=flagged)
         if should_stop():
             raise Stopped
     return logged
@@ -192,19 +193,24 @@ def store_messages(
     now: datetime,
     *,
     directory: Directory | None = None,
+    flagged: dict[int, datetime] | None = None,
 ) -> int:
     """Log each matching message once; flag rejections and offers.
 
     `directory` is the caller's, kept across batches; new contacts are added to it.
+    `flagged` (the caller's too) holds the date of the message that flagged each
+    organization in this sync: the newest verdict names it, in whatever order the
+    mailbox gives the messages (Gmail's search newest first, IMAP's oldest first).
     """
     directory = directory or Directory.from_store(store, [me])
+    flagged = {} if flagged is None else flagged
     logged = 0
     for message in messages:
         newcomers: list[Contact] = []
         try:
             # A savepoint each: a message that fails leaves nothing half-stored.
             with store.transaction():
-                logged += _store_message(store, message, directory, newcomers)
+                logged += _store_message(store, message, directory, newcomers, flagged)
         except StoreError:
             raise  # a full disk is no bad message: the job stops, nothing is skipped
         except Exception as exc:  # one stranger's mail must never stop the log
@@ -242,7 +248,11 @@ def printable(text: str) -> str:
 
 
 def _store_message(
-    store: Store, message: MailMessage, directory: Directory, newcomers: list[Contact]
+    store: Store,
+    message: MailMessage,
+    directory: Directory,
+    newcomers: list[Contact],
+    flagged: dict[int, datetime],
 ) -> int:
     """Log one message if it concerns someone tracked; 1 when newly logged.
 
@@ -282,7 +292,7 @@ def _store_message(
     if not fresh:
         return 0
     if not message.outgoing and found.organization_id is not None:
-        _flag(store, message, found.organization_id)  # reads the snippet, keeps nothing
+        _flag(store, message, found.organization_id, flagged)  # reads the text, keeps none
     return 1
 
 
@@ -357,13 +367,16 @@ def fulfil_duties(
     return done
 
 
-def _flag(store: Store, message: MailMessage, org_id: int) -> None:
+def _flag(store: Store, message: MailMessage, org_id: int, flagged: dict[int, datetime]) -> None:
     said = verdict(message)
     if said is None:
         return
     org = store.organization(org_id)
     if org.status != OrgStatus.ACTIVE:
         return
+    if flagged.setdefault(org_id, message.date) > message.date:
+        return  # a newer message of this sync had its say
+    flagged[org_id] = message.date
     status = OrgStatus.REJECTED if said == "rejection" else OrgStatus.OFFER
     store.set_organization_flag(
         org_id,

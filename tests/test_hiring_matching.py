@@ -264,3 +264,28 @@ def test_what_only_looks_like_a_verdict_is_none(text: str) -> None:
 def test_a_choice_for_the_user_is_no_rejection() -> None:
     assert said("Wir haben uns sehr gerne für Sie entschieden!") is None
     assert said("Wir haben uns für Ihre Bewerbung entschieden und laden Sie ein.") is None
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_the_newest_verdict_flags_whatever_order_the_mailbox_gives(newest_first: bool) -> None:
+    """Gmail's search lists the newest first, IMAP's the oldest: one role's rejection
+    and, later, another role's offer flag the offer either way."""
+    store = Store.open(":memory:")
+    acme = store.add_organization("Acme Networks", ["acme.example"], now=NOW)
+    rejection = message(
+        person("acme@myworkday.com", "Acme Networks"),
+        subject="Update on Your Acme Networks Application",
+        snippet="We have carefully considered your application and are unable to move forward.",
+        when=NOW - timedelta(days=10),
+    )
+    offer = message(
+        person("jane@acme.example", "Jane Doe"),
+        subject="Your offer from Acme Networks",
+        snippet="We'd like to offer you the Network Architect position.",
+        when=NOW - timedelta(days=2),
+    )
+    found = [offer, rejection] if newest_first else [rejection, offer]
+    mailbox = MemoryMailbox(ME, *found, batch=1)  # each in a batch of its own
+    sync_mail(store, mailbox, NOW, lookback=timedelta(days=30))
+    flag = store.organization(acme.id).flag
+    assert flag is not None and flag.startswith('possible offer: "Your offer from Acme Networks"')
