@@ -1008,7 +1008,7 @@ class Store:
             if found is None:
                 raise UserError(
                     f"no contact with address {text!r} "
-                    f"(add them: `pursuit contact add {address} --org {self._org_of(address)}`)"
+                    + _add_hint(f"{address} --org {self._org_of(address)}")
                 )
             return found
         folded = wanted.casefold()
@@ -1021,7 +1021,7 @@ class Store:
         if not matches:
             raise UserError(
                 f"no contact named {text!r} "
-                f'(add them: `pursuit contact add "{wanted} <ADDRESS>" --org ORGANIZATION`)'
+                + _add_hint(f'"{wanted} <ADDRESS>" --org ORGANIZATION')
             )
         if len(matches) > 1:
             names = [f"{c.name} <{c.address}>" for c in matches]
@@ -2328,6 +2328,14 @@ class Store:
         """When the user last signed in to an account, if pursuit saw it."""
         raw = self._account_field(account, "granted")
         return None if raw is None else from_db(raw)
+
+
+def _add_hint(arguments: str) -> str:
+    """How to add someone a command did not find, shown as they typed them when that
+    can be shown on one line (a control character would break the message)."""
+    if arguments.isprintable():
+        return f"(add them: `pursuit contact add {arguments}`)"
+    return "(add them with `pursuit contact add`)"
 
 
 def _outbox_entry(r: sqlite3.Row) -> OutboxEntry:

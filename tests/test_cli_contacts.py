@@ -129,3 +129,14 @@ def test_nobody_by_that_name_or_address_is_the_same_error_in_every_command(
         for either in ("history", "forget"):  # an organization or a contact
             assert f"no organization or contact named {who!r}" in errors.pop(either)
         assert all(said in line and repr(who) in line for line in errors.values()), errors
+
+
+def test_a_name_with_a_control_character_is_not_echoed_into_the_hint(tmp_path: Path) -> None:
+    """Found by the generated command lines: the hint repeated a typed carriage return,
+    which split the one-line message in two."""
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    line = p.one_line_error("contact", "show", "Ja\rne")
+    assert "(add them with `pursuit contact add`)" in line
+    line = p.one_line_error("contact", "show", "jane@acme.com")
+    assert '(add them: `pursuit contact add jane@acme.com --org "Acme Networks"`)' in line
