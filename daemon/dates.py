@@ -20,7 +20,12 @@ from pursuit.daemon.errors import UserError
 YEARS_AROUND = 5
 MAX_OFFSET = timedelta(days=365 * YEARS_AROUND)
 
-MOMENT_FORMS = "YYYY-MM-DD HH:MM, optionally with an offset such as 2026-12-01 14:00+01:00"
+MOMENT_FORMS = (
+    "YYYY-MM-DD HH:MM or a day and a time (today 14:00, tomorrow 9:30, friday 10:00), "
+    "optionally with an offset such as 2026-12-01 14:00+01:00"
+)
+#: A day in words and a time of day: "today 14:00", "friday 9:30", "yesterday 16:00".
+_DAY_AND_TIME = re.compile(r"^([^\d\s]\S*)\s+(\d{1,2}):(\d{2})$")
 
 
 def date_window(today: date) -> tuple[date, date]:
@@ -38,12 +43,15 @@ def check_in_window(text: str, day: date, today: date) -> None:
 
 
 def parse_day(text: str, today: date) -> date:
-    """'2026-12-04', 'friday' (the next one after today), 'today', 'tomorrow'."""
+    """'2026-12-04', 'friday' (the next one after today), 'today', 'tomorrow',
+    'yesterday'."""
     word = text.strip().lower()
     if word == "today":
         return today
     if word == "tomorrow":
         return today + timedelta(days=1)
+    if word == "yesterday":
+        return today - timedelta(days=1)
     for index, name in enumerate(WEEKDAYS):
         if len(word) >= 3 and name.startswith(word):
             ahead = (index - today.weekday()) % 7 or 7
@@ -53,7 +61,7 @@ def parse_day(text: str, today: date) -> date:
     except ValueError:
         raise UserError(
             f"{text!r} is not a date: expected YYYY-MM-DD, a weekday such as friday, "
-            "today or tomorrow"
+            "today, tomorrow or yesterday"
         ) from None
     check_in_window(text, day, today)
     return day
@@ -83,6 +91,10 @@ def parse_moment(
         if moment.tzinfo is not None:
             return moment.astimezone(tz)
         return wall_time(text, moment, tz)
+    spoken = _DAY_AND_TIME.match(cleaned)
+    if spoken is not None and int(spoken[2]) < 24 and int(spoken[3]) < 60:
+        day = parse_day(spoken[1], today)
+        return wall_time(text, datetime.combine(day, time(int(spoken[2]), int(spoken[3]))), tz)
     if default_time is not None:
         day = parse_day(cleaned, today)
         # The user named no time: one that the clocks skip moves past the change.

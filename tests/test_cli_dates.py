@@ -128,3 +128,20 @@ def test_a_weekend_follow_up_moves_to_monday_but_a_promised_saturday_stays(
     assert f"Follow up with jane@acme.com on {promised:%a %d %b %Y}" in out
     [follow_up] = duties_by(p.export(), "follow_up")
     assert datetime.fromisoformat(follow_up["due"]).date() == promised
+
+
+def test_a_day_in_words_and_a_time_as_people_type_them(
+    tmp_path: Path, written_now: datetime
+) -> None:
+    """'today 09:00' right after an interview, 'friday 10:00' for one to come: the day
+    words `commit --on` takes, with a time (written on Monday 30 November 2026)."""
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    added = p.ok("interview", "add", "acme", "--at", "today 09:00", "--with", "jane@acme.com")
+    assert "Mon 30 Nov 2026 09:00" in added or "Mon 30 Nov 09:00" in added
+    added = p.ok("interview", "add", "acme", "--at", "fri 10:00", "--with", "raj@acme.com")
+    assert "Fri 04 Dec" in added and "10:00" in added
+    p.ok("log", "call", "jane@acme.com", "Called back", "--at", "yesterday 16:00")
+    assert "2026-11-29 16:00  -> call      Called back" in p.ok("history", "jane@acme.com")
+    line = p.one_line_error("interview", "add", "acme", "--at", "friday 25:00")
+    assert "a day and a time (today 14:00" in line
