@@ -19,7 +19,7 @@ from pursuit.config.settings import parse_domain
 from pursuit.daemon.addresses import check_name, other_form, parse_person
 from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
 from pursuit.daemon.errors import AmbiguousName, UserError
-from pursuit.daemon.interviews import quoted_name, reopen_for_interview
+from pursuit.daemon.interviews import position_of, quoted_name, reopen_for_interview
 from pursuit.daemon.matcher import organization_named
 from pursuit.daemon.models import (
     Channel,
@@ -192,7 +192,11 @@ def add_interview(
             for person_name, address in persons
         )
         interview_id = store.add_interview(
-            found.id, begins, ends, [c.id for c in contacts], position=position
+            found.id,
+            begins,
+            ends,
+            [c.id for c in contacts],
+            position=position or position_of(found),
         )
         notice = reopen_for_interview(store, found, begins, now)
         replan(store, settings, now)

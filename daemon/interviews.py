@@ -200,7 +200,7 @@ def apply_entry(
             start,
             end,
             contact_ids,
-            position=org.positions[0] if org.positions else None,
+            position=position_of(org),
             source="calendar",
             source_key=key,
         )
@@ -270,6 +270,13 @@ def reopen_for_interview(
         f"{why}: no thank-you or follow-up is planned for this interview "
         f"(to plan them: `pursuit org status {quoted_name(org.name)} active`)"
     )
+
+
+def position_of(org: Organization) -> str | None:
+    """The position an interview is for when nobody said: the one the user applied for
+    at the organization, if there is one alone (with several, a draft names none rather
+    than the wrong one). Both the calendar and `interview add` ask this."""
+    return org.positions[0] if len(org.positions) == 1 else None
 
 
 def quoted_name(name: str) -> str:
