@@ -567,6 +567,7 @@ def test_send_to_self_once_and_only_to_the_user(emu: GoogleEmulator, token_file:
 
 
 def google_calendar(emu: GoogleEmulator, token_file: Path, **options: Any) -> GoogleCalendar:
+    options.setdefault("backoff", 0.005)  # as mailbox(): that it retries, not how long it waits
     creds = load_credentials(token_file, token_uri=emu.token_uri)
     return GoogleCalendar(creds, token_file, api_endpoint=emu.calendar_endpoint, **options)
 
@@ -794,7 +795,7 @@ def test_the_calendar_whose_answer_was_lost_is_created_once(
         emu.inject_fault(503, method="calendars.insert", after_commit=True, count=3)
     else:
         emu.inject_fault(200, method="calendars.insert", after_commit=True, delay=1.5)
-    calendar = google_calendar(emu, token_file, timeout=1, backoff=0.005)
+    calendar = google_calendar(emu, token_file, timeout=1)
     calendar.upsert(event("k1"))
     owned = [c for c, cal in emu.calendars.items() if cal["summary"] == "Job search (pursuit)"]
     assert owned == [calendar.calendar_id]
