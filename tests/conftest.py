@@ -18,6 +18,9 @@ from pursuit.config.settings import Settings, parse_settings
 from pursuit.daemon.app import App
 from pursuit.daemon.store import Store
 
+#: The reliability suite's long cases run first (support/schedule.py).
+pytest_plugins = ["support.schedule"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
