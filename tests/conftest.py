@@ -31,11 +31,10 @@ def _isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _reliability_runs_pursuit_as_a_process(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A module marked `reliability` runs the real `pursuit` command as a subprocess,
-    every command of it, its module-scoped reference runs too (docs/RELIABILITY.md),
-    not in the test process (support/cli.py)."""
-    if request.node.get_closest_marker("reliability") is None:
+def _processes_where_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module marked `processes` runs every `pursuit` command as a subprocess, those
+    of its module-scoped fixtures too, not in the test process (support/cli.py)."""
+    if request.node.get_closest_marker("processes") is None:
         yield
         return
     with pytest.MonkeyPatch.context() as patch:

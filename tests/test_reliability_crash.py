@@ -35,7 +35,8 @@ from support.crash import (
 )
 from support.reliability import full, scale
 
-pytestmark = pytest.mark.reliability
+# Killed runs are processes (support/crash.py); so is every other command of these trials.
+pytestmark = [pytest.mark.reliability, pytest.mark.processes]
 
 
 #: Every campaign's first trial in each world starts with the kill that matters most

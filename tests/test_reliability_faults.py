@@ -2,7 +2,7 @@
 answers and answers after the client gave up, expired cursors, a revoked grant, an
 IMAP server restarted mid-sync or gone, a CalDAV server answering 500.
 
-Each case runs pursuit as its user does (`run --once`, a subprocess), rounds until
+Each case runs pursuit as its user does (`run --once`, support.cli), rounds until
 one completes, and compares the end state with a fault-free reference run of the
 same world: the same export, the same events, drafts and summaries, nothing doubled.
 PURSUIT_RELIABILITY=full runs more seeds; PURSUIT_RELIABILITY_SEED=N replays one.

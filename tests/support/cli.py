@@ -9,9 +9,10 @@ Each command runs inside the test process (support/inprocess.py: the environment
 directory, streams, clock, logging and exit code of a process, set for the call and
 put back after it), which is some twenty times faster than starting Python. What
 only a process shows takes one: `Pursuit(..., process=True)` for every call, or
-`run_process` for one. That is the installed script itself, a crash's exit status,
-signals, what a command imports, running as another user, anything killed, and
-an environment only Python's startup reads (PYTHONPATH, a sitecustomize hook).
+`run_process` for one, or a module marked `processes` (tests/conftest.py). That is
+the installed script itself, a crash's exit status, signals, what a command imports,
+running as another user, anything killed (the crash trials), and an environment only
+Python's startup reads (PYTHONPATH, a sitecustomize hook).
 
 `PURSUIT_TESTS_IN_PROCESS=0 pytest` runs every command as a process, the way to
 check that running them in the test process changes no test's outcome.

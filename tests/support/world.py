@@ -3,7 +3,7 @@ interview on its calendar, an organization's feed on the feed server, and what
 pursuit made of it as the user sees it (export, calendar file, outbox files).
 
 Stories are written the way a user's week goes; everything is reached through
-the real connectors, with pursuit run as a subprocess (support.cli.Pursuit).
+the real connectors, with pursuit run through its command line (support.cli.Pursuit).
 """
 
 from __future__ import annotations
