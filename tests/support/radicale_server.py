@@ -78,7 +78,11 @@ class RadicaleServer:
         self._server = make_server(
             "127.0.0.1", 0, self._serve, server_class=_ThreadingServer, handler_class=_Quiet
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # Polled every 50 ms, as the other test servers are: stopping waits for the poll
+        # (half a second by default, at every test's teardown).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
