@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from support.app import Clock, make_settings
 from support.cli import Pursuit
 from support.feed_server import FeedServer, Reply, Request, closed_port, redirect
@@ -186,9 +187,17 @@ def config(*organizations: str, keywords: Sequence[str] = ()) -> str:
     return head + "\n" + "\n".join(organizations)
 
 
-def poll_again(p: Pursuit) -> str:
-    """Wait until the feeds are due again (poll_every = 1s), then run once."""
-    time.sleep(1.1)
+@pytest.fixture
+def wall() -> Iterator[time_machine.Coordinates]:
+    """This process's clock, which the `pursuit` commands run in it read: moved on
+    where a test would wait for time to pass (ticking as usual otherwise)."""
+    with time_machine.travel(time.time(), tick=True) as now:
+        yield now
+
+
+def poll_again(p: Pursuit, wall: time_machine.Coordinates) -> str:
+    """Once the feeds are due again (poll_every = 1s: the clock moved on 1.1 s), run once."""
+    wall.shift(1.1)
     return p.ok("run", "--once")
 
 
@@ -222,7 +231,7 @@ def today() -> str:
 
 
 def test_first_poll_stores_items_and_an_unchanged_second_poll_parses_nothing(
-    server: FeedServer, tmp_path: Path
+    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
 ) -> None:
     press = Resource(
         rss([("p1", "Acme opens a Lyon office"), ("p2", "Acme raises &amp; grows")]), RSS
@@ -288,7 +297,7 @@ def test_first_poll_stores_items_and_an_unchanged_second_poll_parses_nothing(
         assert item["first_seen"].startswith(today())
     assert {i["feed"] for i in exported} == set(urls.values())
 
-    poll_again(p)
+    poll_again(p, wall)
     # Nothing changed: each server saw a conditional request and answered 304.
     assert press.answers == [200, 304]
     assert blog.answers == [200, 304]
@@ -304,13 +313,13 @@ def test_first_poll_stores_items_and_an_unchanged_second_poll_parses_nothing(
     p.write_config(
         'timezone = "Europe/Paris"\n' + config(organization("Acme", [feed(urls["press"], "press")]))
     )
-    poll_again(p)
+    poll_again(p, wall)
     assert p.export()["feed_items"] == exported
     assert "All feeds answered" in p.ok("doctor")
 
 
 def test_an_opening_that_leaves_is_closed_with_a_date_and_one_that_returns_is_reopened(
-    server: FeedServer, tmp_path: Path
+    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
 ) -> None:
     board = Board(
         {1: ("Network Engineer", "Paris"), 2: ("Security Analyst", "Lyon"), 3: ("SRE", "Remote")}
@@ -334,7 +343,7 @@ def test_an_opening_that_leaves_is_closed_with_a_date_and_one_that_returns_is_re
     del jobs[2]
     board.jobs = jobs
     careers_rss.body = rss([("r1", "Field Engineer")])
-    poll_again(p)
+    poll_again(p, wall)
     after = by_title(openings(p))
     assert len(after) == 5, "a closed opening stays, marked"
     for title in ("Security Analyst", "Support Engineer"):
@@ -350,7 +359,7 @@ def test_an_opening_that_leaves_is_closed_with_a_date_and_one_that_returns_is_re
     jobs[2] = ("Security Analyst", "Lyon")
     board.jobs = jobs
     careers_rss.body = rss([("r1", "Field Engineer"), ("r2", "Support Engineer")])
-    poll_again(p)
+    poll_again(p, wall)
     again = by_title(openings(p))
     assert len(again) == 5, "reopened, not duplicated"
     assert all(row["closed"] is None for row in again.values())
@@ -362,7 +371,7 @@ def test_an_opening_that_leaves_is_closed_with_a_date_and_one_that_returns_is_re
 
 
 def test_a_permanent_redirect_updates_the_stored_url_and_keys_survive(
-    server: FeedServer, tmp_path: Path
+    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
 ) -> None:
     old, new, hop, target = (path(n) for n in ("old.xml", "new.xml", "hop.xml", "target.xml"))
     moved = Resource(rss([("m1", "Moved one"), ("m2", "Moved two")]), RSS)
@@ -388,7 +397,7 @@ def test_a_permanent_redirect_updates_the_stored_url_and_keys_survive(
     assert first["Moved one"]["feed"] == server.url(old), "shown under the URL the user gave"
 
     moved.body = rss([("m1", "Moved one"), ("m2", "Moved two"), ("m3", "Moved three")])
-    poll_again(p)
+    poll_again(p, wall)
     assert len(server.requests_to(old)) == 1, "the new address is used after a 301"
     assert server.requests_to(new)[-1].header("If-None-Match") is not None
     assert len(server.requests_to(hop)) == 2, "a 302 does not move the feed"
@@ -404,7 +413,7 @@ def test_a_permanent_redirect_updates_the_stored_url_and_keys_survive(
             organization("Globex", [feed(server.url(hop), "news")]),
         )
     )
-    poll_again(p)
+    poll_again(p, wall)
     third = by_title(news(p))
     assert set(third) == set(second)
     assert third["Moved one"]["first_seen"] == first["Moved one"]["first_seen"]
@@ -448,7 +457,7 @@ def test_keyword_filters_global_and_per_organization(server: FeedServer, tmp_pat
 
 
 def test_failing_feeds_are_listed_by_doctor_and_never_cost_the_others(
-    server: FeedServer, tmp_path: Path
+    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
 ) -> None:
     press = Resource(rss([("ok1", "Acme keeps going")]), RSS)
     board = Board({5: ("Network Engineer", "Paris")})
@@ -530,7 +539,7 @@ def test_failing_feeds_are_listed_by_doctor_and_never_cost_the_others(
     press.fail = Reply(status=500, body=b"down", content_type=None)
     board.fail = Reply(body=b"<html><body>maintenance</body></html>", content_type="text/html")
     gone_before = len(server.requests_to(bad["410"].split(str(server.port))[1]))
-    poll_again(p)
+    poll_again(p, wall)
     assert gone_before == 1
     assert len(server.requests_to(bad["410"].split(str(server.port))[1])) == 1, "410: stopped"
     assert {n["title"] for n in news(p)} == {"Acme keeps going"}
@@ -543,7 +552,7 @@ def test_failing_feeds_are_listed_by_doctor_and_never_cost_the_others(
 
     # ... and recover.
     press.fail = board.fail = None
-    poll_again(p)
+    poll_again(p, wall)
     still_failing = {f["feed"] for f in json.loads(p.run("doctor", "--json").out)["failing_feeds"]}
     assert still_failing == set(bad.values())
 
@@ -633,7 +642,7 @@ def test_markup_in_feeds_never_reaches_news_the_calendar_or_the_export(
 
 
 def test_the_follow_up_event_lists_news_and_openings_since_the_interview(
-    server: FeedServer, tmp_path: Path
+    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
 ) -> None:
     press = Resource(rss([("p1", "Acme opens a Lyon office")]), RSS)
     board = Board({1: ("Network Engineer", "Paris"), 2: ("Security Analyst", "Lyon")})
@@ -670,7 +679,7 @@ def test_the_follow_up_event_lists_news_and_openings_since_the_interview(
 
     # An opening that closes leaves the talking points on the next round.
     board.jobs = {1: ("Network Engineer", "Paris")}
-    poll_again(p)
+    poll_again(p, wall)
     events = {str(e["SUMMARY"]): str(e.get("DESCRIPTION", "")) for e in p.calendar_events()}
     follow_up = next(d for s, d in events.items() if s.startswith("Follow up with Jane Doe"))
     assert "Security Analyst" not in follow_up
@@ -736,7 +745,7 @@ def test_since_lines_leave_out_what_was_seen_before_the_interview(tmp_path: Path
 
 
 def test_a_rejected_organization_posting_a_matching_opening_gets_a_check_in_suggestion(
-    server: FeedServer, tmp_path: Path
+    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
 ) -> None:
     acme = Board({1: ("Network Engineer", "Paris"), 2: ("Sales Manager", "Paris")})
     globex = Board({7: ("Network Admin", "Berlin")})
@@ -753,13 +762,13 @@ def test_a_rejected_organization_posting_a_matching_opening_gets_a_check_in_sugg
         ),
     )
     p.ok("run", "--once")
-    time.sleep(1.1)  # the rejection comes strictly after the first poll
+    wall.shift(1.1)  # the rejection comes strictly after the first poll
     p.ok("org", "status", "Acme", "rejected")
     assert p.status()["suggestions"] == [], "openings seen before the rejection are not news"
 
     acme.jobs = {**acme.jobs, 3: ("Senior Network Engineer", "Paris"), 4: ("Marketing Lead", "")}
     globex.jobs = {**globex.jobs, 8: ("Network Architect", "Berlin")}  # still active: nothing
-    poll_again(p)
+    poll_again(p, wall)
     suggestions = p.status()["suggestions"]
     assert [(s["organization"], s["opening"]) for s in suggestions] == [
         ("Acme", "Senior Network Engineer")
