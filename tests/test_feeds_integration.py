@@ -188,14 +188,14 @@ def config(*organizations: str, keywords: Sequence[str] = ()) -> str:
 
 
 @pytest.fixture
-def wall() -> Iterator[time_machine.Coordinates]:
+def wall() -> Iterator[time_machine.Traveller]:
     """This process's clock, which the `pursuit` commands run in it read: moved on
     where a test would wait for time to pass (ticking as usual otherwise)."""
     with time_machine.travel(time.time(), tick=True) as now:
         yield now
 
 
-def poll_again(p: Pursuit, wall: time_machine.Coordinates) -> str:
+def poll_again(p: Pursuit, wall: time_machine.Traveller) -> str:
     """Once the feeds are due again (poll_every = 1s: the clock moved on 1.1 s), run once."""
     wall.shift(1.1)
     return p.ok("run", "--once")
@@ -231,7 +231,7 @@ def today() -> str:
 
 
 def test_first_poll_stores_items_and_an_unchanged_second_poll_parses_nothing(
-    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
+    server: FeedServer, tmp_path: Path, wall: time_machine.Traveller
 ) -> None:
     press = Resource(
         rss([("p1", "Acme opens a Lyon office"), ("p2", "Acme raises &amp; grows")]), RSS
@@ -319,7 +319,7 @@ def test_first_poll_stores_items_and_an_unchanged_second_poll_parses_nothing(
 
 
 def test_an_opening_that_leaves_is_closed_with_a_date_and_one_that_returns_is_reopened(
-    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
+    server: FeedServer, tmp_path: Path, wall: time_machine.Traveller
 ) -> None:
     board = Board(
         {1: ("Network Engineer", "Paris"), 2: ("Security Analyst", "Lyon"), 3: ("SRE", "Remote")}
@@ -371,7 +371,7 @@ def test_an_opening_that_leaves_is_closed_with_a_date_and_one_that_returns_is_re
 
 
 def test_a_permanent_redirect_updates_the_stored_url_and_keys_survive(
-    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
+    server: FeedServer, tmp_path: Path, wall: time_machine.Traveller
 ) -> None:
     old, new, hop, target = (path(n) for n in ("old.xml", "new.xml", "hop.xml", "target.xml"))
     moved = Resource(rss([("m1", "Moved one"), ("m2", "Moved two")]), RSS)
@@ -457,7 +457,7 @@ def test_keyword_filters_global_and_per_organization(server: FeedServer, tmp_pat
 
 
 def test_failing_feeds_are_listed_by_doctor_and_never_cost_the_others(
-    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
+    server: FeedServer, tmp_path: Path, wall: time_machine.Traveller
 ) -> None:
     press = Resource(rss([("ok1", "Acme keeps going")]), RSS)
     board = Board({5: ("Network Engineer", "Paris")})
@@ -642,7 +642,7 @@ def test_markup_in_feeds_never_reaches_news_the_calendar_or_the_export(
 
 
 def test_the_follow_up_event_lists_news_and_openings_since_the_interview(
-    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
+    server: FeedServer, tmp_path: Path, wall: time_machine.Traveller
 ) -> None:
     press = Resource(rss([("p1", "Acme opens a Lyon office")]), RSS)
     board = Board({1: ("Network Engineer", "Paris"), 2: ("Security Analyst", "Lyon")})
@@ -745,7 +745,7 @@ def test_since_lines_leave_out_what_was_seen_before_the_interview(tmp_path: Path
 
 
 def test_a_rejected_organization_posting_a_matching_opening_gets_a_check_in_suggestion(
-    server: FeedServer, tmp_path: Path, wall: time_machine.Coordinates
+    server: FeedServer, tmp_path: Path, wall: time_machine.Traveller
 ) -> None:
     acme = Board({1: ("Network Engineer", "Paris"), 2: ("Sales Manager", "Paris")})
     globex = Board({7: ("Network Admin", "Berlin")})
