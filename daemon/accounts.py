@@ -120,6 +120,15 @@ class Account:
         """True when the mailbox can say at once that new mail came (IMAP IDLE)."""
         return False
 
+    def wait_for_mail(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for new mail (see `waits_for_mail`)."""
+        return False
+
+    def finds_in_inbox(self) -> Callable[[str], str | None] | None:
+        """How to find, by its key, a message sent to the user that came back to this
+        mailbox (a summary sent by SMTP), if it can be looked for there."""
+        return None
+
     def token_file(self) -> Path | None:
         """Where the account's sign-in is kept (an OAuth token), if it has one."""
         return None
@@ -317,6 +326,9 @@ class ImapAccount(Account):
         found: str | None = self._mailbox.find_sent(key)
         return found
 
+    def finds_in_inbox(self) -> Callable[[str], str | None] | None:
+        return self.find_sent
+
     def waits_for_mail(self) -> bool:
         return True
 
@@ -490,8 +502,7 @@ class Roles:
     def summary_sender(self, to: str) -> Sender:
         """The summary's sender; a summary that comes back to the user's own IMAP INBOX
         is looked for there after a crash."""
-        mail = self.mail
-        find_sent = mail.find_sent if isinstance(mail, ImapAccount) else None
+        find_sent = None if self.mail is None else self.mail.finds_in_inbox()
         return self.sender.sender(to, find_sent=find_sent)
 
     @property

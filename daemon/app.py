@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pursuit.daemon.accounts import ImapAccount, OutboxFolder
+from pursuit.daemon.accounts import OutboxFolder
 from pursuit.daemon.progress import TerminalProgress
 from pursuit.daemon.store import Store
 
@@ -310,7 +310,7 @@ class App:
         and the wait spent sleeping, so a caller's loop never spins.
         """
         mail = self.roles.mail
-        if not isinstance(mail, ImapAccount):
+        if mail is None or not mail.waits_for_mail():
             return False
         import time
 
