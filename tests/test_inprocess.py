@@ -1,6 +1,7 @@
 """The command line run inside the test process (support/inprocess.py) gives what its
 own process gives: the same exit code, stdout and stderr, a crash included, and leaves
-the test process as it found it."""
+the test process as it found it. (In-process explicitly: these hold whatever
+PURSUIT_TESTS_IN_PROCESS says.)"""
 
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def test_each_command_answers_in_the_test_process_as_in_its_own(tmp_path: Path) 
     here = Pursuit(tmp_path / "here", config=CONFIG)
     there = Pursuit(tmp_path / "there", config=CONFIG, process=True)
     for args in COMMANDS:
-        assert seen(here.run(*args), here) == seen(there.run(*args), there), args
-    assert here.run("status").code == 0 and here.export()["organizations"]
+        assert seen(here.run_in_process(*args), here) == seen(there.run(*args), there), args
+    assert here.export()["organizations"]
 
 
 def test_a_crash_is_exit_1_and_a_traceback_as_in_a_process(
@@ -90,7 +91,7 @@ def test_a_crash_is_exit_1_and_a_traceback_as_in_a_process(
         raise RuntimeError("status is broken (simulated)")
 
     monkeypatch.setattr(views, "status", broken)
-    here = p.run("status")
+    here = p.run_in_process("status")
     for result in (process, here):
         assert result.code == 1, str(result)
         assert result.err.startswith("Traceback (most recent call last):\n"), str(result)
@@ -107,7 +108,7 @@ def test_a_string_exit_is_printed_to_stderr_with_exit_1(
         raise SystemExit("pursuit: gone (simulated)")
 
     monkeypatch.setattr(views, "status", leaves)
-    result = Pursuit(tmp_path).run("status")
+    result = Pursuit(tmp_path).run_in_process("status")
     assert (result.code, result.out, result.err) == (1, "", "pursuit: gone (simulated)\n")
 
 
@@ -134,7 +135,7 @@ def test_a_log_line_of_a_server_thread_of_the_test_is_no_part_of_the_commands_st
         return real(*args, **kwargs)
 
     monkeypatch.setattr(views, "status", status)
-    result = Pursuit(tmp_path).run("status")
+    result = Pursuit(tmp_path).run_in_process("status")
     thread.join(10)
     assert result.code == 0, str(result)
     assert "a line of the command" in result.err
@@ -187,7 +188,7 @@ def test_time_zones_icalendar_read_in_the_test_are_none_of_the_commands(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(views, "status", status)
-    Pursuit(tmp_path).ok("status")
+    assert Pursuit(tmp_path).run_in_process("status").code == 0
     assert seen == [{}]
     assert cached() == before
 
@@ -206,8 +207,8 @@ def test_the_test_process_is_left_as_it_was(tmp_path: Path) -> None:
         (sys.stdin, sys.stdout, sys.stderr, sys.argv),
     )
     p = Pursuit(tmp_path, timezone="America/Los_Angeles", config=CONFIG)
-    p.ok("-vv", "run", "--once", env={"PURSUIT_RUN_WAIT": "1"})
-    p.fails("no-such-command")
+    assert p.run_in_process("-vv", "run", "--once", env={"PURSUIT_RUN_WAIT": "1"}).code == 0
+    assert p.run_in_process("no-such-command").code == 2
     after = (
         dict(os.environ),
         os.getcwd(),
@@ -225,4 +226,4 @@ def test_what_only_a_process_honours_is_refused_in_the_test_process(tmp_path: Pa
     p = Pursuit(tmp_path)
     for env in ({"PYTHONPATH": str(tmp_path)}, {"JOURNAL_STREAM": "1:2"}):
         with pytest.raises(ValueError, match="needs a process"):
-            p.run("status", env=env)
+            p.run_in_process("status", env=env)

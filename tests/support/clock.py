@@ -24,25 +24,20 @@ import time_machine
 WRITTEN_AT = datetime(2026, 11, 30, 12, 0, tzinfo=ZoneInfo("Europe/Paris"))
 NOW_VARIABLE = "PURSUIT_TEST_NOW"
 _SITE = Path(__file__).resolve().parent / "frozen_time"
-_travelling = False
 
 
 @contextmanager
 def written_now() -> Iterator[datetime]:
     """This process at WRITTEN_AT (ticking), and its `pursuit` subprocesses with it."""
-    global _travelling
     # A timestamp, not the aware datetime: time-machine would also set TZ from a ZoneInfo.
     with time_machine.travel(WRITTEN_AT.timestamp(), tick=True):
-        _travelling = True
-        try:
-            yield WRITTEN_AT
-        finally:
-            _travelling = False
+        yield WRITTEN_AT
 
 
 def subprocess_env() -> dict[str, str]:
-    """What a `pursuit` subprocess needs to start at this process's "now" (none if real)."""
-    return at(datetime.now(UTC)) if _travelling else {}
+    """What a `pursuit` subprocess needs to start at this process's "now": written_now's
+    day, or wherever a test moved this process's clock with time-machine (none if real)."""
+    return at(datetime.now(UTC)) if time_machine.escape_hatch.is_travelling() else {}
 
 
 def at(moment: datetime) -> dict[str, str]:
