@@ -35,11 +35,6 @@ class Check:
         return {**asdict(self), "needs_you": self.needs_you}
 
 
-def job_intervals(app: App) -> dict[str, timedelta]:
-    """How often the service runs each job: the job table the service reads."""
-    return {str(entry.name): entry.every for entry in app.job_table()}
-
-
 @dataclass(frozen=True)
 class Examination:
     """What `pursuit doctor` found: the checks, and the records `--json` gives."""
