@@ -380,7 +380,7 @@ class ImapMailbox:
         plan = self._run(find)
         total = sum(len(uids) for *_, uids in plan)
         done = 0
-        seen: set[str] = set()
+        seen: set[tuple[str, str | None]] = set()
         if progress is not None:
             progress(0, total)
         for folder, outgoing, uidvalidity, uids in plan:
@@ -397,11 +397,11 @@ class ImapMailbox:
                 )
                 batch = []
                 for m in messages:
-                    if m.message_id in seen or m.date < since:
+                    if _identity(m) in seen or m.date < since:
                         continue
                     if not _concerns(m, wanted, zones) and not _from_any(m, systems):
                         continue  # a look-alike address found by IMAP's substring match
-                    seen.add(m.message_id)
+                    seen.add(_identity(m))
                     batch.append(m)
                 done += len(chunk)
                 if progress is not None:
@@ -421,7 +421,7 @@ class ImapMailbox:
 
         def run(client: IMAPClient) -> MailChanges:
             messages: list[MailMessage] = []
-            seen: set[str] = set()
+            seen: set[tuple[str, str | None]] = set()
             after = dict(before)
             for folder, outgoing in self._read_folders(client):
                 old = before.get(folder)
@@ -449,8 +449,8 @@ class ImapMailbox:
                     for start in range(0, len(uids), BATCH):
                         chunk = uids[start : start + BATCH]
                         for m in self._fetch(client, folder, now.uidvalidity, chunk, outgoing):
-                            if m.message_id not in seen:
-                                seen.add(m.message_id)
+                            if _identity(m) not in seen:
+                                seen.add(_identity(m))
                                 messages.append(m)
                     last = max([last, *uids])
                 after[folder] = _Folder(now.uidvalidity, last, now.modseq)
@@ -792,6 +792,13 @@ def _any(keys: Sequence[list[str]]) -> list[str]:
 def _from_any(message: MailMessage, domains: Sequence[str]) -> bool:
     domain = message.sender.email.rpartition("@")[2] if message.sender else ""
     return bool(domain) and any(domain == d or domain.endswith("." + d) for d in domains)
+
+
+def _identity(message: MailMessage) -> tuple[str, str | None]:
+    """One message however many folders hold it: its Message-ID and its sender. A
+    stranger's mail borrowing a real message's Message-ID is another message, handed
+    over beside it (the store files both), never in its place."""
+    return message.message_id, message.sender.email if message.sender else None
 
 
 def _concerns(message: MailMessage, addresses: Sequence[str], domains: Sequence[str]) -> bool:

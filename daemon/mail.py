@@ -168,6 +168,7 @@ def _search(
     # One directory for the whole search: store_messages adds the newcomers to it.
     directory = Directory.from_store(store, [me])
     flagged: dict[int, datetime] = {}  # the newest verdict flags, whatever the order
+    senders: dict[str, set[str]] = {}  # of each Message-ID logged, whatever the order
     # Only a resumed search passes `known`, so a mailbox without it still works.
     resumed = {"known": store.logged_source_ids()} if resume else {}
     for batch in mailbox.search(
@@ -180,7 +181,9 @@ def _search(
         **resumed,
     ):
         with store.transaction():
-            logged += store_messages(store, batch, me, now, directory=directory, flagged=flagged)
+            logged += store_messages(
+                store, batch, me, now, directory=directory, flagged=flagged, senders=senders
+            )
         if should_stop():
             raise Stopped
     return logged
@@ -194,6 +197,7 @@ def store_messages(
     *,
     directory: Directory | None = None,
     flagged: dict[int, datetime] | None = None,
+    senders: dict[str, set[str]] | None = None,
 ) -> int:
     """Log each matching message once; flag rejections and offers.
 
@@ -201,16 +205,23 @@ def store_messages(
     `flagged` (the caller's too) holds the date of the message that flagged each
     organization in this sync: the newest verdict names it, in whatever order the
     mailbox gives the messages (Gmail's search newest first, IMAP's oldest first).
+    `senders` (the caller's too) holds the senders of each Message-ID logged in this
+    sync: a stranger's copy of a real message's Message-ID read in the same sync is
+    named after the real one whichever comes first (`Store.settle_message_id`).
     """
     directory = directory or Directory.from_store(store, [me])
     flagged = {} if flagged is None else flagged
+    senders = {} if senders is None else senders
     logged = 0
     for message in messages:
         newcomers: list[Contact] = []
         try:
             # A savepoint each: a message that fails leaves nothing half-stored.
             with store.transaction():
-                logged += _store_message(store, message, directory, newcomers, flagged)
+                fresh = _store_message(store, message, directory, newcomers, flagged)
+                if fresh and message.sender is not None:
+                    _settle(store, message.message_id, message.sender.email, senders)
+                logged += fresh
         except StoreError:
             raise  # a full disk is no bad message: the job stops, nothing is skipped
         except Exception as exc:  # one stranger's mail must never stop the log
@@ -219,6 +230,13 @@ def store_messages(
         for contact in newcomers:  # known to the next messages once stored for good
             directory.add_contact(contact)
     return logged
+
+
+def _settle(store: Store, message_id: str, sender: str, senders: dict[str, set[str]]) -> None:
+    this_sync = senders.setdefault(message_id, set())
+    this_sync.add(sender.casefold())
+    if len(this_sync) > 1:  # a Message-ID reused: its names must not depend on the order
+        store.settle_message_id(message_id, this_sync)
 
 
 #: Mail to more people than this is mass mail: it never creates contacts.

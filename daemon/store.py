@@ -1678,6 +1678,35 @@ class Store:
             return None
         return f"{message_id}#{len(rows) + 1}"
 
+    def settle_message_id(self, message_id: str, senders: Collection[str]) -> None:
+        """Give the records of one Message-ID logged by one sync (from `senders`) its
+        names in the order the messages say they were sent (then by sender): the real
+        message, sent before anyone could copy its id, keeps the bare id whichever the
+        mailbox listed first, as it does when the copy comes in a later sync. Records of
+        earlier syncs keep theirs. (A copy forging an earlier Date wins only in one sync.)"""
+        wanted = {s.casefold() for s in senders}
+        rows = [
+            r
+            for r in self._db.execute(
+                "SELECT id, message_id, sender, date FROM correspondence "
+                "WHERE message_id = ? OR message_id LIKE ? ESCAPE '\\'",
+                (message_id, _like_escape(message_id) + "#%"),
+            )
+            if r["sender"] in wanted
+        ]
+        names = sorted((r["message_id"] for r in rows), key=lambda n: (n != message_id, len(n), n))
+        order = sorted(rows, key=lambda r: (r["date"], r["sender"]))
+        with self.transaction():
+            for r in rows:  # out of the way first: the names are unique
+                self._db.execute(
+                    "UPDATE correspondence SET message_id = ? WHERE id = ?",
+                    (f"{message_id}#settling{r['id']}", r["id"]),
+                )
+            for name, r in zip(names, order, strict=True):
+                self._db.execute(
+                    "UPDATE correspondence SET message_id = ? WHERE id = ?", (name, r["id"])
+                )
+
     def correspondence(
         self,
         *,
