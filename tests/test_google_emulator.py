@@ -916,3 +916,44 @@ def test_a_fault_after_commit_does_the_work_then_fails_and_calendars_can_be_dele
     cal.calendars().insert(body={"summary": "Other"}).execute()
     emu.delete_calendar(made)
     assert sorted(c["summary"] for c in emu.calendars.values()) == ["Other", ME]
+
+
+def test_a_held_request_is_committed_only_when_released(emu: GoogleEmulator, gmail: Any) -> None:
+    held = emu.hold("drafts.create")
+    outcome: list[Any] = []
+    raw = rfc822(frm=ME, to="jane@acme.test", subject="Thanks")
+
+    def create() -> None:
+        body = {"message": {"raw": b64(raw)}}
+        other = gmail_service(emu)  # httplib2 connections are one thread's each
+        try:
+            outcome.append(other.users().drafts().create(userId="me", body=body).execute())
+        except HttpError as exc:
+            outcome.append(exc)
+
+    client = threading.Thread(target=create)
+    client.start()
+    assert held.wait_arrived()
+    # received, neither answered nor carried out; other calls go on meanwhile
+    assert emu.drafts == {} and outcome == []
+    assert gmail.users().drafts().list(userId="me").execute().get("drafts") is None
+    held.release()
+    client.join()
+    [draft] = emu.drafts.values()
+    assert outcome[0]["id"] == draft.id and held.committed == 1
+    # only the next `count` calls are held; the rest are answered at once
+    gmail.users().drafts().create(userId="me", body={"message": {"raw": b64(raw)}}).execute()
+    assert len(emu.drafts) == 2
+
+    # a timer lets a held call go too
+    timed = emu.hold("calendars.insert", release_after=0.2)
+    other_cal = calendar_service(emu)
+    inserting = threading.Thread(
+        target=lambda: other_cal.calendars().insert(body={"summary": "Late"}).execute()
+    )
+    inserting.start()
+    assert timed.wait_arrived()
+    assert "Late" not in {c["summary"] for c in emu.calendars.values()}
+    assert timed.wait_committed()
+    inserting.join()
+    assert "Late" in {c["summary"] for c in emu.calendars.values()}

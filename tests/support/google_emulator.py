@@ -52,6 +52,9 @@ Notes on fidelity (see also the methods' docstrings):
   cancelled. Without ``timeMax`` a series is expanded two years past its start or
   now, whichever is later (Google documents no limit). ``events.instances`` and
   ``events.get`` of an unmodified instance are not emulated.
+* ``hold("drafts.create")`` keeps the next such call received but neither answered
+  nor carried out until the test releases it (or a timer does): a request in flight
+  when pursuit is killed, committed after the restart (see :class:`HeldRequests`).
 * Not emulated: media uploads, watch/push, threads.*, labels other than list.
 """
 
@@ -89,6 +92,7 @@ __all__ = [
     "GMAIL_QUOTA_UNITS",
     "ApiCall",
     "GoogleEmulator",
+    "HeldRequests",
     "StoredDraft",
     "StoredMessage",
 ]
@@ -329,6 +333,80 @@ class _Fault:
     message: str | None
     method: str | None = None  # only calls of this API method ("drafts.create")
     after_commit: bool = False  # the call is carried out first, then the fault answers
+
+
+class HeldRequests:
+    """API calls the emulator has received and holds unanswered and uncommitted
+    (:meth:`GoogleEmulator.hold`), as Google holds a request it has not yet carried
+    out: the client waits, and a client killed meanwhile never learns what came of it.
+
+    A held call is carried out (committed) when the test calls :meth:`release`, or
+    when ``release_after`` seconds have passed since it arrived; its answer then goes
+    to the client if it is still there (a killed client's connection is gone: the
+    answer is dropped, the work stays done). :meth:`GoogleEmulator.stop` lets held
+    calls go without carrying them out.
+    """
+
+    def __init__(self, method: str, path_contains: str, count: int, release_after: float | None):
+        self.method = method
+        self.path_contains = path_contains
+        self.release_after = release_after
+        self._left = count  # calls still to be caught
+        self._cond = threading.Condition()
+        self._released = False
+        self._abandoned = False
+        self.arrived = 0  # calls caught so far
+        self.committed = 0  # caught calls carried out so far
+
+    def _catch(self, method: str | None, path: str) -> bool:
+        with self._cond:
+            if self._left <= 0 or method != self.method or self.path_contains not in path:
+                return False
+            self._left -= 1
+            self.arrived += 1
+            self._cond.notify_all()
+            return True
+
+    def _wait_for_release(self) -> bool:
+        """Block the serving thread until released (True) or abandoned (False)."""
+        deadline = None if self.release_after is None else time.monotonic() + self.release_after
+        with self._cond:
+            while not (self._released or self._abandoned):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self._cond.wait(None if deadline is None else deadline - time.monotonic())
+            return not self._abandoned
+
+    def _done(self) -> None:
+        with self._cond:
+            self.committed += 1
+            self._cond.notify_all()
+
+    def wait_arrived(self, n: int = 1, timeout: float = 30.0) -> bool:
+        """Wait until `n` calls have been caught; False if `timeout` passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.arrived >= n, timeout)
+
+    def wait_committed(self, n: int = 1, timeout: float = 30.0) -> bool:
+        """Wait until `n` caught calls have been carried out; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.committed >= n, timeout)
+
+    def release(self, *, wait: bool = True, timeout: float = 30.0) -> None:
+        """Let every held call (and any caught later) be carried out; with `wait`,
+        return once each caught so far has been."""
+        with self._cond:
+            self._released = True
+            self._cond.notify_all()
+            if wait:
+                caught = self.arrived
+                if not self._cond.wait_for(lambda: self.committed >= caught, timeout):
+                    raise TimeoutError(f"held {self.method} calls not committed in {timeout} s")
+
+    def _abandon(self) -> None:
+        with self._cond:
+            self._abandoned = True
+            self._cond.notify_all()
 
 
 @dataclass
@@ -848,6 +926,7 @@ class GoogleEmulator:
         self.rate_limited = 0
         self._quota_log: deque[tuple[float, int]] = deque()
         self._faults: list[_Fault] = []
+        self._holds: list[HeldRequests] = []
         # Gmail
         self.messages: dict[str, StoredMessage] = {}
         self.drafts: dict[str, StoredDraft] = {}
@@ -894,6 +973,10 @@ class GoogleEmulator:
         server, self._server = self._server, None
         if server is None:
             return
+        with self._lock:
+            holds, self._holds = self._holds, []
+        for held in holds:
+            held._abandon()
         server.shutdown()
         server.server_close()
         with self._lock:
@@ -1103,6 +1186,36 @@ class GoogleEmulator:
                 )
             )
 
+    def hold(
+        self,
+        method: str,
+        *,
+        path_contains: str = "",
+        count: int = 1,
+        release_after: float | None = None,
+    ) -> HeldRequests:
+        """Hold the next ``count`` calls of API method ``method`` (``"drafts.create"``,
+        ``"messages.send"``, ``"calendars.insert"``, ``"events.insert"``) whose
+        percent-decoded path contains ``path_contains``: the emulator receives each
+        one and neither answers nor carries it out until the test calls
+        ``release()`` on the returned :class:`HeldRequests` (or ``release_after``
+        seconds pass), then carries it out and answers.
+
+        For a request in flight when pursuit dies: ``held.wait_arrived()``, kill
+        pursuit, restart it, then ``held.release()`` commits the first attempt after
+        the restart looked. A held call counts in :attr:`calls` once it is carried
+        out; a batch part held holds its whole batch.
+        """
+        held = HeldRequests(method, path_contains, count, release_after)
+        with self._lock:
+            self._holds.append(held)
+        return held
+
+    def _take_hold(self, method: str | None, path: str) -> HeldRequests | None:
+        with self._lock:
+            holds = list(self._holds)
+        return next((h for h in holds if h._catch(method, path)), None)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -1251,7 +1364,12 @@ class GoogleEmulator:
         fault = self._take_fault(urllib.parse.unquote(path), api_call=True, method=name)
         if fault and not fault.after_commit and (r := self._apply_fault(fault)):
             return r
+        held = self._take_hold(name, urllib.parse.unquote(path))
+        if held is not None and not held._wait_for_release():
+            return _error_response(ApiError(503, "The service is unavailable.", "backendError"))
         resp = self._dispatch(method, path, query, headers, body)
+        if held is not None:
+            held._done()
         if hook is not None:
             hook(name or method, target, "after")
         if fault and fault.after_commit and resp.status < 300:
