@@ -108,6 +108,23 @@ class CalendarEvent:
         return f"{self.event_id}@pursuit"
 
 
+class Attempts(Protocol):
+    """Creates begun whose outcome is not known yet, kept by the core across restarts:
+    one whose answer a crash lost may still land for a while after (Google's)."""
+
+    def begun(self, what: str) -> datetime | None:
+        """When the create of `what` began, if it has not been seen to land since."""
+        ...
+
+    def begin(self, what: str) -> datetime:
+        """Note, durably, that the create of `what` begins now; returns now."""
+        ...
+
+    def landed(self, what: str) -> None:
+        """The create of `what` is known to have landed (or to be moot)."""
+        ...
+
+
 class Calendar(ABC):
     """A calendar pursuit writes its follow-up events to.
 
@@ -118,6 +135,9 @@ class Calendar(ABC):
     name: str
     #: Mixed into every event id (see `event_id_for`); given by whoever builds the calendar.
     install_id: str = ""
+    #: Where a create that cannot carry an id of pursuit's choosing (Google's calendars)
+    #: is noted before it is sent; set by the core before each round.
+    attempts: Attempts | None = None
 
     def event_id(self, key: str) -> str:
         return event_id_for(key, self.install_id)
@@ -139,7 +159,8 @@ class Calendar(ABC):
 
     def recreated(self) -> bool:
         """True when the calendar was gone (the user deleted it, the file was moved
-        away) and is now there again, empty: the core then puts every event back.
+        away) and is now there again, empty, or when a second copy of it was merged
+        into the one kept: the core then puts every event back.
         Asked once per round, before the queued changes; `upsert` may instead raise
         `CalendarGone` when it finds out mid-round."""
         return False
@@ -272,12 +293,14 @@ class Sender(Protocol):
     """
 
     def send(self, message: EmailMessage) -> str:
-        """Send the message unless one with its key was sent already; returns the
-        sent message's id either way."""
+        """Send the message, with its own Message-ID, unless it was sent already;
+        returns the sent message's id either way."""
         ...
 
-    def find_sent(self, key: str) -> str | None:
-        """The id of the message sent earlier with this key, if there is one."""
+    def find_sent(self, key: str, message_id: str) -> str | None:
+        """The id of the message sent earlier with this key and this Message-ID, if
+        there is one. The core chooses the Message-ID (it carries the install's id), so
+        another install's message with the same key is never taken for this one's."""
         ...
 
     @property

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,6 +55,17 @@ DEFAULT_NAME = "Job search (pursuit)"
 KEY = "pursuitKey"
 SEQUENCE = "pursuitSequence"
 STAMP = "pursuitStamp"
+#: The install that wrote the event (absent for an install from before install ids).
+INSTALL = "pursuitInstall"
+#: The start of the description of every calendar pursuit makes; the install follows.
+MARKER = "Follow-ups and thank-you notes planned by pursuit."
+#: How long a calendars.insert whose answer was lost may still land (Google does not
+#: say; the client gives up after its timeout, a minute, and a held request may
+#: commit later): no second calendar is made before.
+IN_DOUBT = timedelta(minutes=10)
+#: The attempt noted while pursuit's calendar is being created.
+CREATE = "calendars.insert"
+_MARKED_INSTALL = re.compile(r"\(install ([0-9a-f]+)\)")
 MAX_REMINDER_MINUTES = 40320
 DEFAULT_BATCH_URI = "https://www.googleapis.com/batch/calendar/v3"
 
@@ -130,33 +141,64 @@ class GoogleCalendar(_CalendarApi, Calendar):
         self.install_id = install_id
         self.calendar_name = calendar_name
         self._calendar_id = calendar_id
+        self._named = calendar_id is not None  # the config names it: never merged away
         self.time_zone = time_zone
+        #: Other installs seen writing here (their ids; "" for one from before install ids).
+        self.other_installs: set[str] = set()
 
     @property
     def calendar_id(self) -> str:
         """The id of pursuit's calendar: given, found by name, or created once."""
         if self._calendar_id is None:
-            self._calendar_id = self._find_calendar() or self._create_calendar()
+            found = self._find_calendar()
+            if found is not None and self.attempts is not None:
+                self.attempts.landed(CREATE)
+            self._calendar_id = found or self._create_calendar()
         return self._calendar_id
 
-    def _find_calendar(self) -> str | None:
+    def _our_calendars(self) -> list[dict[str, Any]]:
+        """The calendars carrying pursuit's calendar name, as the list gives them."""
         calendars = self._service.calendarList()
+        found = []
         for page in self._pages(
             calendars.list, "calendarList.list", maxResults=250, minAccessRole="owner"
         ):
             for item in page.get("items") or []:
                 if item.get("summary") == self.calendar_name and not item.get("deleted"):
-                    return str(item["id"])
-        return None
+                    found.append(dict(item))
+                    marked = _MARKED_INSTALL.search(str(item.get("description") or ""))
+                    if marked and marked[1] != self.install_id:
+                        self._other_install(marked[1], f"made the calendar {item['id']}")
+        return found
+
+    def _find_calendar(self) -> str | None:
+        found = self._our_calendars()
+        return str(found[0]["id"]) if found else None
 
     def _found_calendar(self) -> dict[str, str] | None:
         found = self._find_calendar()
         return None if found is None else {"id": found}
 
     def _create_calendar(self) -> str:
+        """Google chooses a calendar's id, so a create whose answer was lost (pursuit
+        killed while Google held it) can land minutes later, after a restart looked
+        and found nothing: while such a create is in doubt, none is sent; after the
+        window, one is, and a late copy is merged away (`recreated`)."""
+        if self.attempts is not None:
+            begun = self.attempts.begun(CREATE)
+            now = datetime.now(UTC)
+            if begun is not None and now < begun + IN_DOUBT:
+                raise SourceError(
+                    SOURCE,
+                    f"pursuit's calendar {self.calendar_name!r} may still be on its way "
+                    f"(a create sent at {begun:%H:%M} UTC before pursuit stopped); "
+                    f"looking for it again after {begun + IN_DOUBT:%H:%M} UTC",
+                )
+            self.attempts.begin(CREATE)
+        install = f" (install {self.install_id})" if self.install_id else ""
         body = {
             "summary": self.calendar_name,
-            "description": "Follow-ups and thank-you notes planned by pursuit.",
+            "description": MARKER + install,
             "timeZone": self.time_zone,
         }
         # a retry after a lost answer first looks for the calendar by its name
@@ -165,6 +207,8 @@ class GoogleCalendar(_CalendarApi, Calendar):
             "calendars.insert",
             self._found_calendar,
         )
+        if self.attempts is not None:
+            self.attempts.landed(CREATE)
         log.info("created the Google calendar %r", self.calendar_name)
         return str(found["id"])
 
@@ -189,6 +233,7 @@ class GoogleCalendar(_CalendarApi, Calendar):
                     KEY: event.key,
                     SEQUENCE: str(event.sequence),
                     STAMP: _rfc3339(event.stamp),
+                    **({INSTALL: self.install_id} if self.install_id else {}),
                 }
             },
             "transparency": "transparent",
@@ -276,14 +321,9 @@ class GoogleCalendar(_CalendarApi, Calendar):
         elif not self._still_there(self._calendar_id):
             raise self._gone(self._calendar_id)
 
-    def events(self) -> dict[str, CalendarEvent]:
-        """The events carrying a pursuit key, by key.
-
-        ``privateExtendedProperty`` takes exact ``name=value`` pairs only (no
-        wildcard), so all live events are listed and filtered on the key.
-        """
-        out: dict[str, CalendarEvent] = {}
-        calendar_id = self.calendar_id
+    def _items(self, calendar_id: str) -> list[tuple[dict[str, Any], str | None]]:
+        """The live events of a calendar, each with its page's time zone; CalendarGone
+        when the calendar is not there."""
         pages = self._pages(
             self._service.events().list,
             "events.list",
@@ -292,23 +332,132 @@ class GoogleCalendar(_CalendarApi, Calendar):
             showDeleted=False,
             maxResults=2500,
         )
+        items: list[tuple[dict[str, Any], str | None]] = []
         try:
             for page in pages:
-                for item in page.get("items") or []:
-                    event = self._parse(item, page.get("timeZone"))
-                    if event is not None:
-                        out[event.key] = event
+                items += [(dict(item), page.get("timeZone")) for item in page.get("items") or []]
         except HttpError as exc:
             if self._still_there(calendar_id):
                 raise api_error(SOURCE, "events.list", exc) from None
             raise self._gone(calendar_id) from None
+        return items
+
+    def _is_mine(self, item: Mapping[str, Any]) -> bool:
+        """Written by this install: its id is the one this install derives from its key
+        (ids mix in the install's id, so no other install's can match)."""
+        key = _private(item).get(KEY)
+        return bool(key) and item.get("id") == self.event_id(str(key))
+
+    def _note_foreign(self, item: Mapping[str, Any]) -> None:
+        """Another install's event is noted (and left alone); the user's own is nothing to us."""
+        private = _private(item)
+        if private.get(KEY):
+            self._other_install(str(private.get(INSTALL) or ""), f"wrote the event {item['id']}")
+
+    def _other_install(self, install: str, what: str) -> None:
+        if install in self.other_installs:
+            return
+        self.other_installs.add(install)
+        log.warning(
+            "%s: another pursuit install (%s) %s on this account; pursuit leaves its events "
+            "alone (stop one of the two installs, or give each its own [google] calendar_name)",
+            SOURCE,
+            install or "of an earlier version, its id unknown",
+            what,
+        )
+
+    def events(self) -> dict[str, CalendarEvent]:
+        """This install's events, by key (another install's on the same calendar are
+        neither returned nor touched, only noted in `other_installs`).
+
+        ``privateExtendedProperty`` takes exact ``name=value`` pairs only (no
+        wildcard), so all live events are listed and filtered on the key.
+        """
+        out: dict[str, CalendarEvent] = {}
+        for item, zone in self._items(self.calendar_id):
+            if not self._is_mine(item):
+                self._note_foreign(item)
+                continue
+            event = self._parse(item, zone)
+            if event is not None:
+                out[event.key] = event
         return out
+
+    def recreated(self) -> bool:
+        """Once a round, before the queued changes: pursuit's calendar is looked up by
+        its name. When there is more than one (a calendars.insert still in flight when
+        pursuit stopped landed after the restart had made another), one is kept and
+        this install's events are taken off the others, each of which is removed when
+        pursuit made it and nothing else is on it; True then, so that the core puts
+        every event back on the one kept."""
+        if self._named:
+            return False
+        calendars = self._our_calendars()
+        if calendars and self.attempts is not None:
+            self.attempts.landed(CREATE)
+        if len(calendars) > 1:
+            return self._merge(calendars)
+        if calendars and self._calendar_id is None:
+            self._calendar_id = str(calendars[0]["id"])
+        return False
+
+    def _merge(self, calendars: list[dict[str, Any]]) -> bool:
+        held: dict[str, tuple[list[str], int, bool]] = {}  # id -> (mine, others', pursuit's)
+        for calendar in calendars:
+            calendar_id = str(calendar["id"])
+            try:
+                items = [item for item, _ in self._items(calendar_id)]
+            except CalendarGone:
+                continue  # deleted meanwhile
+            mine = [str(item["id"]) for item in items if self._is_mine(item)]
+            for item in items:
+                if not self._is_mine(item):
+                    self._note_foreign(item)
+            made = str(calendar.get("description") or "").startswith(MARKER)
+            held[calendar_id] = (mine, len(items) - len(mine), made)
+        if not held:
+            self._calendar_id = None
+            return False
+        # pursuit's own first, then one that must stay anyway, then the fullest
+        keep = min(held, key=lambda c: (not held[c][2], held[c][1] == 0, -len(held[c][0]), c))
+        removed = 0
+        for calendar_id, (mine, others, made) in held.items():
+            if calendar_id == keep:
+                continue
+            if made and others == 0:
+                with contextlib.suppress(HttpError):
+                    self._call(
+                        self._service.calendars().delete(calendarId=calendar_id),
+                        "calendars.delete",
+                        (404, 410),
+                    )
+                removed += 1
+                continue
+            for event_id in mine:
+                with contextlib.suppress(HttpError):
+                    self._call(
+                        self._service.events().delete(calendarId=calendar_id, eventId=event_id),
+                        "events.delete",
+                        (404, 410),
+                    )
+        self._calendar_id = keep
+        log.warning(
+            "%s: pursuit's calendar %r was there %d times (a create still in flight when "
+            "pursuit stopped landed later); kept %s, removed %d, and every event is put "
+            "back on the one kept",
+            SOURCE,
+            self.calendar_name,
+            len(held),
+            keep,
+            removed,
+        )
+        return True
 
     @staticmethod
     def _parse(item: dict[str, Any], zone: str | None) -> CalendarEvent | None:
         if item.get("status") == "cancelled":
             return None
-        private = (item.get("extendedProperties") or {}).get("private") or {}
+        private = _private(item)
         key = private.get(KEY)
         if not key:
             return None
@@ -337,6 +486,11 @@ class GoogleCalendar(_CalendarApi, Calendar):
             stamp=stamp,
             **extra,
         )
+
+
+def _private(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An event's private extended properties ({} when it has none)."""
+    return (item.get("extendedProperties") or {}).get("private") or {}
 
 
 class GoogleCalendarReader(_CalendarApi):

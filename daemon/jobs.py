@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pursuit.config.settings import Settings
 from pursuit.connectors.base import Calendar, CalendarEvent
@@ -19,7 +19,7 @@ from pursuit.daemon.feeds import since_lines
 from pursuit.daemon.mail import fulfil_from_log
 from pursuit.daemon.models import DutyState, OutboxEntry, calendar_key
 from pursuit.daemon.planner import EventContext, PlannedEvent, plan_duties, plan_events
-from pursuit.daemon.store import Store, to_db
+from pursuit.daemon.store import Store, from_db, to_db
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
     event back, in the same round: before it when the calendar says it was made
     again, or when a change finds it gone (`CalendarGone`).
     """
+    calendar.attempts = StoreAttempts(store, calendar.name)
     if calendar.recreated():
         _put_every_event_back(store, calendar.name, f"{calendar.name}: the calendar was gone", now)
 
@@ -181,6 +182,30 @@ def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
         return deliver()
     except CalendarGone as exc:
         return deliver() if _put_every_event_back(store, exc.calendar, str(exc), now) else 0
+
+
+class StoreAttempts:
+    """A calendar's creates in doubt (`connectors.base.Attempts`), kept in the store."""
+
+    def __init__(self, store: Store, calendar: str) -> None:
+        self.store = store
+        self.calendar = calendar
+
+    def _cursor(self, what: str) -> str:
+        return f"create begun:{self.calendar}:{what}"
+
+    def begun(self, what: str) -> datetime | None:
+        found = self.store.cursor(self._cursor(what))
+        return None if found is None else from_db(found)
+
+    def begin(self, what: str) -> datetime:
+        now = datetime.now(UTC)
+        self.store.save_cursor(self._cursor(what), to_db(now), now=now)
+        return now
+
+    def landed(self, what: str) -> None:
+        if self.store.cursor(self._cursor(what)) is not None:
+            self.store.save_cursor(self._cursor(what), None, now=datetime.now(UTC))
 
 
 def _put_every_event_back(store: Store, calendar: str, why: str, now: datetime) -> int:

@@ -479,6 +479,7 @@ class _Calendar:
     primary: bool
     app_created: bool
     events: dict[str, _EventRec] = field(default_factory=dict)
+    description: str = ""
 
     def resource(self) -> Json:
         return {
@@ -487,6 +488,7 @@ class _Calendar:
             "id": self.id,
             "summary": self.summary,
             "timeZone": self.time_zone,
+            **({"description": self.description} if self.description else {}),
         }
 
 
@@ -2144,11 +2146,17 @@ class GoogleEmulator:
     # public ----------------------------------------------------------------
 
     def add_calendar(
-        self, calendar_id: str, summary: str, *, time_zone: str = "UTC", app_created: bool = False
+        self,
+        calendar_id: str,
+        summary: str,
+        *,
+        time_zone: str = "UTC",
+        app_created: bool = False,
+        description: str = "",
     ) -> None:
         with self._lock:
             self._calendars[calendar_id] = _Calendar(
-                calendar_id, summary, time_zone, False, app_created
+                calendar_id, summary, time_zone, False, app_created, description=description
             )
 
     def delete_calendar(self, calendar_id: str) -> None:
@@ -2415,11 +2423,9 @@ class GoogleEmulator:
             raise ApiError(400, "Missing title.", "required")
         cid = uuid.UUID(int=self._rng.getrandbits(128)).hex + "@group.calendar.google.com"
         cal = _Calendar(cid, str(summary), str(body.get("timeZone") or "UTC"), False, True)
+        cal.description = str(body.get("description") or "")
         self._calendars[cid] = cal
-        res = cal.resource()
-        if body.get("description"):
-            res["description"] = body["description"]
-        return res
+        return cal.resource()
 
     def _r_calendars_get(self, *, query: Query, body: Json, calendar_id: str) -> Json:
         return self._get_cal(calendar_id).resource()
