@@ -47,7 +47,8 @@ class EmlFolder:
         partial = path.with_suffix(".eml.partial")
         try:
             make_private_dirs(self.folder)
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            partial.unlink(missing_ok=True)  # a leftover, or a link: never written through
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(outgoing.as_bytes())
                 out.flush()

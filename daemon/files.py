@@ -68,3 +68,18 @@ def _fsync_directory(directory: Path) -> None:
         log.debug("cannot fsync directory %s: %s", directory, exc)
     finally:
         os.close(dir_fd)
+
+
+def not_followed(path: Path, what: str) -> str:
+    """The message for a link where pursuit writes a file of its own (the run lock, the
+    database's companions, a partial copy): it is never written through, which would
+    truncate whatever the link points to."""
+    try:
+        pointed = os.readlink(path)
+    except OSError:
+        pointed = ""
+    target = f" to {pointed}" if pointed.isprintable() and pointed else ""
+    return (
+        f"{path}: {what} is a symbolic link{target}; pursuit never writes through a link "
+        "there: remove the link and pursuit makes the file anew"
+    )

@@ -20,13 +20,14 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pursuit.daemon.errors import PursuitError, StoreError
-from pursuit.daemon.files import make_private_dirs
+from pursuit.daemon.files import make_private_dirs, not_followed
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,21 @@ class RunLock:
             return True
         try:
             make_private_dirs(self.path.parent)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            # Never through a link: opening it would truncate and write its target.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
+            if self.path.is_symlink():
+                raise StoreError(not_followed(self.path, "the run lock")) from None
             raise StoreError(
                 f"{self.path}: cannot take the run lock ({exc.strerror or exc}); "
                 "give your user write access to the data directory"
             ) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a fifo or a device: not ours to write
+            os.close(fd)
+            raise StoreError(
+                f"{self.path}: the run lock is not a plain file; remove it, and pursuit "
+                "makes it anew"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from pursuit.daemon.addresses import ascii_domain, natural_order, other_form
 from pursuit.daemon.errors import AmbiguousName, DiskFull, StoreError, UserError
-from pursuit.daemon.files import make_private_dirs
+from pursuit.daemon.files import make_private_dirs, not_followed
 from pursuit.daemon.models import (
     Channel,
     Contact,
@@ -509,6 +509,8 @@ class Store:
                 private_file(path)
                 for suffix in ("-wal", "-shm"):
                     companion = path.with_name(path.name + suffix)
+                    if companion.is_symlink():  # SQLite refuses it, saying only "unable to open"
+                        raise StoreError(not_followed(companion, "the database's " + suffix[1:]))
                     if companion.exists():
                         private_file(companion)  # left 0644 by an older pursuit
         # A new database opened by several processes at once: switching to WAL or
@@ -636,6 +638,7 @@ class Store:
         newest few copies are kept."""
         partial = path.with_name(f"{path.name}.bak.partial")
         try:
+            partial.unlink(missing_ok=True)  # a leftover, or a link: never written through
             private_file(partial)
             copy = sqlite3.connect(partial)
             try:

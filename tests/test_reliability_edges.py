@@ -1,0 +1,141 @@
+"""The edges of the machine (issue 20): links where pursuit writes its own files, a
+damaged database, a password_command that hangs or never stops talking, and what a
+server says about itself reaching a log, a terminal or the store.
+
+Each case runs pursuit as its user does (the command line, the service, doctor) against
+real files, real shell commands and real servers on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from support.cli import Pursuit
+
+from pursuit.connectors.base import KEY_HEADER
+from pursuit.connectors.eml import EmlFolder
+from pursuit.daemon.errors import StoreError
+from pursuit.daemon.store import MIGRATIONS, Store
+
+pytestmark = pytest.mark.reliability
+
+VICTIM = b"a file of the user's own, which a link points to\n"
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "elsewhere" / "precious.txt"
+    victim.parent.mkdir()
+    victim.write_bytes(VICTIM)
+    victim.chmod(0o644)
+    return victim
+
+
+def _intact(victim: Path) -> None:
+    assert victim.read_bytes() == VICTIM
+    assert victim.stat().st_mode & 0o777 == 0o644
+
+
+# --- links where pursuit writes a file of its own
+
+
+def test_a_run_lock_that_is_a_link_is_refused_and_its_target_left_alone(tmp_path: Path) -> None:
+    user = Pursuit(tmp_path)
+    user.ok("org", "add", "Acme", "--domain", "acme.com")
+    victim = _victim(tmp_path)
+    lock = user.database.with_name("pursuit.sqlite3.lock")
+    lock.symlink_to(victim)
+    err = user.fails("run", "--once")
+    lines = err.strip().splitlines()
+    assert lines == [
+        f"pursuit: {lock}: the run lock is a symbolic link to {victim}; pursuit never writes "
+        "through a link there: remove the link and pursuit makes the file anew"
+    ], err
+    _intact(victim)
+    lock.unlink()  # as the message says: the run works again, the lock a plain file
+    user.ok("run", "--once")
+    assert not lock.is_symlink() and lock.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_dangling_link_and_a_fifo_as_the_run_lock_are_refused(tmp_path: Path) -> None:
+    user = Pursuit(tmp_path)
+    user.ok("org", "add", "Acme", "--domain", "acme.com")
+    lock = user.database.with_name("pursuit.sqlite3.lock")
+    missing = tmp_path / "nowhere" / "made-by-the-link"
+    lock.symlink_to(missing)
+    assert "is a symbolic link" in user.fails("run", "--once")
+    assert not missing.exists()  # O_CREAT through a dangling link would have made it
+    lock.unlink()
+    os.mkfifo(lock, 0o600)
+    err = user.fails("run", "--once")
+    assert f"{lock}: the run lock is not a plain file" in err, err
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-shm"])
+def test_a_database_companion_that_is_a_link_is_named(tmp_path: Path, suffix: str) -> None:
+    user = Pursuit(tmp_path)
+    user.ok("org", "add", "Acme", "--domain", "acme.com")
+    victim = _victim(tmp_path)
+    companion = user.database.with_name("pursuit.sqlite3" + suffix)
+    companion.unlink(missing_ok=True)
+    companion.symlink_to(victim)
+    err = user.fails("status")
+    assert err.strip().splitlines() == [
+        f"pursuit: {companion}: the database's {suffix[1:]} is a symbolic link to {victim}; "
+        "pursuit never writes through a link there: remove the link and pursuit makes the "
+        "file anew"
+    ], err
+    _intact(victim)  # not even made 0600
+    companion.unlink()
+    assert "Acme" in user.ok("org", "show", "Acme")
+
+
+def test_the_copy_before_an_upgrade_is_never_written_through_a_link(tmp_path: Path) -> None:
+    path = tmp_path / "pursuit.sqlite3"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:6]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version = 6")
+    db.commit()
+    db.close()
+    victim = _victim(tmp_path)
+    tmp_path.joinpath("pursuit.sqlite3.bak.partial").symlink_to(victim)
+    Store.open(path).close()
+    _intact(victim)
+    with sqlite3.connect(tmp_path / "pursuit.sqlite3.v6.bak") as kept:
+        assert kept.execute("PRAGMA user_version").fetchone()[0] == 6
+
+
+def test_an_eml_written_to_the_outbox_folder_never_goes_through_a_link(tmp_path: Path) -> None:
+    folder = EmlFolder(tmp_path / "outbox", "me@example.org")
+    message = EmailMessage()
+    message["To"] = "me@example.org"
+    message["Subject"] = "Your week"
+    message[KEY_HEADER] = "summary:2026-W49"
+    message.set_content("hello")
+    path = folder.path_for("summary:2026-W49")
+    path.parent.mkdir(mode=0o700)
+    victim = _victim(tmp_path)
+    path.with_suffix(".eml.partial").symlink_to(victim)
+    assert folder.send(message) == str(path)
+    _intact(victim)
+    assert b"Your week" in path.read_bytes() and not path.is_symlink()
+
+
+def test_a_store_error_names_a_link_only_where_it_is_one(tmp_path: Path) -> None:
+    """The database itself may be a link (the user's choice: `database` can point
+    anywhere); only the files pursuit makes beside it are refused as links."""
+    real = tmp_path / "real" / "state.sqlite3"
+    real.parent.mkdir()
+    Store.open(real).close()
+    link = tmp_path / "pursuit.sqlite3"
+    link.symlink_to(real)
+    store = Store.open(link)
+    assert store.version == len(MIGRATIONS)
+    store.close()
+    with pytest.raises(StoreError):
+        tmp_path.joinpath("pursuit.sqlite3-wal").symlink_to(tmp_path / "x")
+        Store.open(link)
