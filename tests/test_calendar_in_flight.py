@@ -1,0 +1,168 @@
+"""A create Google received but had not carried out when pursuit was killed (issue 20).
+
+pursuit is killed (SIGKILL, a real process) while the Google emulator holds its
+`calendars.insert` or `events.insert` unanswered; the restart runs in the test
+process, and the emulator carries the held request out when the test says: before
+the restart looks, between two restarts, or after the restart made its own. Each
+way the user ends with one "Job search (pursuit)" calendar holding each event once.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from support.cli import Pursuit, pursuit_command
+from support.google_emulator import GoogleEmulator, HeldRequests
+
+from pursuit.connectors.google_calendar import DEFAULT_NAME, IN_DOUBT, MARKER
+
+ME = "me@example.test"
+
+
+@pytest.fixture
+def emu() -> Iterator[GoogleEmulator]:
+    with GoogleEmulator(user_email=ME) as emulator:
+        yield emulator
+
+
+def user(tmp_path: Path, emu: GoogleEmulator) -> Pursuit:
+    """Yesterday's interview with Jane and Raj at Acme: pursuit plans events for it."""
+    token = tmp_path / "token" / "google.json"
+    token.parent.mkdir(mode=0o700)
+    emu.write_authorized_user_file(str(token))
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    emu.put_event(
+        "primary",
+        {
+            "id": "interview1",
+            "summary": "Interview: Network Engineer",
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+            "attendees": [
+                {"email": ME, "self": True},
+                {"email": "jane@acme.com", "displayName": "Jane Doe"},
+                {"email": "raj@acme.com", "displayName": "Raj Patel"},
+            ],
+        },
+    )
+    config = (
+        "[feeds]\nnews_search = false\n"
+        '[drafts]\nyour_name = "Alex Martin"\n'
+        f'[google]\ncredentials_file = "{token}"\n'
+        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
+        '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+    )
+    return Pursuit(tmp_path, config=config)
+
+
+def killed_while_held(p: Pursuit, held: HeldRequests) -> None:
+    """`pursuit run --once` in a process of its own, SIGKILLed once Google holds its call."""
+    with subprocess.Popen(
+        [*pursuit_command(), "run", "--once"],
+        env=p.env(),
+        cwd=p.root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as run:
+        try:
+            assert held.wait_arrived(timeout=60), "pursuit never sent the call held"
+        finally:
+            run.send_signal(signal.SIGKILL)
+            run.wait(timeout=30)
+
+
+def pursuits(emu: GoogleEmulator) -> dict[str, Counter[str]]:
+    """Each calendar named as pursuit's, with how many times each event title is on it."""
+    return {
+        cid: Counter(
+            str(e["summary"]) for e in emu.events(cid).values() if e.get("status") != "cancelled"
+        )
+        for cid, calendar in emu.calendars.items()
+        if calendar["summary"] == DEFAULT_NAME
+    }
+
+
+def one_calendar_each_event_once(emu: GoogleEmulator) -> Counter[str]:
+    calendars = pursuits(emu)
+    assert len(calendars) == 1, calendars
+    [events] = calendars.values()
+    assert events and set(events.values()) == {1}, events
+    return events
+
+
+def test_a_calendar_create_in_flight_is_waited_for_not_made_twice(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = user(tmp_path, emu)
+    held = emu.hold("calendars.insert")
+    killed_while_held(p, held)
+    assert pursuits(emu) == {}
+
+    # The restart finds no calendar yet, and says why it makes none.
+    result = p.run("run", "--once")
+    assert "may still be on its way" in result.err + result.out, str(result)
+    assert pursuits(emu) == {}
+
+    held.release()  # Google carries out the first attempt; its answer is lost
+    p.ok("run", "--once")
+    events = one_calendar_each_event_once(emu)
+    assert any("Thank" in title or "thank" in title for title in events), events
+    assert "may still be on its way" not in p.ok("run", "--once")
+    one_calendar_each_event_once(emu)
+
+
+def test_a_calendar_landing_after_the_window_is_merged_into_one(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    p = user(tmp_path, emu)
+    held = emu.hold("calendars.insert")
+    killed_while_held(p, held)
+
+    # Past the window the restart makes the calendar and writes the events...
+    with time_machine.travel(datetime.now(UTC) + IN_DOUBT + timedelta(minutes=1), tick=True):
+        p.ok("run", "--once")
+        written = one_calendar_each_event_once(emu)
+        held.release()  # ...then the first attempt lands: a second, empty calendar
+        assert len(pursuits(emu)) == 2
+        result = p.run("run", "--once")
+        assert result.code == 0, str(result)
+    assert one_calendar_each_event_once(emu) == written
+    assert "was there 2 times" in result.err + result.out, str(result)
+
+
+def test_a_calendar_landing_full_of_events_leaves_no_duplicate(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    """The measured case: the calendar that landed late had the events too."""
+    p = user(tmp_path, emu)
+    p.ok("run", "--once")
+    written = one_calendar_each_event_once(emu)
+    [first] = pursuits(emu)
+    # A copy of pursuit's calendar with the same events, as a create that landed late
+    # and a process that wrote to it before dying would leave.
+    emu.add_calendar(
+        "late@group.calendar.google.com", DEFAULT_NAME, app_created=True, description=MARKER
+    )
+    for event in emu.events(first).values():
+        emu.put_event("late@group.calendar.google.com", event)
+    assert len(pursuits(emu)) == 2
+    p.ok("run", "--once")
+    assert one_calendar_each_event_once(emu) == written
+
+
+def test_an_event_create_in_flight_is_made_once(tmp_path: Path, emu: GoogleEmulator) -> None:
+    p = user(tmp_path, emu)
+    held = emu.hold("events.insert")
+    killed_while_held(p, held)
+    p.ok("run", "--once")  # writes every event again, under the same ids
+    held.release()  # the first attempt lands late: the id is taken, nothing doubles
+    p.ok("run", "--once")
+    one_calendar_each_event_once(emu)
