@@ -285,6 +285,17 @@ class DraftRecord:
 
 
 @dataclass(frozen=True)
+class OtherInstall:
+    """Another pursuit install seen leaving things in an account this one uses."""
+
+    account: str  # the account's name ("google", "imap")
+    install_id: str  # "" for an install from before install ids: its id unknown
+    seen_in: str  # what showed it, as the log and `doctor` say it ("drafts", ...)
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
 class JobRun:
     job: str
     last_run: datetime | None

@@ -49,6 +49,7 @@ from pursuit.daemon.models import (
     NoteKind,
     Organization,
     OrgStatus,
+    OtherInstall,
     OutboxEntry,
     WantedFeed,
     WatchedSet,
@@ -380,6 +381,9 @@ KEPT_COPIES = 3
 
 #: The cursor holding this database's install id.
 INSTALL_ID = "install_id"
+
+#: The cursors naming other installs seen: `{OTHER_INSTALL}{account}:{install id}`.
+OTHER_INSTALL = "other install:"
 
 INVALID_FORMAT = "invalid"  # the format stored for a feed whose configured URL is unusable
 
@@ -2203,6 +2207,43 @@ class Store:
             "UPDATE drafts SET left_alone = ?, changed = ? WHERE duty_id = ?",
             (why, to_db(now), duty_id),
         )
+
+    # --- other pursuit installs seen in the accounts this one uses
+
+    def record_other_install(
+        self, account: str, install_id: str, seen_in: str, *, now: datetime
+    ) -> bool:
+        """Note that another install (`install_id`, "" when it is from before install
+        ids) leaves things in `account`, as `seen_in` shows; True the first time it
+        is seen there, when it is worth a line in the log."""
+        source = f"{OTHER_INSTALL}{account}:{install_id}"
+        with self.transaction():
+            known = self.cursor(source)
+            first = json.loads(known)["first_seen"] if known else to_db(now)
+            value = json.dumps({"seen_in": seen_in, "first_seen": first})
+            self.save_cursor(source, value, now=now)
+        return known is None
+
+    def other_installs(self) -> list[OtherInstall]:
+        """Every other install seen, by account and id."""
+        rows = self._db.execute(
+            "SELECT source, value, updated FROM cursors WHERE source LIKE ? ORDER BY source",
+            (OTHER_INSTALL + "%",),
+        )
+        found = []
+        for source, value, updated in rows:
+            account, _, install_id = str(source).removeprefix(OTHER_INSTALL).partition(":")
+            record = json.loads(value)
+            found.append(
+                OtherInstall(
+                    account=account,
+                    install_id=install_id,
+                    seen_in=str(record["seen_in"]),
+                    first_seen=from_db(record["first_seen"]),
+                    last_seen=from_db(updated),
+                )
+            )
+        return found
 
     # --- duties and interviews set back by the user
 
