@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from support.cli import Pursuit
 
 from pursuit.connectors.base import KEY_HEADER
 from pursuit.connectors.eml import EmlFolder
-from pursuit.daemon.errors import StoreError
+from pursuit.connectors.secrets import command_secret
+from pursuit.daemon.errors import AuthError, StoreError
 from pursuit.daemon.store import MIGRATIONS, Store
 
 pytestmark = pytest.mark.reliability
@@ -139,3 +141,72 @@ def test_a_store_error_names_a_link_only_where_it_is_one(tmp_path: Path) -> None
     with pytest.raises(StoreError):
         tmp_path.joinpath("pursuit.sqlite3-wal").symlink_to(tmp_path / "x")
         Store.open(link)
+
+
+# --- password_command: bounded output, and a command that hangs killed with its children
+
+
+def _gone(pid: int) -> bool:
+    """True when `pid` has ended (reaped, or a zombie waiting for its reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def _all_gone(pids: list[int]) -> bool:
+    """Waits (up to 10 s, polling) for a SIGKILL already sent to take effect."""
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return all(_gone(pid) for pid in pids)
+
+
+def test_a_password_command_that_hangs_is_killed_with_everything_it_started(
+    tmp_path: Path,
+) -> None:
+    pids = tmp_path / "pids"
+    # Two children a plain kill of the shell would leave running, holding the pipe.
+    command = f"sleep 300 & echo $! >> {pids}; (sleep 300; :) & echo $! >> {pids}; wait"
+    run = command_secret(command, "imap.password_command", timeout=1.0)
+    with pytest.raises(AuthError) as refused:
+        run()
+    assert str(refused.value) == ("imap.password_command: the command gave no answer within 1 s")
+    started = [int(line) for line in pids.read_text().split()]
+    assert len(started) == 2
+    assert _all_gone(started), [Path(f"/proc/{p}/stat").read_text() for p in started]
+
+
+def test_a_password_command_that_prints_without_end_is_stopped_at_once(tmp_path: Path) -> None:
+    begin = time.monotonic()
+    with pytest.raises(AuthError) as refused:
+        command_secret("yes", "smtp.password_command", timeout=60)()
+    assert str(refused.value) == (
+        "smtp.password_command: the command printed more than 16 KiB, longer than any "
+        "password or token could be; is it the right command? (it was stopped)"
+    )
+    assert time.monotonic() - begin < 30  # not the 60 s timeout: stopped at the bound
+    # a long token is still a secret; the output is never in a message
+    token = "t" * 8000
+    assert command_secret(f"printf {token}", "imap.password_command")() == token
+
+
+def test_a_password_command_is_run_once_per_login_and_its_flood_is_one_line(
+    tmp_path: Path,
+) -> None:
+    count = tmp_path / "count"
+    user = Pursuit(
+        tmp_path,
+        config=(
+            '[calendar]\nkind = "caldav"\nurl = "http://127.0.0.1:9/"\nusername = "me"\n'
+            f"password_command = \"sh -c 'echo run >> {count}; exec yes'\"\n"
+        ),
+    )
+    err = user.fails("run", "--once", code=1)
+    assert "Traceback" not in err
+    flood = [line for line in err.splitlines() if "16 KiB, longer than any password" in line]
+    assert flood and all("calendar.password_command" in line for line in flood), err
+    assert "y\ny" not in err and "yyy" not in err.replace(" ", "")
+    runs = count.read_text().split()
+    assert 1 <= len(runs) <= len(flood), (runs, err)  # one run per login attempt, none retried
