@@ -142,6 +142,12 @@ class Calendar(ABC):
     def event_id(self, key: str) -> str:
         return event_id_for(key, self.install_id)
 
+    def other_installs(self) -> frozenset[str]:
+        """Other pursuit installs seen writing to this calendar so far (their ids; ""
+        for one of a version from before install ids): their events are never
+        returned, changed nor deleted."""
+        return frozenset()
+
     @abstractmethod
     def upsert(self, event: CalendarEvent) -> None:
         """Create the event, or update the one with the same key in place."""

@@ -48,7 +48,14 @@ from pursuit.connectors.base import (
     CalendarEvent,
     latest_instant,
 )
-from pursuit.connectors.ical import KEY_PROPERTY, event_entries, from_vevent, render
+from pursuit.connectors.ical import (
+    KEY_PROPERTY,
+    event_entries,
+    from_vevent,
+    note_other_install,
+    render,
+    writer_of,
+)
 from pursuit.connectors.secrets import is_loopback
 from pursuit.daemon.errors import AuthError, CursorExpired, PursuitError, SourceError
 
@@ -189,6 +196,8 @@ class CaldavCalendar(_Dav, Calendar):
         self.existing = existing
         self.install_id = install_id
         self._calendar: Any = None
+        self._others: set[str] = set()
+        self._scanned = False
 
     def calendar(self) -> Any:
         """pursuit's calendar: the one the config names, else its own (made the first time)."""
@@ -263,16 +272,30 @@ class CaldavCalendar(_Dav, Calendar):
         if answer.status not in (200, 204, 404, 410):
             raise SourceError(self.source, f"deleting {key} failed ({answer.status})")
 
+    def other_installs(self) -> frozenset[str]:
+        """Read from the calendar's events once a process (making the calendar if it is
+        not there yet: it is about to be)."""
+        if not self._scanned:
+            self._scanned = True
+            self.events()
+        return frozenset(self._others)
+
     def events(self) -> dict[str, CalendarEvent]:
+        """This install's events, by key; another install's are noted and left alone."""
         objects = self._call("reading pursuit's events", lambda: self.calendar().get_events())
         found: dict[str, CalendarEvent] = {}
         for item in objects:
             try:
                 parsed = icalendar.Calendar.from_ical(item.data)
                 for vevent in parsed.walk("VEVENT"):
-                    if vevent.get(KEY_PROPERTY) is not None:
-                        event = from_vevent(vevent)
-                        found[event.key] = event
+                    if vevent.get(KEY_PROPERTY) is None:
+                        continue
+                    writer = writer_of(vevent, self.install_id)
+                    if writer is not None:
+                        note_other_install(self._others, writer, f"caldav {self.server}")
+                        continue
+                    event = from_vevent(vevent)
+                    found[event.key] = event
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("caldav: %s: an unreadable event skipped (%s)", item.url, exc)
         return found

@@ -143,8 +143,8 @@ class GoogleCalendar(_CalendarApi, Calendar):
         self._calendar_id = calendar_id
         self._named = calendar_id is not None  # the config names it: never merged away
         self.time_zone = time_zone
-        #: Other installs seen writing here (their ids; "" for one from before install ids).
-        self.other_installs: set[str] = set()
+        self._others: set[str] = set()
+        self._scanned = False
 
     @property
     def calendar_id(self) -> str:
@@ -354,10 +354,17 @@ class GoogleCalendar(_CalendarApi, Calendar):
         if private.get(KEY):
             self._other_install(str(private.get(INSTALL) or ""), f"wrote the event {item['id']}")
 
+    def other_installs(self) -> frozenset[str]:
+        """Read from the calendar's description and, once a process, from its events."""
+        if not self._scanned and self._calendar_id is not None:
+            self._scanned = True
+            self.events()
+        return frozenset(self._others)
+
     def _other_install(self, install: str, what: str) -> None:
-        if install in self.other_installs:
+        if install in self._others:
             return
-        self.other_installs.add(install)
+        self._others.add(install)
         log.warning(
             "%s: another pursuit install (%s) %s on this account; pursuit leaves its events "
             "alone (stop one of the two installs, or give each its own [google] calendar_name)",
@@ -368,7 +375,7 @@ class GoogleCalendar(_CalendarApi, Calendar):
 
     def events(self) -> dict[str, CalendarEvent]:
         """This install's events, by key (another install's on the same calendar are
-        neither returned nor touched, only noted in `other_installs`).
+        neither returned nor touched, only noted in `other_installs()`).
 
         ``privateExtendedProperty`` takes exact ``name=value`` pairs only (no
         wildcard), so all live events are listed and filtered on the key.

@@ -4,6 +4,8 @@ local file, CalDAV)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,14 +32,23 @@ from pursuit.connectors.text import (
     clean_text,
 )
 
+log = logging.getLogger(__name__)
+
 PRODID = "-//pursuit//job search follow-ups//EN"
 KEY_PROPERTY = "X-PURSUIT-KEY"
+#: The install that wrote the event (absent for an install from before install ids).
+INSTALL_PROPERTY = "X-PURSUIT-INSTALL"
 
 
 def render(
-    events: list[CalendarEvent], name: str = "Job search (pursuit)", install_id: str = ""
+    events: list[CalendarEvent],
+    name: str = "Job search (pursuit)",
+    install_id: str = "",
+    kept: Sequence[icalendar.cal.Component] = (),
 ) -> bytes:
-    """The iCalendar text for these events, in a stable order."""
+    """The iCalendar text for these events, in a stable order, then `kept` as they were
+    read (another install's events, never rewritten). No event has an ATTENDEE or an
+    ORGANIZER, nor the calendar a METHOD: nothing pursuit writes invites anyone."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -45,12 +56,41 @@ def render(
     cal.add("x-wr-calname", name)
     for event in sorted(events, key=lambda e: (e.start, e.key)):
         cal.add_component(vevent_of(event, install_id))
+    for component in kept:
+        cal.add_component(component)
     return bytes(cal.to_ical())
+
+
+def uid_of(key: str, install_id: str) -> str:
+    """The UID of the event with this key written by this install."""
+    return f"{event_id_for(key, install_id)}@pursuit"
+
+
+def writer_of(vevent: icalendar.cal.Component, install_id: str) -> str | None:
+    """None when this install wrote the event (its UID is the one this install derives
+    from its key); else the install that did, as the event names it ("" when it does
+    not: an install of an earlier version)."""
+    if str(vevent.get("UID", "")) == uid_of(str(vevent.get(KEY_PROPERTY)), install_id):
+        return None
+    return str(vevent.get(INSTALL_PROPERTY, ""))
+
+
+def note_other_install(seen: set[str], install: str, where: str) -> None:
+    """Log another install the first time it is seen writing to `where`."""
+    if install in seen:
+        return
+    seen.add(install)
+    log.warning(
+        "%s: another pursuit install (%s) writes to pursuit's calendar; its events are "
+        "left alone (stop one of the two installs, or give each a calendar of its own)",
+        where,
+        install or "of an earlier version, its id unknown",
+    )
 
 
 def vevent_of(event: CalendarEvent, install_id: str) -> icalendar.Event:
     vevent = icalendar.Event()
-    vevent.add("uid", f"{event_id_for(event.key, install_id)}@pursuit")
+    vevent.add("uid", uid_of(event.key, install_id))
     vevent.add("dtstamp", event.stamp.astimezone(UTC))
     vevent.add("dtstart", event.start.astimezone(UTC))
     vevent.add("dtend", event.end.astimezone(UTC))
@@ -59,6 +99,8 @@ def vevent_of(event: CalendarEvent, install_id: str) -> icalendar.Event:
     vevent.add("sequence", event.sequence)
     vevent.add("transp", "TRANSPARENT")
     vevent.add(KEY_PROPERTY, event.key)
+    if install_id:
+        vevent.add(INSTALL_PROPERTY, install_id)
     alarm = icalendar.Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("description", event.summary)

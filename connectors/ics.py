@@ -14,7 +14,13 @@ from pathlib import Path
 import icalendar
 
 from pursuit.connectors.base import Calendar, CalendarEvent
-from pursuit.connectors.ical import KEY_PROPERTY, from_vevent, render
+from pursuit.connectors.ical import (
+    KEY_PROPERTY,
+    from_vevent,
+    note_other_install,
+    render,
+    writer_of,
+)
 from pursuit.daemon.errors import SourceError
 from pursuit.daemon.files import FULL, make_private_dirs, write_atomically
 
@@ -29,7 +35,14 @@ class IcsCalendar(Calendar):
         self.path = path
         self.install_id = install_id
         self._events: dict[str, CalendarEvent] | None = None
+        self._kept: list[icalendar.cal.Component] = []  # another install's, as read
+        self._others: set[str] = set()
         self._dirty = False
+
+    def other_installs(self) -> frozenset[str]:
+        """Read from the file (once a process)."""
+        self._load()
+        return frozenset(self._others)
 
     def _load(self) -> dict[str, CalendarEvent]:
         if self._events is None:
@@ -62,9 +75,16 @@ class IcsCalendar(Calendar):
                         "in the config to a file of its own, such as "
                         f"{self.path.with_name('pursuit.ics')}",
                     )
+                kept = []
                 for vevent in parsed.walk("VEVENT"):
+                    writer = writer_of(vevent, self.install_id)
+                    if writer is not None:  # another install's: written back as it is
+                        note_other_install(self._others, writer, f"calendar file {self.path}")
+                        kept.append(vevent)
+                        continue
                     event = from_vevent(vevent)
                     loaded[event.key] = event
+                self._kept = kept
             self._events = loaded
         return self._events
 
@@ -88,7 +108,7 @@ class IcsCalendar(Calendar):
         events = list(self._load().values())
         try:
             make_private_dirs(self.path.parent)
-            write_atomically(self.path, render(events, install_id=self.install_id))
+            write_atomically(self.path, render(events, install_id=self.install_id, kept=self._kept))
         except OSError as exc:
             if exc.errno in FULL:
                 raise SourceError(

@@ -1,0 +1,140 @@
+"""What pursuit writes to each calendar it can write to (issue 20): Google (the
+emulator), CalDAV (a real Radicale), the local .ics file.
+
+A reminder pursuit writes never invites anyone: no attendee, no organizer but the
+calendar itself. Every event carries the install's id, in its id and as a marker;
+a second install writing to the same calendar never deletes, edits nor counts the
+first one's events, and each names the other in `doctor`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import icalendar
+import pytest
+from support.cli import Pursuit
+from support.crash import AnymailWorld, GoogleWorld, World, the_now, world_at
+
+from pursuit.connectors.base import event_id_for
+
+SINKS = ("google", "anymail", "ics")
+
+
+def install_of(p: Pursuit) -> str:
+    with sqlite3.connect(p.database) as db:
+        row = db.execute("SELECT value FROM cursors WHERE source = 'install_id'").fetchone()
+    return str(row[0])
+
+
+def written(world: World, ics: Path | None = None) -> list[dict[str, Any]]:
+    """Each event on pursuit's calendar, as the calendar holds it: key, id or UID, the
+    install marker, and whom it would invite."""
+    found: list[dict[str, Any]] = []
+    if isinstance(world, GoogleWorld) and world.name == "google":
+        for cid, calendar in world.emu.calendars.items():
+            if calendar["summary"] != "Job search (pursuit)":
+                continue
+            for item in world.emu.events(cid).values():
+                if item.get("status") == "cancelled":
+                    continue
+                private = item["extendedProperties"]["private"]
+                found.append(
+                    {
+                        "key": private["pursuitKey"],
+                        "id": item["id"],
+                        "install": private.get("pursuitInstall"),
+                        "summary": item["summary"],
+                        "attendees": item.get("attendees", []),
+                        "organizer": item["organizer"]["email"],
+                        "calendar": cid,
+                    }
+                )
+        return found
+    if isinstance(world, AnymailWorld):
+        root = world.radicale.storage / "collection-root"
+        texts = [
+            f.read_bytes()
+            for f in root.rglob("*.ics")
+            if f.parent.name != "personal" and ".Radicale" not in str(f)
+        ]
+    else:
+        texts = [(ics or world.p.ics).read_bytes()]
+    for text in texts:
+        calendar = icalendar.Calendar.from_ical(text)
+        assert calendar.get("METHOD") is None  # not an invitation (RFC 5546)
+        for vevent in calendar.walk("VEVENT"):
+            found.append(
+                {
+                    "key": str(vevent["X-PURSUIT-KEY"]),
+                    "id": str(vevent["UID"]).removesuffix("@pursuit"),
+                    "install": vevent.get("X-PURSUIT-INSTALL"),
+                    "summary": str(vevent["SUMMARY"]),
+                    "attendees": vevent.get("ATTENDEE", []),
+                    "organizer": vevent.get("ORGANIZER"),
+                }
+            )
+    return found
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_no_event_invites_anyone_and_each_carries_the_install(sink: str, tmp_path: Path) -> None:
+    with world_at(sink, tmp_path / sink, the_now()) as world:
+        world.p.ok("run", "--once")
+        install = install_of(world.p)
+        events = written(world)
+    # the interviews' thank-you reminders name the interviewers, who are invited to nothing
+    assert any("Jane" in e["summary"] for e in events), events
+    for event in events:
+        assert not event["attendees"], event
+        if sink == "google":
+            assert event["organizer"] == event["calendar"], event  # the calendar itself
+        else:
+            assert event["organizer"] is None, event
+        assert event["install"] == install, event
+        assert event["id"] == event_id_for(event["key"], install), event
+
+
+def second_install(world: World, root: Path) -> Pursuit:
+    """Another data directory with the same config: a second install on the account."""
+    other = Pursuit(root, config=None)
+    other.write_config(world.p.config_path.read_text())
+    return other
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_a_second_install_leaves_the_first_ones_events_alone_and_is_named(
+    sink: str, tmp_path: Path
+) -> None:
+    with world_at(sink, tmp_path / sink, the_now()) as world:
+        shared = None
+        if sink == "ics":  # both write the same file (a synced folder, say)
+            shared = tmp_path / "shared" / "pursuit.ics"
+            world.p.write_config(
+                world.p.config_path.read_text().replace(
+                    '[calendar]\nkind = "ics"\n',
+                    f'[calendar]\nkind = "ics"\nics_file = "{shared}"\n',
+                )
+            )
+        first = world.p
+        first.ok("run", "--once")
+        before = {e["id"]: e for e in written(world, shared)}
+        second = second_install(world, tmp_path / "second")
+        second.ok("run", "--once")
+        second.ok("run", "--once")
+        first.ok("run", "--once")
+        after = written(world, shared)
+        a, b = install_of(first), install_of(second)
+        assert a != b
+        firsts = {e["id"]: e for e in after if e["install"] == a}
+        assert firsts == before  # none deleted, none edited
+        seconds = [e for e in after if e["install"] == b]
+        assert sorted(e["key"] for e in seconds) == sorted(e["key"] for e in before.values())
+        assert len(after) == 2 * len(before)  # nothing else, nothing twice
+        # each install counts its own alone
+        for me in (first, second):
+            events = json.loads(me.ok("export", "--format", "json"))["events"]
+            assert len([e for e in events if e.get("live", True)]) == len(before)
