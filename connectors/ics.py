@@ -9,6 +9,7 @@ refused and left as it is: pursuit never rewrites what it does not own.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import icalendar
@@ -88,6 +89,21 @@ class IcsCalendar(Calendar):
             self._events = loaded
         return self._events
 
+    def _target(self) -> Path:
+        """The file to write: the path itself, or where it links to (a synced folder,
+        say), so that the link stays a link. A link whose folder is not there is
+        refused: pursuit would otherwise make a plain file in its place."""
+        if not self.path.is_symlink():
+            return self.path
+        target = Path(os.path.realpath(self.path))
+        if not target.parent.is_dir() or target.is_dir():
+            raise SourceError(
+                f"calendar file {self.path}",
+                f"it is a link to {target}, which pursuit cannot write (no such folder, or "
+                "a folder); mount or make that folder, or point the link elsewhere",
+            )
+        return target
+
     def upsert(self, event: CalendarEvent) -> None:
         events = self._load()
         if events.get(event.key) != event:
@@ -106,9 +122,10 @@ class IcsCalendar(Calendar):
             return
         # 0600 like every file pursuit writes: the calendar app reads it as the same user
         events = list(self._load().values())
+        target = self._target()
         try:
-            make_private_dirs(self.path.parent)
-            write_atomically(self.path, render(events, install_id=self.install_id, kept=self._kept))
+            make_private_dirs(target.parent)
+            write_atomically(target, render(events, install_id=self.install_id, kept=self._kept))
         except OSError as exc:
             if exc.errno in FULL:
                 raise SourceError(

@@ -138,3 +138,44 @@ def test_a_second_install_leaves_the_first_ones_events_alone_and_is_named(
         for me in (first, second):
             events = json.loads(me.ok("export", "--format", "json"))["events"]
             assert len([e for e in events if e.get("live", True)]) == len(before)
+
+
+# --- a calendar.ics that is a link
+
+
+def interview_with_jane(p: Pursuit) -> None:
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    p.ok("interview", "add", "acme", "--at", "yesterday 14:00", "--with", "jane@acme.com")
+
+
+def test_a_calendar_file_that_is_a_link_is_written_through_it(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    synced = tmp_path / "Sync" / "pursuit.ics"
+    synced.parent.mkdir()
+    p.ics.parent.mkdir(parents=True)
+    p.ics.symlink_to(synced)
+    interview_with_jane(p)
+    p.ok("run", "--once")
+    assert p.ics.is_symlink() and p.ics.readlink() == synced  # still the link
+    summaries = [str(e["SUMMARY"]) for e in p.calendar_events()]
+    assert any("jane@" in s for s in summaries), summaries
+    assert synced.read_bytes() == p.ics.read_bytes()
+    p.ok("interview", "add", "acme", "--at", "today 09:00", "--with", "raj@acme.com")
+    p.ok("run", "--once")
+    assert p.ics.is_symlink()
+    assert any("raj@" in str(e["SUMMARY"]) for e in p.calendar_events())
+
+
+def test_a_link_pursuit_cannot_write_through_is_refused_and_left(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    gone = tmp_path / "unmounted" / "pursuit.ics"  # a synced folder not mounted now
+    p.ics.parent.mkdir(parents=True)
+    p.ics.symlink_to(gone)
+    interview_with_jane(p)
+    result = p.run("run", "--once")
+    assert f"calendar file {p.ics}" in result.err and str(gone) in result.err, str(result)
+    assert "Traceback" not in result.err
+    assert p.ics.is_symlink() and not gone.parent.exists()
+    gone.parent.mkdir()  # mounted again: the next round writes through the link
+    p.ok("run", "--once")
+    assert p.ics.is_symlink() and any("jane@" in str(e["SUMMARY"]) for e in p.calendar_events())
