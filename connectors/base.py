@@ -298,9 +298,10 @@ class Sender(Protocol):
     pursuit never writes to anyone on the user's behalf.
     """
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
         """Send the message, with its own Message-ID, unless it was sent already;
-        returns the sent message's id either way."""
+        returns the sent message's id either way. `begin` is called just before the
+        message leaves, after any look: a crash before it cannot have sent anything."""
         ...
 
     def find_sent(self, key: str, message_id: str) -> str | None:

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import os
 import re
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -32,11 +33,13 @@ class EmlFolder:
 
     keeps_record = True  # the file is there once written
 
-    def find_sent(self, key: str) -> str | None:
+    def find_sent(self, key: str, message_id: str = "") -> str | None:
+        """The file written for this key: the folder is this install's own (beside its
+        database), so the key alone names it."""
         path = self.path_for(key)
         return str(path) if path.exists() else None
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
         key = outgoing_key(message, self.address)
         found = self.find_sent(key)
         if found is not None:
@@ -45,6 +48,8 @@ class EmlFolder:
         del outgoing["Bcc"]
         path = self.path_for(key)
         partial = path.with_suffix(".eml.partial")
+        if begin is not None:
+            begin()
         try:
             make_private_dirs(self.folder)
             partial.unlink(missing_ok=True)  # a leftover, or a link: never written through

@@ -20,7 +20,6 @@ One instance per thread (httplib2 is not thread-safe).
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import html
 import logging
@@ -616,7 +615,9 @@ class GmailMailbox(GoogleApi):
             return None
         return str(result.get("id") or draft_id)
 
-    def send_to_self(self, raw: bytes, key: str) -> str:
+    def send_to_self(
+        self, raw: bytes, key: str, *, begin: Callable[[], object] | None = None
+    ) -> str:
         """Send `raw` to the user, once; returns the Gmail message id.
 
         Refuses any recipient but the user. Idempotent through the Message-ID:
@@ -647,6 +648,8 @@ class GmailMailbox(GoogleApi):
         if found is not None:
             return found["id"]
         body = {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}
+        if begin is not None:
+            begin()
         result = self._create(
             lambda: self._service.users().messages().send(userId="me", body=body),
             "messages.send",
@@ -656,15 +659,16 @@ class GmailMailbox(GoogleApi):
 
     # -------------------------------------------------- Sender (the weekly summary)
 
-    keeps_record = True  # what messages.send took is in Sent at once
+    keeps_record = True  # what messages.send committed is in Sent (once it has landed)
 
-    def find_sent(self, key: str) -> str | None:
-        """The id of the sent message carrying ``X-Pursuit-Key: key``, if there is one.
+    def find_sent(self, key: str, message_id: str) -> str | None:
+        """The id of the sent message with this Message-ID carrying ``X-Pursuit-Key:
+        key``, if there is one.
 
-        Gmail cannot search an arbitrary header: the Message-ID `send` derives from
-        the key is searched, and the key header of each hit is checked.
+        Gmail cannot search an arbitrary header: the Message-ID is searched
+        (``rfc822msgid:``), and the key header of each hit is checked.
         """
-        query = f"in:sent rfc822msgid:{_message_id_for(key).strip('<>')}"
+        query = f"in:sent rfc822msgid:{message_id.strip().strip('<>')}"
         page = self._call(
             self._service.users().messages().list(userId="me", q=query, maxResults=10),
             "messages.list",
@@ -685,18 +689,11 @@ class GmailMailbox(GoogleApi):
                 return str(ref["id"])
         return None
 
-    def send(self, message: EmailMessage) -> str:
-        """Send to the user alone, once per ``X-Pursuit-Key``; returns the Gmail id."""
+    def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
+        """Send to the user alone, once per Message-ID (the core's, so `find_sent`
+        finds it in any process); returns the Gmail id."""
         key = outgoing_key(message, self.user_email or self.profile()[0])
-        outgoing = copy.deepcopy(message)
-        del outgoing["Message-ID"]  # the key's own, so `find_sent` finds it in any process
-        outgoing["Message-ID"] = _message_id_for(key)
-        return self.send_to_self(outgoing.as_bytes(), key)
-
-
-def _message_id_for(key: str) -> str:
-    """The Message-ID of the message sent with this key (as `send_to_self` makes it)."""
-    return f"<pursuit-{hashlib.sha256(key.encode()).hexdigest()[:32]}@pursuit.invalid>"
+        return self.send_to_self(message.as_bytes(), key, begin=begin)
 
 
 # ------------------------------------------------------------------------- queries

@@ -674,18 +674,21 @@ class ImapMailbox:
         references = f"{chain} {parent}".strip()
         return f"References: {references}\r\n".encode() + raw
 
-    def find_sent(self, key: str) -> str | None:
-        """The Message-ID of a message carrying this key in INBOX or Sent, if any:
-        what `SmtpSender` sent to the user arrives in their INBOX."""
+    def find_sent(self, key: str, message_id: str) -> str | None:
+        """The Message-ID of a message with this Message-ID carrying this key in INBOX
+        or Sent, if any: what `SmtpSender` sent to the user arrives in their INBOX. The
+        Message-ID is the sending install's, so another install's is never found."""
+        wanted = message_id.strip()
 
         def run(client: IMAPClient) -> str | None:
             for folder, _ in self._read_folders(client):
-                found = self._find_keyed(client, folder, key)
-                if found is not None:
-                    uid = int(found.rsplit("/", 1)[1])
+                if self._examine(client, folder) is None:
+                    continue
+                for uid in self._keyed_uids(client, key, "HEADER", "Message-ID", wanted):
                     data = client.fetch([uid], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])[uid]
                     value = BytesHeaderParser().parsebytes(_body(data)).get("Message-ID")
-                    return str(value).strip() if value else found
+                    if value is not None and str(value).strip() == wanted:
+                        return wanted
             return None
 
         return self._run(run)

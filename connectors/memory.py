@@ -207,15 +207,25 @@ class MemorySender:
 
     keeps_record = True
 
-    def find_sent(self, key: str) -> str | None:
-        return next((i for i, message in self.sent.items() if message.get(KEY_HEADER) == key), None)
+    def find_sent(self, key: str, message_id: str) -> str | None:
+        return next(
+            (
+                i
+                for i, message in self.sent.items()
+                if message.get(KEY_HEADER) == key
+                and str(message.get("Message-ID", "")).strip() == message_id
+            ),
+            None,
+        )
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
         key = outgoing_key(message, self.address)
-        existing = self.find_sent(key)
+        existing = self.find_sent(key, str(message.get("Message-ID", "")).strip())
         if existing is not None:
             return existing
         message_id = f"sent-{len(self.sent) + 1}"
+        if begin is not None:
+            begin()
         self.sent[message_id] = copy.deepcopy(message)
         return message_id
 

@@ -41,8 +41,8 @@ class SmtpSender:
     """Sends to the user alone, once per key (see the module docstring).
 
     `password` is called at each login; with ``auth="oauth2"`` it returns an
-    access token. `find_message(key)` returns the Message-ID of a message
-    already in the user's mailbox with that key, if any.
+    access token. `find_message(key, message_id)` returns the Message-ID of a
+    message already in the user's mailbox with that key and Message-ID, if any.
     """
 
     def __init__(
@@ -55,7 +55,7 @@ class SmtpSender:
         password: Callable[[], str] | None,
         address: str,
         auth: Literal["password", "oauth2"] = "password",
-        find_message: Callable[[str], str | None] | None = None,
+        find_message: Callable[[str, str], str | None] | None = None,
         timeout: float = 60.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -89,26 +89,28 @@ class SmtpSender:
         """With an IMAP mailbox to look in: the summary comes back to the user's INBOX."""
         return self.find_message is not None
 
-    def find_sent(self, key: str) -> str | None:
-        if key in self._sent:
+    def find_sent(self, key: str, message_id: str) -> str | None:
+        if key in self._sent and self._sent[key] == message_id:
             return self._sent[key]
-        return self.find_message(key) if self.find_message is not None else None
+        return self.find_message(key, message_id) if self.find_message is not None else None
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
         """Send unless sent already; returns the message's Message-ID either way."""
         key = outgoing_key(message, self.address)
-        existing = self.find_sent(key)
+        outgoing = copy.deepcopy(message)
+        if not outgoing.get("Message-ID"):
+            outgoing["Message-ID"] = message_id_for(key)
+        existing = self.find_sent(key, str(outgoing["Message-ID"]).strip())
         if existing is not None:
             return existing
-        outgoing = copy.deepcopy(message)
         del outgoing["Bcc"]
         if not outgoing.get("From"):
             outgoing["From"] = self.address
-        if not outgoing.get("Message-ID"):
-            outgoing["Message-ID"] = message_id_for(key)
         if not outgoing.get("Date"):
             outgoing["Date"] = email.utils.formatdate(localtime=True)
         message_id = str(outgoing["Message-ID"]).strip()
+        if begin is not None:
+            begin()
         self._deliver(outgoing)
         self._sent[key] = message_id
         return message_id

@@ -109,7 +109,7 @@ class Account:
         """The user's calendars interviews are read from."""
         return []
 
-    def sender(self, to: str, *, find_sent: Callable[[str], str | None] | None) -> Sender:
+    def sender(self, to: str, *, find_sent: Callable[[str, str], str | None] | None) -> Sender:
         raise NotImplementedError(f"{self.name} sends nothing")
 
     def summary_address(self, configured: str | None, store: Store) -> str:
@@ -124,9 +124,9 @@ class Account:
         """Wait up to `timeout` seconds for new mail (see `waits_for_mail`)."""
         return False
 
-    def finds_in_inbox(self) -> Callable[[str], str | None] | None:
-        """How to find, by its key, a message sent to the user that came back to this
-        mailbox (a summary sent by SMTP), if it can be looked for there."""
+    def finds_in_inbox(self) -> Callable[[str, str], str | None] | None:
+        """How to find, by its key and Message-ID, a message sent to the user that came
+        back to this mailbox (a summary sent by SMTP), if it can be looked for there."""
         return None
 
     def token_file(self) -> Path | None:
@@ -264,7 +264,7 @@ class GoogleAccount(Account):
     def calendar_ids(self) -> list[str]:
         return list(self.section.calendars)
 
-    def sender(self, to: str, *, find_sent: Callable[[str], str | None] | None) -> Sender:
+    def sender(self, to: str, *, find_sent: Callable[[str, str], str | None] | None) -> Sender:
         sender: Sender = self._gmail
         return sender
 
@@ -321,12 +321,12 @@ class ImapAccount(Account):
         box: MailAccount = self._mailbox
         return box
 
-    def find_sent(self, key: str) -> str | None:
+    def find_sent(self, key: str, message_id: str) -> str | None:
         """A message sent to the user comes back to their INBOX: found there."""
-        found: str | None = self._mailbox.find_sent(key)
+        found: str | None = self._mailbox.find_sent(key, message_id)
         return found
 
-    def finds_in_inbox(self) -> Callable[[str], str | None] | None:
+    def finds_in_inbox(self) -> Callable[[str, str], str | None] | None:
         return self.find_sent
 
     def waits_for_mail(self) -> bool:
@@ -355,7 +355,7 @@ class SmtpAccount(Account):
     def from_settings(cls, settings: Settings, around: Surroundings) -> Account | None:
         return None if settings.smtp is None else cls(around, settings.smtp)
 
-    def sender(self, to: str, *, find_sent: Callable[[str], str | None] | None) -> Sender:
+    def sender(self, to: str, *, find_sent: Callable[[str, str], str | None] | None) -> Sender:
         from pursuit.connectors.secrets import command_secret
         from pursuit.connectors.smtp import SmtpSender
 
@@ -478,7 +478,7 @@ class OutboxFolder(Account):
     def folder(self) -> Path:
         return self.around.data_dir / "outbox"
 
-    def sender(self, to: str, *, find_sent: Callable[[str], str | None] | None) -> Sender:
+    def sender(self, to: str, *, find_sent: Callable[[str, str], str | None] | None) -> Sender:
         from pursuit.connectors.eml import EmlFolder
 
         return EmlFolder(self.folder, to)

@@ -189,13 +189,18 @@ class App:
         )
 
     def _next_summary(self, ran: datetime) -> datetime | None:
-        """The hour this week's summary is due, or next week's once it has passed."""
-        from pursuit.daemon.summary import Week
+        """The hour this week's summary is due, or next week's once it has passed; sooner
+        when a send in doubt may be looked for."""
+        from pursuit.daemon import summary
 
-        week = Week.of(ran, self.settings.timezone)
+        week = summary.Week.of(ran, self.settings.timezone)
         due = week.due(self.settings.summary)
         if due <= ran:
-            due = Week.of(week.end, self.settings.timezone).due(self.settings.summary)
+            due = week.following.due(self.settings.summary)
+        for entry in self.store.pending_outbox(summary.TARGET):
+            until = summary.in_doubt_until(self.store, entry.key)
+            if until is not None:
+                due = min(due, max(until, ran))
         return due
 
     #: A feed never makes the feeds job run more often than this.
@@ -275,19 +280,19 @@ class App:
         return sender.folder if isinstance(sender, OutboxFolder) else None
 
     def send_summary(self, now: datetime, *, force: bool = False) -> int:
-        """Queue this week's summary once due (or now, with `force`) and send what is
-        queued; returns how many were sent. Once per ISO week, whatever is asked."""
+        """Queue this week's summary once due (or now, with `force`), a missed week's
+        late, and send what is queued; returns how many were sent. Once per ISO week,
+        whatever is asked (see `daemon/summary.py`)."""
         from pursuit.daemon import summary
 
         store = self.sync_config()
         week = summary.Week.of(now, self.settings.timezone)
-        waiting = store.pending_outbox(summary.TARGET)
-        if not waiting and summary.sent_at(store, week) is not None:
-            return 0
-        if not waiting and not force and now < week.due(self.settings.summary):
+        if not summary.waiting(store, self.settings, now) and (
+            not force or store.outbox_entry(week.key) is not None
+        ):
             return 0
         to = self.summary_address()
-        summary.queue_summary(store, self.settings, now, to=to, force=force)
+        summary.queue_summaries(store, self.settings, now, to=to, force=force)
         return summary.push_summaries(store, self.summary_sender(to), now)
 
     def summary_sender(self, to: str) -> Sender:

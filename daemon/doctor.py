@@ -123,7 +123,28 @@ def checks(app: App, now: datetime, *, probe: bool = True) -> list[Check]:
         if not signin.needs_you or signin.found.startswith("not reachable"):
             found += _grant_renewal(app, account, now)
     found += _jobs(app, now)
+    found += _skipped_summaries(app, now)
     return found
+
+
+#: How far back `doctor` names the weekly summaries skipped for good.
+SKIPPED_SUMMARIES_SHOWN = timedelta(weeks=8)
+
+
+def _skipped_summaries(app: App, now: datetime) -> list[Check]:
+    """Weeks whose summary was never sent (pursuit was off from their hour until too
+    late to send them): named, so a missing one is explained; nothing to do now."""
+    from pursuit.daemon.summary import skipped_weeks
+
+    skipped = skipped_weeks(app.store, since=now - SKIPPED_SUMMARIES_SHOWN)
+    return [
+        Check(
+            "summary",
+            f"the summary of {entry.key.removeprefix('summary:')} was never sent: "
+            f"{entry.payload.get('why', 'skipped')}",
+        )
+        for entry in skipped
+    ]
 
 
 def _signin(app: App, account: Account, probe: bool) -> Check:

@@ -164,6 +164,7 @@ def deliver(
     *,
     flush: Callable[[], None] | None = None,
     subject: Callable[[OutboxEntry], str] | None = None,
+    holds: Callable[[OutboxEntry], bool] | None = None,
 ) -> int:
     """Perform what is queued for `target`, oldest first; returns the entries done.
 
@@ -171,7 +172,8 @@ def deliver(
     once for all); without it each one is durable when `perform` returns.
     Entries about the same `subject` supersede one another: only the newest is
     performed. A failure is recorded on its entry; an `ItemError` skips that
-    entry, any other error stops the round (the next round tries again).
+    entry, any other error stops the round (the next round tries again). An entry
+    `holds` says is in doubt (an attempt that may still land) stays queued, untouched.
     """
     about = subject or (lambda entry: entry.key)
     entries = store.pending_outbox(target)
@@ -188,6 +190,8 @@ def deliver(
         ready = []
 
     for entry in entries:
+        if holds is not None and holds(entry):
+            continue
         if newest[about(entry)] != entry.id:
             ready.append(entry.id)  # a newer change of the same thing replaces it
             continue

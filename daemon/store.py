@@ -2303,6 +2303,24 @@ class Store:
     def set_sends_begun(self, key: str, count: int, *, now: datetime) -> None:
         self.save_cursor(f"sending:{key}", str(count) if count else None, now=now)
 
+    def send_begun_at(self, key: str) -> datetime | None:
+        """When the latest send of this outbox key that is still in doubt began."""
+        return self._cursor_updated(f"sending:{key}")
+
+    def installed_at(self) -> datetime | None:
+        """When this database got its install id: the first run of this install (or of
+        the release that brought install ids); no weekly summary is owed before it."""
+        return self._cursor_updated(INSTALL_ID)
+
+    def _cursor_updated(self, source: str) -> datetime | None:
+        row = self._db.execute("SELECT updated FROM cursors WHERE source = ?", (source,)).fetchone()
+        return None if row is None or row[0] is None else from_db(row[0])
+
+    def outbox_history(self, target: str) -> list[OutboxEntry]:
+        """Every entry of a target, done or not, oldest first (the summary's weeks)."""
+        rows = self._db.execute("SELECT * FROM outbox WHERE target = ? ORDER BY id", (target,))
+        return [_outbox_entry(r) for r in rows]
+
     # --- accounts: one row each of what pursuit knows about an account it reads
 
     def _account_field(self, account: str, column: str) -> Any:

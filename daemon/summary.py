@@ -5,8 +5,16 @@
 the user's own from `[summary] templates`), the HTML with its CSS inlined so
 every mail client shows it. Sending goes through the outbox, one entry per ISO
 week (`summary:{iso year}-W{week}`) marked done only once the server accepted
-the message; a send that began and was neither recorded nor refused (a crash)
-is looked for by its key, and sent again at most once when it cannot be found.
+the message.
+
+Every week is accounted for. A week whose hour passed with pursuit not running
+(a closed laptop, a mail outage) is sent late, saying so, until `SEND_LATE_FOR`
+after its week ended (never once the next week's is due); after that it is
+skipped for good: a done entry of action `skip`, a warning in the log, a line in
+`pursuit doctor`. A send that began and was neither recorded nor refused (pursuit
+died during it) is in doubt: it is looked for by its Message-ID, which carries
+the install's id, only once `IN_DOUBT_FOR` has passed (a request the server had
+received may still land until then), and made again only when not found.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import email.utils
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -50,6 +58,18 @@ NO_REPLY_AFTER = timedelta(days=3)
 #: pursuit cannot ask Google which mode the app is in, so it warns from RENEWAL_WARNING_FROM.
 TESTING_GRANT_LIFETIME = timedelta(days=7)
 RENEWAL_WARNING_FROM = timedelta(days=5)
+#: A week's summary missed at its hour is still sent, late, until this long after the
+#: week ended (Thursday 00:00 with the usual Sunday hour), and never once the next
+#: week's is due: a summary days old would only crowd the next one.
+SEND_LATE_FOR = timedelta(days=3)
+#: A send pursuit began and never saw answered (it died, the connection dropped) may
+#: still be carried out by the server for a while: Google holds a request up to its
+#: deadline, SMTP may queue a message before it reaches the INBOX. Until this has
+#: passed it is neither looked for nor made again.
+IN_DOUBT_FOR = timedelta(minutes=15)
+#: Weeks looked back for a summary owed, at most (a year off is not 52 lines).
+OWED_WEEKS_BACK = 8
+SKIP = "skip"
 
 KIND_LABELS = {
     DutyKind.THANK_YOU: "thank-you",
@@ -101,10 +121,28 @@ class Week:
         end = datetime.combine(monday + timedelta(days=7), time(0), tz)
         return cls(year, number, start, end)
 
+    @classmethod
+    def of_key(cls, key: str, tz: ZoneInfo) -> Week:
+        """The week of a summary's outbox key (`summary:2026-W49`)."""
+        year, number = key.removeprefix("summary:").split("-W")
+        return cls.of(
+            datetime.combine(date.fromisocalendar(int(year), int(number), 1), time(12), tz), tz
+        )
+
     def due(self, settings: SummarySettings) -> datetime:
         """When this week's summary is due: its day and time, in the user's zone."""
         day = self.start.date() + timedelta(days=settings.day)
         return datetime.combine(day, settings.at, self.start.tzinfo)
+
+    @property
+    def following(self) -> Week:
+        tz = self.start.tzinfo
+        assert isinstance(tz, ZoneInfo)
+        return Week.of(self.end, tz)
+
+    def late_until(self, settings: SummarySettings) -> datetime:
+        """Until when this week's summary may still be sent late (see SEND_LATE_FOR)."""
+        return min(self.end + SEND_LATE_FOR, self.following.due(settings))
 
 
 # --- gathering
@@ -126,12 +164,16 @@ def _ago(delta: timedelta) -> str:
     return f"{hours} hour{'s' if hours != 1 else ''}"
 
 
-def gather(store: Store, settings: Settings, now: datetime) -> dict[str, Any]:
-    """The week's summary as plain data, in the order the email shows it."""
+def gather(
+    store: Store, settings: Settings, now: datetime, *, week: Week | None = None
+) -> dict[str, Any]:
+    """The week's summary as plain data, in the order the email shows it: the week
+    `now` is in, or an earlier `week` sent late (its mail and news; duties and health
+    as they are now)."""
     from pursuit.daemon.feeds import failing_feeds, rejected_with_openings, surfaced
 
     tz = settings.timezone
-    week = Week.of(now, tz)
+    week = week or Week.of(now, tz)
     orgs = {o.id: o for o in store.organizations()}
     contacts = {c.id: c for c in store.contacts()}
     duties = store.duties(state=(DutyState.PENDING, DutyState.DONE))
@@ -166,7 +208,7 @@ def gather(store: Store, settings: Settings, now: datetime) -> dict[str, Any]:
     news: dict[int, list[str]] = {}
     openings: dict[int, list[str]] = {}
     for item in new_items:
-        if item.first_seen < week.start:
+        if not week.start <= item.first_seen < week.end:
             continue
         if item.kind == "opening":
             if item.closed is None:
@@ -261,6 +303,11 @@ def gather(store: Store, settings: Settings, now: datetime) -> dict[str, Any]:
         "week": week.label,
         "period": f"{_day(week.start, tz)} to {_day(week.end - timedelta(seconds=1), tz)}",
         "generated": _when(now, tz),
+        "late": (
+            {"due": _when(week.due(settings.summary), tz), "sent": _when(now, tz)}
+            if now >= week.end
+            else None
+        ),
         "status_changes": [
             {**change, "date": _day(datetime.fromisoformat(change["date"]), tz)}
             for change in status_changes(store, tz, week.start, min(now, week.end))
@@ -413,7 +460,7 @@ def render_html(record: dict[str, Any], user_templates: Path | None = None) -> s
 
 def subject(record: dict[str, Any]) -> str:
     week = record["week"].split("-W")[1].lstrip("0")
-    parts = []
+    parts = ["sent late"] if record.get("late") else []
     if record["overdue_count"]:
         parts.append(f"{record['overdue_count']} overdue")
     if record["coming_count"]:
@@ -423,20 +470,29 @@ def subject(record: dict[str, Any]) -> str:
     return f"pursuit: your job search, week {week}" + (f" ({', '.join(parts)})" if parts else "")
 
 
-def message_id_for(key: str) -> str:
-    """The same Message-ID in every process (as the SMTP and Gmail senders make it)."""
-    return f"<pursuit-{hashlib.sha256(key.encode()).hexdigest()[:32]}@pursuit.invalid>"
+def message_id_for(key: str, install_id: str) -> str:
+    """The summary's Message-ID, the same in every process of one install and never
+    another install's: two installs on one account neither collide nor adopt each
+    other's summary. An install from before install ids ("") keeps the id it had."""
+    seed = f"{install_id}:{key}" if install_id else key
+    return f"<pursuit-{hashlib.sha256(seed.encode()).hexdigest()[:32]}@pursuit.invalid>"
 
 
 def build_message(
-    record: dict[str, Any], *, to: str, key: str, now: datetime, user_templates: Path | None
+    record: dict[str, Any],
+    *,
+    to: str,
+    key: str,
+    install_id: str,
+    now: datetime,
+    user_templates: Path | None,
 ) -> EmailMessage:
     message = EmailMessage(policy=email.policy.SMTP)
     message["To"] = to
     message["From"] = email.utils.formataddr(("pursuit", to))
     message["Subject"] = subject(record)
     message["Date"] = email.utils.format_datetime(now)
-    message["Message-ID"] = message_id_for(key)
+    message["Message-ID"] = message_id_for(key, install_id)
     message[KEY_HEADER] = key
     message.set_content(render_text(record, user_templates))
     message.add_alternative(render_html(record, user_templates), subtype="html")
@@ -446,29 +502,146 @@ def build_message(
 # --- sending, once per week
 
 
+def owed_weeks(store: Store, settings: Settings, now: datetime) -> list[Week]:
+    """The weeks, oldest first, whose summary fell due by `now` (this week's only once
+    due) and that have no entry yet: after the newest week with one, an earlier week
+    only when it fell due since this install began, at most OWED_WEEKS_BACK weeks back.
+    Reads the store alone."""
+    tz = settings.timezone
+    history = store.outbox_history(TARGET)
+    week = current = Week.of(now, tz)
+    weeks: list[Week] = []
+    for _ in range(OWED_WEEKS_BACK + 1):
+        weeks.insert(0, week)
+        week = Week.of(week.start - timedelta(days=1), tz)
+    newest = max((Week.of_key(e.key, tz).start for e in history), default=None)
+    installed = store.installed_at()
+    return [
+        w
+        for w in weeks
+        if w.due(settings.summary) <= now
+        and (newest is None or w.start > newest)
+        and (w == current or installed is None or w.due(settings.summary) >= installed)
+    ]
+
+
+def waiting(store: Store, settings: Settings, now: datetime) -> bool:
+    """True when the summary job has something to do now (the store alone says)."""
+    return bool(store.pending_outbox(TARGET)) or bool(owed_weeks(store, settings, now))
+
+
 def queue_summary(
-    store: Store, settings: Settings, now: datetime, *, to: str, force: bool = False
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    to: str,
+    force: bool = False,
+    week: Week | None = None,
 ) -> bool:
-    """Queue this week's summary once it is due (now, with `force`); False when it
-    was queued (or sent) already, or is not due yet."""
-    week = Week.of(now, settings.timezone)
+    """Queue a week's summary (this week's once it is due, or now with `force`);
+    False when it was queued (or sent, or skipped) already, or is not due yet."""
+    week = week or Week.of(now, settings.timezone)
     if not force and now < week.due(settings.summary):
         return False
     if store.outbox_entry(week.key) is not None:
         return False
-    record = gather(store, settings, now)
+    return _enqueue(store, settings, now, week, to)
+
+
+def _enqueue(store: Store, settings: Settings, now: datetime, week: Week, to: str) -> bool:
+    record = gather(store, settings, now, week=week)
     message = build_message(
-        record, to=to, key=week.key, now=now, user_templates=settings.summary.templates
+        record,
+        to=to,
+        key=week.key,
+        install_id=store.install_id(),
+        now=now,
+        user_templates=settings.summary.templates,
     )
-    payload = {"raw": base64.b64encode(message.as_bytes()).decode(), "until": to_db(week.end)}
+    payload = {
+        "raw": base64.b64encode(message.as_bytes()).decode(),
+        "until": to_db(week.late_until(settings.summary)),
+        "message_id": str(message["Message-ID"]),
+        "late": record["late"] is not None,
+    }
     return store.enqueue(week.key, SEND, TARGET, payload, now=now)
 
 
+def queue_summaries(
+    store: Store, settings: Settings, now: datetime, *, to: str, force: bool = False
+) -> int:
+    """Account for every week owed: queue this week's once due (with `force`, now), an
+    earlier one missed at its hour late while it may still go, skip for good the rest.
+    A queued summary whose week ended before it could go is written again saying it is
+    late, unless a send of it is in doubt. Returns how many were queued."""
+    tz = settings.timezone
+    queued = 0
+    for week in owed_weeks(store, settings, now):
+        until = week.late_until(settings.summary)
+        if now < until:
+            queued += _enqueue(store, settings, now, week, to)
+        else:
+            due = _when(week.due(settings.summary), tz)
+            why = f"pursuit was not running from its hour ({due}) to {_when(until, tz)}"
+            _skip(store, week.key, now, why)
+    if force:
+        queued += queue_summary(store, settings, now, to=to, force=True)
+    for entry in store.pending_outbox(TARGET):
+        week = Week.of_key(entry.key, tz)
+        until = from_db(entry.payload["until"])
+        if store.sends_begun(entry.key):
+            continue  # in doubt: `push_summaries` looks for it before anything else
+        if now >= until:
+            why = f"it could not be sent before {_when(until, tz)}"
+            _skip(
+                store, entry.key, now, why + (f" ({entry.last_error})" if entry.last_error else "")
+            )
+        elif now >= week.end and not entry.payload.get("late"):
+            with store.transaction():  # the same key, written again as sent late
+                store.drop_outbox_entry(entry.id)
+                _enqueue(store, settings, now, week, to)
+    return queued
+
+
+def _skip(store: Store, key: str, now: datetime, why: str) -> None:
+    """A week whose summary is never sent: a done entry of its own, logged once."""
+    log.warning("the weekly summary %s was skipped for good: %s", key.removeprefix("summary:"), why)
+    with store.transaction():
+        existing = store.outbox_entry(key)
+        if existing is not None:
+            store.drop_outbox_entry(existing.id)
+        store.enqueue(key, SKIP, TARGET, {"why": why}, now=now)
+        entry = store.outbox_entry(key)
+        assert entry is not None
+        store.outbox_done(entry.id, now=now)
+        store.set_sends_begun(key, 0, now=now)
+
+
+def in_doubt_until(store: Store, key: str) -> datetime | None:
+    """Until when a send of this key that began and was never answered may still land;
+    None when no send is in doubt."""
+    if not store.sends_begun(key):
+        return None
+    began = store.send_begun_at(key)
+    return None if began is None else began + IN_DOUBT_FOR
+
+
 def push_summaries(store: Store, sender: Sender, now: datetime) -> int:
-    """Send what is queued; each recorded only after the server accepted it."""
+    """Send what is queued; each recorded only after the server accepted it. A send in
+    doubt is left alone until it can no longer land, then looked for by its Message-ID:
+    found, it is done; not found, it is made again (see `Sender.keeps_record`), or, past
+    its week's last day for a late summary, skipped for good."""
+
+    def message_id(entry: OutboxEntry) -> str:
+        return str(entry.payload.get("message_id") or message_id_for(entry.key, ""))
+
+    def holds(entry: OutboxEntry) -> bool:
+        until = in_doubt_until(store, entry.key)
+        return until is not None and now < until
 
     def perform(entry: OutboxEntry) -> None:
-        found = sender.find_sent(entry.key)
+        found = sender.find_sent(entry.key, message_id(entry))
         if found is not None:  # sent before a crash kept it from being recorded
             log.info("summary %s was sent already (%s)", entry.key, found)
             return
@@ -479,24 +652,55 @@ def push_summaries(store: Store, sender: Sender, now: datetime) -> int:
             # one, "not found" means a crash came before the server took it: send.
             log.warning("summary %s: not sent again; it may have arrived already", entry.key)
             return
-        store.set_sends_begun(entry.key, begun + 1, now=now)
         message = email.message_from_bytes(
             base64.b64decode(entry.payload["raw"]), policy=email.policy.default
         )
+        started: list[bool] = []
+
+        def begin() -> None:  # just before the message leaves: a crash now leaves it in doubt
+            store.set_sends_begun(entry.key, begun + 1, now=now)
+            started.append(True)
+
         try:
-            sent = sender.send(message)
+            sent = sender.send(message, begin=begin)
         except Exception:
-            store.set_sends_begun(entry.key, begun, now=now)  # refused: not a crash
+            if started:
+                store.set_sends_begun(entry.key, begun, now=now)  # refused: not a crash
             raise
         log.info("weekly summary %s sent (%s)", entry.key, sent)
 
     for entry in store.pending_outbox(TARGET):
-        if from_db(entry.payload["until"]) <= now:
-            log.warning("summary %s was not sent before its week ended; dropped", entry.key)
-            store.drop_outbox_entry(entry.id)
-    return outbox.deliver(store, TARGET, perform, now)
+        if holds(entry):
+            log.info(
+                "summary %s: a send began at %s and may still land; looked for from %s",
+                entry.key,
+                store.send_begun_at(entry.key),
+                in_doubt_until(store, entry.key),
+            )
+        elif from_db(entry.payload["until"]) <= now:  # too late to send it now
+            if store.sends_begun(entry.key) and sender.find_sent(entry.key, message_id(entry)):
+                log.info("summary %s was sent already", entry.key)
+                store.outbox_done(entry.id, now=now)
+            else:
+                why = "it could not be sent in time"
+                _skip(
+                    store,
+                    entry.key,
+                    now,
+                    why + (f" ({entry.last_error})" if entry.last_error else ""),
+                )
+    return outbox.deliver(store, TARGET, perform, now, holds=holds)
 
 
 def sent_at(store: Store, week: Week) -> datetime | None:
     entry = store.outbox_entry(week.key)
-    return entry.done if entry is not None else None
+    return entry.done if entry is not None and entry.action == SEND else None
+
+
+def skipped_weeks(store: Store, since: datetime) -> list[OutboxEntry]:
+    """The weeks skipped for good since `since`, oldest first (for `pursuit doctor`)."""
+    return [
+        e
+        for e in store.outbox_history(TARGET)
+        if e.action == SKIP and e.done is not None and e.done >= since
+    ]

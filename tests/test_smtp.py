@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support.contracts import SenderContract, summary
+from support.contracts import SenderContract, summary, summary_id
 from support.dovecot import USER, Dovecot, OnDovecot, free_port, imap_mailbox
 from support.smtp import TOKEN, Inbox, Server
 
@@ -140,7 +140,8 @@ def test_a_5xx_answer_is_a_source_error_and_a_later_send_works(tmp_path: Path) -
         sender = server.sender()
         with pytest.raises(SourceError, match=r"554 5\.7\.1 Message rejected as spam"):
             sender.send(summary(USER))
-        assert sender.find_sent("summary:2026-W49") is None  # not recorded as sent
+        key = "summary:2026-W49"
+        assert sender.find_sent(key, summary_id(key)) is None  # not recorded as sent
         handler.reject = None
         sender.send(summary(USER))
         assert len(handler.received) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -169,11 +169,16 @@ def test_summary_through_gmail_once_even_after_a_crash(tmp_path: Path) -> None:
 
             keeps_record = True
 
-            def find_sent(self, key: str) -> str | None:
-                return gmail.find_sent(key)
+            def find_sent(self, key: str, message_id: str) -> str | None:
+                return gmail.find_sent(key, message_id)
 
-            def send(self, message: email.message.EmailMessage) -> str:
-                gmail.send(message)
+            def send(
+                self,
+                message: email.message.EmailMessage,
+                *,
+                begin: Callable[[], object] | None = None,
+            ) -> str:
+                gmail.send(message, begin=begin)
                 raise Crash()
 
         app.summary_sender = lambda to: DiesAfterSending()  # type: ignore[method-assign]

@@ -525,12 +525,20 @@ class DraftBoxContract:
 # --------------------------------------------------------------------------- Sender
 
 
-def summary(to: str, key: str | None = "summary:2026-W49", **headers: str) -> EmailMessage:
+def summary_id(key: str, install: str = "a") -> str:
+    """The Message-ID the core gives a summary of this key from this install."""
+    return f"<{key.replace(':', '-')}.{install}@pursuit.invalid>"
+
+
+def summary(
+    to: str, key: str | None = "summary:2026-W49", install: str = "a", **headers: str
+) -> EmailMessage:
     message = EmailMessage()
     message["To"] = to
     message["Subject"] = "Your job search this week"
     if key is not None:
         message[KEY_HEADER] = key
+        message["Message-ID"] = summary_id(key, install)
     for name, value in headers.items():
         message[name] = value
     message.set_content("Three follow-ups are due.\n")
@@ -550,6 +558,9 @@ class SendWorld(Protocol):
 class SenderContract:
     """Mail to the user alone: the weekly summary."""
 
+    #: False for a sender only one install can use (a folder beside its database).
+    shared_by_installs = True
+
     def test_a_message_is_sent_once_per_key(self, outgoing: SendWorld) -> None:
         sender = outgoing.sender()
         first = sender.send(summary(outgoing.user))
@@ -558,7 +569,7 @@ class SenderContract:
         assert sent["Subject"] == "Your job search this week"
         assert email.utils.parseaddr(str(sent["To"]))[1] == outgoing.user
         again = outgoing.sender()  # after a crash between the call and its record
-        assert again.find_sent("summary:2026-W49") == first
+        assert again.find_sent("summary:2026-W49", summary_id("summary:2026-W49")) == first
         assert again.send(summary(outgoing.user)) == first
         assert len(outgoing.sent()) == 1
         assert again.send(summary(outgoing.user, "summary:2026-W50")) != first
@@ -566,7 +577,23 @@ class SenderContract:
 
     def test_a_key_never_sent_finds_nothing(self, outgoing: SendWorld) -> None:
         outgoing.sender().send(summary(outgoing.user))
-        assert outgoing.sender().find_sent("summary:2026-W01") is None
+        assert (
+            outgoing.sender().find_sent("summary:2026-W01", summary_id("summary:2026-W01")) is None
+        )
+
+    def test_another_installs_summary_of_the_same_week_is_not_taken_for_ours(
+        self, outgoing: SendWorld
+    ) -> None:
+        if not self.shared_by_installs:
+            pytest.skip("one install's own folder")
+        theirs = outgoing.sender().send(summary(outgoing.user, install="b"))
+        assert (
+            outgoing.sender().find_sent("summary:2026-W49", summary_id("summary:2026-W49")) is None
+        )
+        ours = outgoing.sender().send(summary(outgoing.user))
+        assert ours != theirs
+        ids = sorted(str(m["Message-ID"]) for m in outgoing.sent())
+        assert ids == sorted(summary_id("summary:2026-W49", i) for i in "ab")
 
     @pytest.mark.parametrize(
         "to, headers",
