@@ -49,6 +49,7 @@ class Context:
         store first, so the change sees them. Reading commands never write."""
         app = self.app
         app.store.require_writable()  # said first, before any question or partial work
+        app.store.check_intact()  # and nothing written to a damaged file
         app.sync_config()
         return app
 
@@ -854,7 +855,8 @@ def doctor(app: App, as_json: bool, no_probe: bool) -> None:
     if as_json:
         click.echo(json.dumps(found.record(), indent=2))
     else:
-        click.echo(views.render_doctor(found.failing_feeds), nl=False)
+        if found.store_read:  # else it holds no feed to speak of
+            click.echo(views.render_doctor(found.failing_feeds), nl=False)
         click.echo(checking.render(found.checks), nl=False)
     if found.needs_you:
         raise SystemExit(1)
@@ -911,8 +913,9 @@ def run(state: Context, once: bool) -> None:
     """
     from pursuit.daemon.runlock import SERVICE, RunLock, once_wait
 
-    # A database that cannot be written is said as such, before any lock is taken.
+    # A database that cannot be written, or is damaged, is said so before any lock is taken.
     state.app.store.require_writable()
+    state.app.store.check_intact()
     # The service holds the data directory's run lock for as long as it runs;
     # `run --once` for its round: two rounds would both perform the same outbox entry.
     lock = RunLock.beside(state.app.settings.database)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pursuit.daemon.accounts import Account
 from pursuit.daemon.app import App
-from pursuit.daemon.errors import AuthError, PursuitError
+from pursuit.daemon.errors import AuthError, DamagedDatabase, PursuitError
 
 #: A job that has not run for this many of its intervals means the service is not running,
 #: but never sooner than STALE_FLOOR: a job due every few seconds is late by a slow start.
@@ -47,6 +47,11 @@ class Examination:
     @property
     def needs_you(self) -> bool:
         return any(check.needs_you for check in self.checks)
+
+    @property
+    def store_read(self) -> bool:
+        """False when the store could not be read (the failing feeds are unknown)."""
+        return not any(check.what == "store" and check.needs_you for check in self.checks)
 
     def record(self) -> dict[str, Any]:
         return {
@@ -112,7 +117,11 @@ def checks(app: App, now: datetime, *, probe: bool = True) -> list[Check]:
     ]
     try:
         store = app.store
-        found.append(Check("store", f"{store.path}: readable, schema up to date"))
+        store.check_intact()
+        found.append(Check("store", f"{store.path}: readable, intact, schema up to date"))
+    except DamagedDatabase as exc:
+        found.append(Check("store", exc.found, exc.fix))
+        return found
     except PursuitError as exc:
         found.append(Check("store", str(exc), "fix or move the file named above"))
         return found

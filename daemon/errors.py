@@ -58,6 +58,16 @@ class StoreError(PursuitError):
     exit_code = 2
 
 
+class DamagedDatabase(StoreError):
+    """The state database file is damaged (SQLite finds it malformed, or not a database):
+    nothing more is written to it; `fix` says how to get the data back."""
+
+    def __init__(self, found: str, fix: str) -> None:
+        self.found = found
+        self.fix = fix
+        super().__init__(f"{found}; {fix}")
+
+
 class DiskFull(StoreError):
     """The disk holding the state database is full: nothing is lost, and the work goes
     on once there is room again, so it is a failure to retry (exit 1), not a fix to make."""

@@ -821,7 +821,7 @@ def test_a_newer_or_broken_database_is_refused(tmp_path: Path) -> None:
     other.data_dir.mkdir(parents=True)
     other.database.write_bytes(b"this is not a database, it is a shopping list\n" * 100)
     err = other.one_line_error("status")
-    assert str(other.database) in err and "cannot use the state database" in err
+    assert str(other.database) in err and "the state database is damaged" in err
 
 
 # --- run --once failing, named
