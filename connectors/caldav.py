@@ -31,8 +31,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -162,6 +162,30 @@ class _Dav:
             with contextlib.suppress(Exception):
                 self._dav.close()
         self._dav = self._principal = None
+
+
+class _TooMany(PursuitError):
+    """The server refused a query because its answer would hold too many events."""
+
+
+#: What a server answers a query whose answer would be too big: Radicale 400, RFC 4791
+#: 507 (DAV:number-of-matches-within-limits), some proxies 413.
+_TOO_MANY = (400, 413, 507)
+#: How far ahead a calendar read in ranges is read (the open-ended query covers all).
+FAR_AHEAD = timedelta(days=366 * 30)
+#: The smallest range a refused query is split into before giving up.
+SMALLEST_RANGE = timedelta(hours=1)
+
+
+@contextlib.contextmanager
+def _too_many() -> Iterator[None]:
+    """A REPORT refused as too big, as _TooMany; every other failure as it is."""
+    try:
+        yield
+    except error.ReportError as exc:
+        if getattr(exc, "status", None) in _TOO_MANY or "number-of-matches" in str(exc):
+            raise _TooMany(str(exc)) from None
+        raise
 
 
 class _Refused(PursuitError):
@@ -384,12 +408,69 @@ class CaldavCalendarReader(_Dav):
         return entries, uids, skipped
 
     def _in_range(self, calendar: Any, since: datetime) -> list[Any]:
-        return list(
-            self._call(
-                "reading events",
-                lambda: calendar.search(event=True, start=since.astimezone(UTC), expand=False),
-            )
-        )
+        """Every resource with an event ending after `since`: one time-range REPORT,
+        or, when the server refuses to answer that many at once (Radicale answers 400
+        above `[reporting] max_expand_occurrence`, 10,000 events; RFC 4791 servers 507),
+        ranges halved until each is answered (up to `FAR_AHEAD`), each resource once."""
+        try:
+            return self._search(calendar, since, None)
+        except _TooMany:
+            log.info("caldav: %s refuses one query for every event; reading in ranges", self.server)
+        found: dict[str, Any] = {}
+        for item in self._ranges(calendar, since, since + FAR_AHEAD):
+            found.setdefault(str(item.url), item)
+        return list(found.values())
+
+    def _ranges(self, calendar: Any, start: datetime, end: datetime) -> list[Any]:
+        try:
+            return self._search(calendar, start, end)
+        except _TooMany:
+            if end - start <= SMALLEST_RANGE:
+                raise SourceError(
+                    self.source,
+                    f"the server refuses to list the events from {start:%Y-%m-%d %H:%M} UTC "
+                    f"even {SMALLEST_RANGE} at a time (too many)",
+                ) from None
+        middle = start + (end - start) / 2
+        return self._ranges(calendar, start, middle) + self._ranges(calendar, middle, end)
+
+    def _search(self, calendar: Any, start: datetime, end: datetime | None) -> list[Any]:
+        utc = start.astimezone(UTC)
+
+        def run() -> list[Any]:
+            with _too_many():
+                if end is None:
+                    return list(calendar.search(event=True, start=utc, expand=False))
+                # The library widens a range by a day each side unless told not to:
+                # ranges shorter than that would never get smaller.
+                return list(
+                    calendar.search(
+                        event=True,
+                        start=utc,
+                        end=end.astimezone(UTC),
+                        expand=False,
+                        compatibility_workarounds=False,
+                    )
+                )
+
+        return self._call("reading events", run)
+
+    def _multiget(self, calendar: Any, urls: list[Any]) -> list[Any]:
+        """The resources at `urls`, in as few multigets as the server answers."""
+
+        def run() -> list[Any]:
+            with _too_many():
+                return list(calendar.multiget(urls))
+
+        try:
+            return self._call("fetching changed events", run)
+        except _TooMany:
+            if len(urls) == 1:
+                raise SourceError(
+                    self.source, f"the server refuses to give {urls[0]} (too many events)"
+                ) from None
+        half = len(urls) // 2
+        return self._multiget(calendar, urls[:half]) + self._multiget(calendar, urls[half:])
 
     def _token(self, calendar: Any, token: str | None) -> tuple[str, list[Any], set[str]] | None:
         """(new token, changed objects, deleted hrefs) since `token`; None when the
@@ -442,9 +523,7 @@ class CaldavCalendarReader(_Dav):
         new_token, changed, deleted = synced
         items: list[Any] = []
         if changed:
-            items = self._call(
-                "fetching changed events", lambda: calendar.multiget([o.url for o in changed])
-            )
+            items = self._multiget(calendar, [o.url for o in changed])
         entries, uids, skipped = self._entries(calendar_id, items, since)
         for href in deleted:
             uid = known.pop(href, None)

@@ -50,7 +50,9 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 class RadicaleServer:
     """Radicale with a user `me` and a few switches a test flips (see the module)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, max_events: int | None = None) -> None:
+        """`max_events`: the most VEVENTs one REPORT may answer with (Radicale's
+        `[reporting] max_expand_occurrence`, 10,000 by default): above it, 400."""
         radicale = radicale_or_skip()
         self.folder = folder
         self.storage = folder / "collections"
@@ -67,6 +69,11 @@ class RadicaleServer:
                 },
                 "rights": {"type": "owner_only"},
                 "storage": {"filesystem_folder": str(self.storage)},
+                **(
+                    {"reporting": {"max_expand_occurrence": str(max_events)}}
+                    if max_events is not None
+                    else {}
+                ),
             },
             "test",
             privileged=True,
@@ -120,10 +127,10 @@ class RadicaleServer:
         return PASSWORD
 
 
-def running(tmp_path: Path) -> Iterator[RadicaleServer]:
+def running(tmp_path: Path, *, max_events: int | None = None) -> Iterator[RadicaleServer]:
     """For a fixture: a started server, stopped afterwards."""
     (tmp_path / "radicale").mkdir()
-    server = RadicaleServer(tmp_path / "radicale").start()
+    server = RadicaleServer(tmp_path / "radicale", max_events=max_events).start()
     try:
         yield server
     finally:
