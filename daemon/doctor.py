@@ -163,9 +163,14 @@ def _signin(app: App, account: Account, probe: bool) -> Check:
         return Check(name, f"not signed in (no {token})", f"run `pursuit auth {name}`")
     refused = app.paused(account)
     if refused is not None:
+        from pursuit.daemon.summary import testing_grant_ended
+
+        tz = app.settings.timezone
+        testing = testing_grant_ended(app.store, refused.since, tz) if name == "google" else None
         return Check(
             name,
-            f"paused since {_when(refused.since, app.settings.timezone)}: {refused.error}",
+            f"paused since {_when(refused.since, tz)}: {refused.error}"
+            + (f"; {testing}" if testing else ""),
             f"sign in again: `pursuit auth {name}` (the service resumes by itself)",
         )
     if not probe:

@@ -366,6 +366,7 @@ def health(
                 "since": _when(refused.since, tz),
                 "error": refused.error.splitlines()[0][:200],
                 "fix": "pursuit auth google",
+                "testing": testing_grant_ended(store, refused.since, tz),
             }
         else:
             renewal = grant_renewal(store, now, tz)
@@ -400,6 +401,35 @@ def health(
             and not failing
         ),
     }
+
+
+#: A refusal this close to day 7 after the sign-in is the Testing pattern (Google
+#: refreshes hourly; a service off around day 7 sees it later, and is not named).
+TESTING_PATTERN_SLACK = timedelta(days=1)
+
+
+def testing_grant_ended(store: Store, refused_since: datetime, tz: ZoneInfo) -> str | None:
+    """What to say when the Google grant was refused about 7 days after the sign-in:
+    Google ends the refresh tokens of an OAuth app whose publishing status is
+    "Testing" after 7 days (invalid_grant, "Token has been expired or revoked.");
+    None for any other refusal."""
+    made = store.grant_made("google")
+    if made is None:
+        return None
+    lasted = refused_since - made
+    if (
+        not TESTING_GRANT_LIFETIME - timedelta(hours=1)
+        <= lasted
+        <= (TESTING_GRANT_LIFETIME + TESTING_PATTERN_SLACK)
+    ):
+        return None
+    return (
+        f"Google ended the sign-in of {_day(made, tz)} after 7 days, as it does for an "
+        'OAuth app whose publishing status is "Testing". Sign in again with `pursuit auth '
+        'google`; to make it last, set the app\'s publishing status to "In production" '
+        '(Google Cloud console, OAuth consent screen, "Publish app"), or use an OAuth '
+        "client of an app of your own that is in production."
+    )
 
 
 def grant_renewal(store: Store, now: datetime, tz: ZoneInfo) -> str | None:

@@ -71,3 +71,43 @@ def test_the_doctor_says_nothing_of_it_on_day_8(google_app: App, clock: Clock) -
     clock.now += timedelta(days=8)
     found = doctor.checks(google_app, clock.now, probe=False)
     assert "Google ends it" not in doctor.render(found)
+
+
+TESTING = (
+    "Google ended the sign-in of Mon 30 Nov after 7 days, as it does for an OAuth app "
+    'whose publishing status is "Testing". Sign in again with `pursuit auth google`; to '
+    'make it last, set the app\'s publishing status to "In production" (Google Cloud '
+    'console, OAuth consent screen, "Publish app"), or use an OAuth client of an app of '
+    "your own that is in production."
+)
+
+
+@pytest.mark.parametrize(("day", "named"), [(7, True), (30, False)])
+def test_a_grant_google_ends_on_day_7_is_named_as_the_testing_status_with_the_fix(
+    tmp_path: Path, clock: Clock, day: int, named: bool
+) -> None:
+    from support.google_emulator import GoogleEmulator
+
+    from pursuit.daemon.jobs import run_jobs
+
+    with GoogleEmulator(user_email="me@example.test") as emu:
+        token = tmp_path / "google-token.json"
+        emu.write_authorized_user_file(str(token))
+        google = {
+            "credentials_file": str(token),
+            "api_endpoint": emu.base_url,
+            "token_uri": emu.token_uri,
+        }
+        settings = make_settings(tmp_path, google=google, calendar={"kind": "ics"})
+        app = App(settings, clock=clock)
+        app.store.record_grant("google", now=clock.now)  # as `pursuit auth google` does
+        clock.now += timedelta(days=day, minutes=30)
+        emu.revoke()  # invalid_grant: "Token has been expired or revoked."
+        assert run_jobs(app.store, app.jobs(), clock.now)
+        text = summary.render_text(record(app))
+        html = summary.render_html(record(app)).replace("&#34;", '"').replace("&#39;", "'")
+        said = doctor.render(doctor.checks(app, clock.now, probe=False))
+        for where in (text, html.replace("&#96;", "`"), said):
+            assert (TESTING in where) is named
+        assert "Google sign-in refused since" in text
+        app.close()
