@@ -179,9 +179,23 @@ def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
         )
 
     try:
-        return deliver()
+        done = deliver()
     except CalendarGone as exc:
-        return deliver() if _put_every_event_back(store, exc.calendar, str(exc), now) else 0
+        done = deliver() if _put_every_event_back(store, exc.calendar, str(exc), now) else 0
+    _note_other_installs(store, calendar, now)
+    return done
+
+
+def _note_other_installs(store: Store, calendar: Calendar, now: datetime) -> None:
+    """Another install writing to the same calendar is recorded for `doctor` (its
+    events are never touched); a failure to look is no failure of the round."""
+    try:
+        others = calendar.other_installs()
+    except PursuitError as exc:
+        log.debug("%s: could not look for other installs: %s", calendar.name, exc)
+        return
+    for install in sorted(others):
+        store.record_other_install(calendar.name, install, "calendar events", now=now)
 
 
 class StoreAttempts:

@@ -123,9 +123,9 @@ def test_a_second_install_leaves_the_first_ones_events_alone_and_is_named(
         first.ok("run", "--once")
         before = {e["id"]: e for e in written(world, shared)}
         second = second_install(world, tmp_path / "second")
+        seen_by_second = second.run("run", "--once")
         second.ok("run", "--once")
-        second.ok("run", "--once")
-        first.ok("run", "--once")
+        seen_by_first = first.run("run", "--once")
         after = written(world, shared)
         a, b = install_of(first), install_of(second)
         assert a != b
@@ -134,10 +134,11 @@ def test_a_second_install_leaves_the_first_ones_events_alone_and_is_named(
         seconds = [e for e in after if e["install"] == b]
         assert sorted(e["key"] for e in seconds) == sorted(e["key"] for e in before.values())
         assert len(after) == 2 * len(before)  # nothing else, nothing twice
-        # each install counts its own alone
-        for me in (first, second):
+        # each install counts its own alone, and names the other in its log
+        for me, seen, them in ((first, seen_by_first, b), (second, seen_by_second, a)):
             events = json.loads(me.ok("export", "--format", "json"))["events"]
             assert len([e for e in events if e.get("live", True)]) == len(before)
+            assert seen.code == 0 and f"another pursuit install ({them})" in seen.err, str(seen)
 
 
 # --- a calendar.ics that is a link
