@@ -295,6 +295,20 @@ class ImapMailbox:
             self._folders = None
             return None
         self._selected = folder
+        return self._with_uidvalidity(folder, info)
+
+    def _with_uidvalidity(self, folder: str, info: dict[bytes, Any]) -> dict[bytes, Any]:
+        """The SELECT/EXAMINE answer, which must carry UIDVALIDITY (RFC 3501 6.3.1): without
+        it a UID names no message for sure, so the mail is not read (one line, no crash)."""
+        try:
+            int(info[b"UIDVALIDITY"])
+        except (KeyError, TypeError, ValueError):
+            raise Unreachable(  # as unusable to the drafts as to the mail: one line says it
+                SOURCE,
+                f"{self.server}: the server gave no UIDVALIDITY for {folder!r} (RFC 3501 requires "
+                "it; without it pursuit cannot tell its messages apart from one sync to the next): "
+                "ask its operator, or use another server",
+            ) from None
         return info
 
     @staticmethod
@@ -642,7 +656,7 @@ class ImapMailbox:
                 return None
             answer = client.append(folder, message, flags=[b"\\Draft", b"\\Seen"])
             self._selected = None
-            info = client.select_folder(folder)  # read-write, to delete the old one
+            info = self._with_uidvalidity(folder, client.select_folder(folder))  # to delete
             self._selected = folder
             appended = re.search(rb"APPENDUID (\d+) (\d+)", bytes(answer or b""))
             keyed = [int(appended[2])] if appended else self._keyed_uids(client, key, "UNDELETED")

@@ -90,8 +90,9 @@ class AuthError(SourceError):
 
 
 class Unreachable(SourceError):
-    """The server cannot be reached at all (refused, no route, no answer): every job
-    that needs it this round would fail the same way, so one says it."""
+    """The server cannot be reached at all (refused, no route, no answer), or cannot be
+    used at all (an IMAP server without UIDVALIDITY): every job that needs it this round
+    would fail the same way, so one says it."""
 
 
 class CursorExpired(SourceError):

@@ -9,7 +9,9 @@ real files, real shell commands and real servers on 127.0.0.1.
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
+import threading
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -329,3 +331,79 @@ def test_an_upgrade_is_never_written_to_a_damaged_database(tmp_path: Path) -> No
         Store.open(path)
     assert path.read_bytes() == bytes(data)
     assert not list(tmp_path.glob("*.bak"))
+
+
+# --- servers that say odd things about themselves
+
+
+class FakeImap:
+    """An IMAP server on a raw socket, for what Dovecot never says: `greeting` is its
+    first line (after "* "), `select` the untagged lines it answers SELECT/EXAMINE with,
+    `login_refusal` the text of a NO to LOGIN (None: accepted)."""
+
+    def __init__(
+        self,
+        greeting: bytes = b"OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready",
+        select: tuple[bytes, ...] = (b"* 2 EXISTS", b"* OK [UIDNEXT 3] next"),
+        login_refusal: bytes | None = None,
+    ) -> None:
+        self.greeting = greeting
+        self.select = select
+        self.login_refusal = login_refusal
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"* " + self.greeting + b"\r\n")
+            for line in lines:
+                tag, _, rest = line.strip().partition(b" ")
+                command = rest.split(b" ", 1)[0].upper()
+                if command == b"LOGIN" and self.login_refusal is not None:
+                    answer = [tag + b" NO " + self.login_refusal]
+                elif command == b"CAPABILITY":
+                    answer = [b"* CAPABILITY IMAP4rev1", tag + b" OK done"]
+                elif command == b"LIST":
+                    answer = [b'* LIST (\\HasNoChildren) "/" INBOX', tag + b" OK done"]
+                elif command in (b"SELECT", b"EXAMINE"):
+                    answer = [*self.select, tag + b" OK [READ-ONLY] done"]
+                elif command == b"LOGOUT":
+                    conn.sendall(b"* BYE bye\r\n" + tag + b" OK done\r\n")
+                    return
+                else:
+                    answer = [tag + b" OK done"]
+                conn.sendall(b"".join(a + b"\r\n" for a in answer))
+
+    def config(self) -> str:
+        return (
+            f'[imap]\nhost = "127.0.0.1"\nport = {self.port}\nsecurity = "none"\n'
+            'username = "me@example.org"\npassword_command = "echo pw"\n'
+        )
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_an_imap_server_without_uidvalidity_is_one_line_naming_it(tmp_path: Path) -> None:
+    server = FakeImap()
+    try:
+        user = Pursuit(tmp_path, config=server.config())
+        result = user.run("run", "--once")
+    finally:
+        server.close()
+    assert result.code == 1, str(result)
+    assert "Traceback" not in result.err and "crashed" not in result.err, result.err
+    said = [line for line in result.err.splitlines() if "UIDVALIDITY" in line]
+    assert len(said) == 1, result.err
+    assert f"imap: 127.0.0.1:{server.port}: the server gave no UIDVALIDITY for 'INBOX'" in said[0]
+    assert "ask its operator" in said[0]
