@@ -210,6 +210,9 @@ class MailChanges:
     messages: tuple[MailMessage, ...]
     cursor: str
     skipped: int = 0  # messages that could not be read, each logged with a warning
+    #: folders the user named that are gone from the mailbox (renamed or deleted): their
+    #: new mail is not read, and the core says so until they are back or unnamed
+    gone: tuple[str, ...] = ()
 
 
 class Mailbox(Protocol):

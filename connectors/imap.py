@@ -437,12 +437,16 @@ class ImapMailbox:
             messages: list[MailMessage] = []
             seen: set[tuple[str, str | None]] = set()
             after = dict(before)
-            for folder, outgoing in self._read_folders(client):
+            folders = self._read_folders(client)
+            read = {folder for folder, _ in folders}
+            gone = [f for f in self.extra_folders if f not in read]
+            for folder, outgoing in folders:
                 old = before.get(folder)
                 if old is None:
                     raise CursorExpired(SOURCE, f"{self.server}: new folder {folder!r}; resyncing")
                 info = self._examine(client, folder)
                 if info is None:
+                    gone.append(folder)
                     continue  # deleted: its state is kept, a new one will resync
                 now = self._state(info)
                 if now.uidvalidity != old.uidvalidity:
@@ -469,7 +473,8 @@ class ImapMailbox:
                     last = max([last, *uids])
                 after[folder] = _Folder(now.uidvalidity, last, now.modseq)
             state = {name: f.dump() for name, f in after.items()}
-            return MailChanges(tuple(messages), json.dumps({"account": account, "folders": state}))
+            cursor = json.dumps({"account": account, "folders": state})
+            return MailChanges(tuple(messages), cursor, gone=tuple(dict.fromkeys(gone)))
 
         return self._run(run)
 

@@ -340,6 +340,27 @@ def interview_restore(app: App, interview_id: int) -> None:
         click.echo(f"  No duty planned: {restored.why_not}")
 
 
+@interview.command("confirm-gone")
+@click.argument("calendar", required=False)
+@changes_data
+def interview_confirm_gone(app: App, calendar: str | None) -> None:
+    """Say that the interviews of a calendar that came back empty are really gone: the
+    next sync cancels them (`pursuit doctor` names the calendars held)."""
+    held = [h for h in app.store.emptied_sources() if h.source.startswith("calendar:")]
+    if calendar is not None:
+        held = [h for h in held if h.source in (calendar, f"calendar:{calendar}")]
+    if not held:
+        where = f" named {calendar}" if calendar else ""
+        click.echo(f"No calendar{where} is held: nothing to confirm")
+        return
+    for h in held:
+        app.store.confirm_emptied(h.source, now=app.now())
+        click.echo(
+            f"{h.source}: its {h.count} interviews will be cancelled at the next sync "
+            "(`pursuit run --once` to do it now)"
+        )
+
+
 def _duty_words(app: App, duty: Duty) -> str:
     kind = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}[duty.kind]
     if duty.contact_id is None:

@@ -105,7 +105,45 @@ def examine(app: App, now: datetime, *, probe: bool = True) -> Examination:
                 f"{when:%Y-%m-%d %H:%M}: {item.last_item}: {item.last_error}",
             )
         )
+    found += _emptied_sources(app)
     return Examination(found, failing, jobs, skipped)
+
+
+def _emptied_sources(app: App) -> list[Check]:
+    """Sources that came back empty while pursuit held things from them: a calendar
+    whose upcoming interviews all vanished in one round (kept until the user says),
+    a mail folder that is gone (its mail no longer read)."""
+    found = []
+    tz = app.settings.timezone
+    for held in app.store.emptied_sources():
+        since = _when(held.since, tz)
+        if held.source.startswith("calendar:"):
+            calendar = held.source.removeprefix("calendar:")
+            state = "cancelled at the next sync" if held.confirmed else "kept, not cancelled"
+            found.append(
+                Check(
+                    held.source,
+                    f"came back without any of its {held.count} upcoming interviews on "
+                    f"{since}; they are {state}",
+                    None
+                    if held.confirmed
+                    else "if the calendar was replaced, renamed or is failing, fix [calendar] "
+                    "in the config and they stay; if they are really gone, "
+                    f"`pursuit interview confirm-gone {calendar}`",
+                )
+            )
+        else:
+            account, _, folder = held.source.removeprefix("mail:").partition(":")
+            found.append(
+                Check(
+                    held.source,
+                    f"the folder {folder!r} is gone from the mailbox since {since} (renamed or "
+                    "deleted): its new mail is not read",
+                    f"name its new name in [{account}] folders in the config, or take it out "
+                    "of the list",
+                )
+            )
+    return found
 
 
 def checks(app: App, now: datetime, *, probe: bool = True) -> list[Check]:

@@ -55,24 +55,92 @@ def sync_interviews(
             log.warning("%s; resyncing from scratch", exc)
             cursor = None
             changes = reader.changes(calendar_id, None, since=now - lookback)
-        with store.transaction():
-            for entry in changes.entries:
-                try:
-                    with store.transaction():  # a savepoint: a failed entry leaves nothing
-                        found += apply_entry(store, entry, patterns, now, zone)
-                except StoreError:
-                    raise  # a full disk is no bad invitation: the job stops, nothing skipped
-                except Exception as exc:  # one stranger's invitation never stops the job
-                    skip_item(store, name, describe_entry(entry), exc, now)
-            since = now - lookback
-            if cursor is None:
-                found += cancel_unlisted(store, calendar_id, changes.entries, since=since)
-            for event_id in changes.whole_events:
-                found += cancel_unlisted(
-                    store, calendar_id, changes.entries, since=since, event_id=event_id
-                )
-            store.save_cursor(name, changes.cursor, now=now)
+        before = upcoming(store, calendar_id, now)
+        try:
+            with store.transaction():
+                read = 0
+                for entry in changes.entries:
+                    try:
+                        with store.transaction():  # a savepoint: a failed entry leaves nothing
+                            read += apply_entry(store, entry, patterns, now, zone)
+                    except StoreError:
+                        raise  # a full disk is no bad invitation: the job stops, nothing skipped
+                    except Exception as exc:  # one stranger's invitation never stops the job
+                        skip_item(store, name, describe_entry(entry), exc, now)
+                since = now - lookback
+                if cursor is None:
+                    read += cancel_unlisted(store, calendar_id, changes.entries, since=since)
+                for event_id in changes.whole_events:
+                    read += cancel_unlisted(
+                        store, calendar_id, changes.entries, since=since, event_id=event_id
+                    )
+                listed_nothing = cursor is None and all(e.cancelled for e in changes.entries)
+                after = upcoming(store, calendar_id, now)
+                _check_emptied(store, name, before, after, listed_nothing=listed_nothing, now=now)
+                store.save_cursor(name, changes.cursor, now=now)
+        except _Emptied:  # nothing of this round is kept, nor its cursor: asked again next time
+            _hold(store, name, len(before), now)
+            continue
+        found += read
     return found
+
+
+#: A round that would cancel every upcoming interview of a calendar, this many or more,
+#: is held until the user confirms (vdirsyncer refuses to sync a side that came back
+#: empty in the same way). One interview alone is cancelled: a recruiter cancelling the
+#: one interview on the calendar looks the same and must not wait for the user.
+MIN_EMPTIED = 2
+
+
+class _Emptied(Exception):
+    """The round would cancel every upcoming interview of a calendar: undone."""
+
+
+def upcoming(store: Store, calendar_id: str, now: datetime) -> set[int]:
+    """The interviews still to come that a calendar gave."""
+    return {
+        interview.id
+        for interview in store.interviews_by_source(f"{calendar_id}:").values()
+        if not interview.cancelled and interview.end > now
+    }
+
+
+def _check_emptied(
+    store: Store,
+    name: str,
+    before: set[int],
+    after: set[int],
+    *,
+    listed_nothing: bool,
+    now: datetime,
+) -> None:
+    """Raise `_Emptied` when the round left none of the calendar's upcoming interviews,
+    MIN_EMPTIED or more (or one, when the calendar was read whole and listed nothing),
+    and the user has not confirmed they are gone."""
+    held = store.emptied(name)
+    emptied = bool(before) and not after and (len(before) >= MIN_EMPTIED or listed_nothing)
+    if not emptied:
+        if held is not None:
+            store.release_emptied(name, now=now)
+            log.info("%s: its interviews are back (or past); no longer held", name)
+        return
+    if held is not None and held.confirmed:
+        log.warning("%s: %d interviews cancelled, as the user confirmed", name, len(before))
+        store.release_emptied(name, now=now)
+        return
+    raise _Emptied
+
+
+def _hold(store: Store, name: str, count: int, now: datetime) -> None:
+    held = store.hold_emptied(name, count, now=now)
+    say = log.warning if held.since == now else log.info  # once in the journal, then quietly
+    say(
+        "%s came back without any of its %d upcoming interviews: they are kept, not "
+        "cancelled. If they are really gone, run `pursuit interview confirm-gone`; if the "
+        "calendar was replaced or renamed, fix [calendar] in the config (see `pursuit doctor`)",
+        name,
+        count,
+    )
 
 
 def occurrence_stamp(when: When) -> str:

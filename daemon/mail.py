@@ -115,6 +115,7 @@ def sync_mail(
             with store.transaction():
                 logged += store_messages(store, changes.messages, me, now)
                 store.save_cursor(cursor_name, changes.cursor, now=now)
+                _folders_gone(store, account, changes.gone, now)
             return logged
     # The history id is taken before the search, so nothing between is missed. It is
     # saved first: an interrupted first sync resumes from it, without fetching again
@@ -145,7 +146,25 @@ def sync_mail(
         store.save_cursor(cursor_name, history_before, now=now)
         store.set_first_sync(account, None)
         store.set_watched_set(account, WatchedSet(tuple(addresses), tuple(domains)))
+        _folders_gone(store, account, (), now)  # the next changes name any still gone
     return logged
+
+
+def _folders_gone(store: Store, account: str, gone: Sequence[str], now: datetime) -> None:
+    """Hold a note of each folder the user named that is gone (for `doctor`), warned once;
+    a folder back, or no longer named, is let go."""
+    prefix = f"mail:{account}:"
+    for held in store.emptied_sources():
+        if held.source.startswith(prefix) and held.source[len(prefix) :] not in gone:
+            store.release_emptied(held.source, now=now)
+    for folder in gone:
+        if store.hold_emptied(prefix + folder, 0, now=now).since == now:
+            log.warning(
+                "%s: the folder %r is gone (renamed or deleted?): its mail is not read until "
+                "the config names it again (see `pursuit doctor`)",
+                account,
+                folder,
+            )
 
 
 def _search(

@@ -394,6 +394,21 @@ OTHER_INSTALL = "other install:"
 
 INVALID_FORMAT = "invalid"  # the format stored for a feed whose configured URL is unusable
 
+#: The cursors naming a source that came back empty: `{EMPTIED}{source}`.
+EMPTIED = "emptied:"
+
+
+@dataclass(frozen=True)
+class EmptiedSource:
+    """A source (`calendar:{id}`, `mail:{account}:{folder}`) that came back empty
+    while pursuit held things from it: what it would have cancelled is kept until
+    the user confirms (`confirmed`) or the source holds them again."""
+
+    source: str
+    count: int  # the interviews it would cancel, or the messages the folder held
+    since: datetime
+    confirmed: bool
+
 
 class NewFeedItem(Protocol):
     """An item as a feed connector hands it over."""
@@ -2396,6 +2411,56 @@ class Store:
                 )
             )
         return found
+
+    # --- sources that came back empty (kept in the cursors, no migration)
+
+    def hold_emptied(self, source: str, count: int, *, now: datetime) -> EmptiedSource:
+        """Note that `source` came back empty while `count` things came from it; the
+        hold as it stands (`confirmed` when the user already said they are gone)."""
+        with self.transaction():
+            known = self.emptied(source)
+            held = EmptiedSource(
+                source,
+                count,
+                known.since if known else now,
+                known.confirmed if known else False,
+            )
+            value = {"count": count, "since": to_db(held.since), "confirmed": held.confirmed}
+            self.save_cursor(EMPTIED + source, json.dumps(value), now=now)
+        return held
+
+    def confirm_emptied(self, source: str | None = None, *, now: datetime) -> list[str]:
+        """The user says the things of `source` (of every held source when None) are
+        really gone; returns the sources confirmed."""
+        confirmed = []
+        with self.transaction():
+            for held in self.emptied_sources():
+                if source is not None and held.source != source:
+                    continue
+                value = {"count": held.count, "since": to_db(held.since), "confirmed": True}
+                self.save_cursor(EMPTIED + held.source, json.dumps(value), now=now)
+                confirmed.append(held.source)
+        return confirmed
+
+    def release_emptied(self, source: str, *, now: datetime) -> None:
+        """The source holds things again, or what it held was let go: no hold."""
+        self.save_cursor(EMPTIED + source, None, now=now)
+
+    def emptied_sources(self) -> list[EmptiedSource]:
+        rows = self._db.execute(
+            "SELECT source FROM cursors WHERE source LIKE ? ORDER BY source", (EMPTIED + "%",)
+        )
+        found = [self.emptied(str(r[0]).removeprefix(EMPTIED)) for r in rows]
+        return [held for held in found if held is not None]
+
+    def emptied(self, source: str) -> EmptiedSource | None:
+        value = self.cursor(EMPTIED + source)
+        if value is None:
+            return None
+        record = json.loads(value)
+        return EmptiedSource(
+            source, int(record["count"]), from_db(record["since"]), bool(record["confirmed"])
+        )
 
     # --- duties and interviews set back by the user
 
