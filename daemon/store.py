@@ -534,9 +534,10 @@ class _Cursor(sqlite3.Cursor):
 
     def executescript(self, *args: Any) -> _Cursor:
         try:
-            return super().executescript(*args)
+            super().executescript(*args)
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) or exc from None
+        return self
 
     def fetchone(self) -> Any:
         try:
