@@ -163,6 +163,11 @@ class Calendar(ABC):
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for direct APIs
         """Make every change so far durable (a file calendar writes here)."""
 
+    def location(self) -> str:
+        """Where the calendar is, when the config can move it (a file's path): the core
+        puts every event back when it changes. "" when it cannot move."""
+        return ""
+
     def recreated(self) -> bool:
         """True when the calendar was gone (the user deleted it, the file was moved
         away) and is now there again, empty, or when a second copy of it was merged

@@ -104,6 +104,15 @@ class IcsCalendar(Calendar):
             )
         return target
 
+    def location(self) -> str:
+        return str(self.path)
+
+    def recreated(self) -> bool:
+        """Read at the start of the round, so that a file pursuit must not write (the
+        user's own calendar) is refused even when nothing is to be written."""
+        self._load()
+        return False
+
     def upsert(self, event: CalendarEvent) -> None:
         events = self._load()
         if events.get(event.key) != event:

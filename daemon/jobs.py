@@ -160,6 +160,8 @@ def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
     calendar.attempts = StoreAttempts(store, calendar.name)
     if calendar.recreated():
         _put_every_event_back(store, calendar.name, f"{calendar.name}: the calendar was gone", now)
+    elif moved := _moved(store, calendar, now):
+        _put_every_event_back(store, calendar.name, moved, now)
 
     def perform(entry: OutboxEntry) -> None:
         if entry.action == outbox.UPSERT:
@@ -184,6 +186,23 @@ def push_events(store: Store, calendar: Calendar, now: datetime) -> int:
         done = deliver() if _put_every_event_back(store, exc.calendar, str(exc), now) else 0
     _note_other_installs(store, calendar, now)
     return done
+
+
+def _moved(store: Store, calendar: Calendar, now: datetime) -> str | None:
+    """Why every event goes to the calendar again when the config moved it (another
+    `ics_file`): the events written to the old place are not in the new one."""
+    where = calendar.location()
+    cursor = f"calendar location:{calendar.name}"
+    before = store.cursor(cursor)
+    if not where or before == where:
+        return None
+    store.save_cursor(cursor, where, now=now)
+    if before is None:
+        return None
+    return (
+        f"{calendar.name}: the calendar moved from {before} to {where} (the config says so); "
+        "pursuit's events are written there, and the old one is left as it is"
+    )
 
 
 def _note_other_installs(store: Store, calendar: Calendar, now: datetime) -> None:

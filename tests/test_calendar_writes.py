@@ -180,3 +180,46 @@ def test_a_link_pursuit_cannot_write_through_is_refused_and_left(tmp_path: Path)
     gone.parent.mkdir()  # mounted again: the next round writes through the link
     p.ok("run", "--once")
     assert p.ics.is_symlink() and any("jane@" in str(e["SUMMARY"]) for e in p.calendar_events())
+
+
+# --- [calendar] ics_file changed after events were written
+
+
+def test_a_changed_ics_file_gets_every_event(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    interview_with_jane(p)
+    p.ok("run", "--once")
+    written_first = sorted(str(e["X-PURSUIT-KEY"]) for e in p.calendar_events())
+    assert written_first
+    # another file that exists already: an empty calendar, made by another app
+    other = tmp_path / "Sync" / "job-search.ics"
+    other.parent.mkdir()
+    other.write_bytes(b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//app//EN\r\nEND:VCALENDAR\r\n")
+    p.write_config(f'timezone = "{p.timezone}"\n[calendar]\nics_file = "{other}"\n')
+    result = p.run("run", "--once")
+    assert result.code == 0, str(result)
+    assert f"moved from {p.ics} to {other}" in result.err, str(result)
+    events = icalendar.Calendar.from_ical(other.read_bytes()).walk("VEVENT")
+    assert sorted(str(e["X-PURSUIT-KEY"]) for e in events) == written_first
+    assert sorted(str(e["X-PURSUIT-KEY"]) for e in p.calendar_events()) == written_first  # left
+    assert "moved" not in p.run("run", "--once").err  # said once
+
+
+def test_a_changed_ics_file_holding_the_users_calendar_is_refused_at_once(
+    tmp_path: Path,
+) -> None:
+    p = Pursuit(tmp_path)
+    interview_with_jane(p)
+    p.ok("run", "--once")
+    own = tmp_path / "personal.ics"
+    own.write_bytes(
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Me//EN\r\nBEGIN:VEVENT\r\n"
+        b"UID:dentist@example.org\r\nDTSTAMP:20261101T090000Z\r\n"
+        b"DTSTART:20261203T090000Z\r\nSUMMARY:Dentist\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    before = own.read_bytes()
+    p.write_config(f'timezone = "{p.timezone}"\n[calendar]\nics_file = "{own}"\n')
+    result = p.run("run", "--once")  # nothing new to write, and still refused
+    assert result.code == 1 and "Traceback" not in result.err, str(result)
+    assert f"calendar file {own}" in result.err and "did not write" in result.err
+    assert own.read_bytes() == before
