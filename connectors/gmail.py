@@ -20,14 +20,16 @@ One instance per thread (httplib2 is not thread-safe).
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import html
 import logging
+import math
 import re
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -125,6 +127,8 @@ class QuotaPacer:
 
     MINUTE = 60.0
     MAX_MARGIN = 0.2
+    #: a per-minute limit is never learned from fewer units than this
+    MIN_LEARNED = 50.0
 
     def __init__(
         self,
@@ -156,6 +160,8 @@ class QuotaPacer:
         self._minute_changed = 0.0  # when the per-minute limit was learned or probed
         self._resume_at = 0.0
         self.rate_limits = 0  # rate-limit answers seen
+        self._refused_in_a_row = 0  # rate-limit answers with no answered call between
+        self._refused_last = False
 
     @property
     def limit(self) -> float:
@@ -192,6 +198,9 @@ class QuotaPacer:
 
     @contextmanager
     def spend(self, units: float) -> Iterator[None]:
+        if not self._refused_last:
+            self._refused_in_a_row = 0
+        self._refused_last = False
         self._maybe_probe()
         while (wait := self._wait_needed(units, self.clock())) > 0:
             self.sleep(wait)
@@ -207,19 +216,30 @@ class QuotaPacer:
     def rate_limited(self, refused: float, retry_after: float | None = None) -> None:
         """The last spend's call was refused for `refused` of its units: wait, slow down.
 
-        Without a Retry-After, a refusal after the rate had held for `hold`
-        seconds is taken for a per-minute limit.
+        When the server does not say how long to wait, each refusal in a row waits
+        twice as long as the one before (up to a minute); a refusal after the rate had
+        held for `hold` seconds, or the third in a row, is taken for a per-minute limit.
         """
         now = self.clock()
         self.rate_limits += 1
+        self._refused_last = True
+        self._refused_in_a_row += 1
         last = self._spent[-1] if self._spent else _Spend(now, refused)
         last.units = max(0.0, last.units - refused)  # refused units were not counted
-        self._resume_at = max(self._resume_at, now + (retry_after or self.window))
-        held = self._changed is not None and now - self._changed >= self.hold
+        if retry_after is None:
+            wait = min(self.MINUTE, self.window * 2.0 ** (self._refused_in_a_row - 1))
+        else:
+            wait = retry_after
+        self._resume_at = max(self._resume_at, now + wait)
+        held = (self._changed is not None and now - self._changed >= self.hold) or (
+            self._refused_in_a_row >= 3
+        )
         if (retry_after or 0) > 2 * self.window or (retry_after is None and held):
             # every unit sent in the last minute was counted in the server's minute
             spent = sum(s.units for s in self._spent if s.sent > now - self.MINUTE)
-            if spent >= self.limit:  # else it is not our spending the server measures: wait
+            # a second's worth, or less but as much as was refused (a limit below a
+            # second's allowance); else it is not our spending the server measures: wait
+            if spent >= min(self.limit, max(refused, self.MIN_LEARNED)):
                 self.limits[self.MINUTE] = min(self.limits.get(self.MINUTE, spent), spent)
                 self._minute_changed = now
                 log.info("gmail: the quota is per minute, about %d units", spent)
@@ -332,8 +352,9 @@ class GmailMailbox(GoogleApi):
         results: dict[str, Any] = {}
         todo = list(requests)
         while todo:
-            # a batch never costs more than the pacer's per-second limit
-            size = min(self.batch_size, max(1, int(self.pacer.limit // UNITS[method])))
+            # a batch never costs more than the smallest limit the pacer knows of
+            smallest = min(self.pacer.limits.values())
+            size = min(self.batch_size, max(1, int(smallest // UNITS[method])))
             chunk, todo = todo[:size], todo[size:]
             results.update(self._one_batch({k: requests[k] for k in chunk}, method))
         return results
@@ -775,12 +796,29 @@ def _rate_limit(error: HttpError) -> bool:
     return status == 429 or (status == 403 and error_reason(error) in RATE_LIMIT_REASONS)
 
 
+#: Gmail's own words on a rate-limit answer, often without a Retry-After header
+#: ("User-rate limit exceeded.  Retry after 2024-11-12T11:16:42.247Z")
+_RETRY_AFTER_TEXT = re.compile(rb"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
+
+
 def _retry_after(error: HttpError) -> float | None:
-    """Retry-After in seconds (the HTTP-date form is not used by Google)."""
-    try:
-        return float(error.resp.get("retry-after", ""))
-    except (TypeError, ValueError):
+    """Seconds the server says to wait: its Retry-After (seconds or an HTTP date), else
+    the time its message names; None when it says neither."""
+    header = str(error.resp.get("retry-after", "")).strip()
+    with suppress(ValueError):
+        return max(0.0, float(header))
+    when: datetime | None = None
+    if header:
+        with suppress(TypeError, ValueError, IndexError):
+            when = email.utils.parsedate_to_datetime(header)
+    found = _RETRY_AFTER_TEXT.search(error.content or b"")
+    if when is None and found is not None:
+        with suppress(ValueError):
+            when = datetime.fromisoformat(found.group(1).decode())
+    if when is None or when.tzinfo is None:
         return None
+    # in whole seconds, as Retry-After: the time was the server's when it answered
+    return float(max(0, math.ceil((when - datetime.now(UTC)).total_seconds())))
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -34,7 +34,11 @@ Notes on fidelity (see also the methods' docstrings):
 * Gmail quota units follow https://developers.google.com/gmail/api/reference/quota;
   with ``enforce_quota=True`` more than ``quota_per_minute`` units in any 60 s, or more
   than ``quota_per_second`` units in any 1 s, answers 429 ``userRateLimitExceeded``
-  with a Retry-After (whole seconds) saying when the units would fit.
+  with a Retry-After (whole seconds) saying when the units would fit, and the message
+  "User-rate limit exceeded. Retry after <RFC 3339 time>" as Gmail writes it (Gmail
+  often sends that message without the header: ``quota_retry_after="message"``; with
+  ``"none"`` it says "User-rate limit exceeded." alone). ``quota_clock`` measures the
+  windows (time.monotonic unless a test shares a fake clock with pursuit's pacer).
 * ``latency`` is added once per HTTP round trip (a batch envelope counts once).
 * History ids increase with small random gaps, as Gmail's do.
 * Cancelled events in ``events.list`` come back minimal (kind, etag, id, status,
@@ -898,6 +902,7 @@ class GoogleEmulator:
         enforce_quota: bool = False,
         quota_per_minute: int = 15000,
         quota_per_second: int = 250,
+        quota_retry_after: str = "header",
         scopes: Iterable[str] = DEFAULT_SCOPES,
         seed: int = 0,
     ) -> None:
@@ -906,6 +911,11 @@ class GoogleEmulator:
         self.enforce_quota = enforce_quota
         self.quota_per_minute = quota_per_minute
         self.quota_per_second = quota_per_second
+        #: where a quota refusal says when to retry: "header" (Retry-After, and the
+        #: message), "message" (alone, as Gmail often does) or "none"
+        self.quota_retry_after = quota_retry_after
+        #: the clock the quota's windows are measured on (a test may share a fake one)
+        self.quota_clock: Callable[[], float] = time.monotonic
         self.scopes: tuple[str, ...] = tuple(scopes)
         self.client_id = "emulator-client.apps.googleusercontent.test"
         self.client_secret = "emulator-secret"
@@ -1249,7 +1259,7 @@ class GoogleEmulator:
 
     def _charge(self, units: int) -> None:
         """Spend Gmail quota units; raise 429 if enforce_quota and over the limits."""
-        now = time.monotonic()
+        now = self.quota_clock()
         with self._lock:
             log = self._quota_log
             while log and log[0][0] <= now - 60:
@@ -1273,12 +1283,15 @@ class GoogleEmulator:
                         if need <= 0:
                             wait = max(1.0, t + window - now)
                             break
+                    when = _rfc3339(datetime.now(UTC) + timedelta(seconds=wait))
                     raise ApiError(
                         429,
-                        "User-rate limit exceeded. Retry after "
-                        + _rfc3339(datetime.now(UTC) + timedelta(seconds=wait)),
+                        "User-rate limit exceeded."
+                        + ("" if self.quota_retry_after == "none" else f" Retry after {when}"),
                         "userRateLimitExceeded",
-                        {"Retry-After": str(math.ceil(wait))},
+                        {"Retry-After": str(math.ceil(wait))}
+                        if self.quota_retry_after == "header"
+                        else {},
                     )
             log.append((now, units))
             self.quota_units += units
