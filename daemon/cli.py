@@ -883,6 +883,88 @@ def doctor(app: App, as_json: bool, no_probe: bool) -> None:
         raise SystemExit(1)
 
 
+@cli.command()
+@click.option("--fix", is_flag=True, help="Log the messages the log lacks, as a sync would.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=5000,
+    show_default=True,
+    help="The most messages read from the mailbox (5 Gmail quota units each).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def audit(state: Context, fix: bool, limit: int, as_json: bool) -> None:
+    """Compare the mailbox with the correspondence log over the look-back, by Message-ID,
+    and name each message with tracked people the log lacks (exit 1 if any)."""
+    from pursuit.daemon import mail
+
+    app = state.writable_app if fix else state.app
+    account = app.roles.mail
+    if account is None:
+        raise UserError("no mailbox is configured ([google] or [imap]): nothing to audit")
+    mailbox = account.mailbox()
+    if app.store.cursor(mailbox.name) is None:
+        raise UserError(
+            f"{account.name}: the first sync has not finished; run `pursuit run --once` first"
+        )
+    now = app.now()
+    found = mail.audit_mail(
+        app.store, mailbox, now, lookback=account.lookback, account=account.name, limit=limit
+    )
+    fixed = 0
+    if fix and found.missing:
+        me = app.store.account_address(account.name) or ""
+        with app.store.transaction():
+            fixed = mail.store_messages(app.store, found.missing, me, now)
+    tz = app.settings.timezone
+    missing = [
+        {
+            "message_id": m.message_id,
+            "from": m.sender.email if m.sender else None,
+            "date": m.date.astimezone(tz).isoformat(),
+            "subject": m.subject,
+        }
+        for m in found.missing
+    ]
+    if as_json:
+        record = {
+            "account": account.name,
+            "since": (now - account.lookback).astimezone(tz).isoformat(),
+            "read": found.read,
+            "expected": found.expected,
+            "missing": missing,
+            "complete": found.complete,
+            "fixed": fixed,
+        }
+        click.echo(_json_text(record))
+    else:
+        since = (now - account.lookback).astimezone(tz)
+        click.echo(
+            f"{account.name}: {found.read} messages with tracked people and domains since "
+            f"{since:%Y-%m-%d}; {found.expected} concern someone tracked, "
+            f"{found.expected - len(found.missing)} of them in the log."
+        )
+        if not found.complete:
+            click.echo(f"Stopped at {limit} messages (--limit reads more); the rest unchecked.")
+        if missing:
+            click.echo(f"Not in the log ({len(missing)}):")
+            for m in found.missing:
+                sender = m.sender.email if m.sender else "unknown sender"
+                click.echo(
+                    f"  {m.date.astimezone(tz):%Y-%m-%d %H:%M}  {mail.printable(sender)}  "
+                    f"{mail.printable(m.message_id)}  {mail.printable(m.subject)[:60]}"
+                )
+            if fix:
+                click.echo(f"Logged {fixed} of them, as a sync would have.")
+            else:
+                click.echo("  -> `pursuit audit --fix` logs them, as a sync would have")
+        else:
+            click.echo("Nothing missing.")
+    if missing and not fix:
+        raise SystemExit(1)
+
+
 # --- accounts
 
 

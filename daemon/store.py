@@ -1853,6 +1853,10 @@ class Store:
             return None
         return f"{message_id}#{len(rows) + 1}"
 
+    def is_logged(self, message_id: str, sender: str | None) -> bool:
+        """Whether the message with this Message-ID from this sender is in the log."""
+        return self._message_identity(message_id, sender.casefold() if sender else None) is None
+
     def settle_message_id(self, message_id: str, senders: Collection[str]) -> None:
         """Give the records of one Message-ID logged by one sync (from `senders`) its
         names in the order the messages say they were sent (then by sender): the real
