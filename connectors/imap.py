@@ -25,6 +25,7 @@ One instance per thread; `wait_for_mail` uses a connection of its own.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import json
@@ -722,7 +723,12 @@ def _text(exc: BaseException) -> str:
         return value.decode("utf-8", "replace")
     text = str(value)
     quoted = re.fullmatch(r"b(['\"])(.*)\1", text)  # imapclient's str() of a bytes answer
-    return quoted[2] if quoted else text
+    if not quoted:
+        return text
+    try:  # the server's own words (SourceError cleans them), not their escaped repr
+        return bytes(ast.literal_eval(text)).decode("utf-8", "replace")
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return quoted[2]
 
 
 def _fields(value: Any) -> dict[str, Any]:

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pursuit.daemon.textsafety import one_line
+
+#: The most of what a source said that an error keeps (a server's own text can be any size).
+DETAIL_LIMIT = 1000
+
 
 class PursuitError(Exception):
     """Base of every error pursuit raises on purpose."""
@@ -80,7 +85,10 @@ class SourceError(PursuitError):
 
     def __init__(self, source: str, message: str) -> None:
         self.source = source
-        super().__init__(f"{source}: {message}")
+        # What a server says about itself (a status line, a greeting, an IMAP NO) is outside
+        # text: cleaned and bounded here, before any log, terminal or store sees it.
+        self.detail = one_line(message[: DETAIL_LIMIT * 4])[:DETAIL_LIMIT]
+        super().__init__(f"{source}: {self.detail}")
 
 
 class AuthError(SourceError):

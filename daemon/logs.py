@@ -15,6 +15,11 @@ import re
 import sys
 from typing import TextIO
 
+from pursuit.daemon.textsafety import clean, one_line
+
+#: The longest log message (a server's text in it can be any size).
+MESSAGE_LIMIT = 4000
+
 #: syslog priorities by logging level (up to it), for the journal's `<N>` prefix
 _PRIORITY = ((logging.DEBUG, 7), (logging.INFO, 6), (logging.WARNING, 4), (logging.ERROR, 3))
 
@@ -62,8 +67,14 @@ class _Formatter(logging.Formatter):
             super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
         self.journal = journal
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # One line, whatever a server's text in it held (an escape, a CR/LF, a megabyte).
+        record.message = one_line(record.message[: MESSAGE_LIMIT * 4])[:MESSAGE_LIMIT]
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
-        text = redact(super().format(record))
+        # a traceback keeps its lines, not an escape a server put in an exception's text
+        text = redact(clean(super().format(record), multiline=True))
         if self.journal:
             priority = next((p for level, p in _PRIORITY if record.levelno <= level), 2)
             return f"<{priority}>{text}"

@@ -61,6 +61,7 @@ from pursuit.daemon.models import (
     WantedFeed,
     WatchedSet,
 )
+from pursuit.daemon.textsafety import one_line
 
 #: The longest mail subject stored; the connectors cap it too, this is the last line.
 MAX_SUBJECT = 998
@@ -2281,6 +2282,8 @@ class Store:
         self, job: str, *, now: datetime, error: str | None, error_kind: str | None = None
     ) -> None:
         """A run of a job: its error, and the error's kind (`ErrorKind`), if it failed."""
+        if error:  # a crash's text can be a server's own (an exception pursuit did not expect)
+            error = one_line(error[:4000])[:1000]
         self._write(
             "INSERT INTO job_runs (job, last_run, last_ok, last_error, last_error_kind) "
             "VALUES (?, ?, ?, ?, ?) "

@@ -8,6 +8,7 @@ real files, real shell commands and real servers on 127.0.0.1.
 
 from __future__ import annotations
 
+import http.server
 import os
 import socket
 import sqlite3
@@ -407,3 +408,71 @@ def test_an_imap_server_without_uidvalidity_is_one_line_naming_it(tmp_path: Path
     assert len(said) == 1, result.err
     assert f"imap: 127.0.0.1:{server.port}: the server gave no UIDVALIDITY for 'INBOX'" in said[0]
     assert "ask its operator" in said[0]
+
+
+#: What a hostile or broken server may say about itself: a window title and a colour
+#: (escape sequences), a bell, a C1 control, a bidi override, a CR, then a lot of text.
+HOSTILE_WORDS = "\x1b]0;owned\x07\x1b[31mSlow\x9b2J down \u202eevil\rnow " + "z" * 30000
+UNSAFE_SEEN = ("\x1b", "\x07", "\x9b", "\u202e", "\r", "]0;", "[31m")
+
+
+def _clean_everywhere(user: Pursuit, *texts: str) -> None:
+    """No escape or control in the text, nor in what the store kept, nor in doctor."""
+    doctor = user.run("doctor")
+    stored: list[str] = []
+    with sqlite3.connect(user.database) as db:
+        for table, column in (("job_runs", "last_error"), ("feeds", "last_error")):
+            stored += [str(r[0]) for r in db.execute(f"SELECT {column} FROM {table}") if r[0]]
+    db.close()
+    assert stored, "the failure was recorded"
+    for text in (*texts, *stored, doctor.out, doctor.err):
+        assert not any(bad in text for bad in UNSAFE_SEEN), repr(text[:300])
+        assert all(len(line) < 1500 for line in text.splitlines()), "bounded"
+    assert any("Slow" in text and "down" in text for text in stored), stored  # still said
+
+
+def test_an_http_reason_phrase_is_cleaned_before_a_log_the_store_or_doctor(
+    tmp_path: Path,
+) -> None:
+    class Hostile(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503, HOSTILE_WORDS.replace("\u202e", ""))  # latin-1 only
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+    url = f"http://127.0.0.1:{server.server_port}/feed.xml"
+    try:
+        user = Pursuit(
+            tmp_path,
+            config=(
+                '[feeds]\nnews_search = false\n[[organization]]\nname = "Acme"\n'
+                f'domains = ["acme.example"]\nfeeds = [{{ url = "{url}", kind = "press" }}]\n'
+            ),
+        )
+        result = user.run("-v", "run", "--once")
+        _clean_everywhere(user, result.out, result.err)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "HTTP 503 Slow down" in result.err, result.err
+
+
+@pytest.mark.parametrize("where", ["greeting", "login"])
+def test_what_an_imap_server_says_of_itself_is_cleaned(tmp_path: Path, where: str) -> None:
+    words = HOSTILE_WORDS.encode("utf-8")
+    if where == "greeting":  # a server that greets with BYE: it is not taking anyone
+        server = FakeImap(greeting=b"BYE " + words)
+    else:
+        server = FakeImap(login_refusal=b"[AUTHENTICATIONFAILED] " + words)
+    try:
+        user = Pursuit(tmp_path, config=server.config())
+        result = user.run("-vv", "run", "--once")
+        assert result.code == 1, str(result)
+        _clean_everywhere(user, result.out, result.err)
+    finally:
+        server.close()

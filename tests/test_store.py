@@ -38,7 +38,7 @@ def test_a_database_from_a_newer_pursuit_is_refused_untouched(tmp_path: Path) ->
 def test_a_file_that_is_not_a_database_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     path.write_text("this is not SQLite, it is a shopping list\n" * 100)
-    with pytest.raises(StoreError, match="the state database is damaged .file is not a database"):
+    with pytest.raises(StoreError, match=r"the state database is damaged \(file is not a database"):
         Store.open(path)
 
 

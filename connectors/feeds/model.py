@@ -81,7 +81,7 @@ class FeedError(SourceError):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(source, message)
-        self.reason = message
+        self.reason = self.detail  # cleaned: an HTTP reason phrase is the server's text
         self.gone = gone
         self.status = status
         self.retry_after = retry_after
