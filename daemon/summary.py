@@ -403,8 +403,9 @@ def health(
     }
 
 
-#: A refusal this close to day 7 after the sign-in is the Testing pattern (Google
-#: refreshes hourly; a service off around day 7 sees it later, and is not named).
+#: A refusal this close to day 7 after the sign-in is the Testing pattern (the token is
+#: refreshed hourly while pursuit runs). Later, it is the pattern only when no job that
+#: now fails on the sign-in had succeeded past day 7 (pursuit was off around day 7).
 TESTING_PATTERN_SLACK = timedelta(days=1)
 
 
@@ -416,16 +417,19 @@ def testing_grant_ended(store: Store, refused_since: datetime, tz: ZoneInfo) -> 
     made = store.grant_made("google")
     if made is None:
         return None
-    lasted = refused_since - made
-    if (
-        not TESTING_GRANT_LIFETIME - timedelta(hours=1)
-        <= lasted
-        <= (TESTING_GRANT_LIFETIME + TESTING_PATTERN_SLACK)
-    ):
+    ends = made + TESTING_GRANT_LIFETIME
+    if refused_since < ends - timedelta(hours=1):
         return None
+    probably = ""
+    if refused_since > ends + TESTING_PATTERN_SLACK:
+        refused_jobs = [r for r in store.job_runs().values() if r.last_error_kind == "password"]
+        worked_past_day_7 = any(r.last_ok and r.last_ok > ends for r in refused_jobs)
+        if worked_past_day_7 or not refused_jobs:
+            return None
+        probably = "probably "
     return (
-        f"Google ended the sign-in of {_day(made, tz)} after 7 days, as it does for an "
-        'OAuth app whose publishing status is "Testing". Sign in again with `pursuit auth '
+        f"Google {probably}ended the sign-in of {_day(made, tz)} after 7 days, as it does for "
+        'an OAuth app whose publishing status is "Testing". Sign in again with `pursuit auth '
         'google`; to make it last, set the app\'s publishing status to "In production" '
         '(Google Cloud console, OAuth consent screen, "Publish app"), or use an OAuth '
         "client of an app of your own that is in production."
@@ -708,8 +712,12 @@ def push_summaries(store: Store, sender: Sender, now: datetime) -> int:
                 in_doubt_until(store, entry.key),
             )
         elif from_db(entry.payload["until"]) <= now:  # too late to send it now
-            if store.sends_begun(entry.key) and sender.find_sent(entry.key, message_id(entry)):
+            begun = store.sends_begun(entry.key)
+            if begun and sender.find_sent(entry.key, message_id(entry)):
                 log.info("summary %s was sent already", entry.key)
+                store.outbox_done(entry.id, now=now)
+            elif begun and not sender.keeps_record:
+                log.warning("summary %s: not sent again; it may have arrived already", entry.key)
                 store.outbox_done(entry.id, now=now)
             else:
                 why = "it could not be sent in time"

@@ -74,7 +74,7 @@ def test_the_doctor_says_nothing_of_it_on_day_8(google_app: App, clock: Clock) -
 
 
 TESTING = (
-    "Google ended the sign-in of Mon 30 Nov after 7 days, as it does for an OAuth app "
+    "the sign-in of Mon 30 Nov after 7 days, as it does for an OAuth app "
     'whose publishing status is "Testing". Sign in again with `pursuit auth google`; to '
     'make it last, set the app\'s publishing status to "In production" (Google Cloud '
     'console, OAuth consent screen, "Publish app"), or use an OAuth client of an app of '
@@ -82,14 +82,24 @@ TESTING = (
 )
 
 
-@pytest.mark.parametrize(("day", "named"), [(7, True), (30, False)])
+@pytest.mark.parametrize(
+    ("worked", "refused", "named"),
+    [
+        (timedelta(days=1), timedelta(days=7, minutes=30), "Google ended"),
+        # off from day 5 to day 12: it never worked past day 7
+        (timedelta(days=5), timedelta(days=12), "Google probably ended"),
+        # it worked on day 29: revoked, not the Testing status
+        (timedelta(days=29), timedelta(days=30), None),
+    ],
+)
 def test_a_grant_google_ends_on_day_7_is_named_as_the_testing_status_with_the_fix(
-    tmp_path: Path, clock: Clock, day: int, named: bool
+    tmp_path: Path, clock: Clock, worked: timedelta, refused: timedelta, named: str | None
 ) -> None:
     from support.google_emulator import GoogleEmulator
 
     from pursuit.daemon.jobs import run_jobs
 
+    made = clock.now
     with GoogleEmulator(user_email="me@example.test") as emu:
         token = tmp_path / "google-token.json"
         emu.write_authorized_user_file(str(token))
@@ -100,14 +110,19 @@ def test_a_grant_google_ends_on_day_7_is_named_as_the_testing_status_with_the_fi
         }
         settings = make_settings(tmp_path, google=google, calendar={"kind": "ics"})
         app = App(settings, clock=clock)
-        app.store.record_grant("google", now=clock.now)  # as `pursuit auth google` does
-        clock.now += timedelta(days=day, minutes=30)
+        app.store.record_grant("google", now=made)  # as `pursuit auth google` does
+        clock.now = made + worked
+        assert run_jobs(app.store, app.jobs(), clock.now) == []
+        clock.now = made + refused
         emu.revoke()  # invalid_grant: "Token has been expired or revoked."
         assert run_jobs(app.store, app.jobs(), clock.now)
         text = summary.render_text(record(app))
         html = summary.render_html(record(app)).replace("&#34;", '"').replace("&#39;", "'")
         said = doctor.render(doctor.checks(app, clock.now, probe=False))
-        for where in (text, html.replace("&#96;", "`"), said):
-            assert (TESTING in where) is named
         assert "Google sign-in refused since" in text
+        for where in (text, html.replace("&#96;", "`"), said):
+            if named is None:
+                assert TESTING not in where
+            else:
+                assert f"{named} {TESTING}" in where
         app.close()

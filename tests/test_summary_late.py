@@ -200,3 +200,37 @@ def test_summary_message_ids_carry_the_install_id(tmp_path: Path, clock: Clock) 
     assert summary.message_id_for("summary:2026-W49", "") == (
         "<pursuit-cfc3dedeee836c12a27df8a4f31d3dd4@pursuit.invalid>"
     )
+
+
+class Crash(BaseException):
+    """The process dies: nothing after it runs."""
+
+
+class DiesMidSend(MemorySender):
+    """The send leaves, and pursuit dies before any answer: Google may or may not have it."""
+
+    def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
+        if begin is not None:
+            begin()
+        raise Crash()
+
+
+def test_a_send_in_doubt_waits_its_window_and_the_service_wakes_for_it(
+    user: App, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    user.summary_sender = lambda to: DiesMidSend(USER)  # type: ignore[method-assign]
+    clock.now = SUNDAY_6PM
+    with pytest.raises(Crash):
+        user.send_summary(SUNDAY_6PM)
+    # the service plans its next look at the end of the window, not an hour later
+    assert user._next_summary(SUNDAY_6PM) == SUNDAY_6PM + summary.IN_DOUBT_FOR
+    server = MemorySender(USER)
+    user.summary_sender = lambda to: server  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="pursuit.daemon.summary"):
+        assert user.send_summary(SUNDAY_6PM + timedelta(minutes=5)) == 0
+    assert "may still land" in caplog.text
+    assert server.sent == {}
+    # past the window it is looked for, not found (it never landed), and sent once
+    assert user.send_summary(SUNDAY_6PM + summary.IN_DOUBT_FOR) == 1
+    assert user.send_summary(SUNDAY_6PM + summary.IN_DOUBT_FOR + timedelta(minutes=1)) == 0
+    assert len(server.sent) == 1
