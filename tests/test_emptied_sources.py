@@ -27,6 +27,8 @@ from support.radicale_server import RadicaleServer, running
 
 from pursuit.connectors.caldav import CaldavCalendar
 
+pytestmark = pytest.mark.reliability
+
 ME = "me@example.test"
 BASE = (
     '[feeds]\nnews_search = false\n[drafts]\nyour_name = "Alex Martin"\n'

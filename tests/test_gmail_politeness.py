@@ -19,6 +19,8 @@ from support.mail import raw_mail
 
 from pursuit.connectors.gmail import GmailMailbox
 
+pytestmark = pytest.mark.reliability
+
 ME = "me@example.test"
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -18,6 +18,8 @@ from support.dovecot import PASSWORD, USER, Dovecot
 from support.google_emulator import GoogleEmulator
 from support.mail import raw_mail
 
+pytestmark = pytest.mark.reliability
+
 ME = "me@example.test"
 ORGANIZATION = (
     '[feeds]\nnews_search = false\n[drafts]\nyour_name = "Alex Martin"\n'
