@@ -21,6 +21,8 @@ from pursuit.connectors.caldav import CaldavCalendar, CaldavCalendarReader
 
 LIMIT = 5
 
+pytestmark = pytest.mark.reliability
+
 
 @pytest.fixture
 def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:

@@ -25,6 +25,8 @@ from pursuit.connectors.google_calendar import DEFAULT_NAME, IN_DOUBT, MARKER
 
 ME = "me@example.test"
 
+pytestmark = pytest.mark.reliability
+
 
 @pytest.fixture
 def emu() -> Iterator[GoogleEmulator]:
