@@ -293,6 +293,19 @@ class DraftBox(Protocol):
         when no draft carries the key: a draft the user deleted is not made again."""
         ...
 
+    def draft_keys(self) -> dict[str, int]:
+        """How many drafts carry each `X-Pursuit-Key`, as the mailbox holds them now:
+        this install's, and any other's (a fresh look, not what was seen before)."""
+        ...
+
+    def drafts_with_key(self, key: str) -> list[tuple[str, bytes]]:
+        """Every draft carrying exactly this key: its id and the message, as held now."""
+        ...
+
+    def delete_draft(self, draft_id: str) -> None:
+        """Remove a draft `drafts_with_key` named; one gone already is no error."""
+        ...
+
 
 class MailAccount(Mailbox, DraftBox, Protocol):
     """A mailbox that also keeps the user's drafts (Gmail; IMAP with a Drafts folder)."""

@@ -80,6 +80,7 @@ UNITS = {
     "drafts.get": 5,
     "drafts.create": 10,
     "drafts.update": 15,
+    "drafts.delete": 10,
     "messages.send": 100,
 }
 MAX_QUERY = 1500
@@ -538,8 +539,9 @@ class GmailMailbox(GoogleApi):
 
     # ------------------------------------------------------------------ writing
 
-    def _scan_drafts(self) -> dict[str, str]:
-        """{X-Pursuit-Key: draft id} of every draft carrying the header."""
+    def _scan_drafts(self) -> list[tuple[str, str]]:
+        """(X-Pursuit-Key, draft id) of every draft carrying the header, in the order
+        drafts.list gives them; what is found is remembered for `find_draft`."""
         drafts = self._service.users().drafts()
         ids = [
             str(d["id"])
@@ -547,23 +549,61 @@ class GmailMailbox(GoogleApi):
             for d in page.get("drafts") or []
         ]
         requests = {did: drafts.get(userId="me", id=did, format="metadata") for did in ids}
-        keys: dict[str, str] = {}
-        for did, resource in self._batch(requests, "drafts.get").items():
-            headers = (resource.get("message") or {}).get("payload", {}).get("headers") or []
-            for h in headers:
+        found = self._batch(requests, "drafts.get")
+        keyed: list[tuple[str, str]] = []
+        for did in ids:
+            headers = ((found.get(did) or {}).get("message") or {}).get("payload", {})
+            for h in headers.get("headers") or []:
                 if str(h.get("name", "")).lower() == KEY_HEADER.lower():
-                    keys.setdefault(str(h.get("value", "")).strip(), did)
-        return keys
+                    keyed.append((str(h.get("value", "")).strip(), did))
+                    break
+        self._draft_keys = {}
+        for key, did in keyed:
+            self._draft_keys.setdefault(key, did)
+        return keyed
 
     def find_draft(self, key: str) -> str | None:
         """The id of the draft carrying ``X-Pursuit-Key: key``, if there is one.
 
         The drafts are scanned once per instance (drafts.list + batched
-        drafts.get); drafts created through this instance are added as they go.
+        drafts.get), and again by `draft_keys`; drafts created through this
+        instance are added as they go.
         """
         if self._draft_keys is None:
-            self._draft_keys = self._scan_drafts()
+            self._scan_drafts()
+        assert self._draft_keys is not None
         return self._draft_keys.get(key)
+
+    def draft_keys(self) -> dict[str, int]:
+        """How many drafts carry each key now (a scan: drafts.list, batched drafts.get)."""
+        counts: dict[str, int] = {}
+        for key, _ in self._scan_drafts():
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def drafts_with_key(self, key: str) -> list[tuple[str, bytes]]:
+        """Every draft carrying this key now: its id and its message (format=raw)."""
+        copies = []
+        for found, draft_id in self._scan_drafts():
+            if found != key:
+                continue
+            request = self._service.users().drafts().get(userId="me", id=draft_id, format="raw")
+            try:
+                resource = self._call(request, "drafts.get", (404,))
+            except HttpError:  # deleted or sent since the scan
+                continue
+            raw = str((resource.get("message") or {}).get("raw") or "")
+            copies.append((draft_id, base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))))
+        return copies
+
+    def delete_draft(self, draft_id: str) -> None:
+        """drafts.delete (a draft gone already answers 404: nothing to do)."""
+        request = self._service.users().drafts().delete(userId="me", id=draft_id)
+        self._draft_keys = None  # the draft find_draft knew may be this one
+        try:
+            self._call(request, "drafts.delete", (404,))
+        except HttpError:
+            return  # gone already
 
     def create_draft(self, raw: bytes, key: str) -> str:
         """Create the draft unless one with this key exists; returns the draft id.

@@ -673,6 +673,56 @@ class ImapMailbox:
 
         return self._run(run)
 
+    def draft_keys(self) -> dict[str, int]:
+        """How many drafts in the Drafts folder carry each key (not deleted)."""
+
+        def run(client: IMAPClient) -> dict[str, int]:
+            if self._examine(client, self._drafts(client)) is None:
+                return {}
+            uids = client.search(["UNDELETED", "HEADER", KEY_HEADER, ""])  # "": has the header
+            item = f"BODY.PEEK[HEADER.FIELDS ({KEY_HEADER.upper()})]"
+            counts: dict[str, int] = {}
+            for data in client.fetch(uids, [item]).values() if uids else []:
+                key = str(BytesHeaderParser().parsebytes(_body(data)).get(KEY_HEADER, "")).strip()
+                if key:
+                    counts[key] = counts.get(key, 0) + 1
+            return counts
+
+        return self._run(run)
+
+    def drafts_with_key(self, key: str) -> list[tuple[str, bytes]]:
+        """Every draft carrying this key (not deleted), oldest first, as
+        `folder/uidvalidity/uid` and the message."""
+
+        def run(client: IMAPClient) -> list[tuple[str, bytes]]:
+            folder = self._drafts(client)
+            info = self._examine(client, folder)
+            if info is None:
+                return []
+            uids = self._keyed_uids(client, key, "UNDELETED")
+            data = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
+            validity = int(info[b"UIDVALIDITY"])
+            return [(f"{folder}/{validity}/{uid}", _body(data[uid])) for uid in uids if uid in data]
+
+        return self._run(run)
+
+    def delete_draft(self, draft_id: str) -> None:
+        """Delete the draft (UID EXPUNGE where the server has UIDPLUS, else flagged
+        \\Deleted); nothing when the folder was renewed since it was named."""
+        folder, validity, uid = draft_id.rsplit("/", 2)
+
+        def run(client: IMAPClient) -> None:
+            self._selected = None
+            info = client.select_folder(folder)  # read-write, to delete
+            self._selected = folder
+            if int(info[b"UIDVALIDITY"]) != int(validity):
+                return
+            client.delete_messages([int(uid)])
+            if client.has_capability("UIDPLUS"):
+                client.expunge([int(uid)])
+
+        self._run(run)
+
     def _threaded(self, client: IMAPClient, raw: bytes) -> bytes:
         """`raw` with a References header when it answers a message and has none."""
         headers = BytesHeaderParser().parsebytes(raw)

@@ -197,6 +197,19 @@ class MemoryDraftBox:
             self.drafts[found] = raw
         return found
 
+    def draft_keys(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for raw in self.drafts.values():
+            if (key := _key(raw)) is not None:
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def drafts_with_key(self, key: str) -> list[tuple[str, bytes]]:
+        return [(i, raw) for i, raw in self.drafts.items() if _key(raw) == key]
+
+    def delete_draft(self, draft_id: str) -> None:
+        self.drafts.pop(draft_id, None)
+
 
 class MemorySender:
     """Mail sent to the user, kept in memory by id."""

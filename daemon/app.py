@@ -250,7 +250,7 @@ class App:
             from_address=self.your_address() or "",
             your_name=self.settings.drafts.your_name,
         )
-        return drafts.push_drafts(self.store, account.mailbox(), now)
+        return drafts.push_drafts(self.store, account.mailbox(), now, account=account.name)
 
     def your_address(self) -> str | None:
         """The user's own address, the From of the drafts: `[drafts] address`, else the

@@ -171,6 +171,7 @@ def checks(app: App, now: datetime, *, probe: bool = True) -> list[Check]:
             found += _grant_renewal(app, account, now)
     found += _jobs(app, now)
     found += _skipped_summaries(app, now)
+    found += _other_installs(app, now)
     return found
 
 
@@ -322,3 +323,26 @@ def warning(app: App) -> str | None:
     if failing:
         return f"Warning: failing on the last run: {', '.join(failing)}; see `pursuit doctor`"
     return None
+
+
+#: How long `doctor` names another install after it was last seen.
+OTHER_INSTALLS_SHOWN = timedelta(days=14)
+
+
+def _other_installs(app: App, now: datetime) -> list[Check]:
+    """Other pursuit installs seen in an account this one uses: each leaves the
+    other's drafts and events alone, but both act on the same mail."""
+    unknown = "of an earlier version, or a data directory made anew"
+    return [
+        Check(
+            other.account,
+            f"another pursuit install ({other.install_id or unknown}) leaves "
+            f"{other.seen_in} in this account, last seen "
+            f"{_when(other.last_seen, app.settings.timezone)}; pursuit leaves them alone",
+            "if both follow the same job search, stop one of the two (its drafts and events "
+            "then stay as they are); if one is old, delete what it left when you no longer "
+            "want it",
+        )
+        for other in app.store.other_installs()
+        if now - other.last_seen <= OTHER_INSTALLS_SHOWN
+    ]

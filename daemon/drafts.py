@@ -6,8 +6,21 @@ are private. What the user wants a thank-you to mention is a line they give for 
 on a line of its own; without one, the draft holds a placeholder for it.
 
 A draft is a side effect, so it goes through the outbox with a key derived
-from its duty, and the draft itself carries that key in an `X-Pursuit-Key`
-header: a repeat after a crash finds the draft instead of writing a second.
+from its duty, and the draft itself carries a key in an `X-Pursuit-Key` header:
+`draft:{install id}:{duty key}` (`outbox.draft_key`). A repeat after a crash finds
+the draft instead of writing a second, and the install's id keeps another install
+on the same mailbox (or this user's database made anew) from taking it for its
+own: an install reads, changes and removes only drafts carrying its own id. A
+draft written before keys carried the install keeps the key it was written with:
+the store's `drafts` table holds what was written, so the upgraded install still
+knows it as its own, and no other does.
+
+A create sent when pursuit died may still land afterwards (Google holds a request
+for a while before carrying it out): its key is noted before it is sent, and a
+restart that does not find the draft waits out `IN_DOUBT` before writing it again.
+Should a second copy land anyway, the next look over the mailbox keeps one of the
+copies that read as pursuit wrote them and removes the rest; one the user edited
+is theirs and stays.
 
 The mailbox's draft and `pursuit draft` agree: each round renders every pending
 thank-you again, and a version that reads differently (a new line for it, a
@@ -21,7 +34,7 @@ from __future__ import annotations
 import email.policy
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
@@ -29,12 +42,19 @@ from pathlib import Path
 import jinja2
 import jinja2.meta
 
-from pursuit.connectors.base import DraftBox
+from pursuit.connectors.base import KEY_HEADER, DraftBox
 from pursuit.daemon import outbox
 from pursuit.daemon.addresses import first_name, mail_policy, mailbox
-from pursuit.daemon.errors import UserError
-from pursuit.daemon.models import Duty, DutyKind, DutyState, Interview, OutboxEntry
-from pursuit.daemon.store import Store
+from pursuit.daemon.errors import PursuitError, UserError
+from pursuit.daemon.models import (
+    DraftRecord,
+    Duty,
+    DutyKind,
+    DutyState,
+    Interview,
+    OutboxEntry,
+)
+from pursuit.daemon.store import Store, from_db, to_db
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +72,11 @@ TEMPLATE_VARIABLES = (
 #: Why a mailbox draft is left alone (`DraftRecord.left_alone`).
 EDITED = "edited"
 DELETED = "deleted"
+#: How long a draft create sent when pursuit stopped may still land in the mailbox:
+#: a restart that does not find the draft looks again only after it.
+IN_DOUBT = timedelta(minutes=10)
+#: The store's cursor noting a create begun, not yet seen to land (`{BEGUN}{key}`).
+BEGUN = "draft create begun:"
 
 
 def load_template(path: Path | None) -> jinja2.Template:
@@ -160,6 +185,22 @@ class Draft:
     raw: bytes
     to: str  # the address
     personal_line: str | None  # the user's line for it, None: the placeholder
+    key: str  # the key it carries in the mailbox (`mailbox_key`)
+
+
+def carried_key(raw: bytes) -> str:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    return str(message.get(KEY_HEADER) or "").strip()
+
+
+def mailbox_key(store: Store, duty: Duty) -> str:
+    """The key the duty's draft carries in the mailbox: the one pursuit wrote it with
+    (a draft written before keys carried the install keeps its own), else this
+    install's (`outbox.draft_key`)."""
+    record = store.draft_record(duty.id)
+    if record is not None and record.written is not None and carried_key(record.written):
+        return carried_key(record.written)
+    return outbox.draft_key(duty.key, store.install_id())
 
 
 def draft_for(
@@ -174,9 +215,10 @@ def draft_for(
 ) -> Draft:
     """The thank-you draft of one duty, to the interviewer it names."""
     person = next(p for p in interview.interviewers if p.contact.id == duty.contact_id)
+    key = mailbox_key(store, duty)
     raw = render_draft(
         template,
-        key=outbox.draft_key(duty.key),
+        key=key,
         to_name=person.contact.name,
         to_address=person.contact.address,
         from_address=from_address,
@@ -187,7 +229,7 @@ def draft_for(
         interview_start=interview.start,
         now=now,
     )
-    return Draft(raw, person.contact.address, person.thank_you)
+    return Draft(raw, person.contact.address, person.thank_you, key)
 
 
 def queue_drafts(
@@ -207,15 +249,18 @@ def queue_drafts(
         interview = interviews.get(duty.interview_id or -1)
         if interview is None or interview.end > now or duty.contact_id is None:
             continue
-        raw = draft_for(
+        draft = draft_for(
             store, duty, interview, template, now, from_address=from_address, your_name=your_name
-        ).raw
+        )
+        raw = draft.raw
         record = store.draft_record(duty.id)
         if record is not None and (record.left_alone or same_text(record.queued, raw)):
             continue
         version = 0 if record is None else record.version + 1
         with store.transaction():
-            queued += outbox.queue_draft(store, duty.key, duty.id, version, raw, now=now)
+            queued += outbox.queue_draft(
+                store, duty.key, duty.id, version, raw, carries=draft.key, now=now
+            )
             store.record_draft_queued(duty.id, version, raw, now=now)
     return queued
 
@@ -272,36 +317,79 @@ def in_the_mailbox(store: Store, duty_id: int, raw: bytes) -> str | None:
     )
 
 
-def push_drafts(store: Store, box: DraftBox, now: datetime) -> int:
+def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = "") -> int:
     """Write the queued drafts; each recorded only after the mailbox holds it.
 
     Of several versions queued for one thank-you only the newest is written. A
     version replaces the mailbox's draft only while that draft still reads as what
     pursuit last wrote there; one the user edited or deleted is left alone for good.
+    A create in doubt (sent when pursuit stopped, not found since) holds its entry
+    until `IN_DOUBT` has passed. The mailbox (`account`, for the log and `doctor`) is
+    looked over first (`look_over`).
     """
+    install = store.install_id()
+    look_over(store, box, account, now)
 
-    def perform(entry: OutboxEntry) -> None:
+    def prepared(entry: OutboxEntry) -> tuple[DraftRecord | None, str, bytes]:
+        """The entry's draft record, and the key and message it is written with."""
         raw = outbox.decode_draft(entry.payload)
         key = str(entry.payload.get("draft") or entry.key)
         duty_id = entry.payload.get("duty")
-        if duty_id is None:  # queued by an older pursuit, with the first version's key
-            duty = store.duty_by_key(key.removeprefix("draft:"))
-            duty_id = None if duty is None else duty.id
+        duty = store.duty_by_key(key.removeprefix("draft:")) if duty_id is None else None
+        if duty_id is None and duty is not None:  # queued by an older pursuit
+            duty_id = duty.id
         record = None if duty_id is None else store.draft_record(int(duty_id))
-        if duty_id is None or record is None:
+        if record is not None and record.written is None:
+            # never written yet: it carries this install's key, whoever queued it
+            own = outbox.draft_key(store.duty(record.duty_id).key, install)
+            if own != key:
+                raw, key = rekeyed(raw, own), own
+        return record, key, raw
+
+    def holds(entry: OutboxEntry) -> bool:
+        _, key, _ = prepared(entry)
+        begun = store.cursor(BEGUN + key)
+        if begun is None or box.find_draft(key) is not None:
+            return False
+        until = from_db(begun) + IN_DOUBT
+        if not from_db(begun) <= now < until:
+            return False
+        log.warning(
+            "thank-you draft %s: the create sent at %s UTC before pursuit stopped may still "
+            "land; looking for it again after %s UTC",
+            key,
+            f"{from_db(begun):%H:%M}",
+            f"{until:%H:%M}",
+        )
+        return True
+
+    def create(key: str, raw: bytes) -> None:
+        store.save_cursor(BEGUN + key, to_db(now), now=now)  # before the call: see holds
+        try:
             draft_id = box.create_draft(raw, key)
-            log.info("thank-you draft %s ready (%s)", draft_id, key)
+        except PursuitError:
+            store.save_cursor(BEGUN + key, None, now=now)  # answered: the connector looked
+            raise
+        store.save_cursor(BEGUN + key, None, now=now)
+        log.info("thank-you draft %s ready (%s)", draft_id, key)
+
+    def perform(entry: OutboxEntry) -> None:
+        record, key, raw = prepared(entry)
+        if record is None:
+            create(key, raw)
             return
         if record.left_alone:
             return
         current = box.read_draft(key)
+        if current is not None:
+            store.save_cursor(BEGUN + key, None, now=now)  # a create in doubt landed
         if current is not None and same_text(current, raw):
             pass  # written already, by a try whose record was lost
         elif record.written is None:
             if current is not None:  # not what pursuit queued: not pursuit's to change
                 store.record_draft_left_alone(record.duty_id, EDITED, now=now)
                 return
-            log.info("thank-you draft %s ready (%s)", box.create_draft(raw, key), key)
+            create(key, raw)
         elif current is None or not same_text(current, record.written):
             why = DELETED if current is None else EDITED
             log.info("thank-you draft %s was %s in the mailbox: left alone", key, why)
@@ -314,7 +402,80 @@ def push_drafts(store: Store, box: DraftBox, now: datetime) -> int:
             log.info("thank-you draft %s brought up to date", key)
         store.record_draft_written(record.duty_id, raw, now=now)
 
-    def subject(entry: OutboxEntry) -> str:
-        return str(entry.payload.get("draft") or entry.key)
+    def subject(entry: OutboxEntry) -> str:  # the versions of one thank-you's draft
+        duty_id = entry.payload.get("duty")
+        return (
+            f"duty {duty_id}"
+            if duty_id is not None
+            else str(entry.payload.get("draft") or entry.key)
+        )
 
-    return outbox.deliver(store, TARGET, perform, now, subject=subject)
+    return outbox.deliver(store, TARGET, perform, now, subject=subject, holds=holds)
+
+
+def rekeyed(raw: bytes, key: str) -> bytes:
+    """`raw` carrying `key` instead of the key it carries."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    message.replace_header(KEY_HEADER, key)
+    return message.as_bytes()
+
+
+def is_own(store: Store, key: str) -> bool:
+    """True when the draft key is this install's: it carries this install's id, or
+    it is the key a draft of this install was written with before keys carried it."""
+    parsed = outbox.parse_draft_key(key)
+    if parsed is None:
+        return False
+    install, duty_key = parsed
+    if install:
+        return install == store.install_id()
+    duty = store.duty_by_key(duty_key)
+    return duty is not None and mailbox_key(store, duty) == key
+
+
+def look_over(store: Store, box: DraftBox, account: str, now: datetime) -> None:
+    """Look over the drafts in the mailbox: another install's are named once (log,
+    `doctor`) and never touched; copies of one of this install's are kept once."""
+    for key, count in box.draft_keys().items():
+        parsed = outbox.parse_draft_key(key)
+        if parsed is None:
+            continue
+        if not is_own(store, key):
+            other = parsed[0]
+            if store.record_other_install(account, other, "drafts", now=now):
+                log.warning(
+                    "%s: another pursuit install (%s) leaves thank-you drafts in this mailbox; "
+                    "pursuit leaves them alone (stop one of the two, or give each its own "
+                    "mailbox)",
+                    account or "the drafts' mailbox",
+                    other or "of an earlier version, or a data directory made anew",
+                )
+        elif count > 1:
+            keep_one(store, box, key, now)
+
+
+def keep_one(store: Store, box: DraftBox, key: str, now: datetime) -> None:
+    """Of this install's drafts carrying `key`, keep one that reads as pursuit wrote
+    it (none, when the user edited a copy: that one is theirs) and remove the rest."""
+    parsed = outbox.parse_draft_key(key)
+    duty = None if parsed is None else store.duty_by_key(parsed[1])
+    record = None if duty is None else store.draft_record(duty.id)
+    if record is None:
+        return
+    ours = [version for version in (record.written, record.queued) if version is not None]
+    copies = box.drafts_with_key(key)
+    pristine = [c for c in copies if any(same_text(c[1], version) for version in ours)]
+    if len(copies) < 2 or not pristine:
+        return
+    edited = len(copies) > len(pristine)
+    extra = pristine if edited else pristine[1:]
+    for draft_id, _ in extra:
+        box.delete_draft(draft_id)
+    log.warning(
+        "thank-you draft %s was in the mailbox %d times (a create pursuit sent before it "
+        "stopped landed late): %d copies removed, %s",
+        key,
+        len(copies),
+        len(extra),
+        "the one you edited kept" if edited else "one kept",
+    )

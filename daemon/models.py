@@ -290,7 +290,7 @@ class OtherInstall:
 
     account: str  # the account's name ("google", "imap")
     install_id: str  # "" for an install from before install ids: its id unknown
-    seen_in: str  # what showed it, as the log and `doctor` say it ("drafts", ...)
+    seen_in: str  # what showed it, as `doctor` says it ("calendar and drafts")
     first_seen: datetime
     last_seen: datetime
 

@@ -20,7 +20,9 @@ Key formats (target: key):
 - `drafts`: `draft:{duty key}` (the duty key being `thank_you:{interview}:{contact}`)
   for a thank-you's first draft, `draft:{duty key}:v{version}` for each new version
   of it (`daemon/drafts.py`: written over the mailbox's draft only while the user has
-  not edited it). The draft itself always carries `draft:{duty key}`.
+  not edited it). The draft itself carries `draft:{install id}:{duty key}`, whatever
+  its version (`draft_key`): the duty key is local row numbers, which another install
+  on the same mailbox, or a database made anew, repeats.
 - `summary`: `summary:{ISO year}-W{week}`, one a week (see `daemon/summary.py`).
 
 A new target is a codec pair (what the payload holds) and a call of `deliver`.
@@ -29,6 +31,7 @@ A new target is a codec pair (what the payload holds) and a call of `deliver`.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -140,17 +143,38 @@ def queue_rebuild(store: Store, calendar: str, *, now: datetime) -> int:
 
 
 def queue_draft(
-    store: Store, duty_key: str, duty_id: int, version: int, raw: bytes, *, now: datetime
+    store: Store,
+    duty_key: str,
+    duty_id: int,
+    version: int,
+    raw: bytes,
+    *,
+    carries: str,
+    now: datetime,
 ) -> bool:
-    """Queue a version of a thank-you's draft (0: the first); False if already queued."""
-    key = draft_key(duty_key) + (f":v{version}" if version else "")
-    payload = encode_draft(raw, draft=draft_key(duty_key), duty=duty_id)
+    """Queue a version of a thank-you's draft (0: the first), whose message carries
+    the key `carries` (`draft_key`); False if already queued."""
+    key = f"draft:{duty_key}" + (f":v{version}" if version else "")
+    payload = encode_draft(raw, draft=carries, duty=duty_id)
     return store.enqueue(key, DRAFT, DRAFTS, payload, now=now)
 
 
-def draft_key(duty_key: str) -> str:
-    """The key a thank-you's draft carries in the mailbox, whatever its version."""
-    return f"draft:{duty_key}"
+def draft_key(duty_key: str, install_id: str) -> str:
+    """The key a thank-you's draft carries in the mailbox, whatever its version:
+    `draft:{install id}:{duty key}`, the duty key being this database's row numbers.
+    An install from before install ids (`install_id` "") writes `draft:{duty key}`,
+    as every install did before draft keys carried the install."""
+    return f"draft:{install_id}:{duty_key}" if install_id else f"draft:{duty_key}"
+
+
+_DRAFT_KEY = re.compile(r"draft:(?:(?P<install>[0-9a-f]+):)?(?P<duty>[a-z_]+:.+)")
+
+
+def parse_draft_key(key: str) -> tuple[str, str] | None:
+    """(install id, duty key) of a key `draft_key` made (the install "" for a key
+    without one); None when `key` is not a thank-you draft's."""
+    found = _DRAFT_KEY.fullmatch(key)
+    return None if found is None else (found["install"] or "", found["duty"])
 
 
 # --- performing

@@ -2390,14 +2390,15 @@ class Store:
     ) -> bool:
         """Note that another install (`install_id`, "" when it is from before install
         ids) leaves things in `account`, as `seen_in` shows; True the first time it
-        is seen there, when it is worth a line in the log."""
+        is seen there in `seen_in`, when it is worth a line in the log."""
         source = f"{OTHER_INSTALL}{account}:{install_id}"
         with self.transaction():
             known = self.cursor(source)
-            first = json.loads(known)["first_seen"] if known else to_db(now)
-            value = json.dumps({"seen_in": seen_in, "first_seen": first})
-            self.save_cursor(source, value, now=now)
-        return known is None
+            record = json.loads(known) if known else {"seen_in": [], "first_seen": to_db(now)}
+            new = seen_in not in record["seen_in"]
+            record["seen_in"] = sorted({*record["seen_in"], seen_in})
+            self.save_cursor(source, json.dumps(record), now=now)
+        return new
 
     def other_installs(self) -> list[OtherInstall]:
         """Every other install seen, by account and id."""
@@ -2413,7 +2414,7 @@ class Store:
                 OtherInstall(
                     account=account,
                     install_id=install_id,
-                    seen_in=str(record["seen_in"]),
+                    seen_in=" and ".join(record["seen_in"]),
                     first_seen=from_db(record["first_seen"]),
                     last_seen=from_db(updated),
                 )

@@ -223,6 +223,9 @@ class MemoryDrafts:
         assert draft_id is not None
         del self.shared.drafts[draft_id]
 
+    def lands(self, raw: bytes) -> None:
+        self.shared.drafts[f"landed-{len(self.shared.drafts)}"] = raw
+
 
 class GmailDrafts:
     def __init__(self, google: GoogleAccount) -> None:
@@ -245,6 +248,9 @@ class GmailDrafts:
 
     def user_deletes(self, key: str) -> None:
         self.google.emu.user_deletes_draft(self._id(key))
+
+    def lands(self, raw: bytes) -> None:
+        self.google.emu.add_draft(raw)
 
 
 class ImapDrafts:
@@ -282,6 +288,13 @@ class ImapDrafts:
         try:
             client.delete_messages(self._keyed(client, key))
             client.expunge()
+        finally:
+            client.logout()
+
+    def lands(self, raw: bytes) -> None:
+        client = self.server.client()
+        try:
+            client.append("Drafts", raw, flags=[b"\\Draft", b"\\Seen"])
         finally:
             client.logout()
 

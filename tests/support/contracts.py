@@ -422,6 +422,10 @@ class DraftWorld(Protocol):
     def user_deletes(self, key: str) -> None:
         """The user discards the draft carrying `key`."""
 
+    def lands(self, raw: bytes) -> None:
+        """A draft another client made lands in the account: another install's, or a
+        create sent before pursuit stopped (a second copy with the same key)."""
+
 
 class DraftBoxContract:
     """Where thank-you drafts are left for the user."""
@@ -503,6 +507,29 @@ class DraftBoxContract:
         assert box.replace_draft("draft:thank_you:1:2", draft("draft:thank_you:1:2")) is None
         assert drafts.drafts() == []
         assert drafts.box().read_draft("draft:thank_you:1:2") is None
+
+    def test_copies_of_a_key_are_counted_read_and_removed_one_by_one(
+        self, drafts: DraftWorld
+    ) -> None:
+        key, other = "draft:0a1b:thank_you:1:2", "draft:9f8e:thank_you:1:2"
+        first = "Dear Jane,\n\nThank you for your time today.\n"
+        drafts.box().create_draft(draft(key), key)
+        late = "Dear Jane,\n\nThe copy that landed late.\n"
+        drafts.lands(draft(key, text=late))
+        drafts.lands(draft(other))  # another install's, same local row numbers
+        drafts.lands(draft(None))  # the user's own
+        box = drafts.box()
+        assert box.draft_keys() == {key: 2, other: 1}
+        copies = box.drafts_with_key(key)
+        assert sorted(text_of(raw) for _, raw in copies) == sorted([first, late])
+        [(late_id, _)] = [(i, raw) for i, raw in copies if text_of(raw) == late]
+        box.delete_draft(late_id)
+        box.delete_draft(late_id)  # gone already: nothing to do
+        again = drafts.box()
+        assert again.draft_keys() == {key: 1, other: 1}
+        held = again.read_draft(key)
+        assert held is not None and text_of(held) == first
+        assert len(drafts.drafts()) == 3
 
     def test_a_draft_the_user_edited_reads_back_edited(self, drafts: DraftWorld) -> None:
         box = drafts.box()

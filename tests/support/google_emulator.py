@@ -1737,6 +1737,11 @@ class GoogleEmulator:
         with self._lock:
             self._r_drafts_update(query={}, body=body, draft_id=draft_id)
 
+    def add_draft(self, raw: bytes) -> str:
+        """A draft another client made (another install, a create landing late); its id."""
+        with self._lock:
+            return self._new_draft(raw, None).id
+
     def user_deletes_draft(self, draft_id: str) -> None:
         """What discarding a draft in Gmail does."""
         with self._lock:
