@@ -188,11 +188,13 @@ class GoogleCalendar(_CalendarApi, Calendar):
             begun = self.attempts.begun(CREATE)
             now = datetime.now(UTC)
             if begun is not None and now < begun + IN_DOUBT:
+                local = _zone(self.time_zone) or UTC
                 raise SourceError(
                     SOURCE,
                     f"pursuit's calendar {self.calendar_name!r} may still be on its way "
-                    f"(a create sent at {begun:%H:%M} UTC before pursuit stopped); "
-                    f"looking for it again after {begun + IN_DOUBT:%H:%M} UTC",
+                    f"(a create sent at {begun.astimezone(local):%H:%M} before pursuit "
+                    f"stopped); looking for it again after "
+                    f"{(begun + IN_DOUBT).astimezone(local):%H:%M}",
                 )
             self.attempts.begin(CREATE)
         install = f" (install {self.install_id})" if self.install_id else ""
