@@ -185,13 +185,17 @@ def _skipped_summaries(app: App, now: datetime) -> list[Check]:
     from pursuit.daemon.summary import skipped_weeks
 
     skipped = skipped_weeks(app.store, since=now - SKIPPED_SUMMARIES_SHOWN)
+    if not skipped:
+        return []
+    weeks = [entry.key.removeprefix("summary:") for entry in skipped]
+    why = skipped[-1].payload.get("why", "skipped")
+    if len(weeks) == 1:
+        return [Check("summary", f"the summary of {weeks[0]} was never sent: {why}")]
     return [
         Check(
             "summary",
-            f"the summary of {entry.key.removeprefix('summary:')} was never sent: "
-            f"{entry.payload.get('why', 'skipped')}",
+            f"the summaries of {', '.join(weeks)} were never sent; the last: {why}",
         )
-        for entry in skipped
     ]
 
 

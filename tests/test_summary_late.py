@@ -234,3 +234,15 @@ def test_a_send_in_doubt_waits_its_window_and_the_service_wakes_for_it(
     assert user.send_summary(SUNDAY_6PM + summary.IN_DOUBT_FOR) == 1
     assert user.send_summary(SUNDAY_6PM + summary.IN_DOUBT_FOR + timedelta(minutes=1)) == 0
     assert len(server.sent) == 1
+
+
+def test_three_weeks_off_two_skipped_weeks_are_one_doctor_line(
+    user: App, clock: Clock, tmp_path: Path
+) -> None:
+    rounds(user, clock, datetime(2026, 12, 22, 8, 0, tzinfo=PARIS))  # back on Tuesday W52
+    assert list(outbox(tmp_path)) == ["2026-W51"]
+    said = doctor.render(doctor.checks(user, clock.now, probe=False))
+    assert (
+        "summary: the summaries of 2026-W49, 2026-W50 were never sent; the last: pursuit was "
+        "not running from its hour (Sun 13 Dec 18:00) to Thu 17 Dec 00:00\n" in said
+    )
