@@ -548,7 +548,9 @@ def owed_weeks(store: Store, settings: Settings, now: datetime) -> list[Week]:
     for _ in range(OWED_WEEKS_BACK + 1):
         weeks.insert(0, week)
         week = Week.of(week.start - timedelta(days=1), tz)
-    newest = max((Week.of_key(e.key, tz).start for e in history), default=None)
+    # Rows of weeks after this one (a clock that was set ahead, then fixed) owe nothing.
+    starts = [Week.of_key(e.key, tz).start for e in history]
+    newest = max((s for s in starts if s <= current.start), default=None)
     installed = store.installed_at()
     return [
         w

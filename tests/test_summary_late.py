@@ -246,3 +246,12 @@ def test_three_weeks_off_two_skipped_weeks_are_one_doctor_line(
         "summary: the summaries of 2026-W49, 2026-W50 were never sent; the last: pursuit was "
         "not running from its hour (Sun 13 Dec 18:00) to Thu 17 Dec 00:00\n" in said
     )
+
+
+def test_a_clock_set_a_year_ahead_then_fixed_stops_no_summary(
+    user: App, clock: Clock, tmp_path: Path
+) -> None:
+    rounds(user, clock, SUNDAY_6PM + timedelta(days=365))  # a wrong clock, for one round
+    wrong = set(outbox(tmp_path))
+    rounds(user, clock, SUNDAY_6PM)  # fixed: this Sunday's summary still goes
+    assert set(outbox(tmp_path)) - wrong == {"2026-W49"}
