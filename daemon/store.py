@@ -2099,17 +2099,31 @@ class Store:
         """
         new = closed = 0
         seen: list[str] = []
+        items = list(items)
+        stamp = to_db(now)
         with self.transaction():
-            for item in items:
-                try:
-                    with self.transaction():
-                        new += self._save_feed_item(feed, item, now)
-                except Exception as exc:
-                    if skip is None or isinstance(exc, StoreError):
-                        raise
-                    skip(item, exc)
-                    continue
-                seen.append(item.key)
+            try:
+                # All the items in one savepoint; only when one of them cannot be
+                # stored are they stored again one savepoint each, to leave out that one.
+                with self.transaction():
+                    new = sum(self._save_feed_item(feed, item, stamp) for item in items)
+                seen = [item.key for item in items]
+            except StoreError:
+                raise
+            except Exception:
+                if skip is None:
+                    raise
+                new = 0
+                for item in items:
+                    try:
+                        with self.transaction():
+                            new += self._save_feed_item(feed, item, stamp)
+                    except Exception as exc:
+                        if isinstance(exc, StoreError):
+                            raise
+                        skip(item, exc)
+                        continue
+                    seen.append(item.key)
             if complete_listing:
                 marks = ",".join("?" * len(seen)) or "''"
                 closed = self._db.execute(
@@ -2126,8 +2140,8 @@ class Store:
                 )
         return new, closed
 
-    def _save_feed_item(self, feed: Feed, item: NewFeedItem, now: datetime) -> int:
-        """One item, inserted or refreshed; 1 when it is new."""
+    def _save_feed_item(self, feed: Feed, item: NewFeedItem, stamp: str) -> int:
+        """One item, inserted or refreshed; 1 when it is new (`stamp`: now, as stored)."""
         cursor = self._db.execute(
             "INSERT INTO feed_items (organization_id, feed_id, key, kind, title, link, "
             "summary, location, department, published, first_seen) "
@@ -2148,10 +2162,10 @@ class Store:
                 item.location,
                 item.department,
                 to_db(item.published) if item.published else None,
-                to_db(now),
+                stamp,
             ),
         )
-        return int(cursor.fetchone()[0] == to_db(now))
+        return int(cursor.fetchone()[0] == stamp)
 
     def feed_answered(
         self,
