@@ -439,6 +439,12 @@ def to_db(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
+def told(error: str, limit: int = 1000) -> str:
+    """An error as the store keeps it: one clean line of at most `limit` characters (what
+    failed is often a server's own text: an escape or a megabyte never reaches `doctor`)."""
+    return one_line(error[: limit * 4])[:limit]
+
+
 def from_db(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -2189,7 +2195,7 @@ class Store:
     ) -> None:
         self._write(
             "UPDATE feeds SET failures = ?, last_error = ?, next_poll = ?, active = ? WHERE id = ?",
-            (failures, error, to_db(next_poll), int(active), feed_id),
+            (failures, told(error), to_db(next_poll), int(active), feed_id),
         )
 
     def feed_items(
@@ -2259,7 +2265,7 @@ class Store:
             "VALUES (?, 1, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
             "count = count + 1, last_item = excluded.last_item, "
             "last_error = excluded.last_error, last_at = excluded.last_at",
-            (source, item[:300], error[:500], to_db(now)),
+            (source, told(item, 300), told(error, 500), to_db(now)),
         )
 
     def skipped(self) -> list[SkippedItems]:
@@ -2297,7 +2303,7 @@ class Store:
     ) -> None:
         """A run of a job: its error, and the error's kind (`ErrorKind`), if it failed."""
         if error:  # a crash's text can be a server's own (an exception pursuit did not expect)
-            error = one_line(error[:4000])[:1000]
+            error = told(error)
         self._write(
             "INSERT INTO job_runs (job, last_run, last_ok, last_error, last_error_kind) "
             "VALUES (?, ?, ?, ?, ?) "
@@ -2358,7 +2364,7 @@ class Store:
     def outbox_failed(self, entry_id: int, error: str) -> None:
         self._write(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-            (error, entry_id),
+            (told(error), entry_id),
         )
 
     # --- the thank-you drafts in the mailbox: what was queued, written, left alone
