@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from pursuit.connectors.base import Attendee, CalendarEntry, CalendarReader, When
-from pursuit.daemon.errors import CursorExpired, StoreError
+from pursuit.daemon.errors import AuthError, CursorExpired, SourceError, StoreError, Unreachable
 from pursuit.daemon.mail import skip_item
 from pursuit.daemon.matcher import Directory, domain_of, normalize
 from pursuit.daemon.models import Interview, Organization, OrgStatus
@@ -46,15 +46,22 @@ def sync_interviews(
     `timezone` is the user's (default: `now`'s): where all-day and floating times are."""
     zone = timezone or now.tzinfo or UTC
     found = 0
+    failed: list[tuple[str, SourceError]] = []
     for calendar_id in calendars:
         name = f"calendar:{calendar_id}"
         cursor = store.cursor(name)
         try:
-            changes = reader.changes(calendar_id, cursor, since=now - lookback)
-        except CursorExpired as exc:
-            log.warning("%s; resyncing from scratch", exc)
-            cursor = None
-            changes = reader.changes(calendar_id, None, since=now - lookback)
+            try:
+                changes = reader.changes(calendar_id, cursor, since=now - lookback)
+            except CursorExpired as exc:
+                log.warning("%s; resyncing from scratch", exc)
+                cursor = None
+                changes = reader.changes(calendar_id, None, since=now - lookback)
+        except (AuthError, Unreachable):
+            raise  # the account or the server: every calendar alike
+        except SourceError as exc:  # this calendar (deleted, refused): the others are read
+            failed.append((calendar_id, exc))
+            continue
         before = upcoming(store, calendar_id, now)
         try:
             with store.transaction():
@@ -82,6 +89,9 @@ def sync_interviews(
             _hold(store, name, len(before), now)
             continue
         found += read
+    if failed:  # the job fails, naming each calendar; what it held stays
+        source = failed[0][1].source
+        raise SourceError(source, "; ".join(f"{c}: {e.detail}" for c, e in failed))
     return found
 
 

@@ -10,6 +10,7 @@ deleted and made again, a Dovecot folder renamed; `pursuit run --once` as the us
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,21 +44,22 @@ def emu() -> Iterator[GoogleEmulator]:
         yield emulator
 
 
-def google_user(root: Path, emu: GoogleEmulator) -> Pursuit:
+def google_user(root: Path, emu: GoogleEmulator, calendars: list[str] | None = None) -> Pursuit:
     token = root / "token" / "google.json"
     token.parent.mkdir(mode=0o700, parents=True)
     emu.write_authorized_user_file(str(token))
+    chosen = "" if calendars is None else f"calendars = {json.dumps(calendars)}\n"
     return Pursuit(
         root,
         config=BASE + f'[google]\ncredentials_file = "{token}"\n'
-        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n',
+        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n' + chosen,
     )
 
 
-def google_interview(emu: GoogleEmulator, n: int) -> None:
+def google_interview(emu: GoogleEmulator, n: int, calendar: str = "primary") -> None:
     start = SOON + timedelta(days=n)
     emu.put_event(
-        "primary",
+        calendar,
         {
             "id": f"interview{n}",
             "summary": f"Interview {n}: Network Engineer",
@@ -145,6 +147,25 @@ def test_a_calendar_whose_events_come_back_is_no_longer_held(
     p.ok("run", "--once")
     assert len(live(p)) == 2
     assert "calendar:primary" not in p.run("doctor", "--no-probe").out
+
+
+def test_a_google_calendar_deleted_keeps_its_interviews_and_the_others_are_read(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    work = "work@group.calendar.google.com"
+    emu.add_calendar(work, "Work")
+    for n in (1, 2):
+        google_interview(emu, n, calendar=work)
+    p = google_user(tmp_path, emu, calendars=[work, "primary"])
+    p.ok("run", "--once")
+    before = live(p)
+    emu.delete_calendar(work)
+    google_interview(emu, 3)  # a new interview on the calendar after it
+    run = p.run("run", "--once")
+    assert run.code == 1
+    failed = [line for line in run.err.splitlines() if "job interviews failed" in line]
+    assert failed == [failed[0]] and f"{work}: events.list: HTTP 404" in failed[0], run.err
+    assert len(live(p)) == 3 and set(before) < set(live(p))  # kept, and the next one read
 
 
 # ------------------------------------------------------------------- Radicale
