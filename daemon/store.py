@@ -2562,10 +2562,18 @@ class Store:
         row = self._db.execute("SELECT updated FROM cursors WHERE source = ?", (source,)).fetchone()
         return None if row is None or row[0] is None else from_db(row[0])
 
-    def outbox_history(self, target: str) -> list[OutboxEntry]:
-        """Every entry of a target, done or not, oldest first (the summary's weeks)."""
-        rows = self._db.execute("SELECT * FROM outbox WHERE target = ? ORDER BY id", (target,))
+    def outbox_history(self, target: str, *, action: str | None = None) -> list[OutboxEntry]:
+        """Every entry of a target (of one action), done or not, oldest first."""
+        where = _Where()
+        where.equal("target", target)
+        where.equal("action", action)
+        rows = self._db.execute(f"SELECT * FROM outbox WHERE {where} ORDER BY id", where.params)
         return [_outbox_entry(r) for r in rows]
+
+    def outbox_keys(self, target: str) -> list[str]:
+        """The keys of every entry of a target, done or not (without their payloads)."""
+        rows = self._db.execute("SELECT key FROM outbox WHERE target = ? ORDER BY id", (target,))
+        return [str(r[0]) for r in rows]
 
     # --- accounts: one row each of what pursuit knows about an account it reads
 

@@ -542,14 +542,13 @@ def owed_weeks(store: Store, settings: Settings, now: datetime) -> list[Week]:
     only when it fell due since this install began, at most OWED_WEEKS_BACK weeks back.
     Reads the store alone."""
     tz = settings.timezone
-    history = store.outbox_history(TARGET)
     week = current = Week.of(now, tz)
     weeks: list[Week] = []
     for _ in range(OWED_WEEKS_BACK + 1):
         weeks.insert(0, week)
         week = Week.of(week.start - timedelta(days=1), tz)
     # Rows of weeks after this one (a clock that was set ahead, then fixed) owe nothing.
-    starts = [Week.of_key(e.key, tz).start for e in history]
+    starts = [Week.of_key(key, tz).start for key in store.outbox_keys(TARGET)]
     newest = max((s for s in starts if s <= current.start), default=None)
     installed = store.installed_at()
     return [
@@ -741,6 +740,6 @@ def skipped_weeks(store: Store, since: datetime) -> list[OutboxEntry]:
     """The weeks skipped for good since `since`, oldest first (for `pursuit doctor`)."""
     return [
         e
-        for e in store.outbox_history(TARGET)
-        if e.action == SKIP and e.done is not None and e.done >= since
+        for e in store.outbox_history(TARGET, action=SKIP)
+        if e.done is not None and e.done >= since
     ]
