@@ -25,7 +25,7 @@ import email.utils
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -706,11 +706,14 @@ def push_summaries(store: Store, sender: Sender, now: datetime) -> int:
 
     for entry in store.pending_outbox(TARGET):
         if holds(entry):
-            log.info(
-                "summary %s: a send began at %s and may still land; looked for from %s",
-                entry.key,
-                store.send_begun_at(entry.key),
-                in_doubt_until(store, entry.key),
+            began, until = store.send_begun_at(entry.key), in_doubt_until(store, entry.key)
+            assert began is not None and until is not None
+            log.warning(
+                "summary %s: a send began at %s UTC and may still land (pursuit stopped before "
+                "the answer); it is looked for, and sent only if missing, from %s UTC",
+                entry.key.removeprefix("summary:"),
+                f"{began.astimezone(UTC):%H:%M}",
+                f"{until.astimezone(UTC):%H:%M}",
             )
         elif from_db(entry.payload["until"]) <= now:  # too late to send it now
             begun = store.sends_begun(entry.key)

@@ -90,6 +90,8 @@ def test_a_send_in_flight_that_lands_after_the_restart_is_found_not_sent_again(
     result = p.run("-v", "run", "--once")
     assert result.code == 0, str(result)
     assert "may still land" in result.err + result.out, str(result)
+    asked = p.run("summary", "--send")  # asked by hand: told why not, not sent again
+    assert asked.code == 1 and "may still land" in asked.err, str(asked)
     assert summaries(emu) == []
 
     held.release()  # Google carries out the first send; its answer is lost
