@@ -2301,7 +2301,10 @@ class Store:
     def record_job_run(
         self, job: str, *, now: datetime, error: str | None, error_kind: str | None = None
     ) -> None:
-        """A run of a job: its error, and the error's kind (`ErrorKind`), if it failed."""
+        """A run of a job: its error, and the error's kind (`ErrorKind`), if it failed;
+        nothing on a damaged database (nothing is written to it: the log has the failure)."""
+        if getattr(self._db, "damage", None) is not None:
+            return
         if error:  # a crash's text can be a server's own (an exception pursuit did not expect)
             error = told(error)
         self._write(

@@ -9,11 +9,13 @@ real files, real shell commands and real servers on 127.0.0.1.
 from __future__ import annotations
 
 import http.server
+import logging
 import os
 import socket
 import sqlite3
 import threading
 import time
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from pursuit.connectors.base import KEY_HEADER
 from pursuit.connectors.eml import EmlFolder
 from pursuit.connectors.secrets import command_secret
 from pursuit.daemon.errors import AuthError, DamagedDatabase, StoreError
+from pursuit.daemon.jobs import Job, run_job
 from pursuit.daemon.store import MIGRATIONS, Store
 
 pytestmark = pytest.mark.reliability
@@ -287,7 +290,9 @@ def test_a_damaged_database_is_one_line_everywhere_and_never_written(
     assert _files(user) == before  # nothing written: not by a command, a round or doctor
 
 
-def test_damage_found_in_the_middle_of_a_round_stops_every_write(tmp_path: Path) -> None:
+def test_damage_found_in_the_middle_of_a_round_stops_every_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Corruption a read meets after opening (the check is what finds it first at start;
     here the store is opened, then damaged under it): the job's line, then no write."""
     user = Pursuit(tmp_path)
@@ -299,7 +304,14 @@ def test_damage_found_in_the_middle_of_a_round_stops_every_write(tmp_path: Path)
     assert str(found.value).startswith(f"{user.database}: the state database is damaged")
     with pytest.raises(DamagedDatabase):
         store.set_organization_flag(1, "x")  # refused before SQLite is asked
+    # a job of the round meeting it: one line in the log, no traceback, nothing recorded
+    with caplog.at_level(logging.ERROR):
+        outcome = run_job(store, Job("plan", lambda now: store.organizations()), datetime.now(UTC))
     store.close()
+    assert outcome is not None and outcome.error == str(found.value)
+    assert [(r.getMessage(), r.exc_info) for r in caplog.records] == [
+        (f"job plan failed: {found.value}", None)
+    ]
 
 
 def test_a_damaged_database_names_the_copy_kept_before_the_last_upgrade(tmp_path: Path) -> None:
