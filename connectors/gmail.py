@@ -20,16 +20,14 @@ One instance per thread (httplib2 is not thread-safe).
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import html
 import logging
-import math
 import re
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -58,6 +56,7 @@ from pursuit.connectors.google_api import (
     http_status,
     retryable,
 )
+from pursuit.connectors.google_api import retry_after as _retry_after
 from pursuit.connectors.google_auth import auth_error
 from pursuit.connectors.headers import TEXT_CHARS, message_from_headers, text_excerpt, text_part
 from pursuit.connectors.text import clean_text
@@ -834,31 +833,6 @@ def build_hiring_queries(
 def _rate_limit(error: HttpError) -> bool:
     status = http_status(error)
     return status == 429 or (status == 403 and error_reason(error) in RATE_LIMIT_REASONS)
-
-
-#: Gmail's own words on a rate-limit answer, often without a Retry-After header
-#: ("User-rate limit exceeded.  Retry after 2024-11-12T11:16:42.247Z")
-_RETRY_AFTER_TEXT = re.compile(rb"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
-
-
-def _retry_after(error: HttpError) -> float | None:
-    """Seconds the server says to wait: its Retry-After (seconds or an HTTP date), else
-    the time its message names; None when it says neither."""
-    header = str(error.resp.get("retry-after", "")).strip()
-    with suppress(ValueError):
-        return max(0.0, float(header))
-    when: datetime | None = None
-    if header:
-        with suppress(TypeError, ValueError, IndexError):
-            when = email.utils.parsedate_to_datetime(header)
-    found = _RETRY_AFTER_TEXT.search(error.content or b"")
-    if when is None and found is not None:
-        with suppress(ValueError):
-            when = datetime.fromisoformat(found.group(1).decode())
-    if when is None or when.tzinfo is None:
-        return None
-    # in whole seconds, as Retry-After: the time was the server's when it answered
-    return float(max(0, math.ceil((when - datetime.now(UTC)).total_seconds())))
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

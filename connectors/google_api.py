@@ -9,12 +9,17 @@ list call (`_pages`), and creates things without ever creating them twice
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
+import math
 import random
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,8 +43,36 @@ class RetryableError(SourceError):
     """A call failed in a way Google says to retry (5xx, rate limit, lost connection).
 
     Raised once the retries are spent; callers that handle it themselves
-    (`GoogleApi.create`) call with no client retries.
+    (`GoogleApi.create`) call with no client retries. `retry_after`: the seconds the
+    server said to wait, if it said.
     """
+
+    retry_after: float | None = None
+
+
+#: Google's own words on a rate-limit answer, often without a Retry-After header
+#: ("User-rate limit exceeded.  Retry after 2024-11-12T11:16:42.247Z")
+_RETRY_AFTER_TEXT = re.compile(rb"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
+
+
+def retry_after(error: HttpError) -> float | None:
+    """Seconds the server says to wait: its Retry-After (seconds or an HTTP date), else
+    the time its message names; None when it says neither."""
+    header = str(error.resp.get("retry-after", "")).strip()
+    with suppress(ValueError):
+        return max(0.0, float(header))
+    when: datetime | None = None
+    if header:
+        with suppress(TypeError, ValueError, IndexError):
+            when = email.utils.parsedate_to_datetime(header)
+    found = _RETRY_AFTER_TEXT.search(error.content or b"")
+    if when is None and found is not None:
+        with suppress(ValueError):
+            when = datetime.fromisoformat(found.group(1).decode())
+    if when is None or when.tzinfo is None:
+        return None
+    # in whole seconds, as Retry-After: the time was the server's when it answered
+    return float(max(0, math.ceil((when - datetime.now(UTC)).total_seconds())))
 
 
 def http_status(exc: HttpError) -> int:
@@ -71,7 +104,9 @@ def api_error(source: str, method: str, exc: HttpError) -> SourceError:
         return AuthError(source, f"{method}: HTTP 403 {reason}; {SIGN_IN} to grant access")
     message = f"{method}: HTTP {status} {reason}".rstrip()
     if retryable(status, error_reason(exc)):
-        return RetryableError(source, message)
+        error = RetryableError(source, message)
+        error.retry_after = retry_after(exc)
+        return error
     return SourceError(source, message)
 
 
@@ -169,11 +204,11 @@ class GoogleApi:
                     num_retries=0,
                     passthrough=passthrough,
                 )
-            except RetryableError:
+            except RetryableError as exc:
                 if attempt >= retries:
                     raise
                 attempt += 1
-                self._sleep_backoff(attempt)
+                self._sleep_backoff(attempt, exc.retry_after)
 
     def _pages(
         self,
@@ -196,8 +231,14 @@ class GoogleApi:
             if not token:
                 return
 
-    def _sleep_backoff(self, attempt: int) -> None:
-        time.sleep(self.backoff * min(32.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+    #: the longest a call waits for a server that said when to come back; longer, it fails
+    #: and its job tries again next round
+    MAX_RETRY_AFTER = 120.0
+
+    def _sleep_backoff(self, attempt: int, retry_after: float | None = None) -> None:
+        """Back off before a retry: as long as the server said, else exponentially."""
+        wait = self.backoff * min(32.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        time.sleep(max(wait, min(retry_after or 0.0, self.MAX_RETRY_AFTER)))
 
     def _create(
         self, make_request: Callable[[], Any], method: str, find: Callable[[], T | None]

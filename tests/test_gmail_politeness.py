@@ -93,3 +93,26 @@ def test_a_rate_limit_said_in_the_message_alone_is_waited_out() -> None:
     # 60 messages at 150 units a minute: two refusals at most, never one a second
     assert box.pacer.rate_limits <= 2, box.pacer.rate_limits
     assert clock.slept >= 60  # the minute the message named was waited out
+
+
+def test_the_calendar_waits_as_long_as_a_rate_limit_says_in_its_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pursuit.connectors import google_api
+    from pursuit.connectors.google_calendar import GoogleCalendarReader
+
+    slept: list[float] = []
+    monkeypatch.setattr(google_api.time, "sleep", slept.append)
+    with GoogleEmulator(user_email=ME) as emu:
+        when = (datetime.now(UTC) + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        emu.inject_fault(
+            429,
+            count=1,
+            method="events.list",
+            message=f"Rate Limit Exceeded. Retry after {when}",
+        )
+        reader = GoogleCalendarReader(emu.credentials(), None, api_endpoint=emu.calendar_endpoint)
+        reader.backoff = 0.005
+        reader.changes("primary", None, since=NOW - timedelta(days=1))
+    # the server's half minute, not the 5 ms backoff (nor random()·2^n seconds)
+    assert len(slept) == 1 and 25 <= slept[0] <= 31, slept
