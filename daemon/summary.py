@@ -617,9 +617,9 @@ def queue_summaries(
         if now < until:
             queued += _enqueue(store, settings, now, week, to)
         else:
-            due = _when(week.due(settings.summary), tz)
-            why = f"pursuit was not running from its hour ({due}) to {_when(until, tz)}"
-            _skip(store, week.key, now, why)
+            due = week.due(settings.summary)
+            why = f"{_why_missed(store, due, until)} from its hour ({_when(due, tz)})"
+            _skip(store, week.key, now, f"{why} to {_when(until, tz)}")
     if force:
         queued += queue_summary(store, settings, now, to=to, force=True)
     for entry in store.pending_outbox(TARGET):
@@ -637,6 +637,14 @@ def queue_summaries(
                 store.drop_outbox_entry(entry.id)
                 _enqueue(store, settings, now, week, to)
     return queued
+
+
+def _why_missed(store: Store, due: datetime, until: datetime) -> str:
+    """Why a week got no summary: pursuit was off, or the summary job kept failing."""
+    job = store.job_runs().get("summary")  # the job's name in the job table
+    if job is not None and job.last_error and job.last_run and due <= job.last_run < until:
+        return f"the summary job failed ({job.last_error.splitlines()[0][:200]})"
+    return "pursuit was not running"
 
 
 def _skip(store: Store, key: str, now: datetime, why: str) -> None:

@@ -255,3 +255,14 @@ def test_a_clock_set_a_year_ahead_then_fixed_stops_no_summary(
     wrong = set(outbox(tmp_path))
     rounds(user, clock, SUNDAY_6PM)  # fixed: this Sunday's summary still goes
     assert set(outbox(tmp_path)) - wrong == {"2026-W49"}
+
+
+def test_a_week_lost_to_a_failing_summary_job_says_so(user: App, clock: Clock) -> None:
+    user.store.record_job_run(
+        "summary", now=SUNDAY_6PM + timedelta(hours=1), error="summary template summary.txt: oops"
+    )
+    rounds(user, clock, datetime(2026, 12, 10, 9, 0, tzinfo=PARIS))
+    assert (
+        "the summary of 2026-W49 was never sent: the summary job failed (summary template "
+        "summary.txt: oops) from its hour (Sun 06 Dec 18:00) to Thu 10 Dec 00:00"
+    ) in doctor.render(doctor.checks(user, clock.now, probe=False))
