@@ -6,6 +6,7 @@ named and the others still run.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pursuit.config.settings import Settings
 from pursuit.connectors.base import Calendar, CalendarEvent
 from pursuit.daemon import outbox
-from pursuit.daemon.errors import CalendarGone, PursuitError, Stopped
+from pursuit.daemon.errors import CalendarGone, DiskFull, PursuitError, Stopped
 from pursuit.daemon.feeds import since_lines
 from pursuit.daemon.mail import fulfil_from_log
 from pursuit.daemon.models import DutyState, OutboxEntry, calendar_key
@@ -269,6 +270,8 @@ class Outcome:
     job: str
     result: object = None
     error: str | None = None
+    #: The job stopped because the disk is full: every job would, until there is room.
+    disk_full: bool = False
 
     @property
     def stored_something(self) -> bool:
@@ -284,8 +287,9 @@ class Outcome:
 def run_job(store: Store, job: Job, now: datetime) -> Outcome | None:
     """Run a job once, recording its success or error; None when its source is paused.
 
-    A failure is logged and recorded, never raised: one job never stops another.
-    `Stopped` is raised on: the job was asked to stop and recorded nothing.
+    A failure is logged and recorded, never raised: one job never stops another, and
+    a full disk stops the job, not its caller (the failure is recorded when there is
+    room for it). `Stopped` is raised on: the job was asked to stop and recorded nothing.
     """
     if not job.ready():
         log.debug("job %s skipped: its source is paused", job.name)
@@ -297,15 +301,39 @@ def run_job(store: Store, job: Job, now: datetime) -> Outcome | None:
         raise
     except PursuitError as exc:
         log.error("job %s failed: %s", job.name, exc)
-        store.record_job_run(job.name, now=now, error=str(exc), error_kind=exc.mended_by)
-        return Outcome(job.name, error=str(exc))
+        return _failed(store, job, now, str(exc), exc.mended_by, disk_full=_is_disk_full(exc))
     except Exception as exc:  # a bug in one job must not stop the others
+        if _is_disk_full(exc):
+            log.error("job %s failed: %s", job.name, exc)
+            return _failed(store, job, now, str(exc), None, disk_full=True)
         log.exception("job %s crashed", job.name)
-        error = f"{type(exc).__name__}: {exc}"
-        store.record_job_run(job.name, now=now, error=error)
-        return Outcome(job.name, error=error)
-    store.record_job_run(job.name, now=now, error=None)
+        return _failed(store, job, now, f"{type(exc).__name__}: {exc}", None)
+    try:
+        store.record_job_run(job.name, now=now, error=None)
+    except DiskFull as exc:
+        log.error("job %s: its success could not be recorded: %s", job.name, exc)
+        return Outcome(job.name, error=str(exc), disk_full=True)
     return Outcome(job.name, result=result)
+
+
+def _is_disk_full(exc: BaseException | None) -> bool:
+    """True when `exc`, or what caused it (a calendar file that could not be written),
+    is a full disk."""
+    while exc is not None:
+        if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _failed(
+    store: Store, job: Job, now: datetime, error: str, kind: str | None, *, disk_full: bool = False
+) -> Outcome:
+    try:
+        store.record_job_run(job.name, now=now, error=error, error_kind=kind)
+    except DiskFull:
+        disk_full = True  # the failure is told in the log; the store has no room for it
+    return Outcome(job.name, error=error, disk_full=disk_full)
 
 
 def run_jobs(store: Store, jobs: list[Job], now: datetime) -> list[tuple[str, str]]:

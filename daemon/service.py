@@ -23,14 +23,17 @@ RELOADING=1 / READY=1 around a reload, STOPPING=1 at the end.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import queue
+import shutil
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from pursuit.daemon.app import App
@@ -119,13 +122,109 @@ class Watchdog:
             notify("WATCHDOG=1")
 
 
+#: Wall-clock and monotonic progress that disagree by more than this between two
+#: wakes mean the wall clock was stepped (NTP at boot, a snapshot restored, a user
+#: fixing it) or the machine slept: the timetable is planned again at once.
+CLOCK_JUMP = 5.0
+#: The jobs that read an outside source (a mailbox, calendars, feeds). Each runs in a
+#: thread of its own, on an app of its own (its own store connection and
+#: connectors), so local work (plan, calendar, drafts) never waits behind one.
+SOURCE_JOBS = frozenset({"mail", "interviews", "feeds"})
+#: A stop waits this long for the sources' threads to end their current batch.
+STOP_WAIT = 8.0
+
+
+def source_app(app: App) -> App:
+    """A source job's own app: the same settings and clock, with a store connection
+    and connectors of its own (neither SQLite connections nor most clients are shared
+    between threads)."""
+    return App(app.settings, clock=app._clock)
+
+
+def boottime() -> float:
+    """Seconds since boot, counting suspend (Linux's CLOCK_BOOTTIME): against the
+    monotonic clock, which stops while the machine sleeps, it tells a suspend."""
+    try:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (AttributeError, OSError):
+        return time.monotonic()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The three clocks read together at one wake."""
+
+    wall: float
+    monotonic: float
+    boot: float
+
+
 @dataclass
 class Slot:
-    """A job's place in the timetable."""
+    """A job's place in the timetable: when it is next due on the monotonic clock,
+    which never goes back (a wall clock stepped back, or the repeated hour of a DST
+    fall-back, never holds a job)."""
 
     job: Job
-    due: datetime
+    due: float
     failures: int = 0
+    #: True while the job runs in its thread (a source).
+    running: bool = False
+
+
+class Worker:
+    """One source job's thread, for the life of a config. It owns an app of its own
+    (an SQLite connection serves only the thread that opened it, and most clients
+    are not to be shared between threads), runs the job each time it is asked and
+    hands back the outcome."""
+
+    def __init__(
+        self,
+        name: str,
+        make_app: Callable[[], App],
+        done: Callable[[Slot, Outcome | None], None],
+    ) -> None:
+        self.name = name
+        self._done = done
+        self._asks: queue.SimpleQueue[Slot | None] = queue.SimpleQueue()
+        #: Whether the last run's mail server refused the login or could not be reached.
+        self.mail_refused = False
+        self._thread = threading.Thread(
+            target=self._serve, args=(make_app,), name=f"pursuit-{name}", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, slot: Slot) -> None:
+        self._asks.put(slot)
+
+    def retire(self) -> None:
+        """End the thread after its current run, closing its app."""
+        self._asks.put(None)
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _serve(self, make_app: Callable[[], App]) -> None:
+        app = make_app()
+        try:
+            while (slot := self._asks.get()) is not None:
+                outcome: Outcome | None = None
+                try:
+                    job = next((j for j in app.jobs() if j.name == self.name), slot.job)
+                    outcome = run_job(app.store, job, app.now())
+                except Stopped:
+                    continue  # the service is stopping: nothing to plan
+                except Exception as exc:  # run_job records a job's failure: a bug of ours
+                    log.exception("job %s crashed", self.name)
+                    outcome = Outcome(self.name, error=f"{type(exc).__name__}: {exc}")
+                self.mail_refused = app._mail_refused
+                self._done(slot, outcome)
+        finally:
+            try:
+                app.close()
+            except Exception:
+                log.exception("closing the %s job's connections", self.name)
 
 
 class Service:
@@ -136,9 +235,16 @@ class Service:
         app: App,
         *,
         load_app: Callable[[], App] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        worker_app: Callable[[App], App] | None = None,
     ) -> None:
+        worker_app = source_app if worker_app is None else worker_app
         self.app = app
         self._load_app = load_app
+        self._monotonic = monotonic
+        self._boottime = boottime if monotonic is time.monotonic else monotonic
+        #: How a source job's own app is made from the loop's.
+        self._worker_app = worker_app
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._reload = False
@@ -146,6 +252,13 @@ class Service:
         interval = watchdog_interval()
         self.watchdog = Watchdog(interval) if interval else None
         self.slots: list[Slot] = []
+        self._workers: dict[str, Worker] = {}
+        #: Every worker started, retired ones too: a stop waits for them all.
+        self._every_worker: list[Worker] = []
+        self._finished: queue.SimpleQueue[tuple[Slot, Outcome | None]] = queue.SimpleQueue()
+        self._clocks = self._read_clocks()
+        #: Free bytes on the database's disk when it filled; None while there is room.
+        self._disk_full_at: int | None = None
 
     # --- what the signals ask
 
@@ -175,40 +288,56 @@ class Service:
 
     # --- the timetable
 
-    def _timetable(self, now: datetime) -> list[Slot]:
-        """Each job due from its last success in the store (now when never, or failed)."""
+    def _every(self, job: Job) -> timedelta:
+        return job.every or self.app.settings.service.plan_every
+
+    def _timetable(self) -> list[Slot]:
+        """Each job due from its last success in the store (now when never, or failed).
+
+        What is stored is a UTC instant; a last success that lies ahead (the clock
+        was set back while pursuit was down) never holds a job longer than its
+        interval."""
         runs = self.app.store.job_runs()
+        now = self.app.now()
+        monotonic = self._monotonic()
         slots: list[Slot] = []
         for job in self.app.jobs():
             run = runs.get(job.name)
-            due = now
+            due = monotonic
             if (
                 not job.follows_changes
                 and run is not None
                 and run.last_ok is not None
                 and run.last_error is None
             ):
-                due = self._next(job, run.last_ok)
+                due = monotonic + self._wait_after(job, run.last_ok, now)
             slots.append(Slot(job, due))
         return slots
 
-    def _next(self, job: Job, ran: datetime) -> datetime:
-        every = job.every or self.app.settings.service.plan_every
+    def _wait_after(self, job: Job, ran: datetime, now: datetime) -> float:
+        """Seconds from `now` until `job`, which last ran at `ran`, is due again: its
+        interval, or sooner when it knows better (feeds, the summary); never more than
+        the interval from now, whatever the wall clock did."""
+        every = self._every(job)
+        due = ran.astimezone(UTC) + every
         if job.next_due is not None:
             known = job.next_due(ran)
             if known is not None:
-                return min(known, ran + every)
-        return ran + every
+                due = min(due, known.astimezone(UTC))
+        wait = (due - now.astimezone(UTC)).total_seconds()
+        return min(max(wait, 0.0), every.total_seconds())
 
-    def _retry(self, slot: Slot, now: datetime) -> datetime:
-        every = slot.job.every or self.app.settings.service.plan_every
+    def _retry(self, slot: Slot) -> float:
+        """Seconds until a failing job is tried again: doubling, up to its interval."""
+        every = self._every(slot.job)
         base = self.app.settings.service.retry_after
         backoff: timedelta = base * 2 ** min(slot.failures - 1, 20)
-        return now + max(base, min(backoff, every))
+        return max(base, min(backoff, every)).total_seconds()
 
-    def _follow_changes(self, now: datetime) -> None:
+    def _follow_changes(self) -> None:
+        now = self._monotonic()
         for slot in self.slots:
-            if slot.job.follows_changes:
+            if slot.job.follows_changes and not slot.running:
                 slot.due = min(slot.due, now)
 
     def _changed_elsewhere(self) -> bool:
@@ -218,6 +347,78 @@ class Service:
         self._data_version = version
         return changed
 
+    # --- the clock
+
+    def _read_clocks(self) -> Reading:
+        return Reading(self.app.now().timestamp(), self._monotonic(), self._boottime())
+
+    def _notice_clock(self) -> None:
+        """Compare how far the wall clock and the monotonic clock went since the last
+        wake: a step of the wall clock, or a suspend, re-plans the timetable at once."""
+        now = self._read_clocks()
+        last, self._clocks = self._clocks, now
+        elapsed = now.monotonic - last.monotonic
+        slept = (now.boot - last.boot) - elapsed
+        stepped = (now.wall - last.wall) - elapsed - max(slept, 0.0)
+        noticed = []
+        if slept > CLOCK_JUMP:
+            noticed.append(f"the machine slept {_span(slept)}")
+        if abs(stepped) > CLOCK_JUMP:
+            way = "forward" if stepped > 0 else "back"
+            noticed.append(f"the wall clock jumped {way} {_span(abs(stepped))}")
+        if noticed:
+            log.warning("%s; planning the jobs again from now", " and ".join(noticed))
+            self._replan()
+
+    def _replan(self) -> None:
+        """Each job at the sooner of its place in the timetable and what the store says
+        (its last success plus its interval, by the wall clock now): a clock that went
+        forward, or a suspend, runs at once what fell due; one that went back holds
+        nothing."""
+        fresh = {slot.job.name: slot.due for slot in self._timetable()}
+        for slot in self.slots:
+            if not slot.running:
+                slot.due = min(slot.due, fresh.get(slot.job.name, slot.due))
+
+    # --- a full disk
+
+    def _room(self) -> int:
+        try:
+            return shutil.disk_usage(self.app.settings.database.parent).free
+        except OSError:
+            return 0
+
+    def _disk_filled(self, outcome: Outcome) -> None:
+        if self._disk_full_at is not None:
+            return
+        self._disk_full_at = self._room()
+        log.error(
+            "%s: the disk is full; the jobs wait until there is room again, then go on "
+            "where they stopped (nothing is lost)",
+            self.app.settings.database.parent,
+        )
+        notify(f"STATUS=waiting for room on the disk: {outcome.error}")
+
+    def _waiting_for_room(self) -> bool:
+        """True while the disk stays full: no job is started. Once some room is freed
+        (a megabyte, or a twentieth of a small disk), every job is due again."""
+        if self._disk_full_at is None:
+            return False
+        try:
+            usage = shutil.disk_usage(self.app.settings.database.parent)
+        except OSError:
+            return True
+        if usage.free < self._disk_full_at + min(ROOM_AGAIN, usage.total // 20):
+            return True
+        log.warning("there is room on the disk again (%s free); the jobs go on", _bytes(usage.free))
+        self._disk_full_at = None
+        now = self._monotonic()
+        for slot in self.slots:
+            if not slot.running:
+                slot.failures = 0
+                slot.due = min(slot.due, now)
+        return False
+
     # --- running
 
     def _beat(self) -> None:
@@ -225,33 +426,90 @@ class Service:
             self.watchdog.beat()
 
     def _run_due(self) -> list[tuple[Slot, Outcome | None]]:
-        """Run what is due, one job at a time, until nothing is; a round's outcomes."""
-        ran: list[tuple[Slot, Outcome | None]] = []
-        while not self._stop.is_set():
-            now = self.app.now()
-            due = next((s for s in self.slots if s.due <= now), None)
+        """Run what is due until nothing is: the local jobs here, one at a time; each
+        source in its own thread, whose outcome joins a later round. A round's outcomes."""
+        ran = self._collect()
+        while not self._stop.is_set() and not self._waiting_for_room():
+            now = self._monotonic()
+            due = next((s for s in self.slots if not s.running and s.due <= now), None)
             if due is None:
                 break
-            notify(f"STATUS=running {due.job.name}")
             self._beat()
             if due.job.name == MAIL_JOB and not due.failures and self.app.waits_for_mail:
                 # Marks the mailbox as read up to here: what comes during this round
                 # wakes the next wait at once.
                 self.app.wait_for_mail(0)
-            outcome = run_job(self.app.store, due.job, now)
+            if due.job.name in SOURCE_JOBS:
+                self._start_source(due)
+                continue
+            notify(f"STATUS=running {due.job.name}")
+            started = self.app.now()
+            outcome = run_job(self.app.store, due.job, started)
             self._beat()
-            finished = self.app.now()
-            if outcome is None:  # its source is paused: look again later
-                due.due = finished + (due.job.every or self.app.settings.service.plan_every)
-            elif outcome.error is not None:
-                due.failures += 1
-                due.due = self._retry(due, finished)
-            else:
-                due.failures = 0
-                due.due = self._next(due.job, finished)
-                if not due.job.follows_changes and outcome.stored_something:
-                    self._follow_changes(finished)
+            self._settle(due, outcome)
             ran.append((due, outcome))
+        return ran
+
+    def _settle(self, slot: Slot, outcome: Outcome | None) -> None:
+        """A job's next place in the timetable, from its outcome."""
+        now = self.app.now()
+        monotonic = self._monotonic()
+        slot.running = False
+        if outcome is None:  # its source is paused: look again later
+            slot.due = monotonic + self._every(slot.job).total_seconds()
+        elif outcome.error is not None:
+            slot.failures += 1
+            slot.due = monotonic + self._retry(slot)
+            if outcome.disk_full:
+                self._disk_filled(outcome)
+        else:
+            slot.failures = 0
+            slot.due = monotonic + self._wait_after(slot.job, now, now)
+            if not slot.job.follows_changes and outcome.stored_something:
+                self._follow_changes()
+
+    def _start_source(self, slot: Slot) -> None:
+        """Run a source job in its own thread, on its own app."""
+        worker = self._workers.get(slot.job.name)
+        if worker is None:
+            loop_app = self.app
+
+            def make_app() -> App:
+                app = self._worker_app(loop_app)
+                app.stopping = loop_app.stopping
+                app.heartbeat = self._beat
+                return app
+
+            worker = Worker(slot.job.name, make_app, self._source_done)
+            self._workers[slot.job.name] = worker
+            self._every_worker.append(worker)
+        slot.running = True
+        slot.due = math.inf
+        worker.run(slot)
+
+    def _source_done(self, slot: Slot, outcome: Outcome | None) -> None:
+        """Called in a source's thread: the loop takes the outcome at its next wake."""
+        self._finished.put((slot, outcome))
+        self._wake.set()
+
+    def _collect(self) -> list[tuple[Slot, Outcome | None]]:
+        """The outcomes of the sources that finished since the last round."""
+        ran: list[tuple[Slot, Outcome | None]] = []
+        while True:
+            try:
+                slot, outcome = self._finished.get_nowait()
+            except queue.Empty:
+                break
+            worker = self._workers.get(slot.job.name)
+            if slot.job.name == MAIL_JOB and worker is not None:
+                # The drafts of the same account wait for the next round, not fail twice.
+                self.app._mail_refused = worker.mail_refused
+            if slot in self.slots:
+                self._settle(slot, outcome)
+            ran.append((slot, outcome))
+        if ran:
+            # A source's own writes are no command typed: planning follows what it stored.
+            self._changed_elsewhere()
         return ran
 
     def _report(self, ran: list[tuple[Slot, Outcome | None]]) -> None:
@@ -264,7 +522,7 @@ class Service:
         failed = [f"{o.job} ({o.error})" for _, o in ran if o is not None and o.error]
         paused = [slot.job.name for slot, o in ran if o is None]
         upcoming = min(self.slots, key=lambda s: s.due, default=None)
-        tz = self.app.settings.timezone
+        running = [s.job.name for s in self.slots if s.running]
         parts = []
         if done:
             parts.append("ran " + ", ".join(done))
@@ -272,8 +530,10 @@ class Service:
             parts.append("failed " + ", ".join(failed))
         if paused:
             parts.append("paused " + ", ".join(paused))
-        if upcoming is not None:
-            parts.append(f"next {upcoming.job.name} at {upcoming.due.astimezone(tz):%H:%M:%S}")
+        if running:
+            parts.append("still running " + ", ".join(running))
+        if upcoming is not None and not upcoming.running:
+            parts.append(f"next {upcoming.job.name} at {self._wall(upcoming.due):%H:%M:%S}")
         log.info("round: %s", "; ".join(parts))
         pause = self.app.pause()
         if pause is not None:
@@ -282,25 +542,36 @@ class Service:
         elif failed:
             status = "failing: " + ", ".join(o.job for _, o in ran if o is not None and o.error)
         else:
+            tz = self.app.settings.timezone
             status = f"idle; last round ok at {self.app.now().astimezone(tz):%H:%M}"
-        if upcoming is not None:
-            status += f"; next {upcoming.job.name} at {upcoming.due.astimezone(tz):%H:%M}"
+        if upcoming is not None and not upcoming.running:
+            status += f"; next {upcoming.job.name} at {self._wall(upcoming.due):%H:%M}"
         notify(f"STATUS={status}")
 
-    def _sleep(self) -> None:
+    def _wall(self, due: float) -> datetime:
+        """A place in the timetable as the user's wall-clock time."""
         now = self.app.now()
-        upcoming = min((s.due for s in self.slots), default=now + timedelta(seconds=MAX_SLEEP))
-        wait = min(max((upcoming - now).total_seconds(), 0.0), MAX_SLEEP)
+        return (now + timedelta(seconds=due - self._monotonic())).astimezone(
+            self.app.settings.timezone
+        )
+
+    def _sleep(self) -> None:
+        now = self._monotonic()
+        upcoming = min((s.due for s in self.slots), default=math.inf)
+        if self._disk_full_at is not None:
+            upcoming = now + min(self.app.settings.service.retry_after.total_seconds(), MAX_SLEEP)
+        wait = min(max(upcoming - now, 0.0), MAX_SLEEP)
         if wait > 0:
             self._wait(wait)
         self._wake.clear()
 
     def _wait(self, seconds: float) -> None:
-        """Sleep up to `seconds`, or until a signal; with IMAP, on IDLE, where new mail
-        makes the mail job due at once. A failing mail job's server is left alone
-        until the job succeeds again: it is retried, and logged, by the job."""
+        """Sleep up to `seconds`, or until a signal or a source's end; with IMAP, on
+        IDLE, where new mail makes the mail job due at once. A failing mail job's
+        server is left alone until the job succeeds again: it is retried, and logged,
+        by the job."""
         mail = next((s for s in self.slots if s.job.name == MAIL_JOB), None)
-        if mail is None or mail.failures or not self.app.waits_for_mail:
+        if mail is None or mail.failures or mail.running or not self.app.waits_for_mail:
             self._wake.wait(seconds)
             return
         step = MAIL_WAIT_STEP
@@ -311,7 +582,7 @@ class Service:
             self._beat()
             if self.app.wait_for_mail(min(left, step)):
                 log.info("new mail: running the %s job now", mail.job.name)
-                mail.due = min(mail.due, self.app.now())
+                mail.due = min(mail.due, self._monotonic())
                 return
 
     def reload(self) -> None:
@@ -344,8 +615,13 @@ class Service:
             return
         old, self.app = self.app, fresh
         old.close()
+        # The sources still running finish on the old config; their next run is on the new.
+        for worker in self._workers.values():
+            worker.retire()
+        self._workers = {}
+        running = {s.job.name: s for s in self.slots if s.running}
         self._data_version = -1
-        self.slots = self._timetable(self.app.now())
+        self.slots = [running.get(s.job.name, s) for s in self._timetable()]
         log.info("config reloaded; it takes effect from the next jobs")
         notify("READY=1\nSTATUS=config reloaded")
 
@@ -353,7 +629,8 @@ class Service:
         self._install_signals()
         self.app.heartbeat = self._beat
         self.app.sync_config()
-        self.slots = self._timetable(self.app.now())
+        self.slots = self._timetable()
+        self._clocks = self._read_clocks()
         self._changed_elsewhere()
         if self.watchdog is not None:
             self.watchdog.start()
@@ -371,8 +648,9 @@ class Service:
                 self._beat()
                 if self._reload:
                     self.reload()
+                self._notice_clock()
                 if self._changed_elsewhere():
-                    self._follow_changes(self.app.now())
+                    self._follow_changes()
                 try:
                     ran = self._run_due()
                 except Stopped:
@@ -382,9 +660,41 @@ class Service:
                 self._sleep()
         finally:
             notify("STOPPING=1\nSTATUS=stopping")
+            self._end_workers()
             if self.watchdog is not None:
                 self.watchdog.stop()
         log.info("pursuit stopped")
+
+    def _end_workers(self) -> None:
+        """Let each source's thread end its batch (they were told to stop) and close its
+        app; one that does not end in time is left to the process's exit."""
+        self.app.stopping.set()
+        for worker in self._every_worker:
+            worker.retire()
+        give_up = time.monotonic() + STOP_WAIT
+        for worker in self._every_worker:
+            if not worker.join(max(0.0, give_up - time.monotonic())):
+                log.warning("job %s did not stop in time", worker.name)
+
+
+#: Free space that must come back before a full disk counts as having room again.
+ROOM_AGAIN = 1024 * 1024
+
+
+def _span(seconds: float) -> str:
+    """A duration as people say it: 2 h 05 min, 3 min 20 s, 12 s."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def _bytes(count: int) -> str:
+    return f"{count / 1024 / 1024:.1f} MB"
 
 
 def _result_words(result: object) -> str:

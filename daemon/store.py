@@ -457,6 +457,14 @@ def private_file(path: Path) -> None:
     """Create `path` readable by its owner alone (0600, whatever the umask), or make an
     existing file so; SQLite gives its -wal and -shm files the database's mode."""
     try:
+        if not os.stat(path).st_mode & 0o077:
+            # Already private. Opening and closing it would drop every POSIX lock this
+            # process's other connections hold on it (the service's threads each have
+            # one), letting another program write at the same time: a corrupt file.
+            return
+    except OSError:
+        pass
+    try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
         return  # a read-only place: opening the database says what is wrong

@@ -101,17 +101,18 @@ def test_the_timetable_catches_up_on_what_fell_due_and_backs_off_a_failing_job(
     app.jobs = lambda: jobs  # type: ignore[method-assign]
     app.store.record_job_run("recent", now=clock.now - timedelta(minutes=10), error=None)
     app.store.record_job_run("overdue", now=clock.now - timedelta(hours=3), error=None)
-    service = Service(app)
-    service.slots = service._timetable(clock.now)
+    start = clock.now
+    service = Service(app, monotonic=lambda: (clock.now - start).total_seconds())
+    service.slots = service._timetable()
     service._run_due()
     assert calls == ["overdue", "flaky"], "only what fell due while it was down"
     flaky = service.slots[2]
     retries = []
     for _ in range(8):
-        retries.append(flaky.due - clock.now)
-        clock.now = flaky.due
+        retries.append(flaky.due - (clock.now - start).total_seconds())
+        clock.now = start + timedelta(seconds=flaky.due)
         service._run_due()
-    minutes = [r // timedelta(minutes=1) for r in retries]
+    minutes = [int(r // 60) for r in retries]
     assert minutes == [1, 2, 4, 8, 16, 32, 60, 60], "backoff doubles up to the job's interval"
     # Meanwhile (three hours) the others kept their hours: 50 minutes after the start, then hourly.
     assert calls.count("recent") == 3

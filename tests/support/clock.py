@@ -13,9 +13,10 @@ timeouts behave as usual; only the calendar date is fixed.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ import time_machine
 
 WRITTEN_AT = datetime(2026, 11, 30, 12, 0, tzinfo=ZoneInfo("Europe/Paris"))
 NOW_VARIABLE = "PURSUIT_TEST_NOW"
+STEPS_VARIABLE = "PURSUIT_TEST_CLOCK_STEPS"
 _SITE = Path(__file__).resolve().parent / "frozen_time"
 
 
@@ -60,3 +62,36 @@ def split(env: dict[str, str]) -> tuple[dict[str, str], float | None]:
         else:
             del rest["PYTHONPATH"]
     return rest, float(now)
+
+
+class WallClock:
+    """The wall clock of a `pursuit` subprocess started with `env()`: it starts at
+    `start` and ticks, and the test steps it while the process runs (`step`), as NTP,
+    a restored snapshot or a user fixing the clock would. Its monotonic clock is
+    real throughout (frozen_time/sitecustomize.py)."""
+
+    def __init__(self, directory: Path, start: datetime) -> None:
+        self.start = start
+        self.path = directory / "clock-steps"
+        self._done = directory / "clock-steps.done"
+        self._steps = 0
+
+    def env(self) -> dict[str, str]:
+        return {**at(self.start), STEPS_VARIABLE: str(self.path)}
+
+    def step(self, by: timedelta, *, wait: bool = True) -> None:
+        """Step the process's wall clock `by` (back when negative); `wait` until it has
+        (not while the process is stopped: then `applied` once it runs again)."""
+        self._steps += 1
+        part = self.path.with_name(self.path.name + ".part")
+        part.write_text(f"{self._steps} {by.total_seconds()}")
+        os.replace(part, self.path)
+        if wait:
+            self.applied()
+
+    def applied(self, timeout: float = 10.0) -> None:
+        """Wait until the process has taken the last step."""
+        give_up = time.monotonic() + timeout
+        while not self._done.exists() or int(self._done.read_text() or 0) < self._steps:
+            assert time.monotonic() < give_up, "the pursuit process never stepped its clock"
+            time.sleep(0.01)

@@ -1,0 +1,312 @@
+"""The running service (`pursuit run`, a real process) against time and its machine:
+a wall clock that goes back or jumps (DST, NTP, a restored snapshot, a user fixing
+it), a suspend, a full disk, a source that answers slowly.
+
+The process starts at a chosen instant and its wall clock is stepped while it runs
+(support/clock.py: WallClock); its monotonic clock stays real. The jobs run every
+second, so a stall shows within seconds: every wait below is a generous upper bound
+for something to happen, never a measure of speed.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from support.cli import Pursuit, pursuit_command
+from support.clock import WallClock
+from support.feed_server import FeedServer, Reply, Request, static
+from support.tmpfs import small_disk
+from support.world import rss
+
+pytestmark = pytest.mark.reliability
+
+NEW_YORK = ZoneInfo("America/New_York")
+#: Jobs every second: a job held by the wall clock shows at once.
+EVERY_SECOND = '[service]\nplan_every = "1s"\nretry_after = "1s"\n'
+
+
+class Service:
+    """`pursuit run` in the background, its log in a file."""
+
+    def __init__(self, p: Pursuit, env: dict[str, str] | None = None) -> None:
+        self.p = p
+        self.log = p.root / f"service-{time.monotonic_ns()}.log"
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [*pursuit_command(), "-v", "run"],
+                # A service that hangs shows where (SIGABRT below).
+                env=p.env({"PYTHONFAULTHANDLER": "1", **(env or {})}),
+                cwd=p.root,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def rounds(self, after: str = "") -> list[str]:
+        """The round lines logged (after the first line holding `after`)."""
+        text = self.output
+        if after:
+            text = text[text.index(after) :]
+        return [line for line in text.splitlines() if "round: ran" in line]
+
+    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+        give_up = time.monotonic() + timeout
+        while not check():
+            assert self.proc.poll() is None, f"the service ended: {what}\n{self.output}"
+            if time.monotonic() > give_up:
+                self.proc.send_signal(signal.SIGABRT)  # its threads' stacks into the log
+                self.proc.wait()
+                raise AssertionError(f"timed out waiting: {what}\n{self.output}")
+            time.sleep(0.05)
+
+    def wait_for_rounds(self, count: int, after: str = "", timeout: float = 20.0) -> None:
+        self.wait_for(
+            lambda: len(self.rounds(after)) >= count, f"{count} rounds after {after!r}", timeout
+        )
+
+    def stop(self) -> None:
+        """SIGTERM: exit 0 within the 10 s systemd is promised, no traceback."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"not stopped 10 s after SIGTERM:\n{self.output}") from None
+        assert code == 0, self.output
+        assert "Traceback" not in self.output, self.output
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    started: list[Service] = []
+    yield started
+    for service in started:
+        if service.proc.poll() is None:
+            service.proc.send_signal(signal.SIGCONT)
+            service.proc.kill()
+            service.proc.wait()
+
+
+def job_runs(p: Pursuit) -> dict[str, datetime]:
+    """Each job's last run, as the store has it (UTC)."""
+    if not p.database.exists():
+        return {}
+    db = sqlite3.connect(f"file:{p.database}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT job, last_run FROM job_runs").fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
+    return {job: datetime.fromisoformat(last) for job, last in rows}
+
+
+# --- DST
+
+
+@pytest.mark.parametrize(
+    ("change", "local", "offsets"),
+    [
+        # 02:00 EDT becomes 01:00 EST: the hour from 01:00 is lived twice.
+        ("fall back", datetime(2026, 11, 1, 1, 59, 59), ("-04:00", "-05:00")),
+        # 02:00 EST becomes 03:00 EDT: the hour from 02:00 never comes.
+        ("spring forward", datetime(2026, 3, 8, 1, 59, 59), ("-05:00", "-04:00")),
+    ],
+)
+def test_the_jobs_run_on_through_a_dst_change_and_duties_keep_their_local_times(
+    tmp_path: Path,
+    services: list[Service],
+    change: str,
+    local: datetime,
+    offsets: tuple[str, str],
+) -> None:
+    p = Pursuit(tmp_path, timezone="America/New_York", config=EVERY_SECOND)
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    day = local.date()
+    p.ok("interview", "add", "acme", "--at", f"{day} 10:00", "--with", "jane@acme.com")
+    start = local.replace(tzinfo=NEW_YORK)
+    assert start.isoformat().endswith(offsets[0])
+    # In UTC: aware arithmetic in one zone is wall-clock arithmetic, an hour off here.
+    change_at = start.astimezone(UTC) + timedelta(seconds=1)
+    service = Service(p, WallClock(tmp_path, start).env())
+    services.append(service)
+
+    # Rounds after the change, a second apart: nothing waits for the repeated hour.
+    service.wait_for(
+        lambda: job_runs(p).get("plan", change_at) >= change_at + timedelta(seconds=2),
+        f"the plan job running on after the {change}",
+    )
+    shown = p.ok("status")
+    service.stop()
+    assert "the wall clock jumped" not in service.output, "a DST change is no clock step"
+
+    # The interview and its thank-you at the local hours the user expects, on the new offset.
+    starts = sorted(
+        e.decoded("DTSTART").astimezone(NEW_YORK).isoformat() for e in p.calendar_events()
+    )
+    thank_you, follow_up = starts
+    assert thank_you == f"{day}T17:00:00{offsets[1]}", starts  # that evening at 17:00
+    assert follow_up.endswith(f"T10:00:00{offsets[1]}"), starts  # a week on, at 10:00
+    assert "Acme Networks" in shown
+
+
+# --- the wall clock stepped, the machine suspended
+
+
+@pytest.mark.parametrize(
+    "step",
+    [timedelta(hours=-1), timedelta(hours=1), timedelta(days=-1), timedelta(days=1)],
+    ids=["an hour back", "an hour forward", "a day back", "a day forward"],
+)
+def test_a_wall_clock_step_is_noticed_and_the_jobs_keep_their_schedule(
+    tmp_path: Path, services: list[Service], step: timedelta
+) -> None:
+    # The feeds job every 30 minutes: due again only once that much time has passed.
+    p = Pursuit(
+        tmp_path, config=EVERY_SECOND + '[feeds]\nnews_search = false\npoll_every = "30m"\n'
+    )
+    clock = WallClock(tmp_path, datetime(2026, 12, 2, 10, 0, tzinfo=ZoneInfo("Europe/Paris")))
+    service = Service(p, clock.env())
+    services.append(service)
+    service.wait_for_rounds(2)
+    assert "feeds" in service.rounds()[0]
+
+    clock.step(step)
+    way, span = ("back", -step) if step < timedelta(0) else ("forward", step)
+    hours = int(span.total_seconds() // 3600)
+    noticed = f"the wall clock jumped {way} {hours} h 00 min; planning the jobs again from now"
+    service.wait_for(lambda: noticed in service.output, "the step noticed and said")
+    assert service.output.count("the wall clock jumped") == 1
+    # The jobs go on, a second apart, whichever way the clock went.
+    service.wait_for_rounds(3, after=noticed)
+    after = service.rounds(after=noticed)
+    if step > timedelta(0):
+        # Half an hour and more has passed by the wall clock: the feeds fell due, at once.
+        assert "feeds" in after[0], after
+    else:
+        # Going back an hour or a day makes nothing due, and holds nothing either.
+        assert not any("feeds" in line for line in after), after
+    service.stop()
+
+
+def test_a_suspended_service_runs_what_fell_due_as_soon_as_it_wakes(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    """A laptop closed for three hours: the process stops while the wall clock moves on
+    (SIGSTOP), then runs again (SIGCONT)."""
+    p = Pursuit(tmp_path, config=EVERY_SECOND + '[feeds]\nnews_search = false\npoll_every = "1h"\n')
+    clock = WallClock(tmp_path, datetime(2026, 12, 2, 18, 0, tzinfo=ZoneInfo("Europe/Paris")))
+    service = Service(p, clock.env())
+    services.append(service)
+    service.wait_for_rounds(2)
+    fed = job_runs(p)["feeds"]
+
+    service.proc.send_signal(signal.SIGSTOP)
+    clock.step(timedelta(hours=3), wait=False)
+    service.proc.send_signal(signal.SIGCONT)
+    clock.applied()
+    service.wait_for(lambda: "planning the jobs again" in service.output, "the wake noticed")
+    service.wait_for(lambda: job_runs(p)["feeds"] > fed + timedelta(hours=2), "feeds at once")
+    assert "feeds" in service.rounds(after="planning the jobs again")[0]
+    service.stop()
+
+
+# --- a slow source never holds local work
+
+
+def test_an_interview_reaches_the_calendar_file_while_a_feed_is_still_answering(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    held = threading.Event()
+    release = threading.Event()
+
+    def slow(_request: Request) -> Reply:
+        held.set()
+        release.wait(60)
+        return Reply(body=rss([("job1", "Network Engineer")]))
+
+    with FeedServer() as feeds:
+        url = feeds.route("/careers.xml", slow)
+        p = Pursuit(
+            tmp_path,
+            config=(
+                '[feeds]\nnews_search = false\ntimeout = "60s"\n'
+                '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+                f'feeds = [{{ url = "{url}", kind = "careers" }}]\n'
+            ),
+        )
+        p.ok("interview", "add", "acme", "--at", "yesterday 10:00", "--with", "jane@acme.com")
+        service = Service(p)
+        services.append(service)
+        try:
+            service.wait_for(held.is_set, "the feed asked for")
+            service.wait_for(
+                lambda: p.ics.exists() and "jane@acme.com" in p.ics.read_text(),
+                "the interview in the calendar file",
+            )
+            assert not release.is_set() and "ran feeds" not in service.output
+        finally:
+            release.set()
+        service.wait_for(lambda: "ran feeds" in service.output, "the feed's answer stored")
+        service.stop()
+    assert "Network Engineer" in p.ok("status") + p.ok("export", "--format", "json")
+
+
+# --- a full disk stops a job, never the service
+
+
+def test_a_full_disk_stops_the_jobs_not_the_service_which_goes_on_once_there_is_room(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    openings = [(f"job{n}", f"Network Engineer {n}") for n in range(150)]
+    with FeedServer() as feeds:
+        url = feeds.route("/careers.xml", static(rss(openings[:1])))
+        p = Pursuit(
+            tmp_path,
+            config=(
+                EVERY_SECOND + '[feeds]\nnews_search = false\npoll_every = "1s"\n'
+                '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+                f'feeds = [{{ url = "{url}", kind = "careers" }}]\n'
+            ),
+        )
+        with small_disk(p.data_home, "3m") as disk:
+            service = Service(p)
+            services.append(service)
+            service.wait_for(lambda: "new_items=1 " in service.output, "a first poll")
+            disk.fill(0)
+            # A big change to store: the next poll fails for want of room.
+            feeds.route("/careers.xml", static(rss(openings)))
+            full = "the disk is full; the jobs wait until there is room again"
+            service.wait_for(lambda: full in service.output, "the full disk said")
+            assert str(p.data_home) in service.output
+
+            disk.unfill()
+            service.wait_for(lambda: "there is room on the disk again" in service.output, "room")
+            service.wait_for(lambda: stored_items(p) == len(openings), "the openings stored")
+            service.stop()
+            assert service.output.count(full) == 1, service.output
+            assert "Network Engineer 149" in p.ok("export", "--format", "json")
+
+
+def stored_items(p: Pursuit) -> int:
+    db = sqlite3.connect(f"file:{p.database}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT count(*) FROM feed_items").fetchone()[0])
+    except sqlite3.Error:
+        return -1
+    finally:
+        db.close()
