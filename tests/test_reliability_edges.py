@@ -452,6 +452,8 @@ def test_an_http_reason_phrase_is_cleaned_before_a_log_the_store_or_doctor(
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        do_PROPFIND = do_REPORT = do_OPTIONS = do_GET  # a CalDAV server too
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -462,6 +464,8 @@ def test_an_http_reason_phrase_is_cleaned_before_a_log_the_store_or_doctor(
         user = Pursuit(
             tmp_path,
             config=(
+                f'[calendar]\nkind = "caldav"\nurl = "{url.removesuffix("feed.xml")}"\n'
+                'username = "me"\npassword_command = "echo pw"\n'
                 '[feeds]\nnews_search = false\n[[organization]]\nname = "Acme"\n'
                 f'domains = ["acme.example"]\nfeeds = [{{ url = "{url}", kind = "press" }}]\n'
             ),
@@ -471,7 +475,8 @@ def test_an_http_reason_phrase_is_cleaned_before_a_log_the_store_or_doctor(
     finally:
         server.shutdown()
         server.server_close()
-    assert "HTTP 503 Slow down" in result.err, result.err
+    assert "HTTP 503 Slow down" in result.err, result.err  # the feed
+    assert "job interviews failed: caldav 127.0.0.1" in result.err, result.err
 
 
 @pytest.mark.parametrize("where", ["greeting", "login"])
