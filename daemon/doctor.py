@@ -326,6 +326,10 @@ def warning(app: App) -> str | None:
     failing = sorted(name for name, run in app.store.job_runs().items() if run.last_error)
     if failing:
         return f"Warning: failing on the last run: {', '.join(failing)}; see `pursuit doctor`"
+    held = [h for h in app.store.emptied_sources() if not h.confirmed]
+    if held:  # said once in the log: a user who reads only `status` must see it too
+        sources = ", ".join(h.source for h in held)
+        return f"Warning: {sources} came back empty, nothing was cancelled; see `pursuit doctor`"
     return None
 
 

@@ -112,6 +112,7 @@ def test_a_google_calendar_emptied_keeps_its_interviews_until_the_user_confirms(
     doctor = p.run("doctor", "--no-probe").out
     assert "calendar:primary: came back without any of its 3 upcoming interviews" in doctor
     assert "`pursuit interview confirm-gone primary`" in doctor
+    assert "Warning: calendar:primary came back empty" in p.ok("status")
     p.ok("run", "--once")  # asked again each round, never cancelled by waiting
     assert live(p) == before
     said = p.ok("interview", "confirm-gone", "primary")
@@ -119,6 +120,7 @@ def test_a_google_calendar_emptied_keeps_its_interviews_until_the_user_confirms(
     p.ok("run", "--once")
     assert live(p) == []
     assert "calendar:primary" not in p.run("doctor", "--no-probe").out
+    assert "came back empty" not in p.ok("status")
 
 
 def test_one_interview_cancelled_is_cancelled_at_once(tmp_path: Path, emu: GoogleEmulator) -> None:
@@ -254,6 +256,7 @@ def test_an_imap_folder_renamed_is_named_by_doctor_until_the_config_follows(
         doctor = p.run("doctor", "--no-probe").out
         assert "the folder 'Jobs' is gone from the mailbox" in doctor, doctor
         assert "folders in the config" in doctor
+        assert "Warning: mail:imap:Jobs came back empty" in p.ok("status")
         p.write_config(BASE + imap + 'folders = ["Job search"]\n')
         p.ok("run", "--once")
         assert "'Jobs' is gone" not in p.run("doctor", "--no-probe").out
