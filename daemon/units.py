@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from pursuit.daemon.errors import UserError
+from pursuit.daemon.files import write_atomically
 
 USER_UNIT = "pursuit.service"
 SYSTEM_UNIT = "pursuit@.service"
@@ -150,10 +151,8 @@ def install(*, system: bool, root: Path | None = None, executable: str | None = 
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(target.name + ".tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.chmod(0o644)
-        temporary.replace(target)
+        # a temporary file of its own (never a link someone left there), renamed over it
+        write_atomically(target, text.encode("utf-8"), mode=0o644)
     except PermissionError:
         raise UserError(
             f"{target}: permission denied; a system unit is installed as root "

@@ -493,3 +493,17 @@ def test_what_an_imap_server_says_of_itself_is_cleaned(tmp_path: Path, where: st
         _clean_everywhere(user, result.out, result.err)
     finally:
         server.close()
+
+
+def test_a_unit_is_installed_without_writing_through_a_link(tmp_path: Path) -> None:
+    user = Pursuit(tmp_path)
+    root = tmp_path / "root"
+    units = root / "etc" / "systemd" / "system"
+    units.mkdir(parents=True)
+    victim = _victim(tmp_path)
+    units.joinpath("pursuit@.service.tmp").symlink_to(victim)  # the name it once wrote
+    user.ok("service", "install", "--system", "--root", str(root))
+    _intact(victim)
+    unit = units / "pursuit@.service"
+    assert "ExecStart=" in unit.read_text() and not unit.is_symlink()
+    assert unit.stat().st_mode & 0o777 == 0o644
