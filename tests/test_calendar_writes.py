@@ -139,11 +139,13 @@ def test_a_second_install_leaves_the_first_ones_events_alone_and_is_named(
         seconds = [e for e in after if e["install"] == b]
         assert sorted(e["key"] for e in seconds) == sorted(e["key"] for e in before.values())
         assert len(after) == 2 * len(before)  # nothing else, nothing twice
-        # each install counts its own alone, and names the other in its log
+        # each install counts its own alone, and names the other in its log and `doctor`
         for me, seen, them in ((first, seen_by_first, b), (second, seen_by_second, a)):
             events = json.loads(me.ok("export", "--format", "json"))["events"]
             assert len([e for e in events if e.get("live", True)]) == len(before)
             assert seen.code == 0 and f"another pursuit install ({them})" in seen.err, str(seen)
+            doctor = me.run("doctor").out
+            assert f"another pursuit install ({them}) leaves calendar events" in doctor, doctor
 
 
 # --- a calendar.ics that is a link
