@@ -1,14 +1,29 @@
 """The service loop: each job on its own interval, until stopped.
 
-Each job has a due time. At start it comes from the store (the job's last
-success plus its interval, or now when it never ran or failed last), so a
-restart runs at once what fell due while the service was down. The loop runs
-what is due, one job at a time, then sleeps until the next due time. A job that
-fails is retried after a backoff (`[service] retry_after`, doubled up to its
-interval) and never stops the others. Planning and pushing follow changes: they
-run right after a job that stored something, and after a command the user typed
-changed the store. With an IMAP mailbox the loop waits on IMAP IDLE instead of
-sleeping, and new mail runs the mail job at once.
+Each job has a place in a timetable kept on the monotonic clock, which never
+goes back: a wall clock set back (NTP at boot, a restored snapshot, a user
+fixing it) or the repeated hour of a DST fall-back holds no job. What is stored
+are UTC instants: at start each job is due at its last success plus its
+interval (never later than one interval from now), or now when it never ran or
+failed last, so a restart runs at once what fell due while the service was down.
+At each wake the loop compares how far the wall, monotonic and boot clocks went:
+a step of the wall clock or a suspend is said in one log line and the timetable
+planned again at once, each job at the sooner of its place and what the store
+says, so what fell due by the wall clock runs now and nothing waits for a clock
+that went back. Jobs that know their own hour (the summary, each feed's next
+poll) are asked again then.
+
+The sources (mail, interviews, feeds) each run in a thread of their own, on an
+App of their own (its own SQLite connection and connectors: neither is shared
+between threads); the loop runs the local work (plan, calendar, drafts, summary)
+itself, one job at a time, so a slow feed or a long first mail sync never holds
+the calendar file. A job that fails is retried after a backoff
+(`[service] retry_after`, doubled up to its interval) and never stops the
+others. Planning and pushing follow changes: they run right after a source that
+stored something, and after a command the user typed changed the store. With an
+IMAP mailbox the loop waits on IMAP IDLE instead of sleeping, and new mail runs
+the mail job at once. A full disk stops the job it hit, never the service: it
+says so once, starts no job until there is room again, then runs them all.
 
 Signals: SIGTERM and SIGINT finish the current step (a long sync stops at its
 next batch, feed fetches under way end at once) and exit; SIGHUP reloads the
