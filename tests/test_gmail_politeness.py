@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from support.google_emulator import GoogleEmulator
@@ -102,7 +103,7 @@ def test_the_calendar_waits_as_long_as_a_rate_limit_says_in_its_message(
     from pursuit.connectors.google_calendar import GoogleCalendarReader
 
     slept: list[float] = []
-    monkeypatch.setattr(google_api.time, "sleep", slept.append)
+    monkeypatch.setattr(google_api, "time", SimpleNamespace(sleep=slept.append))
     with GoogleEmulator(user_email=ME) as emu:
         when = (datetime.now(UTC) + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         emu.inject_fault(
