@@ -77,13 +77,67 @@ class HostSlots:
             yield
 
 
+class _Watchdog:
+    """The one thread that ends the fetches whose time ran out, or that were cancelled.
+
+    A thread of its own for each fetch cost a start and an exit per feed, 7 % of
+    the CPU of a poll of 200 feeds. Finished fetches are forgotten when it wakes.
+    """
+
+    #: How soon a cancelled fetch (the service stopping) is ended, at the most.
+    CANCEL_CHECK = 0.1
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._watched: list[Deadline] = []
+        self._wakes_at = float("inf")
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: Deadline) -> None:
+        with self._changed:
+            self._watched.append(deadline)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="pursuit-feed-deadlines", daemon=True
+                )
+                self._thread.start()
+            wake = deadline.end
+            if deadline.cancel_event is not None:
+                wake = min(wake, time.monotonic() + self.CANCEL_CHECK)
+            if wake < self._wakes_at:
+                self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                watched: list[Deadline] = []
+                ending: list[Deadline] = []
+                for deadline in self._watched:
+                    if not deadline.finished:
+                        (ending if deadline.should_end(now) else watched).append(deadline)
+                self._watched = watched
+                if not ending:
+                    wake = min((d.end for d in watched), default=float("inf"))
+                    if any(d.cancel_event is not None for d in watched):
+                        wake = min(wake, now + self.CANCEL_CHECK)
+                    self._wakes_at = wake
+                    self._changed.wait(None if wake == float("inf") else wake - now)
+                    continue
+            for deadline in ending:  # outside the lock: another fetch may be starting
+                deadline.fire()
+
+
+_WATCHDOG = _Watchdog()
+
+
 class Deadline:
     """The total time budget of one fetch, and the connection slots it waits for.
 
     The budget starts when the first request gets its slot (`slots(host)` for
-    each host it connects to). A watchdog timer shuts the current socket down
-    when it runs out, so a blocked read (headers trickling in, a stalled body)
-    returns at once.
+    each host it connects to). A watchdog shuts the current socket down when it
+    runs out, so a blocked read (headers trickling in, a stalled body) returns at
+    once.
     """
 
     def __init__(
@@ -101,20 +155,30 @@ class Deadline:
         # `cancel` (a service stopping) ends the fetch at once, as the deadline would.
         self._cancel = cancel
         self._done = threading.Event()
-        self._timer = threading.Thread(target=self._wait, daemon=True)
 
-    def _wait(self) -> None:
-        if self._cancel is None:
-            self._done.wait(max(self.seconds, 0.0))
-        else:
-            self._cancel.wait(max(self.seconds, 0.0))
+    @property
+    def end(self) -> float:
+        return self._end
+
+    @property
+    def cancel_event(self) -> threading.Event | None:
+        return self._cancel
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    def should_end(self, now: float) -> bool:
+        return now >= self._end or (self._cancel is not None and self._cancel.is_set())
+
+    def fire(self) -> None:
         if not self._done.is_set():
             self._fire()
 
     def start(self) -> None:
         if not self._end:
             self._end = time.monotonic() + self.seconds
-            self._timer.start()
+            _WATCHDOG.watch(self)
 
     def _fire(self) -> None:
         with self._lock:
