@@ -273,6 +273,10 @@ class DraftBox(Protocol):
     core decides.
     """
 
+    #: How long a create sent by a process that died may still land in the mailbox:
+    #: a restart that does not find the draft writes it again only after this.
+    in_doubt: timedelta
+
     def create_draft(self, raw: bytes, key: str) -> str:
         """Create the draft (an RFC 5322 message) unless one with this key exists;
         returns the draft's id either way."""

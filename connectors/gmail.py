@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -277,6 +277,8 @@ class GmailMailbox(GoogleApi):
     source = SOURCE
     api = ("gmail", "v1")
     default_batch_uri = DEFAULT_BATCH_URI
+    #: Google may carry out a request it received well after its client died.
+    in_doubt = timedelta(minutes=10)
 
     def __init__(
         self,

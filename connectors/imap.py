@@ -35,7 +35,7 @@ import ssl
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from typing import Any, Literal, TypeVar
@@ -126,6 +126,11 @@ class ImapMailbox:
     """
 
     name = "imap"
+    #: An APPEND is saved once its message has arrived whole, before it is answered,
+    #: and dropped when the connection ends before that: once the process that sent
+    #: it is gone, it has landed or never will, as soon as the server has read what
+    #: the dead connection still delivers.
+    in_doubt = timedelta(minutes=1)
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import email.utils
 from collections.abc import Callable, Collection, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from pursuit.connectors.base import (
@@ -166,6 +166,8 @@ def _key(raw: bytes) -> str | None:
 
 class MemoryDraftBox:
     """Drafts in memory, by id; found again by the key each carries in its header."""
+
+    in_doubt = timedelta(0)  # a create is done or not, at once
 
     def __init__(self) -> None:
         self.drafts: dict[str, bytes] = {}

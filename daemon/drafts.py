@@ -17,7 +17,8 @@ knows it as its own, and no other does.
 
 A create sent when pursuit died may still land afterwards (Google holds a request
 for a while before carrying it out): its key is noted before it is sent, and a
-restart that does not find the draft waits out `IN_DOUBT` before writing it again.
+restart that does not find the draft waits out the mailbox's `in_doubt` (Google's
+10 minutes, IMAP's one) before writing it again.
 Should a second copy land anyway, the next look over the mailbox keeps one of the
 copies that read as pursuit wrote them and removes the rest; one the user edited
 is theirs and stays.
@@ -34,7 +35,7 @@ from __future__ import annotations
 import email.policy
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
@@ -72,9 +73,6 @@ TEMPLATE_VARIABLES = (
 #: Why a mailbox draft is left alone (`DraftRecord.left_alone`).
 EDITED = "edited"
 DELETED = "deleted"
-#: How long a draft create sent when pursuit stopped may still land in the mailbox:
-#: a restart that does not find the draft looks again only after it.
-IN_DOUBT = timedelta(minutes=10)
 #: The store's cursor noting a create begun, not yet seen to land (`{BEGUN}{key}`).
 BEGUN = "draft create begun:"
 
@@ -324,7 +322,7 @@ def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = ""
     version replaces the mailbox's draft only while that draft still reads as what
     pursuit last wrote there; one the user edited or deleted is left alone for good.
     A create in doubt (sent when pursuit stopped, not found since) holds its entry
-    until `IN_DOUBT` has passed. The mailbox (`account`, for the log and `doctor`) is
+    until the box's `in_doubt` has passed. The mailbox (`account`, for the log and `doctor`) is
     looked over first (`look_over`).
     """
     install = store.install_id()
@@ -351,7 +349,7 @@ def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = ""
         begun = store.cursor(BEGUN + key)
         if begun is None or box.find_draft(key) is not None:
             return False
-        until = from_db(begun) + IN_DOUBT
+        until = from_db(begun) + box.in_doubt
         if not from_db(begun) <= now < until:
             return False
         log.warning(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,10 +14,13 @@ from pathlib import Path
 import pytest
 import time_machine
 from support.cli import Pursuit, pursuit_command
+from support.crash import ImapProxy
+from support.dovecot import PASSWORD, USER, Dovecot
 from support.google_emulator import GoogleEmulator, HeldRequests
 
 from pursuit.connectors.base import KEY_HEADER
-from pursuit.daemon.drafts import IN_DOUBT
+from pursuit.connectors.gmail import GmailMailbox
+from pursuit.connectors.imap import ImapMailbox
 from pursuit.daemon.store import Store
 
 
@@ -246,7 +250,9 @@ def test_a_draft_landing_after_the_window_is_kept_once(tmp_path: Path, emu: Goog
     killed_while_held(p, held)
 
     # Past the window the restart writes the draft...
-    with time_machine.travel(datetime.now(UTC) + IN_DOUBT + timedelta(minutes=1), tick=True):
+    with time_machine.travel(
+        datetime.now(UTC) + GmailMailbox.in_doubt + timedelta(minutes=1), tick=True
+    ):
         result = p.run("run", "--once")
         assert result.code == 0 and "may still land" not in result.err, str(result)
         assert len(emu.drafts) == 1
@@ -273,3 +279,71 @@ def test_of_copies_the_user_edited_one_their_copy_is_kept(
     assert list(emu.drafts) == [mine] and late not in emu.drafts
     assert "my own words" in emu.drafts[mine].message.text
     assert "A new line." not in emu.drafts[mine].message.text  # the user's, left alone
+
+
+# --- IMAP: an APPEND in flight when pursuit dies
+
+
+class KillAt:
+    """Kills `proc` when the IMAP relay sees the drafts' APPEND at `stage`: "before"
+    (the command never reaches Dovecot) or "after" (saved; the answer is lost)."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.fired = threading.Event()
+
+    def hook(self, method: str, target: str, stage: str) -> bool:
+        if (method, target, stage) != ("APPEND", "imap:drafts", self.stage) or self.fired.is_set():
+            return False
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.fired.set()
+        return stage == "before"
+
+
+@pytest.mark.parametrize("stage", ["before", "after"])
+def test_an_imap_draft_append_in_flight_when_pursuit_dies_lands_once(
+    tmp_path: Path, stage: str
+) -> None:
+    watch = KillAt(stage)
+    with Dovecot() as dovecot:
+        relay = ImapProxy(dovecot, watch)  # type: ignore[arg-type]
+        config = (
+            "[feeds]\nnews_search = false\n"
+            '[drafts]\nyour_name = "Alex Martin"\n'
+            '[imap]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+            f'username = "{USER}"\npassword_command = "echo {PASSWORD}"\n'
+            '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+        )
+        p = Pursuit(tmp_path, config=config.replace("{port}", str(relay.port)))
+        interview(p, "Acme Networks", "Jane Doe <jane@acme.com>")
+        try:
+            with subprocess.Popen(
+                [*pursuit_command(), "run", "--once"],
+                env=p.env(),
+                cwd=p.root,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ) as run:
+                watch.proc = run
+                run.wait(timeout=60)
+        finally:
+            relay.close()
+        assert watch.fired.is_set(), "pursuit never sent the APPEND"
+        assert len(dovecot.messages("Drafts")) == (stage == "after")
+
+        p.write_config(config.replace("{port}", str(dovecot.port)))  # the relay's part is done
+        result = p.run("run", "--once")
+        assert result.code == 0, str(result)
+        # Saved: the restart finds it. Never sent: it is not written again for a minute.
+        assert ("may still land" in result.err) == (stage == "before"), str(result)
+        assert len(dovecot.messages("Drafts")) == (stage == "after")
+        with time_machine.travel(
+            datetime.now(UTC) + ImapMailbox.in_doubt + timedelta(seconds=5), tick=True
+        ):
+            p.ok("run", "--once")
+            p.ok("run", "--once")
+        [draft] = dovecot.messages("Drafts")
+        assert f"draft:{install_id(p)}:thank_you:1:1".encode() in draft
