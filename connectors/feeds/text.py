@@ -92,6 +92,8 @@ _ESCAPED_TAG = re.compile(r"&(?:lt|#0*60|#x0*3c);?[A-Za-z/!?]", re.IGNORECASE)
 
 
 def _strip_markup(value: str) -> str:
+    if "<" not in value and "&" not in value:
+        return value  # no tag, no entity: the parser would give it back as it is
     parser = _TextExtractor()
     parser.feed(value)
     parser.close()
