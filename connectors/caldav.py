@@ -252,6 +252,12 @@ class CaldavCalendar(_Dav, Calendar):
                 ),
             )
         except _Refused as refused:
+            # Made meanwhile (an earlier create still in flight when pursuit stopped
+            # landed): the calendar's path is pursuit's own, so it is that one.
+            again = [c for c, name in self._calendars() if _is_ours(c, name, self.calendar_name)]
+            if again:
+                self._calendar = again[0]
+                return self._calendar
             raise SourceError(
                 self.source,
                 f"the server refused to create the calendar {self.calendar_name!r} "

@@ -1,4 +1,4 @@
-"""A create Google received but had not carried out when pursuit was killed (issue 20).
+"""A create the server received but had not carried out when pursuit was killed (issue 20).
 
 pursuit is killed (SIGKILL, a real process) while the Google emulator holds its
 `calendars.insert` or `events.insert` unanswered; the restart runs in the test
@@ -13,14 +13,20 @@ import signal
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
 from support.cli import Pursuit, pursuit_command
+from support.contracts import event
 from support.google_emulator import GoogleEmulator, HeldRequests
+from support.radicale_server import PASSWORD, USER, hook_requests
+from support.radicale_server import running as running_radicale_server
 
+from pursuit.connectors.caldav import CALENDAR_SLUG, CaldavCalendar
+from pursuit.connectors.caldav import DEFAULT_NAME as CALDAV_NAME
 from pursuit.connectors.google_calendar import DEFAULT_NAME, IN_DOUBT, MARKER
 
 ME = "me@example.test"
@@ -32,6 +38,9 @@ pytestmark = pytest.mark.reliability
 def emu() -> Iterator[GoogleEmulator]:
     with GoogleEmulator(user_email=ME) as emulator:
         yield emulator
+
+
+running_radicale = contextmanager(running_radicale_server)
 
 
 def user(tmp_path: Path, emu: GoogleEmulator) -> Pursuit:
@@ -153,8 +162,8 @@ def test_a_calendar_landing_full_of_events_leaves_no_duplicate(
     emu.add_calendar(
         "late@group.calendar.google.com", DEFAULT_NAME, app_created=True, description=MARKER
     )
-    for event in emu.events(first).values():
-        emu.put_event("late@group.calendar.google.com", event)
+    for item in emu.events(first).values():
+        emu.put_event("late@group.calendar.google.com", item)
     assert len(pursuits(emu)) == 2
     p.ok("run", "--once")
     assert one_calendar_each_event_once(emu) == written
@@ -168,3 +177,26 @@ def test_an_event_create_in_flight_is_made_once(tmp_path: Path, emu: GoogleEmula
     held.release()  # the first attempt lands late: the id is taken, nothing doubles
     p.ok("run", "--once")
     one_calendar_each_event_once(emu)
+
+
+def test_a_caldav_calendar_made_meanwhile_is_taken_not_refused(tmp_path: Path) -> None:
+    """CalDAV: pursuit's calendar has a path of its own choosing, so a create that lands
+    while the restart makes it again is one calendar; the second MKCALENDAR's refusal
+    is no error."""
+    with running_radicale(tmp_path) as radicale:
+        landed: list[str] = []
+
+        def late_create(method: str, path: str, stage: str) -> bool:
+            if method == "MKCALENDAR" and stage == "before" and not landed:
+                landed.append(path)  # the first attempt lands just before this one
+                first = CaldavCalendar(radicale.url, username=USER, password=lambda: PASSWORD)
+                first._principal_of().make_calendar(name=CALDAV_NAME, cal_id=CALENDAR_SLUG)
+            return False
+
+        hook_requests(radicale, late_create)
+        calendar = CaldavCalendar(radicale.url, username=USER, password=lambda: PASSWORD)
+        calendar.upsert(event("follow_up:1:1"))
+        assert landed
+        assert set(calendar.events()) == {"follow_up:1:1"}
+        names = [name for _, name in calendar._calendars()]
+        assert names == [CALDAV_NAME]
