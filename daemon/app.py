@@ -142,7 +142,11 @@ class App:
 
     @property
     def _next_due(self) -> dict[str, Callable[[datetime], datetime | None]]:
-        return {"feeds": self._next_feed_poll, "summary": self._next_summary}
+        return {
+            "feeds": self._next_feed_poll,
+            "summary": self._next_summary,
+            "drafts": self._next_drafts,
+        }
 
     def _ready(self, entry: JobEntry) -> Callable[[], bool]:
         account = entry.account
@@ -202,6 +206,15 @@ class App:
             if until is not None:
                 due = min(due, max(until, ran))
         return due
+
+    def _next_drafts(self, ran: datetime) -> datetime | None:
+        """Sooner than its interval when a draft create in doubt may be looked for."""
+        from pursuit.daemon import drafts
+
+        account = self.roles.drafts
+        if account is None:
+            return None
+        return drafts.next_look(self.store, account.mailbox().in_doubt, ran)
 
     #: A feed never makes the feeds job run more often than this.
     MIN_FEED_WAIT = timedelta(minutes=1)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import email.policy
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
@@ -322,41 +322,22 @@ def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = ""
     version replaces the mailbox's draft only while that draft still reads as what
     pursuit last wrote there; one the user edited or deleted is left alone for good.
     A create in doubt (sent when pursuit stopped, not found since) holds its entry
-    until the box's `in_doubt` has passed. The mailbox (`account`, for the log and `doctor`) is
-    looked over first (`look_over`).
+    until the box's `in_doubt` has passed. The mailbox (`account`, for the log and
+    `doctor`) is looked over first (`look_over`).
     """
-    install = store.install_id()
     look_over(store, box, account, now)
 
-    def prepared(entry: OutboxEntry) -> tuple[DraftRecord | None, str, bytes]:
-        """The entry's draft record, and the key and message it is written with."""
-        raw = outbox.decode_draft(entry.payload)
-        key = str(entry.payload.get("draft") or entry.key)
-        duty_id = entry.payload.get("duty")
-        duty = store.duty_by_key(key.removeprefix("draft:")) if duty_id is None else None
-        if duty_id is None and duty is not None:  # queued by an older pursuit
-            duty_id = duty.id
-        record = None if duty_id is None else store.draft_record(int(duty_id))
-        if record is not None and record.written is None:
-            # never written yet: it carries this install's key, whoever queued it
-            own = outbox.draft_key(store.duty(record.duty_id).key, install)
-            if own != key:
-                raw, key = rekeyed(raw, own), own
-        return record, key, raw
-
     def holds(entry: OutboxEntry) -> bool:
-        _, key, _ = prepared(entry)
-        begun = store.cursor(BEGUN + key)
-        if begun is None or box.find_draft(key) is not None:
+        _, key, _ = prepared(store, entry)
+        until = doubt_ends(store, key, box.in_doubt, now)
+        if until is None or box.find_draft(key) is not None:
             return False
-        until = from_db(begun) + box.in_doubt
-        if not from_db(begun) <= now < until:
-            return False
+        begun = until - box.in_doubt
         log.warning(
             "thank-you draft %s: the create sent at %s UTC before pursuit stopped may still "
             "land; looking for it again after %s UTC",
             key,
-            f"{from_db(begun):%H:%M}",
+            f"{begun:%H:%M}",
             f"{until:%H:%M}",
         )
         return True
@@ -372,7 +353,7 @@ def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = ""
         log.info("thank-you draft %s ready (%s)", draft_id, key)
 
     def perform(entry: OutboxEntry) -> None:
-        record, key, raw = prepared(entry)
+        record, key, raw = prepared(store, entry)
         if record is None:
             create(key, raw)
             return
@@ -409,6 +390,42 @@ def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = ""
         )
 
     return outbox.deliver(store, TARGET, perform, now, subject=subject, holds=holds)
+
+
+def prepared(store: Store, entry: OutboxEntry) -> tuple[DraftRecord | None, str, bytes]:
+    """A queued draft's record, and the key and message it is written with."""
+    raw = outbox.decode_draft(entry.payload)
+    key = str(entry.payload.get("draft") or entry.key)
+    duty_id = entry.payload.get("duty")
+    duty = store.duty_by_key(key.removeprefix("draft:")) if duty_id is None else None
+    if duty_id is None and duty is not None:  # queued by an older pursuit
+        duty_id = duty.id
+    record = None if duty_id is None else store.draft_record(int(duty_id))
+    if record is not None and record.written is None:
+        # never written yet: it carries this install's key, whoever queued it
+        own = outbox.draft_key(store.duty(record.duty_id).key, store.install_id())
+        if own != key:
+            raw, key = rekeyed(raw, own), own
+    return record, key, raw
+
+
+def doubt_ends(store: Store, key: str, in_doubt: timedelta, now: datetime) -> datetime | None:
+    """When a create of the draft carrying `key` that was begun and never seen to land
+    stops being in doubt; None when none is (or its window is over)."""
+    begun = store.cursor(BEGUN + key)
+    if begun is None:
+        return None
+    until = from_db(begun) + in_doubt
+    return until if from_db(begun) <= now < until else None
+
+
+def next_look(store: Store, in_doubt: timedelta, now: datetime) -> datetime | None:
+    """When the drafts job should run again to look for a create in doubt."""
+    ends = [
+        doubt_ends(store, prepared(store, entry)[1], in_doubt, now)
+        for entry in store.pending_outbox(TARGET)
+    ]
+    return min((end for end in ends if end is not None), default=None)
 
 
 def rekeyed(raw: bytes, key: str) -> bytes:

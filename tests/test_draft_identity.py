@@ -21,6 +21,7 @@ from support.google_emulator import GoogleEmulator, HeldRequests
 from pursuit.connectors.base import KEY_HEADER
 from pursuit.connectors.gmail import GmailMailbox
 from pursuit.connectors.imap import ImapMailbox
+from pursuit.daemon.drafts import next_look
 from pursuit.daemon.store import Store
 
 
@@ -234,6 +235,14 @@ def test_a_draft_create_in_flight_when_pursuit_dies_is_waited_for_not_made_twice
     result = p.run("run", "--once")
     assert result.code == 0 and "may still land" in result.err, str(result)
     assert emu.drafts == {}
+    # The service runs the drafts job again when the window ends, not an hour later.
+    store = Store.open(p.database, busy_timeout=5)
+    try:
+        now = datetime.now(UTC)
+        again = next_look(store, GmailMailbox.in_doubt, now)
+    finally:
+        store.close()
+    assert again is not None and now < again <= now + GmailMailbox.in_doubt
 
     held.release()  # Google carries out the first attempt; its answer is lost
     result = p.run("run", "--once")
