@@ -28,6 +28,8 @@ NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=read-only
 ReadWritePaths=-{home}/.local/share/pursuit -{home}/.config/pursuit
+# A password_command runs in here: `pass` needs gpg-agent already running (gpg-agent.socket),
+# `secret-tool` the session bus and an unlocked keyring (see docs/SERVICE.md).
 PrivateTmp=yes
 PrivateMounts=yes
 PrivateDevices=yes
