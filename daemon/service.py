@@ -52,7 +52,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from pursuit.daemon.app import App
-from pursuit.daemon.errors import ConfigError, PursuitError, Stopped, UserError
+from pursuit.daemon.errors import ConfigError, PursuitError, Stopped, StoreError, UserError
 from pursuit.daemon.jobs import Job, Outcome, run_job
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ class Worker:
     def __init__(
         self,
         name: str,
-        make_app: Callable[[], App],
+        make_app: Callable[[Worker], App],
         done: Callable[[Slot, Outcome | None], None],
     ) -> None:
         self.name = name
@@ -204,13 +204,26 @@ class Worker:
         self._asks: queue.SimpleQueue[Slot | None] = queue.SimpleQueue()
         #: Whether the last run's mail server refused the login or could not be reached.
         self.mail_refused = False
+        #: When the run under way began or last showed progress (a batch); None when idle.
+        self.progressed: float | None = None
         self._thread = threading.Thread(
             target=self._serve, args=(make_app,), name=f"pursuit-{name}", daemon=True
         )
         self._thread.start()
 
     def run(self, slot: Slot) -> None:
+        self.progressed = time.monotonic()
         self._asks.put(slot)
+
+    def beat(self) -> None:
+        """The run under way made progress (called between batches)."""
+        if self.progressed is not None:
+            self.progressed = time.monotonic()
+
+    def stalled(self, limit: float) -> bool:
+        """True when the run under way showed no progress for `limit` seconds."""
+        progressed = self.progressed
+        return progressed is not None and time.monotonic() - progressed > limit
 
     def retire(self) -> None:
         """End the thread after its current run, closing its app."""
@@ -220,8 +233,8 @@ class Worker:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def _serve(self, make_app: Callable[[], App]) -> None:
-        app = make_app()
+    def _serve(self, make_app: Callable[[Worker], App]) -> None:
+        app = make_app(self)
         try:
             while (slot := self._asks.get()) is not None:
                 outcome: Outcome | None = None
@@ -234,6 +247,7 @@ class Worker:
                     log.exception("job %s crashed", self.name)
                     outcome = Outcome(self.name, error=f"{type(exc).__name__}: {exc}")
                 self.mail_refused = app._mail_refused
+                self.progressed = None
                 self._done(slot, outcome)
         finally:
             try:
@@ -383,7 +397,17 @@ class Service:
             noticed.append(f"the wall clock jumped {way} {_span(abs(stepped))}")
         if noticed:
             log.warning("%s; planning the jobs again from now", " and ".join(noticed))
+            if stepped < 0:
+                self._move_feed_polls(stepped)
             self._replan()
+
+    def _move_feed_polls(self, seconds: float) -> None:
+        """Each feed's next poll is stored as an instant, planned on a clock that was
+        `-seconds` ahead: moved back as much, or no feed would be polled for as long."""
+        try:
+            self.app.store.move_feed_polls(seconds, after=self.app.now())
+        except StoreError as exc:  # a full disk: the polls come when the clock catches up
+            log.warning("the feeds' next polls stay as they were: %s", exc)
 
     def _replan(self) -> None:
         """Each job at the sooner of its place in the timetable and what the store says
@@ -437,7 +461,11 @@ class Service:
     # --- running
 
     def _beat(self) -> None:
-        if self.watchdog is not None:
+        """Progress for the watchdog, unless a source's thread is hung: then systemd
+        restarts the service, as it would for a hung loop."""
+        if self.watchdog is not None and not any(
+            w.stalled(self.watchdog.stall_limit) for w in self._workers.values()
+        ):
             self.watchdog.beat()
 
     def _run_due(self) -> list[tuple[Slot, Outcome | None]]:
@@ -489,10 +517,10 @@ class Service:
         if worker is None:
             loop_app = self.app
 
-            def make_app() -> App:
+            def make_app(worker: Worker) -> App:
                 app = self._worker_app(loop_app)
                 app.stopping = loop_app.stopping
-                app.heartbeat = self._beat
+                app.heartbeat = worker.beat
                 return app
 
             worker = Worker(slot.job.name, make_app, self._source_done)

@@ -2198,6 +2198,15 @@ class Store:
             (etag, last_modified, moved_to, to_db(now), to_db(next_poll), feed_id),
         )
 
+    def move_feed_polls(self, seconds: float, *, after: datetime) -> int:
+        """Move every feed poll planned after `after` by `seconds`: the service's answer
+        to a wall clock that went back (those polls were planned on a clock that was ahead)."""
+        return self._write(
+            "UPDATE feeds SET next_poll = strftime('%Y-%m-%dT%H:%M:%S+00:00', next_poll, ?) "
+            "WHERE next_poll > ?",
+            (f"{seconds:+.0f} seconds", to_db(after)),
+        ).rowcount
+
     def feed_failed(
         self, feed_id: int, *, failures: int, error: str, next_poll: datetime, active: bool
     ) -> None:

@@ -203,6 +203,32 @@ def test_a_wall_clock_step_is_noticed_and_the_jobs_keep_their_schedule(
     service.stop()
 
 
+def test_a_feed_is_polled_on_its_interval_after_the_clock_went_back_a_day(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    """Each feed's next poll is stored as an instant: planned on a clock a day ahead, it
+    would hold the feed for a day had the service not moved it back."""
+    with FeedServer() as feeds:
+        url = feeds.route("/careers.xml", static(rss([("job1", "Network Engineer")])))
+        p = Pursuit(
+            tmp_path,
+            config=(
+                '[feeds]\nnews_search = false\npoll_every = "1s"\n'
+                '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+                f'feeds = [{{ url = "{url}", kind = "careers" }}]\n'
+            ),
+        )
+        clock = WallClock(tmp_path, datetime(2026, 12, 2, 10, 0, tzinfo=ZoneInfo("Europe/Paris")))
+        service = Service(p, clock.env())
+        services.append(service)
+        service.wait_for(lambda: len(feeds.requests) >= 1, "the feed polled")
+        clock.step(timedelta(days=-1))
+        service.wait_for(lambda: "the wall clock jumped back" in service.output, "the step")
+        polled = len(feeds.requests)
+        service.wait_for(lambda: len(feeds.requests) > polled, "the feed polled on")
+        service.stop()
+
+
 def test_a_suspended_service_runs_what_fell_due_as_soon_as_it_wakes(
     tmp_path: Path, services: list[Service]
 ) -> None:
