@@ -24,6 +24,8 @@ import pytest
 from support.cli import Pursuit, pursuit_command
 from support.clock import WallClock
 from support.feed_server import FeedServer, Reply, Request, static
+from support.google_emulator import GoogleEmulator
+from support.mail import raw_mail
 from support.tmpfs import small_disk
 from support.world import rss
 
@@ -290,6 +292,42 @@ def test_an_interview_reaches_the_calendar_file_while_a_feed_is_still_answering(
         service.wait_for(lambda: "ran feeds" in service.output, "the feed's answer stored")
         service.stop()
     assert "Network Engineer" in p.ok("status") + p.ok("export", "--format", "json")
+
+
+def test_an_interview_reaches_the_calendar_file_while_the_first_mail_sync_is_held(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    """A first sync of a big mailbox takes minutes: the local work goes on beside it."""
+    with GoogleEmulator(user_email="me@example.com") as emu:
+        when = datetime.now(UTC) - timedelta(days=2)
+        emu.add_message(raw_mail("Jane <jane@acme.com>", "me@example.com", "Hi", when, "m1@acme"))
+        token = tmp_path / "token" / "google.json"
+        token.parent.mkdir(mode=0o700)
+        emu.write_authorized_user_file(str(token))
+        p = Pursuit(
+            tmp_path,
+            config=(
+                '[calendar]\nkind = "ics"\n[feeds]\nnews_search = false\n'
+                f'[google]\ncredentials_file = "{token}"\n'
+                f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
+                '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+            ),
+        )
+        p.ok("interview", "add", "acme", "--at", "yesterday 10:00", "--with", "jane@acme.com")
+        listing = emu.hold("messages.list")
+        service = Service(p)
+        services.append(service)
+        try:
+            assert listing.wait_arrived(), service.output
+            service.wait_for(
+                lambda: p.ics.exists() and "jane@acme.com" in p.ics.read_text(),
+                "the interview in the calendar file",
+            )
+            assert listing.committed == 0, "the mail sync was already over"
+        finally:
+            listing.release(wait=False)
+        service.wait_for(lambda: "ran mail (1)" in service.output, "the first sync over")
+        service.stop()
 
 
 # --- a full disk stops a job, never the service
