@@ -24,6 +24,8 @@ from pursuit.connectors.imap import ImapMailbox
 from pursuit.daemon.drafts import next_look
 from pursuit.daemon.store import Store
 
+pytestmark = pytest.mark.reliability
+
 
 def test_another_install_is_recorded_once_per_account_and_id(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "pursuit.sqlite3")
