@@ -13,9 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import feedparser
-from feedparser.encodings import convert_to_utf8
-
 from pursuit.connectors.feeds.model import FeedItem, Problem, item_key, keep_newest
 from pursuit.connectors.feeds.text import (
     SUMMARY_MAX,
@@ -38,6 +35,8 @@ def _as_parser_reads(data: bytes, content_type: str) -> tuple[bytes, str]:
     """The document as feedparser's XML parser will read it (UTF-8), and the
     encoding found ('' for none). The guards look at what the parser sees,
     whatever encoding (UTF-16, UTF-32, a declared charset) the bytes came in."""
+    from feedparser.encodings import convert_to_utf8
+
     result: dict[str, Any] = {}
     try:
         converted = convert_to_utf8({"content-type": content_type}, data, result)
@@ -125,7 +124,17 @@ def looks_like_html(data: bytes) -> bool:
     )
 
 
-_MINOR_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+def _feedparser() -> Any:
+    """feedparser, imported when the first answer is parsed: a poll's first requests
+    are on their way meanwhile (it takes as long to import as the parsing of 15 feeds)."""
+    import feedparser
+
+    return feedparser
+
+
+def _minor_bozo() -> tuple[type[Exception], ...]:
+    feedparser = _feedparser()
+    return (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
 @dataclass
@@ -137,7 +146,7 @@ class _Parsed:
 
 def _parse(data: bytes, content_type: str, base: str) -> Any:
     try:
-        return feedparser.parse(
+        return _feedparser().parse(
             io.BytesIO(data),
             response_headers={"content-type": content_type, "content-location": base},
         )
@@ -178,7 +187,7 @@ def parse_feed(
     entries: list[Any] = list(doc.get("entries") or [])
     version = doc.get("version") or ""
     exc = doc.get("bozo_exception") if doc.get("bozo") else None
-    serious = exc is not None and not isinstance(exc, _MINOR_BOZO)
+    serious = exc is not None and not isinstance(exc, _minor_bozo())
     if not version and not entries:
         if not data.strip():
             raise Problem("not a feed (the response is empty)")
