@@ -1017,6 +1017,10 @@ def run(state: Context, once: bool) -> None:
     from pursuit.daemon.runlock import SERVICE, RunLock, once_wait
 
     # A database that cannot be written, or is damaged, is said so before any lock is taken.
+    if not once:  # the service waits out a full disk, saying so once
+        from pursuit.daemon.service import wait_for_room
+
+        wait_for_room(lambda: state.app.store, state.app.settings.database.parent)
     state.app.store.require_writable()
     state.app.store.check_intact()
     # The service holds the data directory's run lock for as long as it runs;
@@ -1030,9 +1034,13 @@ def _run_locked(state: Context, once: bool) -> None:
     from pursuit.daemon.jobs import run_jobs
 
     app = state.writable_app
-    actions.rebuild_lost_calendar_file(app.store, app.settings, app.now())
     if not once:
-        from pursuit.daemon.service import Service
+        from pursuit.daemon.service import Service, wait_for_room
+
+        wait_for_room(
+            lambda: actions.rebuild_lost_calendar_file(app.store, app.settings, app.now()),
+            app.settings.database.parent,
+        )
 
         service = Service(app, load_app=lambda: App(load_settings(state.config)))
         try:
@@ -1040,6 +1048,7 @@ def _run_locked(state: Context, once: bool) -> None:
         finally:
             state._app = service.app  # the app of the last config loaded: closed at exit
         return
+    actions.rebuild_lost_calendar_file(app.store, app.settings, app.now())
     failures = run_jobs(app.store, app.jobs(), app.now())  # each failure is logged with its fix
     pending = actions.pending_duties(app.store)
     click.echo(f"pursuit: {len(pending)} pending duties; calendar: {_calendar_where(app)}")

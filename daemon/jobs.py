@@ -301,9 +301,9 @@ def run_job(store: Store, job: Job, now: datetime) -> Outcome | None:
         raise
     except PursuitError as exc:
         log.error("job %s failed: %s", job.name, exc)
-        return _failed(store, job, now, str(exc), exc.mended_by, disk_full=_is_disk_full(exc))
+        return _failed(store, job, now, str(exc), exc.mended_by, disk_full=is_disk_full(exc))
     except Exception as exc:  # a bug in one job must not stop the others
-        if _is_disk_full(exc):
+        if is_disk_full(exc):
             log.error("job %s failed: %s", job.name, exc)
             return _failed(store, job, now, str(exc), None, disk_full=True)
         log.exception("job %s crashed", job.name)
@@ -316,7 +316,7 @@ def run_job(store: Store, job: Job, now: datetime) -> Outcome | None:
     return Outcome(job.name, result=result)
 
 
-def _is_disk_full(exc: BaseException | None) -> bool:
+def is_disk_full(exc: BaseException | None) -> bool:
     """True when `exc`, or what caused it (a calendar file that could not be written),
     is a full disk."""
     while exc is not None:

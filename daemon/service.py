@@ -49,13 +49,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import ConfigError, PursuitError, Stopped, StoreError, UserError
-from pursuit.daemon.jobs import Job, Outcome, run_job
+from pursuit.daemon.jobs import Job, Outcome, is_disk_full, run_job
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: The loop wakes at least this often: a change typed by the user is planned within
 #: it, and a clock that jumped (a laptop resumed) is noticed.
@@ -422,10 +426,7 @@ class Service:
     # --- a full disk
 
     def _room(self) -> int:
-        try:
-            return shutil.disk_usage(self.app.settings.database.parent).free
-        except OSError:
-            return 0
+        return free_space(self.app.settings.database.parent)
 
     def _disk_filled(self, outcome: Outcome) -> None:
         if self._disk_full_at is not None:
@@ -439,17 +440,14 @@ class Service:
         notify(f"STATUS=waiting for room on the disk: {outcome.error}")
 
     def _waiting_for_room(self) -> bool:
-        """True while the disk stays full: no job is started. Once some room is freed
-        (a megabyte, or a twentieth of a small disk), every job is due again."""
+        """True while the disk stays full: no job is started. Once some room is freed,
+        every job is due again."""
         if self._disk_full_at is None:
             return False
-        try:
-            usage = shutil.disk_usage(self.app.settings.database.parent)
-        except OSError:
+        free = room_again(self.app.settings.database.parent, self._disk_full_at)
+        if free is None:
             return True
-        if usage.free < self._disk_full_at + min(ROOM_AGAIN, usage.total // 20):
-            return True
-        log.warning("there is room on the disk again (%s free); the jobs go on", _bytes(usage.free))
+        log.warning("there is room on the disk again (%s free); the jobs go on", _bytes(free))
         self._disk_full_at = None
         now = self._monotonic()
         for slot in self.slots:
@@ -671,7 +669,7 @@ class Service:
     def serve(self) -> None:
         self._install_signals()
         self.app.heartbeat = self._beat
-        self.app.sync_config()
+        wait_for_room(self.app.sync_config, self.app.settings.database.parent)
         self.slots = self._timetable()
         self._clocks = self._read_clocks()
         self._changed_elsewhere()
@@ -722,6 +720,54 @@ class Service:
 
 #: Free space that must come back before a full disk counts as having room again.
 ROOM_AGAIN = 1024 * 1024
+
+
+def free_space(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def room_again(folder: Path, full_at: int) -> int | None:
+    """The free bytes once some room was freed since the disk filled with `full_at`
+    free (a megabyte, or a twentieth of a small disk); None while it stays full."""
+    try:
+        usage = shutil.disk_usage(folder)
+    except OSError:
+        return None
+    if usage.free < full_at + min(ROOM_AGAIN, usage.total // 20):
+        return None
+    return usage.free
+
+
+def wait_for_room(attempt: Callable[[], T], folder: Path) -> T:
+    """`attempt()` at the service's start, waiting out a full disk: said once, tried
+    again once there is room. systemd hears the service started, and its watchdog is
+    fed, meanwhile (a running service waits in its loop instead)."""
+    said = False
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            full_at = free_space(folder)
+            if not said:
+                log.debug("starting: %s", exc)
+                log.error(
+                    "%s: the disk is full; the service waits, and starts once there is room "
+                    "(nothing is lost)",
+                    folder,
+                )
+                notify("READY=1\nSTATUS=waiting for room on the disk")
+                said = True
+        interval = watchdog_interval()
+        while (free := room_again(folder, full_at)) is None:
+            if interval:
+                notify("WATCHDOG=1")
+            time.sleep(min(interval or 1.0, 1.0))
+        log.warning("there is room on the disk again (%s free); starting", _bytes(free))
 
 
 def _span(seconds: float) -> str:

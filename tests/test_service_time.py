@@ -374,3 +374,21 @@ def stored_items(p: Pursuit) -> int:
         return -1
     finally:
         db.close()
+
+
+def test_a_service_started_on_a_full_disk_waits_and_starts_once_there_is_room(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    p = Pursuit(tmp_path, config=EVERY_SECOND + "[feeds]\nnews_search = false\n")
+    with small_disk(p.data_home, "3m") as disk:
+        p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+        disk.fill(0)
+        service = Service(p)
+        services.append(service)
+        waits = "the service waits, and starts once there is room"
+        service.wait_for(lambda: waits in service.output, "the full disk said")
+        assert f"{p.database.parent}: the disk is full" in service.output
+        disk.unfill()
+        service.wait_for_rounds(2)
+        service.stop()
+        assert service.output.count(waits) == 1, service.output
