@@ -123,8 +123,8 @@ def _emptied_sources(app: App) -> list[Check]:
             found.append(
                 Check(
                     held.source,
-                    f"came back without any of its {held.count} upcoming interviews on "
-                    f"{since}; they are {state}",
+                    f"returned none of its {held.count} upcoming interviews since {since} "
+                    f"(emptied, deleted, or out of the config); they are {state}",
                     None
                     if held.confirmed
                     else "if the calendar was replaced, renamed or is failing, fix [calendar] "

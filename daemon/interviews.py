@@ -89,6 +89,7 @@ def sync_interviews(
             _hold(store, name, len(before), now)
             continue
         found += read
+    _calendars_gone(store, calendars, now)
     if failed:  # the job fails, naming each calendar; what it held stays
         source = failed[0][1].source
         raise SourceError(source, "; ".join(f"{c}: {e.detail}" for c, e in failed))
@@ -141,14 +142,38 @@ def _check_emptied(
     raise _Emptied
 
 
-def _hold(store: Store, name: str, count: int, now: datetime) -> None:
+def _calendars_gone(store: Store, listed: Collection[str], now: datetime) -> None:
+    """Calendars read before and no longer listed (deleted, or taken out of the config):
+    their upcoming interviews are held as an emptied calendar's are, until the user
+    confirms they are gone (then cancelled here) or they are past."""
+    for name in store.cursor_names("calendar:"):
+        calendar_id = name.removeprefix("calendar:")
+        if calendar_id in listed:
+            continue
+        before = upcoming(store, calendar_id, now)
+        held = store.emptied(name)
+        if before and held is not None and held.confirmed:
+            for interview_id in sorted(before):
+                store.cancel_interview(interview_id)
+            log.warning("%s: %d interviews cancelled, as the user confirmed", name, len(before))
+        if not before or (held is not None and held.confirmed):
+            if held is not None:
+                store.release_emptied(name, now=now)
+            continue
+        _hold(store, name, len(before), now, "is no longer read (deleted, or out of the config)")
+
+
+def _hold(
+    store: Store, name: str, count: int, now: datetime, what: str = "came back empty"
+) -> None:
     held = store.hold_emptied(name, count, now=now)
     say = log.warning if held.since == now else log.info  # once in the journal, then quietly
     say(
-        "%s came back without any of its %d upcoming interviews: they are kept, not "
-        "cancelled. If they are really gone, run `pursuit interview confirm-gone`; if the "
-        "calendar was replaced or renamed, fix [calendar] in the config (see `pursuit doctor`)",
+        "%s %s: its %d upcoming interviews are kept, not cancelled. If they are really "
+        "gone, run `pursuit interview confirm-gone`; if the calendar was replaced or "
+        "renamed, fix the config (see `pursuit doctor`)",
         name,
+        what,
         count,
     )
 

@@ -2502,6 +2502,14 @@ class Store:
         found = [self.emptied(str(r[0]).removeprefix(EMPTIED)) for r in rows]
         return [held for held in found if held is not None]
 
+    def cursor_names(self, prefix: str) -> list[str]:
+        """The sources whose cursors start with `prefix` (the calendars read before)."""
+        rows = self._db.execute(
+            "SELECT source FROM cursors WHERE source LIKE ? ESCAPE '\\' ORDER BY source",
+            (_like_prefix(prefix),),
+        )
+        return [str(r[0]) for r in rows]
+
     def emptied(self, source: str) -> EmptiedSource | None:
         value = self.cursor(EMPTIED + source)
         if value is None:

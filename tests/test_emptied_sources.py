@@ -105,12 +105,12 @@ def test_a_google_calendar_emptied_keeps_its_interviews_until_the_user_confirms(
     for n in (1, 2, 3):
         emu.cancel_event("primary", f"interview{n}")  # the calendar emptied at once
     run = p.run("run", "--once")
-    assert "calendar:primary came back without any of its 3 upcoming interviews" in run.err
+    assert "calendar:primary came back empty: its 3 upcoming interviews are kept" in run.err
     assert live(p) == before  # nothing cancelled, and so no duty and no event dropped
     assert pending(p) == duties
     assert pursuits_events(emu) == events
     doctor = p.run("doctor", "--no-probe").out
-    assert "calendar:primary: came back without any of its 3 upcoming interviews" in doctor
+    assert "calendar:primary: returned none of its 3 upcoming interviews" in doctor
     assert "`pursuit interview confirm-gone primary`" in doctor
     assert "Warning: calendar:primary came back empty" in p.ok("status")
     p.ok("run", "--once")  # asked again each round, never cancelled by waiting
@@ -210,7 +210,7 @@ def dav_user(root: Path, radicale: RadicaleServer) -> Pursuit:
     )
 
 
-def test_a_radicale_calendar_deleted_and_made_again_empty_keeps_its_interviews(
+def test_a_radicale_calendar_deleted_keeps_its_interviews_until_the_user_confirms(
     tmp_path: Path, radicale: RadicaleServer
 ) -> None:
     calendar = personal(radicale, make=True)
@@ -221,17 +221,35 @@ def test_a_radicale_calendar_deleted_and_made_again_empty_keeps_its_interviews(
     before = live(p)
     assert len(before) == 2
     calendar.delete()  # the user deleted the calendar (a phone's sync did it for them)
-    p.ok("run", "--once")
-    assert live(p) == before
-    personal(radicale, make=True)  # and it came back empty under the same name
     run = p.run("run", "--once")
-    assert "came back without any of its 2 upcoming interviews" in run.err
+    assert "is no longer read (deleted, or out of the config): its 2 upcoming" in run.err
     assert live(p) == before
-    doctor = p.run("doctor", "--no-probe").out
-    assert "came back without any of its 2 upcoming interviews" in doctor
+    assert "returned none of its 2 upcoming interviews" in p.run("doctor", "--no-probe").out
+    personal(radicale, make=True)  # and it came back empty under the same name
+    p.ok("run", "--once")
+    assert live(p) == before  # still held: the full listing of the new one holds nothing
+    assert "returned none of its 2 upcoming interviews" in p.run("doctor", "--no-probe").out
     p.ok("interview", "confirm-gone")
     p.ok("run", "--once")
     assert live(p) == []
+    assert "returned none" not in p.run("doctor", "--no-probe").out
+
+
+def test_a_radicale_calendar_deleted_for_good_is_cancelled_once_confirmed(
+    tmp_path: Path, radicale: RadicaleServer
+) -> None:
+    calendar = personal(radicale, make=True)
+    for n in (1, 2):
+        dav_interview(calendar, n)
+    p = dav_user(tmp_path, radicale)
+    p.ok("run", "--once")
+    calendar.delete()
+    p.ok("run", "--once")
+    assert len(live(p)) == 2
+    assert "its 2 interviews will be cancelled" in p.ok("interview", "confirm-gone")
+    p.ok("run", "--once")
+    assert live(p) == []
+    assert "returned none" not in p.run("doctor", "--no-probe").out
 
 
 # ------------------------------------------------------------------- a mail folder
