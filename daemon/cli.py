@@ -866,13 +866,16 @@ def openings(app: App, organization: str | None, new: bool, as_json: bool) -> No
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--no-probe", is_flag=True, help="Do not ask signed-in accounts whether they answer.")
+@click.option("--audit", is_flag=True, help="Compare the mailbox with the log (`pursuit audit`).")
 @reads_data
-def doctor(app: App, as_json: bool, no_probe: bool) -> None:
+def doctor(app: App, as_json: bool, no_probe: bool, audit: bool) -> None:
     """Check the config, the store and each source, and say what to do (exit 1 if needed)."""
     from pursuit.daemon import doctor as checking
     from pursuit.daemon import views
 
     found = checking.examine(app, app.now(), probe=not no_probe)
+    if audit and found.store_read:
+        found.checks.extend(checking.audit_checks(app, app.now()))
     if as_json:
         click.echo(json.dumps(found.record(), indent=2))
     else:

@@ -146,6 +146,52 @@ def _emptied_sources(app: App) -> list[Check]:
     return found
 
 
+#: The messages `doctor --audit` names one by one; `pursuit audit` names them all.
+AUDIT_SHOWN = 20
+
+
+def audit_checks(app: App, now: datetime) -> list[Check]:
+    """`doctor --audit`: the mailbox against the correspondence log (`mail.audit_mail`),
+    each message the log lacks named with its date and sender."""
+    from pursuit.daemon import mail
+
+    account = app.roles.mail
+    if account is None:
+        return [Check("mail audit", "no mailbox is configured: nothing to compare")]
+    try:
+        mailbox = account.mailbox()
+        if app.store.cursor(mailbox.name) is None:
+            return [Check("mail audit", "the first sync has not finished", "`pursuit run --once`")]
+        found = mail.audit_mail(
+            app.store, mailbox, now, lookback=account.lookback, account=account.name
+        )
+    except PursuitError as exc:
+        return [Check("mail audit", f"not done: {exc}", "see the checks above; then again")]
+    tz = app.settings.timezone
+    since = f"{now - account.lookback:%Y-%m-%d}"
+    limit = "" if found.complete else f" (the first {found.read}: `pursuit audit --limit N`)"
+    summary = (
+        f"{found.read} messages with tracked people since {since}{limit}: "
+        f"{found.expected - len(found.missing)} of {found.expected} in the log"
+    )
+    if not found.missing:
+        return [Check("mail audit", summary)]
+    named = [
+        Check(
+            "mail audit",
+            f"not in the log: {m.date.astimezone(tz):%Y-%m-%d %H:%M} from "
+            f"{mail.printable(m.sender.email if m.sender else 'unknown sender')} "
+            f"{mail.printable(m.message_id)}",
+        )
+        for m in found.missing[:AUDIT_SHOWN]
+    ]
+    more = len(found.missing) - len(named)
+    fix = "`pursuit audit --fix` logs them as a sync would" + (
+        f" (`pursuit audit` names the {more} more)" if more else ""
+    )
+    return [*named, Check("mail audit", f"{summary}; {len(found.missing)} missing", fix)]
+
+
 def checks(app: App, now: datetime, *, probe: bool = True) -> list[Check]:
     """Everything the doctor looks at, in order. `probe` asks each signed-in account
     whether it answers (one cheap call)."""

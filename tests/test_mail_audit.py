@@ -75,10 +75,18 @@ def test_gmail_a_message_lost_from_the_log_is_named_and_fixed(
     sent = (WHEN + timedelta(hours=1)).astimezone(ZoneInfo(p.timezone))
     assert f"{sent:%Y-%m-%d %H:%M}  raj@acme.com" in gap.out
     assert "`pursuit audit --fix`" in gap.out
+    doctor = p.run("doctor", "--no-probe", "--audit")
+    assert doctor.code == 1
+    assert f"mail audit: not in the log: {sent:%Y-%m-%d %H:%M} from raj@acme.com <2@acme.com>" in (
+        doctor.out
+    )
+    assert "2 of 3 in the log; 1 missing" in doctor.out
+    assert "-> `pursuit audit --fix` logs them" in doctor.out
     [missing] = json.loads(p.run("audit", "--json").out)["missing"]
     assert (missing["message_id"], missing["from"]) == ("<2@acme.com>", "raj@acme.com")
     assert "Logged 1 of them" in p.ok("audit", "--fix")
     assert "Nothing missing." in p.ok("audit")
+    assert "3 of 3 in the log" in p.ok("doctor", "--no-probe", "--audit")
     assert sorted(m["subject"] for m in p.export()["correspondence"]) == [
         "Next steps",
         "Thanks",
