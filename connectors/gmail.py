@@ -9,7 +9,8 @@ nothing changed. Mail is only ever sent to the user.
 Quota (https://developers.google.com/gmail/api/reference/quota): documented as
 250 units per user per second, 15,000 per minute, or 6,000 per minute depending
 on the page. A `QuotaPacer` starts at 250 per second and learns the real limit
-from the first rate-limit answers, honouring Retry-After; a batch's refused
+from the first rate-limit answers, waiting as long as they say (Retry-After, or
+the time in the message, where Gmail often says it alone); a batch's refused
 parts are retried once the pacer allows, never failing the sync. Pacing matters
 because the client's own retries of a 429 ignore Retry-After (they sleep
 random()·2^n seconds), so a sync that hit the limit would stall.
@@ -113,8 +114,10 @@ class QuotaPacer:
       counting it), plus `margin`. Dating from the return alone would idle a
       round trip every window; dating from the sending alone would be wrong
       whenever the server was slow to count;
-    * on a rate-limit answer (`rate_limited`) it waits for Retry-After. A
-      Retry-After longer than two windows means a per-minute limit: the units
+    * on a rate-limit answer (`rate_limited`) it waits as long as the server
+      says (when it says nothing, twice as long at each refusal in a row, and
+      the third in a row is taken for a per-minute limit). A wait
+      longer than two windows means a per-minute limit: the units
       it sent in the last minute become it. A short one means the server
       counted two spends closer together than the pacer did: first the trust
       halves (down to none), then the margin widens, and once it is wide the
