@@ -20,7 +20,7 @@ from support.cli import Pursuit, duties_by
 from support.dovecot import PASSWORD, USER, Dovecot
 from support.radicale_server import PASSWORD as DAV_PASSWORD
 from support.radicale_server import USER as DAV_USER
-from support.radicale_server import RadicaleServer, running
+from support.radicale_server import RadicaleServer, pursuit_events, running
 
 from pursuit.connectors.caldav import CaldavCalendar
 from pursuit.daemon.app import App
@@ -104,7 +104,7 @@ def drafts(dovecot: Dovecot) -> list[EmailMessage]:
 def test_a_run_on_imap_and_caldav_logs_finds_drafts_and_writes_once(
     tmp_path: Path, dovecot: Dovecot, radicale: RadicaleServer
 ) -> None:
-    pursuits = the_week(dovecot, radicale)
+    the_week(dovecot, radicale)
     p = Pursuit(tmp_path, config=config(dovecot, radicale))
     p.ok("run", "--once")
     data = p.export()
@@ -121,7 +121,7 @@ def test_a_run_on_imap_and_caldav_logs_finds_drafts_and_writes_once(
     assert draft["To"] == "Jane Doe <jane@acme.com>"
     assert "Network Engineer" in str(draft["Subject"])
 
-    summaries = sorted(e.summary for e in pursuits.events().values())
+    summaries = sorted(e.summary for e in pursuit_events(radicale).values())
     assert summaries == [
         "Follow up with Jane Doe (Acme Networks)",
         "Follow up with Raj Patel (Acme Networks)",
@@ -135,13 +135,13 @@ def test_a_run_on_imap_and_caldav_logs_finds_drafts_and_writes_once(
     assert len(again["interviews"]) == 1
     assert len(again["correspondence"]) == 2
     assert len(drafts(dovecot)) == 1
-    assert sorted(e.summary for e in pursuits.events().values()) == summaries
+    assert sorted(e.summary for e in pursuit_events(radicale).values()) == summaries
 
 
 def test_a_wrong_imap_password_is_one_line_naming_the_server_and_the_rest_runs(
     tmp_path: Path, dovecot: Dovecot, radicale: RadicaleServer
 ) -> None:
-    pursuits = the_week(dovecot, radicale)
+    the_week(dovecot, radicale)
     p = Pursuit(tmp_path, config=config(dovecot, radicale, imap_password="wrong"))
     result = p.run("run", "--once")
     assert result.code == 1 and "Traceback" not in result.err
@@ -151,7 +151,7 @@ def test_a_wrong_imap_password_is_one_line_naming_the_server_and_the_rest_runs(
     assert "1 job failed (mail)" in result.err
     # the interview was found on CalDAV and its events written all the same
     assert len(p.export()["interviews"]) == 1
-    assert len(pursuits.events()) == 3
+    assert len(pursuit_events(radicale)) == 3
     # the drafts wait for the same server: doctor says so, not "start the service"
     doctor = p.run("doctor", "--no-probe")
     assert doctor.code == 1, str(doctor)

@@ -36,7 +36,7 @@ from support.google_emulator import GoogleEmulator, _Fault
 from support.mail import raw_mail
 from support.radicale_server import PASSWORD as DAV_PASSWORD
 from support.radicale_server import USER as DAV_USER
-from support.radicale_server import RadicaleServer
+from support.radicale_server import RadicaleServer, pursuit_events
 
 ME = "me@example.test"
 PURSUIT_CALENDAR = "Job search (pursuit)"
@@ -530,8 +530,7 @@ class MailState:
     @staticmethod
     def of_calendar(radicale: RadicaleServer) -> list[tuple[str, str]]:
         """(summary, start) of each event on pursuit's calendar."""
-        calendar = CaldavCalendar(radicale.url, username=DAV_USER, password=lambda: DAV_PASSWORD)
-        return sorted((e.summary, e.start.isoformat()) for e in calendar.events().values())
+        return sorted((e.summary, e.start.isoformat()) for e in pursuit_events(radicale).values())
 
     @staticmethod
     def of(dovecot: Dovecot, radicale: RadicaleServer) -> MailState:

@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import icalendar
 import pytest
+
+from pursuit.connectors.base import CalendarEvent
+from pursuit.connectors.caldav import CALENDAR_SLUG
+from pursuit.connectors.ical import from_vevent
 
 USER = "me"
 PASSWORD = "secret"
@@ -135,6 +140,18 @@ def running(tmp_path: Path, *, max_events: int | None = None) -> Iterator[Radica
         yield server
     finally:
         server.stop()
+
+
+def pursuit_events(server: RadicaleServer) -> dict[str, CalendarEvent]:
+    """The events on pursuit's calendar as a calendar app shows them, by UID: every one
+    pursuit wrote, whichever install wrote it (`CaldavCalendar.events()` gives one
+    install's own alone)."""
+    folder = server.storage / "collection-root" / USER / CALENDAR_SLUG
+    found: dict[str, CalendarEvent] = {}
+    for resource in sorted(folder.glob("*.ics")):
+        for vevent in icalendar.Calendar.from_ical(resource.read_bytes()).walk("VEVENT"):
+            found[str(vevent["UID"])] = from_vevent(vevent)
+    return found
 
 
 def hook_requests(server: RadicaleServer, hook: Callable[[str, str, str], bool]) -> None:
