@@ -73,8 +73,10 @@ class _Formatter(logging.Formatter):
         return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
-        # a traceback keeps its lines, not an escape a server put in an exception's text
-        text = redact(clean(super().format(record), multiline=True))
+        # a traceback keeps its lines, not an escape (nor a megabyte) a server put in an
+        # exception's text
+        lines = clean(super().format(record), multiline=True).split("\n")
+        text = redact("\n".join(line[:MESSAGE_LIMIT] for line in lines))
         if self.journal:
             priority = next((p for level, p in _PRIORITY if record.levelno <= level), 2)
             return f"<{priority}>{text}"

@@ -9,6 +9,7 @@ real files, real shell commands and real servers on 127.0.0.1.
 from __future__ import annotations
 
 import http.server
+import io
 import logging
 import os
 import socket
@@ -27,6 +28,7 @@ from pursuit.connectors.eml import EmlFolder
 from pursuit.connectors.secrets import command_secret
 from pursuit.daemon.errors import AuthError, DamagedDatabase, StoreError
 from pursuit.daemon.jobs import Job, run_job
+from pursuit.daemon.logs import setup_logging
 from pursuit.daemon.store import MIGRATIONS, Store
 
 pytestmark = pytest.mark.reliability
@@ -507,3 +509,24 @@ def test_a_unit_is_installed_without_writing_through_a_link(tmp_path: Path) -> N
     unit = units / "pursuit@.service"
     assert "ExecStart=" in unit.read_text() and not unit.is_symlink()
     assert unit.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_log_line_is_one_clean_bounded_line_and_a_traceback_has_no_escape() -> None:
+    root, ours = logging.getLogger(), logging.getLogger("pursuit")
+    saved = (root.handlers[:], root.level, ours.level)
+    stream = io.StringIO()
+    setup_logging(0, stream)
+    try:
+        try:
+            raise RuntimeError(HOSTILE_WORDS * 3)
+        except RuntimeError:
+            ours.getChild("edges").exception("job %s crashed", "feeds\r\n09:00:00 ERROR forged")
+    finally:  # the test process's logging as it was
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        ours.setLevel(saved[2])
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith(" ERROR pursuit.edges: job feeds 09:00:00 ERROR forged crashed")
+    assert lines[1] == "Traceback (most recent call last):"
+    assert not any(bad in stream.getvalue() for bad in UNSAFE_SEEN if bad != "\r")
+    assert max(len(line) for line in lines) <= 4000
