@@ -8,6 +8,10 @@ subprocess the test starts (support.cli.Pursuit) to the same instant through
 `frozen_time/sitecustomize.py` (a `pursuit` run in the test process travels there
 with time-machine: `split`). The clock keeps ticking from there, so waits and
 timeouts behave as usual; only the calendar date is fixed.
+
+`WallClock` starts a `pursuit` subprocess at a chosen instant and steps its wall clock
+while it runs (the running service against DST, NTP steps and suspends), its
+monotonic clock left real.
 """
 
 from __future__ import annotations
