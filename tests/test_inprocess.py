@@ -54,7 +54,7 @@ def seen(result: Result, p: Pursuit) -> tuple[int, str, str]:
 
     def clean(text: str) -> str:
         text = text.replace(str(p.root), "ROOT")
-        text = re.sub(r"(?m)^(UID|DTSTAMP):.*$", r"\1:...", text)
+        text = re.sub(r"(?m)^(UID|DTSTAMP|X-PURSUIT-INSTALL):.*$", r"\1:...", text)
         return re.sub(r"\d\d:\d\d:\d\d(\.\d+)?", "hh:mm:ss", text)
 
     return result.code, clean(result.out), clean(result.err)
