@@ -1096,7 +1096,11 @@ def summary(state: Context, preview: bool, html_file: str | None, send: bool) ->
     week = weekly.Week.of(now, app.settings.timezone)
     sent = weekly.sent_at(app.store, week)
     if sent is None:
+        missed = [w for w in weekly.owed_weeks(app.store, app.settings, now) if w != week]
         app.send_summary(now, force=True)
+        for earlier in missed:
+            if weekly.sent_at(app.store, earlier) is not None:
+                click.echo(f"The summary of {earlier.label}, missed at its hour, went too, late.")
         sent = weekly.sent_at(app.store, week)
         if sent is None:
             raise PursuitError(f"the summary of {week.label} was not sent; see the log above")

@@ -14,7 +14,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from support import clock as test_clock
 from support.app import PARIS, Clock, make_settings
+from support.cli import Pursuit
 from support.summary import SUNDAY_6PM
 
 from pursuit.connectors.memory import MemorySender
@@ -266,3 +268,15 @@ def test_a_week_lost_to_a_failing_summary_job_says_so(user: App, clock: Clock) -
         "the summary of 2026-W49 was never sent: the summary job failed (summary template "
         "summary.txt: oops) from its hour (Sun 06 Dec 18:00) to Thu 10 Dec 00:00"
     ) in doctor.render(doctor.checks(user, clock.now, probe=False))
+
+
+def test_summary_send_on_monday_says_last_weeks_went_too(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path, config='[summary]\nto = "sam@example.test"\n')
+    p.ok("run", "--once", env=test_clock.at(SUNDAY_6PM - timedelta(hours=1)))
+    said = p.ok("summary", "--send", env=test_clock.at(MONDAY_9AM))
+    assert "The summary of 2026-W49, missed at its hour, went too, late." in said
+    folder = p.data_home / "pursuit" / "outbox"
+    assert sorted(f.name for f in folder.iterdir()) == [
+        "summary-2026-W49.eml",
+        "summary-2026-W50.eml",
+    ]
