@@ -562,7 +562,9 @@ def owed_weeks(store: Store, settings: Settings, now: datetime) -> list[Week]:
 
 def waiting(store: Store, settings: Settings, now: datetime) -> bool:
     """True when the summary job has something to do now (the store alone says)."""
-    return bool(store.pending_outbox(TARGET)) or bool(owed_weeks(store, settings, now))
+    if store.pending_outbox(TARGET):
+        return True
+    return settings.summary.enabled and bool(owed_weeks(store, settings, now))
 
 
 def queue_summary(
@@ -612,7 +614,9 @@ def queue_summaries(
     late, unless a send of it is in doubt. Returns how many were queued."""
     tz = settings.timezone
     queued = 0
-    for week in owed_weeks(store, settings, now):
+    # A summary turned off owes no week: `summary --send` then sends this week's alone.
+    owed = owed_weeks(store, settings, now) if settings.summary.enabled else []
+    for week in owed:
         until = week.late_until(settings.summary)
         if now < until:
             queued += _enqueue(store, settings, now, week, to)

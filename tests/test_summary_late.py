@@ -280,3 +280,12 @@ def test_summary_send_on_monday_says_last_weeks_went_too(tmp_path: Path) -> None
         "summary-2026-W49.eml",
         "summary-2026-W50.eml",
     ]
+
+
+def test_a_summary_turned_off_owes_no_week(tmp_path: Path, clock: Clock) -> None:
+    app = App(make_settings(tmp_path, summary={"to": USER, "enabled": False}), clock=clock)
+    rounds(app, clock, MONDAY_9AM)  # no summary job: W49 went by
+    assert app.send_summary(MONDAY_9AM, force=True) == 1  # `summary --send`: this week's
+    assert list(outbox(tmp_path)) == ["2026-W50"]
+    assert "never sent" not in doctor.render(doctor.checks(app, clock.now, probe=False))
+    app.close()
