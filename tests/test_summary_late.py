@@ -284,7 +284,7 @@ def test_summary_send_on_monday_says_last_weeks_went_too(tmp_path: Path) -> None
 
 def test_a_summary_turned_off_owes_no_week(tmp_path: Path, clock: Clock) -> None:
     app = App(make_settings(tmp_path, summary={"to": USER, "enabled": False}), clock=clock)
-    rounds(app, clock, MONDAY_9AM)  # no summary job: W49 went by
+    rounds(app, clock, clock.now, MONDAY_9AM)  # installed on 30 Nov; no summary job
     assert app.send_summary(MONDAY_9AM, force=True) == 1  # `summary --send`: this week's
     assert list(outbox(tmp_path)) == ["2026-W50"]
     assert "never sent" not in doctor.render(doctor.checks(app, clock.now, probe=False))
