@@ -108,8 +108,12 @@ class IcsCalendar(Calendar):
         return str(self.path)
 
     def recreated(self) -> bool:
-        """Read at the start of the round, so that a file pursuit must not write (the
-        user's own calendar) is refused even when nothing is to be written."""
+        """Read again at the start of each round (the service keeps this object for
+        months): what another install wrote to the file since is kept, and a file
+        pursuit must not write (the user's own calendar) is refused even when nothing
+        is to be written."""
+        if not self._dirty:
+            self._events = None
         self._load()
         return False
 

@@ -17,10 +17,12 @@ from typing import Any
 import icalendar
 import pytest
 from support.cli import Pursuit
+from support.contracts import event as planned
 from support.crash import AnymailWorld, GoogleWorld, World, the_now, world_at
 from support.reliability import full
 
 from pursuit.connectors.base import event_id_for
+from pursuit.connectors.ics import IcsCalendar
 
 #: Google, CalDAV on Radicale, the .ics file (the crash trials' worlds); the second
 #: install is tried on Google alone in the normal suite (5 s a sink), on all three in full.
@@ -230,3 +232,25 @@ def test_a_changed_ics_file_holding_the_users_calendar_is_refused_at_once(
     assert result.code == 1 and "Traceback" not in result.err, str(result)
     assert f"calendar file {own}" in result.err and "did not write" in result.err
     assert own.read_bytes() == before
+
+
+def test_two_services_writing_one_ics_file_keep_each_others_events(tmp_path: Path) -> None:
+    """Each service keeps its calendar for months: each round reads the file again, so
+    what the other install wrote meanwhile is kept, not overwritten by a stale copy."""
+    path = tmp_path / "shared.ics"
+    first, second = IcsCalendar(path, install_id="a" * 32), IcsCalendar(path, install_id="b" * 32)
+    for calendar, key in (
+        (first, "thank_you:1"),
+        (second, "thank_you:1"),
+        (first, "follow_up:1:1"),
+    ):
+        calendar.recreated()  # the start of a push round
+        calendar.upsert(planned(key))
+        calendar.flush()
+    installs = sorted(
+        (str(v["X-PURSUIT-INSTALL"])[0], str(v["X-PURSUIT-KEY"]))
+        for v in icalendar.Calendar.from_ical(path.read_bytes()).walk("VEVENT")
+    )
+    assert installs == [("a", "follow_up:1:1"), ("a", "thank_you:1"), ("b", "thank_you:1")]
+    assert set(first.events()) == {"thank_you:1", "follow_up:1:1"}
+    assert set(second.events()) == {"thank_you:1"}
