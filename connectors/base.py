@@ -323,6 +323,10 @@ class Sender(Protocol):
     pursuit never writes to anyone on the user's behalf.
     """
 
+    #: How long a message sent by a process that died may still reach where `find_sent`
+    #: looks: a send in doubt is looked for, and made again, only after this.
+    in_doubt: timedelta
+
     def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
         """Send the message, with its own Message-ID, unless it was sent already;
         returns the sent message's id either way. `begin` is called just before the

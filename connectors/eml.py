@@ -13,6 +13,7 @@ import copy
 import os
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class EmlFolder:
         return self.folder / (re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-") + ".eml")
 
     keeps_record = True  # the file is there once written
+    in_doubt = timedelta(0)  # renamed into place whole: there, or never
 
     def find_sent(self, key: str, message_id: str = "") -> str | None:
         """The file written for this key: the folder is this install's own (beside its

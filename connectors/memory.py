@@ -216,6 +216,8 @@ class MemoryDraftBox:
 class MemorySender:
     """Mail sent to the user, kept in memory by id."""
 
+    in_doubt = timedelta(0)  # a send is done or not, at once
+
     def __init__(self, address: str) -> None:
         self.address = address.lower()
         self.sent: dict[str, EmailMessage] = {}

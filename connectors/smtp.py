@@ -19,6 +19,7 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Callable
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Literal
 
@@ -83,6 +84,9 @@ class SmtpSender:
     @property
     def server(self) -> str:
         return f"{self.host}:{self.port}"
+
+    #: A server may queue the message a while before it reaches the INBOX.
+    in_doubt = timedelta(minutes=15)
 
     @property
     def keeps_record(self) -> bool:

@@ -13,8 +13,9 @@ after its week ended (never once the next week's is due); after that it is
 skipped for good: a done entry of action `skip`, a warning in the log, a line in
 `pursuit doctor`. A send that began and was neither recorded nor refused (pursuit
 died during it) is in doubt: it is looked for by its Message-ID, which carries
-the install's id, only once `IN_DOUBT_FOR` has passed (a request the server had
-received may still land until then), and made again only when not found.
+the install's id, only once the sender's `in_doubt` has passed (a request the
+server had received may still land until then: Gmail 10 minutes, SMTP 15, the .eml
+folder none), and made again only when not found.
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ RENEWAL_WARNING_FROM = timedelta(days=5)
 #: week's is due: a summary days old would only crowd the next one.
 SEND_LATE_FOR = timedelta(days=3)
 #: A send pursuit began and never saw answered (it died, the connection dropped) may
-#: still be carried out by the server for a while: Google holds a request up to its
-#: deadline, SMTP may queue a message before it reaches the INBOX. Until this has
-#: passed it is neither looked for nor made again.
+#: still be carried out for a while (each sender's `in_doubt`: Google holds a request
+#: up to its deadline, SMTP may queue a message before it reaches the INBOX); the
+#: longest of them, by when the service looks again without knowing the sender.
 IN_DOUBT_FOR = timedelta(minutes=15)
 #: Weeks looked back for a summary owed, at most (a year off is not 52 lines).
 OWED_WEEKS_BACK = 8
@@ -665,13 +666,13 @@ def _skip(store: Store, key: str, now: datetime, why: str) -> None:
         store.set_sends_begun(key, 0, now=now)
 
 
-def in_doubt_until(store: Store, key: str) -> datetime | None:
-    """Until when a send of this key that began and was never answered may still land;
-    None when no send is in doubt."""
+def in_doubt_until(store: Store, key: str, in_doubt: timedelta = IN_DOUBT_FOR) -> datetime | None:
+    """Until when a send of this key that began and was never answered may still land
+    (`in_doubt`: the sender's); None when no send is in doubt."""
     if not store.sends_begun(key):
         return None
     began = store.send_begun_at(key)
-    return None if began is None else began + IN_DOUBT_FOR
+    return None if began is None else began + in_doubt
 
 
 def push_summaries(store: Store, sender: Sender, now: datetime) -> int:
@@ -684,7 +685,7 @@ def push_summaries(store: Store, sender: Sender, now: datetime) -> int:
         return str(entry.payload.get("message_id") or message_id_for(entry.key, ""))
 
     def holds(entry: OutboxEntry) -> bool:
-        until = in_doubt_until(store, entry.key)
+        until = in_doubt_until(store, entry.key, sender.in_doubt)
         return until is not None and now < until
 
     def perform(entry: OutboxEntry) -> None:
@@ -718,7 +719,8 @@ def push_summaries(store: Store, sender: Sender, now: datetime) -> int:
 
     for entry in store.pending_outbox(TARGET):
         if holds(entry):
-            began, until = store.send_begun_at(entry.key), in_doubt_until(store, entry.key)
+            began = store.send_begun_at(entry.key)
+            until = in_doubt_until(store, entry.key, sender.in_doubt)
             assert began is not None and until is not None
             log.warning(
                 "summary %s: a send began at %s UTC and may still land (pursuit stopped before "

@@ -168,6 +168,7 @@ def test_summary_through_gmail_once_even_after_a_crash(tmp_path: Path) -> None:
             """Gmail accepts it, then the process dies before the row is written."""
 
             keeps_record = True
+            in_doubt = gmail.in_doubt
 
             def find_sent(self, key: str, message_id: str) -> str | None:
                 return gmail.find_sent(key, message_id)

@@ -1,7 +1,7 @@
 """A weekly summary send Google received but had not carried out when pursuit was killed
 (issue 20): measured before, the restart looked, found nothing in Sent yet, and sent again,
 and the first send landed too: two summaries. Now a send that began and was never
-answered is in doubt for `IN_DOUBT_FOR`: not looked for, not made again; then looked for
+answered is in doubt for Gmail's `in_doubt`: not looked for, not made again; then looked for
 by its Message-ID (Gmail `rfc822msgid:`) and made again only when it never landed.
 
 pursuit is a real process SIGKILLed while the emulator holds its `messages.send`; the

@@ -208,7 +208,13 @@ class Crash(BaseException):
     """The process dies: nothing after it runs."""
 
 
-class DiesMidSend(MemorySender):
+class RemoteServer(MemorySender):
+    """A server where a message sent may land a while after its sender died (Google's)."""
+
+    in_doubt = timedelta(minutes=10)
+
+
+class DiesMidSend(RemoteServer):
     """The send leaves, and pursuit dies before any answer: Google may or may not have it."""
 
     def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
@@ -224,18 +230,38 @@ def test_a_send_in_doubt_waits_its_window_and_the_service_wakes_for_it(
     clock.now = SUNDAY_6PM
     with pytest.raises(Crash):
         user.send_summary(SUNDAY_6PM)
-    # the service plans its next look at the end of the window, not an hour later
+    # the service looks again by the end of the longest window, not an hour later
     assert user._next_summary(SUNDAY_6PM) == SUNDAY_6PM + summary.IN_DOUBT_FOR
-    server = MemorySender(USER)
+    server = RemoteServer(USER)
     user.summary_sender = lambda to: server  # type: ignore[method-assign]
     with caplog.at_level(logging.INFO, logger="pursuit.daemon.summary"):
         assert user.send_summary(SUNDAY_6PM + timedelta(minutes=5)) == 0
     assert "may still land" in caplog.text
     assert server.sent == {}
-    # past the window it is looked for, not found (it never landed), and sent once
-    assert user.send_summary(SUNDAY_6PM + summary.IN_DOUBT_FOR) == 1
-    assert user.send_summary(SUNDAY_6PM + summary.IN_DOUBT_FOR + timedelta(minutes=1)) == 0
+    # past the server's window it is looked for, not found (it never landed), sent once
+    assert user.send_summary(SUNDAY_6PM + server.in_doubt) == 1
+    assert user.send_summary(SUNDAY_6PM + server.in_doubt + timedelta(minutes=1)) == 0
     assert len(server.sent) == 1
+
+
+def test_a_send_to_the_eml_folder_is_never_in_doubt(
+    user: App, clock: Clock, tmp_path: Path
+) -> None:
+    from pursuit.connectors.eml import EmlFolder
+
+    class DiesBeforeWriting(EmlFolder):
+        def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
+            if begin is not None:
+                begin()
+            raise Crash()
+
+    folder = tmp_path / "outbox"
+    user.summary_sender = lambda to: DiesBeforeWriting(folder, USER)  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        user.send_summary(SUNDAY_6PM)
+    user.summary_sender = lambda to: EmlFolder(folder, USER)  # type: ignore[method-assign]
+    assert user.send_summary(SUNDAY_6PM + timedelta(minutes=1)) == 1  # written at once
+    assert list(outbox(tmp_path)) == ["2026-W49"]
 
 
 def test_three_weeks_off_two_skipped_weeks_are_one_doctor_line(
