@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -54,6 +55,7 @@ from pursuit.connectors.ical import (
     from_vevent,
     note_other_install,
     render,
+    scan_due,
     writer_of,
 )
 from pursuit.connectors.secrets import is_loopback
@@ -221,7 +223,7 @@ class CaldavCalendar(_Dav, Calendar):
         self.install_id = install_id
         self._calendar: Any = None
         self._others: set[str] = set()
-        self._scanned = False
+        self._scanned: float | None = None  # when the events were last read for others
 
     def calendar(self) -> Any:
         """pursuit's calendar: the one the config names, else its own (made the first time)."""
@@ -303,10 +305,10 @@ class CaldavCalendar(_Dav, Calendar):
             raise SourceError(self.source, f"deleting {key} failed ({answer.status})")
 
     def other_installs(self) -> frozenset[str]:
-        """Read from the calendar's events once a process (making the calendar if it is
-        not there yet: it is about to be)."""
-        if not self._scanned:
-            self._scanned = True
+        """Read from the calendar's events once a day (`OTHER_INSTALLS_EVERY`; making the
+        calendar if it is not there yet: it is about to be)."""
+        if scan_due(self._scanned):
+            self._scanned = time.monotonic()
             self.events()
         return frozenset(self._others)
 

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,6 +39,7 @@ from pursuit.connectors.base import (
     When,
 )
 from pursuit.connectors.google_api import GoogleApi, api_error, http_status
+from pursuit.connectors.ical import scan_due
 from pursuit.connectors.text import (
     ADDRESS_LIMIT,
     DESCRIPTION_LIMIT,
@@ -144,7 +146,7 @@ class GoogleCalendar(_CalendarApi, Calendar):
         self._named = calendar_id is not None  # the config names it: never merged away
         self.time_zone = time_zone
         self._others: set[str] = set()
-        self._scanned = False
+        self._scanned: float | None = None  # when the events were last read for others
 
     @property
     def calendar_id(self) -> str:
@@ -357,9 +359,10 @@ class GoogleCalendar(_CalendarApi, Calendar):
             self._other_install(str(private.get(INSTALL) or ""), f"wrote the event {item['id']}")
 
     def other_installs(self) -> frozenset[str]:
-        """Read from the calendar's description and, once a process, from its events."""
-        if not self._scanned and self._calendar_id is not None:
-            self._scanned = True
+        """Read from the calendar's description each round and from its events once a
+        day (`OTHER_INSTALLS_EVERY`): the service keeps this object for months."""
+        if self._calendar_id is not None and scan_due(self._scanned):
+            self._scanned = monotonic()
             self.events()
         return frozenset(self._others)
 

@@ -5,6 +5,7 @@ local file, CalDAV)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -73,6 +74,15 @@ def writer_of(vevent: icalendar.cal.Component, install_id: str) -> str | None:
     if str(vevent.get("UID", "")) == uid_of(str(vevent.get(KEY_PROPERTY)), install_id):
         return None
     return str(vevent.get(INSTALL_PROPERTY, ""))
+
+
+#: How often a calendar on a server is read whole to find another install's events.
+OTHER_INSTALLS_EVERY = 24 * 3600.0
+
+
+def scan_due(last: float | None) -> bool:
+    """True when a calendar's events are due to be read for other installs' (monotonic)."""
+    return last is None or time.monotonic() - last >= OTHER_INSTALLS_EVERY
 
 
 def note_other_install(seen: set[str], install: str, where: str) -> None:

@@ -254,3 +254,33 @@ def test_two_services_writing_one_ics_file_keep_each_others_events(tmp_path: Pat
     assert installs == [("a", "follow_up:1:1"), ("a", "thank_you:1"), ("b", "thank_you:1")]
     assert set(first.events()) == {"thank_you:1", "follow_up:1:1"}
     assert set(second.events()) == {"thank_you:1"}
+
+
+def test_a_service_notices_an_install_that_comes_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service keeps its calendar object for months: the events are read again for
+    other installs' once a day (here: every round), not once a process."""
+    from support.google_emulator import GoogleEmulator
+
+    from pursuit.connectors import ical
+    from pursuit.connectors.google_auth import load_credentials
+    from pursuit.connectors.google_calendar import GoogleCalendar
+
+    monkeypatch.setattr(ical, "OTHER_INSTALLS_EVERY", 0.0)
+    with GoogleEmulator(user_email="me@example.test") as emu:
+        token = tmp_path / "token.json"
+        emu.write_authorized_user_file(str(token))
+
+        def install(install_id: str) -> GoogleCalendar:
+            credentials = load_credentials(token, token_uri=emu.token_uri)
+            return GoogleCalendar(
+                credentials, token, api_endpoint=emu.calendar_endpoint, install_id=install_id
+            )
+
+        first = install("a" * 32)
+        first.upsert(planned("thank_you:1"))
+        assert first.other_installs() == frozenset()
+        install("b" * 32).upsert(planned("thank_you:1"))  # a second install, a week later
+        assert first.other_installs() == {"b" * 32}
+        assert set(first.events()) == {"thank_you:1"}
