@@ -466,10 +466,10 @@ def look_over(store: Store, box: DraftBox, account: str, now: datetime) -> None:
                     other or "of an earlier version, or a data directory made anew",
                 )
         elif count > 1:
-            keep_one(store, box, key, now)
+            keep_one(store, box, key)
 
 
-def keep_one(store: Store, box: DraftBox, key: str, now: datetime) -> None:
+def keep_one(store: Store, box: DraftBox, key: str) -> None:
     """Of this install's drafts carrying `key`, keep one that reads as pursuit wrote
     it (none, when the user edited a copy: that one is theirs) and remove the rest."""
     parsed = outbox.parse_draft_key(key)
