@@ -9,6 +9,11 @@ too), with ETag and Last-Modified. pursuit polls them through
 1. a full first poll (timed; goal: near the parsing CPU, at least 15x rss2email),
 2. a second poll with nothing changed: every feed must answer 304 and nothing
    may be parsed (counted by the server, and by the record the connector logs per parse).
+3. a whole `pursuit run --once`, a process of its own from a fresh data
+   directory (start-up, config, a new store, every job of the round), over 200
+   feeds on 40 hosts (5 a host; goal: at least 12x rss2email's first run of
+   the same feeds), and a second one with nothing due: what a round costs
+   around its work.
 
 The parsing floor is the CPU time of parsing the 200 answers in one thread.
 If rss2email is installed in its own venv, `r2e run --no-send` fetches the
@@ -103,13 +108,14 @@ def body_for(n: int) -> tuple[bytes, str]:
 
 
 def host(n: int) -> str:
-    """The loopback address of feed n's host: 127.0.1.1, 127.0.1.2, ..."""
+    """The loopback address of host n: 127.0.1.1, 127.0.1.2, ..."""
     return f"127.0.{1 + n // 250}.{1 + n % 250}"
 
 
 class FeedFarm:
-    """`feeds` feeds, each on a host of its own, answered after DELAY; counts
-    200s and 304s, and the most connections ever open to one host.
+    """`feeds` feeds spread evenly over `hosts` hosts (one each by default),
+    answered after DELAY; counts 200s and 304s, and the most connections ever
+    open to one host.
 
     The server runs in a process of its own, as real feed servers do: in
     pursuit's process its handler threads would compete with pursuit for
@@ -117,15 +123,18 @@ class FeedFarm:
     counts as JSON and `/_reset` clears them.
     """
 
-    def __init__(self, feeds: int = FEEDS) -> None:
+    def __init__(self, feeds: int = FEEDS, hosts: int | None = None) -> None:
         self.feeds = feeds
+        self.hosts = hosts or feeds
         ready: multiprocessing.SimpleQueue[int] = multiprocessing.SimpleQueue()
-        self.process = multiprocessing.Process(target=_serve, args=(ready, feeds), daemon=True)
+        self.process = multiprocessing.Process(
+            target=_serve, args=(ready, feeds, self.hosts), daemon=True
+        )
         self.process.start()
         self.port = ready.get()
 
     def url(self, n: int) -> str:
-        return f"http://{host(n)}:{self.port}/feed/{n}"
+        return f"http://{host(n * self.hosts // self.feeds)}:{self.port}/feed/{n}"
 
     def _control(self, path: str) -> Any:
         with urllib.request.urlopen(f"http://{host(0)}:{self.port}{path}", timeout=10) as answer:
@@ -151,7 +160,7 @@ class FeedFarm:
         self.process.join(10)
 
 
-def _serve(ready: multiprocessing.SimpleQueue[int], feeds: int) -> None:
+def _serve(ready: multiprocessing.SimpleQueue[int], feeds: int, hosts: int) -> None:
     bodies = {f"/feed/{n}": body_for(n) for n in range(feeds)}
     etags = {p: '"' + hashlib.sha1(b).hexdigest()[:16] + '"' for p, (b, _) in bodies.items()}
     counts: Counter[int] = Counter()
@@ -243,15 +252,16 @@ def _serve(ready: multiprocessing.SimpleQueue[int], feeds: int) -> None:
 
     first = Server((host(0), 0), Handler)
     port = first.server_address[1]
-    servers = [first] + [Server((host(n), port), Handler) for n in range(1, feeds)]
+    servers = [first] + [Server((host(n), port), Handler) for n in range(1, hosts)]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     ready.put(port)
     first.serve_forever()
 
 
-def settings_for(farm: FeedFarm, root: Path) -> Settings:
-    organizations = [
+def organizations_for(farm: FeedFarm) -> list[dict[str, Any]]:
+    """20 organizations of 10 feeds each (for 200 feeds)."""
+    return [
         {
             "name": f"Org {o:02d}",
             "feeds": [
@@ -265,15 +275,43 @@ def settings_for(farm: FeedFarm, root: Path) -> Settings:
         }
         for o in range((farm.feeds + 9) // 10)
     ]
+
+
+def settings_for(farm: FeedFarm, root: Path) -> Settings:
     return parse_settings(
         {
             "timezone": "Europe/Paris",
             "database": str(root / "state.sqlite3"),
             "feeds": {"news_search": False},
-            "organization": organizations,
+            "organization": organizations_for(farm),
         },
         "bench config",
     )
+
+
+def config_file_for(farm: FeedFarm, root: Path) -> Path:
+    """The same organizations and feeds as a config file, for `pursuit run --once`:
+    its database, and the local calendar file its round writes, under `root`."""
+    lines = [
+        'timezone = "Europe/Paris"',
+        f"database = {json.dumps(str(root / 'data' / 'pursuit.sqlite3'))}",
+        "[calendar]",
+        'kind = "ics"',
+        f"ics_file = {json.dumps(str(root / 'data' / 'calendar.ics'))}",
+        "[feeds]",
+        "news_search = false",
+    ]
+    for organization in organizations_for(farm):
+        lines += ["[[organization]]", f"name = {json.dumps(organization['name'])}", "feeds = ["]
+        lines += [
+            f"  {{ url = {json.dumps(f['url'])}, kind = {json.dumps(f['kind'])}, "
+            f"format = {json.dumps(f['format'])} }},"
+            for f in organization["feeds"]
+        ]
+        lines.append("]")
+    path = root / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 class ParseCounter(logging.Handler):
@@ -350,6 +388,65 @@ def bench_pursuit(farm: FeedFarm) -> dict[str, Any]:
     }
 
 
+def pursuit_command() -> list[str]:
+    """The installed `pursuit` beside this interpreter (the venv's), else `python -m`."""
+    beside = Path(sys.executable).with_name("pursuit")
+    return [str(beside)] if beside.exists() else [sys.executable, "-m", "pursuit.daemon"]
+
+
+def compile_pursuit() -> None:
+    """pursuit's bytecode, written once as pip writes it at install. A source tree
+    whose bytecode is missing or stale, run with PYTHONDONTWRITEBYTECODE=1, compiles
+    every module again at each start (0.2 s of CPU): no installed pursuit does."""
+    import compileall
+
+    import pursuit.config
+    import pursuit.connectors
+    import pursuit.daemon
+
+    for package in (pursuit.config, pursuit.connectors, pursuit.daemon):
+        for folder in package.__path__:
+            compileall.compile_dir(folder, quiet=1)
+
+
+def bench_whole_run(farm: FeedFarm) -> dict[str, Any]:
+    """One whole `pursuit run --once`, a process of its own, from a fresh data
+    directory: start-up, config, a new store, the feeds job and every other job
+    (plan, calendar file). Then a second one with nothing due: what a round costs
+    around its work."""
+    compile_pursuit()
+    with tempfile.TemporaryDirectory(prefix="pursuit-run-bench-") as tmp:
+        root = Path(tmp)
+        config = config_file_for(farm, root)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("http_", "HTTP"))}
+        env |= {
+            "HOME": str(root),
+            "XDG_CONFIG_HOME": str(root / "xdg-config"),
+            "XDG_DATA_HOME": str(root / "xdg-data"),
+            "XDG_STATE_HOME": str(root / "xdg-state"),
+            "XDG_CACHE_HOME": str(root / "xdg-cache"),
+        }
+        command = [*pursuit_command(), "--config", str(config), "run", "--once"]
+        times, outputs, answers = [], [], []
+        for _ in range(2):
+            farm.reset()
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+            times.append(time.perf_counter() - start)
+            assert done.returncode == 0, done.stdout + done.stderr
+            outputs.append(done.stdout.strip())
+            answers.append(farm.counts)
+        store = Store.open(root / "data" / "pursuit.sqlite3")
+        try:
+            stored = store.counts()["feed_items"]
+        finally:
+            store.close()
+    assert answers[0] == {200: farm.feeds}, answers[0]
+    assert answers[1] == {}, f"a second round polled feeds not due: {answers[1]}"
+    assert stored == farm.feeds * 10, stored
+    return {"first_s": times[0], "nothing_due_s": times[1], "items": stored, "output": outputs[0]}
+
+
 def parse_floor(feeds: int) -> float:
     """CPU seconds to parse every feed's answer once, in one thread: what no
     amount of concurrency removes (the interpreter lock runs one parser at a time)."""
@@ -389,8 +486,8 @@ def r2e_version(r2e: str) -> str:
     return (done.stdout or done.stderr).strip().splitlines()[-1]
 
 
-def bench_r2e(farm: FeedFarm, r2e: str) -> dict[str, Any]:
-    """`r2e run --no-send` over the same 200 feeds, twice (the second one conditional)."""
+def bench_r2e(farm: FeedFarm, r2e: str, rounds: int = 2) -> dict[str, Any]:
+    """`r2e run --no-send` over the same feeds, `rounds` times (the second one conditional)."""
     with tempfile.TemporaryDirectory(prefix="r2e-bench-") as tmp:
         root = Path(tmp)
         config, data = root / "r2e.cfg", root / "r2e.json"
@@ -414,7 +511,7 @@ def bench_r2e(farm: FeedFarm, r2e: str) -> dict[str, Any]:
         )
         assert listed.stdout.count(f":{farm.port}/feed/") == farm.feeds, listed.stdout[-2000:]
         runs = []
-        for _ in range(2):
+        for _ in range(rounds):
             farm.reset()
             start = time.perf_counter()
             done = subprocess.run(
@@ -442,6 +539,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.feeds, args.repeat, args.r2e = min(args.feeds, 20), min(args.repeat, 2), ""
+    args.feeds = max(5, args.feeds)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(
@@ -505,8 +603,52 @@ def main() -> None:
                 f"rss2email {label} run: {run['seconds']:.2f} s, exit {run['exit']}, "
                 f"answers {run['answers']} -> pursuit is {run['seconds'] / ours:.1f}x faster"
             )
+    summary["whole_run"] = whole_run(args)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def whole_run(args: argparse.Namespace) -> dict[str, Any]:
+    """`pursuit run --once` as a process of its own, over `args.feeds` feeds on a
+    fifth as many hosts (5 feeds a host), against rss2email's first run of the same."""
+    hosts = max(1, args.feeds // 5)
+    print(
+        f"whole run: `pursuit run --once` over {args.feeds} feeds on {hosts} hosts, "
+        f"{args.repeat} runs from a fresh data directory"
+    )
+    with FeedFarm(args.feeds, hosts) as farm:
+        runs = [bench_whole_run(farm) for _ in range(args.repeat)]
+        found: dict[str, Any] = {
+            "feeds": args.feeds,
+            "hosts": hosts,
+            "first_s": spread([r["first_s"] for r in runs]),
+            "nothing_due_s": spread([r["nothing_due_s"] for r in runs]),
+            "items": runs[0]["items"],
+        }
+        first, idle = found["first_s"], found["nothing_due_s"]
+        print(
+            f"pursuit run --once: {first['median']:.2f} s (min {first['min']:.2f}, "
+            f"max {first['max']:.2f}), {found['items']} items stored; a second run with "
+            f"nothing due {idle['median']:.2f} s"
+        )
+        if args.r2e and Path(args.r2e).exists():
+            try:
+                r2e = bench_r2e(farm, args.r2e, rounds=1)
+            except (subprocess.SubprocessError, AssertionError, OSError) as exc:
+                print(f"rss2email: failed to run: {exc}")
+            else:
+                seconds = r2e["runs"][0]["seconds"]
+                found["rss2email"] = {
+                    "version": r2e["version"],
+                    "first_s": seconds,
+                    "first_answers": r2e["runs"][0]["answers"],
+                    "first_ratio": seconds / first["median"],
+                }
+                print(
+                    f"rss2email first run: {seconds:.2f} s, answers {r2e['runs'][0]['answers']}"
+                    f" -> pursuit run --once is {seconds / first['median']:.1f}x faster"
+                )
+    return found
 
 
 if __name__ == "__main__":

@@ -79,6 +79,19 @@ def feeds_rows(r: dict[str, Any]) -> list[str]:
         )
     else:
         rows.append("| peer: rss2email | not run (not installed, or --quick) | ≥ 15× |")
+    whole = r.get("whole_run")
+    if whole:
+        rows.append(
+            f"| whole `pursuit run --once`, {whole['feeds']} feeds on {whole['hosts']} hosts "
+            f"| {ms(whole['first_s'])} | |"
+        )
+        rows.append(f"| `pursuit run --once` with nothing due | {ms(whole['nothing_due_s'])} | |")
+        peer = whole.get("rss2email")
+        if peer:
+            rows.append(
+                f"| peer: rss2email, first run of the same | {peer['first_s']:.2f} s: "
+                f"`run --once` **{peer['first_ratio']:.1f}×** faster | ≥ 12× |"
+            )
     return rows
 
 
