@@ -269,13 +269,14 @@ class Service:
         *,
         load_app: Callable[[], App] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        boot_clock: Callable[[], float] = boottime,
         worker_app: Callable[[App], App] | None = None,
     ) -> None:
         worker_app = source_app if worker_app is None else worker_app
         self.app = app
         self._load_app = load_app
         self._monotonic = monotonic
-        self._boottime = boottime if monotonic is time.monotonic else monotonic
+        self._boottime = boot_clock
         #: How a source job's own app is made from the loop's.
         self._worker_app = worker_app
         self._wake = threading.Event()

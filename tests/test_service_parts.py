@@ -102,7 +102,8 @@ def test_the_timetable_catches_up_on_what_fell_due_and_backs_off_a_failing_job(
     app.store.record_job_run("recent", now=clock.now - timedelta(minutes=10), error=None)
     app.store.record_job_run("overdue", now=clock.now - timedelta(hours=3), error=None)
     start = clock.now
-    service = Service(app, monotonic=lambda: (clock.now - start).total_seconds())
+    elapsed = lambda: (clock.now - start).total_seconds()  # noqa: E731
+    service = Service(app, monotonic=elapsed, boot_clock=elapsed)
     service.slots = service._timetable()
     service._run_due()
     assert calls == ["overdue", "flaky"], "only what fell due while it was down"
@@ -116,4 +117,33 @@ def test_the_timetable_catches_up_on_what_fell_due_and_backs_off_a_failing_job(
     assert minutes == [1, 2, 4, 8, 16, 32, 60, 60], "backoff doubles up to the job's interval"
     # Meanwhile (three hours) the others kept their hours: 50 minutes after the start, then hourly.
     assert calls.count("recent") == 3
+    app.close()
+
+
+def test_a_suspend_is_told_by_the_boot_clock_and_what_fell_due_runs_at_once(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The monotonic clock stops while the machine sleeps; the boot clock and the wall
+    clock go on (Linux). A process test cannot suspend the machine: here the clocks are
+    the test's."""
+    app = App(make_settings(tmp_path), clock=clock)
+    calls: list[str] = []
+    jobs = [Job("hourly", lambda _: calls.append("hourly"), every=timedelta(hours=1))]
+    app.jobs = lambda: jobs  # type: ignore[method-assign]
+    monotonic, boot = [0.0], [0.0]
+    service = Service(app, monotonic=lambda: monotonic[0], boot_clock=lambda: boot[0])
+    service.slots = service._timetable()
+    service._run_due()
+    assert calls == ["hourly"]
+
+    # Two hours asleep: one second on the monotonic clock.
+    clock.now += timedelta(hours=2, seconds=1)
+    boot[0] += 7201
+    monotonic[0] += 1
+    caplog.set_level(logging.WARNING, "pursuit")
+    service._notice_clock()
+    assert "the machine slept 2 h 00 min; planning the jobs again from now" in caplog.text
+    assert "wall clock" not in caplog.text
+    service._run_due()
+    assert calls == ["hourly", "hourly"], "what fell due while asleep runs at once"
     app.close()
