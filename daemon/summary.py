@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import jinja2
 
 from pursuit.config.settings import Settings, SummarySettings
 from pursuit.connectors.base import KEY_HEADER, Sender
@@ -41,6 +39,9 @@ from pursuit.daemon.errors import UserError
 from pursuit.daemon.export import status_changes
 from pursuit.daemon.models import Direction, Duty, DutyKind, DutyState, OrgStatus, OutboxEntry
 from pursuit.daemon.store import Store, from_db, to_db
+
+if TYPE_CHECKING:
+    import jinja2
 
 log = logging.getLogger(__name__)
 
@@ -455,6 +456,8 @@ def grant_renewal(store: Store, now: datetime, tz: ZoneInfo) -> str | None:
 
 
 def _environment(user_templates: Path | None, *, html: bool) -> jinja2.Environment:
+    import jinja2  # only a round that sends a summary renders one
+
     loaders: list[jinja2.BaseLoader] = []
     if user_templates is not None:
         loaders.append(jinja2.FileSystemLoader(user_templates))
@@ -470,6 +473,8 @@ def _environment(user_templates: Path | None, *, html: bool) -> jinja2.Environme
 
 
 def _render(name: str, record: dict[str, Any], user_templates: Path | None, html: bool) -> str:
+    import jinja2
+
     try:
         template = _environment(user_templates, html=html).get_template(name)
         return template.render(record)
