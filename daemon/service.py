@@ -247,6 +247,9 @@ class Worker:
                     outcome = run_job(app.store, job, app.now())
                 except Stopped:
                     continue  # the service is stopping: nothing to plan
+                except PursuitError as exc:  # its own store could not be opened (a full disk)
+                    log.error("job %s failed: %s", self.name, exc)
+                    outcome = Outcome(self.name, error=str(exc), disk_full=is_disk_full(exc))
                 except Exception as exc:  # run_job records a job's failure: a bug of ours
                     log.exception("job %s crashed", self.name)
                     outcome = Outcome(self.name, error=f"{type(exc).__name__}: {exc}")
