@@ -432,10 +432,11 @@ class GoogleCalendar(_CalendarApi, Calendar):
             return False
         # pursuit's own first, then one that must stay anyway, then the fullest
         keep = min(held, key=lambda c: (not held[c][2], held[c][1] == 0, -len(held[c][0]), c))
-        removed = 0
+        removed = taken_off = 0
         for calendar_id, (mine, others, made) in held.items():
             if calendar_id == keep:
                 continue
+            taken_off += len(mine)
             if made and others == 0:
                 with contextlib.suppress(HttpError):
                     self._call(
@@ -452,16 +453,21 @@ class GoogleCalendar(_CalendarApi, Calendar):
                         "events.delete",
                         (404, 410),
                     )
+        moved = self._calendar_id not in (None, keep)
         self._calendar_id = keep
+        if not (removed or taken_off or moved):
+            # another install's calendar, or the user's, of the same name: left as it is
+            return False
         log.warning(
             "%s: pursuit's calendar %r was there %d times (a create still in flight when "
-            "pursuit stopped landed later); kept %s, removed %d, and every event is put "
-            "back on the one kept",
+            "pursuit stopped landed later); kept %s, removed %d, took %d events off the "
+            "others, and every event is put back on the one kept",
             SOURCE,
             self.calendar_name,
             len(held),
             keep,
             removed,
+            taken_off,
         )
         return True
 

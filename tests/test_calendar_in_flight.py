@@ -200,3 +200,33 @@ def test_a_caldav_calendar_made_meanwhile_is_taken_not_refused(tmp_path: Path) -
         assert set(calendar.events()) == {"follow_up:1:1"}
         names = [name for _, name in calendar._calendars()]
         assert names == [CALDAV_NAME]
+
+
+def test_a_calendar_of_the_same_name_that_is_not_pursuits_is_left_and_costs_nothing(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    """A calendar the user made later under pursuit's name is never merged away, and is
+    no reason to put every event back at every round."""
+    p = user(tmp_path, emu)
+    p.ok("run", "--once")
+    written = one_calendar_each_event_once(emu)
+    emu.add_calendar("mine@group.calendar.google.com", DEFAULT_NAME, app_created=True)
+    now = datetime.now(UTC)
+    emu.put_event(
+        "mine@group.calendar.google.com",
+        {
+            "id": "dentist1",
+            "summary": "Dentist",
+            "start": {"dateTime": now.isoformat()},
+            "end": {"dateTime": (now + timedelta(hours=1)).isoformat()},
+        },
+    )
+    p.ok("run", "--once")
+    emu.reset_counters()
+    result = p.run("run", "--once")
+    assert result.code == 0 and "was there" not in result.err, str(result)
+    writes = [emu.call_count("calendar/v3/calendars", method=m) for m in ("POST", "PUT")]
+    assert writes == [0, 0]  # nothing put back
+    calendars = pursuits(emu)
+    assert calendars.pop("mine@group.calendar.google.com") == Counter({"Dentist": 1})
+    assert list(calendars.values()) == [written]
