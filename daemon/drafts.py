@@ -75,6 +75,14 @@ EDITED = "edited"
 DELETED = "deleted"
 #: The store's cursor noting a create begun, not yet seen to land (`{BEGUN}{key}`).
 BEGUN = "draft create begun:"
+#: How often the drafts in the mailbox are looked over when nothing is queued for it
+#: (another install's named, copies of this install's cut to one); every round for as
+#: long after a create whose outcome was not known, when a late copy may turn up.
+LOOK_EVERY = timedelta(days=1)
+#: The store's cursors: when the mailbox was last looked over; when a create was last
+#: made again after one whose outcome was not known.
+LOOKED = "drafts looked over"
+DOUBTED = "draft create doubted"
 
 
 def load_template(path: Path | None) -> jinja2.Template:
@@ -323,9 +331,13 @@ def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = ""
     pursuit last wrote there; one the user edited or deleted is left alone for good.
     A create in doubt (sent when pursuit stopped, not found since) holds its entry
     until the box's `in_doubt` has passed. The mailbox (`account`, for the log and
-    `doctor`) is looked over first (`look_over`).
+    `doctor`) is looked over first (`look_over`) when anything is queued for it, a
+    create was in doubt lately, or `LOOK_EVERY` has passed: a quiet round costs nothing.
     """
-    look_over(store, box, account, now)
+    pending = store.pending_outbox(TARGET)
+    if pending or not _lately(store, LOOKED, now) or _lately(store, DOUBTED, now):
+        look_over(store, box, account, now)
+        store.save_cursor(LOOKED, to_db(now), now=now)
 
     def holds(entry: OutboxEntry) -> bool:
         _, key, _ = prepared(store, entry)
@@ -343,6 +355,8 @@ def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = ""
         return True
 
     def create(key: str, raw: bytes) -> None:
+        if store.cursor(BEGUN + key) is not None:  # an earlier create's outcome unknown
+            store.save_cursor(DOUBTED, to_db(now), now=now)  # a late copy may turn up
         store.save_cursor(BEGUN + key, to_db(now), now=now)  # before the call: see holds
         try:
             draft_id = box.create_draft(raw, key)
@@ -390,6 +404,12 @@ def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = ""
         )
 
     return outbox.deliver(store, TARGET, perform, now, subject=subject, holds=holds)
+
+
+def _lately(store: Store, cursor: str, now: datetime) -> bool:
+    """True when the store's `cursor` holds a moment within `LOOK_EVERY` before `now`."""
+    at = store.cursor(cursor)
+    return at is not None and from_db(at) <= now < from_db(at) + LOOK_EVERY
 
 
 def prepared(store: Store, entry: OutboxEntry) -> tuple[DraftRecord | None, str, bytes]:

@@ -330,8 +330,9 @@ def normalised_export(data: dict[str, Any]) -> dict[str, Any]:
 
 def key_shape(key: str) -> str:
     """An event's or a draft's key without the row ids in it (`draft:thank_you:#:#`):
-    two installs number their records in the order they met them."""
-    return re.sub(r"(?<=:)\d+(?=:|$)", "#", key)
+    two installs number their records in the order they met them (and a draft's key
+    names its install, left out too)."""
+    return re.sub(r"(?<=:)\d+(?=:|$)", "#", re.sub(r"^draft:[0-9a-f]+:", "draft:", key))
 
 
 def _message(raw: bytes) -> EmailMessage:
