@@ -10,6 +10,7 @@ for something to happen, never a measure of speed.
 
 from __future__ import annotations
 
+import random
 import signal
 import sqlite3
 import subprocess
@@ -23,9 +24,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from support.cli import Pursuit, pursuit_command
 from support.clock import WallClock
+from support.faults import seeds
 from support.feed_server import FeedServer, Reply, Request, static
 from support.google_emulator import GoogleEmulator
 from support.mail import raw_mail
+from support.reliability import scale
 from support.tmpfs import small_disk
 from support.world import rss
 
@@ -203,6 +206,36 @@ def test_a_wall_clock_step_is_noticed_and_the_jobs_keep_their_schedule(
         # Going back an hour or a day makes nothing due, and holds nothing either.
         assert not any("feeds" in line for line in after), after
     service.stop()
+
+
+@pytest.mark.parametrize("seed", seeds(1))
+def test_random_clock_steps_each_way_never_hold_the_jobs(
+    tmp_path: Path, services: list[Service], seed: int
+) -> None:
+    """Steps of 10 s to 3 days, back or forward, one after another: after each, one line
+    and the jobs on, a second apart. PURSUIT_RELIABILITY=full takes 30 steps."""
+    draw = random.Random(seed)
+    p = Pursuit(tmp_path, config=EVERY_SECOND + "[feeds]\nnews_search = false\n")
+    clock = WallClock(tmp_path, datetime(2026, 12, 2, 10, 0, tzinfo=ZoneInfo("Europe/Paris")))
+    service = Service(p, clock.env())
+    services.append(service)
+    service.wait_for_rounds(1)
+    noticed = "planning the jobs again from now"
+    steps = scale(2, 30)
+    for n in range(1, steps + 1):
+        clock.step(timedelta(seconds=draw.choice((-1, 1)) * draw.uniform(10, 3 * 86400)))
+        service.wait_for(
+            lambda n=n: service.output.count(noticed) >= n,  # type: ignore[misc]
+            f"seed {seed}: step {n}",
+        )
+
+        def rounds_since_the_step() -> int:
+            return service.output.rsplit(noticed, 1)[1].count("round: ran")
+
+        service.wait_for(lambda: rounds_since_the_step() >= 2, f"seed {seed}: jobs after {n}")
+    service.stop()
+    assert service.output.count(noticed) == steps, f"seed {seed}"
+    print(f"seed {seed}: {steps} steps, each noticed once, the jobs on after each")
 
 
 def test_a_feed_is_polled_on_its_interval_after_the_clock_went_back_a_day(
