@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from html import escape
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pursuit.connectors.feeds import rss
+from pursuit.connectors.feeds import client, rss
 from pursuit.connectors.feeds.text import _strip_markup, _TextExtractor
 
 
@@ -87,3 +89,28 @@ def test_remembered_base_uris_parse_a_feed_as_feedparser_alone_does(
     finally:
         feedparser.mixin.make_safe_absolute_uri = remembered
     assert with_memory == alone
+
+
+def ended_by_the_watchdog(seconds: float) -> bool:
+    """A read that only the watchdog can end: True when it ended it (within 10 s)."""
+    left, right = socket.socketpair()
+    with left, right:
+        left.settimeout(10)
+        deadline = client.Deadline(seconds)
+        deadline.start()
+        deadline.watch(left)
+        try:
+            return left.recv(1) == b"" and deadline.expired
+        except TimeoutError:
+            return False
+        finally:
+            deadline.cancel()
+
+
+def test_one_watchdog_ends_the_fetches_whose_time_ran_out_in_a_forked_process_too() -> None:
+    assert ended_by_the_watchdog(0.05)  # its thread is running now
+    pid = os.fork()
+    if pid == 0:  # the child has the watchdog object, not its thread
+        os._exit(0 if ended_by_the_watchdog(0.05) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

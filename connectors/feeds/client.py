@@ -96,7 +96,7 @@ class _Watchdog:
     def watch(self, deadline: Deadline) -> None:
         with self._changed:
             self._watched.append(deadline)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # or in a forked child
                 self._thread = threading.Thread(
                     target=self._run, name="pursuit-feed-deadlines", daemon=True
                 )
