@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -75,6 +76,26 @@ class HostSlots:
     def __call__(self, host: str) -> Iterator[None]:
         with self._host(host.lower()), self._total:
             yield
+
+
+#: The system's certificate authorities are read again after this many seconds: a
+#: service running for months sees an updated bundle.
+TLS_CONTEXT_AGE = 600.0
+_tls: tuple[float, tuple[str | None, str | None], ssl.SSLContext] | None = None
+_tls_lock = threading.Lock()
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context every HTTPS fetch shares. Each new one reads the system's
+    certificate authorities again: 25 ms of CPU with OpenSSL 3, 5 s for a poll of
+    200 HTTPS feeds. A changed SSL_CERT_FILE or SSL_CERT_DIR makes a new one."""
+    global _tls
+    where = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    with _tls_lock:
+        now = time.monotonic()
+        if _tls is None or _tls[1] != where or now - _tls[0] > TLS_CONTEXT_AGE:
+            _tls = (now, where, ssl.create_default_context())
+        return _tls[2]
 
 
 class _Watchdog:
@@ -329,7 +350,7 @@ def _open(
     conn: http.client.HTTPConnection
     if parts.scheme.lower() == "https":
         conn = http.client.HTTPSConnection(
-            host, port, timeout=deadline.remaining(), context=ssl.create_default_context()
+            host, port, timeout=deadline.remaining(), context=_tls_context()
         )
     else:
         conn = http.client.HTTPConnection(host, port, timeout=deadline.remaining())
