@@ -13,7 +13,8 @@ on the same mailbox (or this user's database made anew) from taking it for its
 own: an install reads, changes and removes only drafts carrying its own id. A
 draft written before keys carried the install keeps the key it was written with:
 the store's `drafts` table holds what was written, so the upgraded install still
-knows it as its own, and no other does.
+knows it as its own, and no other does. An install from before install ids (whose
+install id stays empty, keeping its event ids) makes an id for its drafts.
 
 A create sent when pursuit died may still land afterwards (Google holds a request
 for a while before carrying it out): its key is noted before it is sent, and a
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import email.policy
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -55,7 +57,7 @@ from pursuit.daemon.models import (
     Interview,
     OutboxEntry,
 )
-from pursuit.daemon.store import Store, from_db, to_db
+from pursuit.daemon.store import INSTALL_ID, Store, from_db, to_db
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,9 @@ TEMPLATE_VARIABLES = (
 #: Why a mailbox draft is left alone (`DraftRecord.left_alone`).
 EDITED = "edited"
 DELETED = "deleted"
+#: The store's cursor holding the id the drafts of an install from before install ids
+#: carry (its install id stays empty, so that its event ids stay what they were).
+DRAFTS_ID = "drafts install id"
 #: The store's cursor noting a create begun, not yet seen to land (`{BEGUN}{key}`).
 BEGUN = "draft create begun:"
 #: How often the drafts in the mailbox are looked over when nothing is queued for it
@@ -199,6 +204,19 @@ def carried_key(raw: bytes) -> str:
     return str(message.get(KEY_HEADER) or "").strip()
 
 
+def drafts_id(store: Store) -> str:
+    """The install id this install's drafts carry: the install's own; for an install
+    from before install ids, one made for its drafts (`ensure_drafts_id`)."""
+    return store.install_id() or store.cursor(DRAFTS_ID) or ""
+
+
+def ensure_drafts_id(store: Store, now: datetime) -> None:
+    """Make the drafts' own id of an install from before install ids, once: two such
+    installs on one mailbox would otherwise share `draft:{duty key}` keys."""
+    if store.cursor(INSTALL_ID) == "" and store.cursor(DRAFTS_ID) is None:
+        store.save_cursor(DRAFTS_ID, uuid.uuid4().hex, now=now)
+
+
 def mailbox_key(store: Store, duty: Duty) -> str:
     """The key the duty's draft carries in the mailbox: the one pursuit wrote it with
     (a draft written before keys carried the install keeps its own), else this
@@ -206,7 +224,7 @@ def mailbox_key(store: Store, duty: Duty) -> str:
     record = store.draft_record(duty.id)
     if record is not None and record.written is not None and carried_key(record.written):
         return carried_key(record.written)
-    return outbox.draft_key(duty.key, store.install_id())
+    return outbox.draft_key(duty.key, drafts_id(store))
 
 
 def draft_for(
@@ -250,6 +268,7 @@ def queue_drafts(
     version of one whose text changed since it was queued (unless the user's
     mailbox draft is left alone). Returns how many were queued."""
     queued = 0
+    ensure_drafts_id(store, now)
     interviews = {i.id: i for i in store.interviews(include_cancelled=False)}
     for duty in store.duties(state=DutyState.PENDING, kinds=(DutyKind.THANK_YOU,)):
         interview = interviews.get(duty.interview_id or -1)
@@ -334,6 +353,7 @@ def push_drafts(store: Store, box: DraftBox, now: datetime, *, account: str = ""
     `doctor`) is looked over first (`look_over`) when anything is queued for it, a
     create was in doubt lately, or `LOOK_EVERY` has passed: a quiet round costs nothing.
     """
+    ensure_drafts_id(store, now)
     pending = store.pending_outbox(TARGET)
     if pending or not _lately(store, LOOKED, now) or _lately(store, DOUBTED, now):
         look_over(store, box, account, now)
@@ -423,7 +443,7 @@ def prepared(store: Store, entry: OutboxEntry) -> tuple[DraftRecord | None, str,
     record = None if duty_id is None else store.draft_record(int(duty_id))
     if record is not None and record.written is None:
         # never written yet: it carries this install's key, whoever queued it
-        own = outbox.draft_key(store.duty(record.duty_id).key, store.install_id())
+        own = outbox.draft_key(store.duty(record.duty_id).key, drafts_id(store))
         if own != key:
             raw, key = rekeyed(raw, own), own
     return record, key, raw
@@ -463,7 +483,7 @@ def is_own(store: Store, key: str) -> bool:
         return False
     install, duty_key = parsed
     if install:
-        return install == store.install_id()
+        return install == drafts_id(store)
     duty = store.duty_by_key(duty_key)
     return duty is not None and mailbox_key(store, duty) == key
 

@@ -139,6 +139,39 @@ def test_two_installs_on_one_account_each_draft_their_own_and_name_the_other(
         assert line.startswith("google: ") and " drafts in this account" in line, doctor
 
 
+def test_two_installs_from_before_install_ids_each_draft_their_own(
+    tmp_path: Path, emu: GoogleEmulator
+) -> None:
+    """Upgraded from a release before install ids with events written, an install keeps
+    an empty install id (its event ids unchanged); its drafts get an id of their own."""
+    a = install(tmp_path / "a", emu, "Acme Networks", "acme.com")
+    b = install(tmp_path / "b", emu, "Beta Labs", "beta.io")
+    interview(a, "Acme Networks", "Jane Doe <jane@acme.com>")
+    interview(b, "Beta Labs", "Dan Roe <dan@beta.io>")
+    ids = []
+    for p in (a, b):
+        db = sqlite3.connect(p.database)
+        db.execute("UPDATE cursors SET value = '' WHERE source = 'install_id'")
+        db.commit()
+        db.close()
+    for p in (a, b, a, b):
+        p.ok("run", "--once")
+    for p in (a, b):
+        assert install_id(p) == ""
+        db = sqlite3.connect(p.database)
+        [(drafts_id,)] = db.execute(
+            "SELECT value FROM cursors WHERE source = 'drafts install id'"
+        ).fetchall()
+        db.close()
+        ids.append(drafts_id)
+    assert drafts_to(emu) == {
+        "Jane Doe <jane@acme.com>": [f"draft:{ids[0]}:thank_you:1:1"],
+        "Dan Roe <dan@beta.io>": [f"draft:{ids[1]}:thank_you:1:1"],
+    }
+    doctor = b.run("doctor", "--no-probe").out  # B looked over the mailbox after A wrote
+    assert f"another pursuit install ({ids[0]}) leaves" in doctor, doctor
+
+
 def test_a_data_directory_made_anew_adopts_none_of_the_drafts_left_before(
     tmp_path: Path, emu: GoogleEmulator
 ) -> None:
