@@ -21,6 +21,7 @@ same feeds from the same server and the ratio is printed. The server counts the
 connections open to each address: pursuit never opens more than 2 to one host.
 
     python bench/feeds_bench.py [--repeat 5] [--r2e /tmp/r2e/bin/r2e] [--quick] [--json FILE]
+    python bench/feeds_bench.py --https   # every feed over TLS, as on the internet
 
 Nothing leaves the loopback interface.
 """
@@ -34,6 +35,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -123,21 +125,27 @@ class FeedFarm:
     counts as JSON and `/_reset` clears them.
     """
 
-    def __init__(self, feeds: int = FEEDS, hosts: int | None = None) -> None:
+    def __init__(
+        self, feeds: int = FEEDS, hosts: int | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
+        """`tls`: (certificate, key) to serve HTTPS with."""
         self.feeds = feeds
         self.hosts = hosts or feeds
+        self.scheme = "https" if tls else "http"
         ready: multiprocessing.SimpleQueue[int] = multiprocessing.SimpleQueue()
         self.process = multiprocessing.Process(
-            target=_serve, args=(ready, feeds, self.hosts), daemon=True
+            target=_serve, args=(ready, feeds, self.hosts, tls), daemon=True
         )
         self.process.start()
         self.port = ready.get()
 
     def url(self, n: int) -> str:
-        return f"http://{host(n * self.hosts // self.feeds)}:{self.port}/feed/{n}"
+        return f"{self.scheme}://{host(n * self.hosts // self.feeds)}:{self.port}/feed/{n}"
 
     def _control(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://{host(0)}:{self.port}{path}", timeout=10) as answer:
+        url = f"{self.scheme}://{host(0)}:{self.port}{path}"
+        context = ssl._create_unverified_context() if self.scheme == "https" else None
+        with urllib.request.urlopen(url, timeout=10, context=context) as answer:
             return json.loads(answer.read())
 
     def reset(self) -> None:
@@ -160,7 +168,12 @@ class FeedFarm:
         self.process.join(10)
 
 
-def _serve(ready: multiprocessing.SimpleQueue[int], feeds: int, hosts: int) -> None:
+def _serve(
+    ready: multiprocessing.SimpleQueue[int],
+    feeds: int,
+    hosts: int,
+    tls: tuple[Path, Path] | None,
+) -> None:
     bodies = {f"/feed/{n}": body_for(n) for n in range(feeds)}
     etags = {p: '"' + hashlib.sha1(b).hexdigest()[:16] + '"' for p, (b, _) in bodies.items()}
     counts: Counter[int] = Counter()
@@ -253,10 +266,59 @@ def _serve(ready: multiprocessing.SimpleQueue[int], feeds: int, hosts: int) -> N
     first = Server((host(0), 0), Handler)
     port = first.server_address[1]
     servers = [first] + [Server((host(n), port), Handler) for n in range(1, hosts)]
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        for server in servers:
+            # The handshake is the handler thread's, as it would be on a real server.
+            server.socket = context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     ready.put(port)
     first.serve_forever()
+
+
+def tls_files(folder: Path, hosts: int) -> tuple[Path, Path, Path]:
+    """(certificate, key, bundle): a self-signed certificate for the farm's addresses,
+    and the system's certificate authorities with it, which clients are told to trust
+    (SSL_CERT_FILE): they read as many as they would on the real internet."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "feeds bench")])
+    now = dt.datetime.now(dt.UTC)
+    addresses = [x509.IPAddress(ipaddress.ip_address(host(n))) for n in range(hosts)]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(addresses), critical=False)
+        .sign(private, hashes.SHA256())
+    )
+    cert, key, bundle = folder / "cert.pem", folder / "key.pem", folder / "bundle.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    system = Path(ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt")
+    bundle.write_bytes((system.read_bytes() if system.exists() else b"") + cert.read_bytes())
+    return cert, key, bundle
 
 
 def organizations_for(farm: FeedFarm) -> list[dict[str, Any]]:
@@ -536,26 +598,39 @@ def main() -> None:
     parser.add_argument("--r2e", default=shutil.which("r2e") or "/tmp/r2e/bin/r2e")
     parser.add_argument("--quick", action="store_true", help="20 feeds, 2 polls, no rss2email")
     parser.add_argument("--json", type=Path, help="write the summary as JSON here")
+    parser.add_argument("--https", action="store_true", help="serve every feed over HTTPS")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="feeds-bench-tls-") as folder:
+        args.tls = None
+        if args.https:
+            cert, key, bundle = tls_files(Path(folder), max(5, args.feeds))
+            args.tls = (cert, key)
+            os.environ["SSL_CERT_FILE"] = str(bundle)  # pursuit, its runs and rss2email
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     if args.quick:
         args.feeds, args.repeat, args.r2e = min(args.feeds, 20), min(args.repeat, 2), ""
     args.feeds = max(5, args.feeds)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(
-        f"{args.feeds} feeds (RSS/Atom/Greenhouse JSON) on {args.feeds} hosts, "
-        f"each answered after {DELAY * 1000:.0f} ms; pursuit: {args.repeat} polls"
+        f"{args.feeds} feeds (RSS/Atom/Greenhouse JSON) on {args.feeds} hosts over "
+        f"{'HTTPS' if args.tls else 'HTTP'}, each answered after {DELAY * 1000:.0f} ms; "
+        f"pursuit: {args.repeat} polls"
     )
     floor = statistics.median(parse_floor(args.feeds) for _ in range(3))
     print(f"parsing floor: {floor:.2f} s of CPU for {args.feeds} answers")
     summary: dict[str, Any] = {
         "bench": "feeds",
+        "scheme": "https" if args.tls else "http",
         "feeds": args.feeds,
         "hosts": args.feeds,
         "delay_ms": DELAY * 1000,
         "parse_floor_s": floor,
     }
-    with FeedFarm(args.feeds) as farm:
+    with FeedFarm(args.feeds, tls=args.tls) as farm:
         runs = [bench_pursuit(farm) for _ in range(args.repeat)]
         first = spread([r["first_s"] for r in runs])
         second = spread([r["second_s"] for r in runs])
@@ -616,7 +691,7 @@ def whole_run(args: argparse.Namespace) -> dict[str, Any]:
         f"whole run: `pursuit run --once` over {args.feeds} feeds on {hosts} hosts, "
         f"{args.repeat} runs from a fresh data directory"
     )
-    with FeedFarm(args.feeds, hosts) as farm:
+    with FeedFarm(args.feeds, hosts, tls=args.tls) as farm:
         runs = [bench_whole_run(farm) for _ in range(args.repeat)]
         found: dict[str, Any] = {
             "feeds": args.feeds,
