@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from support.feed_server import FeedServer, Reply
 from support.tlscert import self_signed_cert
 
-from pursuit.connectors.feeds import FeedError, FeedSource, client, fetch, rss
+from pursuit.connectors.feeds import FeedError, FeedSource, client, fetch
 from pursuit.connectors.feeds.text import _strip_markup, _TextExtractor
 
 
@@ -34,66 +33,6 @@ def test_text_without_a_tag_or_an_entity_is_kept_as_the_parser_keeps_it(value: s
 @given(st.text(alphabet=st.sampled_from(list("ab <>&;#x3c/lt!?p")), max_size=30))
 def test_text_with_markup_still_goes_through_the_parser(value: str) -> None:
     assert _strip_markup(value) == parsed(value)
-
-
-URIS = st.sampled_from(
-    [
-        "",
-        "/",
-        "news/1",
-        "../up",
-        "//other.example/x",
-        "https://acme.example/base/",
-        "http://acme.example:8080/a/b?c=d#e",
-        "javascript:alert(1)",
-        "data:text/html,x",
-        "feed://acme.example/rss",
-        "mailto:jobs@acme.example",
-        "https://ácme.example/ü",
-        "https://acme.example/" + "a" * 600,
-        " https://acme.example/space ",
-    ]
-)
-
-
-def rss_document(base: str, channel_link: str, links: list[str]) -> bytes:
-    items = "".join(
-        f'<item xml:base="{escape(link, quote=True)}"><title>Item {i}</title>'
-        f"<link>{escape(link)}</link><guid>{escape(link)}#{i}</guid>"
-        f'<description>&lt;a href="{escape(link, quote=True)}"&gt;more&lt;/a&gt;</description>'
-        "</item>"
-        for i, link in enumerate(links)
-    )
-    return (
-        f'<?xml version="1.0"?><rss version="2.0" xml:base="{escape(base, quote=True)}">'
-        f"<channel><title>Acme</title><link>{escape(channel_link)}</link>{items}</channel></rss>"
-    ).encode()
-
-
-@settings(max_examples=60, deadline=None)
-@given(URIS, URIS, st.lists(URIS, max_size=4), URIS)
-def test_remembered_base_uris_parse_a_feed_as_feedparser_alone_does(
-    base: str, channel_link: str, links: list[str], feed_url: str
-) -> None:
-    import feedparser.mixin
-    import feedparser.urls
-
-    data = rss_document(base, channel_link, links)
-    url = feed_url if feed_url.startswith("http") else "https://acme.example/feed.xml"
-    remembered = rss._feedparser().mixin.make_safe_absolute_uri
-    assert remembered is not feedparser.urls.make_safe_absolute_uri  # the shortcut is on
-    try:
-        with_memory = rss.parse_feed(data, "application/rss+xml", url, "press", 300)
-        feedparser.mixin.make_safe_absolute_uri = feedparser.urls.make_safe_absolute_uri
-        alone = rss.parse_feed(data, "application/rss+xml", url, "press", 300)
-    except Exception as exc:  # the same refusal either way
-        feedparser.mixin.make_safe_absolute_uri = feedparser.urls.make_safe_absolute_uri
-        with pytest.raises(type(exc)):
-            rss.parse_feed(data, "application/rss+xml", url, "press", 300)
-        return
-    finally:
-        feedparser.mixin.make_safe_absolute_uri = remembered
-    assert with_memory == alone
 
 
 def ended_by_the_watchdog(seconds: float) -> bool:

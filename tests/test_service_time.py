@@ -67,7 +67,7 @@ class Service:
             text = text[text.index(after) :]
         return [line for line in text.splitlines() if "round: ran" in line]
 
-    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
         give_up = time.monotonic() + timeout
         while not check():
             assert self.proc.poll() is None, f"the service ended: {what}\n{self.output}"
@@ -77,7 +77,7 @@ class Service:
                 raise AssertionError(f"timed out waiting: {what}\n{self.output}")
             time.sleep(0.05)
 
-    def wait_for_rounds(self, count: int, after: str = "", timeout: float = 20.0) -> None:
+    def wait_for_rounds(self, count: int, after: str = "", timeout: float = 60.0) -> None:
         self.wait_for(
             lambda: len(self.rounds(after)) >= count, f"{count} rounds after {after!r}", timeout
         )

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -125,37 +124,12 @@ def looks_like_html(data: bytes) -> bool:
     )
 
 
-@functools.cache
 def _feedparser() -> Any:
     """feedparser, imported when the first answer is parsed: a poll's first requests
     are on their way meanwhile (it takes as long to import as the parsing of 15 feeds)."""
     import feedparser
-    import feedparser.mixin
 
-    # At every element feedparser works its base URI out again from the same two
-    # strings, through a pure function: remembered, a fifth of its parsing time goes.
-    found = getattr(feedparser.mixin, "make_safe_absolute_uri", None)
-    if callable(found):
-        feedparser.mixin.make_safe_absolute_uri = _remembered(found)
     return feedparser
-
-
-#: Base URIs longer than this are worked out each time: a hostile feed's long ones
-#: never fill the memory of a long-running service.
-_REMEMBERED_URI = 512
-
-
-def _remembered(function: Callable[..., str]) -> Callable[..., str]:
-    cached = functools.lru_cache(maxsize=256)(function)
-
-    def make_safe_absolute_uri(base: Any, rel: Any = None) -> str:
-        if not isinstance(base, str) or not isinstance(rel, str | None):
-            return function(base, rel)
-        if len(base) + len(rel or "") > _REMEMBERED_URI:
-            return function(base, rel)
-        return cached(base, rel)
-
-    return make_safe_absolute_uri
 
 
 def _minor_bozo() -> tuple[type[Exception], ...]:
