@@ -41,7 +41,12 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     only within one filesystem), which is given `mode` whatever the umask,
     flushed, fsynced and renamed over `path`; the directory is fsynced last so
     the rename itself survives a power cut. The directory must exist.
+
+    A `path` that is a link (a token or calendar kept in a synced folder) is written
+    through: its target is replaced and the link stays a link, never a plain file.
     """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -41,6 +41,18 @@ def test_a_rewrite_replaces_the_whole_file_and_tightens_its_mode(tmp_path: Path)
     assert [p.name for p in tmp_path.iterdir()] == ["token.json"]
 
 
+def test_a_link_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    synced = tmp_path / "Sync" / "google.json"
+    synced.parent.mkdir()
+    synced.write_bytes(b"old token")
+    token = tmp_path / "token.json"
+    token.symlink_to(synced)
+    write_atomically(token, b"new token")
+    assert token.is_symlink()
+    assert synced.read_bytes() == b"new token"
+    assert sorted(p.name for p in synced.parent.iterdir()) == ["google.json"]
+
+
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
