@@ -508,7 +508,8 @@ def damaged(path: Path | None, why: str) -> DamagedDatabase:
     name = shlex.quote(path.name)
     fix = (
         "pursuit writes nothing more to it: stop pursuit, recover what it holds into a new "
-        f"file (in {path.parent}: `sqlite3 {name} .recover | sqlite3 {name}.recovered`) "
+        f"file (in {path.parent}: `sqlite3 {name} .recover | sqlite3 {name}.recovered`; "
+        "where sqlite3 has no .recover, as Debian's, docs/SERVICE.md has the .dump way) "
         "and put that in its place"
     )
     copies = sorted(

@@ -273,7 +273,8 @@ def test_a_damaged_database_is_one_line_everywhere_and_never_written(
     fix = (
         "pursuit writes nothing more to it: stop pursuit, recover what it holds into a new "
         f"file (in {user.data_dir}: `sqlite3 pursuit.sqlite3 .recover | sqlite3 "
-        "pursuit.sqlite3.recovered`) and put that in its place"
+        "pursuit.sqlite3.recovered`; where sqlite3 has no .recover, as Debian's, "
+        "docs/SERVICE.md has the .dump way) and put that in its place"
     )
     # every command that writes, the service's start and a round: one line, exit 2
     for args in (["org", "add", "Globex", "--domain", "globex.com"], ["run", "--once"], ["run"]):
