@@ -71,7 +71,8 @@ class IcsCalendar(Calendar):
                 if foreign:
                     raise SourceError(
                         f"calendar file {self.path}",
-                        f"it holds {len(foreign)} entries pursuit did not write (your own "
+                        f"it holds {len(foreign)} {'entry' if len(foreign) == 1 else 'entries'} "
+                        "pursuit did not write (your own "
                         "calendar?); pursuit leaves it untouched. Set [calendar] ics_file "
                         "in the config to a file of its own, such as "
                         f"{self.path.with_name('pursuit.ics')}",

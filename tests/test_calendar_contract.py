@@ -210,7 +210,7 @@ def test_an_ics_file_with_entries_pursuit_did_not_write_is_refused_and_left_inta
     with pytest.raises(SourceError) as raised:
         cal.upsert(event())
     message = str(raised.value)
-    assert str(path) in message and "1 entries pursuit did not write" in message
+    assert str(path) in message and "1 entry pursuit did not write" in message
     assert "Set [calendar] ics_file in the config to a file of its own" in message
     with pytest.raises(SourceError):
         cal.upsert(event())  # asked again: refused again, never taken for empty

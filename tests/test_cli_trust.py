@@ -475,7 +475,7 @@ def test_an_ics_file_holding_the_users_own_calendar_is_refused_and_left_intact(
     p = Pursuit(tmp_path, config=f'[calendar]\nics_file = "{own}"\n')
     acme_with_jane(p, day(7))
     err = p.fails("run", "--once", code=1)
-    assert f"calendar file {own}: it holds 1 entries pursuit did not write" in err
+    assert f"calendar file {own}: it holds 1 entry pursuit did not write" in err
     assert "Set [calendar] ics_file in the config to a file of its own" in err
     assert own.read_bytes() == before
     p.fails("run", "--once", code=1)
