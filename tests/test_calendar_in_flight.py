@@ -9,8 +9,6 @@ way the user ends with one "Job search (pursuit)" calendar holding each event on
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from support.cli import Pursuit, pursuit_command
+from support.cli import Pursuit
 from support.contracts import event
 from support.google_emulator import GoogleEmulator, HeldRequests
 from support.radicale_server import PASSWORD, USER, hook_requests
@@ -74,20 +72,7 @@ def user(tmp_path: Path, emu: GoogleEmulator) -> Pursuit:
 
 
 def killed_while_held(p: Pursuit, held: HeldRequests) -> None:
-    """`pursuit run --once` in a process of its own, SIGKILLed once Google holds its call."""
-    with subprocess.Popen(
-        [*pursuit_command(), "run", "--once"],
-        env=p.env(),
-        cwd=p.root,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    ) as run:
-        try:
-            assert held.wait_arrived(timeout=60), "pursuit never sent the call held"
-        finally:
-            run.send_signal(signal.SIGKILL)
-            run.wait(timeout=30)
+    p.killed_once(lambda: held.wait_arrived(timeout=60))
 
 
 def pursuits(emu: GoogleEmulator) -> dict[str, Counter[str]]:

@@ -235,20 +235,7 @@ def test_an_upgraded_install_keeps_its_drafts_written_before_keys_carried_the_in
 
 
 def killed_while_held(p: Pursuit, held: HeldRequests) -> None:
-    """`pursuit run --once` in a process of its own, SIGKILLed once Google holds its call."""
-    with subprocess.Popen(
-        [*pursuit_command(), "run", "--once"],
-        env=p.env(),
-        cwd=p.root,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    ) as run:
-        try:
-            assert held.wait_arrived(timeout=60), "pursuit never sent the call held"
-        finally:
-            run.send_signal(signal.SIGKILL)
-            run.wait(timeout=30)
+    p.killed_once(lambda: held.wait_arrived(timeout=60))
 
 
 def the_one_draft_to_jane(p: Pursuit, emu: GoogleEmulator) -> None:

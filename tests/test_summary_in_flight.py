@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import signal
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
-from support.cli import Pursuit, pursuit_command
+from support.cli import Pursuit
 from support.google_emulator import GoogleEmulator, HeldRequests
 
 from pursuit.daemon.summary import IN_DOUBT_FOR
@@ -49,20 +47,7 @@ def user(tmp_path: Path, emu: GoogleEmulator) -> Pursuit:
 
 
 def killed_while_held(p: Pursuit, held: HeldRequests) -> None:
-    """`pursuit run --once` in a process of its own, SIGKILLed once Google holds its send."""
-    with subprocess.Popen(
-        [*pursuit_command(), "run", "--once"],
-        env=p.env(),
-        cwd=p.root,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    ) as run:
-        try:
-            assert held.wait_arrived(timeout=60), "pursuit never sent the summary"
-        finally:
-            run.send_signal(signal.SIGKILL)
-            run.wait(timeout=30)
+    p.killed_once(lambda: held.wait_arrived(timeout=60))
 
 
 def summaries(emu: GoogleEmulator) -> list[str]:

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +173,24 @@ class Pursuit:
             timeout=60,
         )
         return Result(tuple(args), done.returncode, done.stdout, done.stderr)
+
+    def killed_once(self, arrived: Callable[[], bool], *args: str) -> None:
+        """`pursuit run --once` (or `args`) in a process of its own, SIGKILLed as soon as
+        `arrived()` says the call to be cut short reached its server (an emulator holding
+        it, say): what a machine losing power mid-request leaves behind."""
+        with subprocess.Popen(
+            [*pursuit_command(), *(args or ("run", "--once"))],
+            env=self.env(),
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ) as run:
+            try:
+                assert arrived(), "pursuit never made the call the test waits for"
+            finally:
+                run.send_signal(signal.SIGKILL)
+                run.wait(timeout=30)
 
     def _run(self, args: tuple[str, ...], env: dict[str, str] | None, process: bool) -> Result:
         return self.run_process(*args, env=env) if process else self.run(*args, env=env)
