@@ -421,10 +421,9 @@ class GmailMailbox(GoogleApi):
                     raise api_error(SOURCE, method, error)
             if limited:
                 limited_rounds += 1
-                self.pacer.rate_limited(
-                    UNITS[method] * len(limited),
-                    max((_retry_after(e) or 0.0) for e in limited) or None,
-                )
+                # "Retry-After: 0" is a time like any other, not the absence of one
+                said = [t for t in map(_retry_after, limited) if t is not None]
+                self.pacer.rate_limited(UNITS[method] * len(limited), max(said, default=None))
             pending = retry
             if pending and len(limited) < len(pending):
                 attempt += 1

@@ -117,3 +117,30 @@ def test_the_calendar_waits_as_long_as_a_rate_limit_says_in_its_message(
         reader.changes("primary", None, since=NOW - timedelta(days=1))
     # the server's half minute, not the 5 ms backoff (nor random()·2^n seconds)
     assert len(slept) == 1 and 25 <= slept[0] <= 31, slept
+
+
+def test_a_retry_after_of_zero_is_a_time_not_a_silence() -> None:
+    """Refused batch parts saying "Retry-After: 0" are retried at once: read as a
+    refusal that named no time, three in a row were taken for a per-minute limit and
+    the sync crawled at what it had spent in the last minute (found by the random
+    faults of tests/test_reliability_faults.py: a round went from 7 s to over 60 s)."""
+    with GoogleEmulator(user_email=ME) as emu:
+        for i in range(30):
+            emu.add_message(
+                raw_mail("Jane <jane@acme.com>", ME, f"R{i}", NOW - timedelta(hours=i), f"m{i}@a")
+            )
+        clock = SharedClock()
+        box = GmailMailbox(emu.credentials(), None, api_endpoint=emu.base_url, num_retries=0)
+        box.pacer.clock, box.pacer.sleep = clock, clock.sleep
+        emu.inject_fault(429, count=150, method="messages.get", retry_after=0)  # 5 rounds
+        found = [
+            m
+            for batch in box.search(
+                addresses=[], domains=["acme.com"], since=NOW - timedelta(days=3)
+            )
+            for m in batch
+        ]
+    assert len(found) == 30
+    assert box.pacer.rate_limits >= 3  # refused, in a row
+    assert 60.0 not in box.pacer.limits, box.pacer.limits  # no per-minute limit learned
+    assert clock.slept < 5, clock.slept
