@@ -93,7 +93,9 @@ def test_google_failing_at_random_the_work_completes_and_nothing_is_doubled(
     with FaultyGoogle(user_email=ME) as emu:
         world.build(emu)
         p = Pursuit(tmp_path, config=google_config(tmp_path, emu))
-        emu.random_faults(rate_503=0.3, rate_429=0.1, seed=seed, retry_after=1)
+        # Retry-After: 1 makes each 429 cost a second (pursuit waits what the server says:
+        # tests/test_gmail_politeness.py); the short run keeps the refusals, not the waits.
+        emu.random_faults(rate_503=0.3, rate_429=0.1, seed=seed, retry_after=scale(0, 1))
         rounds = run_until_done(p, scale(10, 10))
         emu.stop_random_faults()
         served = sum(emu.served.values())
