@@ -1,9 +1,9 @@
-"""The long tests first, so that the two workers of `pytest -n 2` end together.
+"""The long tests first, so that the workers of `pytest -n 4` end together.
 
 pytest-xdist hands tests out in collection order. In file order the reliability
 suite, whose cases take from a few seconds to half a minute each, comes near the
-end, and one worker was left running the last of them for a minute while the other
-had nothing to do. Started first, they are spread over both workers while the
+end, and one worker was left running the last of them for a minute while the others
+had nothing to do. Started first, they are spread over the workers while the
 short tests fill the gaps. The order within each group is the file order, the same
 on every worker (xdist requires it).
 """
