@@ -554,7 +554,7 @@ def test_the_readme_makes_pursuit_callable_and_names_the_right_weekdays() -> Non
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     test_command = (
-        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest -n 2"
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest -n 4"
     )
     assert test_command in readme and test_command in ci
     assert 'export PATH="$HOME/.local/share/pursuit-venv/bin:$PATH"' in readme
