@@ -5,7 +5,7 @@ Nothing here is timed: a quick run's figures are not measurements (speed is meas
 in bench/), so no figure is compared with a goal, and the only limit is one that
 catches a bench that hangs, far beyond what the slowest takes on a busy machine.
 Each bench is a test of its own, so a failure names the bench and shows its output,
-and the benches run side by side under `-n 2`.
+and the benches run side by side under `-n 4`.
 """
 
 from __future__ import annotations
