@@ -681,12 +681,13 @@ class Service:
             self.watchdog.start()
         # Config and store are sound: systemd may call us started, before any long sync.
         notify("READY=1\nSTATUS=started; running the jobs that are due")
-        every = self.app.settings.service
+        # The jobs this config has, no others: no "mail every 5 min" without a mailbox.
+        timed = [f"{s.job.name} every {s.job.every}" for s in self.slots if s.job.every]
+        following = [s.job.name for s in self.slots if s.job.follows_changes]
         log.info(
-            "pursuit is running: mail every %s, calendar every %s, each feed every %s",
-            every.mail_every,
-            every.calendar_every,
-            self.app.settings.feeds.poll_every,
+            "pursuit is running: %s%s",
+            ", ".join(timed),
+            f"; also after each change: {', '.join(following)}" if following else "",
         )
         try:
             while not self._stop.is_set():

@@ -333,6 +333,9 @@ def test_an_interview_reaches_the_calendar_file_while_a_feed_is_still_answering(
             release.set()
         service.wait_for(lambda: service.ran("feeds"), "the feed's answer stored")
         service.stop()
+    # The jobs this config has and no others: no mailbox, no mail job.
+    [started] = [line for line in service.output.splitlines() if "pursuit is running:" in line]
+    assert "feeds every 1:00:00, plan every" in started and "mail" not in started, started
     assert "Network Engineer" in p.ok("status") + p.ok("export", "--format", "json")
 
 
@@ -370,6 +373,7 @@ def test_an_interview_reaches_the_calendar_file_while_the_first_mail_sync_is_hel
             listing.release(wait=False)
         service.wait_for(lambda: service.ran("mail (1)"), "the first sync over")
         service.stop()
+    assert "pursuit is running: mail every 0:05:00," in service.output
 
 
 # --- a full disk stops a job, never the service
