@@ -43,9 +43,6 @@ running_radicale = contextmanager(running_radicale_server)
 
 def user(tmp_path: Path, emu: GoogleEmulator) -> Pursuit:
     """Yesterday's interview with Jane and Raj at Acme: pursuit plans events for it."""
-    token = tmp_path / "token" / "google.json"
-    token.parent.mkdir(mode=0o700)
-    emu.write_authorized_user_file(str(token))
     start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     emu.put_event(
         "primary",
@@ -64,8 +61,7 @@ def user(tmp_path: Path, emu: GoogleEmulator) -> Pursuit:
     config = (
         "[feeds]\nnews_search = false\n"
         '[drafts]\nyour_name = "Alex Martin"\n'
-        f'[google]\ncredentials_file = "{token}"\n'
-        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
+        f"{emu.signed_in(tmp_path)}"
         '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
     )
     return Pursuit(tmp_path, config=config)

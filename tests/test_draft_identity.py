@@ -57,14 +57,10 @@ def emu() -> Iterator[GoogleEmulator]:
 def install(root: Path, emu: GoogleEmulator, organization: str, domain: str) -> Pursuit:
     """A pursuit install with a data directory of its own on the one Gmail account."""
     root.mkdir()
-    token = root / "token" / "google.json"
-    token.parent.mkdir(mode=0o700)
-    emu.write_authorized_user_file(str(token))
     config = (
         "[feeds]\nnews_search = false\n"
         '[drafts]\nyour_name = "Alex Martin"\n'
-        f'[google]\ncredentials_file = "{token}"\n'
-        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
+        f"{emu.signed_in(root)}"
         f'[[organization]]\nname = "{organization}"\ndomains = ["{domain}"]\n'
     )
     return Pursuit(root, config=config)

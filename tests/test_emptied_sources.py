@@ -45,14 +45,10 @@ def emu() -> Iterator[GoogleEmulator]:
 
 
 def google_user(root: Path, emu: GoogleEmulator, calendars: list[str] | None = None) -> Pursuit:
-    token = root / "token" / "google.json"
-    token.parent.mkdir(mode=0o700, parents=True)
-    emu.write_authorized_user_file(str(token))
     chosen = "" if calendars is None else f"calendars = {json.dumps(calendars)}\n"
     return Pursuit(
         root,
-        config=BASE + f'[google]\ncredentials_file = "{token}"\n'
-        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n' + chosen,
+        config=BASE + emu.signed_in(root) + chosen,
     )
 
 

@@ -55,13 +55,9 @@ def test_gmail_a_message_lost_from_the_log_is_named_and_fixed(
 ) -> None:
     for raw in MAILS:
         emu.add_message(raw, label_ids=("SENT",) if "Thanks" in raw else ("INBOX",))
-    token = tmp_path / "token" / "google.json"
-    token.parent.mkdir(mode=0o700, parents=True)
-    emu.write_authorized_user_file(str(token))
     p = Pursuit(
         tmp_path,
-        config=BASE + f'[google]\ncredentials_file = "{token}"\n'
-        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n',
+        config=BASE + emu.signed_in(tmp_path),
     )
     p.ok("run", "--once")
     clean = p.ok("audit")

@@ -28,13 +28,9 @@ ORGANIZATION = (
 
 
 def gmail_user(root: Path, emu: GoogleEmulator) -> Pursuit:
-    token = root / "token" / "google.json"
-    token.parent.mkdir(mode=0o700, parents=True)
-    emu.write_authorized_user_file(str(token))
     return Pursuit(
         root,
-        config=ORGANIZATION + f'[google]\ncredentials_file = "{token}"\n'
-        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n',
+        config=ORGANIZATION + emu.signed_in(root),
     )
 
 

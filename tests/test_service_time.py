@@ -346,15 +346,11 @@ def test_an_interview_reaches_the_calendar_file_while_the_first_mail_sync_is_hel
     with GoogleEmulator(user_email="me@example.com") as emu:
         when = datetime.now(UTC) - timedelta(days=2)
         emu.add_message(raw_mail("Jane <jane@acme.com>", "me@example.com", "Hi", when, "m1@acme"))
-        token = tmp_path / "token" / "google.json"
-        token.parent.mkdir(mode=0o700)
-        emu.write_authorized_user_file(str(token))
         p = Pursuit(
             tmp_path,
             config=(
                 '[calendar]\nkind = "ics"\n[feeds]\nnews_search = false\n'
-                f'[google]\ncredentials_file = "{token}"\n'
-                f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
+                f"{emu.signed_in(tmp_path)}"
                 '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
             ),
         )

@@ -34,14 +34,10 @@ def emu() -> Iterator[GoogleEmulator]:
 
 def user(tmp_path: Path, emu: GoogleEmulator) -> Pursuit:
     """Gmail and Google Calendar, the summary due on every run (Monday 00:00)."""
-    token = tmp_path / "token" / "google.json"
-    token.parent.mkdir(mode=0o700)
-    emu.write_authorized_user_file(str(token))
     config = (
         "[feeds]\nnews_search = false\n"
         '[summary]\nday = "monday"\ntime = "00:00"\n'
-        f'[google]\ncredentials_file = "{token}"\n'
-        f'api_endpoint = "{emu.base_url}"\ntoken_uri = "{emu.token_uri}"\n'
+        f"{emu.signed_in(tmp_path)}"
     )
     return Pursuit(tmp_path, config=config)
 

@@ -89,6 +89,7 @@ from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -1054,6 +1055,17 @@ class GoogleEmulator:
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(self.authorized_user_info(), fh)
         return path
+
+    def signed_in(self, root: Path) -> str:
+        """The `[google]` section of a config signed in to this emulator: the token is
+        written to ROOT/token/google.json (a folder 0700, as `pursuit login` makes)."""
+        token = root / "token" / "google.json"
+        token.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.write_authorized_user_file(str(token))
+        return (
+            f'[google]\ncredentials_file = "{token}"\n'
+            f'api_endpoint = "{self.base_url}"\ntoken_uri = "{self.token_uri}"\n'
+        )
 
     def credentials(self, scopes: Iterable[str] | None = None) -> Any:
         """google.oauth2.credentials.Credentials pointed at this emulator's token URI."""
