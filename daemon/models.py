@@ -145,6 +145,13 @@ class Interview:
     interviewers: tuple[Interviewer, ...]
     source: str = "cli"
     cancelled: bool = False
+    #: Where it takes place as the invitation or the user gave it (a room, an address).
+    location: str | None = None
+    #: The link to join it online (http or https only), from the invitation.
+    meeting_link: str | None = None
+    #: The invitation's own time zone (IANA name) when it differs from the user's: the
+    #: interviewer's, usually.
+    zone: str | None = None
 
 
 @dataclass(frozen=True)
