@@ -129,6 +129,31 @@ class PlannerSettings:
     working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
+# --- [prep] and [web]: the interview prep sheet and the local dashboard
+
+
+@dataclass(frozen=True)
+class PrepSettings:
+    """The prep sheet of each coming interview (`pursuit prep`), and its calendar event."""
+
+    #: An event the evening before each interview, summarising its prep sheet.
+    event: bool = True
+    #: When that event is, the evening before the interview.
+    event_time: time = time(19, 0)
+    #: A Jinja2 text file of questions to ask (one a line), in place of the built-in one.
+    questions_template: Path | None = None
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The local dashboard: `pursuit web`, or served by the service when `serve` is on."""
+
+    serve: bool = False
+    #: Loopback by default; any other address exposes the dashboard to that network.
+    address: str = "127.0.0.1"
+    port: int = 8765
+
+
 # --- [summary] and [smtp]: the weekly summary email and how it is sent
 
 
@@ -222,6 +247,8 @@ class Settings:
     smtp: SmtpSettings | None = None
     service: ServiceSettings = field(default_factory=ServiceSettings)
     interviews: InterviewSettings = field(default_factory=InterviewSettings)
+    prep: PrepSettings = field(default_factory=PrepSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 def system_timezone() -> ZoneInfo:
@@ -430,6 +457,8 @@ _TOP_KEYS = {
     "smtp",
     "service",
     "interviews",
+    "prep",
+    "web",
 }
 _PLANNER_KEYS = {f.name for f in PlannerSettings.__dataclass_fields__.values()}
 _ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
@@ -492,6 +521,8 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         smtp=_smtp(r, data["smtp"]) if "smtp" in data else None,
         service=_service(r, r.table(data, "service", "[service]"), data),
         interviews=_interviews(r, data),
+        prep=_prep(r, r.table(data, "prep", "[prep]"), path),
+        web=_web(r, r.table(data, "web", "[web]")),
     )
     if "kind" not in calendar_table and settings.google is not None:
         # With Google connected, its calendar is the natural home for follow-ups.
@@ -831,6 +862,35 @@ def _caldav(r: _Reader, table: dict[str, Any], calendar: CalendarSettings) -> Ca
         calendar=r.value(table, "calendar", str, _non_empty, None, "calendar"),
         calendars=r.strings(table, "calendars", "calendar") if "calendars" in table else (),
         lookback=r.value(table, "lookback", str, parse_positive_duration, d.lookback, "calendar"),
+    )
+
+
+def _prep(r: _Reader, table: dict[str, Any], path: Callable[[str], Path]) -> PrepSettings:
+    d = PrepSettings()
+    r.known(table, {"event", "event_time", "questions_template"}, "[prep]")
+    return PrepSettings(
+        event=r.value(table, "event", bool, bool, d.event, "prep"),
+        event_time=r.value(table, "event_time", str, parse_clock, d.event_time, "prep"),
+        questions_template=r.value(table, "questions_template", str, path, None, "prep"),
+    )
+
+
+def _web(r: _Reader, table: dict[str, Any]) -> WebSettings:
+    d = WebSettings()
+    r.known(table, {"serve", "address", "port"}, "[web]")
+
+    def address(text: str) -> str:
+        import ipaddress
+
+        try:
+            return str(ipaddress.ip_address(text.strip().strip("[]")))
+        except ValueError:
+            raise ValueError("expected an IP address, such as 127.0.0.1 or ::1") from None
+
+    return WebSettings(
+        serve=r.value(table, "serve", bool, bool, d.serve, "web"),
+        address=r.value(table, "address", str, address, d.address, "web"),
+        port=r.value(table, "port", int, _port, d.port, "web"),
     )
 
 

@@ -118,8 +118,32 @@ def test_every_key_of_the_schema_is_explained_in_the_example() -> None:
     schema |= {f"smtp.{k}" for k in fields(settings.SmtpSettings)}
     schema |= {f"service.{k}" for k in fields(settings.ServiceSettings)}
     schema |= {f"interviews.{k}" for k in fields(settings.InterviewSettings)}
+    schema |= {f"prep.{k}" for k in fields(settings.PrepSettings)}
+    schema |= {f"web.{k}" for k in fields(settings.WebSettings)}
     assert schema - documented == set()
     assert documented - schema == set(), "the example shows a key the schema does not know"
+
+
+def test_prep_and_web_values_are_checked_each_naming_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[prep]\nevent_time = "7pm"\nevent = "yes"\n'
+        '[web]\naddress = "localhost:8765"\nport = 80000\nserv = true\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    for key in ("prep.event_time", "prep.event", "web.address", "web.port", "serv"):
+        assert key in message
+    assert "127.0.0.1" in message  # what an address looks like
+
+
+def test_web_defaults_to_loopback_and_reads_an_ipv6_address(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("")
+    assert load_settings(path).web == settings.WebSettings(False, "127.0.0.1", 8765)
+    path.write_text('[web]\nserve = true\naddress = "[::1]"\nport = 9000\n')
+    assert load_settings(path).web == settings.WebSettings(True, "::1", 9000)
 
 
 # --- loading
