@@ -1951,6 +1951,14 @@ class Store:
             for r in self._db.execute(sql, params)
         ]
 
+    def count_correspondence(self, *, contact_id: int) -> int:
+        """How many messages and calls with this person are logged (a page shows the last
+        few of them and says how many more there are)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM correspondence_contacts WHERE contact_id = ?", (contact_id,)
+        ).fetchone()
+        return int(row[0])
+
     # --- managed events: what pursuit last asked each calendar to hold
 
     def managed_events(self, calendar: str) -> dict[str, ManagedEvent]:
@@ -2223,14 +2231,18 @@ class Store:
         kinds: Collection[str] = ("press", "news", "opening"),
         since: datetime | None = None,
         open_only: bool = False,
+        closed_since: datetime | None = None,
         limit: int | None = None,
     ) -> list[FeedItem]:
-        """Items newest first (by publication, else by when first seen); at most `limit`."""
+        """Items newest first (by publication, else by when first seen); at most `limit`.
+        `since`: first seen then or later; `closed_since`: closed then or later."""
         where = _Where()
         where.one_of("i.kind", kinds)
         where.equal("i.organization_id", organization)
         if since is not None:
             where.add("i.first_seen >= ?", to_db(since))
+        if closed_since is not None:
+            where.add("i.closed >= ?", to_db(closed_since))
         if open_only:
             where.add("i.closed IS NULL")
         rows = self._db.execute(
