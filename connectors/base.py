@@ -420,6 +420,17 @@ class CalendarEntry:
     description: str = ""
     organizer: Attendee | None = None
     occurrence: When | None = None  # None for an event that does not recur
+    #: Where, as the invitation writes it (LOCATION, Google's `location`), its lines
+    #: kept: a room, an address, a link or a mix; the core says which.
+    location: str = ""
+    #: The join addresses the source names apart from the text, in its order (Google's
+    #: hangoutLink and video entry points; iCalendar's X-GOOGLE-CONFERENCE, Teams'
+    #: X-MICROSOFT-* links, RFC 7986 CONFERENCE), unchecked: the core keeps http(s) ones.
+    conference_links: tuple[str, ...] = ()
+    #: The zone-database name of the zone the start is written in (Google's
+    #: `start.timeZone`, a DTSTART TZID the zone database knows, Windows names mapped);
+    #: None when it has none (all-day, floating, a zone of the sender's own rules).
+    start_zone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,10 @@ from pursuit.connectors.ical import scan_due
 from pursuit.connectors.text import (
     ADDRESS_LIMIT,
     DESCRIPTION_LIMIT,
+    LOCATION_LIMIT,
     NAME_LIMIT,
     SUBJECT_LIMIT,
+    clean_link,
     clean_multiline,
     clean_text,
 )
@@ -599,6 +601,32 @@ def _person(value: Any) -> Attendee | None:
     )
 
 
+def _conference_links(item: Mapping[str, Any]) -> tuple[str, ...]:
+    """The join addresses of an event, once each: its `hangoutLink` (Meet), then the
+    `uri` of each `video` entry point of its `conferenceData` (Meet, or a third party's
+    add-on such as Zoom's), not the phone or SIP ones."""
+    found = [item.get("hangoutLink")]
+    conference = item.get("conferenceData")
+    points = conference.get("entryPoints") if isinstance(conference, dict) else None
+    for point in points if isinstance(points, list) else []:
+        if isinstance(point, dict) and point.get("entryPointType") == "video":
+            found.append(point.get("uri"))
+    links: list[str] = []
+    for value in found:
+        link = clean_link(value) if isinstance(value, str) else ""
+        if link and link not in links:
+            links.append(link)
+    return tuple(links)
+
+
+def _zone_name(when: Any) -> str | None:
+    """The `timeZone` a timed start is written in (an all-day one has none that counts)."""
+    if not isinstance(when, dict) or not when.get("dateTime"):
+        return None
+    zone = when.get("timeZone")
+    return clean_text(zone, NAME_LIMIT) or None if isinstance(zone, str) else None
+
+
 #: An instance's id: its recurring event's id, `_`, and its original start in UTC
 #: (or its day, all-day): Google's form, read where a cancelled one lacks the fields.
 _INSTANCE_ID = re.compile(r"(?P<event>.+)_(?P<day>\d{8})(?:T(?P<time>\d{6})Z)?")
@@ -654,4 +682,7 @@ def _entry(
         description=clean_multiline(item.get("description") or "", DESCRIPTION_LIMIT),
         organizer=organizer,
         occurrence=occurrence,
+        location=clean_multiline(item.get("location") or "", LOCATION_LIMIT),
+        conference_links=_conference_links(item),
+        start_zone=_zone_name(item.get("start")),
     )

@@ -27,8 +27,10 @@ from pursuit.connectors.base import (
 from pursuit.connectors.text import (
     ADDRESS_LIMIT,
     DESCRIPTION_LIMIT,
+    LOCATION_LIMIT,
     NAME_LIMIT,
     SUBJECT_LIMIT,
+    clean_link,
     clean_multiline,
     clean_text,
 )
@@ -222,6 +224,55 @@ def _person(value: Any, me: str) -> Attendee | None:
     )
 
 
+#: The properties that name a meeting's join address apart from the text, in the order
+#: they are handed over: Google's, Teams' (Outlook writes the first two, Exchange the
+#: external link, MS-ASCAL's OnlineMeetingExternalLink), RFC 7986's, and Skype for
+#: Business's (a `conf:sip:` address, which the core does not open).
+CONFERENCE_PROPERTIES = (
+    "X-GOOGLE-CONFERENCE",
+    "X-MICROSOFT-SKYPETEAMSMEETINGURL",
+    "X-MICROSOFT-ONLINEMEETINGEXTERNALLINK",
+    "CONFERENCE",
+    "X-MICROSOFT-ONLINEMEETINGCONFLINK",
+)
+
+
+def _conference_links(vevent: icalendar.cal.Component) -> tuple[str, ...]:
+    """The join addresses an event names, once each; of RFC 7986's CONFERENCE, those
+    for video (or saying nothing of what they are for), not a dial-in."""
+    links: list[str] = []
+    for name in CONFERENCE_PROPERTIES:
+        values = vevent.get(name)
+        for value in values if isinstance(values, list) else [values]:
+            if value is None:
+                continue
+            feature = getattr(value, "params", {}).get("FEATURE")
+            features = feature if isinstance(feature, list) else str(feature or "").split(",")
+            if (
+                name == "CONFERENCE"
+                and feature
+                and "video" not in {str(f).strip().lower() for f in features}
+            ):
+                continue
+            link = clean_link(value)
+            if link and link not in links:
+                links.append(link)
+    return tuple(links)
+
+
+def _first(value: Any) -> Any:
+    """A property given once, or the first of one given again (RFC 5545 allows one)."""
+    return (value or [""])[0] if isinstance(value, list) else value
+
+
+def _zone_name(when: When) -> str | None:
+    """The zone-database name of the zone a start is written in: what `read_calendar`
+    made of its TZID (a zone of the sender's own rules has no such name)."""
+    if isinstance(when, datetime) and isinstance(when.tzinfo, ZoneInfo):
+        return when.tzinfo.key
+    return None
+
+
 def _recurs(events: list[icalendar.cal.Component]) -> bool:
     """The resource holds a recurring event: a rule or extra dates, or occurrences
     of their own (a RECURRENCE-ID; an attendee invited to one occurrence gets it alone)."""
@@ -301,4 +352,7 @@ def _entry(
         description=clean_multiline(vevent.get("DESCRIPTION", ""), DESCRIPTION_LIMIT),
         organizer=None if organizer is None else _person(organizer, me),
         occurrence=occurrence,
+        location=clean_multiline(_first(vevent.get("LOCATION", "")), LOCATION_LIMIT),
+        conference_links=_conference_links(vevent),
+        start_zone=_zone_name(start),
     )

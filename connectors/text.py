@@ -17,6 +17,10 @@ NAME_LIMIT = 200
 ADDRESS_LIMIT = 320  # RFC 5321: 64 for the local part, 255 for the domain, and the @
 DESCRIPTION_LIMIT = 8000
 HEADER_LIMIT = 2000
+#: Where an event takes place: an address over a few lines, or a room and a long link.
+LOCATION_LIMIT = 1000
+#: A link pursuit keeps (a meeting's join address): a longer one is dropped, never cut.
+LINK_LIMIT = 2000
 
 
 def clean_text(value: object, limit: int) -> str:
@@ -29,3 +33,11 @@ def clean_multiline(value: object, limit: int) -> str:
     """Like `clean_text` but keeps line breaks (as ``\\n``), for descriptions."""
     lines = clean(str(value)[: limit * 4], multiline=True).split("\n")
     return "\n".join(one_line(line) for line in lines).strip("\n")[:limit].rstrip()
+
+
+def clean_link(value: object) -> str:
+    """A link as given, on one line and cleaned; "" when it is longer than LINK_LIMIT
+    (a link cut short leads somewhere else). Whether it is one pursuit opens is the
+    core's decision."""
+    link = clean_text(value, LINK_LIMIT + 1)
+    return "" if len(link) > LINK_LIMIT or " " in link else link

@@ -10,12 +10,16 @@ event per RECURRENCE-ID override, stored as Google stores an exception: the id
 does with what it imports: ids are its own (base32hex, here of the UID), times are
 instants with the IANA zone of the series (Google keeps no VTIMEZONE: a zone of
 the sender's own making is named by the caller for a recurring event), rooms are
-``resource``, an optional guest ``optional``, PARTSTAT a ``responseStatus``.
+``resource``, an optional guest ``optional``, PARTSTAT a ``responseStatus``,
+LOCATION the ``location``; a Google Meet conference (X-GOOGLE-CONFERENCE) is the
+event's ``hangoutLink`` and ``conferenceData``, apart from its description, which
+loses the Meet block Google writes into invitations only.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -94,6 +98,28 @@ def _exdates(vevent: icalendar.cal.Component) -> list[str]:
     return lines
 
 
+#: The block Google adds to an invitation's description for its Meet conference.
+_MEET_BLOCK = re.compile(r"\n*-::~:[~:]*::-.*-::~:[~:]*::-\n*", re.DOTALL)
+
+
+def _conference(link: str) -> Json:
+    """A Google Meet conference as an event resource holds it."""
+    return {
+        "hangoutLink": link,
+        "conferenceData": {
+            "entryPoints": [
+                {
+                    "entryPointType": "video",
+                    "uri": link,
+                    "label": link.removeprefix("https://"),
+                }
+            ],
+            "conferenceSolution": {"key": {"type": "hangoutsMeet"}, "name": "Google Meet"},
+            "conferenceId": link.rsplit("/", 1)[-1],
+        },
+    }
+
+
 def _resource(vevent: icalendar.cal.Component, zones: Mapping[str, str]) -> Json:
     def when(name: str) -> Json:
         prop: Any = vevent[name]
@@ -104,11 +130,15 @@ def _resource(vevent: icalendar.cal.Component, zones: Mapping[str, str]) -> Json
         if str(vevent.get("STATUS", "")).upper() == "CANCELLED"
         else "confirmed",
         "summary": str(vevent.get("SUMMARY", "")),
-        "description": str(vevent.get("DESCRIPTION", "")),
+        "description": _MEET_BLOCK.sub("", str(vevent.get("DESCRIPTION", ""))),
         "start": when("DTSTART"),
         "end": when("DTEND"),
         "sequence": int(vevent.get("SEQUENCE", 0)) % 2**31,
     }
+    if vevent.get("LOCATION"):
+        event["location"] = str(vevent["LOCATION"])
+    if vevent.get("X-GOOGLE-CONFERENCE"):
+        event |= _conference(str(vevent["X-GOOGLE-CONFERENCE"]))
     organizer = vevent.get("ORGANIZER")
     if organizer is not None:
         event["organizer"] = {
