@@ -149,6 +149,20 @@ def set_status(
     return store.organization(found.id)
 
 
+def status_words(settings: Settings, before: Organization, status: str) -> str:
+    """What setting BEFORE to STATUS does, in the words `org status` prints after it
+    and the dashboard shows before it asks to confirm."""
+    if before.status == status and before.flag is None:
+        return f"{before.name} is already {status} (since {before.status_changed:%d %b %Y})"
+    message = f"{before.name}: {status}"
+    if status == OrgStatus.REJECTED:
+        delay = settings.planner.check_in_delay.days
+        message += f"; pending duties cancelled, a check-in is planned in {delay} days"
+    elif status != OrgStatus.ACTIVE:
+        message += "; pending duties cancelled"
+    return message
+
+
 # --- interviews
 
 

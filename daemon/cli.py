@@ -190,17 +190,8 @@ def org_show(app: App, name: str, as_json: bool) -> None:
 def org_status(app: App, name: str, status: str) -> None:
     """Set where a pursuit stands: active, offer, rejected, withdrawn or closed."""
     before = app.store.find_organization(name)
-    found = actions.set_status(app.store, app.settings, app.now(), name, status)
-    if before.status == status and before.flag is None:
-        click.echo(f"{found.name} is already {status} (since {found.status_changed:%d %b %Y})")
-        return
-    message = f"{found.name}: {status}"
-    if status == "rejected":
-        delay = app.settings.planner.check_in_delay.days
-        message += f"; pending duties cancelled, a check-in is planned in {delay} days"
-    elif status != "active":
-        message += "; pending duties cancelled"
-    click.echo(message)
+    actions.set_status(app.store, app.settings, app.now(), name, status)
+    click.echo(actions.status_words(app.settings, before, status))
 
 
 # --- interviews and people
