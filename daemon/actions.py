@@ -733,6 +733,67 @@ def mark_done(store: Store, settings: Settings, now: datetime, duty_id: int) -> 
     return store.duty(duty_id), False
 
 
+#: What a duty sent outside pursuit is logged as (`mark_sent`): its kind's word.
+SENT_WORDS = {
+    DutyKind.THANK_YOU: "thank-you",
+    DutyKind.FOLLOW_UP: "follow-up",
+    DutyKind.CHECK_IN: "check-in",
+}
+
+
+def mark_sent(store: Store, settings: Settings, now: datetime, duty_id: int) -> tuple[Duty, bool]:
+    """The user sent a duty's message outside pursuit's sight (another mailbox, a phone):
+    logged as an email sent now to the duty's person, and the duty done with that entry
+    as its evidence, so the entry fulfils this duty and no other. Returns the duty and
+    whether it was done already (nothing changes then)."""
+    duty = store.duty(duty_id)
+    if duty.state == "done":
+        return duty, True
+    if duty.state == "cancelled":
+        raise UserError(f"duty #{duty_id} is cancelled: {why_cancelled(store, duty)}")
+    contact = store.contact(duty.contact_id) if duty.contact_id is not None else None
+    message_id = f"<manual-{uuid.uuid4()}@pursuit>"
+    with store.transaction():
+        store.log_correspondence(
+            message_id=message_id,
+            direction=Direction.OUT,
+            when=now,
+            channel=Channel.EMAIL,
+            organization_id=duty.organization_id,
+            contact_ids=[contact.id] if contact else [],
+            subject=f"{SENT_WORDS[duty.kind]} sent (marked by you)",
+            people=contact.addresses if contact else (),
+        )
+        store.mark_done(duty_id, when=now, evidence="sent by you", message_id=message_id)
+        replan(store, settings, now)
+    return store.duty(duty_id), False
+
+
+# What a change to a duty did, in the words `pursuit done`, `reopen` and `snooze` print
+# and the dashboard shows after it.
+
+
+def done_words(duty: Duty, already: bool, tz: ZoneInfo, *, sent: bool = False) -> str:
+    if already:
+        when = duty.done_at.astimezone(tz) if duty.done_at else None
+        return (
+            f"Duty #{duty.id} was already done"
+            + (f" on {when:%a %d %b %Y %H:%M}" if when else "")
+            + (f" ({duty.evidence})" if duty.evidence else "")
+        )
+    return f"Duty #{duty.id} done" + (": sent by you, logged as an email" if sent else "")
+
+
+def reopen_words(duty: Duty, already: bool, tz: ZoneInfo) -> str:
+    due = duty.due.astimezone(tz)
+    again = "already" if already else "again"
+    return f"Duty #{duty.id} is pending {again}, due {due:%a %d %b %Y %H:%M}"
+
+
+def snoozed_words(duty_id: int, moment: datetime) -> str:
+    return f"Duty #{duty_id} now due {moment:%a %d %b %Y %H:%M}"
+
+
 def snooze(store: Store, settings: Settings, now: datetime, duty_id: int, to: str) -> datetime:
     """Move a pending duty to TO, later than now (a day keeps the duty's time of day);
     returns the new due time. A done or cancelled duty is refused: see `reopen`."""

@@ -567,19 +567,17 @@ def contact_show(app: App, contact_name: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("duty_id", type=RECORD_ID)
+@click.option(
+    "--sent",
+    is_flag=True,
+    help="You sent it yourself, outside pursuit's mailbox: logged as an email to them.",
+)
 @changes_data
-def done(app: App, duty_id: int) -> None:
+def done(app: App, duty_id: int, sent: bool) -> None:
     """Mark a duty done."""
-    duty, already = actions.mark_done(app.store, app.settings, app.now(), duty_id)
-    if already:
-        when = duty.done_at.astimezone(app.settings.timezone) if duty.done_at else None
-        click.echo(
-            f"Duty #{duty_id} was already done"
-            + (f" on {when:%a %d %b %Y %H:%M}" if when else "")
-            + (f" ({duty.evidence})" if duty.evidence else "")
-        )
-        return
-    click.echo(f"Duty #{duty_id} done")
+    mark = actions.mark_sent if sent else actions.mark_done
+    duty, already = mark(app.store, app.settings, app.now(), duty_id)
+    click.echo(actions.done_words(duty, already, app.settings.timezone, sent=sent))
 
 
 @cli.command()
@@ -588,11 +586,7 @@ def done(app: App, duty_id: int) -> None:
 def reopen(app: App, duty_id: int) -> None:
     """Make a done duty pending again (then `snooze` it to a later day if you like)."""
     duty, already = actions.reopen(app.store, app.settings, app.now(), duty_id)
-    due = duty.due.astimezone(app.settings.timezone)
-    if already:
-        click.echo(f"Duty #{duty_id} is pending already, due {due:%a %d %b %Y %H:%M}")
-        return
-    click.echo(f"Duty #{duty_id} is pending again, due {due:%a %d %b %Y %H:%M}")
+    click.echo(actions.reopen_words(duty, already, app.settings.timezone))
 
 
 @cli.command()
@@ -602,7 +596,7 @@ def reopen(app: App, duty_id: int) -> None:
 def snooze(app: App, duty_id: int, to: str) -> None:
     """Move a pending duty to a later day (a done one: `reopen` it first)."""
     moment = actions.snooze(app.store, app.settings, app.now(), duty_id, to)
-    click.echo(f"Duty #{duty_id} now due {moment:%a %d %b %Y %H:%M}")
+    click.echo(actions.snoozed_words(duty_id, moment))
 
 
 @cli.command()

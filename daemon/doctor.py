@@ -218,7 +218,34 @@ def checks(app: App, now: datetime, *, probe: bool = True) -> list[Check]:
     found += _jobs(app, now)
     found += _skipped_summaries(app, now)
     found += _other_installs(app, now)
+    found += _dashboard(app)
     return found
+
+
+def glance(app: App, now: datetime) -> list[Check]:
+    """What the dashboard's Today shows of the doctor: the sign-ins as the store knows
+    them (no call to any server), each job's last run and error, sources held empty,
+    the dashboard's own exposure. Neither a probe nor a read of the whole file."""
+    found = [_signin(app, account, probe=False) for account in app.roles.guarded]
+    return found + _jobs(app, now) + _emptied_sources(app) + _dashboard(app)
+
+
+def _dashboard(app: App) -> list[Check]:
+    """A dashboard listening beyond this machine: allowed, and said (so is it in the log)."""
+    import ipaddress
+
+    web = app.settings.web
+    if ipaddress.ip_address(web.address).is_loopback:
+        return []
+    by = "the service" if web.serve else "`pursuit web`"
+    return [
+        Check(
+            "dashboard",
+            f"{by} serves it on {web.address} ([web] address), reachable from that network "
+            "by anyone who has its link (plain http: the link and its token travel "
+            "unencrypted); 127.0.0.1 keeps it to this machine",
+        )
+    ]
 
 
 #: How far back `doctor` names the weekly summaries skipped for good.

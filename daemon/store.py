@@ -1459,9 +1459,15 @@ class Store:
         *,
         include_cancelled: bool = True,
         interview_id: int | None = None,
+        starts_from: datetime | None = None,
+        starts_before: datetime | None = None,
     ) -> list[Interview]:
         clauses: list[str] = []
         params: list[Any] = []
+        for bound, op in ((starts_from, ">="), (starts_before, "<")):
+            if bound is not None:
+                clauses.append(f"i.start {op} ?")
+                params.append(to_db(bound))
         if interview_id is not None:
             clauses.append("i.id = ?")
             params.append(interview_id)
@@ -1697,13 +1703,14 @@ class Store:
         after_interview: bool | None = None,
         due_before: datetime | None = None,
         due_from: datetime | None = None,
+        done_from: datetime | None = None,
         limit: int | None = None,
     ) -> list[Duty]:
         """Duties by due time (then id), filtered by every keyword given.
 
         `state` is the stored state (pending, done, cancelled) or a collection of
         them; `after_interview` keeps only duties tied (True) or not tied (False)
-        to an interview.
+        to an interview; `done_from`, those done then or later.
         """
         where = _Where()
         where.one_of("state", [state] if isinstance(state, str) else state)
@@ -1717,10 +1724,31 @@ class Store:
             where.add("due < ?", to_db(due_before))
         if due_from is not None:
             where.add("due >= ?", to_db(due_from))
+        if done_from is not None:
+            where.add("done_at >= ?", to_db(done_from))
         rows = self._db.execute(
             f"SELECT * FROM duties WHERE {where} ORDER BY due, id{_limit(limit)}", where.params
         )
         return [self._duty(r) for r in rows]
+
+    def quiet_organizations(
+        self, now: datetime, *, limit: int | None = None
+    ) -> list[tuple[int, datetime, datetime | None]]:
+        """Active organizations gone quiet: the latest follow-up due before `now` (done or
+        pending) and nothing exchanged with them since. For each, longest quiet first:
+        its id, that due time, and its last exchange (None: never any)."""
+        rows = self._db.execute(
+            "SELECT o.id, f.due, (SELECT max(m.date) FROM correspondence m "
+            "WHERE m.organization_id = o.id) AS last FROM organizations o "
+            "JOIN (SELECT organization_id, max(due) AS due FROM duties "
+            "WHERE kind = 'follow_up' AND state IN ('pending', 'done') AND due < ? "
+            "GROUP BY organization_id) f ON f.organization_id = o.id "
+            "WHERE o.status = 'active' AND NOT EXISTS (SELECT 1 FROM correspondence m "
+            "WHERE m.organization_id = o.id AND m.date >= f.due) "
+            f"ORDER BY f.due, o.id{_limit(limit)}",
+            (to_db(now),),
+        )
+        return [(int(r[0]), from_db(r[1]), _opt(r[2])) for r in rows]
 
     def duty(self, duty_id: int) -> Duty:
         row = self._db.execute("SELECT * FROM duties WHERE id = ?", (duty_id,)).fetchone()
