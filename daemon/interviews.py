@@ -11,17 +11,36 @@ the user's local time. Each occurrence of a recurring event is an interview of i
 own, known by the event and the occurrence (`source_key`, the same whichever reader
 gave it). A moved event moves the interview (and so its duties); a cancelled or
 deleted one cancels it, and a deleted series cancels every occurrence.
+
+Where it takes place is decided here too (`whereabouts`): the place as text (a room,
+an address; a link or a meeting service's name in LOCATION is no place), the link to
+join it (the conference the source names, else a link in LOCATION, else a known
+meeting service's link in the description; http and https only), and the
+invitation's own time zone when its clock reads otherwise than the user's.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import re
-from collections.abc import Collection, Sequence
+import unicodedata
+import urllib.parse
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pursuit.connectors.base import Attendee, CalendarEntry, CalendarReader, When
-from pursuit.daemon.errors import AuthError, CursorExpired, SourceError, StoreError, Unreachable
+from pursuit.connectors.text import LINK_LIMIT, LOCATION_LIMIT
+from pursuit.daemon.errors import (
+    AuthError,
+    CursorExpired,
+    SourceError,
+    StoreError,
+    Unreachable,
+    UserError,
+)
 from pursuit.daemon.mail import skip_item
 from pursuit.daemon.matcher import Directory, domain_of, normalize
 from pursuit.daemon.models import Interview, Organization, OrgStatus
@@ -257,6 +276,183 @@ def instant(when: When, zone: tzinfo) -> datetime:
     return datetime.combine(when, time(0), tzinfo=zone)
 
 
+# --- where and in which zone
+
+
+@dataclass(frozen=True)
+class Whereabouts:
+    """Where an interview takes place, as the invitation (or the user) says."""
+
+    location: str | None = None  # a room, an address: text, never a link
+    meeting_link: str | None = None  # http or https only
+    zone: str | None = None  # the invitation's zone, when its clock differs from the user's
+
+
+#: A link as text writes it: up to white space, a quote or an angle bracket (Outlook
+#: writes `<https://...>`, an HTML description `href="https://..."`).
+_LINK = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+#: Any other address with a scheme, in a place's words: `javascript:alert(1)`,
+#: `data:...`, `file:///...`, `ftp://...`. Neither a place nor a link pursuit opens.
+_OTHER_ADDRESS = re.compile(
+    r"(?<!\S)(?:(?:javascript|vbscript|data|file|blob|about|filesystem|jar):\S*"
+    r"|(?!https?://)[a-z][a-z0-9+.-]*://\S*)",
+    re.IGNORECASE,
+)
+#: What a LOCATION holds when the meeting is online: a service's name, not a place
+#: (Outlook writes "Microsoft Teams Meeting" in the user's language: "Microsoft
+#: Teams-møde", "Microsoft Teams-Besprechung", "Réunion Microsoft Teams").
+_SERVICE_NAME = re.compile(
+    r"(?:(?:réunion|reunión de|riunione)\s+)?microsoft\s+teams(?:[\s-]+\w+)?"
+    r"|teams\s+meeting|zoom(?:\s+meeting)?|google\s+meet|(?:cisco\s+)?webex(?:\s+meeting)?"
+    r"|skype\s+meeting|skype\s+for\s+business(?:\s+meeting)?|online(?:\s+meeting)?"
+    r"|video\s+call",
+    re.IGNORECASE,
+)
+#: The links of meeting services a description may hold among others (a Calendly
+#: cancel link, a dial-in list, a privacy notice): host, and what its path holds.
+MEETING_LINKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("zoom.us", ("/j/", "/my/", "/w/", "/s/")),
+    ("zoomgov.com", ("/j/", "/my/", "/w/")),
+    ("teams.microsoft.com", ("/l/meetup-join/", "/meet/")),
+    ("teams.live.com", ("/meet/",)),
+    ("meet.google.com", ("/",)),
+    ("webex.com", ("/j.php", "/meet/", "/join/", "/wbxmjs/joinservice/")),
+    ("whereby.com", ("/",)),
+    ("meet.jit.si", ("/",)),
+    ("gotomeeting.com", ("/join/",)),
+    ("meet.goto.com", ("/",)),
+    ("bluejeans.com", ("/",)),
+    ("chime.aws", ("/",)),
+)
+#: Names of UTC: a time written in UTC says how it was written, not where anyone is.
+_UTC_NAMES = frozenset(
+    {"utc", "etc/utc", "gmt", "etc/gmt", "z", "zulu", "etc/zulu", "universal", "uct"}
+    | {"etc/universal", "etc/uct", "greenwich", "etc/greenwich", "gmt0", "etc/gmt0"}
+    | {"gmt+0", "gmt-0", "etc/gmt+0", "etc/gmt-0"}
+)
+
+
+def safe_link(text: str) -> str | None:
+    """The link itself when it is one pursuit may show to be opened: http or https, a
+    host, no user name before it (`https://meet.google.com@evil.example/` is not
+    Google's), no white space or control character, at most LINK_LIMIT long."""
+    link = text.strip()
+    if not link or len(link) > LINK_LIMIT:
+        return None
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in link):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(link)
+        parts.port  # noqa: B018 - raises ValueError for a port that is none
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if "@" in parts.netloc:
+        return None
+    return link
+
+
+def _links_in(text: str) -> list[str]:
+    """Every safe link written in a text, in its order (an HTML `&amp;` read as `&`)."""
+    found = []
+    for match in _LINK.finditer(text):
+        candidate = match.group(0).rstrip(".,;:!?'")
+        if candidate.endswith(")") and "(" not in candidate:
+            candidate = candidate.rstrip(")")
+        link = safe_link(html.unescape(candidate))
+        if link is not None:
+            found.append(link)
+    return found
+
+
+def is_meeting_link(link: str) -> bool:
+    """A known meeting service's join link (see MEETING_LINKS)."""
+    parts = urllib.parse.urlsplit(link)
+    host = (parts.hostname or "").lower()
+    for service, paths in MEETING_LINKS:
+        if host == service or host.endswith(f".{service}"):
+            return any(p in parts.path if p != "/" else len(parts.path) > 1 for p in paths)
+    return False
+
+
+def place_of(location: str) -> str | None:
+    """The place in a LOCATION: its words without the links and other addresses in it,
+    and without a meeting service's name standing alone (Outlook's "Microsoft Teams
+    Meeting"); its lines (an address) joined with commas, Outlook's several locations
+    with semicolons. None when nothing is left: a bare link is a link, not a place."""
+    lines = []
+    for line in location.splitlines():
+        parts = []
+        for part in _OTHER_ADDRESS.sub(" ", _LINK.sub(" ", line)).split(";"):
+            words = " ".join(part.split()).strip(" ,:-|")
+            if words and not _SERVICE_NAME.fullmatch(words):
+                parts.append(words)
+        if parts:
+            lines.append("; ".join(parts))
+    return ", ".join(lines)[:LOCATION_LIMIT].rstrip() or None
+
+
+def meeting_link_of(conference_links: Iterable[str], location: str, description: str) -> str | None:
+    """The first link to join by: one the source names as the conference's, else a link
+    in LOCATION, else a known meeting service's link in the description (which holds
+    others: a cancel link, a dial-in list); only http and https."""
+    for given in conference_links:
+        link = safe_link(given)
+        if link is not None:
+            return link
+    in_location = _links_in(location)
+    if in_location:
+        return in_location[0]
+    return next((link for link in _links_in(description) if is_meeting_link(link)), None)
+
+
+def invitation_zone(name: str | None, start: When, user_zone: tzinfo) -> str | None:
+    """The zone an invitation is written in, when its clock reads otherwise than the
+    user's at the interview's start (Berlin's is Paris's: None); None for an all-day or
+    floating time, a time written in UTC, or a name the zone database does not know."""
+    if not name or not isinstance(start, datetime) or start.tzinfo is None:
+        return None
+    if name.casefold() in _UTC_NAMES:
+        return None
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+    if start.astimezone(zone).utcoffset() == start.astimezone(user_zone).utcoffset():
+        return None
+    return zone.key
+
+
+def whereabouts(entry: CalendarEntry, user_zone: tzinfo) -> Whereabouts:
+    """Where an invitation says its interview is, the same whichever reader gave it."""
+    return Whereabouts(
+        location=place_of(entry.location),
+        meeting_link=meeting_link_of(entry.conference_links, entry.location, entry.description),
+        zone=None
+        if entry.start is None
+        else invitation_zone(entry.start_zone, entry.start, user_zone),
+    )
+
+
+def where_given(text: str) -> Whereabouts:
+    """`interview add --where`: a link (http or https) is the meeting link, words the
+    place, both when both are given. A link of another kind is refused, named."""
+    words = " ".join(text.split())
+    if not words:
+        return Whereabouts()
+    for token in words.split(" "):
+        scheme = token.split(":", 1)[0].lower() if ":" in token else ""
+        broken = scheme in ("http", "https") and safe_link(token) is None
+        if broken or _OTHER_ADDRESS.fullmatch(token):
+            raise UserError(
+                f"--where {token!r} is not a link pursuit can keep: give an http or "
+                "https address, or the place in words"
+            )
+    links = _links_in(words)
+    return Whereabouts(location=place_of(words), meeting_link=links[0] if links else None)
+
+
 def apply_entry(
     store: Store,
     entry: CalendarEntry,
@@ -293,6 +489,7 @@ def apply_entry(
     contact_ids = [
         store.ensure_contact(a.email, a.name, org_id, role="interviewer").id for a in people
     ]
+    where = whereabouts(entry, zone)
     if existing is None:
         org = store.organization(org_id)
         notice = reopen_for_interview(store, org, start, now)
@@ -306,9 +503,20 @@ def apply_entry(
             position=position_of(org),
             source="calendar",
             source_key=key,
+            location=where.location,
+            meeting_link=where.meeting_link,
+            zone=where.zone,
         )
     else:
-        store.set_interview(existing.id, start=start, end=end, interviewers=contact_ids)
+        store.set_interview(
+            existing.id,
+            start=start,
+            end=end,
+            interviewers=contact_ids,
+            location=where.location,
+            meeting_link=where.meeting_link,
+            zone=where.zone,
+        )
     return True
 
 

@@ -380,6 +380,15 @@ MIGRATIONS: tuple[str, ...] = (
             AND n.interview_id = x.interview_id);
     ALTER TABLE job_runs ADD COLUMN last_error_kind TEXT;
     """,
+    # 10: where an interview takes place, as its invitation (or the user) says: the
+    # place in words, the link to join it, and the invitation's own time zone when it
+    # differs from the user's. Interviews stored before have none until their calendar
+    # gives them again.
+    """
+    ALTER TABLE interviews ADD COLUMN location TEXT;
+    ALTER TABLE interviews ADD COLUMN meeting_link TEXT;
+    ALTER TABLE interviews ADD COLUMN zone TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1380,13 +1389,25 @@ class Store:
         position: str | None = None,
         source: str = "cli",
         source_key: str | None = None,
+        location: str | None = None,
+        meeting_link: str | None = None,
+        zone: str | None = None,
     ) -> int:
         with self.transaction():
             interview_id = self._db.execute(
-                "INSERT INTO interviews "
-                "(organization_id, position, start, end, source, source_key) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (organization_id, position, to_db(start), to_db(end), source, source_key),
+                "INSERT INTO interviews (organization_id, position, start, end, source, "
+                "source_key, location, meeting_link, zone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    organization_id,
+                    position,
+                    to_db(start),
+                    to_db(end),
+                    source,
+                    source_key,
+                    location,
+                    meeting_link,
+                    zone,
+                ),
             ).lastrowid
             assert interview_id is not None
             self._db.executemany(
@@ -1418,8 +1439,12 @@ class Store:
         end: datetime,
         interviewers: Iterable[int],
         cancelled: bool = False,
+        location: str | None = None,
+        meeting_link: str | None = None,
+        zone: str | None = None,
     ) -> None:
-        """An interview as its calendar event says now: times, people, not cancelled.
+        """An interview as its calendar event says now: times, people, where, not
+        cancelled.
 
         Someone no longer invited stops being an interviewer (their duties are
         then cancelled by planning), unless the user wrote a note or a promise
@@ -1428,8 +1453,17 @@ class Store:
         people = list(interviewers)
         with self.transaction():
             self._db.execute(
-                "UPDATE interviews SET start = ?, end = ?, cancelled = ? WHERE id = ?",
-                (to_db(start), to_db(end), int(cancelled), interview_id),
+                "UPDATE interviews SET start = ?, end = ?, cancelled = ?, location = ?, "
+                "meeting_link = ?, zone = ? WHERE id = ?",
+                (
+                    to_db(start),
+                    to_db(end),
+                    int(cancelled),
+                    location,
+                    meeting_link,
+                    zone,
+                    interview_id,
+                ),
             )
             self._db.execute(
                 "DELETE FROM interviewers WHERE interview_id = ? AND note IS NULL "
@@ -1521,6 +1555,9 @@ class Store:
                 interviewers=tuple(people.get(r["id"], ())),
                 source=r["source"],
                 cancelled=bool(r["cancelled"]),
+                location=r["location"],
+                meeting_link=r["meeting_link"],
+                zone=r["zone"],
             )
             for r in rows
         ]

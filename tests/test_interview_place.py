@@ -10,14 +10,28 @@ tests/test_one_meaning.py; here each rule is shown on its own.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from support.invitations import fixture, google_events
 
 from pursuit.connectors.google_calendar import parse_entry
 from pursuit.connectors.ical import event_entries
+from pursuit.daemon.errors import UserError
+from pursuit.daemon.interviews import (
+    Whereabouts,
+    invitation_zone,
+    is_meeting_link,
+    meeting_link_of,
+    place_of,
+    safe_link,
+    where_given,
+)
+from pursuit.daemon.store import MIGRATIONS, Store
 
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
 ME = "me@example.test"
@@ -148,3 +162,178 @@ def test_google_events_of_the_corpus_carry_its_conference_apart_from_the_text() 
     assert "meet.google.com" not in event["description"]
     entry = google_entry(event)
     assert entry.conference_links == ("https://meet.google.com/ybx-kqwe-tpn",)
+
+
+# ------------------------------------------------------------------ what they mean
+
+
+@pytest.mark.parametrize(
+    ("location", "place"),
+    [
+        ("Initech HQ, Raum 2.14", "Initech HQ, Raum 2.14"),
+        (
+            "Oscorp Tower\n1200 Fifth Avenue\nNew York NY 10029",
+            "Oscorp Tower, 1200 Fifth Avenue, New York NY 10029",
+        ),
+        ("Microsoft Teams Meeting; Conf Room Rainier (8)", "Conf Room Rainier (8)"),
+        ("Microsoft Teams Meeting", None),
+        ("Microsoft Teams-møde", None),  # Outlook writes it in the user's language
+        ("Zoom: https://acme.zoom.us/j/123", None),
+        ("https://us06web.zoom.us/j/81234567890?pwd=example", None),  # a link, not a place
+        ("Zoom Room 4", "Zoom Room 4"),  # a room named after the service is a room
+        ("javascript:alert(1)", None),
+        ("data:text/html;base64,PHNjcmlwdD4= Room 5", "Room 5"),
+        ("Room A; https://x.test/a;b=1; Room B", "Room A; Room B"),
+        ("", None),
+    ],
+)
+def test_the_place_is_the_words_of_the_location(location: str, place: str | None) -> None:
+    assert place_of(location) == place
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "ftp://files.example.test/x",
+        "conf:sip:jane@acme.test;gruu",
+        "https://meet.google.com@evil.example/abc-defg-hij",  # another host, dressed up
+        "https://",
+        "https://zoom.us:notaport/j/1",
+        "https://zoom.us/j/1\u202e",
+        "https://zoom.us/j/" + "1" * 2000,
+    ],
+)
+def test_a_link_that_is_not_http_or_https_to_a_plain_host_is_never_kept(link: str) -> None:
+    assert safe_link(link) is None
+    assert meeting_link_of([link], link, link) is None
+
+
+def test_a_link_is_taken_from_text_up_to_white_space_and_never_with_it() -> None:
+    assert safe_link("https://zoom.us/j/1 2") is None
+    assert meeting_link_of([], "https://rooms.acme.test/4 (ask at the desk)", "") == (
+        "https://rooms.acme.test/4"
+    )
+
+
+def test_the_conference_comes_first_then_a_link_in_the_location_then_the_description() -> None:
+    zoom = "https://acme.zoom.us/j/123"
+    meet = "https://meet.google.com/abc-defg-hij"
+    room = "https://rooms.acme.test/4"
+    assert meeting_link_of([meet], f"Room 4 {room}", zoom) == meet
+    assert meeting_link_of(["javascript:x", "conf:sip:x@y"], f"Room 4 {room}", zoom) == room
+    assert meeting_link_of([], "Room 4", f"Agenda: https://acme.test/agenda\n{zoom}") == zoom
+
+
+def test_the_description_gives_only_a_known_meeting_services_join_link() -> None:
+    calendly = (
+        "Cancel: https://calendly.com/cancellations/EXAMPLE\n"
+        "Reschedule: https://calendly.com/reschedulings/EXAMPLE"
+    )
+    assert meeting_link_of([], "", calendly) is None
+    webex = (
+        "Global call-in numbers: https://acme.webex.com/acme/globalcallin.php?MTID=m1\n"
+        "Meeting options<https://teams.microsoft.com/meetingOptions/?organizerId=1>\n"
+        "Join meeting https://acme.webex.com/acme/j.php?MTID=m2."
+    )
+    assert meeting_link_of([], "", webex) == "https://acme.webex.com/acme/j.php?MTID=m2"
+    html = '<a href="https://acme.zoom.us/j/5?pwd=a&amp;b=c">Join</a>'
+    assert meeting_link_of([], "", html) == "https://acme.zoom.us/j/5?pwd=a&b=c"
+    for lookalike in ("https://zoom.us.evil.test/j/1", "https://evil.test/?zoom.us/j/1"):
+        assert not is_meeting_link(lookalike)
+
+
+PARIS = ZoneInfo("Europe/Paris")
+DEC = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "zone"),
+    [
+        ("America/Chicago", DEC, "America/Chicago"),
+        ("Europe/Berlin", DEC, None),  # its clock reads as Paris's
+        ("Africa/Lagos", DEC, None),  # +01:00 too, in December
+        ("Africa/Lagos", datetime(2026, 7, 1, 9, 0, tzinfo=UTC), "Africa/Lagos"),  # not in July
+        ("UTC", DEC, None),  # how a time was written, not where anyone is
+        ("Etc/UTC", DEC, None),
+        ("Customized Time Zone", DEC, None),
+        ("../../etc/passwd", DEC, None),
+        (None, DEC, None),
+        ("America/Chicago", date(2026, 12, 10), None),  # all-day: no clock to read
+        ("America/Chicago", datetime(2026, 12, 10, 9, 0), None),  # floating
+    ],
+)
+def test_the_invitations_zone_is_kept_when_its_clock_differs_from_the_users(
+    name: str | None, start: date, zone: str | None
+) -> None:
+    assert invitation_zone(name, start, PARIS) == zone
+
+
+def test_interview_add_where_takes_a_link_a_place_or_both() -> None:
+    link = "https://acme.zoom.us/j/123"
+    assert where_given(link) == Whereabouts(meeting_link=link)
+    assert where_given("  Acme HQ,  room 4 ") == Whereabouts(location="Acme HQ, room 4")
+    assert where_given(f"Room 4 or {link}") == Whereabouts(location="Room 4 or", meeting_link=link)
+    assert where_given("") == Whereabouts()
+    for refused in ("javascript:alert(1)", "file:///etc/passwd", "https://a@evil.test/"):
+        with pytest.raises(UserError, match="not a link pursuit can keep"):
+            where_given(refused)
+
+
+# ------------------------------------------------------------------------ the store
+
+
+def test_a_database_of_version_9_keeps_its_interviews_and_learns_where_they_are(
+    tmp_path: Path,
+) -> None:
+    """Migration 10: three columns; the interviews stored before keep everything, with
+    no place until their calendar gives it again."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:9]:
+        db.executescript(script)
+    db.executescript(
+        "INSERT INTO organizations (id, name, status_changed) VALUES "
+        "(1, 'Acme', '2026-11-01T00:00:00+00:00');"
+        "INSERT INTO contacts (id, name) VALUES (1, 'Jane');"
+        "INSERT INTO addresses (address, contact_id) VALUES ('jane@acme.test', 1);"
+        "INSERT INTO interviews (id, organization_id, position, start, end, source, "
+        "source_key) VALUES (1, 1, 'SRE', '2026-12-02T13:00:00+00:00', "
+        "'2026-12-02T14:00:00+00:00', 'calendar', 'primary:e1');"
+        "INSERT INTO interviewers (interview_id, contact_id) VALUES (1, 1);"
+        "PRAGMA user_version = 9;"
+    )
+    db.commit()
+    db.close()
+    store = Store.open(path)
+    try:
+        [before] = store.interviews()
+        assert (before.position, before.start, before.source) == (
+            "SRE",
+            datetime(2026, 12, 2, 13, 0, tzinfo=UTC),
+            "calendar",
+        )
+        assert [p.contact.address for p in before.interviewers] == ["jane@acme.test"]
+        assert (before.location, before.meeting_link, before.zone) == (None, None, None)
+        store.set_interview(
+            1,
+            start=before.start,
+            end=before.end,
+            interviewers=[1],
+            location="Acme HQ",
+            meeting_link="https://acme.zoom.us/j/1",
+            zone="America/Chicago",
+        )
+        after = store.interview(1)
+        assert (after.location, after.meeting_link, after.zone) == (
+            "Acme HQ",
+            "https://acme.zoom.us/j/1",
+            "America/Chicago",
+        )
+        store.move_interview(1, before.start + timedelta(hours=1), before.end + timedelta(hours=1))
+        assert store.interview(1).location == "Acme HQ"  # a move keeps where it is
+    finally:
+        store.close()

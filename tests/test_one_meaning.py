@@ -10,9 +10,13 @@ with and without their VTIMEZONE, Outlook's "Customized Time Zone" from two send
 with two sets of rules, a zone of Exchange's own naming on a daily series, a Zoom or
 Calendly booking whose one other person is its ORGANIZER, a room, an all-day onsite,
 a Google series with an EXDATE and an occurrence moved with another interviewer, a
-Thunderbird series with a cancelled occurrence. Then the organizers change them: a
-cancellation, a move (SEQUENCE up), an EXDATE added, an occurrence moved and another
-cancelled, an event deleted; each interview and its duties follow, on every path.
+Thunderbird series with a cancelled occurrence; and where each takes place: a Google
+Meet conference, Teams' link in its X-MICROSOFT property and in its text, a Webex link
+as LOCATION, an address over several lines, a hostile invitation's javascript: and
+data: addresses, a location of over 2,000 characters. Then the organizers change them:
+a cancellation, a move (SEQUENCE up), an EXDATE added, an occurrence moved and another
+cancelled, an onsite moved to another building, an event deleted; each interview (its
+place, link and zone too) and its duties follow, on every path.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pursuit.connectors.google_auth import load_credentials
 from pursuit.connectors.google_calendar import GoogleCalendarReader
 from pursuit.connectors.ical import event_entries
 from pursuit.connectors.memory import MemoryCalendarReader
+from pursuit.connectors.text import LOCATION_LIMIT
 from pursuit.daemon.interviews import sync_interviews
 from pursuit.daemon.jobs import plan
 from pursuit.daemon.store import Store
@@ -222,6 +227,12 @@ ORGANIZATIONS = {
     "Soylent": "soylent.test",
     "Wonka Industries": "wonka.test",
     "Stark Industries": "stark.test",
+    "Massive Dynamic": "massive.test",
+    "Cyberdyne": "cyberdyne.test",
+    "Initrode": "initrode.test",
+    "Oscorp": "oscorp.test",
+    "Tyrell": "tyrell.test",
+    "Weyland-Yutani": "weyland.test",
 }
 CORPUS = (
     "teams-pacific",
@@ -234,6 +245,12 @@ CORPUS = (
     "calendly-booking",
     "icloud-onsite",
     "thunderbird-series",
+    "google-meet",
+    "teams-london",
+    "webex-scheduler",
+    "icloud-address",
+    "hostile-javascript",
+    "hostile-long-location",
 )
 #: What the organizers do next: each file replaces the event of the first name.
 UPDATES = {
@@ -241,6 +258,7 @@ UPDATES = {
     "outlook-customized-europe": "outlook-customized-europe-moved",
     "exchange-cdo-daily": "exchange-cdo-daily-exdate",
     "google-loop": "google-loop-updated",
+    "icloud-address": "icloud-address-moved",
 }
 DELETED = ("zoom-host", "thunderbird-series")
 #: The IANA zone Google gives a series whose TZID is the sender's own.
@@ -252,16 +270,55 @@ def utc(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 12, day, hour, minute, tzinfo=UTC)
 
 
+#: The place of the invitation whose LOCATION is over 2,000 characters: its first
+#: LOCATION_LIMIT (1,000), the link at its end cut off with the rest.
+LONG_PLACE = ("Weyland-Yutani Corp, Building 4, " + "Hadley's Hope colony road, " * 80)[
+    :LOCATION_LIMIT
+].strip(" ,")
+TEAMS_LONDON = (
+    "https://teams.microsoft.com/l/meetup-join/19%3ameeting_Y3liZXJkeW5lLWludGVydmlldw"
+    "%40thread.v2/0?context=%7b%22Tid%22%3a%2211111111-2222-3333-4444-555555555555%22"
+    "%2c%22Oid%22%3a%2266666666-7777-8888-9999-000000000000%22%7d"
+)
+#: (place, meeting link, the invitation's zone) of each file: the place without the
+#: links or a service's name, the conference's link first, the zone only where its
+#: clock differs from Paris's (not Berlin's, not a time written in UTC).
+WHERE: dict[str, tuple[str | None, str | None, str | None]] = {
+    "teams-pacific": (
+        "Conf Room Rainier (8)",
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_example%40thread.v2/0",
+        "America/Los_Angeles",
+    ),
+    "exchange-w-europe": ("Initech HQ, Raum 2.14", None, None),
+    "zoom-host": (None, "https://us06web.zoom.us/j/81234567890?pwd=example", "America/New_York"),
+    "google-meet": (None, "https://meet.google.com/ybx-kqwe-tpn", "America/Chicago"),
+    "teams-london": (None, TEAMS_LONDON, "Europe/London"),
+    "webex-scheduler": (
+        None,
+        "https://initrode.webex.com/initrode/j.php?MTID=m4f1c2a9b7d3e5f60718293a4b5c6d7e8",
+        "Asia/Calcutta",
+    ),
+    "icloud-address": (
+        "Oscorp Tower, 1200 Fifth Avenue, New York NY 10029, United States",
+        None,
+        "America/New_York",
+    ),
+    "hostile-javascript": (None, "https://tyrell.zoom.us/j/5550100?pwd=Nexus6&from=addon", None),
+    "hostile-long-location": (LONG_PLACE, None, None),
+}
+
+
 def row(
     name: str, occurrence: str, org: str, start: datetime, end: datetime, *people: str
 ) -> tuple[Any, ...]:
     """An interview as `interviews_held` gives it; people by the part before the @."""
     addresses = sorted(f"{p}@{ORGANIZATIONS[org]}" for p in people)
-    return (name, occurrence, org, start, end, addresses, False)
+    return (name, occurrence, org, start, end, addresses, False, *WHERE.get(name, (None,) * 3))
 
 
 VANDELAY = "Vandelay Industries"
-#: (file, occurrence, organization, start, end, interviewers, cancelled), in UTC
+#: (file, occurrence, organization, start, end, interviewers, cancelled, place, link,
+#: zone), in UTC
 EXPECTED = [
     row("calendly-booking", "", "Soylent", utc(1, 17), utc(1, 17, 30), "alex.rivera"),
     row("exchange-cdo-daily", "20261214T090000Z", VANDELAY, utc(14, 9), utc(14, 9, 30), "art"),
@@ -294,6 +351,18 @@ EXPECTED = [
         "monica.hall",
         "richard",
     ),
+    row(
+        "google-meet",
+        "",
+        "Massive Dynamic",
+        utc(10, 15),
+        utc(10, 16),
+        "nina.sharp",
+        "walter.bishop",
+    ),
+    row("hostile-javascript", "", "Tyrell", utc(16, 15), utc(16, 16), "rachael"),
+    row("hostile-long-location", "", "Weyland-Yutani", utc(17, 14), utc(17, 15), "ripley"),
+    row("icloud-address", "", "Oscorp", utc(15, 18), utc(15, 21), "harry", "liz"),
     row("icloud-onsite", "", "Wonka Industries", utc(8, 23), utc(9, 23), "charlie"),
     row(
         "outlook-customized-eastern",
@@ -305,6 +374,7 @@ EXPECTED = [
         "jared.dunn",
     ),
     row("outlook-customized-europe", "", "Umbrella", utc(8, 8), utc(8, 9), "albert.wesker"),
+    row("teams-london", "", "Cyberdyne", utc(11, 10), utc(11, 11), "miles.dyson", "kate.brewster"),
     row("teams-pacific", "", "Globex", utc(3, 18), utc(3, 19), "erik.lindqvist", "priya.okafor"),
     row(
         "thunderbird-series",
@@ -322,6 +392,9 @@ EXPECTED = [
         utc(16, 9),
         "pepper",
     ),
+    row(
+        "webex-scheduler", "", "Initrode", utc(14, 13), utc(14, 14), "bill.lumbergh", "priya.raman"
+    ),
     row("zoom-host", "", "Acme Networks", utc(2, 20), utc(2, 21), "jane.doe"),
 ]
 
@@ -337,13 +410,17 @@ def after_updates(rows: list[Any]) -> list[Any]:
         ("zoom-host", ""): {"cancelled": True},
         ("thunderbird-series", "20261214T080000Z"): {"cancelled": True},
         ("thunderbird-series", "20261216T080000Z"): {"cancelled": True},
+        ("icloud-address", ""): {
+            "place": "Oscorp Labs, 3 Research Park Drive, Brooklyn NY 11201, United States"
+        },
     }
     out = []
-    for name, occurrence, org, start, end, people, cancelled in rows:
+    for name, occurrence, org, start, end, people, cancelled, place, link, zone in rows:
         change = changed.get((name, occurrence), {})
         start, end = change.get("start", start), change.get("end", end)
         cancelled = change.get("cancelled", cancelled)
-        out.append((name, occurrence, org, start, end, people, cancelled))
+        place = change.get("place", place)
+        out.append((name, occurrence, org, start, end, people, cancelled, place, link, zone))
     return sorted(out)
 
 
@@ -455,8 +532,9 @@ _OCCURRENCE = re.compile(r"(?P<event>.+)_(?P<stamp>\d{8}(?:T\d{6}Z?)?)")
 
 
 def interviews_held(store: Store, world: World) -> list[Any]:
-    """(file, occurrence, organization, start, end, interviewers, cancelled) of each
-    interview the store holds from the world's calendar, in UTC."""
+    """(file, occurrence, organization, start, end, interviewers, cancelled, place,
+    meeting link, zone) of each interview the store holds from the world's calendar,
+    in UTC."""
     orgs = {o.id: o.name for o in store.organizations()}
     rows = []
     prefix = f"{world.calendar_id}:"
@@ -473,6 +551,9 @@ def interviews_held(store: Store, world: World) -> list[Any]:
                 interview.end.astimezone(UTC),
                 sorted(p.contact.address for p in interview.interviewers),
                 interview.cancelled,
+                interview.location,
+                interview.meeting_link,
+                interview.zone,
             )
         )
     return sorted(rows)
