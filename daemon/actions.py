@@ -19,7 +19,12 @@ from pursuit.config.settings import parse_domain
 from pursuit.daemon.addresses import check_name, other_form, parse_person
 from pursuit.daemon.dates import parse_day, parse_moment, parse_offset
 from pursuit.daemon.errors import AmbiguousName, UserError
-from pursuit.daemon.interviews import position_of, quoted_name, reopen_for_interview
+from pursuit.daemon.interviews import (
+    position_of,
+    quoted_name,
+    reopen_for_interview,
+    where_given,
+)
 from pursuit.daemon.matcher import organization_named
 from pursuit.daemon.models import (
     Channel,
@@ -174,6 +179,8 @@ class ScheduledInterview:
     interviewers: tuple[Contact, ...]
     already: bool = False  # the same interview was recorded before: nothing added
     notice: str | None = None  # what became of a closed organization, said plainly
+    location: str | None = None  # the place given with --where
+    meeting_link: str | None = None  # the link given with --where
 
 
 def add_interview(
@@ -186,10 +193,13 @@ def add_interview(
     end: str | None = None,
     position: str | None = None,
     people: Iterable[str] = (),
+    where: str | None = None,
 ) -> ScheduledInterview:
-    """Record an interview; its interviewers become contacts of the organization."""
+    """Record an interview; its interviewers become contacts of the organization.
+    `where` is a place or a link to join by (http or https), or both."""
     tz = settings.timezone
     found = store.find_organization(organization)
+    place = where_given(where or "")
     begins = parse_moment(start, tz)
     ends = parse_moment(end, tz) if end else begins + timedelta(hours=1)
     if ends <= begins:
@@ -211,11 +221,19 @@ def add_interview(
             ends,
             [c.id for c in contacts],
             position=position or position_of(found),
+            location=place.location,
+            meeting_link=place.meeting_link,
         )
         notice = reopen_for_interview(store, found, begins, now)
         replan(store, settings, now)
     return ScheduledInterview(
-        interview_id, store.organization(found.id), begins, contacts, notice=notice
+        interview_id,
+        store.organization(found.id),
+        begins,
+        contacts,
+        notice=notice,
+        location=place.location,
+        meeting_link=place.meeting_link,
     )
 
 

@@ -18,7 +18,7 @@ from pursuit.daemon import actions
 from pursuit.daemon.accounts import IcsAccount
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import PursuitError, UserError
-from pursuit.daemon.interviews import quoted_name
+from pursuit.daemon.interviews import quoted_name, where_briefly
 from pursuit.daemon.models import CHANNELS, ORG_STATUSES, Duty, DutyState, Organization
 
 log = logging.getLogger("pursuit")
@@ -224,6 +224,9 @@ def interview_list(app: App, organization: str | None, as_json: bool) -> None:
                 "position": i.position,
                 "interviewers": [p.contact.address for p in i.interviewers],
                 "cancelled": i.cancelled,
+                "location": i.location,
+                "meeting_link": i.meeting_link,
+                "zone": i.zone,
             }
             for i in found
         ]
@@ -235,9 +238,11 @@ def interview_list(app: App, organization: str | None, as_json: bool) -> None:
         who = ", ".join(p.contact.display for p in i.interviewers) or "nobody named"
         mark = " (cancelled)" if i.cancelled else ""
         position = f", {i.position}" if i.position else ""
+        where = where_briefly(i.location, i.meeting_link)
         from pursuit.daemon.views import clean
 
         line = f"{orgs.get(i.organization_id, '?')}{position}, with {who}{mark}"
+        line += f", {where}" if where else ""
         click.echo(f"#{i.id:<5} {i.start.astimezone(tz):%a %d %b %Y %H:%M}  {clean(line)}")
 
 
@@ -247,6 +252,10 @@ def interview_list(app: App, organization: str | None, as_json: bool) -> None:
 @click.option("--end", help="End (default: one hour after the start).")
 @click.option("--position", help="The position interviewed for.")
 @click.option("--with", "people", multiple=True, help='"Jane Doe <jane@acme.com>" (repeatable).')
+@click.option(
+    "--where",
+    help='Where: a place ("Acme HQ, room 4"), a link to join (https://...), or both.',
+)
 @changes_data
 def interview_add(
     app: App,
@@ -255,6 +264,7 @@ def interview_add(
     end: str | None,
     position: str | None,
     people: tuple[str, ...],
+    where: str | None,
 ) -> None:
     """Record an interview and its interviewers."""
     added = actions.add_interview(
@@ -266,6 +276,7 @@ def interview_add(
         end=end,
         position=position,
         people=people,
+        where=where,
     )
     who = ", ".join(c.display for c in added.interviewers) or "nobody named yet"
     if added.already:
@@ -274,9 +285,10 @@ def interview_add(
             f"{added.start:%a %d %b %Y %H:%M}, with {who}; nothing added"
         )
         return
+    place = where_briefly(added.location, added.meeting_link)
     click.echo(
         f"Interview #{added.id}: {added.organization.name}, "
-        f"{added.start:%a %d %b %Y %H:%M}, with {who}"
+        f"{added.start:%a %d %b %Y %H:%M}, with {who}{', ' + place if place else ''}"
     )
     if added.notice:
         click.echo(added.notice)

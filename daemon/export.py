@@ -142,6 +142,9 @@ def export_data(store: Store, tz: ZoneInfo, now: datetime) -> dict[str, list[dic
             },
             "source": i.source,
             "cancelled": i.cancelled,
+            "location": i.location,
+            "meeting_link": i.meeting_link,
+            "zone": i.zone,
         }
         for i in store.interviews()
     ]

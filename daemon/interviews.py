@@ -45,6 +45,7 @@ from pursuit.daemon.mail import skip_item
 from pursuit.daemon.matcher import Directory, domain_of, normalize
 from pursuit.daemon.models import Interview, Organization, OrgStatus
 from pursuit.daemon.store import Store
+from pursuit.daemon.textsafety import one_line
 
 log = logging.getLogger(__name__)
 
@@ -435,10 +436,24 @@ def whereabouts(entry: CalendarEntry, user_zone: tzinfo) -> Whereabouts:
     )
 
 
+def where_briefly(location: str | None, meeting_link: str | None, width: int = 40) -> str:
+    """Where an interview is, in a few words for a list: "at Acme HQ, room 4", "online
+    (acme.zoom.us)", both, or "" when nothing is known."""
+    parts = []
+    if location:
+        if len(location) > width:  # cut at a word, the cut shown
+            cut = location[:width]
+            location = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;") + "…"
+        parts.append(f"at {location}")
+    if meeting_link:
+        parts.append(f"online ({urllib.parse.urlsplit(meeting_link).hostname})")
+    return " or ".join(parts)
+
+
 def where_given(text: str) -> Whereabouts:
     """`interview add --where`: a link (http or https) is the meeting link, words the
     place, both when both are given. A link of another kind is refused, named."""
-    words = " ".join(text.split())
+    words = one_line(text)
     if not words:
         return Whereabouts()
     for token in words.split(" "):

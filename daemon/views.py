@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pursuit.config.settings import Settings
 from pursuit.daemon.export import duty_record, iso, organization_record, status_changes
+from pursuit.daemon.interviews import where_briefly
 from pursuit.daemon.models import (
     Contact,
     DutyKind,
@@ -302,6 +303,9 @@ def organization_detail(
             "position": i.position,
             "interviewers": [p.contact.address for p in i.interviewers],
             "cancelled": i.cancelled,
+            "location": i.location,
+            "meeting_link": i.meeting_link,
+            "zone": i.zone,
         }
         for i in store.interviews(org.id)
     ]
@@ -332,7 +336,9 @@ def render_organization(record: dict[str, Any]) -> str:
         for i in record["interviews"]:
             mark = " (cancelled)" if i["cancelled"] else ""
             when = _when(i["start"], now)
-            lines.append(f"  #{i['id']} {when} {i['position'] or ''}{mark}".rstrip())
+            where = where_briefly(i.get("location"), i.get("meeting_link"))
+            where = f", {where}" if where and i["position"] else where
+            lines.append(f"  #{i['id']} {when} {i['position'] or ''}{where}{mark}".rstrip())
     if record["duties"]:
         lines.append("Duties")
         for d, line in zip(record["duties"], _duty_lines(record["duties"], now), strict=True):

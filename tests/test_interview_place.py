@@ -10,6 +10,7 @@ tests/test_one_meaning.py; here each rule is shown on its own.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.cli import Pursuit
 from support.invitations import fixture, google_events
 
 from pursuit.connectors.google_calendar import parse_entry
 from pursuit.connectors.ical import event_entries
+from pursuit.connectors.memory import MemoryCalendarReader
 from pursuit.daemon.errors import UserError
 from pursuit.daemon.interviews import (
     Whereabouts,
@@ -29,6 +32,7 @@ from pursuit.daemon.interviews import (
     meeting_link_of,
     place_of,
     safe_link,
+    sync_interviews,
     where_given,
 )
 from pursuit.daemon.store import MIGRATIONS, Store
@@ -337,3 +341,78 @@ def test_a_database_of_version_9_keeps_its_interviews_and_learns_where_they_are(
         assert store.interview(1).location == "Acme HQ"  # a move keeps where it is
     finally:
         store.close()
+
+
+# ------------------------------------------------------------- what the user sees
+
+
+def test_interview_add_where_is_kept_listed_shown_exported_and_kept_by_a_move(
+    tmp_path: Path,
+) -> None:
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    link = "https://acme.zoom.us/j/5550100?pwd=abc"
+    said = p.ok(
+        "interview", "add", "acme", "--at", "2026-12-09 14:00", "--with", "jane@acme.com",
+        "--where", link,
+    )  # fmt: skip
+    assert said.strip().endswith("with jane@acme.com, online (acme.zoom.us)")
+    said = p.ok(
+        "interview", "add", "acme", "--at", "2026-12-10 10:00", "--where", "Acme HQ, room 4"
+    )
+    assert said.strip().endswith(", at Acme HQ, room 4")
+    listed = p.ok("interview", "list").splitlines()
+    assert listed[0].endswith("with jane@acme.com, online (acme.zoom.us)")
+    assert listed[1].endswith("with nobody named, at Acme HQ, room 4")
+    assert "#2 Thu 10 Dec 10:00 at Acme HQ, room 4" in p.ok("org", "show", "acme")
+    p.ok("interview", "move", "1", "--at", "2026-12-09 16:00")
+    [first, second] = json.loads(p.ok("interview", "list", "--json"))
+    assert (first["location"], first["meeting_link"], first["zone"]) == (None, link, None)
+    assert (second["location"], second["meeting_link"]) == ("Acme HQ, room 4", None)
+    exported = {i["id"]: i for i in p.export()["interviews"]}
+    assert exported[1].items() >= {"location": None, "meeting_link": link, "zone": None}.items()
+    assert exported[2]["location"] == "Acme HQ, room 4"
+
+
+def test_interview_add_refuses_a_where_that_is_a_link_of_another_kind(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Acme Networks", "--domain", "acme.com")
+    error = p.one_line_error(
+        "interview", "add", "acme", "--at", "2026-12-09 14:00", "--where", "javascript:alert(1)"
+    )
+    assert "--where 'javascript:alert(1)' is not a link pursuit can keep" in error
+    assert p.export()["interviews"] == []
+
+
+def test_an_invitations_place_link_and_zone_reach_the_list_and_the_export(
+    tmp_path: Path,
+) -> None:
+    """From the calendar: the Teams invitation from London, read (as any reader gives it)
+    into the user's database, then looked at with the commands."""
+    p = Pursuit(tmp_path)
+    p.ok("org", "add", "Cyberdyne", "--domain", "cyberdyne.test")
+    p.ok("org", "add", "Oscorp", "--domain", "oscorp.test")
+    reader = MemoryCalendarReader()
+    for name in ("teams-london", "icloud-address"):
+        for entry in event_entries("personal", fixture(name), ME, since=SINCE)[1]:
+            reader.put(entry)
+    store = Store.open(p.database)
+    try:
+        now = datetime(2026, 12, 7, 9, 0, tzinfo=PARIS)
+        sync_interviews(
+            store, reader, ["personal"], now, lookback=timedelta(days=30), timezone=PARIS
+        )
+    finally:
+        store.close()
+    listed = p.ok("interview", "list", "cyberdyne")
+    assert listed.strip().endswith("online (teams.microsoft.com)")
+    assert "at Oscorp Tower, 1200 Fifth Avenue, New…" in p.ok("interview", "list", "oscorp")
+    exported = {i["organization"]: i for i in p.export()["interviews"]}
+    assert exported["Cyberdyne"]["zone"] == "Europe/London"
+    assert exported["Cyberdyne"]["meeting_link"].startswith(
+        "https://teams.microsoft.com/l/meetup-join/19%3ameeting_"
+    )
+    assert exported["Oscorp"]["location"] == (
+        "Oscorp Tower, 1200 Fifth Avenue, New York NY 10029, United States"
+    )
+    assert exported["Oscorp"]["zone"] == "America/New_York"
