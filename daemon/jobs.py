@@ -64,6 +64,10 @@ def plan(store: Store, settings: Settings, calendar_name: str, now: datetime) ->
             tz=tz,
         )
         events = plan_events(store.duties(), ctx, settings.planner)
+        if settings.prep.event:  # each coming interview's prep sheet, the evening before
+            from pursuit.daemon.prep import prep_events
+
+            events += prep_events(store, settings, calendar_name, interviews, now)
         return queue_event_changes(store, calendar_name, events, now)
 
 

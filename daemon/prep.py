@@ -48,7 +48,7 @@ from pursuit.daemon.models import (
 )
 from pursuit.daemon.planner import PlannedEvent, at_local, follow_up_due, thank_you_due
 from pursuit.daemon.store import Store
-from pursuit.daemon.views import clean_record
+from pursuit.daemon.views import KIND_LABELS, clean_record
 
 if TYPE_CHECKING:
     import jinja2
@@ -73,8 +73,8 @@ QUESTIONS = 12
 QUESTION_LENGTH = 300
 #: The calendar event's key for an interview's sheet.
 EVENT_PREFIX = "prep:"
-#: Organizations whose coming interviews get an event: nothing to prepare at the others.
-PREPARED = (OrgStatus.ACTIVE, OrgStatus.OFFER)
+#: Organizations whose coming interviews get an event, as they get duties: an active one.
+PREPARED = (OrgStatus.ACTIVE,)
 #: An interview recorded after its evening before: the event is placed at the next
 #: quarter hour, never in the past.
 LATE_STEP = timedelta(minutes=15)
@@ -146,8 +146,9 @@ def prep_sheet(
     if not found:
         raise UserError(f"no interview #{interview_id} (see `pursuit interview list`)")
     interview = found[0]
-    org = store.organization(interview.organization_id)
-    names = {o.id: o.name for o in store.organizations()}
+    orgs = {o.id: o for o in store.organizations()}
+    org = orgs[interview.organization_id]
+    names = {o.id: o.name for o in orgs.values()}
     at_org = store.interviews(org.id)
     earlier = [i for i in at_org if (i.start, i.id) < (interview.start, interview.id)]
     since, since_text = _since(store, org, interview, earlier, now, tz)
@@ -155,20 +156,22 @@ def prep_sheet(
         _person(store, org, p.contact, earlier, names, tz, now) for p in interview.interviewers
     ]
     on_panel = {p.contact.id for p in interview.interviewers}
+    people = store.contacts(org.id)
     duties = store.duties(organization=org.id)
     sheet: dict[str, Any] = {
         "id": interview.id,
         "now": iso(now, tz),
         "timezone": tz.key,
-        "title": org.name + (f", {_position(interview, org)}" if _position(interview, org) else ""),
+        "title": ", ".join(filter(None, (org.name, _position(interview, org)))),
         "interview": _interview_record(interview, org, earlier, tz, now),
         "organization": _organization_record(store, org, tz, now),
         "earlier_interviews": [_earlier_record(i, tz, now) for i in earlier],
         "panel": panel,
-        "others": _others(store, org, on_panel, tz, now),
+        "others": _others(store, org, people, on_panel, tz, now),
         "since": iso(since, tz),
         "since_text": since_text,
         **_feed_records(store, settings, org, since, tz, now),
+        "open_duties": _open_duties(interview, people, duties, tz, now),
         "after": _after(interview, org, duties, settings, tz, now),
     }
     template = (
@@ -182,14 +185,15 @@ def _position(interview: Interview, org: Organization) -> str | None:
     return interview.position or ", ".join(org.positions) or None
 
 
-def _day(moment: datetime, now: datetime) -> str:
-    """`Tue 01 Dec`, with the year when it is not the year of `now`."""
-    moment = moment.astimezone(now.tzinfo)
+def _day(moment: datetime, now: datetime, zone: ZoneInfo | None = None) -> str:
+    """`Tue 01 Dec` in `zone` (default: the user's, `now`'s), with the year when it is
+    not the year of `now`."""
+    moment = moment.astimezone(zone or now.tzinfo)
     return moment.strftime("%a %d %b" + (" %Y" if moment.year != now.year else ""))
 
 
-def _moment(moment: datetime, now: datetime) -> str:
-    return f"{_day(moment, now)} {moment.astimezone(now.tzinfo):%H:%M}"
+def _moment(moment: datetime, now: datetime, zone: ZoneInfo | None = None) -> str:
+    return f"{_day(moment, now, zone)} {moment.astimezone(zone or now.tzinfo):%H:%M}"
 
 
 def _relative(moment: datetime, now: datetime) -> str:
@@ -235,11 +239,11 @@ def _span(interview: Interview, zone: ZoneInfo, now: datetime) -> str:
     if _all_day(interview, zone):
         last = end - timedelta(days=1)
         if last.date() == start.date():
-            return f"{_day(start, now)}, all day"
-        return f"{_day(start, now)} to {_day(last, now)}, all day"
+            return f"{_day(start, now, zone)}, all day"
+        return f"{_day(start, now, zone)} to {_day(last, now, zone)}, all day"
     if end.date() != start.date():
-        return f"{_moment(start, now)} to {_moment(end, now)}"
-    return f"{_day(start, now)}, {start:%H:%M}-{end:%H:%M}"
+        return f"{_moment(start, now, zone)} to {_moment(end, now, zone)}"
+    return f"{_day(start, now, zone)}, {start:%H:%M}-{end:%H:%M}"
 
 
 def _interview_record(
@@ -419,15 +423,20 @@ def _person(
 
 
 def _others(
-    store: Store, org: Organization, on_panel: set[int], tz: ZoneInfo, now: datetime
+    store: Store,
+    org: Organization,
+    people: Sequence[Contact],
+    on_panel: set[int],
+    tz: ZoneInfo,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     """The people at the organization not on this panel (a recruiter first), each with
     the last exchange with them."""
-    people = [c for c in store.contacts(org.id) if c.id not in on_panel]
-    people.sort(key=lambda c: (c.role_at(org.id) != "recruiter", c.display.casefold()))
+    others = [c for c in people if c.id not in on_panel]
+    others.sort(key=lambda c: (c.role_at(org.id) != "recruiter", c.display.casefold()))
     names = {org.id: org.name}
     found = []
-    for contact in people[:OTHERS]:
+    for contact in others[:OTHERS]:
         last = store.correspondence(contact_id=contact.id, limit=1)
         found.append(
             {
@@ -494,8 +503,7 @@ def _after(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """What follows the interview: its thank-you notes, the follow-up with each person
-    (the duties planned, or as planning will make them), then what is still pending
-    at the organization."""
+    (the duties planned, or as planning will make them)."""
     rules = settings.planner
     people = {p.contact.id: p for p in interview.interviewers}
     mine = [d for d in duties if d.interview_id == interview.id and d.state != DutyState.CANCELLED]
@@ -558,15 +566,35 @@ def _after(
                     + (" (as you promised)" if promised_day and due.date() == promised_day else ""),
                 )
             )
-    contacts = {p.contact.id: p.contact.display for p in interview.interviewers}
+    return after
+
+
+def _open_duties(
+    interview: Interview,
+    contacts: Sequence[Contact],
+    duties: list[Duty],
+    tz: ZoneInfo,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """What is still to do at the organization, apart from this interview's: a follow-up
+    owed to the recruiter, say, overdue ones first (as they come, by due time)."""
+    names = {c.id: c.display for c in contacts}
+    found = []
     for duty in duties:
         if duty.interview_id == interview.id or duty.state != DutyState.PENDING:
             continue
-        label = {"thank_you": "thank-you", "follow_up": "follow-up", "check_in": "check-in"}
-        named = contacts.get(duty.contact_id or -1)
-        text = f"Still pending: {label[duty.kind]} #{duty.id}"
-        after.append(entry("pending", duty.due, text + (f" with {named}" if named else "")))
-    return after
+        named = names.get(duty.contact_id or -1)
+        found.append(
+            {
+                "id": duty.id,
+                "kind": duty.kind,
+                "due": iso(duty.due, tz),
+                "due_text": _moment(duty.due, now),
+                "state": duty.state_at(now),
+                "text": KIND_LABELS[duty.kind] + (f" with {named}" if named else ""),
+            }
+        )
+    return found
 
 
 def _and(names: Sequence[str]) -> str:
@@ -745,6 +773,13 @@ def render_prep_text(record: dict[str, Any]) -> str:
                 lines.append(f"    last: {_exchange_text(last)}")
     lines.append("")
     lines.extend(_organization_lines(sheet))
+    if sheet["open_duties"]:
+        lines.append("")
+        lines.append(f"Still to do with {sheet['organization']['name']}")
+        width = max(len(d["due_text"]) for d in sheet["open_duties"])
+        for duty in sheet["open_duties"]:
+            late = "  (overdue)" if duty["state"] == "overdue" else ""
+            lines.append(f"  #{duty['id']:<5} {duty['due_text']:<{width}}  {duty['text']}{late}")
     lines.append("")
     lines.append("Questions to ask")
     lines.extend(f"  - {q}" for q in sheet["questions"])
@@ -777,7 +812,7 @@ def _person_lines(person: dict[str, Any]) -> list[str]:
         lines.append("    first time you meet")
     for promise in person["promises"]:
         about = f" ({promise['organization']})" if promise["organization"] else ""
-        lines.append(f"    you promised: {promise['text']} (on {promise['day_text']}){about}")
+        lines.append(f"    you promised: {promise['text']} (said {promise['day_text']}){about}")
     if person["notes_more"]:
         lines.append(f"    ... {person['notes_more']} earlier notes (pursuit contact show)")
     for note in person["notes"]:
@@ -870,6 +905,20 @@ def render_prep_fragment(record: dict[str, Any]) -> str:
 def render_prep_html(record: dict[str, Any]) -> str:
     """A whole standalone page (`templates/prep.html`), printable on one or two pages."""
     return _html_environment().get_template(PAGE).render(sheet=_for_html(record))
+
+
+def write_page(path: Path, record: dict[str, Any]) -> None:
+    """The standalone page to `path`, whole or not at all, readable by the user alone
+    (the sheet holds their private notes)."""
+    from pursuit.daemon.files import write_atomically
+
+    try:
+        write_atomically(path, render_prep_html(record).encode("utf-8"))
+    except OSError as exc:
+        raise UserError(
+            f"cannot write the prep sheet to {path}: {exc.strerror or exc}; "
+            "give --html a file in a folder you can write to"
+        ) from None
 
 
 def _for_html(record: dict[str, Any]) -> Any:
@@ -1001,7 +1050,9 @@ def event_description(sheet: dict[str, Any]) -> str:
         lines.append("You will meet: nobody named yet")
     news = [f"{i['kind'].capitalize()}: {i['title']}" for i in sheet["news"][:3]]
     news += [f"New opening: {_item_text(i)}" for i in sheet["openings"][:3]]
-    news += [f"Closed: {_item_text(i)}" for i in sheet["closed_openings"][:2]]
+    news += [
+        f"Opening closed {i['closed_text']}: {i['title']}" for i in sheet["closed_openings"][:2]
+    ]
     if news:
         lines.append("")
         lines.append(f"New {sheet['since_text']}:")

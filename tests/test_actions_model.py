@@ -304,7 +304,10 @@ def test_an_interview_with_nobody_named_is_followed_up_with_the_organization(
     added = actions.add_interview(store, settings, NOW, "acme", start="2026-12-01 14:00")
     assert pending(store, DutyKind.FOLLOW_UP) == [("Acme Networks", None)]
     plan(store, settings, "ics", NOW)
-    assert [e.summary for e in store.all_events()] == ["Follow up with Acme Networks"]
+    assert [e.summary for e in store.all_events()] == [
+        "Prepare: interview at Acme Networks, tomorrow 14:00",
+        "Follow up with Acme Networks",
+    ]
 
     jane = actions.add_person_to_interview(store, settings, NOW, added.id, "Jane <jane@acme.com>")
     assert pending(store, DutyKind.FOLLOW_UP) == [("Acme Networks", jane.id)]

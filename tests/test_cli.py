@@ -234,11 +234,15 @@ def test_the_users_week(tmp_path: Path) -> None:
         assert duty["organization"] == "Acme Networks"
         assert duty["state"] == expected_state(duty["due"])
     duty_ids = {d["id"] for d in data["duties"]}
-    assert len(data["events"]) == 3
-    assert all(e["calendar"] == "ics" and e["duty"] in duty_ids for e in data["events"])
+    assert len(data["events"]) == 4  # the duties' three, and the prep sheet's (no duty)
+    assert all(e["calendar"] == "ics" for e in data["events"])
+    assert all(e["duty"] in duty_ids for e in data["events"] if e["key"] != "prep:1")
 
     events = p.calendar_events()
-    assert len(events) == 3
+    assert len(events) == 4
+    [prep] = [e for e in events if str(e["SUMMARY"]).startswith("Prepare: interview")]
+    assert prep.decoded("DTSTART") == utc(2026, 11, 30, 18, 0)  # the evening before, 19:00
+    assert "Full sheet: pursuit prep 1" in str(prep["DESCRIPTION"])
     [thanks] = [e for e in events if "thank-you" in str(e["SUMMARY"])]
     assert "Acme Networks" in str(thanks["SUMMARY"])
     assert "Jane Doe" in str(thanks["SUMMARY"]) and "Raj Patel" in str(thanks["SUMMARY"])
@@ -251,7 +255,7 @@ def test_the_users_week(tmp_path: Path) -> None:
     [raj] = [e for e in events if e["SUMMARY"] == "Follow up with Raj Patel (Acme Networks)"]
     assert raj.decoded("DTSTART") == utc(2026, 12, 8, 9, 0)
     assert "liked my BGP migration story" in str(raj["DESCRIPTION"])
-    assert len({str(e["UID"]) for e in events}) == 3
+    assert len({str(e["UID"]) for e in events}) == 4
 
     # Running again changes nothing: the same file, byte for byte.
     before = p.ics.read_bytes()
@@ -520,6 +524,7 @@ def test_forget_an_organization_or_a_contact(tmp_path: Path) -> None:
     summaries = sorted(str(e["SUMMARY"]) for e in p.calendar_events())
     assert summaries == [
         "Follow up with Jane Doe (Acme Networks)",
+        "Prepare: interview at Acme Networks, tomorrow 14:00",
         "Send thank-you notes: Acme Networks (Jane Doe)",
     ]
 
@@ -599,7 +604,10 @@ def test_interview_move_and_cancel_reach_the_calendar(tmp_path: Path) -> None:
     )
     p.ok("run", "--once")
     before = by_key(p.calendar_events())
-    assert set(before) == {"thank_you:1", "thank_you:2", "follow_up:1:1", "follow_up:2:2"}
+    assert set(before) == {
+        *("thank_you:1", "thank_you:2", "follow_up:1:1", "follow_up:2:2"),
+        *("prep:1", "prep:2"),  # each interview's prep sheet, the evening before
+    }
 
     assert "moved to Wed 02 Dec 2026 09:30" in p.ok(
         "interview", "move", "1", "--at", "2026-12-02 09:30"
@@ -609,8 +617,9 @@ def test_interview_move_and_cancel_reach_the_calendar(tmp_path: Path) -> None:
 
     events = p.calendar_events()
     after = by_key(events)
-    assert set(after) == {"thank_you:1", "follow_up:1:1"}
-    assert len(events) == 2
+    assert set(after) == {"thank_you:1", "follow_up:1:1", "prep:1"}
+    assert len(events) == 3
+    assert after["prep:1"].decoded("DTSTART") == utc(2026, 12, 1, 18, 0)
     thanks = after["thank_you:1"]
     assert thanks.decoded("DTSTART") == utc(2026, 12, 2, 16, 0)
     assert str(thanks["UID"]) == str(before["thank_you:1"]["UID"])
@@ -625,7 +634,7 @@ def test_interview_move_and_cancel_reach_the_calendar(tmp_path: Path) -> None:
         "2026-12-02T17:00:00+01:00",
         "2026-12-09T10:00:00+01:00",
     }
-    assert len(data["events"]) == 2
+    assert len(data["events"]) == 3
 
     listing = p.ok("interview", "list")
     assert "#1" in listing and "Wed 02 Dec 2026 09:30" in listing
@@ -844,11 +853,11 @@ def test_run_once_names_the_job_that_failed_and_keeps_the_rest(tmp_path: Path) -
     assert "pursuit: 1 job failed (calendar)" in err
     assert "2 pending duties" in result.out
     assert p.ics.read_text() == "BEGIN:VCALENDAR\nthis is not iCalendar\n", "the file is kept"
-    assert len(p.export()["events"]) == 2, "planning still ran"
+    assert len(p.export()["events"]) == 3, "planning still ran"
 
     p.ics.unlink()
     p.ok("run", "--once")
-    assert len(p.calendar_events()) == 2
+    assert len(p.calendar_events()) == 3
 
 
 def test_google_calendar_without_a_google_account_is_a_clear_error(tmp_path: Path) -> None:

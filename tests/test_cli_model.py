@@ -116,7 +116,10 @@ def test_an_interview_with_nobody_named_then_people_added_and_removed(tmp_path: 
     status = p.ok("status")
     assert "follow-up  Acme Networks\n" in status
     p.ok("run", "--once")
-    assert [str(e["summary"]) for e in p.calendar_events()] == ["Follow up with Acme Networks"]
+    assert [str(e["summary"]) for e in p.calendar_events()] == [
+        "Prepare: interview at Acme Networks, tomorrow 14:00",
+        "Follow up with Acme Networks",
+    ]
 
     out = p.ok("interview", "add-person", "1", "Jane Doe <jane@acme.com>")
     assert out == "Jane Doe added to interview #1\n"

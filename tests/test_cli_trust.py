@@ -451,7 +451,7 @@ def test_a_calendar_file_deleted_or_moved_aside_is_rebuilt_whole(tmp_path: Path)
     acme_with_jane(p, day(7), "--with", "Raj Patel <raj@acme.com>")
     p.ok("run", "--once")
     before = p.ics.read_bytes()
-    assert set(keys(p)) == {"thank_you:1", "follow_up:1:1", "follow_up:1:2"}
+    assert set(keys(p)) == {"thank_you:1", "follow_up:1:1", "follow_up:1:2", "prep:1"}
 
     p.ics.unlink()
     p.ok("run", "--once")

@@ -33,6 +33,8 @@ def summaries(path: Path) -> list[str]:
 EXPECTED = [
     "Follow up with Jane Doe (Acme Networks)",
     "Follow up with Raj Patel (Acme Networks)",
+    # recorded the same morning: its prep sheet's event at once, not the evening before
+    "Prepare: interview at Acme Networks, today 14:00",
     "Send thank-you notes: Acme Networks (Jane Doe, Raj Patel)",
 ]
 
@@ -192,7 +194,7 @@ def test_killed_at_any_step_then_run_again_leaves_exactly_one_event_per_duty(
         for e in file_events(path)
     )
     assert got == expected
-    assert len({uid for uid, *_ in got}) == len(got) == 3
+    assert len({uid for uid, *_ in got}) == len(got) == 4  # and the interview's prep sheet
 
 
 def test_a_failing_job_is_named_and_the_others_still_run(app: App, tmp_path: Path) -> None:
