@@ -760,6 +760,33 @@ def history(app: App, name: str, as_json: bool) -> None:
     click.echo(_json_text(record) if as_json else views.render_history(record), nl=False)
 
 
+@cli.command()
+@click.argument("interview_name", metavar="[INTERVIEW]", required=False)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the sheet as a page to FILE, printable on one or two pages.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@reads_data
+def prep(app: App, interview_name: str | None, html_file: Path | None, as_json: bool) -> None:
+    """The prep sheet of an interview: an id (12), or an organization (its next one);
+    without INTERVIEW, the next coming interview."""
+    from pursuit.daemon import prep as sheets
+
+    now = app.now()
+    found = sheets.find_interview(app.store, interview_name, now)
+    record = sheets.prep_sheet(app.store, app.settings, found.id, now)
+    if html_file is not None:
+        sheets.write_page(html_file, record)
+        click.echo(f"Wrote {html_file}.", err=as_json)
+    if as_json:
+        click.echo(_json_text(record), nl=False)
+    elif html_file is None:
+        click.echo(sheets.render_prep_text(record), nl=False)
+
+
 EXPORT_TABLES = (
     "organizations",
     "contacts",
