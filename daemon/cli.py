@@ -1029,6 +1029,86 @@ def auth_google(state: Context, no_browser: bool, port: int) -> None:
         click.echo("Add a [google] section to your config to use it (see `pursuit init`).")
 
 
+# --- the dashboard
+
+
+@cli.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="The port to listen on (default: [web] port, 8765; 0: any free one).",
+)
+@click.option("--no-browser", is_flag=True, help="Print the link only; open no browser.")
+@click.option(
+    "--url", "url_only", is_flag=True, help="Print the link of the service's dashboard and exit."
+)
+@reads_data
+def web(app: App, port: int | None, no_browser: bool, url_only: bool) -> None:
+    """Open the dashboard in your browser: Today, the pipeline, each organization.
+
+    It serves this machine only ([web] address), until Ctrl-C; its link carries an
+    access token. When the service serves the dashboard ([web] serve = true), this
+    opens the service's instead."""
+    # Flask and waitress are imported here only: `pursuit status` never loads them.
+    from pursuit.daemon.web.serve import served_url
+
+    settings = app.settings
+    served = served_url(settings) if port is None or url_only else None
+    if url_only:
+        if served is None:
+            why = "is not running" if settings.web.serve else "does not serve it ([web] serve)"
+            raise UserError(
+                f"no dashboard to link to: the service {why}; `pursuit web` serves one "
+                "until you stop it"
+            )
+        click.echo(served)
+        return
+    if served is not None:
+        click.echo(f"The service serves the dashboard: {served}")
+        _open_browser(served, no_browser)
+        return
+    _serve_dashboard(app, port, no_browser)
+
+
+def _serve_dashboard(app: App, port: int | None, no_browser: bool) -> None:
+    import signal
+    import threading
+
+    from pursuit.daemon.web.security import new_token
+    from pursuit.daemon.web.serve import Dashboard, with_port
+
+    dashboard = Dashboard(with_port(app.settings, port), token=new_token())
+    thread = dashboard.start()
+    click.echo(f"pursuit's dashboard: {dashboard.login_url}")
+    click.echo("Open that link (it carries this session's access token); Ctrl-C stops it.")
+    _open_browser(dashboard.login_url, no_browser)
+    stopped = threading.Event()
+
+    def on_stop(_signum: int, _frame: object) -> None:
+        stopped.set()
+
+    previous = signal.signal(signal.SIGTERM, on_stop)
+    try:
+        while thread.is_alive() and not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        dashboard.stop()
+        thread.join(timeout=10)
+    click.echo("Dashboard stopped.")
+
+
+def _open_browser(url: str, no_browser: bool) -> None:
+    if no_browser:
+        return
+    import webbrowser
+
+    if not webbrowser.open(url):
+        log.info("no browser could be opened: open the link above yourself")
+
+
 # --- the service
 
 

@@ -689,6 +689,7 @@ class Service:
             ", ".join(timed),
             f"; also after each change: {', '.join(following)}" if following else "",
         )
+        stop_dashboard = self._start_dashboard()
         try:
             while not self._stop.is_set():
                 self._beat()
@@ -706,10 +707,23 @@ class Service:
                 self._sleep()
         finally:
             notify("STOPPING=1\nSTATUS=stopping")
+            if stop_dashboard is not None:
+                stop_dashboard()
             self._end_workers()
             if self.watchdog is not None:
                 self.watchdog.stop()
         log.info("pursuit stopped")
+
+    def _start_dashboard(self) -> Callable[[], None] | None:
+        """The dashboard in a thread of its own when the config asks (`[web] serve`), its
+        pages on Apps of their own; returns what stops it. A port it cannot have is
+        logged, and the rest runs without it."""
+        if not self.app.settings.web.serve:
+            return None
+        from pursuit.daemon.web.serve import serve_for_service
+
+        dashboard = serve_for_service(self.app.settings)
+        return None if dashboard is None else dashboard.stop
 
     def _end_workers(self) -> None:
         """Let each source's thread end its batch (they were told to stop) and close its
