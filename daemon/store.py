@@ -389,6 +389,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE interviews ADD COLUMN meeting_link TEXT;
     ALTER TABLE interviews ADD COLUMN zone TEXT;
     """,
+    # 11: each calendar is read whole again once (its cursor forgotten, as when a sync
+    # token expires), so that the interviews stored before 10 learn where they take
+    # place without waiting for their invitation to change.
+    """
+    DELETE FROM cursors WHERE substr(source, 1, 9) = 'calendar:';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -294,7 +294,7 @@ def test_a_database_of_version_9_keeps_its_interviews_and_learns_where_they_are(
     tmp_path: Path,
 ) -> None:
     """Migration 10: three columns; the interviews stored before keep everything, with
-    no place until their calendar gives it again."""
+    no place until their calendar gives it again (migration 11 has it read again)."""
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
     for script in MIGRATIONS[:9]:
@@ -339,6 +339,48 @@ def test_a_database_of_version_9_keeps_its_interviews_and_learns_where_they_are(
         )
         store.move_interview(1, before.start + timedelta(hours=1), before.end + timedelta(hours=1))
         assert store.interview(1).location == "Acme HQ"  # a move keeps where it is
+    finally:
+        store.close()
+
+
+def test_after_the_upgrade_each_calendar_is_read_whole_once_and_its_interviews_learn_where(
+    tmp_path: Path,
+) -> None:
+    """Migration 11: the calendars' cursors are forgotten (the other sources' are kept),
+    so the next round lists every event again and an interview stored before learns
+    its place, link and zone, staying the one interview it was."""
+    uid, entries = event_entries("personal", fixture("teams-london"), ME, since=SINCE)
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:9]:
+        db.executescript(script)
+    db.executescript(
+        "INSERT INTO organizations (id, name, status_changed) VALUES "
+        "(1, 'Cyberdyne', '2026-11-01T00:00:00+00:00');"
+        "INSERT INTO domains (domain, organization_id) VALUES ('cyberdyne.test', 1);"
+        "INSERT INTO interviews (id, organization_id, start, end, source, source_key) "
+        "VALUES (1, 1, '2026-12-11T10:00:00+00:00', '2026-12-11T11:00:00+00:00', "
+        f"'calendar', 'personal:{uid}');"
+        "INSERT INTO cursors (source, value, updated) VALUES "
+        "('calendar:personal', 'token-9', '2026-11-28T09:00:00+00:00'), "
+        "('gmail', '4242', '2026-11-28T09:00:00+00:00');"
+        "PRAGMA user_version = 9;"
+    )
+    db.commit()
+    db.close()
+    store = Store.open(path)
+    try:
+        assert store.cursor("calendar:personal") is None
+        assert store.cursor("gmail") == "4242"
+        reader = MemoryCalendarReader()
+        for entry in entries:
+            reader.put(entry)
+        now = datetime(2026, 12, 7, 9, 0, tzinfo=PARIS)
+        sync_interviews(store, reader, ["personal"], now, lookback=timedelta(days=30))
+        [interview] = store.interviews()
+        assert interview.id == 1
+        assert (interview.location, interview.zone) == (None, "Europe/London")
+        assert (interview.meeting_link or "").startswith("https://teams.microsoft.com/l/")
     finally:
         store.close()
 
