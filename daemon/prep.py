@@ -19,8 +19,9 @@ at most `FEED_ITEMS` of each.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,9 +147,8 @@ def prep_sheet(
     if not found:
         raise UserError(f"no interview #{interview_id} (see `pursuit interview list`)")
     interview = found[0]
-    orgs = {o.id: o for o in store.organizations()}
-    org = orgs[interview.organization_id]
-    names = {o.id: o.name for o in orgs.values()}
+    org = store.organization(interview.organization_id)
+    names = _organization_names(store)
     at_org = store.interviews(org.id)
     earlier = [i for i in at_org if (i.start, i.id) < (interview.start, interview.id)]
     since, since_text = _since(store, org, interview, earlier, now, tz)
@@ -167,7 +167,7 @@ def prep_sheet(
         "organization": _organization_record(store, org, tz, now),
         "earlier_interviews": [_earlier_record(i, tz, now) for i in earlier],
         "panel": panel,
-        "others": _others(store, org, people, on_panel, tz, now),
+        "others": _others(store, org, people, on_panel, names, tz, now),
         "since": iso(since, tz),
         "since_text": since_text,
         **_feed_records(store, settings, org, since, tz, now),
@@ -179,6 +179,20 @@ def prep_sheet(
     )
     sheet["questions"] = render_questions(template, sheet)
     return sheet
+
+
+def _organization_names(store: Store) -> Callable[[int], str | None]:
+    """An organization's name by id, asked of the store once each: the few another
+    organization's exchanges and notes name (a recruiter's other pursuits)."""
+
+    @functools.cache
+    def name_of(org_id: int) -> str | None:
+        try:
+            return store.organization(org_id).name
+        except UserError:
+            return None
+
+    return name_of
 
 
 def _position(interview: Interview, org: Organization) -> str | None:
@@ -356,9 +370,13 @@ _DOING = {
 
 
 def _exchange(
-    message: Correspondence, org: Organization, names: dict[int, str], tz: ZoneInfo, now: datetime
+    message: Correspondence,
+    org: Organization,
+    names: Callable[[int], str | None],
+    tz: ZoneInfo,
+    now: datetime,
 ) -> dict[str, Any]:
-    elsewhere = message.organization_id not in (None, org.id)
+    about = message.organization_id
     return {
         "date": iso(message.date, tz),
         "day_text": _day(message.date, now),
@@ -367,7 +385,7 @@ def _exchange(
         "what_text": _DOING[(message.channel, message.direction)],
         "subject": message.subject or message.snippet,
         # The organization it was about, when another (a recruiter's other pursuits).
-        "organization": names.get(message.organization_id or -1) if elsewhere else None,
+        "organization": names(about) if about is not None and about != org.id else None,
     }
 
 
@@ -376,7 +394,7 @@ def _person(
     org: Organization,
     contact: Contact,
     earlier: Sequence[Interview],
-    names: dict[int, str],
+    names: Callable[[int], str | None],
     tz: ZoneInfo,
     now: datetime,
 ) -> dict[str, Any]:
@@ -388,12 +406,13 @@ def _person(
     )
     notes, promises, thank_you = [], [], None
     for note in store.notes(contact=contact.id):
-        elsewhere = note.organization_id not in (None, org.id)
+        about = note.organization_id
+        elsewhere = about is not None and about != org.id
         entry = {
             "date": iso(note.created, tz),
             "day_text": _day(note.created, now),
             "text": note.text,
-            "organization": names.get(note.organization_id or -1) if elsewhere else None,
+            "organization": names(about) if about is not None and elsewhere else None,
         }
         if note.kind == NoteKind.NOTE:
             notes.append(entry)
@@ -427,6 +446,7 @@ def _others(
     org: Organization,
     people: Sequence[Contact],
     on_panel: set[int],
+    names: Callable[[int], str | None],
     tz: ZoneInfo,
     now: datetime,
 ) -> list[dict[str, Any]]:
@@ -434,7 +454,6 @@ def _others(
     the last exchange with them."""
     others = [c for c in people if c.id not in on_panel]
     others.sort(key=lambda c: (c.role_at(org.id) != "recruiter", c.display.casefold()))
-    names = {org.id: org.name}
     found = []
     for contact in others[:OTHERS]:
         last = store.correspondence(contact_id=contact.id, limit=1)
@@ -621,8 +640,6 @@ QUESTION_VARIABLES = (
 def load_questions(path: Path | None) -> jinja2.Template:
     """The questions template at `path` (`[prep] questions_template`), else the built-in
     one. One with an error is a UserError naming the file and the line."""
-    import jinja2
-
     source = path or DEFAULT_QUESTIONS
     try:
         text = source.read_text(encoding="utf-8")
@@ -632,6 +649,14 @@ def load_questions(path: Path | None) -> jinja2.Template:
             f"questions template {source}: cannot read it ({why}); "
             "fix [prep] questions_template in the config"
         ) from None
+    return _compiled(source, text)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(source: Path, text: str) -> jinja2.Template:
+    """The template of this text, compiled and tried once (a page asks for it often)."""
+    import jinja2
+
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -885,7 +910,9 @@ def _item_text(item: dict[str, Any]) -> str:
 # --- the page
 
 
+@functools.cache
 def _html_environment() -> jinja2.Environment:
+    """One environment for the process: it keeps its templates compiled."""
     import jinja2
 
     return jinja2.Environment(
