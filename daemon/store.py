@@ -2022,9 +2022,16 @@ class Store:
             for r in self._db.execute(sql, params)
         ]
 
-    def count_correspondence(self, *, contact_id: int) -> int:
-        """How many messages and calls with this person are logged (a page shows the last
-        few of them and says how many more there are)."""
+    def count_correspondence(
+        self, *, contact_id: int | None = None, organization_id: int | None = None
+    ) -> int:
+        """How many messages and calls with this person, or about this organization, are
+        logged (a page shows the last few of them and says how many more there are)."""
+        if organization_id is not None:
+            row = self._db.execute(
+                "SELECT count(*) FROM correspondence WHERE organization_id = ?", (organization_id,)
+            ).fetchone()
+            return int(row[0])
         row = self._db.execute(
             "SELECT count(*) FROM correspondence_contacts WHERE contact_id = ?", (contact_id,)
         ).fetchone()

@@ -202,22 +202,27 @@ def _more(lines: list[str], count: int, shown: int) -> None:
         lines.append(f"  ... {what} (pursuit status --all)")
 
 
-def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[str, Any]:
+def history(
+    store: Store, target: Organization | Contact, tz: ZoneInfo, *, limit: int | None = None
+) -> dict[str, Any]:
     """Correspondence, interviews and finished duties of an organization or contact;
-    each entry names the organization it is about (None when it is about none)."""
+    each entry names the organization it is about (None when it is about none).
+
+    `limit`: only the newest entries, read as such from the store (a page stays quick
+    with thousands of messages), and `more`, how many older ones are left out."""
     org = target if isinstance(target, Organization) else None
     contact = None if isinstance(target, Organization) else target
     contacts = {c.id: c for c in store.contacts()}
     names = {o.id: o.name for o in store.organizations()}
     entries: list[dict[str, Any]] = []
     if org is not None:
-        messages = store.correspondence(organization_id=org.id)
+        messages = store.correspondence(organization_id=org.id, limit=limit)
         interviews = store.interviews(org.id)
         duties = store.duties(organization=org.id)
         title = org.name
     else:
         assert contact is not None
-        messages = store.correspondence(contact_id=contact.id)
+        messages = store.correspondence(contact_id=contact.id, limit=limit)
         interviews = [
             i for i in store.interviews() if any(p.contact.id == contact.id for p in i.interviewers)
         ]
@@ -260,7 +265,18 @@ def history(store: Store, target: Organization | Contact, tz: ZoneInfo) -> dict[
             )
     entries.extend(_note_entries(store, org, contact, contacts, names, tz))
     entries.sort(key=lambda e: datetime.fromisoformat(e["date"]), reverse=True)
-    return {"title": title, "entries": entries, **_organizations_of(store, contact)}
+    record: dict[str, Any] = {
+        "title": title,
+        "entries": entries,
+        **_organizations_of(store, contact),
+    }
+    if limit is not None:  # the newest `limit` of each kind hold the newest `limit` of all
+        logged = store.count_correspondence(
+            organization_id=org.id if org else None, contact_id=contact.id if contact else None
+        )
+        record["entries"] = entries[:limit]
+        record["more"] = len(entries) - len(messages) + logged - len(record["entries"])
+    return record
 
 
 def render_history(record: dict[str, Any]) -> str:
