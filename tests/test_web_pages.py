@@ -16,6 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 from support.app import PARIS, Clock, make_settings
 from support.summary import Item, week_story
+from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
 from pursuit.daemon.app import App
@@ -126,6 +127,15 @@ def test_a_coming_interview_is_on_its_card(site: Site) -> None:
     start = datetime(2026, 12, 9, 10, 0, tzinfo=PARIS)
     store.add_interview(acme.id, start, start + timedelta(hours=1), [jane.id])
     assert "2 interviews, next Wed 09 Dec 10:00" in card(site.page("/pipeline"), acme.id)
+
+
+def test_an_organization_gone_quiet_since_its_follow_up_was_due_says_so(site: Site) -> None:
+    acme = site.org_id("Acme Networks")
+    words = "Gone quiet: a follow-up was due Mon 07 Dec 10:00, nothing exchanged since"
+    assert "Gone quiet" not in site.page("/pipeline")  # Monday 8:30: not due yet
+    site.clock.now = datetime(2026, 12, 8, 9, 0, tzinfo=PARIS)
+    assert words in card(site.page("/pipeline"), acme)
+    assert words in text(site.page(f"/organizations/{acme}"))
 
 
 # --- an organization
@@ -457,7 +467,8 @@ def test_the_draft_downloads_as_the_commands_eml(site: Site) -> None:
     store = site.app.store
     raj = store.find_contact("raj@acme.com")
     (duty,) = store.duties(contact=raj.id, kinds=(DutyKind.THANK_YOU,))
-    page = text(site.page(f"/duties/{duty.id}/draft"))
+    draft = site.page(f"/duties/{duty.id}/draft")
+    page = text(draft)
     assert "To Raj Patel <raj@acme.com>" in page
     assert "Subject Thank you – Network Engineer interview" in page
     assert "Dear Raj, Thank you for taking the time to speak with me on 30 November" in page
@@ -471,6 +482,13 @@ def test_the_draft_downloads_as_the_commands_eml(site: Site) -> None:
     message = message_from_bytes(response.data, policy=policy.default)
     assert message["X-Unsent"] == "1"
     assert message["To"] == "Raj Patel <raj@acme.com>"
+    form = re.search(r'<form method="post" action="/duties/\d+/sent">(.*?)</form>', draft, re.S)
+    assert form is not None
+    fields = MultiDict(re.findall(r'name="(\w+)" value="([^"]*)"', form[1]))  # in page order
+    sent = site.client.post(f"/duties/{duty.id}/sent", data=fields)
+    assert sent.status_code == 303
+    assert sent.headers["Location"] == f"/organizations/{raj.organization_id}"
+    assert store.duty(duty.id).state == DutyState.DONE
 
 
 def test_a_duty_that_is_not_a_thank_you_has_no_draft(site: Site) -> None:

@@ -30,7 +30,7 @@ from pursuit.daemon.models import (
 )
 from pursuit.daemon.store import Store
 from pursuit.daemon.web.common import came_from, done, failed, local_path, pursuit_app, writable_app
-from pursuit.daemon.web.pipeline import shown_time
+from pursuit.daemon.web.pipeline import quiet_words, shown_time
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
@@ -79,7 +79,7 @@ def organization_page(
     interviewed = {p.contact.id for i in interviews if not i.cancelled for p in i.interviewers}
     people = store.contacts(org.id)
     everyone = {c.id: c for c in people}
-    entries = views.history(store, org, tz)["entries"]  # newest first
+    history = views.history(store, org, tz, limit=TIMELINE_SHOWN)  # newest first
     pending = store.duties(organization=org.id, state=DutyState.PENDING)
     for duty in pending:  # someone at another organization too, still named
         if duty.contact_id is not None and duty.contact_id not in everyone:
@@ -90,6 +90,11 @@ def organization_page(
         "status": org.status,
         "since": f"{org.status_changed.astimezone(tz):%d %b %Y}",
         "flag": org.flag,
+        "quiet": quiet_words(
+            next((due for o, due, _ in store.quiet_organizations(now) if o == org.id), None),
+            tz,
+            now,
+        ),
         "domains": list(org.domains),
         "positions": list(org.positions),
         "duties": [duty_row(d, everyone, tz, now) for d in pending],
@@ -106,8 +111,8 @@ def organization_page(
             for i in reversed(interviews)  # the latest first
         ],
         "people": [person_record(store, c, org, c.id in interviewed, tz, now) for c in people],
-        "timeline": [timeline_entry(entry, tz, now) for entry in entries[:TIMELINE_SHOWN]],
-        "timeline_hidden": max(0, len(entries) - TIMELINE_SHOWN),
+        "timeline": [timeline_entry(entry, tz, now) for entry in history["entries"]],
+        "timeline_hidden": history["more"],
         "news": [item_row(i, tz, now) for i in org_items(store, settings, org, ("press", "news"))],
         "openings": [item_row(i, tz, now) for i in org_items(store, settings, org, ("opening",))],
         "channels": list(CHANNELS),

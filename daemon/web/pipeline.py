@@ -67,6 +67,7 @@ def pipeline_columns(store: Store, tz: ZoneInfo, now: datetime) -> list[dict[str
             else "",
             "order": duty.due.timestamp(),
         }
+    quiet = {org_id: due for org_id, due, _ in store.quiet_organizations(now)}
     cards: dict[str, list[dict[str, Any]]] = {status: [] for status, _ in COLUMNS}
     for org in store.organizations():  # by name
         count, _, coming = counts.get(org.id, (0, None, None))
@@ -81,6 +82,7 @@ def pipeline_columns(store: Store, tz: ZoneInfo, now: datetime) -> list[dict[str
                 "next_interview": shown_time(coming, tz, now),
                 "next_interview_at": coming.astimezone(tz).isoformat() if coming else None,
                 "next_duty": next_duty.get(org.id),
+                "quiet": quiet_words(quiet.get(org.id), tz, now),
             }
         )
     for column in cards.values():
@@ -90,6 +92,14 @@ def pipeline_columns(store: Store, tz: ZoneInfo, now: datetime) -> list[dict[str
     ]
     cleaned: list[dict[str, Any]] = clean_record(columns)  # what acts instead of reading out
     return cleaned
+
+
+def quiet_words(due: datetime | None, tz: ZoneInfo, now: datetime) -> str:
+    """An active organization gone quiet (Today's list): a follow-up was due then, and
+    nothing was exchanged since."""
+    if due is None:
+        return ""
+    return f"Gone quiet: a follow-up was due {shown_time(due, tz, now)}, nothing exchanged since"
 
 
 def _duty_first(card: dict[str, Any]) -> tuple[bool, float]:
