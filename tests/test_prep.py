@@ -501,12 +501,58 @@ def test_an_interview_under_way_keeps_its_event_as_it_was(tmp_path: Path) -> Non
 # --- on paper
 
 
+def full_panel(store: Store) -> None:
+    """The story at its fullest: five people on the panel, each with fourteen exchanges
+    and four notes, and nine press items and openings, new and closed."""
+    acme = store.find_organization("acme")
+    people = [store.find_contact("jane@acme.com"), store.find_contact("raj@acme.com")]
+    for k in range(3):
+        person = store.ensure_contact(f"x{k}@acme.com", f"Alex Martin {k}", acme.id, "engineer")
+        store.add_interviewer(COMING, person.id)
+        people.append(person)
+    for person in people:
+        for n in range(14):
+            store.log_correspondence(
+                message_id=f"<full{person.id}-{n}@story>",
+                direction=Direction.IN if n % 2 else Direction.OUT,
+                when=at(5, 8, month=11) + timedelta(hours=7 * n),
+                channel=Channel.EMAIL,
+                organization_id=acme.id,
+                contact_ids=[person.id],
+                subject=f"A fairly long subject line about the next steps, number {n}",
+            )
+        for n in range(4):
+            store.add_note(
+                NoteKind.NOTE,
+                f"a note about this person that runs to a reasonable length, number {n}",
+                now=at(2, 9),
+                organization_id=acme.id,
+                contact_id=person.id,
+            )
+    press, careers = sorted(store.feeds(), key=lambda f: f.kind != "press")
+    store.save_feed_items(
+        press,
+        [Item(f"f{n}", "press", f"Acme press item with a long-ish headline {n}") for n in range(9)],
+        now=at(4, 8),
+    )
+    openings = [
+        Item(f"g{n}", "opening", f"Network opening {n}", location="Paris") for n in range(9)
+    ]
+    store.save_feed_items(careers, openings, now=at(5, 8))
+    store.save_feed_items(careers, [], now=at(6, 8), complete_listing=True)
+    newer = [Item(f"h{n}", "opening", f"Newer opening {n}", location="Lyon") for n in range(9)]
+    store.save_feed_items(careers, newer, now=at(6, 9))
+
+
 @pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"),
     reason="headless Chromium is not installed (apt-get install chromium)",
 )
-def test_the_page_prints_on_at_most_two_pages(app: App, tmp_path: Path) -> None:
+@pytest.mark.parametrize("full", [False, True], ids=["the story", "a full panel"])
+def test_the_page_prints_on_at_most_two_pages(app: App, tmp_path: Path, full: bool) -> None:
     assert CHROMIUM is not None, "CI installs chromium (.ci/run)"
+    if full:
+        full_panel(app.store)
     page = tmp_path / "prep.html"
     prep.write_page(page, sheet(app))
     pdf = tmp_path / "prep.pdf"
@@ -520,7 +566,7 @@ def test_the_page_prints_on_at_most_two_pages(app: App, tmp_path: Path) -> None:
             "--disable-background-networking",
             f"--user-data-dir={tmp_path / 'profile'}",
             "--no-pdf-header-footer",
-            f"--print-to-pdf={pdf}",
+            f"--print-to-pdf={pdf}",  # Chromium's paper, Letter: shorter than A4
             page.as_uri(),
         ],
         check=True,
@@ -528,7 +574,7 @@ def test_the_page_prints_on_at_most_two_pages(app: App, tmp_path: Path) -> None:
         timeout=60,
     )
     pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf.read_bytes()))
-    assert 1 <= pages <= 2, pages
+    assert pages == (2 if full else 1), pages
 
 
 @pytest.mark.parametrize(
@@ -569,3 +615,25 @@ def test_the_time_in_each_zone(
     record = prep.prep_sheet(found.store, found.settings, interview_id, NOW)["interview"]
     found.close()
     assert (record["when_text"], record["other_zone_text"]) == (when, there)
+
+
+def test_a_broken_questions_template_leaves_the_event_with_the_built_in_questions(
+    tmp_path: Path,
+) -> None:
+    mine = tmp_path / "questions.txt"
+    mine.write_text("{% for %}\n")
+    p = story_machine(tmp_path, config=f'[prep]\nquestions_template = "{mine}"\n')
+    result = p.run("run", "--once", env=clock.at(NOW))
+    assert result.code == 0, str(result)
+    assert f"questions template {mine}, line 1:" in result.err  # said, and planning goes on
+    [event] = prep_events(p)
+    assert "What are the next steps after this interview" in str(event["DESCRIPTION"])
+
+
+def test_text_from_outside_reaches_the_terminal_inert(app: App) -> None:
+    press = next(f for f in app.store.feeds() if f.kind == "press")
+    title = "\x1b]8;;https://evil.example\x07Acme\x1b]8;;\x07 \x1b[31mwins\u202e big"
+    app.store.save_feed_items(press, [Item("p9", "press", title)], now=at(6, 8))
+    text = prep.render_prep_text(sheet(app))
+    assert "Acme wins big" in text
+    assert "\x1b" not in text and "\u202e" not in text
