@@ -379,6 +379,20 @@ def test_a_promise_plans_the_follow_up_on_that_day(site: Site) -> None:
     assert follow_up.due.astimezone(PARIS).date().isoformat() == "2026-12-11"
 
 
+def test_a_promise_may_be_a_delay_after_the_interview(site: Site) -> None:
+    """As `pursuit commit jane@acme.com --in 2w`: two weeks after Monday 30 November."""
+    store = site.app.store
+    acme = store.find_organization("Acme Networks")
+    jane = store.find_contact("jane@acme.com")
+    response = site.post(
+        f"/contacts/{jane.id}/promise",
+        f"/organizations/{acme.id}",
+        on="2w",
+        organization=str(acme.id),
+    )
+    assert "Follow up with Jane Doe on Mon 14 Dec 2026" in text(site.follow(response))
+
+
 def test_a_promise_in_the_past_is_refused_in_the_commands_words(site: Site) -> None:
     store = site.app.store
     acme = store.find_organization("Acme Networks")
@@ -543,6 +557,9 @@ def test_hostile_names_subjects_and_feed_items_are_text_never_markup(site: Site)
         assert "<script>" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
         assert "javascript:" not in page.lower()
+    confirm = site.post(f"/organizations/{org.id}/status", "/pipeline", status="closed")
+    assert "<script>" not in confirm.get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;: closed" in confirm.get_data(as_text=True)
     page = site.page(f"/organizations/{org.id}")
     assert "Plain news" in page and 'href="' not in page.split('id="news"')[1].split("</ul>")[0]
 
