@@ -987,6 +987,11 @@ class Store:
         rows = self._db.execute("SELECT * FROM organizations ORDER BY name COLLATE NOCASE")
         return sorted((self._org(row) for row in rows), key=lambda o: natural_key(o.name))
 
+    def organization_names(self) -> dict[int, str]:
+        """Every organization's name by its id, in one read (for a page naming many rows)."""
+        rows = self._db.execute("SELECT id, name FROM organizations")
+        return {int(r[0]): str(r[1]) for r in rows}
+
     def organization(self, org_id: int) -> Organization:
         row = self._db.execute("SELECT * FROM organizations WHERE id = ?", (org_id,)).fetchone()
         if row is None:
@@ -1813,6 +1818,20 @@ class Store:
             "GROUP BY organization_id"
         )
         return {int(r[0]): int(r[1]) for r in rows}
+
+    def next_pending_duties(self) -> dict[int, Duty]:
+        """Each organization's next pending duty (the soonest due, then the first made),
+        for those that have one: a page of all organizations reads no more."""
+        rows = self._db.execute(
+            "SELECT d.* FROM duties d JOIN (SELECT organization_id, min(due) AS due "
+            "FROM duties WHERE state = 'pending' GROUP BY organization_id) n "
+            "ON n.organization_id = d.organization_id AND n.due = d.due "
+            "WHERE d.state = 'pending' ORDER BY d.due, d.id"
+        )
+        found: dict[int, Duty] = {}
+        for row in rows:
+            found.setdefault(row["organization_id"], self._duty(row))
+        return found
 
     def evidence_messages(self) -> set[str]:
         """The sent messages that already fulfilled a duty (each fulfils only one)."""

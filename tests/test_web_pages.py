@@ -118,6 +118,12 @@ def test_the_pipeline_shows_each_organization_in_its_column_with_its_next_duty(
     assert "Next: check-in, due Thu 14 Jan 2027 10:00" in card(page, initech)
     for status in ("Active (2)", "Offer (0)", "Rejected (1)", "Withdrawn (0)", "Closed (0)"):
         assert status in text(page)
+    # Raj's thank-you done, the next are two follow-ups due at the same time: Jane's, made first
+    store = site.app.store
+    (thanks,) = store.duties(state=DutyState.PENDING, kinds=(DutyKind.THANK_YOU,))
+    store.mark_done(thanks.id, when=MONDAY_MORNING, evidence="marked done by you")
+    after = card(site.page("/pipeline"), acme)
+    assert "Next: follow-up to Jane Doe, due Mon 07 Dec 10:00 Status" in after
 
 
 def test_a_coming_interview_is_on_its_card(site: Site) -> None:

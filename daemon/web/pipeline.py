@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template
 
-from pursuit.daemon.models import ORG_STATUSES, DutyState, OrgStatus
+from pursuit.daemon.models import ORG_STATUSES, OrgStatus
 from pursuit.daemon.store import Store
 from pursuit.daemon.views import KIND_LABELS, clean_record, late_by
 from pursuit.daemon.web.common import pursuit_app
@@ -48,14 +48,15 @@ def pipeline_columns(store: Store, tz: ZoneInfo, now: datetime) -> list[dict[str
     """The organizations by status. In a column, those with a duty to do come first,
     the soonest due first; the others follow by name."""
     counts = store.interview_summary(now)
-    pending = store.duties(state=DutyState.PENDING)  # by due time
-    people = {c.id: c for c in store.contacts_by_id(d.contact_id for d in pending if d.contact_id)}
+    pending = store.next_pending_duties()
+    people = {
+        c.id: c
+        for c in store.contacts_by_id(d.contact_id for d in pending.values() if d.contact_id)
+    }
     next_duty: dict[int, dict[str, Any]] = {}
-    for duty in pending:  # the first of each organization is its next
-        if duty.organization_id in next_duty:
-            continue
+    for org_id, duty in pending.items():
         due = duty.due.astimezone(tz)
-        next_duty[duty.organization_id] = {
+        next_duty[org_id] = {
             "id": duty.id,
             "kind": duty.kind,
             "label": KIND_LABELS[duty.kind],
