@@ -991,7 +991,7 @@ def prep_events(
         for key, event in store.managed_events(calendar).items()
         if key.startswith(EVENT_PREFIX) and event.live
     }
-    orgs = {o.id: o for o in store.organizations()}
+    organization = functools.cache(store.organization)  # those of coming interviews alone
     tz = settings.timezone
     rules = settings.planner
     try:
@@ -1002,20 +1002,27 @@ def prep_events(
     events: list[PlannedEvent] = []
     for interview in interviews:
         key = f"{EVENT_PREFIX}{interview.id}"
-        org = orgs.get(interview.organization_id)
-        if interview.cancelled or org is None:
+        if interview.cancelled:
             continue
         before = held.get(key)
         if interview.start <= now:
             if before is not None:  # the evening before is history: left as it was
                 events.append(_as_planned(before))
             continue
-        if org.status not in PREPARED:
+        if organization(interview.organization_id).status not in PREPARED:
             continue
         start = prep_event_start(interview, settings.prep.event_time, tz, now, before)
         if start is None:
             continue
-        sheet = prep_sheet(store, settings, interview.id, now, questions=questions)
+        try:
+            sheet = prep_sheet(store, settings, interview.id, now, questions=questions)
+        except UserError as exc:  # the user's questions failed on this sheet's data
+            log.warning(
+                "prep event of interview #%d: %s; the built-in questions are used",
+                interview.id,
+                exc,
+            )
+            sheet = prep_sheet(store, settings, interview.id, now, questions=load_questions(None))
         events.append(
             PlannedEvent(
                 key=key,
