@@ -502,6 +502,13 @@ def test_the_draft_downloads_as_the_commands_eml(site: Site) -> None:
     message = message_from_bytes(response.data, policy=policy.default)
     assert message["X-Unsent"] == "1"
     assert message["To"] == "Raj Patel <raj@acme.com>"
+    assert "in your mailbox says" not in page  # no mailbox holds it yet
+    store.record_draft_queued(duty.id, 1, response.data, now=MONDAY_MORNING)
+    assert "pursuit leaves this draft in your mailbox at its next round." in text(
+        site.page(f"/duties/{duty.id}/draft")
+    )
+    store.record_draft_written(duty.id, response.data, now=MONDAY_MORNING)
+    assert "The draft in your mailbox says the same." in text(site.page(f"/duties/{duty.id}/draft"))
     form = re.search(r'<form method="post" action="/duties/\d+/sent">(.*?)</form>', draft, re.S)
     assert form is not None
     fields = MultiDict(re.findall(r'name="(\w+)" value="([^"]*)"', form[1]))  # in page order
