@@ -9,7 +9,6 @@ with Jane Doe and Raj Patel (network lead), on Wednesday 9 December at 10:00.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -33,14 +32,14 @@ from pursuit.daemon import prep
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import UserError
 from pursuit.daemon.jobs import plan
-from pursuit.daemon.models import Channel, Direction, Interview, NoteKind, WantedFeed
+from pursuit.daemon.models import Channel, Direction, NoteKind, WantedFeed
 from pursuit.daemon.store import Store
 
 #: Monday 7 December 2026, noon: two days before the interview.
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=PARIS)
 INTERVIEW_AT = datetime(2026, 12, 9, 10, 0, tzinfo=PARIS)
 COMING = 3  # the story's coming interview
-PLACE = {
+PLACE: dict[str, str] = {
     "location": "Acme Networks, 12 rue de la Paix, Paris (room 4B)",
     "meeting_link": "https://meet.example.com/acme-4b",
     "zone": "Europe/London",
@@ -86,6 +85,7 @@ def tell_story(store: Store) -> None:
         INTERVIEW_AT + timedelta(minutes=90),
         [jane.id, raj.id],
         position=position,
+        **PLACE,  # as its invitation says: the interviewer is in London
     )
     assert coming == COMING
     mail = [
@@ -169,33 +169,12 @@ def tell_story(store: Store) -> None:
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+def app(tmp_path: Path) -> Iterator[App]:
     found = App(make_settings(tmp_path), clock=Clock(NOW))
     tell_story(found.store)
     plan(found.store, found.settings, "ics", at(1, 9))  # the duties as the service had them
-    placed(monkeypatch)
     yield found
     found.close()
-
-
-def placed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The coming interview where its invitation says (the calendar readers fill these)."""
-    real = Store.interviews
-
-    def interviews(self: Store, *args: Any, **kwargs: Any) -> list[Interview]:
-        return [
-            dataclasses.replace(
-                i,
-                location=PLACE["location"],
-                meeting_link=PLACE["meeting_link"],
-                zone=PLACE["zone"],
-            )
-            if i.id == COMING and i.location is None
-            else i
-            for i in real(self, *args, **kwargs)
-        ]
-
-    monkeypatch.setattr(Store, "interviews", interviews)
 
 
 def sheet(app: App, interview_id: int = COMING, now: datetime = NOW) -> dict[str, Any]:
@@ -389,10 +368,7 @@ def story_machine(tmp_path: Path, config: str = "") -> Pursuit:
     return p
 
 
-def test_the_command_prints_the_sheet_its_json_and_its_page(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    placed(monkeypatch)
+def test_the_command_prints_the_sheet_its_json_and_its_page(tmp_path: Path) -> None:
     p = story_machine(tmp_path)
     now = clock.at(NOW)
     text = p.ok("prep", "3", env=now)
@@ -596,7 +572,6 @@ def test_the_page_prints_on_at_most_two_pages(app: App, tmp_path: Path, full: bo
 )
 def test_the_time_in_each_zone(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     start: datetime,
     end: datetime,
     zone: str | None,
@@ -605,13 +580,7 @@ def test_the_time_in_each_zone(
 ) -> None:
     found = App(make_settings(tmp_path), clock=Clock(NOW))
     org = found.store.add_organization("Globex", ["globex.example"], now=NOW)
-    interview_id = found.store.add_interview(org.id, start, end, [])
-    real = Store.interviews
-
-    def interviews(self: Store, *args: Any, **kwargs: Any) -> list[Interview]:
-        return [dataclasses.replace(i, zone=zone) for i in real(self, *args, **kwargs)]
-
-    monkeypatch.setattr(Store, "interviews", interviews)
+    interview_id = found.store.add_interview(org.id, start, end, [], zone=zone)
     record = prep.prep_sheet(found.store, found.settings, interview_id, NOW)["interview"]
     found.close()
     assert (record["when_text"], record["other_zone_text"]) == (when, there)
