@@ -20,7 +20,7 @@ import ipaddress
 import secrets
 from typing import TYPE_CHECKING
 
-from flask import Flask, abort, current_app, redirect, render_template, request, session
+from flask import Flask, abort, current_app, g, redirect, render_template, request, session
 from flask.sessions import SecureCookieSessionInterface
 from markupsafe import Markup
 
@@ -149,11 +149,14 @@ def login() -> Response | str:
 def csrf_field() -> Markup:
     """The hidden fields of every POST form: the session's CSRF token, and the page the
     form is on (where a refused change comes back to, with its message)."""
-    here = request.full_path if request.query_string else request.path
-    return Markup(
-        '<input type="hidden" name="csrf_token" value="{}">'
-        '<input type="hidden" name="next" value="{}">'
-    ).format(session.get("csrf", ""), here)
+    if "csrf_field" not in g:  # the same for every form of the page: written once
+        here = request.full_path if request.query_string else request.path
+        g.csrf_field = Markup(
+            '<input type="hidden" name="csrf_token" value="{}">'
+            '<input type="hidden" name="next" value="{}">'
+        ).format(session.get("csrf", ""), here)
+    field: Markup = g.csrf_field
+    return field
 
 
 def add_headers(response: Response) -> Response:

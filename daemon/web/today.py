@@ -18,15 +18,15 @@ from werkzeug.wrappers import Response
 from pursuit.daemon import actions
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import UserError
-from pursuit.daemon.models import Contact, Duty, DutyKind, DutyState, Interview, Organization
+from pursuit.daemon.models import Contact, Duty, DutyKind, DutyState, Interview
 from pursuit.daemon.views import KIND_LABELS, late_by
 from pursuit.daemon.web.common import done, pursuit_app, writable_app
 
 bp = Blueprint("today", __name__)
 
 #: How many rows each list shows at most (the counts are whole).
-OVERDUE_SHOWN = 50
-TODAY_SHOWN = 50
+OVERDUE_SHOWN = 25
+TODAY_SHOWN = 25
 NEXT_SHOWN = 5
 DONE_SHOWN = 20
 INTERVIEWS_SHOWN = 20
@@ -103,7 +103,7 @@ def today_record(app: App) -> dict[str, Any]:
     )[:INTERVIEWS_SHOWN]
     quiet = store.quiet_organizations(now, limit=QUIET_SHOWN)
 
-    orgs = {o.id: o for o in store.organizations()}
+    orgs = store.organization_names()
     people = {
         c.id: c
         for c in store.contacts_by_id(
@@ -131,7 +131,7 @@ def today_record(app: App) -> dict[str, Any]:
         "interviews": [interview_row(i, orgs, tz) for i in interviews],
         "quiet": [
             QuietRow(
-                orgs[org_id].name,
+                orgs[org_id],
                 org_id,
                 due.astimezone(tz),
                 last.astimezone(tz) if last else None,
@@ -158,20 +158,19 @@ def today_record(app: App) -> dict[str, Any]:
 def duty_row(
     duty: Duty,
     people: dict[int, Contact],
-    orgs: dict[int, Organization],
+    orgs: dict[int, str],
     now: datetime,
     *,
     late: bool = False,
 ) -> DutyRow:
     tz = now.tzinfo
     contact = people.get(duty.contact_id) if duty.contact_id is not None else None
-    org = orgs.get(duty.organization_id)
     return DutyRow(
         id=duty.id,
         kind=duty.kind,
         what=KIND_LABELS[DutyKind(duty.kind)],
         who=contact.display if contact else None,
-        organization=org.name if org else "",
+        organization=orgs.get(duty.organization_id, ""),
         organization_id=duty.organization_id,
         interview_id=duty.interview_id,
         due=duty.due.astimezone(tz),
@@ -182,11 +181,10 @@ def duty_row(
     )
 
 
-def interview_row(interview: Interview, orgs: dict[int, Organization], tz: Any) -> InterviewRow:
-    org = orgs.get(interview.organization_id)
+def interview_row(interview: Interview, orgs: dict[int, str], tz: Any) -> InterviewRow:
     return InterviewRow(
         id=interview.id,
-        organization=org.name if org else "",
+        organization=orgs.get(interview.organization_id, ""),
         organization_id=interview.organization_id,
         position=interview.position,
         start=interview.start.astimezone(tz),
