@@ -34,7 +34,7 @@ from pursuit.config.settings import Settings
 from pursuit.daemon.app import App
 from pursuit.daemon.models import DutyKind, DutyState, OrgStatus, WantedFeed
 from pursuit.daemon.web.app import create_app
-from pursuit.daemon.web.common import link_or_text, safe_link
+from pursuit.daemon.web.common import commands, link_or_text, safe_link
 from pursuit.daemon.web.security import CONTENT_SECURITY_POLICY
 from pursuit.daemon.web.serve import URL_FILE, Dashboard
 
@@ -359,6 +359,12 @@ def test_link_or_text_escapes_both_ways() -> None:
     )
     assert str(link_or_text(HOSTILE_LINK, HOSTILE_TITLE)) == "&lt;img src=x onerror=alert(1)&gt;"
     assert str(link_or_text(None, "plain")) == "plain"
+
+
+def test_commands_in_messages_are_code_and_the_rest_is_text() -> None:
+    assert str(commands("run `pursuit reopen 2` <now> & `x<y>`")) == (
+        "run <code>pursuit reopen 2</code> &lt;now&gt; &amp; <code>x&lt;y&gt;</code>"
+    )
 
 
 # --- the real server, over a socket

@@ -196,9 +196,10 @@ def test_a_refused_change_names_why(story: Story) -> None:
     post(story.client, f"/duties/{raj_thanks.id}/done")
     page = post(story.client, f"/duties/{raj_thanks.id}/snooze", {"to": "2026-12-20"})
     assert (
-        f"duty #{raj_thanks.id} is done on Mon 07 Dec 2026; to do it again, reopen it first"
-        in text_of(page)
+        f"duty #{raj_thanks.id} is done on Mon 07 Dec 2026; to do it again, reopen it first: "
+        f"pursuit reopen {raj_thanks.id}" in text_of(page)
     )
+    assert f"<code>pursuit reopen {raj_thanks.id}</code>" in page.get_data(as_text=True)
 
 
 def test_a_duty_that_does_not_exist_is_a_404_saying_so(story: Story) -> None:

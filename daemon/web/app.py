@@ -49,8 +49,13 @@ def create_app(
     listening_on(app, settings.web.address, settings.web.port)
     security.install(app)
 
-    app.jinja_env.globals.update(safe_link=common.safe_link, link_or_text=common.link_or_text)
-    app.jinja_env.filters.update(safe_link=common.safe_link, link_or_text=common.link_or_text)
+    helpers = {
+        "safe_link": common.safe_link,
+        "link_or_text": common.link_or_text,
+        "commands": common.commands,
+    }
+    app.jinja_env.globals.update(helpers)
+    app.jinja_env.filters.update(helpers)
     app.teardown_appcontext(common.close_app)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(PursuitError, pursuit_error)

@@ -9,6 +9,7 @@ SQLite connection serves only the thread that opened it.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -111,6 +112,14 @@ def safe_link(url: object) -> str | None:
     if parts.scheme.lower() not in SAFE_SCHEMES or not parts.netloc:
         return None
     return text
+
+
+COMMAND = re.compile(r"`([^`]+)`")
+
+
+def commands(text: object) -> Markup:
+    """Text as pursuit writes it for a terminal, escaped, its `commands` as <code>."""
+    return Markup(COMMAND.sub(r"<code>\1</code>", str(escape(text))))
 
 
 def link_or_text(url: object, text: object = None) -> Markup:
