@@ -131,6 +131,26 @@ def test_a_server_on_another_address_answers_to_it_alone(tmp_path: Path) -> None
     assert client.get("/", headers={"Host": "localhost:8080"}).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("host", "answered"),
+    [
+        ("192.168.1.5:8765", True),
+        ("[fe80::1]:8765", True),
+        ("localhost:8765", True),
+        ("192.168.1.5:9999", False),
+        ("evil.example:8765", False),
+        ("fe80::1:8765", False),
+        ("1.2.3.4.evil.example:8765", False),
+    ],
+)
+def test_a_server_on_every_interface_answers_any_address_but_no_other_name(
+    tmp_path: Path, host: str, answered: bool
+) -> None:
+    settings = make_settings(tmp_path, web={"address": "0.0.0.0"})
+    client = create_app(settings, token=TOKEN, now=NOW).test_client()
+    assert client.get("/", headers={"Host": host}).status_code == (403 if answered else 400)
+
+
 # --- the access token and the session
 
 

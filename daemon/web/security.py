@@ -34,6 +34,8 @@ CONTENT_SECURITY_POLICY = (
 #: What is reachable without a session: the way in, and the style sheet of its page.
 OPEN_ENDPOINTS = frozenset({"login", "static"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+#: The addresses that listen on every interface of the machine.
+WILDCARDS = ("0.0.0.0", "::")
 
 
 def session_secret(token: str) -> bytes:
@@ -64,12 +66,32 @@ def allowed_hosts(address: str, port: int) -> frozenset[str]:
     """The Host headers this server answers: its own address, and the loopback names
     when it listens there (or everywhere), each with its port."""
     names = {bracketed(address)}
-    if is_loopback(address) or address in ("0.0.0.0", "::", ""):
+    if is_loopback(address) or address in WILDCARDS:
         names.update(LOOPBACK_NAMES)
     hosts = {f"{name}:{port}" for name in names}
     if port == 80:  # a browser leaves the default port out
         hosts.update(names)
     return frozenset(hosts)
+
+
+def host_allowed(host: str) -> bool:
+    """The Host header names this server: one of its names with its port; listening on
+    every interface, any IP address with its port too (an address cannot be rebound,
+    only a name can)."""
+    config = current_app.config
+    host = host.lower()
+    if host in config["PURSUIT_HOSTS"]:
+        return True
+    if config["PURSUIT_ADDRESS"] not in WILDCARDS:
+        return False
+    name, colon, port = host.rpartition(":")
+    if not colon or port != str(config["PURSUIT_PORT"]) or (":" in name) != name.startswith("["):
+        return False
+    try:
+        ipaddress.ip_address(name.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    return True
 
 
 def origin_of(address: str, port: int) -> str:
@@ -102,7 +124,7 @@ def install(app: Flask) -> None:
 def check_request() -> Response | None:
     """Before every view: the Host, then the session, then a POST's CSRF and Origin."""
     host = request.environ.get("HTTP_HOST", "")
-    if host.lower() not in current_app.config["PURSUIT_HOSTS"]:
+    if not host_allowed(host):
         abort(400, description=f"This server does not answer to the name {host!r}.")
     if request.endpoint in OPEN_ENDPOINTS:
         return None
