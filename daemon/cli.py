@@ -1050,16 +1050,15 @@ def web(app: App, port: int | None, no_browser: bool, url_only: bool) -> None:
     access token. When the service serves the dashboard ([web] serve = true), this
     opens the service's instead."""
     # Flask and waitress are imported here only: `pursuit status` never loads them.
-    from pursuit.daemon.web.serve import served_url
+    from pursuit.daemon.web.serve import served_url, why_not_served
 
     settings = app.settings
     served = served_url(settings) if port is None or url_only else None
     if url_only:
         if served is None:
-            why = "is not running" if settings.web.serve else "does not serve it ([web] serve)"
             raise UserError(
-                f"no dashboard to link to: the service {why}; `pursuit web` serves one "
-                "until you stop it"
+                f"no dashboard to link to: {why_not_served(settings)}; `pursuit web` serves "
+                "one until you stop it"
             )
         click.echo(served)
         return

@@ -33,6 +33,7 @@ from support.summary import Item
 from pursuit.config.settings import Settings
 from pursuit.daemon.app import App
 from pursuit.daemon.models import DutyKind, DutyState, OrgStatus, WantedFeed
+from pursuit.daemon.runlock import SERVICE, RunLock
 from pursuit.daemon.web.app import create_app
 from pursuit.daemon.web.common import commands, link_or_text, safe_link
 from pursuit.daemon.web.security import CONTENT_SECURITY_POLICY
@@ -533,6 +534,22 @@ def test_pursuit_web_url_without_the_service_says_why(tmp_path: Path) -> None:
     err = Pursuit(tmp_path).one_line_error("web", "--url")
     assert err == (
         "pursuit: no dashboard to link to: the service does not serve it ([web] serve); "
+        "`pursuit web` serves one until you stop it"
+    )
+
+
+def test_pursuit_web_url_with_a_service_serving_none_says_why(tmp_path: Path) -> None:
+    p = Pursuit(tmp_path, config="[web]\nserve = true\n")
+    p.ok("status")  # the data folder exists
+    lock = RunLock.beside(p.database)
+    assert lock.try_acquire(SERVICE)  # as the service holds it
+    try:
+        err = p.one_line_error("web", "--url")
+    finally:
+        lock.release()
+    assert err == (
+        "pursuit: no dashboard to link to: the service runs without it: it could not listen "
+        "(its log says why), or it started before [web] serve was set (restart it); "
         "`pursuit web` serves one until you stop it"
     )
 

@@ -196,18 +196,35 @@ def kept_token(settings: Settings) -> str:
 
 def served_url(settings: Settings) -> str | None:
     """The link of the dashboard the running service serves, or None when it does not."""
-    from pursuit.daemon.runlock import SERVICE, RunLock
-
     path = data_folder(settings) / URL_FILE
     try:
         url = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return None
+    return url if url and service_running(settings) else None
+
+
+def service_running(settings: Settings) -> bool:
+    """The service holds the data folder's run lock (a round of `run --once` is not it)."""
+    from pursuit.daemon.runlock import SERVICE, RunLock
+
     lock = RunLock.beside(settings.database)
-    if lock.try_acquire("web --url"):  # nobody holds it: the service is not running
+    if lock.try_acquire("web"):  # nobody holds it
         lock.release()
-        return None
-    return url if lock.holder().startswith(SERVICE) and url else None
+        return False
+    return lock.holder().startswith(SERVICE)
+
+
+def why_not_served(settings: Settings) -> str:
+    """Why there is no service's dashboard to link to, and what to do."""
+    if not settings.web.serve:
+        return "the service does not serve it ([web] serve)"
+    if not service_running(settings):
+        return "the service is not running"
+    return (
+        "the service runs without it: it could not listen (its log says why), or it "
+        "started before [web] serve was set (restart it)"
+    )
 
 
 class ServiceDashboard:
