@@ -98,6 +98,9 @@ def test_each_pending_row_offers_its_actions(story: Story) -> None:
     body = page.get_data(as_text=True)
     assert f'href="/duties/{raj_thanks.id}/draft"' in body
     assert f'<label for="snooze-{raj_thanks.id}">Snooze to</label>' in body
+    # The day offered: tomorrow for what is due by then, else the day after it is due.
+    assert f'id="snooze-{raj_thanks.id}" name="to" value="2026-12-08" min="2026-12-08"' in body
+    assert f'id="snooze-{check_in.id}" name="to" value="2027-01-15" min="2026-12-08"' in body
     # A check-in is no message of pursuit's: no draft, nothing to say sent.
     later = row(page, f"duty-{check_in.id}")
     assert "Done" in later and "I sent it" not in later and "Open the draft" not in later

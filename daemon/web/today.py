@@ -9,7 +9,7 @@ cost stays the same however many records the store holds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
@@ -51,6 +51,11 @@ class DutyRow:
     state: str
     done_at: datetime | None
     evidence: str | None
+
+    @property
+    def snooze_to(self) -> date:
+        """The day after it is due: what the snooze field offers (tomorrow at the soonest)."""
+        return self.due.date() + timedelta(days=1)
 
     @property
     def has_draft(self) -> bool:
