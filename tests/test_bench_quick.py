@@ -23,7 +23,7 @@ HUNG = 900  # seconds: a hung bench, never a slow one (the slowest quick bench t
 
 
 def test_the_benches_are_found() -> None:
-    assert {"feeds", "gmail", "idle", "imap", "status", "summary"} <= set(BENCHES)
+    assert {"feeds", "gmail", "idle", "imap", "status", "summary", "web"} <= set(BENCHES)
 
 
 @pytest.mark.parametrize("name", BENCHES)
