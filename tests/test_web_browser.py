@@ -196,6 +196,21 @@ def test_a_duty_is_snoozed_to_a_day(tab: Tab, dashboard: Dashboard) -> None:
     assert duty.due == datetime(2026, 12, 10, 10, 0, tzinfo=PARIS)
 
 
+def test_the_snooze_field_refuses_a_day_gone_by_before_anything_is_sent(
+    tab: Tab, dashboard: Dashboard
+) -> None:
+    page = signed_in(tab, dashboard)
+    sam = page.locator(f"#duty-{dashboard.story.sam_follow_up}")
+    field = sam.get_by_label("Snooze to")
+    field.fill("2026-12-01")
+    sam.get_by_role("button", name="Snooze").click()
+    assert field.evaluate("field => field.validity.rangeUnderflow")
+    assert page.url == dashboard.url("/")
+    assert page.locator(".messages").count() == 0
+    with dashboard.store() as store:
+        assert not store.duty(dashboard.story.sam_follow_up).snoozed
+
+
 def test_a_message_sent_by_hand_is_logged_and_its_duty_done(tab: Tab, dashboard: Dashboard) -> None:
     page = signed_in(tab, dashboard)
     story = dashboard.story
@@ -438,25 +453,63 @@ def test_no_page_scrolls_sideways_on_a_phone_or_zoomed(
     assert wide == {}, "wider than the window by (px)"
 
 
-UNLABELLED = """() => Array.from(document.querySelectorAll(
-    'input:not([type=hidden]), select, textarea, button'))
-  .filter(e => {
-    if (e.tagName === 'BUTTON') return !e.textContent.trim() && !e.getAttribute('aria-label');
-    return !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
-      && !e.getAttribute('aria-labelledby');
-  })
-  .map(e => e.outerHTML)"""
+#: What a screen reader and a reader's eyes need of a page, as lists of what is wrong:
+#: each control labelled, one h1 and no heading level skipped, unique ids (a label's
+#: `for` finds one element), text contrast of WCAG AA (4.5:1, 3:1 for large text).
+READABLE = """() => {
+  const unlabelled = Array.from(document.querySelectorAll(
+      'input:not([type=hidden]), select, textarea, button'))
+    .filter(e => e.tagName === 'BUTTON'
+      ? !e.textContent.trim() && !e.getAttribute('aria-label')
+      : !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+        && !e.getAttribute('aria-labelledby'))
+    .map(e => e.outerHTML);
+  const levels = Array.from(document.querySelectorAll('h1, h2, h3, h4, h5, h6'))
+    .map(h => Number(h.tagName[1]));
+  const headings = levels.filter(l => l === 1).length === 1 ? [] : [`${levels}`];
+  levels.forEach((l, i) => {
+    if (i && l > levels[i - 1] + 1) headings.push(`h${levels[i - 1]} to h${l}`);
+  });
+  const seen = {};
+  document.querySelectorAll('[id]').forEach(e => { seen[e.id] = (seen[e.id] || 0) + 1; });
+  const ids = Object.keys(seen).filter(id => seen[id] > 1);
+  const rgb = c => c.match(/[\\d.]+/g).map(Number);
+  const luminance = c => 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  const linear = c => c.slice(0, 3).map(v => (v /= 255) <= 0.03928 ? v / 12.92
+    : Math.pow((v + 0.055) / 1.055, 2.4));
+  const background = e => {
+    for (; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const contrast = [];
+  document.querySelectorAll('body *').forEach(e => {
+    if (!Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())) return;
+    const style = getComputedStyle(e);
+    const [a, b] = [luminance(linear(rgb(style.color))), luminance(linear(background(e)))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      contrast.push(`${ratio.toFixed(2)}: ${e.textContent.trim().slice(0, 40)}`);
+    }
+  });
+  return Object.fromEntries(Object.entries({unlabelled, headings, ids, contrast})
+    .filter(([, found]) => found.length));
+}"""
 
 
-def test_every_control_has_a_label(tab: Tab, dashboard: Dashboard) -> None:
+def test_every_page_reads_to_a_screen_reader_and_to_the_eye(tab: Tab, dashboard: Dashboard) -> None:
     page = signed_in(tab, dashboard)
-    missing = {}
+    wrong = {}
     for path in pages_to_read(dashboard.story):
         page.goto(dashboard.url(path))
-        found = page.evaluate(UNLABELLED)
+        found = page.evaluate(READABLE)
         if found:
-            missing[path] = found
-    assert missing == {}
+            wrong[path] = found
+    assert wrong == {}
 
 
 FOCUS_RING = """() => {
