@@ -271,6 +271,18 @@ def test_a_status_change_says_what_it_will_do_before_it_does_it(
     assert [d.due.date() for d in check_ins] == [(MONDAY_MORNING + timedelta(days=45)).date()]
 
 
+def test_the_prep_sheet_prints_without_the_page_around_it(tab: Tab, dashboard: Dashboard) -> None:
+    page = signed_in(tab, dashboard)
+    page.get_by_role("link", name="Prep sheet").click()
+    expect(page.locator("h1")).to_have_text("Acme Networks, Senior Network Engineer")
+    page.emulate_media(media="print")
+    assert page.locator(".prep-sheet").is_visible()
+    assert not page.get_by_role("navigation", name="Main").is_visible()
+    assert not page.get_by_text("To print it").is_visible()
+    printed = page.pdf(format="A4")
+    assert 1 <= len(re.findall(rb"/Type\s*/Page\b", printed)) <= 2  # one or two sheets
+
+
 # --- the locks, in the browser
 
 
