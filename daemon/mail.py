@@ -405,7 +405,9 @@ def fulfil_from_log(store: Store) -> list[Duty]:
     if not pending:
         return []
     used = store.evidence_messages()
-    since = min(store.interview(d.interview_id or 0).start for d in pending)
+    starts = _interview_starts(store, pending)
+    since = min(starts.values())
+    open_duties = _PendingDuties(pending, starts)
     done: list[Duty] = []
     for sent in store.correspondence(since=since, newest_first=False):
         if (
@@ -421,8 +423,43 @@ def fulfil_from_log(store: Store) -> list[Duty]:
             sent.message_id,
             list(sent.contact_ids),
             sent.organization_id,
+            pending=open_duties,
         )
+        if not open_duties.by_id:
+            break
     return done
+
+
+def _interview_starts(store: Store, duties: list[Duty]) -> dict[int | None, datetime]:
+    """When each duty's interview started, each interview read once."""
+    ids = {d.interview_id for d in duties}
+    return {i: store.interview(i or 0).start for i in ids}
+
+
+class _PendingDuties:
+    """The pending duties a run over the log may fulfil, read once (not once per
+    message), found by person and by organization, each gone once done."""
+
+    def __init__(self, duties: list[Duty], starts: dict[int | None, datetime]) -> None:
+        self.by_id = {d.id: d for d in duties}
+        self.starts = starts
+        self.organizations: dict[int, tuple[int, ...]] = {}
+        self._by_contact: dict[int | None, dict[int, Duty]] = {}
+        self._by_organization: dict[int, dict[int, Duty]] = {}
+        for d in duties:
+            self._by_contact.setdefault(d.contact_id, {})[d.id] = d
+            self._by_organization.setdefault(d.organization_id, {})[d.id] = d
+
+    def of_contacts(self, contact_ids: Iterable[int]) -> list[Duty]:
+        return [d for c in contact_ids for d in self._by_contact.get(c, {}).values()]
+
+    def of_organization(self, org_id: int) -> list[Duty]:
+        return list(self._by_organization.get(org_id, {}).values())
+
+    def done(self, duty: Duty) -> None:
+        del self.by_id[duty.id]
+        del self._by_contact[duty.contact_id][duty.id]
+        del self._by_organization[duty.organization_id][duty.id]
 
 
 def fulfil_duties(
@@ -432,6 +469,8 @@ def fulfil_duties(
     message_id: str,
     contact_ids: list[int],
     org_id: int | None,
+    *,
+    pending: _PendingDuties | None = None,
 ) -> list[Duty]:
     """A sent mail after an interview fulfils each addressee's next pending duty.
 
@@ -440,29 +479,36 @@ def fulfil_duties(
     was addressed directly. Mail about one of a person's organizations fulfils
     none of their duties at another: a recruiter at two has a thank-you at each.
     """
-    pending = store.duties(state=DutyState.PENDING, kinds=FULFILLED_BY_MAIL, after_interview=True)
-    theirs = {c: store.contact(c).organization_ids for c in contact_ids}
+    if pending is None:
+        duties = store.duties(
+            state=DutyState.PENDING, kinds=FULFILLED_BY_MAIL, after_interview=True
+        )
+        pending = _PendingDuties(duties, _interview_starts(store, duties))
+    theirs = {}
+    for c in contact_ids:
+        if c not in pending.organizations:
+            pending.organizations[c] = store.contact(c).organization_ids
+        theirs[c] = pending.organizations[c]
     addressed = [
         d
-        for d in pending
-        if d.contact_id in theirs
-        and (d.organization_id == org_id or org_id not in theirs[d.contact_id])
+        for d in pending.of_contacts(theirs)
+        if d.organization_id == org_id or org_id not in theirs[d.contact_id or 0]
     ]
     if not addressed and org_id is not None:
-        addressed = [d for d in pending if d.organization_id == org_id]
+        addressed = pending.of_organization(org_id)
     done: list[Duty] = []
     handled: set[int | None] = set()
     order = {kind: rank for rank, kind in enumerate(FULFILLED_BY_MAIL)}
-    for duty in sorted(addressed, key=lambda d: (order[d.kind], d.due)):
+    for duty in sorted(addressed, key=lambda d: (order[d.kind], d.due, d.id)):
         if duty.contact_id in handled:
             continue
-        interview = store.interview(duty.interview_id or 0)
-        if sent < interview.start:
+        if sent < pending.starts[duty.interview_id]:
             continue
         evidence = f'sent "{subject}" on {sent:%Y-%m-%d %H:%M %Z}'.strip()
         if store.mark_done(duty.id, when=sent, evidence=evidence, message_id=message_id):
             done.append(duty)
             handled.add(duty.contact_id)
+            pending.done(duty)
     return done
 
 
