@@ -76,6 +76,9 @@ QUESTION_LENGTH = 300
 EVENT_PREFIX = "prep:"
 #: Organizations whose coming interviews get an event, as they get duties: an active one.
 PREPARED = (OrgStatus.ACTIVE,)
+#: How far ahead an interview gets its evening-before event: its sheet is built at each
+#: planning round, so interviews further off wait (a sheet weeks early would be stale).
+EVENT_HORIZON = timedelta(days=14)
 #: An interview recorded after its evening before: the event is placed at the next
 #: quarter hour, never in the past.
 LATE_STEP = timedelta(minutes=15)
@@ -1008,6 +1011,8 @@ def prep_events(
         if interview.start <= now:
             if before is not None:  # the evening before is history: left as it was
                 events.append(_as_planned(before))
+            continue
+        if interview.start > now + EVENT_HORIZON and before is None:
             continue
         if organization(interview.organization_id).status not in PREPARED:
             continue

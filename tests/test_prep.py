@@ -443,6 +443,18 @@ def test_event_false_takes_the_events_away(tmp_path: Path) -> None:
     assert json.loads(p.ok("export", env=clock.at(NOW)))["events"]  # the others stay
 
 
+def test_an_interview_weeks_away_gets_its_event_two_weeks_before(tmp_path: Path) -> None:
+    """Each round builds the sheet of each event, so one far off waits: fresh when it comes."""
+    p = story_machine(tmp_path)
+    p.ok("interview", "add", "Acme Networks", "--at", "2027-01-05 10:00", env=clock.at(NOW))
+    p.ok("run", "--once", env=clock.at(NOW))
+    assert {str(e["X-PURSUIT-KEY"]) for e in prep_events(p)} == {"prep:3"}
+    later = NOW + timedelta(days=15)
+    p.ok("run", "--once", env=clock.at(later))
+    found = {str(e["X-PURSUIT-KEY"]): e.decoded("DTSTART") for e in prep_events(p)}
+    assert found["prep:4"] == datetime(2027, 1, 4, 19, 0, tzinfo=PARIS)
+
+
 def test_an_interview_added_after_its_evening_before_gets_its_event_at_once(
     tmp_path: Path,
 ) -> None:
