@@ -192,8 +192,8 @@ def test_a_generated_config_through_the_real_command_is_short_and_without_traceb
 
 # ------------------------------------------------------------------ command lines
 
-#: Commands that leave the test's world (a browser, the network, systemd, a loop).
-NOT_RUN = {("init",), ("auth", "google"), ("run",), ("service", "install")}
+#: Commands that leave the test's world (a browser, the network, systemd, a loop, a server).
+NOT_RUN = {("init",), ("auth", "google"), ("run",), ("service", "install"), ("web",)}
 #: Options that write a file where the value says: never given a random path.
 PATH_OPTIONS = {"--eml", "--output", "--html"}
 
