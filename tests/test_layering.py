@@ -10,6 +10,8 @@
 - No two modules import each other, none imports another's private names, and the
   connector of one outside system never imports another's (what they share is in a
   module of its own: `connectors/secrets.py`, `text.py`, `ical.py`...).
+- The dashboard (`daemon/web/`) alone knows the web framework; the command line and the
+  service reach it only inside the functions that start it.
 """
 
 from __future__ import annotations
@@ -210,3 +212,32 @@ def test_only_the_accounts_room_builds_an_accounts_connectors() -> None:
     assert knows_accounts == []
     every_system = pursuit_imports(ROOT / "daemon" / "accounts.py")
     assert SYSTEMS - every_system == set(), "the walk sees the accounts' imports"
+
+
+WEB_LIBRARIES = ("flask", "werkzeug", "waitress", "itsdangerous", "blinker")
+
+
+def test_the_dashboard_is_a_room_of_its_own() -> None:
+    """Only `daemon/web/` knows the web framework, and the rest reaches the dashboard
+    from inside the two functions that start it (`pursuit web`, a service serving it):
+    importing the command line never loads Flask."""
+    knows_the_framework: list[str] = []
+    reaches_the_dashboard: dict[str, str] = {}
+    for path in EVERY_FILE:
+        name = module_name(path)
+        if name.startswith("pursuit.daemon.web"):
+            continue
+        tree = ast.parse(path.read_text())
+        if any(n.split(".")[0] in WEB_LIBRARIES for n in imported(tree)):
+            knows_the_framework.append(name)
+        outside_functions = [
+            node for node in tree.body if not isinstance(node, ast.FunctionDef | ast.ClassDef)
+        ]
+        at_the_top = imported(ast.Module(body=outside_functions, type_ignores=[]))
+        everywhere = {n for n in imported(tree) if n.startswith("pursuit.daemon.web")}
+        if any(n.startswith("pursuit.daemon.web") for n in at_the_top):
+            reaches_the_dashboard[name] = "at the top"
+        elif everywhere and name not in {"pursuit.daemon.cli", "pursuit.daemon.service"}:
+            reaches_the_dashboard[name] = "inside a function"
+    assert knows_the_framework == []
+    assert reaches_the_dashboard == {}
