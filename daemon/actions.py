@@ -828,13 +828,15 @@ def snooze(store: Store, settings: Settings, now: datetime, duty_id: int, to: st
     moment = parse_moment(to, tz, default_time=duty.due.astimezone(tz).time())
     if moment <= now:
         raise UserError(
-            f"--to {to!r} ({moment:%a %d %b %Y %H:%M}) is in the past; give a later day or time"
+            f"snooze to {to!r} ({moment:%a %d %b %Y %H:%M}): that is in the past; "
+            "give a later day or time"
         )
     if duty.interview_id is not None:
         interview = store.interview(duty.interview_id)
         if moment < interview.end:
             raise UserError(
-                f"--to {to!r} ({moment:%a %d %b %Y %H:%M}) is before the end of its interview "
+                f"snooze to {to!r} ({moment:%a %d %b %Y %H:%M}): that is before the end of its "
+                "interview "
                 f"(#{interview.id}, {interview.end.astimezone(tz):%a %d %b %Y %H:%M})"
             )
     with store.transaction():

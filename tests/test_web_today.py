@@ -163,7 +163,7 @@ def test_snooze_to_a_past_day_is_refused_in_the_command_lines_words(story: Story
     page = post(story.client, f"/duties/{raj_thanks.id}/snooze", {"to": "2026-12-01"})
 
     assert page.status_code == 200
-    assert "--to '2026-12-01' (Tue 01 Dec 2026 17:00) is in the past" in text_of(page)
+    assert "snooze to '2026-12-01' (Tue 01 Dec 2026 17:00): that is in the past" in text_of(page)
     assert 'class="message message-error"' in page.get_data(as_text=True)
     assert story.reread(raj_thanks).due == raj_thanks.due
 
