@@ -453,11 +453,13 @@ def commit(
     promised_before = next(
         (p.promised for p in interview.interviewers if p.contact.id == found.id), None
     )
-    with store.transaction():
-        if before is not None and before.state == "pending" and before.snoozed:
-            store.clear_snooze(before.id)  # the promise is the newer word: it wins
-        store.set_interviewer(interview_id, found.id, promised=day, now=now)
-        replan(store, settings, now)
+    snoozed = before is not None and before.state == "pending" and before.snoozed
+    if promised_before != day or before is None or snoozed:  # said again: nothing to do
+        with store.transaction():
+            if snoozed and before is not None:
+                store.clear_snooze(before.id)  # the promise is the newer word: it wins
+            store.set_interviewer(interview_id, found.id, promised=day, now=now)
+            replan(store, settings, now)
     duty = store.duty_by_key(key)
     already = promised_before == day and before is not None and before == duty
     instead = _why_not_due(store, duty, day, interview, tz)

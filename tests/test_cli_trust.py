@@ -152,10 +152,11 @@ def test_commit_never_prints_a_day_that_is_then_ignored(tmp_path: Path) -> None:
     assert out.strip() == f"Follow up with Jane Doe on {shown(friday)}"
     assert one(p.export(), "follow_up")["due"].startswith(at(friday))
 
-    # the same promise twice
+    # the same promise twice: said once more, logged once (the dashboard's form resent too)
     assert f"Already promised: follow up with Jane Doe on {shown(friday)}" in p.ok(
         "commit", "jane@acme.com", "--on", at(friday)
     )
+    assert p.ok("history", "acme").count(f"promise   follow up on {friday:%Y-%m-%d}") == 1
 
     # a follow-up already done: the promise is recorded, and the output says what happens
     p.ok("done", str(follow))
