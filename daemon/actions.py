@@ -679,7 +679,7 @@ def log_by_hand(
     moment = parse_moment(when, settings.timezone) if when else now
     if moment > now + LOG_AHEAD_AT_MOST:  # a log is of what happened: a later time is a typo
         raise UserError(
-            f"--at {when!r} ({moment:%a %d %b %Y %H:%M}) is in the future; log what has "
+            f"{when!r} ({moment:%a %d %b %Y %H:%M}) is in the future; log what has "
             "happened, and plan what is to come (`pursuit interview add`, `pursuit commit`)"
         )
     direction = Direction.IN if inbound else Direction.OUT
