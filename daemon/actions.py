@@ -433,9 +433,9 @@ def commit(
     interview_day = store.interview(interview_id).start.astimezone(tz).date()
     today = now.astimezone(tz).date()
     if on_day:
-        typed, day = f"--on {on_day!r}", parse_day(on_day, today)
+        typed, day = repr(on_day), parse_day(on_day, today)
     else:
-        typed = f"--in {after!r} after the interview of {interview_day:%a %d %b}"
+        typed = f"{after!r} after the interview of {interview_day:%a %d %b}"
         day = interview_day + parse_offset(after or "")
     if day < interview_day:
         raise UserError(
@@ -444,7 +444,7 @@ def commit(
     if day < today:
         raise UserError(
             f"{typed}: {day:%a %d %b %Y} is in the past; a promise is of a day to come "
-            f"(--on friday, --on {today + timedelta(days=7)}); a follow-up already made is "
+            f"(friday, {today + timedelta(days=7)}); a follow-up already made is "
             f'logged: `pursuit log email {found.address} "..."`'
         )
     key = f"follow_up:{interview_id}:{found.id}"

@@ -70,7 +70,7 @@ BAD_DATES = (
     (("log", "call", "jane@acme.com", "Called", "--at", SKIPPED), "does not exist"),
     (
         ("log", "email", "jane@acme.com", "Thank you", "--at", SOON),  # a wrong month, say
-        f"--at '{SOON}' ({datetime.fromisoformat(SOON):%a %d %b %Y %H:%M}) is in the future; "
+        f"'{SOON}' ({datetime.fromisoformat(SOON):%a %d %b %Y %H:%M}) is in the future; "
         "log what has happened",
     ),
     (("commit", "jane@acme.com", "--in", "99999999d"), "expected a duration of at most 1825d"),

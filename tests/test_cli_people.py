@@ -173,10 +173,10 @@ def test_a_weekday_promised_a_week_after_the_interview_is_the_coming_one(tmp_pat
 @pytest.mark.parametrize(
     ("typed", "said"),
     [
-        (("--on", "2026-11-27"), "--on '2026-11-27': Fri 27 Nov 2026 is in the past"),
+        (("--on", "2026-11-27"), "'2026-11-27': Fri 27 Nov 2026 is in the past"),
         (
             ("--in", "3d"),
-            "--in '3d' after the interview of Mon 23 Nov: Thu 26 Nov 2026 is in the past",
+            "'3d' after the interview of Mon 23 Nov: Thu 26 Nov 2026 is in the past",
         ),
     ],
 )
@@ -192,7 +192,7 @@ def test_a_promise_in_the_past_is_refused_with_a_hint(
     line = p.one_line_error("commit", "jane@acme.com", *typed)
 
     assert said in line
-    assert "a promise is of a day to come (--on friday, --on 2026-12-07)" in line
+    assert "a promise is of a day to come (friday, 2026-12-07)" in line
     assert '`pursuit log email jane@acme.com "..."`' in line
     assert p.export()["duties"] == before["duties"]
 
