@@ -411,9 +411,7 @@ def test_a_promise_in_the_past_is_refused_in_the_commands_words(site: Site) -> N
             )
         )
     )
-    assert (
-        "'2026-12-01': Tue 01 Dec 2026 is in the past; a promise is of a day to come" in page
-    )
+    assert "'2026-12-01': Tue 01 Dec 2026 is in the past; a promise is of a day to come" in page
     assert store.notes(contact=jane.id, kinds=[NoteKind.PROMISE]) == []
 
 
