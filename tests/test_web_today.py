@@ -265,7 +265,12 @@ def test_the_service_section_shows_each_job_and_the_failing_feeds(story: Story) 
     assert "Globex: https://globex.example/news.xml: HTTP 503 from globex.example" in service
     # What needs the user is said at the top, before the duties.
     text = text_of(page)
-    assert text.index("in the service needs you: job feeds") < text.index("Overdue")
+    assert text.index("The service needs you") < text.index("Overdue")
+    # Jobs stale for one reason are one thing to do, said with its fix.
+    html = page.get_data(as_text=True)
+    banner = words(html.split('role="alert"', 1)[1].split("</div>", 1)[0])
+    assert "job feeds, job plan" not in banner  # plan never ran: another fix
+    assert "job feeds: is the service running?" in banner
 
 
 def test_an_empty_store_says_how_to_begin(tmp_path: Path) -> None:

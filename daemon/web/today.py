@@ -146,7 +146,7 @@ def today_record(app: App) -> dict[str, Any]:
         ],
         "suggestions": rejected_with_openings(store, app.settings),
         "checks": checks,
-        "needs_you": [c for c in checks if c.needs_you],
+        "needs_you": needs_you(checks),
         "failing_feeds": [
             {
                 "organization": feed.organization,
@@ -158,6 +158,16 @@ def today_record(app: App) -> dict[str, Any]:
             for feed in failing_feeds(store)
         ],
     }
+
+
+def needs_you(checks: list[Any]) -> list[dict[str, str]]:
+    """The checks that need the user, those with the same fix said once: four jobs
+    stale because the service is not running are one thing to do, not four."""
+    fixes: dict[str, list[str]] = {}
+    for check in checks:
+        if check.fix is not None:
+            fixes.setdefault(check.fix, []).append(check.what)
+    return [{"what": ", ".join(names), "fix": fix} for fix, names in fixes.items()]
 
 
 def duty_row(
