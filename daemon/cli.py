@@ -626,22 +626,14 @@ def draft(app: App, duty_id: int, eml_file: Path | None) -> None:
     It is the draft pursuit leaves in your mailbox: none of your notes (they are
     private), the line you gave with `pursuit note CONTACT --thank-you "..."` on a
     line of its own, or a placeholder for it."""
-    from email import message_from_bytes, policy
     from email.message import EmailMessage
 
     from pursuit.daemon import drafts
     from pursuit.daemon.views import clean
 
-    template = drafts.load_template(app.settings.drafts.template)
-    found = drafts.draft_of_duty(
-        app.store,
-        duty_id,
-        template,
-        app.now(),
-        from_address=app.your_address() or "",
-        your_name=app.settings.drafts.your_name,
+    found, message = drafts.shown_draft(
+        app.store, app.settings.drafts, duty_id, app.now(), from_address=app.your_address() or ""
     )
-    message = message_from_bytes(found.raw, _class=EmailMessage, policy=policy.default)
     body = message.get_body(("plain",))
     text = body.get_content() if isinstance(body, EmailMessage) else ""
     if message["From"] is not None:

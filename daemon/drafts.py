@@ -33,6 +33,7 @@ long as the draft there is still what pursuit last wrote. A draft the user edite
 
 from __future__ import annotations
 
+import email
 import email.policy
 import logging
 import uuid
@@ -45,6 +46,7 @@ from pathlib import Path
 import jinja2
 import jinja2.meta
 
+from pursuit.config.settings import DraftSettings
 from pursuit.connectors.base import KEY_HEADER, DraftBox
 from pursuit.daemon import outbox
 from pursuit.daemon.addresses import first_name, mail_policy, mailbox
@@ -314,6 +316,24 @@ def draft_of_duty(
     return draft_for(
         store, duty, interviews[0], template, now, from_address=from_address, your_name=your_name
     )
+
+
+def shown_draft(
+    store: Store, settings: DraftSettings, duty_id: int, now: datetime, *, from_address: str
+) -> tuple[Draft, EmailMessage]:
+    """The thank-you of a duty as `pursuit draft` and the dashboard show it: the draft
+    pursuit leaves in the mailbox, and that message read back."""
+    found = draft_of_duty(
+        store,
+        duty_id,
+        load_template(settings.template),
+        now,
+        from_address=from_address,
+        your_name=settings.your_name,
+    )
+    message = email.message_from_bytes(found.raw, _class=EmailMessage, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return found, message
 
 
 def in_the_mailbox(store: Store, duty_id: int, raw: bytes) -> str | None:

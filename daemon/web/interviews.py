@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -44,18 +43,9 @@ def draft_message(app: App, duty_id: int) -> tuple[drafts.Draft, EmailMessage]:
     """The thank-you note as `pursuit draft ID` shows it: the draft pursuit leaves in
     the mailbox (a UserError, in the command's words, for a duty that has none)."""
     found_or_404(lambda: app.store.duty(duty_id))
-    template = drafts.load_template(app.settings.drafts.template)
-    found = drafts.draft_of_duty(
-        app.store,
-        duty_id,
-        template,
-        app.now(),
-        from_address=app.your_address() or "",
-        your_name=app.settings.drafts.your_name,
+    return drafts.shown_draft(
+        app.store, app.settings.drafts, duty_id, app.now(), from_address=app.your_address() or ""
     )
-    message = message_from_bytes(found.raw, _class=EmailMessage, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    return found, message
 
 
 @bp.get("/duties/<int:duty_id>/draft")
