@@ -62,29 +62,36 @@ def status(
         record["next_interview"] = iso(coming, tz)
         record["pending_duties"] = pending_by_org.get(org.id, 0)
         organizations.append(record)
-    from pursuit.daemon.feeds import failing_feeds, rejected_with_openings, shown
+    from pursuit.daemon.feeds import rejected_with_openings
 
     return {
         "now": iso(now, tz),
         "organizations": organizations,
-        "failing_feeds": [
-            {
-                "organization": feed.organization,
-                "feed": shown(feed.configured_url),
-                "error": feed.last_error,
-                "active": feed.active,
-                "failures": feed.failures,
-                "last_ok": iso(feed.last_ok, tz),
-                "next_try": iso(feed.next_poll, tz) if feed.active else None,
-            }
-            for feed in failing_feeds(store)
-        ],
+        "failing_feeds": failing_feed_records(store, tz),
         "suggestions": rejected_with_openings(store, settings) if settings else [],
         "overdue_count": overdue_count,
         "upcoming_count": pending_count - overdue_count,
         "overdue": [duty_record(d, people, orgs, tz, now) for d in overdue],
         "upcoming": [duty_record(d, people, orgs, tz, now) for d in upcoming],
     }
+
+
+def failing_feed_records(store: Store, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The feeds failing now, as `pursuit status` and the dashboard show them."""
+    from pursuit.daemon.feeds import failing_feeds, shown
+
+    return [
+        {
+            "organization": feed.organization,
+            "feed": shown(feed.configured_url),
+            "error": feed.last_error,
+            "active": feed.active,
+            "failures": feed.failures,
+            "last_ok": iso(feed.last_ok, tz),
+            "next_try": iso(feed.next_poll, tz) if feed.active else None,
+        }
+        for feed in failing_feeds(store)
+    ]
 
 
 def _when(text: str | None, now: str | None = None) -> str:

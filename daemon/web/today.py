@@ -19,7 +19,7 @@ from pursuit.daemon import actions
 from pursuit.daemon.app import App
 from pursuit.daemon.errors import UserError
 from pursuit.daemon.models import Contact, Duty, DutyKind, DutyState, Interview
-from pursuit.daemon.views import KIND_LABELS, late_by
+from pursuit.daemon.views import KIND_LABELS, failing_feed_records, late_by
 from pursuit.daemon.web.common import done, pursuit_app, writable_app
 
 bp = Blueprint("today", __name__)
@@ -120,7 +120,7 @@ def today_record(app: App) -> dict[str, Any]:
         return [duty_row(d, people, orgs, now, late=late) for d in duties]
 
     from pursuit.daemon import doctor
-    from pursuit.daemon.feeds import failing_feeds, rejected_with_openings, shown
+    from pursuit.daemon.feeds import rejected_with_openings
 
     checks = doctor.glance(app, now)
     return {
@@ -147,16 +147,7 @@ def today_record(app: App) -> dict[str, Any]:
         "suggestions": rejected_with_openings(store, app.settings),
         "checks": checks,
         "needs_you": needs_you(checks),
-        "failing_feeds": [
-            {
-                "organization": feed.organization,
-                "feed": shown(feed.configured_url),
-                "error": feed.last_error,
-                "active": feed.active,
-                "failures": feed.failures,
-            }
-            for feed in failing_feeds(store)
-        ],
+        "failing_feeds": failing_feed_records(store, tz),
     }
 
 
