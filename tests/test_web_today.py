@@ -106,6 +106,17 @@ def test_each_pending_row_offers_its_actions(story: Story) -> None:
     assert "Done" in later and "I sent it" not in later and "Open the draft" not in later
 
 
+def test_an_organizations_page_offers_the_same_actions_and_day(story: Story) -> None:
+    """One set of buttons wherever a duty shows: a check-in due next month is offered the
+    day after it, never tomorrow (one Enter away from moving it earlier)."""
+    check_in = story.duty(DutyKind.CHECK_IN)
+    page = story.client.get(f"/organizations/{check_in.organization_id}")
+    body = page.get_data(as_text=True)
+    assert f'id="snooze-{check_in.id}" name="to" value="2027-01-15" min="2026-12-08"' in body
+    later = row(page, f"duty-{check_in.id}")
+    assert "Done" in later and "I sent it" not in later and "Open the draft" not in later
+
+
 def test_done_marks_it_done_says_so_and_offers_to_reopen(story: Story) -> None:
     raj_thanks = story.duty(DutyKind.THANK_YOU, "raj@acme.com")
 

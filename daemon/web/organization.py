@@ -136,6 +136,8 @@ def duty_row(duty: Duty, people: dict[int, Contact], tz: ZoneInfo, now: datetime
         "late": views.late_by(due.isoformat(), now.astimezone(tz).isoformat()) if late else "",
         "snoozed": duty.snoozed,
         "sendable": duty.kind in SENT_KINDS,
+        # the day after it is due, as Today offers: never a day that moves it earlier
+        "snooze_to": (due.date() + timedelta(days=1)).isoformat(),
     }
 
 
