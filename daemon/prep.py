@@ -100,8 +100,9 @@ def find_interview(store: Store, text: str | None, now: datetime) -> Interview:
         return coming[0]
     wanted = text.strip()
     number = wanted.removeprefix("#")
-    if number.isdigit():
-        found = store.interviews(interview_id=int(number))
+    if number.isascii() and number.isdigit():  # "²" is a digit int() refuses
+        # an id beyond what the store can hold names no interview either
+        found = store.interviews(interview_id=int(number)) if int(number) < 2**63 else []
         if not found:
             raise UserError(f"no interview #{number} (see `pursuit interview list`)")
         return found[0]

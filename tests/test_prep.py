@@ -393,6 +393,9 @@ def test_the_command_says_what_is_wrong(tmp_path: Path) -> None:
     assert f"questions template {mine}, line 2:" in err
     mine.write_text("When?\n")
     assert "no interview #42" in p.fails("prep", "42", env=now)
+    huge = "9" * 20  # beyond SQLite's integers: said as any unknown id, not a traceback
+    assert f"no interview #{huge}" in p.fails("prep", huge, env=now)
+    assert "no organization named '²'" in p.fails("prep", "²", env=now)
     assert "no organization named 'Initech'" in p.fails("prep", "Initech", env=now)
     nowhere = tmp_path / "no" / "such" / "folder" / "prep.html"
     err = p.fails("prep", "3", "--html", str(nowhere), env=now)
