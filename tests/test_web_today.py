@@ -223,6 +223,22 @@ def test_a_duty_that_does_not_exist_is_a_404_saying_so(story: Story) -> None:
         assert "no duty with id 999" in text_of(page)
 
 
+def test_an_id_beyond_the_store_is_a_404_on_every_page(story: Story) -> None:
+    """An address typed or kept with a number SQLite cannot hold: no page breaks on it."""
+    huge = "9" * 20
+    for path in (f"/duties/{huge}/draft", f"/organizations/{huge}", f"/interviews/{huge}"):
+        assert story.client.get(path).status_code == 404, path
+    for action in ("done", "sent", "reopen", "snooze"):
+        page = post(story.client, f"/duties/{huge}/{action}", {"to": "2026-12-20"})
+        assert page.status_code == 404, action
+    # a form's person or organization with such a number, or a digit int() refuses
+    acme = story.duty(DutyKind.THANK_YOU, "raj@acme.com").organization_id
+    for who in (huge, "²"):
+        form = {"channel": "call", "contact": who, "direction": "in", "text": "x", "when": ""}
+        page = post(story.client, f"/organizations/{acme}/log", form)
+        assert "choose the person the exchange was with" in text_of(page)
+
+
 def test_interviews_of_the_coming_days_link_their_prep_sheet(story: Story) -> None:
     app = story.app()
     try:

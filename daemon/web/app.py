@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from pursuit.daemon.errors import PursuitError, UserError
 from pursuit.daemon.web import common, security
@@ -20,6 +21,14 @@ if TYPE_CHECKING:
     from pursuit.config.settings import Settings
 
 HERE = Path(__file__).parent
+
+
+class RecordId(IntegerConverter):
+    """`<id:name>`: a record's id, a number the store can hold; a larger one matches no
+    page (404) instead of reaching SQLite."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, max=2**63 - 1)
 
 
 def create_app(
@@ -46,6 +55,7 @@ def create_app(
     app.config["PURSUIT_TOKEN"] = token
     app.config["PURSUIT_CLOCK"] = (lambda: now) if isinstance(now, datetime) else now
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # forms only: a megabyte is plenty
+    app.url_map.converters["id"] = RecordId
     listening_on(app, settings.web.address, settings.web.port)
     security.install(app)
 

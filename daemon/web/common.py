@@ -129,3 +129,12 @@ def link_or_text(url: object, text: object = None) -> Markup:
     if href is None:
         return Markup(label)
     return Markup('<a href="{}" rel="noopener noreferrer">{}</a>').format(href, label)
+
+
+def record_id(text: str | None) -> int | None:
+    """A record's id as a form sends it, or None: ASCII digits only ("²" is a digit to
+    `str.isdigit` and not to `int`), and no larger than the store can hold."""
+    if not text or not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if number < 2**63 else None

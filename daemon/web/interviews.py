@@ -19,7 +19,7 @@ from pursuit.daemon.web.organization import found_or_404
 bp = Blueprint("interviews", __name__)
 
 
-@bp.get("/interviews/<int:interview_id>")
+@bp.get("/interviews/<id:interview_id>")
 def interview(interview_id: int) -> str:
     """The prep sheet (`pursuit prep ID`), with a way back to its organization."""
     from pursuit.daemon import prep
@@ -48,7 +48,7 @@ def draft_message(app: App, duty_id: int) -> tuple[drafts.Draft, EmailMessage]:
     )
 
 
-@bp.get("/duties/<int:duty_id>/draft")
+@bp.get("/duties/<id:duty_id>/draft")
 def draft(duty_id: int) -> str | tuple[str, int]:
     app = pursuit_app()
     store = app.store
@@ -79,7 +79,7 @@ def draft(duty_id: int) -> str | tuple[str, int]:
     return render_template("draft.html", draft=shown, error=None)
 
 
-@bp.get("/duties/<int:duty_id>/draft.eml")
+@bp.get("/duties/<id:duty_id>/draft.eml")
 def draft_eml(duty_id: int) -> Response:
     """The draft as `pursuit draft ID --eml FILE` writes it: a mail client opens it as
     a message to send (X-Unsent: 1)."""

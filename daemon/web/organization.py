@@ -29,7 +29,15 @@ from pursuit.daemon.models import (
     Organization,
 )
 from pursuit.daemon.store import Store
-from pursuit.daemon.web.common import came_from, done, failed, local_path, pursuit_app, writable_app
+from pursuit.daemon.web.common import (
+    came_from,
+    done,
+    failed,
+    local_path,
+    pursuit_app,
+    record_id,
+    writable_app,
+)
 from pursuit.daemon.web.pipeline import quiet_words, shown_time
 
 if TYPE_CHECKING:
@@ -61,7 +69,7 @@ def found_or_404(find: Callable[[], T]) -> T:
 # --- the page
 
 
-@bp.get("/organizations/<int:org_id>")
+@bp.get("/organizations/<id:org_id>")
 def organization(org_id: int) -> str:
     app = pursuit_app()
     org = found_or_404(lambda: app.store.organization(org_id))
@@ -220,7 +228,7 @@ def item_row(item: FeedItem, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
 # --- changes: a status
 
 
-@bp.post("/organizations/<int:org_id>/status")
+@bp.post("/organizations/<id:org_id>/status")
 def change_status(org_id: int) -> Response | str:
     """A status change, in two steps: the first POST says what will happen, in the words
     `pursuit org status` prints, with a button to confirm; the second (`confirm=1`) does it."""
@@ -266,12 +274,11 @@ def _contact(app_store: Store, contact_id: int) -> Contact:
 def _organization_named(store: Store, form_value: str | None) -> str | None:
     """The organization a form is about (its id, a hidden field), by its name as a
     command takes it: for someone at several, the change is about the page's."""
-    if not form_value or not form_value.isdigit():
-        return None
-    return store.organization(int(form_value)).name
+    org_id = record_id(form_value)
+    return None if org_id is None else store.organization(org_id).name
 
 
-@bp.post("/contacts/<int:contact_id>/note")
+@bp.post("/contacts/<id:contact_id>/note")
 def note(contact_id: int) -> Response:
     """`pursuit note CONTACT TEXT`, or with `thank_you` checked `--thank-you`."""
     app = writable_app()
@@ -298,7 +305,7 @@ def note(contact_id: int) -> Response:
     return done(words, f"/duties/{line.duty.id}/draft")  # see it in place
 
 
-@bp.post("/contacts/<int:contact_id>/promise")
+@bp.post("/contacts/<id:contact_id>/promise")
 def promise(contact_id: int) -> Response:
     """`pursuit commit CONTACT --on DAY` (or `--in 5d`, typed in the same field)."""
     app = writable_app()
@@ -329,7 +336,7 @@ def promise(contact_id: int) -> Response:
 DELAY = re.compile(r"^\d+(\.\d+)?\s*[a-z]", re.IGNORECASE)
 
 
-@bp.post("/organizations/<int:org_id>/log")
+@bp.post("/organizations/<id:org_id>/log")
 def log_entry(org_id: int) -> Response:
     """`pursuit log CHANNEL CONTACT TEXT [--in] [--at WHEN] --org ORG`."""
     app = writable_app()
@@ -338,10 +345,10 @@ def log_entry(org_id: int) -> Response:
     channel = request.form.get("channel", "")
     if channel not in CHANNELS:
         raise UserError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
-    who = request.form.get("contact", "")
-    if not who.isdigit():
+    who = record_id(request.form.get("contact"))
+    if who is None:
         raise UserError("choose the person the exchange was with")
-    contact = store.contact(int(who))
+    contact = store.contact(who)
     when = request.form.get("when", "").strip() or None
     logged = actions.log_by_hand(
         store,

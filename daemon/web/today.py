@@ -211,28 +211,28 @@ def existing_duty(duty_id: int) -> App:
     return writable_app()
 
 
-@bp.post("/duties/<int:duty_id>/done")
+@bp.post("/duties/<id:duty_id>/done")
 def duty_done(duty_id: int) -> Response:
     app = existing_duty(duty_id)
     duty, already = actions.mark_done(app.store, app.settings, app.now(), duty_id)
     return done(actions.done_words(duty, already, app.settings.timezone))
 
 
-@bp.post("/duties/<int:duty_id>/sent")
+@bp.post("/duties/<id:duty_id>/sent")
 def duty_sent(duty_id: int) -> Response:
     app = existing_duty(duty_id)
     duty, already = actions.mark_sent(app.store, app.settings, app.now(), duty_id)
     return done(actions.done_words(duty, already, app.settings.timezone, sent=True))
 
 
-@bp.post("/duties/<int:duty_id>/reopen")
+@bp.post("/duties/<id:duty_id>/reopen")
 def duty_reopen(duty_id: int) -> Response:
     app = existing_duty(duty_id)
     duty, already = actions.reopen(app.store, app.settings, app.now(), duty_id)
     return done(actions.reopen_words(duty, already, app.settings.timezone))
 
 
-@bp.post("/duties/<int:duty_id>/snooze")
+@bp.post("/duties/<id:duty_id>/snooze")
 def duty_snooze(duty_id: int) -> Response:
     app = existing_duty(duty_id)
     to = request.form.get("to", "").strip()
