@@ -275,8 +275,11 @@ def status_cost(config: Path, runs: int) -> dict[str, Any]:
         began = time.perf_counter()
         subprocess.run(command, env=env, check=True, capture_output=True)
         times.append((time.perf_counter() - began) * 1000)
-    cli = [import_ms("import pursuit.daemon.cli", env) for _ in range(5)]
-    both = [import_ms("import pursuit.daemon.cli, pursuit.daemon.web.app", env) for _ in range(5)]
+    repeats = min(5, runs)  # --quick: as few as the pages
+    cli = [import_ms("import pursuit.daemon.cli", env) for _ in range(repeats)]
+    both = [
+        import_ms("import pursuit.daemon.cli, pursuit.daemon.web.app", env) for _ in range(repeats)
+    ]
     probe = (
         "import sys\nfrom pursuit.daemon.cli import main\n"
         "try:\n    main(['status'])\nexcept SystemExit:\n    pass\n"

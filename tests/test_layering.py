@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,12 @@ def modules() -> list[Path]:
     ]
     assert len(found) > 20  # the walk found the code
     return [p for p in found if p not in STORE]
+
+
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """Each file read and parsed once per test process: every rule walks them all."""
+    return ast.parse(path.read_text())
 
 
 def imported(tree: ast.AST) -> set[str]:
@@ -45,7 +52,7 @@ def test_no_module_outside_the_store_imports_sqlite3() -> None:
     offenders = [
         str(path.relative_to(ROOT))
         for path in modules()
-        if any(name.split(".")[0] == "sqlite3" for name in imported(ast.parse(path.read_text())))
+        if any(name.split(".")[0] == "sqlite3" for name in imported(parsed(path)))
     ]
     assert offenders == []
 
@@ -54,7 +61,7 @@ def test_no_module_outside_the_store_reaches_its_connection() -> None:
     offenders = [
         f"{path.relative_to(ROOT)}:{node.lineno}"
         for path in modules()
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(parsed(path))
         if isinstance(node, ast.Attribute) and node.attr in ("db", "_db")
     ]
     assert offenders == []
@@ -75,7 +82,7 @@ LEAVES = {
 def pursuit_imports(path: Path) -> set[str]:
     """Every pursuit module `path` imports, at the top or inside a function
     (`from pursuit.daemon import views` is pursuit.daemon.views)."""
-    tree = ast.parse(path.read_text())
+    tree = parsed(path)
     names = {name for name in imported(tree) if name.startswith("pursuit.")}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pursuit."):
@@ -159,7 +166,7 @@ def test_no_module_imports_another_modules_private_names() -> None:
     offenders = [
         f"{path.relative_to(ROOT)}: {node.module}.{alias.name}"
         for path in EVERY_FILE
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(parsed(path))
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pursuit.")
         for alias in node.names
         if alias.name.startswith("_")
@@ -227,7 +234,7 @@ def test_the_dashboard_is_a_room_of_its_own() -> None:
         name = module_name(path)
         if name.startswith("pursuit.daemon.web"):
             continue
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         if any(n.split(".")[0] in WEB_LIBRARIES for n in imported(tree)):
             knows_the_framework.append(name)
         outside_functions = [
