@@ -21,6 +21,21 @@ from pursuit.daemon.store import Store
 #: The reliability suite's long cases run first (support/schedule.py).
 pytest_plugins = ["support.schedule"]
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pursuit's modules compiled once, before any test: the suite starts `pursuit` as a
+    process hundreds of times, and under PYTHONDONTWRITEBYTECODE (set on CI machines)
+    each start compiled them all again (0.1 s each time). The controller does it, before
+    the workers start; .pyc files are what an installed pursuit runs from anyway."""
+    if hasattr(config, "workerinput"):
+        return
+    import compileall
+
+    for folder in ("daemon", "connectors", "config"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
