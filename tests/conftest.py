@@ -18,23 +18,9 @@ from pursuit.config.settings import Settings, parse_settings
 from pursuit.daemon.app import App
 from pursuit.daemon.store import Store
 
-#: The reliability suite's long cases run first (support/schedule.py).
-pytest_plugins = ["support.schedule"]
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """pursuit's modules compiled once, before any test: the suite starts `pursuit` as a
-    process hundreds of times, and under PYTHONDONTWRITEBYTECODE (set on CI machines)
-    each start compiled them all again (0.1 s each time). The controller does it, before
-    the workers start; .pyc files are what an installed pursuit runs from anyway."""
-    if hasattr(config, "workerinput"):
-        return
-    import compileall
-
-    for folder in ("daemon", "connectors", "config"):
-        compileall.compile_dir(ROOT / folder, quiet=1)
+#: The reliability suite's long cases run first (support/schedule.py); pursuit is
+#: compiled once before the suite (support/bytecode.py).
+pytest_plugins = ["support.schedule", "support.bytecode"]
 
 
 @pytest.fixture(autouse=True)
