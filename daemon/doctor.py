@@ -12,7 +12,7 @@ from typing import Any
 
 from pursuit.daemon.accounts import Account
 from pursuit.daemon.app import App
-from pursuit.daemon.errors import AuthError, DamagedDatabase, PursuitError
+from pursuit.daemon.errors import AuthError, DamagedDatabase, PursuitError, UserError
 
 #: A job that has not run for this many of its intervals means the service is not running,
 #: but never sooner than STALE_FLOOR: a job due every few seconds is late by a slow start.
@@ -106,7 +106,31 @@ def examine(app: App, now: datetime, *, probe: bool = True) -> Examination:
             )
         )
     found += _emptied_sources(app)
+    found += _templates(app)
     return Examination(found, failing, jobs, skipped)
+
+
+def _templates(app: App) -> list[Check]:
+    """The user's own templates, loaded as their jobs load them: a mistake there is
+    otherwise met only when a thank-you is drafted or an evening-before event planned
+    (the event then falls back to the built-in questions, the log alone saying so)."""
+    from pursuit.daemon import drafts, prep
+
+    settings = app.settings
+    found = []
+    for what, path, load in (
+        ("thank-you template", settings.drafts.template, drafts.load_template),
+        ("questions template", settings.prep.questions_template, prep.load_questions),
+    ):
+        if path is None:
+            continue
+        try:
+            load(path)
+        except UserError as exc:
+            found.append(Check(what, str(exc), f"fix it, or take it out of the config ({path})"))
+        else:
+            found.append(Check(what, f"{path}: loads"))
+    return found
 
 
 def _emptied_sources(app: App) -> list[Check]:

@@ -338,6 +338,23 @@ def test_a_bad_questions_template_is_named_with_its_line(tmp_path: Path) -> None
         prep.load_questions(tmp_path / "missing.txt")
 
 
+def test_doctor_names_a_broken_template_of_yours(tmp_path: Path) -> None:
+    """Met otherwise only when a thank-you is drafted or an evening-before event
+    planned (which then keeps the built-in questions, only the log saying why)."""
+    broken = tmp_path / "questions.txt"
+    broken.write_text("When do you decide?\n{% if position %}\n")
+    thanks = tmp_path / "thanks.txt"
+    thanks.write_text("Subject: Thank you\n\nDear {{ first_name }},\n")
+    config = f'[prep]\nquestions_template = "{broken}"\n[drafts]\ntemplate = "{thanks}"\n'
+    p = Pursuit(tmp_path / "machine", config=config)
+    result = p.run("doctor", "--no-probe")
+    assert result.code == 1, result
+    assert f"questions template: questions template {broken}, line 2:" in result.out
+    assert f"thank-you template: {thanks}: loads" in result.out
+    broken.write_text("When do you decide?\n")
+    assert f"questions template: {broken}: loads" in p.run("doctor", "--no-probe").out
+
+
 def test_the_users_questions_replace_the_built_in_ones(app: App, tmp_path: Path) -> None:
     mine = tmp_path / "mine.txt"
     mine.write_text(
