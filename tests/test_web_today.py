@@ -322,3 +322,19 @@ def test_the_command_line_says_sent_the_same_way(tmp_path: Path, written_now: da
     assert (thanks["state"], thanks["evidence"]) == ("done", "sent by you")
     assert duties_by(data, "follow_up")[0]["state"] == "pending"
     assert [m["subject"] for m in data["correspondence"]] == ["thank-you sent (marked by you)"]
+
+
+def test_a_damaged_database_is_one_message_naming_it_and_nothing_is_written(
+    story: Story,
+) -> None:
+    """The page says what `pursuit status` would: the file, what SQLite found, the fix."""
+    database = story.settings.database
+    raj_thanks = story.duty(DutyKind.THANK_YOU, "raj@acme.com")
+    damaged = b"this is not a database" + bytes(4096)
+    database.write_bytes(damaged)
+    page = story.client.get("/")
+    assert page.status_code == 500
+    text = text_of(page)
+    assert str(database) in text and "Traceback" not in text
+    post(story.client, f"/duties/{raj_thanks.id}/done")
+    assert database.read_bytes() == damaged
