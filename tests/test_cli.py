@@ -894,7 +894,7 @@ def test_help_of_every_command(tmp_path: Path) -> None:
     assert not p.database.exists(), "help touches nothing"
 
 
-def test_status_imports_no_google_library(tmp_path: Path) -> None:
+def test_status_imports_no_google_or_web_library(tmp_path: Path) -> None:
     p = Pursuit(tmp_path)
     p.ok(*ACME_WEEK[0])
     p.ok(*ACME_WEEK[1])
@@ -910,7 +910,10 @@ def test_status_imports_no_google_library(tmp_path: Path) -> None:
             "        assert exc.code == 0, (argv, exc.code)",
             "    return sorted(sys.modules)",
             "report = {'status': call('status'), 'status_json': call('status', '--json')}",
-            "report['all'] = [*call('org', 'list'), *call('export'), *call('run', '--once')]",
+            "report['all'] = [",
+            "    *call('org', 'list'), *call('export'), *call('run', '--once'),",
+            "    *call('done', '--help'),",
+            "]",
             f"open({str(report)!r}, 'w').write(json.dumps(report))",
         ]
     )
@@ -931,5 +934,9 @@ def test_status_imports_no_google_library(tmp_path: Path) -> None:
 
     assert google(modules["status_json"]) == []
     assert google(modules["all"]) == []
+    # The dashboard's libraries load only in `pursuit web` and a service serving it.
+    web = ("flask", "werkzeug", "waitress", "itsdangerous", "blinker")
+    for command, names in modules.items():
+        assert [n for n in names if n.split(".")[0] in web] == [], command
     for heavy in ("feedparser", "imapclient", "google_auth_oauthlib"):
         assert heavy not in modules["status"]

@@ -8,14 +8,12 @@ waitress server over a socket: `pursuit web`, and the service serving the dashbo
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -562,37 +560,6 @@ def test_doctor_names_a_dashboard_open_to_the_network(tmp_path: Path) -> None:
         "network by anyone who has its link" in out
     )
     assert "dashboard:" not in Pursuit(tmp_path / "loopback").run("doctor", "--no-probe").out
-
-
-def test_status_imports_no_web_library(tmp_path: Path) -> None:
-    """In a fresh interpreter: the tests of this process have loaded Flask already."""
-    p = Pursuit(tmp_path)
-    p.ok("org", "add", "Acme", "--domain", "acme.com")
-    script = "\n".join(
-        [
-            "import json, sys",
-            "from pursuit.daemon.cli import main",
-            "for argv in (['status'], ['status', '--json'], ['done', '--help']):",
-            "    try:",
-            "        main(argv)",
-            "    except SystemExit as exc:",
-            "        assert exc.code == 0, (argv, exc.code)",
-            "web = ('flask', 'werkzeug', 'waitress', 'itsdangerous', 'blinker')",
-            "found = sorted(m for m in sys.modules if m.split('.')[0] in web)",
-            "print(json.dumps(found), file=sys.stderr)",
-        ]
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env=p.env(),
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
 
 
 class Service:
