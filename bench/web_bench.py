@@ -30,12 +30,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import status_bench
+from summary_bench import Item  # a feed item as the store takes it, in Paris
 
 from pursuit.config.settings import Settings, load_settings
 from pursuit.daemon.jobs import plan
@@ -48,18 +48,6 @@ MESSAGES, BUSY_MESSAGES, ITEMS_PER_FEED = 20_000, 4_000, 10  # --quick: 200, 100
 TODAY_GOAL_MS = 100
 #: Web libraries `pursuit status` must never load.
 WEB_LIBRARIES = ("flask", "werkzeug", "waitress")
-
-
-@dataclass(frozen=True)
-class Item:
-    key: str
-    kind: str
-    title: str
-    link: str | None = None
-    summary: str = ""
-    location: str | None = "Paris"
-    department: str | None = None
-    published: datetime | None = None
 
 
 def populate(root: Path) -> tuple[Path, dict[str, int]]:

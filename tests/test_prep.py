@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,6 +26,7 @@ from support import clock
 from support.app import PARIS, Clock, make_settings
 from support.cli import Pursuit
 from support.golden import check_golden
+from support.summary import Item
 
 from pursuit.daemon import prep
 from pursuit.daemon.app import App
@@ -46,18 +46,6 @@ PLACE: dict[str, str] = {
 }
 HOSTILE_TITLE = "<script>alert(1)</script> Acme in the news"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@dataclass(frozen=True)
-class Item:
-    key: str
-    kind: str
-    title: str
-    link: str | None = None
-    summary: str = ""
-    location: str | None = None
-    department: str | None = None
-    published: datetime | None = None
 
 
 def at(day: int, hour: int, minute: int = 0, month: int = 12) -> datetime:
