@@ -91,7 +91,8 @@ def find_interview(store: Store, text: str | None, now: datetime) -> Interview:
     """The interview `text` names: an id (`12`, `#12`), or an organization (its next
     coming interview); None: the next coming interview of all."""
     if text is None or not text.strip():
-        coming = [i for i in store.interviews(include_cancelled=False) if i.start > now]
+        later = store.interviews(include_cancelled=False, starts_from=now)
+        coming = [i for i in later if i.start > now]
         if not coming:
             raise UserError(
                 "no coming interview: name one by id (`pursuit interview list`), or add one "
