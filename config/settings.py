@@ -25,7 +25,7 @@ from pursuit.daemon.errors import ConfigError
 
 APP = "pursuit"
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
-CALENDAR_KINDS = ("ics", "google", "caldav")
+CALENDAR_KINDS = ("ics", "google", "caldav", "microsoft")
 
 T = TypeVar("T")
 
@@ -91,6 +91,42 @@ class GoogleSettings:
     lookback: timedelta = timedelta(days=180)
     timeout: timedelta = timedelta(seconds=60)  # each call's deadline
     retry_wait: timedelta = timedelta(seconds=1)  # the first wait before a retry, then doubled
+
+
+#: The tenants every app registration knows: any account, personal ones (Outlook.com),
+#: work or school ones (Microsoft 365). Else a tenant's id or one of its domains.
+MICROSOFT_TENANTS = ("common", "consumers", "organizations")
+MAIL_SECURITY = ("ssl", "starttls", "none")
+
+
+@dataclass(frozen=True)
+class MicrosoftSettings:
+    """Outlook.com or Microsoft 365 through one sign-in (`pursuit auth microsoft`): the
+    calendars by Microsoft Graph, the mail by IMAP and SMTP with XOAUTH2."""
+
+    #: The app registration's Application (client) ID.
+    client_id: str
+    tenant: str = "common"
+    #: msal's token cache, a file of its own (0600): the refresh token rotates in it.
+    token_cache: Path = field(default_factory=lambda: data_dir() / "microsoft-token.json")
+    #: Where interviews are read: "default" (the default calendar), names or ids.
+    calendars: tuple[str, ...] = ("default",)
+    calendar_name: str = "Job search (pursuit)"
+    calendar_id: str | None = None
+    #: Mail, drafts and the summary through outlook.office365.com with the same sign-in.
+    mail: bool = True
+    lookback: timedelta = timedelta(days=180)
+    timeout: timedelta = timedelta(seconds=60)  # each call's deadline
+    # A national cloud's hosts (and the tests' emulator); Microsoft's global ones by default.
+    login_endpoint: str = "https://login.microsoftonline.com"
+    graph_endpoint: str = "https://graph.microsoft.com/v1.0/"
+    imap_host: str = "outlook.office365.com"
+    imap_port: int | None = None  # 993 with ssl, 143 otherwise
+    imap_security: str = "ssl"
+    #: None: smtp.office365.com, or smtp-mail.outlook.com for a personal account.
+    smtp_host: str | None = None
+    smtp_port: int | None = None  # 587 with starttls, 465 with ssl, 25 with none
+    smtp_security: str = "starttls"
 
 
 @dataclass(frozen=True)
@@ -249,6 +285,7 @@ class Settings:
     interviews: InterviewSettings = field(default_factory=InterviewSettings)
     prep: PrepSettings = field(default_factory=PrepSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    microsoft: MicrosoftSettings | None = None
 
 
 def system_timezone() -> ZoneInfo:
@@ -459,6 +496,7 @@ _TOP_KEYS = {
     "interviews",
     "prep",
     "web",
+    "microsoft",
 }
 _PLANNER_KEYS = {f.name for f in PlannerSettings.__dataclass_fields__.values()}
 _ORG_KEYS = {"name", "domains", "feeds", "positions", "keywords", "news_search"}
@@ -523,16 +561,23 @@ def parse_settings(data: dict[str, Any], source: str = "<config>") -> Settings:
         interviews=_interviews(r, data),
         prep=_prep(r, r.table(data, "prep", "[prep]"), path),
         web=_web(r, r.table(data, "web", "[web]")),
+        microsoft=_microsoft(r, data["microsoft"], path) if "microsoft" in data else None,
     )
-    if "kind" not in calendar_table and settings.google is not None:
-        # With Google connected, its calendar is the natural home for follow-ups.
-        settings = dataclasses.replace(
-            settings, calendar=CalendarSettings("google", calendar.ics_file)
-        )
+    if "kind" not in calendar_table and (settings.google or "microsoft" in data):
+        # With Google or Microsoft connected, its calendar is the natural home for
+        # follow-ups (Google's when both are).
+        kind = "google" if settings.google is not None else "microsoft"
+        settings = dataclasses.replace(settings, calendar=CalendarSettings(kind, calendar.ics_file))
     if settings.calendar.kind == "google" and settings.google is None:
         r.problem(
             "calendar.kind",
             "'google' needs a [google] section (connect with `pursuit auth google`)",
+        )
+    if settings.calendar.kind == "microsoft" and "microsoft" not in data:
+        r.problem(
+            "calendar.kind",
+            "'microsoft' needs a [microsoft] section with your app's client_id "
+            "(then sign in with `pursuit auth microsoft`)",
         )
     if r.problems:
         raise ConfigError(r.problems)
@@ -703,6 +748,104 @@ def _google(r: _Reader, table: Any, path: Callable[[str], Path]) -> GoogleSettin
             table, "retry_wait", str, parse_positive_duration, d.retry_wait, "google"
         ),
     )
+
+
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.I)
+
+
+def _microsoft(r: _Reader, table: Any, path: Callable[[str], Path]) -> MicrosoftSettings | None:
+    """[microsoft]: Outlook.com or Microsoft 365, one sign-in for calendars and mail."""
+    from pursuit.connectors.secrets import is_loopback
+
+    if not isinstance(table, dict):
+        r.problem("[microsoft]", f"expected a table, got {table!r}")
+        return None
+    r.known(table, {*MicrosoftSettings.__dataclass_fields__}, "[microsoft]")
+    problems = len(r.problems)
+
+    def client_id(text: str) -> str:
+        if not _GUID.fullmatch(text.strip()):
+            raise ValueError(
+                "expected your app registration's Application (client) ID, a GUID such as "
+                "'11111111-2222-3333-4444-555555555555' (Microsoft Entra admin center, "
+                "App registrations)"
+            )
+        return text.strip().lower()
+
+    def tenant(text: str) -> str:
+        value = text.strip().lower()
+        if value in MICROSOFT_TENANTS or _GUID.fullmatch(value) or _DOMAIN.fullmatch(value):
+            return value
+        raise ValueError(
+            "expected 'consumers' (a personal account), 'organizations' (a work or school "
+            "one), 'common' (either), or your tenant's id or domain"
+        )
+
+    def https(text: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(text.strip())
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("expected an https:// URL (Microsoft's sign-in needs https)")
+        return text.strip()
+
+    def host(text: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", text):
+            raise ValueError("expected a host name or address, such as outlook.office365.com")
+        return text
+
+    def text(value: str) -> str:
+        if not value.strip():
+            raise ValueError("expected a non-empty string")
+        return value
+
+    if "client_id" not in table:
+        r.problem(
+            "microsoft.client_id",
+            "missing: the Application (client) ID of the app registration you sign in "
+            "through, such as client_id = '11111111-2222-3333-4444-555555555555'",
+        )
+    d = MicrosoftSettings("")
+    calendars = r.strings(table, "calendars", "microsoft") if "calendars" in table else d.calendars
+    if table.get("calendars") == []:
+        r.problem("microsoft.calendars", 'expected at least one calendar, such as ["default"]')
+    graph = r.value(table, "graph_endpoint", str, https, d.graph_endpoint, "microsoft")
+    settings = MicrosoftSettings(
+        client_id=r.value(table, "client_id", str, client_id, "", "microsoft"),
+        tenant=r.value(table, "tenant", str, tenant, d.tenant, "microsoft"),
+        token_cache=r.value(table, "token_cache", str, path, d.token_cache, "microsoft"),
+        calendars=calendars,
+        calendar_name=r.value(table, "calendar_name", str, text, d.calendar_name, "microsoft"),
+        calendar_id=r.value(table, "calendar_id", str, text, None, "microsoft"),
+        mail=r.value(table, "mail", bool, bool, d.mail, "microsoft"),
+        lookback=r.value(table, "lookback", str, parse_positive_duration, d.lookback, "microsoft"),
+        timeout=r.value(table, "timeout", str, parse_positive_duration, d.timeout, "microsoft"),
+        login_endpoint=r.value(
+            table, "login_endpoint", str, https, d.login_endpoint, "microsoft"
+        ).rstrip("/"),
+        graph_endpoint=graph if graph.endswith("/") else graph + "/",
+        imap_host=r.value(table, "imap_host", str, host, d.imap_host, "microsoft"),
+        imap_port=r.value(table, "imap_port", int, _port, None, "microsoft"),
+        imap_security=r.value(
+            table, "imap_security", str, _choice(*MAIL_SECURITY), d.imap_security, "microsoft"
+        ),
+        smtp_host=r.value(table, "smtp_host", str, host, None, "microsoft"),
+        smtp_port=r.value(table, "smtp_port", int, _port, None, "microsoft"),
+        smtp_security=r.value(
+            table, "smtp_security", str, _choice(*MAIL_SECURITY), d.smtp_security, "microsoft"
+        ),
+    )
+    for protocol, server in (("imap", settings.imap_host), ("smtp", settings.smtp_host)):
+        security = getattr(settings, f"{protocol}_security")
+        if security == "none" and not (server and is_loopback(server)):
+            r.problem(
+                f"microsoft.{protocol}_security",
+                f"'none' would send your sign-in's token in the clear to "
+                f"{server or 'Microsoft'}; it is allowed only for a server on this machine "
+                "(127.0.0.1, localhost): expected ssl or starttls",
+            )
+    return settings if len(r.problems) == problems else None
 
 
 def _interviews(r: _Reader, data: dict[str, Any]) -> InterviewSettings:

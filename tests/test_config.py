@@ -120,6 +120,7 @@ def test_every_key_of_the_schema_is_explained_in_the_example() -> None:
     schema |= {f"interviews.{k}" for k in fields(settings.InterviewSettings)}
     schema |= {f"prep.{k}" for k in fields(settings.PrepSettings)}
     schema |= {f"web.{k}" for k in fields(settings.WebSettings)}
+    schema |= {f"microsoft.{k}" for k in fields(settings.MicrosoftSettings)}
     assert schema - documented == set()
     assert documented - schema == set(), "the example shows a key the schema does not know"
 
