@@ -1,8 +1,8 @@
 """Accounts: which outside system serves which role, decided in one place.
 
 Each provider kind is one small class built from its own settings section
-(`[google]`, `[imap]`, `[smtp]`, `[calendar]` with kind caldav or ics, and the
-outbox folder that needs none). A class says which roles it can fill and builds
+(`[google]`, `[imap]`, `[smtp]`, `[calendar]` with kind caldav or ics, `[microsoft]`,
+and the outbox folder that needs none). A class says which roles it can fill and builds
 its connectors on demand, so a command that only reads the store never imports
 a provider's libraries. `choose(settings)` holds every precedence rule, and
 `job_table(settings, roles)` the jobs of a round, with provider-neutral names,
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         CalendarSettings,
         GoogleSettings,
         ImapSettings,
+        MicrosoftSettings,
         Settings,
         SmtpSettings,
     )
@@ -482,6 +483,184 @@ class OutboxFolder(Account):
         from pursuit.connectors.eml import EmlFolder
 
         return EmlFolder(self.folder, to)
+
+
+class MicrosoftAccount(Account):
+    """Outlook.com or Microsoft 365, through one sign-in (`pursuit auth microsoft`):
+    the calendars by Microsoft Graph, and with `mail` the mailbox, its Drafts and the
+    summary by IMAP and SMTP at Outlook's servers with XOAUTH2, on the same sign-in."""
+
+    name = "microsoft"
+    # As Google's: a configured [imap] or [smtp] is what the user chose, over these.
+    claims: ClassVar[dict[Role, int]] = {
+        Role.MAIL: 1,
+        Role.DRAFTS: 1,
+        Role.CALENDAR_READER: 1,
+        Role.SENDER: 1,
+    }
+    guarded = True
+
+    def __init__(
+        self, around: Surroundings, section: MicrosoftSettings, *, writes_calendar: bool
+    ) -> None:
+        super().__init__(around)
+        self.section = section
+        self.lookback = section.lookback
+        self.writes_calendar = writes_calendar
+
+    @classmethod
+    def from_settings(cls, settings: Settings, around: Surroundings) -> Account | None:
+        if settings.microsoft is None:
+            return None
+        writes = settings.calendar.kind == "microsoft"
+        return cls(around, settings.microsoft, writes_calendar=writes)
+
+    @property
+    def fills(self) -> dict[Role, int]:
+        mail = (Role.MAIL, Role.DRAFTS, Role.SENDER)
+        fills = {r: rank for r, rank in self.claims.items() if self.section.mail or r not in mail}
+        return fills | ({Role.CALENDAR: 1} if self.writes_calendar else {})
+
+    @property
+    def _timeout(self) -> float:
+        return self.section.timeout.total_seconds()
+
+    @cached_property
+    def _signin(self) -> Any:
+        from pursuit.connectors.microsoft_auth import MicrosoftSignIn
+
+        section = self.section
+        return MicrosoftSignIn(
+            section.client_id,
+            section.tenant,
+            section.token_cache,
+            login_endpoint=section.login_endpoint,
+            timeout=self._timeout,
+        )
+
+    def _username(self) -> str:
+        """Who signed in, from the token cache (no call): the mail's login."""
+        username: str | None = self._signin.username()
+        if not username:
+            from pursuit.connectors.microsoft_auth import SIGN_IN, SOURCE
+
+            raise AuthError(SOURCE, f"not signed in ({self.section.token_cache}): {SIGN_IN}")
+        return username.lower()
+
+    @cached_property
+    def _graph(self) -> Any:
+        from pursuit.connectors.graph import GraphClient
+
+        return GraphClient(
+            self._signin.graph_token,
+            endpoint=self.section.graph_endpoint,
+            # throttling is counted per mailbox: every client of one shares its 4 calls
+            mailbox=self._signin.username() or self.section.client_id,
+            timeout=self._timeout,
+        )
+
+    @cached_property
+    def _reader(self) -> Any:
+        from pursuit.connectors.outlook_calendar import OutlookCalendarReader
+
+        return OutlookCalendarReader(self._graph)
+
+    def calendar_reader(self) -> CalendarReader:
+        reader: CalendarReader = self._reader
+        return reader
+
+    def calendar_ids(self) -> list[str]:
+        section = self.section
+        own = (section.calendar_id, section.calendar_name) if self.writes_calendar else ()
+        found: list[str] = self._reader.calendar_ids(
+            section.calendars, exclude=[name for name in own if name]
+        )
+        return found
+
+    @cached_property
+    def _calendar(self) -> Calendar:
+        from pursuit.connectors.outlook_calendar import OutlookCalendar
+
+        calendar: Calendar = OutlookCalendar(
+            self._graph,
+            calendar_name=self.section.calendar_name,
+            calendar_id=self.section.calendar_id,
+            time_zone=self.around.timezone,
+            install_id=self.around.install_id(),
+        )
+        return calendar
+
+    def calendar(self) -> Calendar:
+        return self._calendar
+
+    @cached_property
+    def _mailbox(self) -> Any:
+        from pursuit.connectors.imap import ImapMailbox
+
+        section = self.section
+        return ImapMailbox(
+            section.imap_host,
+            section.imap_port,
+            security=section.imap_security,  # type: ignore[arg-type]  # validated at load
+            username=self._username(),
+            password=self._signin.mail_token,
+            auth="oauth2",
+            timeout=self._timeout,
+        )
+
+    def mailbox(self) -> MailAccount:
+        if not self.section.mail:
+            return super().mailbox()
+        box: MailAccount = self._mailbox
+        return box
+
+    def find_sent(self, key: str, message_id: str) -> str | None:
+        """The summary sent to the user comes back to their INBOX: found there."""
+        found: str | None = self._mailbox.find_sent(key, message_id)
+        return found
+
+    def finds_in_inbox(self) -> Callable[[str, str], str | None] | None:
+        return self.find_sent if self.section.mail else None
+
+    def waits_for_mail(self) -> bool:
+        return self.section.mail
+
+    def wait_for_mail(self, timeout: float) -> bool:
+        waited: bool = self._mailbox.wait_for_mail(timeout)
+        return waited
+
+    def sender(self, to: str, *, find_sent: Callable[[str, str], str | None] | None) -> Sender:
+        from pursuit.connectors.smtp import SmtpSender
+
+        section = self.section
+        host = section.smtp_host
+        if host is None:  # Outlook.com's own server for a personal account
+            host = "smtp-mail.outlook.com" if self._signin.is_personal() else "smtp.office365.com"
+        return SmtpSender(
+            host,
+            section.smtp_port,
+            security=section.smtp_security,  # type: ignore[arg-type]  # validated at load
+            username=self._username(),
+            password=self._signin.mail_token,
+            auth="oauth2",
+            address=to,
+            timeout=self._timeout,
+            find_message=find_sent,
+        )
+
+    def summary_address(self, configured: str | None, store: Store) -> str:
+        return configured or store.account_address(self.name) or self._username()
+
+    def token_file(self) -> Path:
+        return self.section.token_cache
+
+    def probe(self) -> str:
+        me = self._graph.get("me")
+        return str(me.get("mail") or me["userPrincipalName"])
+
+    def close(self) -> None:
+        if "_mailbox" in self.__dict__:
+            self._mailbox.close()
 
 
 # --- which account serves which role

@@ -1021,6 +1021,36 @@ def auth_google(state: Context, no_browser: bool, port: int) -> None:
         click.echo("Add a [google] section to your config to use it (see `pursuit init`).")
 
 
+@auth.command("microsoft")
+@pass_ctx
+def auth_microsoft(state: Context) -> None:
+    """Sign in to Outlook.com or Microsoft 365: calendars and mail, with a code to type
+    in a browser on any device (works over SSH and on a machine without one)."""
+    from pursuit.connectors.microsoft_auth import MicrosoftSignIn
+
+    section = state.app.settings.microsoft
+    if section is None:
+        raise UserError(
+            "no [microsoft] section in the config: add one with your app registration's "
+            'client_id (`client_id = "..."`; see config/example.toml), then sign in again'
+        )
+    signin = MicrosoftSignIn(
+        section.client_id,
+        section.tenant,
+        section.token_cache,
+        login_endpoint=section.login_endpoint,
+        timeout=section.timeout.total_seconds(),
+    )
+    who = signin.sign_in(click.echo, mail=section.mail)
+    reach = "calendars and mail" if section.mail else "calendars"
+    click.echo(f"Signed in as {who} ({reach}); the sign-in is kept in {section.token_cache}.")
+    store = state.app.store
+    if store.read_only is None:
+        store.record_grant("microsoft", now=state.app.now())
+    else:
+        log.warning("the sign-in date is not recorded: %s is read-only", store.path)
+
+
 # --- the dashboard
 
 

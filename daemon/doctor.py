@@ -325,10 +325,11 @@ def _signin(app: App, account: Account, probe: bool) -> Check:
 
 
 def _grant_renewal(app: App, account: Account, now: datetime) -> list[Check]:
-    """The summary's warning, from day 5 to day 7 after the sign-in, while it works."""
+    """The summary's warning, from day 5 to day 7 after the sign-in, while it works:
+    Google's alone (a Google Cloud app in Testing); no other sign-in ends on day 7."""
     from pursuit.daemon.summary import grant_renewal
 
-    if app.store.grant_refused(account.name) is not None:
+    if account.name != "google" or app.store.grant_refused(account.name) is not None:
         return []
     line = grant_renewal(app.store, now, app.settings.timezone)
     if line is None:
@@ -359,7 +360,11 @@ def _jobs(app: App, now: datetime) -> list[Check]:
     runs = app.store.job_runs()
     table = app.job_table()
     intervals = {str(entry.name): entry.every for entry in table}
-    paused = {str(e.name) for e in table if e.account is not None and app.paused(e.account)}
+    paused = {
+        str(e.name): e.account.name
+        for e in table
+        if e.account is not None and app.paused(e.account)
+    }
     waits_for = {str(e.name): str(e.waits_for) for e in table if e.waits_for is not None}
     found: list[Check] = []
     for name, every in intervals.items():
@@ -383,6 +388,13 @@ def _jobs(app: App, now: datetime) -> list[Check]:
                     f"failed on {_when(run.last_run, tz)}: {run.last_error}; {last_ok}; "
                     f"next try by {next_try}",
                     fix,
+                )
+            )
+        elif name in paused:  # not stale: held back, the sign-in's check says what to do
+            found.append(
+                Check(
+                    f"job {name}",
+                    f"{last_ok}; paused until you sign in again (`pursuit auth {paused[name]}`)",
                 )
             )
         elif now - run.last_run > max(STALE_AFTER * every, STALE_FLOOR):

@@ -6,14 +6,34 @@ tokens the emulator vouches for."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
 import tomllib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from support import clock
+from support.cli import Pursuit, duties_by
+from support.dovecot import USER, Dovecot
+from support.graph_emulator import GraphEmulator
+from support.mail import raw_mail
+from support.smtp import Inbox, Server
 
 from pursuit.config.settings import MicrosoftSettings, parse_settings
 from pursuit.daemon.errors import ConfigError
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+PARIS = ZoneInfo("Europe/Paris")
+#: The week: Monday 30 November 2026, the interview on Tuesday at 14:00.
+MONDAY = datetime(2026, 11, 30, 10, 0, tzinfo=PARIS)
+INTERVIEW = datetime(2026, 12, 1, 14, 0, tzinfo=PARIS)
+OWN_CALENDAR = "Job search (pursuit)"
 
 
 def problems(text: str) -> list[str]:
@@ -104,3 +124,234 @@ def test_a_server_on_this_machine_may_go_unencrypted() -> None:
     assert settings.microsoft is not None
     assert settings.microsoft.graph_endpoint == "https://127.0.0.1:8443/v1.0/"
     assert (settings.microsoft.imap_security, settings.microsoft.smtp_security) == ("none", "none")
+
+
+# --- the user's week with Microsoft alone
+
+
+@pytest.fixture
+def emu() -> Iterator[GraphEmulator]:
+    # the user of Dovecot's test account, so its own helpers read the same mailbox
+    with GraphEmulator(user=USER, client_id=CLIENT_ID) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def dovecot(emu: GraphEmulator) -> Iterator[Dovecot]:
+    with Dovecot(introspection_url=emu.introspection_url) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp(tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot) -> Iterator[Server]:
+    # what Outlook does with mail to yourself: it lands in your INBOX
+    server = Server(Inbox(dovecot, introspection_url=emu.introspection_url), tmp_path)
+    server.controller.start()
+    yield server
+    server.controller.stop()
+
+
+def microsoft_user(
+    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot, smtp: Server, calendar: str = ""
+) -> Pursuit:
+    """A user whose config has [microsoft] and nothing else of an account's: the
+    endpoints a national cloud would set point at the emulator, Dovecot and aiosmtpd."""
+    config = (
+        "[feeds]\nnews_search = false\n"
+        '[drafts]\nyour_name = "Alex Martin"\n'
+        f"{calendar}"
+        f'[microsoft]\nclient_id = "{CLIENT_ID}"\n'
+        f'token_cache = "{tmp_path / "signin" / "microsoft.json"}"\n'
+        f'login_endpoint = "{emu.login_endpoint}"\ngraph_endpoint = "{emu.graph_endpoint}"\n'
+        f'imap_host = "127.0.0.1"\nimap_port = {dovecot.port}\nimap_security = "none"\n'
+        f'smtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\nsmtp_security = "none"\n'
+        '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
+        'positions = ["Network Engineer"]\n'
+    )
+    return Pursuit(tmp_path, config=config)
+
+
+def at(emu: GraphEmulator, moment: datetime) -> dict[str, str]:
+    """A command's environment at `moment`, trusting the emulator's certificate."""
+    return {**emu.env(), **clock.at(moment)}
+
+
+def person(name: str, address: str) -> dict[str, Any]:
+    return {
+        "type": "required",
+        "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
+        "emailAddress": {"name": name, "address": address},
+    }
+
+
+def invitation(subject: str, start: datetime, *people: tuple[str, str]) -> dict[str, Any]:
+    """An invitation from Jane as it sits in the user's Outlook calendar."""
+    utc = start.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    return {
+        "subject": subject,
+        "body": {"contentType": "html", "content": "<p>Looking forward to it.</p>"},
+        "start": {"dateTime": utc.isoformat(), "timeZone": "UTC"},
+        "end": {"dateTime": (utc + timedelta(hours=1)).isoformat(), "timeZone": "UTC"},
+        "originalStartTimeZone": "Romance Standard Time",
+        "organizer": {"emailAddress": {"name": "Jane Doe", "address": "jane@acme.com"}},
+        "attendees": [person(name, address) for name, address in people],
+        "isOrganizer": False,
+        "responseStatus": {"response": "accepted", "time": "2026-11-27T09:00:00Z"},
+    }
+
+
+def own_events(emu: GraphEmulator) -> list[dict[str, Any]]:
+    """What pursuit wrote to its own calendar on Outlook."""
+    return list(emu.events(emu.calendar_named(OWN_CALENDAR)).values())
+
+
+def messages(dovecot: Dovecot, folder: str) -> list[EmailMessage]:
+    return [
+        email.message_from_bytes(raw, policy=email.policy.default)
+        for raw in dovecot.messages(folder)
+    ]
+
+
+def test_a_week_with_only_a_microsoft_account(
+    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot, smtp: Server
+) -> None:
+    p = microsoft_user(tmp_path, emu, dovecot, smtp)
+    emu.put_event(
+        None,
+        invitation(
+            "Interview: Network Engineer",
+            INTERVIEW,
+            ("Jane Doe", "jane@acme.com"),
+            ("Raj Patel", "Raj@Acme.com"),
+            ("Alex Martin", USER),
+        ),
+    )
+    friday = MONDAY - timedelta(days=3)
+    dovecot.append(
+        "INBOX",
+        raw_mail("Jane Doe <jane@acme.com>", USER, "Next steps", friday, "j1@acme").encode(),
+    )
+
+    # Monday: the sign-in, a code to type elsewhere; then the first round
+    signed = p.ok("auth", "microsoft", env=at(emu, MONDAY))
+    assert re.search(
+        r"open the page https://microsoft.com/devicelogin and enter the code \w+", signed
+    )
+    assert f"Signed in as {USER} (calendars and mail)" in signed
+    cache = tmp_path / "signin" / "microsoft.json"
+    assert cache.stat().st_mode & 0o777 == 0o600
+    p.ok("run", "--once", env=at(emu, MONDAY + timedelta(minutes=5)))
+    data = p.export()
+    [interview] = data["interviews"]
+    assert interview["interviewers"] == ["jane@acme.com", "raj@acme.com"]
+    assert interview["organization"] == "Acme Networks"
+    assert [m["subject"] for m in data["correspondence"]] == ["Next steps"]
+    subjects = sorted(e["subject"] for e in own_events(emu))
+    assert "Send thank-you notes: Acme Networks (Jane Doe, Raj Patel)" in subjects
+    assert all(not e.get("attendees") for e in own_events(emu)), "never an invitation"
+    assert {e["calendar"] for e in data["events"]} == {"microsoft"}
+
+    # Tuesday evening: Raj was thanked from the phone; Jane gets a draft
+    dovecot.append(
+        "Sent",
+        raw_mail(
+            USER, "Raj Patel <raj@acme.com>", "Thank you", INTERVIEW + timedelta(hours=2), "t1@me"
+        ).encode(),
+    )
+    p.ok("run", "--once", env=at(emu, INTERVIEW + timedelta(hours=4)))
+    [draft] = messages(dovecot, "Drafts")
+    assert draft["To"] == "Jane Doe <jane@acme.com>"
+    assert "Network Engineer" in str(draft["Subject"])
+    [raj_thanks] = duties_by(p.export(), "thank_you", "raj@acme.com")
+    assert raj_thanks["state"] == "done"
+
+    # Thursday: Jane moves to a second round next week, on the same calendar
+    second = INTERVIEW + timedelta(days=7)
+    emu.put_event(
+        None, invitation("Interview (round 2): Acme", second, ("Jane Doe", "jane@acme.com"))
+    )
+    p.ok("run", "--once", env=at(emu, MONDAY + timedelta(days=3)))
+    assert len(p.export()["interviews"]) == 2
+
+    # Sunday 18:00: the weekly summary, sent to the user over SMTP with XOAUTH2
+    sunday = MONDAY.replace(hour=18, minute=30) + timedelta(days=6)
+    p.ok("run", "--once", env=at(emu, sunday))
+    [(to, raw)] = smtp.handler.received
+    assert to == [USER]
+    assert smtp.handler.logins and all(ok for _, ok in smtp.handler.logins)
+    summary = email.message_from_bytes(raw, policy=email.policy.default)
+    assert "Acme Networks" in summary.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+    # another round changes nothing anywhere
+    events = sorted(e["subject"] for e in own_events(emu))
+    p.ok("run", "--once", env=at(emu, sunday + timedelta(minutes=30)))
+    assert len(smtp.handler.received) == 1
+    assert len(messages(dovecot, "Drafts")) == 1
+    assert sorted(e["subject"] for e in own_events(emu)) == events
+    assert len(p.export()["correspondence"]) == 2
+
+    # doctor names the account and who is signed in
+    doctor = p.run("doctor", env=at(emu, sunday + timedelta(minutes=31)))
+    assert f"microsoft: reachable, authorized as {USER}" in doctor.out, doctor
+
+
+def test_a_sign_in_unused_for_90_days_pauses_microsoft_alone_until_the_user_signs_in(
+    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot, smtp: Server
+) -> None:
+    p = microsoft_user(tmp_path, emu, dovecot, smtp)
+    emu.put_event(
+        None, invitation("Interview: Network Engineer", INTERVIEW, ("Jane Doe", "jane@acme.com"))
+    )
+    p.ok("auth", "microsoft", env=at(emu, MONDAY))
+    p.ok("run", "--once", env=at(emu, MONDAY + timedelta(minutes=5)))
+
+    # pursuit was off for three months: Microsoft let the refresh token lapse
+    emu.expire_refresh_tokens()
+    later = MONDAY + timedelta(days=95)
+    p.ok(
+        "interview",
+        "add",
+        "acme",
+        "--at",
+        "2027-03-09 10:00",
+        "--with",
+        "Kim <kim@acme.com>",
+        env=at(emu, later),
+    )
+    emu.requests.clear()
+    result = p.run("run", "--once", env=at(emu, later + timedelta(minutes=1)))
+    assert result.code == 1 and "Traceback" not in result.err, result
+    said = [line for line in result.err.splitlines() if "WARNING" in line or "ERROR" in line]
+    paused = [line for line in said if "paused" in line]
+    assert len(paused) == 1, result.err
+    assert "Microsoft sync paused until you sign in again (pursuit auth microsoft)" in paused[0]
+    refusal = [line for line in said if "failed:" in line]
+    assert len(refusal) == 1 and "pursuit auth microsoft" in refusal[0], result.err
+    assert "90 days" in refusal[0] or "AADSTS700082" in refusal[0], refusal[0]
+    # planning ran: the interview added by hand has its duties
+    assert duties_by(p.export(), "follow_up", "kim@acme.com")
+
+    # the next rounds ask Microsoft nothing and say nothing new; status and doctor say it
+    quiet = p.run("run", "--once", env=at(emu, later + timedelta(minutes=20)))
+    assert not [line for line in quiet.err.splitlines() if "paused" in line], quiet.err
+    assert emu.requests == []
+    status = p.ok("status", env=at(emu, later + timedelta(minutes=21)))
+    assert "Warning: Microsoft sync paused since" in status
+    assert "run `pursuit auth microsoft`" in status
+    doctor = p.run("doctor", env=at(emu, later + timedelta(minutes=21)))
+    assert doctor.code == 1
+    assert "microsoft: paused since" in doctor.out
+    assert (
+        "-> sign in again: `pursuit auth microsoft` (the service resumes by itself)" in doctor.out
+    )
+    assert (
+        "job calendar: last success 2026-11-30 10:05; paused until you sign in again" in doctor.out
+    )
+    assert "is the service running" not in doctor.out, "held back, not stale"
+    assert "job plan: last success 2027-03-05" in doctor.out
+
+    # signing in again resumes it: Kim's follow-up reaches the Outlook calendar
+    p.ok("auth", "microsoft", env=at(emu, later + timedelta(minutes=30)))
+    p.ok("run", "--once", env=at(emu, later + timedelta(minutes=31)))
+    assert any("Kim" in e["subject"] for e in own_events(emu))
+    assert "Warning" not in p.ok("status", env=at(emu, later + timedelta(minutes=32)))

@@ -78,7 +78,7 @@ ssl = yes
 ssl_cert = <{d}/cert.pem
 ssl_key = <{d}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 default_internal_user = {user}
 default_login_user = {user}
 default_internal_group = {group}
@@ -88,7 +88,7 @@ passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/passwd
 }}
-userdb {{
+{oauth2}userdb {{
   driver = static
   args = uid={user} gid={group} home={d}/mail/%u
 }}
@@ -120,13 +120,34 @@ namespace inbox {{
 }}
 """
 
+#: With `introspection_url`: XOAUTH2 and OAUTHBEARER logins, each token asked of that
+#: RFC 7662 endpoint (POST token=...), as Dovecot 2.3's oauth2 passdb does for a real
+#: identity provider; the password logins stay for the tests' own clients.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/oauth2.conf.ext
+}}
+"""
+OAUTH2_CONFIG = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
 
 class Dovecot:
-    """One Dovecot instance; `port` speaks IMAP (+STARTTLS), `tls_port` IMAPS."""
+    """One Dovecot instance; `port` speaks IMAP (+STARTTLS), `tls_port` IMAPS. With
+    `introspection_url` (the Graph emulator's), it also takes XOAUTH2 logins whose
+    token that endpoint says is live for the user (`OAUTH2_PASSDB`)."""
 
     host = "127.0.0.1"
 
-    def __init__(self) -> None:
+    def __init__(self, *, introspection_url: str | None = None) -> None:
         self.binary = require_dovecot()
         self.dir = Path(tempfile.mkdtemp(prefix="pursuit-dovecot-"))
         self.as_root = os.geteuid() == 0
@@ -140,6 +161,12 @@ class Dovecot:
         (self.dir / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
         for sub in ("run", "state", "mail"):
             (self.dir / sub).mkdir()
+        mechanisms, oauth2 = "plain login", ""
+        if introspection_url is not None:
+            mechanisms += " xoauth2 oauthbearer"
+            # a refused token is answered at once (Dovecot waits 2 s by default)
+            oauth2 = "auth_failure_delay = 0\n" + OAUTH2_PASSDB.format(d=self.dir)
+            (self.dir / "oauth2.conf.ext").write_text(OAUTH2_CONFIG.format(url=introspection_url))
         (self.dir / "dovecot.conf").write_text(
             CONFIG.format(
                 d=self.dir,
@@ -147,6 +174,8 @@ class Dovecot:
                 group=self.group,
                 port=self.port,
                 tls_port=self.tls_port,
+                mechanisms=mechanisms,
+                oauth2=oauth2,
             )
         )
         if self.as_root:
