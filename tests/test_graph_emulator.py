@@ -369,3 +369,204 @@ def test_utc_now_is_not_used_for_the_window(emu: GraphEmulator, graph: Graph) ->
         f"me/calendarView?startDateTime={start}&endDateTime=2020-01-02T00:00:00Z"
     ).json()["value"]
     assert [v["subject"] for v in view] == ["Old"]
+
+
+# --------------------------------------------------------------------------- sign-in edges
+
+
+def test_a_declined_or_expired_device_code_ends_the_flow(emu: GraphEmulator) -> None:
+    emu.auto_approve = False
+    app = app_for(emu)
+    flow = app.initiate_device_flow(GRAPH_SCOPES)
+    assert emu.pending_user_codes() == [flow["user_code"]]
+    emu.decline(flow["user_code"])
+    declined = app.acquire_token_by_device_flow(flow)
+    assert declined["error"] == "authorization_declined"
+
+    emu.device_code_lifetime = 0.0  # announced 900 s, dead sooner, as seen in practice
+    flow = app.initiate_device_flow(GRAPH_SCOPES)
+    assert flow["expires_in"] == 900
+    expired = app.acquire_token_by_device_flow(flow)
+    assert expired["error"] == "expired_token"
+    assert "AADSTS70020" in expired["error_description"]
+
+    emu.device_code_lifetime = 900
+    flow = app.initiate_device_flow(GRAPH_SCOPES)
+    threading.Timer(0.2, emu.approve).start()  # while msal polls (every second)
+    assert "access_token" in app.acquire_token_by_device_flow(flow)
+
+
+def test_mail_scopes_never_consented_need_a_second_device_flow(monkeypatch: Any) -> None:
+    with GraphEmulator(consent_all=False) as emu:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_file))
+        app = app_for(emu)
+        sign_in(emu, app)
+        [account] = app.get_accounts()
+        refused = app.acquire_token_silent_with_error(MAIL_SCOPES, account)
+        assert refused is not None and refused["error"] == "invalid_grant"
+        assert 65001 in refused["error_codes"]
+        assert "AADSTS65001" in refused["error_description"]
+        assert "access_token" in sign_in(emu, app, MAIL_SCOPES)
+        mail = app.acquire_token_silent_with_error(MAIL_SCOPES, account)
+        assert mail is not None and emu.mail_token_valid(mail["access_token"])
+        # the Graph token still comes silently after the second flow
+        graph = app.acquire_token_silent_with_error(GRAPH_SCOPES, account, force_refresh=True)
+        assert graph is not None and "access_token" in graph
+
+
+def test_withdrawn_consent_refuses_every_token(emu: GraphEmulator) -> None:
+    app = app_for(emu)
+    result = sign_in(emu, app)
+    emu.revoke()
+    assert Graph(emu, result["access_token"]).get("me").status_code == 401
+    again = app.acquire_token_silent_with_error(
+        GRAPH_SCOPES, app.get_accounts()[0], force_refresh=True
+    )
+    assert again is not None and again["error"] == "invalid_grant"
+
+
+def test_introspection_answers_for_live_mail_tokens_only(emu: GraphEmulator) -> None:
+    app = app_for(emu)
+    graph_token = sign_in(emu, app)["access_token"]
+    mail = app.acquire_token_silent_with_error(MAIL_SCOPES, app.get_accounts()[0])
+    assert mail is not None
+    answer = requests.post(emu.introspection_url, data={"token": mail["access_token"]}, timeout=5)
+    assert answer.json()["active"] is True
+    assert answer.json()["username"] == "me@contoso.test"
+    for token in (graph_token, "not-a-token"):
+        other = requests.post(emu.introspection_url, data={"token": token}, timeout=5)
+        assert other.json() == {"active": False}
+    emu.expire_access_tokens()
+    late = requests.post(emu.introspection_url, data={"token": mail["access_token"]}, timeout=5)
+    assert late.json() == {"active": False}
+
+
+def test_send_mail_needs_the_mail_send_scope(emu: GraphEmulator) -> None:
+    app = app_for(emu)
+    message = {
+        "message": {
+            "subject": "Your week",
+            "body": {"contentType": "HTML", "content": "<p>hi</p>"},
+            "toRecipients": [{"emailAddress": {"address": "me@contoso.test"}}],
+        },
+        "saveToSentItems": True,
+    }
+    calendar_only = Graph(emu, sign_in(emu, app)["access_token"])
+    denied = calendar_only.post("me/sendMail", message)
+    assert (denied.status_code, denied.json()["error"]["code"]) == (403, "ErrorAccessDenied")
+    with_send = sign_in(emu, app, ["https://graph.microsoft.com/Mail.Send"])
+    sent = Graph(emu, with_send["access_token"]).post("me/sendMail", message)
+    assert sent.status_code == 202 and sent.content == b""
+    assert emu.sent == [message]
+
+
+# --------------------------------------------------------------------------- recurrence
+
+
+def weekly_series() -> dict[str, Any]:
+    return timed("Weekly loop", 2, zone="W. Europe Standard Time") | {
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["wednesday"]},
+            "range": {"type": "numbered", "startDate": "2026-12-02", "numberOfOccurrences": 4},
+        }
+    }
+
+
+def test_a_series_is_listed_instance_by_instance_and_its_instances_change_alone(
+    emu: GraphEmulator, graph: Graph
+) -> None:
+    created = graph.post("me/events", weekly_series())
+    assert created.status_code == 201
+    master = created.json()
+    assert master["type"] == "seriesMaster" and master["recurrence"]["pattern"]["type"] == "weekly"
+    items, delta_link, _ = graph.delta_round(f"me/calendarView/delta?{WINDOW}")
+    assert [i["type"] for i in items] == ["occurrence"] * 4
+    assert {i["seriesMasterId"] for i in items} == {master["id"]}
+    assert [i["start"]["dateTime"] for i in items] == [
+        f"2026-12-{d:02d}T08:00:00.0000000" for d in (2, 9, 16, 23)
+    ]
+    assert items[1]["originalStart"] == "2026-12-09T08:00:00Z"
+    assert len({i["id"] for i in items}) == 4 and master["id"] not in {i["id"] for i in items}
+
+    moved = graph.patch(
+        f"me/events/{items[1]['id']}",
+        {
+            "start": {"dateTime": "2026-12-10T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-12-10T10:00:00", "timeZone": "UTC"},
+        },
+    )
+    assert moved.status_code == 200
+    assert (moved.json()["type"], moved.json()["id"]) == ("exception", items[1]["id"])
+    assert graph.delete(f"me/events/{items[2]['id']}").status_code == 204
+    changes, delta_link, _ = graph.delta_round(delta_link)
+    by_id = {c["id"]: c for c in changes}
+    assert set(by_id) == {items[1]["id"], items[2]["id"]}
+    assert by_id[items[1]["id"]]["start"]["dateTime"] == "2026-12-10T09:00:00.0000000"
+    assert by_id[items[1]["id"]]["originalStart"] == "2026-12-09T08:00:00Z"
+    assert by_id[items[2]["id"]]["@removed"] == {"reason": "deleted"}
+
+    # the whole series deleted: every instance it had in the view is removed
+    assert graph.delete(f"me/events/{master['id']}").status_code == 204
+    gone, _, _ = graph.delta_round(delta_link)
+    assert {g["id"] for g in gone} == {items[0]["id"], items[1]["id"], items[3]["id"]}
+    assert all("@removed" in g for g in gone)
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+def test_an_invitation_reads_as_exchange_shows_it(emu: GraphEmulator, graph: Graph) -> None:
+    from support.invitations import fixture
+
+    [event_id] = emu.import_ics(None, fixture("teams-london"))
+    [read] = graph.get(f"me/calendarView?{WINDOW}").json()["value"]
+    assert read["id"] == event_id and read["type"] == "singleInstance"
+    assert read["originalStartTimeZone"] == "GMT Standard Time"
+    assert read["start"]["timeZone"] == "UTC"
+    assert read["onlineMeeting"]["joinUrl"].startswith("https://teams.microsoft.com/l/meetup-join/")
+    assert read["isOnlineMeeting"] is True and read["isOrganizer"] is False
+    assert read["organizer"]["emailAddress"]["address"]
+    assert read["organizer"]["emailAddress"] not in [a["emailAddress"] for a in read["attendees"]]
+    assert {a["type"] for a in read["attendees"]} <= {"required", "optional", "resource"}
+
+    [room_event] = emu.import_ics(None, fixture("teams-pacific"))
+    teams = graph.get(f"me/events/{room_event}").json()
+    assert teams["originalStartTimeZone"] == "Pacific Standard Time"
+    assert "resource" in {a["type"] for a in teams["attendees"]}
+
+    # the organizer cancels: the item stays, cancelled, until the user removes it
+    assert emu.import_ics(None, fixture("teams-pacific-cancelled")) == [room_event]
+    cancelled = graph.get(f"me/events/{room_event}").json()
+    assert cancelled["isCancelled"] is True
+    assert cancelled["subject"].startswith("Canceled: ")
+    assert not cancelled["subject"].startswith("Canceled: Canceled:")
+
+    [all_day] = emu.import_ics(None, fixture("icloud-onsite"))
+    onsite = graph.get(
+        f"me/events/{all_day}", Prefer='outlook.timezone="Pacific Standard Time"'
+    ).json()
+    assert onsite["isAllDay"] is True
+    assert onsite["start"]["dateTime"].endswith("T00:00:00.0000000")
+
+
+def test_a_recurring_invitation_with_a_cancelled_occurrence(
+    emu: GraphEmulator, graph: Graph
+) -> None:
+    from support.invitations import fixture
+
+    master_id, exception_id = emu.import_ics(None, fixture("thunderbird-series"))
+    items, delta_link, _ = graph.delta_round(f"me/calendarView/delta?{WINDOW}", page_size=50)
+    assert master_id not in {i["id"] for i in items}
+    assert {i["seriesMasterId"] for i in items} == {master_id}
+    [cancelled] = [i for i in items if i["isCancelled"]]
+    assert (cancelled["id"], cancelled["type"]) == (exception_id, "exception")
+    assert all(i["originalStartTimeZone"] == "Europe/Berlin" for i in items)
+
+    # a series moved by its organizer (Google's loop, then its update)
+    loop_ids = emu.import_ics(None, fixture("google-loop"))
+    before, delta_link, _ = graph.delta_round(delta_link, page_size=50)
+    assert {i.get("seriesMasterId") for i in before} == {loop_ids[0]}
+    assert emu.import_ics(None, fixture("google-loop-updated"))[0] == loop_ids[0]
+    after, _, _ = graph.delta_round(delta_link, page_size=50)
+    assert after, "the update shows in the next round"
+    assert all(a.get("seriesMasterId") == loop_ids[0] or "@removed" in a for a in after)

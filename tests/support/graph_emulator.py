@@ -339,6 +339,10 @@ class _Event:
     # a series master: its rule (RFC 5545 lines, in the start's zone) and the
     # original starts of its deleted occurrences
     rule: list[str] = field(default_factory=list)
+    rule_zone: tzinfo | None = None  # the wall clock the rule runs on (start_zone's else)
+    # the occurrences' version: changed by an edit of the series, not by an instance
+    # deleted or made an exception
+    series_version: str = ""
     deleted_occurrences: set[datetime] = field(default_factory=set)
     # an exception: its series and the start it replaces
     master_id: str | None = None
@@ -1476,6 +1480,7 @@ class GraphEmulator:
                 "Your request can't be completed. The end of the event is earlier than its start.",
             )
         recurrence = event.fields.get("recurrence")
+        event.series_version = secrets.token_hex(8)
         if event.kind != "exception":
             if recurrence:
                 event.kind = "seriesMaster"
@@ -1633,7 +1638,7 @@ class GraphEmulator:
         """The original starts (UTC) of a master's occurrences, deleted ones left out."""
         from dateutil.rrule import rrulestr
 
-        zone = UTC if master.all_day else self._zone_of(master)
+        zone = UTC if master.all_day else master.rule_zone or self._zone_of(master)
         local_start = master.start.astimezone(zone).replace(tzinfo=None)
         rules = rrulestr("\n".join(master.rule), dtstart=local_start, forceset=True, unfold=True)
         horizon = (
@@ -1853,7 +1858,7 @@ class GraphEmulator:
                             occ_start,
                             _Instance(
                                 self._occurrence_id(event.id, original),
-                                event.change_key,
+                                event.series_version,
                                 (event, original),
                             ),
                         )
@@ -2031,9 +2036,7 @@ class GraphEmulator:
                 self._delete_item(event_id)
                 return
             event.fields["isCancelled"] = True
-            subject = str(event.fields.get("subject", ""))
-            if not subject.startswith("Canceled: "):
-                event.fields["subject"] = f"Canceled: {subject}"
+            event.fields["subject"] = _cancelled_subject(str(event.fields.get("subject", "")))
             self._touch(event)
 
     def delete_event(self, event_id: str) -> None:
@@ -2087,30 +2090,261 @@ class GraphEmulator:
             )
             ids = [self._import_master(cal, master, existing)]
             for override in overrides:
+                if override.get("isCancelled"):
+                    override = {**override, "subject": _cancelled_subject(override["subject"])}
                 ids.append(self.put_event(cal, {**override, "seriesMasterId": ids[0]}))
             return ids
 
     def _import_master(self, calendar_id: str, item: Json, existing: str | None) -> str:
-        payload = dict(item)
-        rule = payload.pop("_rule", None)
-        cancelled = payload.get("isCancelled")
-        if cancelled:
-            payload["subject"] = f"Canceled: {payload.get('subject', '')}"
+        payload = {k: v for k, v in item.items() if not k.startswith("_") and k != "recurrence"}
+        if payload.get("isCancelled"):
+            payload["subject"] = _cancelled_subject(str(payload.get("subject", "")))
         event = self._store_event(calendar_id, payload, existing)
-        if rule:
+        if item.get("_rule"):
             event.kind = "seriesMaster"
-            event.rule = list(rule)
-            deleted = payload.get("_deleted") or []
-            event.deleted_occurrences = set(deleted)
+            event.fields["recurrence"] = item["recurrence"]
+            event.rule = list(item["_rule"])
+            event.rule_zone = item["_zone"]
+            event.series_version = secrets.token_hex(8)
+            event.deleted_occurrences = set(item.get("_deleted") or [])
         return event.id
 
 
 # --------------------------------------------------------------------------- small parts
 
 
+_PARTSTAT = {
+    "ACCEPTED": "accepted",
+    "DECLINED": "declined",
+    "TENTATIVE": "tentativelyAccepted",
+    "NEEDS-ACTION": "notResponded",
+}
+#: The name Graph gives a zone an invitation defined itself (Outlook's "Customized
+#: Time Zone", Exchange's "GMT +0100 (Standard) / GMT +0200 (Daylight)").
+CUSTOM_ZONE = "tzone://Microsoft/Custom"
+_NO_TIME = "0001-01-01T00:00:00Z"
+
+
+def _mail_address(value: Any) -> str:
+    text = str(value)
+    return text[7:] if text.lower().startswith("mailto:") else text
+
+
+def _email_address(value: Any) -> Json:
+    params = getattr(value, "params", {})
+    address = _mail_address(value)
+    return {"name": str(params.get("CN") or address), "address": address}
+
+
+def _zone_label(prop: Any) -> str:
+    """originalStartTimeZone of an invitation's DTSTART: the TZID it used when Windows
+    or IANA know it, Graph's custom marker for a zone of the sender's own, UTC else."""
+    tzid = prop.params.get("TZID")
+    if tzid:
+        return str(tzid) if zone_named(str(tzid)) is not None else CUSTOM_ZONE
+    return "UTC"
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _graph_when(value: Any) -> Json:
+    return {"dateTime": f"{_utc(value):%Y-%m-%dT%H:%M:%S}", "timeZone": "UTC"}
+
+
+def _exchange_item(vevent: Any, user: str, method: str) -> Json:
+    """One VEVENT as Exchange's calendar item of the invitation (Graph JSON)."""
+    start_prop = vevent["DTSTART"]
+    end_prop = vevent.get("DTEND")
+    start = start_prop.dt
+    all_day = not isinstance(start, datetime)
+    if end_prop is not None:
+        end = end_prop.dt
+    elif vevent.get("DURATION") is not None:
+        end = start + vevent["DURATION"].dt
+    else:
+        end = start + (timedelta(days=1) if all_day else timedelta(0))
+    organizer = vevent.get("ORGANIZER")
+    organizer_address = _mail_address(organizer).lower() if organizer is not None else ""
+    attendees: list[Json] = []
+    response = "notResponded"
+    raw = vevent.get("ATTENDEE", [])
+    for person in raw if isinstance(raw, list) else [raw]:
+        params = person.params
+        address = _mail_address(person)
+        partstat = _PARTSTAT.get(str(params.get("PARTSTAT", "NEEDS-ACTION")).upper(), "none")
+        if address.lower() == user.lower():
+            response = partstat
+        if address.lower() == organizer_address:
+            continue  # Exchange holds the organizer apart, not among the attendees
+        cutype = str(params.get("CUTYPE", "")).upper()
+        role = str(params.get("ROLE", "")).upper()
+        kind = (
+            "resource"
+            if cutype in ("ROOM", "RESOURCE")
+            else "optional"
+            if role == "OPT-PARTICIPANT"
+            else "required"
+        )
+        attendees.append(
+            {
+                "type": kind,
+                "status": {"response": partstat, "time": _NO_TIME},
+                "emailAddress": _email_address(person),
+            }
+        )
+    cancelled = method == "CANCEL" or str(vevent.get("STATUS", "")).upper() == "CANCELLED"
+    is_organizer = organizer_address == user.lower()
+    item: Json = {
+        "subject": str(vevent.get("SUMMARY", "")),
+        "body": {"contentType": "text", "content": str(vevent.get("DESCRIPTION", ""))},
+        "isAllDay": all_day,
+        "start": _graph_when(start),
+        "end": _graph_when(end),
+        "originalStartTimeZone": _zone_label(start_prop),
+        "originalEndTimeZone": _zone_label(end_prop) if end_prop is not None else "UTC",
+        "isCancelled": cancelled,
+        "isOrganizer": is_organizer,
+        "responseStatus": {
+            "response": "organizer" if is_organizer else response,
+            "time": _NO_TIME,
+        },
+        "attendees": attendees,
+        "iCalUId": str(vevent["UID"]),
+        "showAs": "free" if cancelled else "busy",
+    }
+    if organizer is not None:
+        item["organizer"] = {"emailAddress": _email_address(organizer)}
+    if vevent.get("LOCATION"):
+        place = str(vevent["LOCATION"])
+        item["location"] = {
+            "displayName": place,
+            "locationType": "default",
+            "uniqueId": place,
+            "uniqueIdType": "private",
+        }
+    teams = vevent.get("X-MICROSOFT-SKYPETEAMSMEETINGURL")
+    if teams:
+        item["onlineMeeting"] = {"joinUrl": str(teams)}
+        item["isOnlineMeeting"] = True
+        item["onlineMeetingProvider"] = "teamsForBusiness"
+    if all_day:
+        item["isReminderOn"] = False
+    return item
+
+
 def exchange_items(ics_text: str | bytes, user: str) -> list[Json]:
-    """An invitation as Exchange stores it (not yet written)."""
-    raise NotImplementedError("import_ics comes in the next commit")
+    """An invitation as Exchange stores it on the user's calendar: the event (for a
+    series, its master, with the private ``_rule`` lines in ``_zone`` and the
+    ``_deleted`` original starts of its EXDATEs), then one item per RECURRENCE-ID
+    override (``originalStart`` in UTC). Times are UTC instants; the zone the sender
+    used stays in originalStartTimeZone."""
+    from pursuit.connectors.ical import read_calendar
+
+    data = ics_text.encode() if isinstance(ics_text, str) else ics_text
+    parsed = read_calendar(data)
+    method = str(parsed.get("METHOD", "")).upper()
+    vevents = list(parsed.walk("VEVENT"))
+    master = next(e for e in vevents if e.get("RECURRENCE-ID") is None)
+    item = _exchange_item(master, user, method)
+    rule = master.get("RRULE")
+    if rule is not None:
+        start = master["DTSTART"].dt
+        zone = start.tzinfo if isinstance(start, datetime) and start.tzinfo else UTC
+        text = rule.to_ical().decode()
+        until = re.search(r"UNTIL=(\d{8}(T\d{6}Z?)?)", text)
+        if until:  # the expansion runs in local wall time: UNTIL too
+            value = until.group(1)
+            if value.endswith("Z"):
+                moment = datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+                value = f"{moment.astimezone(zone):%Y%m%dT%H%M%S}"
+            elif "T" not in value:
+                value += "T235959"
+            text = text.replace(until.group(0), f"UNTIL={value}")
+        item["_rule"] = [f"RRULE:{text}"]
+        item["_zone"] = zone
+        item["_deleted"] = _exdates(master)
+        item["recurrence"] = _pattern_of_rule(text, start)
+    found = [item]
+    for override in vevents:
+        original = override.get("RECURRENCE-ID")
+        if original is None:
+            continue
+        exception = _exchange_item(override, user, method)
+        exception["originalStart"] = _iso_z(_utc(original.dt))
+        found.append(exception)
+    return found
+
+
+def _exdates(vevent: Any) -> list[datetime]:
+    values = vevent.get("EXDATE")
+    found = []
+    for prop in values if isinstance(values, list) else [values] if values is not None else []:
+        found += [_utc(item.dt) for item in prop.dts]
+    return found
+
+
+_WEEKDAY_NAMES = {
+    v: k
+    for k, v in {
+        "sunday": "SU",
+        "monday": "MO",
+        "tuesday": "TU",
+        "wednesday": "WE",
+        "thursday": "TH",
+        "friday": "FR",
+        "saturday": "SA",
+    }.items()
+}
+
+
+def _pattern_of_rule(text: str, start: Any) -> Json:
+    """Graph's patternedRecurrence of an RRULE (the common shapes; for the master's GET)."""
+    parts = dict(p.split("=", 1) for p in text.split(";") if "=" in p)
+    freq = parts.get("FREQ", "DAILY")
+    first = start.date() if isinstance(start, datetime) else start
+    pattern: Json = {
+        "type": {
+            "DAILY": "daily",
+            "WEEKLY": "weekly",
+            "MONTHLY": "absoluteMonthly",
+            "YEARLY": "absoluteYearly",
+        }.get(freq, "daily"),
+        "interval": int(parts.get("INTERVAL", 1)),
+        "month": 0,
+        "dayOfMonth": 0,
+        "firstDayOfWeek": _WEEKDAY_NAMES.get(parts.get("WKST", "SU"), "sunday"),
+        "index": "first",
+        "daysOfWeek": [],
+    }
+    if freq == "WEEKLY":
+        days = parts.get("BYDAY", "").split(",") if parts.get("BYDAY") else []
+        pattern["daysOfWeek"] = [_WEEKDAY_NAMES[d[-2:]] for d in days] or [f"{first:%A}".lower()]
+    if freq in ("MONTHLY", "YEARLY"):
+        pattern["dayOfMonth"] = first.day
+    if freq == "YEARLY":
+        pattern["month"] = first.month
+    rng: Json = {
+        "type": "noEnd",
+        "startDate": first.isoformat(),
+        "endDate": "0001-01-01",
+        "recurrenceTimeZone": "UTC",
+        "numberOfOccurrences": 0,
+    }
+    if "COUNT" in parts:
+        rng |= {"type": "numbered", "numberOfOccurrences": int(parts["COUNT"])}
+    elif "UNTIL" in parts:
+        until = parts["UNTIL"]
+        rng |= {"type": "endDate", "endDate": f"{until[:4]}-{until[4:6]}-{until[6:8]}"}
+    return {"pattern": pattern, "range": rng}
+
+
+def _cancelled_subject(subject: str) -> str:
+    """The subject of an item its organizer cancelled, as Exchange shows it."""
+    return subject if subject.startswith("Canceled: ") else f"Canceled: {subject}"
 
 
 def _not_allowed() -> GraphError:
