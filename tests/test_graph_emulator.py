@@ -570,3 +570,33 @@ def test_a_recurring_invitation_with_a_cancelled_occurrence(
     after, _, _ = graph.delta_round(delta_link, page_size=50)
     assert after, "the update shows in the next round"
     assert all(a.get("seriesMasterId") == loop_ids[0] or "@removed" in a for a in after)
+
+
+def test_a_personal_account_signs_in_through_consumers_only(monkeypatch: Any) -> None:
+    from support.graph_emulator import CONSUMERS_TENANT
+
+    with GraphEmulator(user="sam@outlook.test", personal=True) as emu:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_file))
+        work_only = msal.PublicClientApplication(
+            emu.client_id, authority=emu.authority("organizations"), instance_discovery=False
+        )
+        refused = sign_in(emu, work_only)
+        assert "AADSTS50020" in refused["error_description"]
+        personal = msal.PublicClientApplication(
+            emu.client_id, authority=emu.authority("consumers"), instance_discovery=False
+        )
+        result = sign_in(emu, personal)
+        assert result["id_token_claims"]["tid"] == CONSUMERS_TENANT
+
+
+def test_a_calendar_deleted_under_a_delta_round_answers_404(
+    emu: GraphEmulator, graph: Graph
+) -> None:
+    cal_id = emu.add_calendar("Interviews")
+    emu.put_event(cal_id, timed("Screen", 3))
+    items, delta_link, _ = graph.delta_round(f"me/calendars/{cal_id}/calendarView/delta?{WINDOW}")
+    assert [i["subject"] for i in items] == ["Screen"]
+    assert f"/me/calendars/{cal_id}/calendarView/delta?$deltatoken=" in delta_link
+    emu.delete_calendar(cal_id)
+    gone = graph.get(delta_link)
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ErrorItemNotFound")

@@ -262,13 +262,19 @@ class GraphError(Exception):
     """An error Graph answers: the status, its code and message."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        inner: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.inner = dict(inner or {})
 
 
 class _Response(NamedTuple):
@@ -780,7 +786,7 @@ class GraphEmulator:
                     28000,
                     "Provided value for the input parameter scope is not valid because it "
                     "contains more than one resource. Scope "
-                    f"{' '.join(scopes)} is not valid.",
+                    f"{scope_text} is not valid.",
                 ),
             )
         return (resources.pop() if resources else GRAPH), full, None
@@ -1001,7 +1007,10 @@ class GraphEmulator:
         client_info = _b64url(json.dumps({"uid": self.object_id, "utid": self.tenant_id}).encode())
         return {
             "token_type": "Bearer",
-            "scope": " ".join([*scopes, "openid", "profile", "email"]),
+            # the OpenID scopes are listed for Graph's tokens only (msal's own notes)
+            "scope": " ".join(
+                [*scopes, *(["openid", "profile", "email"] if resource == GRAPH else [])]
+            ),
             "expires_in": self.access_token_lifetime,
             "ext_expires_in": self.access_token_lifetime,
             "access_token": access,
@@ -1049,6 +1058,7 @@ class GraphEmulator:
                         "date": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S}",
                         "request-id": request_id,
                         "client-request-id": request_id,
+                        **err.inner,
                     },
                 }
             },
@@ -1085,8 +1095,13 @@ class GraphEmulator:
             elif throttle is not None:
                 status, retry_after = throttle
                 code, message = _FAULT_ERRORS.get(status, ("UnknownError", ""))
+                inner = (
+                    {"code": "429", "message": "Please retry after", "status": "429"}
+                    if status == 429
+                    else {}
+                )
                 resp = self._graph_error(
-                    GraphError(status, code, message, {"Retry-After": str(retry_after)})
+                    GraphError(status, code, message, {"Retry-After": str(retry_after)}, inner)
                 )
             else:
                 if self.latency:
