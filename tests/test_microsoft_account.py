@@ -9,6 +9,8 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -18,15 +20,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 from support import clock
 from support.cli import Pursuit, duties_by
+from support.contracts import summary
 from support.dovecot import USER, Dovecot
 from support.graph_emulator import GraphEmulator
 from support.mail import raw_mail
 from support.smtp import Inbox, Server
 
 from pursuit.config.settings import MicrosoftSettings, parse_settings
-from pursuit.daemon.errors import ConfigError
+from pursuit.daemon.accounts import Surroundings, choose
+from pursuit.daemon.errors import AuthError, ConfigError
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 PARIS = ZoneInfo("Europe/Paris")
@@ -355,3 +361,126 @@ def test_a_sign_in_unused_for_90_days_pauses_microsoft_alone_until_the_user_sign
     p.ok("run", "--once", env=at(emu, later + timedelta(minutes=31)))
     assert any("Kim" in e["subject"] for e in own_events(emu))
     assert "Warning" not in p.ok("status", env=at(emu, later + timedelta(minutes=32)))
+
+
+# --- the sign-in's other outcomes, and the account's roles
+
+
+def decline_when_asked(emu: GraphEmulator) -> threading.Thread:
+    """The user opens the page and refuses, once the command has shown the code."""
+
+    def decline() -> None:
+        give_up = time.monotonic() + 10
+        while not emu.pending_user_codes() and time.monotonic() < give_up:
+            time.sleep(0.02)
+        emu.decline()
+
+    thread = threading.Thread(target=decline, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_declined_or_expired_code_is_one_line_and_keeps_no_sign_in(
+    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot, smtp: Server
+) -> None:
+    p = microsoft_user(tmp_path, emu, dovecot, smtp)
+    emu.auto_approve = False
+    refused = decline_when_asked(emu)
+    result = p.run("auth", "microsoft", env=emu.env())
+    refused.join()
+    assert result.code != 0 and "Traceback" not in result.err, result
+    assert "devicelogin" in result.out  # the code was shown first
+    [line] = result.err.strip().splitlines()
+    assert line.startswith("pursuit: microsoft: ") and "declined" in line, line
+    assert "pursuit auth microsoft" in line
+
+    emu.device_code_lifetime = 0.0  # nobody typed the code in time
+    [line] = p.fails("auth", "microsoft", code=result.code, env=emu.env()).strip().splitlines()
+    assert line.startswith("pursuit: microsoft: ") and "expired" in line, line
+    doctor = p.run("doctor", "--no-probe", env=emu.env())
+    assert "microsoft: not signed in" in doctor.out
+    assert "-> run `pursuit auth microsoft`" in doctor.out
+
+
+def test_auth_microsoft_without_the_section_says_what_to_add(tmp_path: Path) -> None:
+    line = Pursuit(tmp_path).one_line_error("auth", "microsoft")
+    assert line == (
+        "pursuit: no [microsoft] section in the config: add one with your app "
+        'registration\'s client_id (`client_id = "..."`; see config/example.toml), '
+        "then sign in again"
+    )
+
+
+def roles(tmp_path: Path, **sections: Any) -> dict[str, str | None]:
+    data = {"timezone": "Europe/Paris", "database": str(tmp_path / "s.sqlite3"), **sections}
+    around = Surroundings(install_id=lambda: "", timezone="Europe/Paris", data_dir=tmp_path)
+    chosen = choose(parse_settings(data), around)
+    return {
+        "mail": chosen.mail.name if chosen.mail else None,
+        "drafts": chosen.drafts.name if chosen.drafts else None,
+        "calendar reader": chosen.calendar_reader.name if chosen.calendar_reader else None,
+        "calendar": chosen.calendar.name,
+        "sender": chosen.sender.name,
+        "guarded": ",".join(a.name for a in chosen.guarded),
+    }
+
+
+def test_the_account_claims_its_roles_and_choose_does_the_rest(tmp_path: Path) -> None:
+    microsoft = {"client_id": CLIENT_ID}
+    assert roles(tmp_path, microsoft=microsoft) == {
+        "mail": "microsoft",
+        "drafts": "microsoft",
+        "calendar reader": "microsoft",
+        "calendar": "microsoft",
+        "sender": "microsoft",
+        "guarded": "microsoft",
+    }
+    # the calendars alone: mail and the summary go where they would without it
+    calendars_only = roles(tmp_path, microsoft={**microsoft, "mail": False})
+    assert (calendars_only["mail"], calendars_only["sender"]) == (None, "outbox")
+    # an [imap] the user configured stays their mailbox, as over Google
+    imap = {"host": "mail.example.org", "username": "me@example.org", "password_command": "true"}
+    with_imap = roles(tmp_path, microsoft=microsoft, imap=imap, calendar={"kind": "ics"})
+    assert (with_imap["mail"], with_imap["calendar reader"], with_imap["calendar"]) == (
+        "imap",
+        "microsoft",
+        "ics",
+    )
+
+
+def test_dovecot_and_smtp_take_the_mail_token_and_refuse_any_other(
+    tmp_path: Path,
+    emu: GraphEmulator,
+    dovecot: Dovecot,
+    smtp: Server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The XOAUTH2 check is real: the emulator vouches only for a live token of
+    Outlook's mail resource, issued to that user; a Graph token is refused."""
+    from pursuit.connectors.microsoft_auth import MicrosoftSignIn
+
+    p = microsoft_user(tmp_path, emu, dovecot, smtp)
+    p.ok("auth", "microsoft", env=emu.env())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_file))
+    signin = MicrosoftSignIn(
+        CLIENT_ID,
+        "common",
+        tmp_path / "signin" / "microsoft.json",
+        login_endpoint=emu.login_endpoint,
+    )
+    mail, graph = signin.mail_token(), signin.graph_token()
+    sender = smtp.sender(auth="oauth2", password=lambda: graph, ssl_context=None)
+    with pytest.raises(AuthError, match="login refused"):
+        sender.send(summary(USER))
+    smtp.sender(auth="oauth2", password=lambda: mail).send(summary(USER, key="summary:2026-W50"))
+    assert smtp.handler.logins == [(USER, False), (USER, True)]
+
+    client = IMAPClient(dovecot.host, dovecot.port, ssl=False, timeout=10)
+    client.oauth2_login(USER, mail)
+    assert "Drafts" in [name for _, _, name in client.list_folders()]
+    client.logout()
+    # last: Dovecot holds the logins after a refusal from one address back for seconds
+    client = IMAPClient(dovecot.host, dovecot.port, ssl=False, timeout=10)
+    with pytest.raises(LoginError):
+        client.oauth2_login(USER, graph)
+    client.shutdown()
