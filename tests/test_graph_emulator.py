@@ -600,3 +600,17 @@ def test_a_calendar_deleted_under_a_delta_round_answers_404(
     emu.delete_calendar(cal_id)
     gone = graph.get(delta_link)
     assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ErrorItemNotFound")
+
+
+def test_a_series_its_organizer_cancelled_shows_every_occurrence_cancelled(
+    emu: GraphEmulator, graph: Graph
+) -> None:
+    master_id = graph.post("me/events", weekly_series()).json()["id"]
+    items, delta_link, _ = graph.delta_round(f"me/calendarView/delta?{WINDOW}")
+    emu.cancel_event(master_id)
+    changes, delta_link, _ = graph.delta_round(delta_link)
+    assert {c["id"] for c in changes} == {i["id"] for i in items}
+    assert all(c["isCancelled"] and c["subject"] == "Canceled: Weekly loop" for c in changes)
+    emu.cancel_event(master_id, remove=True)  # then the user removes it from the calendar
+    removed, _, _ = graph.delta_round(delta_link)
+    assert [r["@removed"] for r in removed] == [{"reason": "deleted"}] * 4

@@ -2052,6 +2052,7 @@ class GraphEmulator:
                 return
             event.fields["isCancelled"] = True
             event.fields["subject"] = _cancelled_subject(str(event.fields.get("subject", "")))
+            event.series_version = secrets.token_hex(8)  # every occurrence shows it
             self._touch(event)
 
     def delete_event(self, event_id: str) -> None:
