@@ -62,10 +62,19 @@ responses"):
   gone (deleted, moved out of the window, its calendar item removed) as
   ``{"id", "@removed": {"reason": "deleted"}}``.
 
+* ``import_ics``: an invitation as Exchange shows it on the calendar: the organizer
+  apart from the attendees (typed required, optional or resource), the Teams link of
+  ``X-MICROSOFT-SKYPETEAMSMEETINGURL`` as ``onlineMeeting.joinUrl``, the TZID the
+  sender used as ``originalStartTimeZone`` (``tzone://Microsoft/Custom`` for a zone of
+  the sender's own making), overrides as exceptions; a cancellation (METHOD:CANCEL,
+  STATUS:CANCELLED) keeps the item, ``isCancelled`` and "Canceled: " before its
+  subject, until the user removes it (``cancel_event(..., remove=True)``).
+
 Not emulated: JSON batching ($batch), subscriptions/webhooks, the beta delta without
 a window, $select/$orderby (accepted, ignored), attachments, mail folders and messages,
 free/busy, the 10,000 requests per 10 minutes budget (``throttle()`` stands for it),
-group calendars, shared calendars, meeting responses (accept/decline/forward).
+group calendars, shared calendars, meeting responses (accept/decline/forward); the
+iCalUId of an imported invitation is its UID (Exchange writes a GlobalObjectId).
 """
 
 from __future__ import annotations
