@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from support import clock
@@ -30,8 +31,9 @@ from support.graph_emulator import GraphEmulator
 from support.mail import raw_mail
 from support.smtp import Inbox, Server
 
-from pursuit.config.settings import MicrosoftSettings, parse_settings
+from pursuit.config.settings import MicrosoftSettings, load_settings, parse_settings
 from pursuit.daemon.accounts import Surroundings, choose
+from pursuit.daemon.app import App
 from pursuit.daemon.errors import AuthError, ConfigError
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
@@ -302,7 +304,11 @@ def test_a_week_with_only_a_microsoft_account(
 
 
 def test_a_sign_in_unused_for_90_days_pauses_microsoft_alone_until_the_user_signs_in(
-    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot, smtp: Server
+    tmp_path: Path,
+    emu: GraphEmulator,
+    dovecot: Dovecot,
+    smtp: Server,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     p = microsoft_user(tmp_path, emu, dovecot, smtp)
     emu.put_event(
@@ -356,8 +362,18 @@ def test_a_sign_in_unused_for_90_days_pauses_microsoft_alone_until_the_user_sign
     assert "is the service running" not in doctor.out, "held back, not stale"
     assert "job plan: last success 2027-03-05" in doctor.out
 
+    # the service's wait for new mail (IMAP IDLE) stops asking with the refused sign-in
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_file))
+    with time_machine.travel((later + timedelta(minutes=22)).timestamp(), tick=True):
+        service = App(load_settings(p.config_path))
+        assert service.waits_for_mail
+        assert service.wait_for_mail(0.1) is False
+        assert not service.waits_for_mail
+
     # signing in again resumes it: Kim's follow-up reaches the Outlook calendar
     p.ok("auth", "microsoft", env=at(emu, later + timedelta(minutes=30)))
+    assert service.waits_for_mail, "a new sign-in: IDLE again"
+    service.close()
     p.ok("run", "--once", env=at(emu, later + timedelta(minutes=31)))
     assert any("Kim" in e["subject"] for e in own_events(emu))
     assert "Warning" not in p.ok("status", env=at(emu, later + timedelta(minutes=32)))
