@@ -1,7 +1,8 @@
 """One invitation, one meaning: the same events read through CalDAV (a real Radicale,
 with sync tokens and by ETags), through Google Calendar (the emulator, with the real
-client libraries) and straight from their iCalendar text (the memory reader) give the
-same interviews, because the readers hand over facts and `daemon/interviews.py`
+client libraries), through Microsoft Graph (the emulator, over HTTPS with the real
+msal and requests) and straight from their iCalendar text (the memory reader) give
+the same interviews, because the readers hand over facts and `daemon/interviews.py`
 alone decides what they mean.
 
 The corpus (tests/fixtures/invitations, each file naming the public sample it
@@ -17,6 +18,16 @@ data: addresses, a location of over 2,000 characters. Then the organizers change
 a cancellation, a move (SEQUENCE up), an EXDATE added, an occurrence moved and another
 cancelled, an onsite moved to another building, an event deleted; each interview (its
 place, link and zone too) and its duties follow, on every path.
+
+On Outlook each invitation is what Exchange makes of it (`GraphEmulator.import_ics`):
+UTC times with the sender's zone in `originalStartTimeZone` (Graph's custom-zone
+marker for a zone of the sender's own), the DESCRIPTION as the body, Teams' link as
+`onlineMeeting`, each instance of a series listed with an id of its own, its
+`seriesMasterId` and `originalStart`; an update replaces the item of its UID, and a
+deleted event stays on the calendar cancelled. It is read twice: from the delta
+link, where an EXDATE added or an occurrence gone comes back as its instance id
+alone (`@removed`), and with the delta link expired (410), where the window is read
+whole again and what is no longer listed is cancelled.
 """
 
 from __future__ import annotations
@@ -30,7 +41,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from support.google_emulator import GoogleEmulator
-from support.invitations import fixture, google_events, google_id, uid_of
+from support.graph_emulator import GraphEmulator
+from support.invitations import cancellation, fixture, google_events, google_id, uid_of
 from support.radicale_server import PASSWORD, USER, RadicaleServer, running
 
 from pursuit.config.settings import Settings, parse_settings
@@ -38,8 +50,11 @@ from pursuit.connectors.base import CalendarEntry, CalendarReader
 from pursuit.connectors.caldav import CaldavCalendar, CaldavCalendarReader
 from pursuit.connectors.google_auth import load_credentials
 from pursuit.connectors.google_calendar import GoogleCalendarReader
+from pursuit.connectors.graph import GraphClient
 from pursuit.connectors.ical import event_entries
 from pursuit.connectors.memory import MemoryCalendarReader
+from pursuit.connectors.microsoft_auth import MicrosoftSignIn
+from pursuit.connectors.outlook_calendar import OutlookCalendarReader
 from pursuit.connectors.text import LOCATION_LIMIT
 from pursuit.daemon.interviews import sync_interviews
 from pursuit.daemon.jobs import plan
@@ -496,6 +511,54 @@ class GoogleWorld:
         self.emu.cancel_event(self.calendar_id, event_id)
 
 
+class GraphWorld:
+    """Each invitation on an Outlook calendar as Exchange shows it (the Graph emulator's
+    `import_ics`; an update, by the invitation's UID, updates the item), read through
+    Graph's calendarView/delta after msal's sign-in.
+
+    A deleted invitation: Exchange keeps the item, cancelled (each instance of a
+    series too), whether its cancellation is modelled by the emulator (`cancel_event`)
+    or arrives as the organizer's CANCEL message (`by_message`). With `delta_expires`,
+    each round after the first finds its deltaLink expired (410), so the reader reads
+    the window whole again and the core cancels what is no longer listed."""
+
+    def __init__(
+        self,
+        emu: GraphEmulator,
+        signin: MicrosoftSignIn,
+        *,
+        delta_expires: bool = False,
+        by_message: bool = False,
+    ) -> None:
+        self.emu = emu
+        self.signin = signin
+        self.delta_expires = delta_expires
+        self.by_message = by_message
+        self.calendar_id = emu.default_calendar_id
+        self.names: dict[str, str] = {}
+        self.reads = 0
+
+    def reader(self) -> CalendarReader:
+        self.reads += 1
+        if self.delta_expires and self.reads > 1:
+            self.emu.expire_delta_tokens()
+        client = GraphClient(
+            self.signin.graph_token, endpoint=self.emu.graph_endpoint, mailbox=self.emu.user
+        )
+        return OutlookCalendarReader(client)
+
+    def put(self, name: str, data: bytes) -> None:
+        event_id, *_ = self.emu.import_ics(self.calendar_id, data)
+        self.names[event_id] = name
+
+    def delete(self, name: str) -> None:
+        if self.by_message:
+            self.put(name, cancellation(fixture(name)))
+            return
+        [event_id] = [i for i, n in self.names.items() if n == name]
+        self.emu.cancel_event(event_id)
+
+
 class MemoryWorld:
     """Each invitation read straight from its text (`event_entries`), the calendar in
     memory telling each change: an occurrence gone from a series comes back cancelled."""
@@ -607,6 +670,23 @@ def live_through(world: World, folder: Path, settings: Settings) -> dict[str, li
         store.close()
 
 
+def through_graph(folder: Path, settings: Settings, **variant: bool) -> dict[str, list[Any]]:
+    """The corpus through an Outlook calendar: its own emulator and mailbox, signed in
+    through msal's device flow as `pursuit auth microsoft` does."""
+    with GraphEmulator(user=ME) as graph, pytest.MonkeyPatch.context() as env:
+        for name, value in graph.env().items():
+            env.setenv(name, value)
+        signin = MicrosoftSignIn(
+            graph.client_id,
+            "organizations",
+            folder.parent / f"{folder.name}-token.json",
+            login_endpoint=graph.login_endpoint,
+        )
+        signin.sign_in(lambda message: None, mail=False)
+        world = GraphWorld(graph, signin, **variant)
+        return live_through(world, folder, settings)
+
+
 @pytest.fixture(scope="module")
 def through_every_path(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[Any]]]:
     """The corpus through each path once, for the tests below to look at."""
@@ -624,6 +704,12 @@ def through_every_path(tmp_path_factory: pytest.TempPathFactory) -> dict[str, di
         token = folder / "google-token.json"
         emu.write_authorized_user_file(str(token))
         seen["google"] = live_through(GoogleWorld(emu, token), folder / "google", settings)
+    for label, variant in (
+        ("microsoft", {}),
+        ("microsoft, delta expired", {"delta_expires": True, "by_message": True}),
+    ):
+        path = folder / label.replace(", ", "-").replace(" ", "-")
+        seen[label] = through_graph(path, settings, **variant)
     return seen
 
 

@@ -49,6 +49,28 @@ def uid_of(data: bytes) -> str:
     return uid
 
 
+def cancellation(data: bytes) -> bytes:
+    """The organizer's cancellation of an invitation, as their calendar mails it when they
+    delete the event: the same resource with METHOD:CANCEL, each VEVENT STATUS:CANCELLED
+    and its SEQUENCE one up (RFC 5546, 3.2.5). Edited as text, so every quirk of the
+    sender's file stays as it was."""
+    newline = b"\r\n" if b"\r\n" in data else b"\n"
+    lines = data.split(newline)
+    out: list[bytes] = []
+    for line in lines:
+        upper = line.upper()
+        if upper.startswith((b"METHOD:", b"STATUS:")):
+            continue
+        if upper.startswith(b"SEQUENCE:"):
+            line = b"SEQUENCE:%d" % (int(line.split(b":", 1)[1]) + 1)
+        if upper == b"END:VEVENT":
+            out.append(b"STATUS:CANCELLED")
+        out.append(line)
+        if upper == b"BEGIN:VCALENDAR":
+            out.append(b"METHOD:CANCEL")
+    return newline.join(out)
+
+
 def google_id(uid: str) -> str:
     """The id Google gives an imported event: base32hex, 0-9 and a-v."""
     return base64.b32hexencode(uid.encode()).decode().lower().rstrip("=")
