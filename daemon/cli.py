@@ -921,7 +921,9 @@ def audit(state: Context, fix: bool, limit: int, as_json: bool) -> None:
     app = state.writable_app if fix else state.app
     account = app.roles.mail
     if account is None:
-        raise UserError("no mailbox is configured ([google] or [imap]): nothing to audit")
+        raise UserError(
+            "no mailbox is configured ([google], [imap] or [microsoft]): nothing to audit"
+        )
     mailbox = account.mailbox()
     if app.store.cursor(mailbox.name) is None:
         raise UserError(
