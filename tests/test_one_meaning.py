@@ -511,6 +511,10 @@ class GoogleWorld:
         self.emu.cancel_event(self.calendar_id, event_id)
 
 
+#: Events per Graph delta page: the corpus's rounds span pages (`@odata.nextLink`).
+GRAPH_PAGE = 4
+
+
 class GraphWorld:
     """Each invitation on an Outlook calendar as Exchange shows it (the Graph emulator's
     `import_ics`; an update, by the invitation's UID, updates the item), read through
@@ -545,7 +549,7 @@ class GraphWorld:
         client = GraphClient(
             self.signin.graph_token, endpoint=self.emu.graph_endpoint, mailbox=self.emu.user
         )
-        return OutlookCalendarReader(client)
+        return OutlookCalendarReader(client, page_size=GRAPH_PAGE)
 
     def put(self, name: str, data: bytes) -> None:
         event_id, *_ = self.emu.import_ics(self.calendar_id, data)
