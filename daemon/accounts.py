@@ -130,6 +130,12 @@ class Account:
         back to this mailbox (a summary sent by SMTP), if it can be looked for there."""
         return None
 
+    def pauses_on(self, refusal: AuthError) -> bool:
+        """True when this refusal is the sign-in's own, one that signing in again mends
+        (a guarded account's jobs then pause); a server that refuses a token the sign-in
+        still gives (Outlook's IMAP turned off for the mailbox) is retried as any failure."""
+        return True
+
     def token_file(self) -> Path | None:
         """Where the account's sign-in is kept (an OAuth token), if it has one."""
         return None
@@ -521,6 +527,11 @@ class MicrosoftAccount(Account):
         fills = {r: rank for r, rank in self.claims.items() if self.section.mail or r not in mail}
         return fills | ({Role.CALENDAR: 1} if self.writes_calendar else {})
 
+    def pauses_on(self, refusal: AuthError) -> bool:
+        # Microsoft's own refusals (the sign-in, Graph) say "microsoft"; Outlook's IMAP
+        # refusing a token Microsoft just gave is the mailbox's setting, not the sign-in's.
+        return refusal.source == "microsoft"
+
     @property
     def _timeout(self) -> float:
         return self.section.timeout.total_seconds()
@@ -749,6 +760,8 @@ def guarded(
         try:
             result = run(now)
         except AuthError as exc:
+            if not account.pauses_on(exc):
+                raise
             store.record_grant_refused(
                 account.name, str(exc), now=now, token=account.token_identity()
             )

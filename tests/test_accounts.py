@@ -220,3 +220,35 @@ def test_doctor_promises_a_retry_only_for_what_a_retry_mends(tmp_path: Path) -> 
         assert summary_fix.startswith("a retry cannot mend this: change the config")
     finally:
         app.close()
+
+
+def test_only_a_refusal_signing_in_again_mends_pauses_a_microsoft_account(tmp_path: Path) -> None:
+    """Outlook's IMAP refusing a token Microsoft just gave (IMAP turned off for the
+    mailbox) is no expired sign-in: the calendars keep syncing and the mail job is
+    retried; Microsoft refusing the sign-in itself pauses every job of the account."""
+    from datetime import UTC, datetime
+
+    from pursuit.daemon.accounts import guarded
+    from pursuit.daemon.errors import AuthError
+    from pursuit.daemon.store import Store
+
+    client = "11111111-2222-3333-4444-555555555555"
+    _, roles = roles_of(tmp_path, microsoft={"client_id": client})
+    [account] = roles.guarded
+    store = Store.open(tmp_path / "state.sqlite3")
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+    def refused_by(source: str) -> Any:
+        def run(now: datetime) -> object:
+            raise AuthError(source, "AUTHENTICATE failed")
+
+        return guarded(store, account, run)
+
+    with pytest.raises(AuthError):
+        refused_by("imap")(now)
+    assert store.grant_refused("microsoft") is None
+    with pytest.raises(AuthError):
+        refused_by("microsoft")(now)
+    refusal = store.grant_refused("microsoft")
+    assert refusal is not None and "AUTHENTICATE failed" in refusal.error
+    store.close()
