@@ -332,7 +332,7 @@ def gather(
 def health(
     store: Store, settings: Settings, now: datetime, week: Week, failing: list[Any]
 ) -> dict[str, Any]:
-    """Each source's last success and error, a refused Google grant, failing feeds."""
+    """Each source's last success and error, a refused sign-in, failing feeds."""
     tz = settings.timezone
     runs = store.job_runs()
     order = list(JOB_LABELS) + sorted(set(runs) - set(JOB_LABELS))
@@ -361,16 +361,20 @@ def health(
     ]
     grant = None
     renewal = None
-    if settings.google is not None:
-        refused = store.grant_refused("google")
-        if refused is not None:
+    signed_in = {"google": settings.google, "microsoft": settings.microsoft}
+    for account in [name for name, section in signed_in.items() if section is not None]:
+        refused = store.grant_refused(account)
+        if refused is not None and grant is None:
             grant = {
+                "account": account.capitalize(),
                 "since": _when(refused.since, tz),
                 "error": refused.error.splitlines()[0][:200],
-                "fix": "pursuit auth google",
-                "testing": testing_grant_ended(store, refused.since, tz),
+                "fix": f"pursuit auth {account}",
+                "testing": (
+                    testing_grant_ended(store, refused.since, tz) if account == "google" else None
+                ),
             }
-        else:
+        elif refused is None and account == "google":  # a Testing app's 7 days are Google's
             renewal = grant_renewal(store, now, tz)
     feeds = store.feeds()
     shown_failing = failing[:10]

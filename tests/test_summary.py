@@ -107,6 +107,23 @@ def test_a_refused_google_grant_shows_in_health(tmp_path: Path, clock: Clock) ->
     app.close()
 
 
+def test_a_refused_microsoft_sign_in_shows_in_health_with_its_own_fix(
+    tmp_path: Path, clock: Clock
+) -> None:
+    microsoft = {"client_id": "11111111-2222-3333-4444-555555555555", "mail": False}
+    settings = make_settings(tmp_path, microsoft=microsoft, calendar={"kind": "ics"})
+    app = App(settings, clock=clock)
+    app.store.record_grant_refused(
+        "microsoft", "microsoft: your sign-in expired after 90 days unused", now=clock.now
+    )
+    text = summary.render_text(record(app))
+    assert "Microsoft sign-in refused since Mon 30 Nov 09:00" in text
+    assert "expired after 90 days unused" in text
+    assert "fix it: pursuit auth microsoft" in text
+    assert "Google" not in text
+    app.close()
+
+
 def many_organizations(store: Store, count: int, now: datetime) -> None:
     with store.transaction():
         for n in range(count):
