@@ -4,10 +4,12 @@ The only module that imports msal (about 120 ms): the account imports it inside 
 methods that need a token, so `pursuit status` never pays for it.
 
 * The sign-in is the device-code flow: a code and an address the user opens on any
-  machine (over SSH, on a headless server). It asks for Graph's scopes; with mail,
-  the token for Outlook's IMAP and SMTP comes from the same refresh token, and only
-  when the user never allowed those scopes does a second device flow ask for them
-  (one token serves one resource: AADSTS28000 when scopes of two are mixed).
+  machine (over SSH, on a headless server). It asks for Graph's scopes, and with mail
+  Graph's Mail.Send too (the summary goes out through Graph's sendMail: many
+  Microsoft 365 tenants turn SMTP AUTH off); the token for Outlook's IMAP comes from
+  the same refresh token, and only when the user never allowed that scope does a
+  second device flow ask for it (one token serves one resource: AADSTS28000 when
+  scopes of two are mixed).
 * The token cache is msal's `SerializableTokenCache` in a file of its own, mode 0600
   in a 0700 folder, written whole (`daemon/files.py`) each time msal changed it:
   refresh tokens are replaced on every use, and the new one must be kept. Another
@@ -44,10 +46,10 @@ GRAPH_SCOPES = (
     "https://graph.microsoft.com/Calendars.ReadWrite",
     "https://graph.microsoft.com/User.Read",
 )
-MAIL_SCOPES = (
-    "https://outlook.office.com/IMAP.AccessAsUser.All",
-    "https://outlook.office.com/SMTP.Send",
-)
+#: Sending the summary to the user (Graph's sendMail), asked only when mail is used.
+MAIL_SEND_SCOPE = "https://graph.microsoft.com/Mail.Send"
+#: Outlook's IMAP, the mailbox and its Drafts (a resource of its own: a token apart).
+MAIL_SCOPES = ("https://outlook.office.com/IMAP.AccessAsUser.All",)
 PUBLIC_LOGIN = "https://login.microsoftonline.com"
 #: The tenant of every personal Microsoft account (Outlook.com, Hotmail, Live).
 CONSUMERS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -206,11 +208,12 @@ class MicrosoftSignIn:
 
     def sign_in(self, show: Callable[[str], None], *, mail: bool) -> str:
         """The device-code flow for Graph (`show` prints msal's message: the address and
-        the code), then, with `mail`, the mail token (a second flow only when the user
-        never allowed it). Saves the cache; returns the account's username."""
+        the code), with Mail.Send when `mail`; then, with `mail`, the IMAP token (a
+        second flow only when the user never allowed it). Saves the cache; returns the
+        account's username. Without `mail` nothing of the mail is asked for."""
         with self._lock:
             self._load()
-        result = self._device_flow(GRAPH_SCOPES, show)
+        result = self._device_flow(GRAPH_SCOPES + ((MAIL_SEND_SCOPE,) if mail else ()), show)
         claims = result.get("id_token_claims") or {}
         home = self._home_account(result)
         with self._lock:
@@ -222,7 +225,7 @@ class MicrosoftSignIn:
             try:
                 self.mail_token()
             except AuthError:
-                show("Now allow pursuit to read your mail and send you its summary:")
+                show("Now allow pursuit to read your mail and leave drafts in it:")
                 self._device_flow(MAIL_SCOPES, show)
                 self.mail_token()
         return str(claims.get("preferred_username") or self.username() or "")
@@ -260,8 +263,15 @@ class MicrosoftSignIn:
         """An access token for Graph, from the cache or its refresh token (no prompt)."""
         return self._token(GRAPH_SCOPES, "your calendar", force_refresh)
 
+    def send_token(self, force_refresh: bool = False) -> str:
+        """An access token for Graph that may also send mail to the user (sendMail), the
+        same way; a sign-in made without mail is refused it (consent_required)."""
+        return self._token(
+            (*GRAPH_SCOPES, MAIL_SEND_SCOPE), "your mailbox to send you the summary", force_refresh
+        )
+
     def mail_token(self, force_refresh: bool = False) -> str:
-        """An access token for Outlook's IMAP and SMTP (XOAUTH2), the same way."""
+        """An access token for Outlook's IMAP (XOAUTH2), the same way."""
         return self._token(MAIL_SCOPES, "your mail", force_refresh)
 
     def _token(self, scopes: Sequence[str], what: str, force_refresh: bool) -> str:

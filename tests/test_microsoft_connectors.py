@@ -1,25 +1,40 @@
 """The Microsoft connectors against the local Graph emulator, through the real msal and
 requests over HTTPS: the sign-in, the token cache, Graph's throttling, the calendar
-contracts, delta links that expire, recurring occurrences and a deleted calendar."""
+contracts, delta links that expire, recurring occurrences and a deleted calendar, and
+the summary sent by Graph's sendMail into the user's mailbox on a real Dovecot."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import email.utils
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support.contracts import NOW, CalendarContract, CalendarReaderContract, event
+from support.contracts import (
+    NOW,
+    CalendarContract,
+    CalendarReaderContract,
+    SenderContract,
+    event,
+    summary,
+    summary_id,
+)
+from support.dovecot import USER, Dovecot, OnDovecot, imap_mailbox
 from support.graph_emulator import GraphEmulator
 
-from pursuit.connectors.base import Calendar, CalendarReader
+from pursuit.connectors.base import KEY_HEADER, Calendar, CalendarReader, Sender
 from pursuit.connectors.graph import GraphClient
-from pursuit.connectors.microsoft_auth import MicrosoftSignIn
+from pursuit.connectors.microsoft_auth import MAIL_SEND_SCOPE, MicrosoftSignIn
 from pursuit.connectors.outlook_calendar import OutlookCalendar, OutlookCalendarReader
-from pursuit.daemon.errors import AuthError, CalendarGone, CursorExpired, Unreachable
+from pursuit.connectors.outlook_mail import GraphSender, MimeGraphClient
+from pursuit.daemon.errors import AuthError, CalendarGone, CursorExpired, SourceError, Unreachable
 
 FIX = "pursuit auth microsoft"
 
@@ -446,3 +461,142 @@ def test_reading_the_calendar_does_not_load_msal() -> None:
         "sys.exit('msal' in sys.modules or 'icalendar' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# ------------------------------------------------------------------------- the summary
+
+
+def graph_sender(
+    emu: GraphEmulator,
+    cache: Path,
+    *,
+    to: str | None = None,
+    find_message: Callable[[str, str], str | None] | None = None,
+) -> GraphSender:
+    """The summary's sender as the account makes it in a new process."""
+    client = MimeGraphClient(
+        sign_in_of(emu, cache).send_token, endpoint=emu.graph_endpoint, mailbox=emu.user
+    )
+    return GraphSender(client, address=to or emu.user, mailbox=emu.user, find_message=find_message)
+
+
+def parsed(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+class GraphSent:
+    """Dovecot's user signed in to Microsoft: what Graph sends lands in their mailbox
+    (Exchange's copy in Sent, and in INBOX what is sent to them), where the IMAP
+    mailbox finds it again (SendWorld)."""
+
+    user = USER
+
+    def __init__(self, emu: GraphEmulator, dovecot: Dovecot, cache: Path) -> None:
+        self.emu = emu
+        self.dovecot = dovecot
+        self.cache = cache
+        emu.deliver = dovecot.append
+
+    def sender(self) -> Sender:
+        return graph_sender(self.emu, self.cache, find_message=imap_mailbox(self.dovecot).find_sent)
+
+    def sent(self) -> list[EmailMessage]:
+        return [parsed(raw) for raw in self.emu.sent_mime]
+
+
+@pytest.fixture
+def graph_user(monkeypatch: pytest.MonkeyPatch, cache: Path) -> Iterator[GraphEmulator]:
+    """Dovecot's user, signed in with mail (Mail.Send among the consented scopes only)."""
+    with GraphEmulator(user=USER, consent_all=False) as emulator:
+        for name, value in emulator.env().items():
+            monkeypatch.setenv(name, value)
+        sign_in_of(emulator, cache).sign_in(lambda message: None, mail=True)
+        yield emulator
+
+
+class TestGraphSender(OnDovecot, SenderContract):
+    @pytest.fixture
+    def outgoing(self, graph_user: GraphEmulator, dovecot: Dovecot, cache: Path) -> GraphSent:
+        return GraphSent(graph_user, dovecot, cache)
+
+
+def test_the_summary_arrives_whole_in_the_inbox_as_mime_from_the_signed_in_user(
+    graph_user: GraphEmulator, cache: Path
+) -> None:
+    delivered: list[tuple[str, bytes]] = []
+    graph_user.deliver = lambda folder, raw: delivered.append((folder, raw))
+    message = summary(USER, From=f"pursuit <{USER}>")
+    message.add_alternative("<p>Three follow-ups are due.</p>", subtype="html")
+    began: list[bool] = []
+    message_id = graph_sender(graph_user, cache).send(message, begin=lambda: began.append(True))
+    assert began == [True]
+    assert [folder for folder, _ in delivered] == ["Sent", "INBOX"]
+    arrived = parsed(delivered[1][1])
+    assert arrived["Message-ID"] == message_id == summary_id("summary:2026-W49")
+    assert arrived[KEY_HEADER] == "summary:2026-W49"
+    assert email.utils.parseaddr(str(arrived["From"])) == ("pursuit", USER)
+    assert arrived.get_body(("html",)).get_content().strip() == (  # type: ignore[union-attr]
+        "<p>Three follow-ups are due.</p>"
+    )
+    assert graph_user.graph_requests("POST", "sendMail") == 1
+    assert graph_user.sent == [], "MIME, not Graph's JSON message"
+
+
+def test_to_another_address_of_the_user_it_goes_from_the_signed_in_mailbox(
+    graph_user: GraphEmulator, cache: Path
+) -> None:
+    """Exchange sends only as the signed-in mailbox (403 ErrorSendAsDenied otherwise):
+    a summary to the user's other address goes from the Microsoft one."""
+    graph_sender(graph_user, cache, to="alex@home.test").send(summary("alex@home.test"))
+    [sent] = [parsed(raw) for raw in graph_user.sent_mime]
+    assert email.utils.parseaddr(str(sent["From"]))[1] == USER
+    assert email.utils.parseaddr(str(sent["To"]))[1] == "alex@home.test"
+
+
+def test_a_throttled_send_is_waited_out_and_sent_once(
+    graph_user: GraphEmulator, cache: Path
+) -> None:
+    graph_user.throttle(2, retry_after=0)
+    graph_sender(graph_user, cache).send(summary(USER))
+    assert len(graph_user.sent_mime) == 1
+    assert graph_user.graph_requests("POST", "sendMail") == 3
+
+
+def test_a_calendar_only_sign_in_asks_no_mail_right_and_cannot_send(
+    monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
+    with GraphEmulator(consent_all=False) as emu:
+        for name, value in emu.env().items():
+            monkeypatch.setenv(name, value)
+        shown: list[str] = []
+        sign_in_of(emu, cache).sign_in(shown.append, mail=False)
+        assert len(shown) == 1
+        assert MAIL_SEND_SCOPE not in emu.consented_scopes
+        assert not any("outlook.office.com" in scope for scope in emu.consented_scopes)
+        began: list[bool] = []
+        with pytest.raises(AuthError) as refused:
+            graph_sender(emu, cache).send(summary(emu.user), begin=lambda: began.append(True))
+        assert FIX in str(refused.value) and "summary" in str(refused.value)
+        assert began == [], "refused before anything could leave: no send in doubt"
+        assert emu.sent_mime == [] and emu.graph_requests("POST", "sendMail") == 0
+        # signing in with mail asks for it, in the first code already
+        sign_in_of(emu, cache).sign_in(shown.append, mail=True)
+        assert MAIL_SEND_SCOPE in emu.consented_scopes
+        graph_sender(emu, cache).send(summary(emu.user))
+        assert len(emu.sent_mime) == 1
+
+
+def test_a_send_graph_refuses_is_one_line_naming_graphs_code(
+    graph_user: GraphEmulator, cache: Path
+) -> None:
+    """Were From someone else after all (an Exchange rule, a shared mailbox), Graph's
+    refusal reads as one line."""
+    sender = graph_sender(graph_user, cache)
+    sender.mailbox = "boss@contoso.test"  # as if signed in as another user
+    with pytest.raises(SourceError) as refused:
+        sender.send(summary(USER))
+    text = str(refused.value)
+    assert "POST me/sendMail: 403 ErrorSendAsDenied" in text and "\n" not in text
+    assert graph_user.sent_mime == []

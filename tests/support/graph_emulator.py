@@ -42,7 +42,11 @@ responses"):
   delete; ``Prefer: outlook.timezone`` and ``outlook.body-content-type="text"``); the
   calendarView (``/me/calendarView``, ``/me/calendars/{id}/calendarView``) and its
   delta with ``Prefer: odata.maxpagesize``, ``$skiptoken`` pages and a ``$deltatoken``
-  link; ``POST /me/sendMail`` (202, needs Mail.Send).
+  link; ``POST /me/sendMail`` (202, needs Mail.Send) in JSON (kept in ``sent``) or as
+  MIME (base64 with Content-Type text/plain, kept in ``sent_mime``): a MIME message
+  from anyone but the user is 403 ErrorSendAsDenied, one that is not base64 400; with
+  ``deliver`` set, Exchange's copy goes to "Sent" and, addressed to the user, the
+  message to "INBOX" (the folder and the raw message: Dovecot's append, say).
 * Graph errors ``{"error": {"code", "message", "innerError": {"date", "request-id",
   "client-request-id"}}}``: 401 InvalidAuthenticationToken, 403 ErrorAccessDenied,
   404 ErrorItemNotFound, 409 ErrorFolderExists, 410 SyncStateNotFound (an expired delta
@@ -71,7 +75,8 @@ responses"):
   subject, until the user removes it (``cancel_event(..., remove=True)``).
 
 Not emulated: JSON batching ($batch), subscriptions/webhooks, the beta delta without
-a window, $select/$orderby (accepted, ignored), attachments, mail folders and messages,
+a window, $select/$orderby (accepted, ignored), attachments, mail folders and messages
+(a sent message is only handed to ``deliver``; JSON ones are not delivered),
 free/busy, the 10,000 requests per 10 minutes budget (``throttle()`` stands for it),
 group calendars, shared calendars, meeting responses (accept/decline/forward); the
 iCalUId of an imported invitation is its UID (Exchange writes a GlobalObjectId).
@@ -80,8 +85,12 @@ iCalUId of an imported invitation is its UID (Exchange writes a GlobalObjectId).
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import copy
+import email
+import email.policy
+import email.utils
 import html
 import json
 import re
@@ -93,7 +102,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -497,7 +506,11 @@ class GraphEmulator:
         self.concurrency_refusals = 0
         self._throttles: list[tuple[int, int]] = []  # (status, retry_after), one per request
         self.requests: list[tuple[str, str]] = []
-        self.sent: list[Json] = []
+        self.sent: list[Json] = []  # sendMail's JSON bodies
+        self.sent_mime: list[bytes] = []  # sendMail's MIME messages, decoded
+        #: Where a sent message lands in the user's mailbox: called with the folder
+        #: ("Sent" for Exchange's copy, "INBOX" when sent to the user) and the message.
+        self.deliver: Callable[[str, bytes], None] | None = None
         # calendars
         self._lock = threading.RLock()
         self._serial = 0
@@ -1187,15 +1200,69 @@ class GraphEmulator:
                 raise GraphError(
                     400, "BadRequest", f"Resource not found for the segment '{segments[0]}'."
                 )
-            payload: Json = {}
-            if body:
-                try:
-                    payload = json.loads(body)
-                except ValueError:
-                    raise GraphError(
-                        400, "UnableToDeserializePostBody", "were unable to deserialize"
-                    ) from None
-            return self._route(method, segments[1:], query, prefer, payload, at, split.path)
+            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            if segments[1:] == ["sendMail"] and method == "POST" and content_type == "text/plain":
+                delivered = self._send_mime(at, body)
+            else:
+                payload: Json = {}
+                if body:
+                    try:
+                        payload = json.loads(body)
+                    except ValueError:
+                        raise GraphError(
+                            400, "UnableToDeserializePostBody", "were unable to deserialize"
+                        ) from None
+                return self._route(method, segments[1:], query, prefer, payload, at, split.path)
+        # outside the lock: delivering (an IMAP APPEND) must not hold every other request
+        if self.deliver is not None:
+            for folder, raw in delivered:
+                self.deliver(folder, raw)
+        return _Response(202, {}, b"")
+
+    def _send_mime(self, at: _AccessToken, body: bytes) -> list[tuple[str, bytes]]:
+        """sendMail in MIME form: checked and kept; the copies to deliver (folder, raw)."""
+        self._require(at, "Mail.Send")
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise GraphError(
+                400,
+                "ErrorMimeContentInvalidBase64String",
+                "Invalid base64 string for MIME content.",
+            ) from None
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        _, sender = email.utils.parseaddr(str(message.get("From") or self.user))
+        if sender.lower() != self.user.lower():
+            raise GraphError(
+                403,
+                "ErrorSendAsDenied",
+                "The user account which was used to submit this request does not have the "
+                "right to send mail on behalf of the specified sending account., Cannot "
+                "submit message.",
+            )
+        recipients = [
+            address.lower()
+            for _, address in email.utils.getaddresses(
+                [str(v) for name in ("To", "Cc", "Bcc") for v in message.get_all(name) or []]
+            )
+            if address
+        ]
+        if not recipients:
+            raise GraphError(
+                400,
+                "ErrorInvalidRecipients",
+                "At least one recipient is not valid., "
+                "A message can't be sent because it contains no recipients.",
+            )
+        if not message.get("Message-ID"):
+            message["Message-ID"] = f"<{uuid.uuid4().hex}@emulator.outlook.test>"
+        del message["Bcc"]  # what recipients and the Sent copy see
+        raw = message.as_bytes(policy=email.policy.SMTP)
+        self.sent_mime.append(raw)
+        delivered = [("Sent", raw)]
+        if self.user.lower() in recipients:
+            delivered.append(("INBOX", raw))
+        return delivered
 
     def _route(
         self,
@@ -2277,7 +2344,7 @@ def exchange_items(ics_text: str | bytes, user: str) -> list[Json]:
     item = _exchange_item(master, user, method)
     rule = master.get("RRULE")
     if rule is not None:
-        start = master["DTSTART"].dt
+        start: date = master.decoded("DTSTART")
         zone = start.tzinfo if isinstance(start, datetime) and start.tzinfo else UTC
         text = rule.to_ical().decode()
         until = re.search(r"UNTIL=(\d{8}(T\d{6}Z?)?)", text)
@@ -2490,8 +2557,8 @@ def _rule_of_pattern(recurrence: Json, event: _Event) -> list[str]:
         parts.insert(0, "FREQ=WEEKLY")
         if days:
             parts.append(f"BYDAY={days}")
-        first = str(pattern.get("firstDayOfWeek", "sunday")).lower()
-        parts.append(f"WKST={_DAYS.get(first, 'SU')}")
+        week_start = str(pattern.get("firstDayOfWeek", "sunday")).lower()
+        parts.append(f"WKST={_DAYS.get(week_start, 'SU')}")
     elif kind in ("absoluteMonthly", "relativeMonthly"):
         parts.insert(0, "FREQ=MONTHLY")
     elif kind in ("absoluteYearly", "relativeYearly"):

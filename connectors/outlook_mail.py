@@ -1,0 +1,127 @@
+"""The weekly summary sent to the user through Microsoft Graph (`POST /me/sendMail`).
+
+Why not SMTP: many Microsoft 365 tenants turn SMTP AUTH off (Microsoft's default for
+new ones: "535 5.7.139 ... SmtpClientAuthentication is disabled for the Tenant"), so
+the summary would never leave; Graph's sendMail with the Mail.Send scope works in
+every tenant and for Outlook.com. The message goes as the core built it, in MIME
+(base64 with Content-Type text/plain, as Graph documents), so its Message-ID and
+`X-Pursuit-Key` reach the user's INBOX unchanged and the IMAP mailbox finds it again.
+
+Once per key: `find_sent` asks `find_message`, the account's IMAP mailbox (INBOX and
+Sent, where Exchange also keeps a copy), as `SmtpSender` does. Graph's own search
+(`GET /me/messages?$filter=internetMessageId eq '...'`) would need Mail.Read, the
+right to read every message through Graph, on top of the IMAP right the account
+already holds: no new consent is asked for a look IMAP makes as well.
+Graph answers 202 once Exchange has queued the message; delivery may follow a
+while later, hence `in_doubt`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import email.policy
+import email.utils
+from collections.abc import Callable
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import requests
+
+from pursuit.connectors.base import outgoing_key
+from pursuit.connectors.graph import GraphClient
+from pursuit.connectors.smtp import message_id_for
+
+
+class MimeBody(bytes):
+    """A request body sent as it is, with Content-Type text/plain (Graph's MIME form),
+    instead of as JSON."""
+
+
+class _MimeSession(requests.Session):
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        body = kwargs.get("json")
+        if isinstance(body, MimeBody):
+            kwargs["json"] = None
+            kwargs["data"] = bytes(body)
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Content-Type": "text/plain"}
+        return super().request(method, url, *args, **kwargs)
+
+
+class MimeGraphClient(GraphClient):
+    """A `GraphClient` whose requests may carry a `MimeBody`: the same limits, waits
+    and errors (it shares the mailbox's 4 requests in flight with every other client).
+
+    GraphClient sends JSON only; this keeps its request loop whole rather than
+    writing a second one until it takes a raw body itself."""
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = _MimeSession()
+        return session
+
+
+class GraphSender:
+    """Sends to the user alone, once per key, from the signed-in mailbox (a `Sender`).
+
+    `address` is the user the summary goes to; `mailbox` the signed-in account, the
+    only address Exchange lets this sign-in send as (From is set to it; another gets
+    403 ErrorSendAsDenied). `find_message(key, message_id)` returns the Message-ID of
+    a message already in the user's mailbox with that key and Message-ID, if any.
+    """
+
+    #: Graph's 202 means queued: Exchange may deliver it some minutes later.
+    in_doubt = timedelta(minutes=15)
+
+    def __init__(
+        self,
+        client: GraphClient,
+        *,
+        address: str,
+        mailbox: str,
+        find_message: Callable[[str, str], str | None] | None = None,
+    ) -> None:
+        self.client = client
+        self.address = address.lower()
+        self.mailbox = mailbox.lower()
+        self.find_message = find_message
+        self._sent: dict[str, str] = {}  # key -> Message-ID, sent by this instance
+
+    @property
+    def keeps_record(self) -> bool:
+        """With an IMAP mailbox to look in: the summary comes back to the user's INBOX."""
+        return self.find_message is not None
+
+    def find_sent(self, key: str, message_id: str) -> str | None:
+        if self._sent.get(key) == message_id:
+            return message_id
+        return self.find_message(key, message_id) if self.find_message is not None else None
+
+    def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
+        """Send unless sent already; returns the message's Message-ID either way."""
+        key = outgoing_key(message, self.address)
+        outgoing = copy.deepcopy(message)
+        if not outgoing.get("Message-ID"):
+            outgoing["Message-ID"] = message_id_for(key)
+        message_id = str(outgoing["Message-ID"]).strip()
+        existing = self.find_sent(key, message_id)
+        if existing is not None:
+            return existing
+        del outgoing["Bcc"]
+        name, address = email.utils.parseaddr(str(outgoing.get("From") or ""))
+        if address.lower() != self.mailbox:
+            del outgoing["From"]
+            outgoing["From"] = email.utils.formataddr((name, self.mailbox))
+        if not outgoing.get("Date"):
+            outgoing["Date"] = email.utils.formatdate(localtime=True)
+        mime = outgoing.as_bytes(policy=email.policy.SMTP)
+        # a sign-in refused (Mail.Send never allowed, 90 days unused) fails here, before
+        # `begin`: nothing can have left, so the send is not left in doubt
+        self.client.token()
+        if begin is not None:
+            begin()
+        self.client.post("me/sendMail", MimeBody(base64.b64encode(mime)))
+        self._sent[key] = message_id
+        return message_id
