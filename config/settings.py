@@ -102,7 +102,7 @@ MAIL_SECURITY = ("ssl", "starttls", "none")
 @dataclass(frozen=True)
 class MicrosoftSettings:
     """Outlook.com or Microsoft 365 through one sign-in (`pursuit auth microsoft`): the
-    calendars by Microsoft Graph, the mail by IMAP and SMTP with XOAUTH2."""
+    calendars and the summary by Microsoft Graph, the mail by IMAP with XOAUTH2."""
 
     #: The app registration's Application (client) ID.
     client_id: str
@@ -123,10 +123,6 @@ class MicrosoftSettings:
     imap_host: str = "outlook.office365.com"
     imap_port: int | None = None  # 993 with ssl, 143 otherwise
     imap_security: str = "ssl"
-    #: None: smtp.office365.com, or smtp-mail.outlook.com for a personal account.
-    smtp_host: str | None = None
-    smtp_port: int | None = None  # 587 with starttls, 465 with ssl, 25 with none
-    smtp_security: str = "starttls"
 
 
 @dataclass(frozen=True)
@@ -830,21 +826,14 @@ def _microsoft(r: _Reader, table: Any, path: Callable[[str], Path]) -> Microsoft
         imap_security=r.value(
             table, "imap_security", str, _choice(*MAIL_SECURITY), d.imap_security, "microsoft"
         ),
-        smtp_host=r.value(table, "smtp_host", str, host, None, "microsoft"),
-        smtp_port=r.value(table, "smtp_port", int, _port, None, "microsoft"),
-        smtp_security=r.value(
-            table, "smtp_security", str, _choice(*MAIL_SECURITY), d.smtp_security, "microsoft"
-        ),
     )
-    for protocol, server in (("imap", settings.imap_host), ("smtp", settings.smtp_host)):
-        security = getattr(settings, f"{protocol}_security")
-        if security == "none" and not (server and is_loopback(server)):
-            r.problem(
-                f"microsoft.{protocol}_security",
-                f"'none' would send your sign-in's token in the clear to "
-                f"{server or 'Microsoft'}; it is allowed only for a server on this machine "
-                "(127.0.0.1, localhost): expected ssl or starttls",
-            )
+    if settings.imap_security == "none" and not is_loopback(settings.imap_host):
+        r.problem(
+            "microsoft.imap_security",
+            f"'none' would send your sign-in's token in the clear to {settings.imap_host}; "
+            "it is allowed only for a server on this machine (127.0.0.1, localhost): "
+            "expected ssl or starttls",
+        )
     return settings if len(r.problems) == problems else None
 
 

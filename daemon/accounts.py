@@ -493,8 +493,9 @@ class OutboxFolder(Account):
 
 class MicrosoftAccount(Account):
     """Outlook.com or Microsoft 365, through one sign-in (`pursuit auth microsoft`):
-    the calendars by Microsoft Graph, and with `mail` the mailbox, its Drafts and the
-    summary by IMAP and SMTP at Outlook's servers with XOAUTH2, on the same sign-in."""
+    the calendars by Microsoft Graph, and with `mail` the mailbox and its Drafts by IMAP
+    at Outlook's server with XOAUTH2 and the summary by Graph's sendMail (SMTP AUTH is
+    off in many Microsoft 365 tenants), on the same sign-in."""
 
     name = "microsoft"
     # As Google's: a configured [imap] or [smtp] is what the user chose, over these.
@@ -650,23 +651,16 @@ class MicrosoftAccount(Account):
         return waited
 
     def sender(self, to: str, *, find_sent: Callable[[str, str], str | None] | None) -> Sender:
-        from pursuit.connectors.smtp import SmtpSender
+        from pursuit.connectors.outlook_mail import GraphSender, MimeGraphClient
 
-        section = self.section
-        host = section.smtp_host
-        if host is None:  # Outlook.com's own server for a personal account
-            host = "smtp-mail.outlook.com" if self._signin.is_personal() else "smtp.office365.com"
-        return SmtpSender(
-            host,
-            section.smtp_port,
-            security=section.smtp_security,  # type: ignore[arg-type]  # validated at load
-            username=self._username(),
-            password=self._signin.mail_token,
-            auth="oauth2",
-            address=to,
+        username = self._username()
+        client = MimeGraphClient(
+            self._signin.send_token,  # a Graph token that carries Mail.Send
+            endpoint=self.section.graph_endpoint,
+            mailbox=username,  # the same 4 requests in flight as the calendars' client
             timeout=self._timeout,
-            find_message=find_sent,
         )
+        return GraphSender(client, address=to, mailbox=username, find_message=find_sent)
 
     def summary_address(self, configured: str | None, store: Store) -> str:
         return configured or store.account_address(self.name) or self._username()

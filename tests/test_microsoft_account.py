@@ -1,8 +1,8 @@
 """Outlook.com and Microsoft 365 as the user's only account: the [microsoft] section,
 `pursuit auth microsoft` against the Graph emulator, and a week of `pursuit run` with
 interviews read from the Outlook calendar, reminders in pursuit's own Graph calendar,
-thank-you drafts in Dovecot's Drafts and the summary over SMTP, both with XOAUTH2
-tokens the emulator vouches for."""
+thank-you drafts in Dovecot's Drafts over IMAP with an XOAUTH2 token the emulator
+vouches for, and the summary by Graph's sendMail into Dovecot's INBOX."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from support.contracts import summary
 from support.dovecot import USER, Dovecot
 from support.graph_emulator import GraphEmulator
 from support.mail import raw_mail
-from support.smtp import Inbox, Server
 
 from pursuit.config.settings import MicrosoftSettings, load_settings, parse_settings
 from pursuit.daemon.accounts import Surroundings, choose
@@ -75,7 +74,8 @@ def test_each_microsoft_problem_is_named_at_once() -> None:
         problems(
             '[microsoft]\ntenant = "my company"\ncalendars = []\nmail = "yes"\n'
             'login_endpoint = "http://login.example.com"\nimap_security = "none"\n'
-            'smtp_port = 0\ntoken_cache = "tokens.json"\nclient_secret = "x"\n'
+            'imap_port = 0\ntoken_cache = "tokens.json"\nclient_secret = "x"\n'
+            'smtp_host = "smtp.office365.com"\n'
         )
     )
     assert "my.toml: microsoft.client_id: missing: the Application (client) ID" in text
@@ -90,9 +90,11 @@ def test_each_microsoft_problem_is_named_at_once() -> None:
         "microsoft.imap_security: 'none' would send your sign-in's token in the clear to "
         "outlook.office365.com"
     ) in text
-    assert "microsoft.smtp_port: 0: expected a port number from 1 to 65535" in text
+    assert "microsoft.imap_port: 0: expected a port number from 1 to 65535" in text
     assert "microsoft.token_cache: 'tokens.json': a relative path would change" in text
     assert "[microsoft]: unknown key 'client_secret'" in text  # a public client: no secret
+    # the summary goes through Graph: no SMTP server to name
+    assert "[microsoft]: unknown key 'smtp_host'" in text
 
 
 def test_a_client_id_is_the_app_registrations_guid() -> None:
@@ -125,13 +127,13 @@ def test_a_server_on_this_machine_may_go_unencrypted() -> None:
     settings = parse_settings(
         tomllib.loads(
             f'[microsoft]\nclient_id = "{CLIENT_ID}"\nimap_host = "127.0.0.1"\n'
-            'imap_port = 1143\nimap_security = "none"\nsmtp_host = "localhost"\n'
-            'smtp_security = "none"\ngraph_endpoint = "https://127.0.0.1:8443/v1.0"\n'
+            'imap_port = 1143\nimap_security = "none"\n'
+            'graph_endpoint = "https://127.0.0.1:8443/v1.0"\n'
         )
     )
     assert settings.microsoft is not None
     assert settings.microsoft.graph_endpoint == "https://127.0.0.1:8443/v1.0/"
-    assert (settings.microsoft.imap_security, settings.microsoft.smtp_security) == ("none", "none")
+    assert settings.microsoft.imap_security == "none"
 
 
 # --- the user's week with Microsoft alone
@@ -147,23 +149,16 @@ def emu() -> Iterator[GraphEmulator]:
 @pytest.fixture
 def dovecot(emu: GraphEmulator) -> Iterator[Dovecot]:
     with Dovecot(introspection_url=emu.introspection_url) as server:
+        # what Exchange does with mail sent to yourself: a copy in Sent, one in INBOX
+        emu.deliver = server.append
         yield server
 
 
-@pytest.fixture
-def smtp(tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot) -> Iterator[Server]:
-    # what Outlook does with mail to yourself: it lands in your INBOX
-    server = Server(Inbox(dovecot, introspection_url=emu.introspection_url), tmp_path)
-    server.controller.start()
-    yield server
-    server.controller.stop()
-
-
 def microsoft_user(
-    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot, smtp: Server, calendar: str = ""
+    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot, calendar: str = ""
 ) -> Pursuit:
     """A user whose config has [microsoft] and nothing else of an account's: the
-    endpoints a national cloud would set point at the emulator, Dovecot and aiosmtpd."""
+    endpoints a national cloud would set point at the emulator and Dovecot."""
     config = (
         "[feeds]\nnews_search = false\n"
         '[drafts]\nyour_name = "Alex Martin"\n'
@@ -172,7 +167,6 @@ def microsoft_user(
         f'token_cache = "{tmp_path / "signin" / "microsoft.json"}"\n'
         f'login_endpoint = "{emu.login_endpoint}"\ngraph_endpoint = "{emu.graph_endpoint}"\n'
         f'imap_host = "127.0.0.1"\nimap_port = {dovecot.port}\nimap_security = "none"\n'
-        f'smtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\nsmtp_security = "none"\n'
         '[[organization]]\nname = "Acme Networks"\ndomains = ["acme.com"]\n'
         'positions = ["Network Engineer"]\n'
     )
@@ -220,10 +214,15 @@ def messages(dovecot: Dovecot, folder: str) -> list[EmailMessage]:
     ]
 
 
+def pursuits_mail(dovecot: Dovecot, folder: str) -> list[EmailMessage]:
+    """The messages pursuit sent (its key header) in a folder of the user's mailbox."""
+    return [m for m in messages(dovecot, folder) if m["X-Pursuit-Key"]]
+
+
 def test_a_week_with_only_a_microsoft_account(
-    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot, smtp: Server
+    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot
 ) -> None:
-    p = microsoft_user(tmp_path, emu, dovecot, smtp)
+    p = microsoft_user(tmp_path, emu, dovecot)
     emu.put_event(
         None,
         invitation(
@@ -281,19 +280,22 @@ def test_a_week_with_only_a_microsoft_account(
     p.ok("run", "--once", env=at(emu, MONDAY + timedelta(days=3)))
     assert len(p.export()["interviews"]) == 2
 
-    # Sunday 18:00: the weekly summary, sent to the user over SMTP with XOAUTH2
+    # Sunday 18:00: the weekly summary, sent to the user by Graph's sendMail (no SMTP:
+    # many Microsoft 365 tenants turn SMTP AUTH off) and found in their INBOX
     sunday = MONDAY.replace(hour=18, minute=30) + timedelta(days=6)
     p.ok("run", "--once", env=at(emu, sunday))
-    [(to, raw)] = smtp.handler.received
-    assert to == [USER]
-    assert smtp.handler.logins and all(ok for _, ok in smtp.handler.logins)
-    summary = email.message_from_bytes(raw, policy=email.policy.default)
+    assert emu.graph_requests("POST", "sendMail") == 1
+    [summary] = pursuits_mail(dovecot, "INBOX")
+    assert email.utils.parseaddr(str(summary["To"]))[1] == USER
+    assert email.utils.parseaddr(str(summary["From"]))[1] == USER
     assert "Acme Networks" in summary.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert [m["Message-ID"] for m in pursuits_mail(dovecot, "Sent")] == [summary["Message-ID"]]
 
-    # another round changes nothing anywhere
+    # another round changes nothing anywhere; the summary is no correspondence
     events = sorted(e["subject"] for e in own_events(emu))
     p.ok("run", "--once", env=at(emu, sunday + timedelta(minutes=30)))
-    assert len(smtp.handler.received) == 1
+    assert emu.graph_requests("POST", "sendMail") == 1
+    assert len(pursuits_mail(dovecot, "INBOX")) == 1
     assert len(messages(dovecot, "Drafts")) == 1
     assert sorted(e["subject"] for e in own_events(emu)) == events
     assert len(p.export()["correspondence"]) == 2
@@ -307,10 +309,9 @@ def test_a_sign_in_unused_for_90_days_pauses_microsoft_alone_until_the_user_sign
     tmp_path: Path,
     emu: GraphEmulator,
     dovecot: Dovecot,
-    smtp: Server,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    p = microsoft_user(tmp_path, emu, dovecot, smtp)
+    p = microsoft_user(tmp_path, emu, dovecot)
     emu.put_event(
         None, invitation("Interview: Network Engineer", INTERVIEW, ("Jane Doe", "jane@acme.com"))
     )
@@ -397,9 +398,9 @@ def decline_when_asked(emu: GraphEmulator) -> threading.Thread:
 
 
 def test_a_declined_or_expired_code_is_one_line_and_keeps_no_sign_in(
-    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot, smtp: Server
+    tmp_path: Path, emu: GraphEmulator, dovecot: Dovecot
 ) -> None:
-    p = microsoft_user(tmp_path, emu, dovecot, smtp)
+    p = microsoft_user(tmp_path, emu, dovecot)
     emu.auto_approve = False
     refused = decline_when_asked(emu)
     result = p.run("auth", "microsoft", env=emu.env())
@@ -464,18 +465,20 @@ def test_the_account_claims_its_roles_and_choose_does_the_rest(tmp_path: Path) -
     )
 
 
-def test_dovecot_and_smtp_take_the_mail_token_and_refuse_any_other(
+def test_each_server_takes_its_own_token_and_refuses_the_other(
     tmp_path: Path,
     emu: GraphEmulator,
     dovecot: Dovecot,
-    smtp: Server,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The XOAUTH2 check is real: the emulator vouches only for a live token of
-    Outlook's mail resource, issued to that user; a Graph token is refused."""
+    """The checks are real: Dovecot's XOAUTH2 takes only what the emulator vouches for,
+    a live token of Outlook's mail resource for that user; Graph's sendMail takes only
+    a Graph token that carries Mail.Send. One sign-in gives both."""
+    from pursuit.connectors.graph import GraphClient
     from pursuit.connectors.microsoft_auth import MicrosoftSignIn
+    from pursuit.connectors.outlook_mail import GraphSender, MimeGraphClient
 
-    p = microsoft_user(tmp_path, emu, dovecot, smtp)
+    p = microsoft_user(tmp_path, emu, dovecot)
     p.ok("auth", "microsoft", env=emu.env())
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_file))
     signin = MicrosoftSignIn(
@@ -485,11 +488,17 @@ def test_dovecot_and_smtp_take_the_mail_token_and_refuse_any_other(
         login_endpoint=emu.login_endpoint,
     )
     mail, graph = signin.mail_token(), signin.graph_token()
-    sender = smtp.sender(auth="oauth2", password=lambda: graph, ssl_context=None)
-    with pytest.raises(AuthError, match="login refused"):
-        sender.send(summary(USER))
-    smtp.sender(auth="oauth2", password=lambda: mail).send(summary(USER, key="summary:2026-W50"))
-    assert smtp.handler.logins == [(USER, False), (USER, True)]
+
+    def sender(token: str) -> GraphSender:
+        client: GraphClient = MimeGraphClient(
+            lambda force_refresh=False: token, endpoint=emu.graph_endpoint, mailbox=USER
+        )
+        return GraphSender(client, address=USER, mailbox=USER)
+
+    with pytest.raises(AuthError, match="pursuit auth microsoft"):
+        sender(mail).send(summary(USER))
+    sender(signin.send_token()).send(summary(USER, key="summary:2026-W50"))
+    assert len(emu.sent_mime) == 1 and dovecot.messages("INBOX")
 
     client = IMAPClient(dovecot.host, dovecot.port, ssl=False, timeout=10)
     client.oauth2_login(USER, mail)
