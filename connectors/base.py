@@ -59,6 +59,13 @@ def outgoing_key(message: Message, user: str) -> str:
     return key
 
 
+def message_id_for(key: str) -> str:
+    """The Message-ID of a message sent with this key (one that came without its own):
+    the same in every process, so a sender finds what an earlier try sent."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"<pursuit-{digest}@pursuit.invalid>"
+
+
 def check_only_to(message: Message, user: str) -> None:
     """ValueError unless the message is addressed (To, Cc, Bcc) to the user alone."""
     recipients = [

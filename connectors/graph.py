@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from pursuit.daemon.errors import AuthError, SourceError, Unreachable
 
@@ -178,10 +179,16 @@ class GraphClient:
         *,
         params: Mapping[str, str] | None = None,
         body: Any = None,
+        content: bytes | None = None,
+        content_type: str = "text/plain",
         prefer: tuple[str, ...] = (),
+        once: bool = False,
     ) -> Any:
         """One call, waited out and retried as the module docstring says; the answer's
-        JSON ({} when it has none)."""
+        JSON ({} when it has none). `body` goes as JSON, `content` as it is (sendMail's
+        MIME). With `once` (a send no id makes safe to repeat), an answer lost on the way
+        or a 500, 502 or 504 is not tried again: the call may have been carried out, and
+        the caller's outbox, which noted the send before it, looks for it instead."""
         url = self._url(path)
         where = f"{method} {self._where(url)}"
         waited = 0.0
@@ -193,6 +200,8 @@ class GraphClient:
             token = self.token(force_refresh) if force_refresh else self.token()
             force_refresh = False
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            if content is not None:
+                headers["Content-Type"] = content_type
             if prefer:
                 headers["Prefer"] = ", ".join(prefer)
             try:
@@ -201,13 +210,14 @@ class GraphClient:
                         method,
                         url,
                         params=params,
-                        json=body,
+                        json=body if content is None else None,
+                        data=content,
                         headers=headers,
                         timeout=self.timeout,
                     )
             except requests.RequestException as exc:
                 faults += 1
-                if faults >= TRANSIENT_TRIES:
+                if faults >= TRANSIENT_TRIES or (once and not _never_sent(exc)):
                     raise Unreachable(
                         SOURCE, f"{where}: cannot reach Microsoft Graph ({type(exc).__name__})"
                     ) from None
@@ -232,7 +242,7 @@ class GraphClient:
                     f"Microsoft Graph refused the sign-in ({code or status}: {message}); "
                     f"{SIGN_IN} to sign in again",
                 )
-            if status in THROTTLED:
+            if status in THROTTLED and not (once and status == 504):
                 delay = retry_after(response)
                 delay = jitter(backoff) if delay is None else delay
                 backoff = min(backoff * 2, MAX_BACKOFF)
@@ -245,7 +255,7 @@ class GraphClient:
                     )
                 waited += self._wait(delay, where, f"{status} {code}".strip())
                 continue
-            if status in TRANSIENT:
+            if status in TRANSIENT and not once:
                 faults += 1
                 if faults < TRANSIENT_TRIES:
                     waited += self._wait(jitter(backoff), where, f"{status} {code}".strip())
@@ -288,6 +298,14 @@ class GraphClient:
         if session is not None:
             session.close()
             self._local.session = None
+
+
+def _never_sent(fault: requests.RequestException) -> bool:
+    """True when the request cannot have reached Graph: the connection was never made."""
+    if isinstance(fault, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    cause = getattr(fault.args[0], "reason", None) if fault.args else None
+    return isinstance(cause, urllib3.exceptions.NewConnectionError)  # refused, no route
 
 
 def jitter(seconds: float) -> float:

@@ -25,42 +25,9 @@ import email.utils
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
-from typing import Any
 
-import requests
-
-from pursuit.connectors.base import outgoing_key
+from pursuit.connectors.base import message_id_for, outgoing_key
 from pursuit.connectors.graph import GraphClient
-from pursuit.connectors.smtp import message_id_for
-
-
-class MimeBody(bytes):
-    """A request body sent as it is, with Content-Type text/plain (Graph's MIME form),
-    instead of as JSON."""
-
-
-class _MimeSession(requests.Session):
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        body = kwargs.get("json")
-        if isinstance(body, MimeBody):
-            kwargs["json"] = None
-            kwargs["data"] = bytes(body)
-            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Content-Type": "text/plain"}
-        return super().request(method, url, *args, **kwargs)
-
-
-class MimeGraphClient(GraphClient):
-    """A `GraphClient` whose requests may carry a `MimeBody`: the same limits, waits
-    and errors (it shares the mailbox's 4 requests in flight with every other client).
-
-    GraphClient sends JSON only; this keeps its request loop whole rather than
-    writing a second one until it takes a raw body itself."""
-
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = _MimeSession()
-        return session
 
 
 class GraphSender:
@@ -122,6 +89,7 @@ class GraphSender:
         self.client.token()
         if begin is not None:
             begin()
-        self.client.post("me/sendMail", MimeBody(base64.b64encode(mime)))
+        # once: a send whose answer was lost is looked for (in_doubt), never repeated blindly
+        self.client.post("me/sendMail", None, content=base64.b64encode(mime), once=True)
         self._sent[key] = message_id
         return message_id

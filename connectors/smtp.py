@@ -14,7 +14,6 @@ import base64
 import contextlib
 import copy
 import email.utils
-import hashlib
 import logging
 import smtplib
 import ssl
@@ -23,19 +22,13 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import Literal
 
-from pursuit.connectors.base import outgoing_key
+from pursuit.connectors.base import message_id_for, outgoing_key
 from pursuit.connectors.secrets import is_loopback
 from pursuit.daemon.errors import AuthError, ConfigError, SourceError
 
 log = logging.getLogger(__name__)
 
 SOURCE = "smtp"
-
-
-def message_id_for(key: str) -> str:
-    """The Message-ID of the message sent with this key: the same in every process."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return f"<pursuit-{digest}@pursuit.invalid>"
 
 
 class SmtpSender:

@@ -651,10 +651,11 @@ class MicrosoftAccount(Account):
         return waited
 
     def sender(self, to: str, *, find_sent: Callable[[str, str], str | None] | None) -> Sender:
-        from pursuit.connectors.outlook_mail import GraphSender, MimeGraphClient
+        from pursuit.connectors.graph import GraphClient
+        from pursuit.connectors.outlook_mail import GraphSender
 
         username = self._username()
-        client = MimeGraphClient(
+        client = GraphClient(
             self._signin.send_token,  # a Graph token that carries Mail.Send
             endpoint=self.section.graph_endpoint,
             mailbox=username,  # the same 4 requests in flight as the calendars' client

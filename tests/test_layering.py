@@ -175,10 +175,14 @@ def test_no_module_imports_another_modules_private_names() -> None:
 
 
 #: The connectors of one outside system each (Google's share `google_api.py` and
-#: `google_auth.py`, the calendars `ical.py`, which are no system's).
+#: `google_auth.py`, Microsoft's `graph.py` and `microsoft_auth.py`, the calendars
+#: `ical.py`, which are no system's).
 SYSTEMS = {
     f"pursuit.connectors.{name}"
-    for name in ("gmail", "google_calendar", "imap", "smtp", "caldav", "ics", "eml")
+    for name in (
+        *("gmail", "google_calendar", "imap", "smtp", "caldav", "ics", "eml"),
+        *("outlook_calendar", "outlook_mail"),
+    )
 }
 
 
@@ -198,9 +202,11 @@ EDGE = {"pursuit.daemon.app", "pursuit.daemon.cli", "pursuit.daemon.doctor"}
 def test_only_the_accounts_room_builds_an_accounts_connectors() -> None:
     """Which provider serves what is decided in `daemon/accounts.py` alone: no other
     module of the core names a mailbox, calendar or sender connector (the consent flow
-    of `pursuit auth google` is the one command that talks to Google's sign-in), and
+    of `pursuit auth google` and `pursuit auth microsoft` are the commands that talk to a
+    sign-in service), and
     only the edge imports the accounts."""
-    allowed = {"pursuit.daemon.cli": {"pursuit.connectors.google_auth"}}
+    signing_in = {"pursuit.connectors.google_auth", "pursuit.connectors.microsoft_auth"}
+    allowed = {"pursuit.daemon.cli": signing_in}
     accounts = "pursuit.daemon.accounts"
     builds: dict[str, list[str]] = {}
     knows_accounts: list[str] = []
@@ -209,7 +215,7 @@ def test_only_the_accounts_room_builds_an_accounts_connectors() -> None:
         if not name.startswith("pursuit.daemon") or name == accounts:
             continue
         found = pursuit_imports(path)
-        wrong = found & (SYSTEMS | {"pursuit.connectors.google_auth"})
+        wrong = found & (SYSTEMS | signing_in)
         wrong -= allowed.get(name, set())
         if wrong:
             builds[name] = sorted(wrong)

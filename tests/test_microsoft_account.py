@@ -476,7 +476,7 @@ def test_each_server_takes_its_own_token_and_refuses_the_other(
     a Graph token that carries Mail.Send. One sign-in gives both."""
     from pursuit.connectors.graph import GraphClient
     from pursuit.connectors.microsoft_auth import MicrosoftSignIn
-    from pursuit.connectors.outlook_mail import GraphSender, MimeGraphClient
+    from pursuit.connectors.outlook_mail import GraphSender
 
     p = microsoft_user(tmp_path, emu, dovecot)
     p.ok("auth", "microsoft", env=emu.env())
@@ -490,7 +490,7 @@ def test_each_server_takes_its_own_token_and_refuses_the_other(
     mail, graph = signin.mail_token(), signin.graph_token()
 
     def sender(token: str) -> GraphSender:
-        client: GraphClient = MimeGraphClient(
+        client: GraphClient = GraphClient(
             lambda force_refresh=False: token, endpoint=emu.graph_endpoint, mailbox=USER
         )
         return GraphSender(client, address=USER, mailbox=USER)
