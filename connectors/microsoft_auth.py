@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -79,10 +80,26 @@ def _codes(result: dict[str, Any]) -> set[int]:
     codes = result.get("error_codes") or []
     found = {int(c) for c in codes if isinstance(c, int | str) and str(c).isdigit()}
     description = str(result.get("error_description") or "")
-    for code in (EXPIRED_BY_INACTIVITY, CONSENT_MISSING):
-        if f"AADSTS{code}" in description:
-            found.add(code)
+    found.update(int(code) for code in re.findall(r"AADSTS(\d+)", description))
     return found
+
+
+#: What a new user's app registration or config gets wrong, and its fix (AADSTS codes).
+REGISTRATION_FIXES = {
+    700016: "Microsoft knows no app with this client_id there: check [microsoft] client_id "
+    "(the Application (client) ID on the app registration's Overview page) and tenant",
+    7000218: "the app registration does not allow the code sign-in: in its Authentication "
+    'page, set "Allow public client flows" to Yes, then sign in again',
+    50020: "this account cannot sign in with [microsoft] tenant as set: a personal account "
+    'needs tenant = "consumers" or "common", a work one "organizations", "common" or its '
+    "tenant, and the app registration must accept that kind of account",
+    500200: 'the app registration accepts no personal account: make one that does ("Accounts '
+    'in any organizational directory and personal Microsoft accounts")',
+    50194: "the app registration accepts only its own organization: set tenant to it, or let "
+    "the registration accept other organizations' accounts",
+    53003: "your organization's access policies refused this sign-in: ask its administrator "
+    "to allow the app",
+}
 
 
 def token_error(result: dict[str, Any], what: str) -> SourceError:
@@ -99,6 +116,9 @@ def token_error(result: dict[str, Any], what: str) -> SourceError:
         return AuthError(
             SOURCE, f"pursuit is not allowed to use {what} (consent_required); {SIGN_IN}"
         )
+    for code, fix in REGISTRATION_FIXES.items():
+        if code in codes:
+            return AuthError(SOURCE, f"{fix} (AADSTS{code})")
     if error == "authorization_declined":
         return AuthError(SOURCE, f"the sign-in was declined; {SIGN_IN} to try again")
     if error == "expired_token":

@@ -33,7 +33,7 @@ from pursuit.connectors.base import KEY_HEADER, Calendar, CalendarReader, Sender
 from pursuit.connectors.graph import GraphClient
 from pursuit.connectors.microsoft_auth import MAIL_SEND_SCOPE, MicrosoftSignIn
 from pursuit.connectors.outlook_calendar import OutlookCalendar, OutlookCalendarReader
-from pursuit.connectors.outlook_mail import GraphSender, MimeGraphClient
+from pursuit.connectors.outlook_mail import GraphSender
 from pursuit.daemon.errors import AuthError, CalendarGone, CursorExpired, SourceError, Unreachable
 
 FIX = "pursuit auth microsoft"
@@ -185,6 +185,34 @@ def test_a_declined_or_expired_code_is_one_line_naming_the_command(
         sign_in_of(emu, cache).sign_in(lambda m: None, mail=False)
     for error in (declined.value, expired.value):
         assert FIX in str(error) and "\n" not in str(error)
+    assert not cache.exists() or sign_in_of(emu, cache).username() is None
+
+
+def test_an_app_registration_mistake_names_its_fix(emu: GraphEmulator, cache: Path) -> None:
+    """What a new user gets wrong when registering the app reads as the fix, not as
+    "sign in again": an unknown client_id, public client flows left off, a personal
+    account on the "organizations" tenant."""
+    wrong_app = MicrosoftSignIn(
+        "22222222-2222-3333-4444-555555555555",
+        "organizations",
+        cache,
+        login_endpoint=emu.login_endpoint,
+    )
+    with pytest.raises(AuthError) as unknown:
+        wrong_app.sign_in(lambda m: None, mail=False)
+    assert "[microsoft] client_id" in str(unknown.value)
+    assert "AADSTS700016" in str(unknown.value)
+    emu.public_client_flows = False
+    with pytest.raises(AuthError) as no_public:
+        sign_in_of(emu, cache).sign_in(lambda m: None, mail=False)
+    assert '"Allow public client flows" to Yes' in str(no_public.value)
+    emu.public_client_flows = True
+    emu.personal = True
+    with pytest.raises(AuthError) as wrong_tenant:
+        sign_in_of(emu, cache, tenant="organizations").sign_in(lambda m: None, mail=False)
+    assert 'tenant = "consumers"' in str(wrong_tenant.value)
+    for error in (unknown.value, no_public.value, wrong_tenant.value):
+        assert "\n" not in str(error) and FIX not in str(error)
     assert not cache.exists() or sign_in_of(emu, cache).username() is None
 
 
@@ -474,7 +502,7 @@ def graph_sender(
     find_message: Callable[[str, str], str | None] | None = None,
 ) -> GraphSender:
     """The summary's sender as the account makes it in a new process."""
-    client = MimeGraphClient(
+    client = GraphClient(
         sign_in_of(emu, cache).send_token, endpoint=emu.graph_endpoint, mailbox=emu.user
     )
     return GraphSender(client, address=to or emu.user, mailbox=emu.user, find_message=find_message)
@@ -562,6 +590,22 @@ def test_a_throttled_send_is_waited_out_and_sent_once(
     graph_sender(graph_user, cache).send(summary(USER))
     assert len(graph_user.sent_mime) == 1
     assert graph_user.graph_requests("POST", "sendMail") == 3
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_send_whose_answer_may_be_lost_is_not_repeated_blindly(
+    graph_user: GraphEmulator, cache: Path, status: int
+) -> None:
+    """A gateway's 504 or a 500 may come after Exchange took the message: the send is not
+    tried again in the same breath (the outbox, which noted it before, looks for it once
+    its time in doubt is over), while a read meeting the same answer is tried again."""
+    graph_user.throttle(1, retry_after=0, status=status)
+    with pytest.raises(SourceError, match=str(status)):
+        graph_sender(graph_user, cache).send(summary(USER), begin=lambda: None)
+    assert graph_user.graph_requests("POST", "sendMail") == 1
+    graph_user.throttle(1, retry_after=0, status=status)
+    assert client_of(graph_user, cache, sleep=lambda s: None).get("me")["mail"] == USER
+    assert graph_user.graph_requests("GET", "/me") == 2
 
 
 def test_a_calendar_only_sign_in_asks_no_mail_right_and_cannot_send(

@@ -485,6 +485,9 @@ class GraphEmulator:
         self.object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"graph-emulator:{user}"))
         # sign-in
         self.auto_approve = True
+        #: False: the app registration leaves "Allow public client flows" off, so a device
+        #: code is refused at the token endpoint (AADSTS7000218).
+        self.public_client_flows = True
         #: the lifetime the device-code answer announces, and the one it really has
         #: (Microsoft was seen to expire codes after 300 s although it said 900 s)
         self.device_code_expires_in = 900
@@ -894,6 +897,14 @@ class GraphEmulator:
         )
 
     def _token_by_device_code(self, tenant: str, form: Mapping[str, str]) -> _Response:
+        if not self.public_client_flows:
+            return self._login_error(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' "
+                "or 'client_secret'.",
+            )
         with self._lock:
             code = self._device_codes.get(form.get("device_code", ""))
             if code is None:
