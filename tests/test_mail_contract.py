@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from itertools import count
+from pathlib import Path
+from typing import Any
 
 import pytest
 from imapclient import IMAPClient
@@ -27,6 +29,7 @@ from support.contracts import (
 )
 from support.dovecot import USER as IMAP_USER
 from support.dovecot import Dovecot, OnDovecot, imap_mailbox
+from support.graph_emulator import GraphEmulator
 
 from pursuit.connectors.base import KEY_HEADER, Address, DraftBox, Mailbox, MailMessage, Sender
 from pursuit.connectors.gmail import GmailMailbox
@@ -140,13 +143,14 @@ class ImapMail:
 
     user = IMAP_USER
 
-    def __init__(self, server: Dovecot) -> None:
+    def __init__(self, server: Dovecot, **login: Any) -> None:
         self.server = server
+        self.login = login  # how the connector signs in (a password unless told)
         self._serial = count(1)
         self.opened: list[ImapMailbox] = []
 
     def mailbox(self) -> Mailbox:
-        box = imap_mailbox(self.server)
+        box = imap_mailbox(self.server, **self.login)
         self.opened.append(box)
         return box
 
@@ -254,12 +258,13 @@ class GmailDrafts:
 
 
 class ImapDrafts:
-    def __init__(self, server: Dovecot) -> None:
+    def __init__(self, server: Dovecot, **login: Any) -> None:
         self.server = server
+        self.login = login
         self.opened: list[ImapMailbox] = []
 
     def box(self) -> DraftBox:
-        box = imap_mailbox(self.server)
+        box = imap_mailbox(self.server, **self.login)
         self.opened.append(box)
         return box
 
@@ -303,6 +308,51 @@ class TestImapDraftBox(OnDovecot, DraftBoxContract):
     @pytest.fixture
     def drafts(self, dovecot: Dovecot) -> Iterator[ImapDrafts]:
         world = ImapDrafts(dovecot)
+        yield world
+        for box in world.opened:
+            box.close()
+
+
+class OnOutlook:
+    """Mixed in: Dovecot standing for Outlook's IMAP server, taking XOAUTH2 logins whose
+    token it asks the Graph emulator about (as Exchange checks Entra's tokens), and the
+    connector signing in with the mail token of one Microsoft sign-in, as the Microsoft
+    account builds it."""
+
+    @pytest.fixture
+    def outlook(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[tuple[Dovecot, dict[str, Any]]]:
+        from pursuit.connectors.microsoft_auth import MicrosoftSignIn
+
+        with GraphEmulator(user=IMAP_USER) as emu:
+            for name, value in emu.env().items():
+                monkeypatch.setenv(name, value)
+            signin = MicrosoftSignIn(
+                emu.client_id,
+                "organizations",
+                tmp_path / "microsoft-token.json",
+                login_endpoint=emu.login_endpoint,
+            )
+            signin.sign_in(lambda message: None, mail=True)
+            with Dovecot(introspection_url=emu.introspection_url) as server:
+                yield server, {"auth": "oauth2", "password": signin.mail_token}
+
+
+class TestOutlookMailbox(OnOutlook, MailboxContract):
+    @pytest.fixture
+    def mail(self, outlook: tuple[Dovecot, dict[str, Any]]) -> Iterator[ImapMail]:
+        server, login = outlook
+        world = ImapMail(server, **login)
+        yield world
+        world.close()
+
+
+class TestOutlookDraftBox(OnOutlook, DraftBoxContract):
+    @pytest.fixture
+    def drafts(self, outlook: tuple[Dovecot, dict[str, Any]]) -> Iterator[ImapDrafts]:
+        server, login = outlook
+        world = ImapDrafts(server, **login)
         yield world
         for box in world.opened:
             box.close()
