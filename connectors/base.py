@@ -16,6 +16,7 @@ only connectors know a protocol. The contracts the core uses:
 from __future__ import annotations
 
 import base64
+import copy
 import email.utils
 import hashlib
 from abc import ABC, abstractmethod
@@ -64,6 +65,16 @@ def message_id_for(key: str) -> str:
     the same in every process, so a sender finds what an earlier try sent."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     return f"<pursuit-{digest}@pursuit.invalid>"
+
+
+def outgoing_copy(message: EmailMessage, user: str) -> tuple[str, EmailMessage, str]:
+    """(key, the copy to send, its Message-ID) of a message about to be sent to the
+    user alone (`outgoing_key`), the copy given the key's Message-ID when it has none."""
+    key = outgoing_key(message, user)
+    outgoing = copy.deepcopy(message)
+    if not outgoing.get("Message-ID"):
+        outgoing["Message-ID"] = message_id_for(key)
+    return key, outgoing, str(outgoing["Message-ID"]).strip()
 
 
 def check_only_to(message: Message, user: str) -> None:

@@ -19,14 +19,13 @@ while later, hence `in_doubt`.
 from __future__ import annotations
 
 import base64
-import copy
 import email.policy
 import email.utils
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 
-from pursuit.connectors.base import message_id_for, outgoing_key
+from pursuit.connectors.base import outgoing_copy
 from pursuit.connectors.graph import GraphClient
 
 
@@ -68,11 +67,7 @@ class GraphSender:
 
     def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
         """Send unless sent already; returns the message's Message-ID either way."""
-        key = outgoing_key(message, self.address)
-        outgoing = copy.deepcopy(message)
-        if not outgoing.get("Message-ID"):
-            outgoing["Message-ID"] = message_id_for(key)
-        message_id = str(outgoing["Message-ID"]).strip()
+        key, outgoing, message_id = outgoing_copy(message, self.address)
         existing = self.find_sent(key, message_id)
         if existing is not None:
             return existing

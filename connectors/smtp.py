@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import copy
 import email.utils
 import logging
 import smtplib
@@ -22,7 +21,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import Literal
 
-from pursuit.connectors.base import message_id_for, outgoing_key
+from pursuit.connectors.base import outgoing_copy
 from pursuit.connectors.secrets import is_loopback
 from pursuit.daemon.errors import AuthError, ConfigError, SourceError
 
@@ -93,11 +92,8 @@ class SmtpSender:
 
     def send(self, message: EmailMessage, *, begin: Callable[[], object] | None = None) -> str:
         """Send unless sent already; returns the message's Message-ID either way."""
-        key = outgoing_key(message, self.address)
-        outgoing = copy.deepcopy(message)
-        if not outgoing.get("Message-ID"):
-            outgoing["Message-ID"] = message_id_for(key)
-        existing = self.find_sent(key, str(outgoing["Message-ID"]).strip())
+        key, outgoing, message_id = outgoing_copy(message, self.address)
+        existing = self.find_sent(key, message_id)
         if existing is not None:
             return existing
         del outgoing["Bcc"]
@@ -105,7 +101,6 @@ class SmtpSender:
             outgoing["From"] = self.address
         if not outgoing.get("Date"):
             outgoing["Date"] = email.utils.formatdate(localtime=True)
-        message_id = str(outgoing["Message-ID"]).strip()
         if begin is not None:
             begin()
         self._deliver(outgoing)
