@@ -86,14 +86,18 @@ def sync_interviews(
         try:
             with store.transaction():
                 read = 0
+                # read once a round, kept up to date as interviewers are added: built for
+                # each entry, it cost 65 ms an entry beside 3,000 contacts (bench/RESULTS-graph.md)
+                directory = Directory.from_store(store)
                 for entry in changes.entries:
                     try:
                         with store.transaction():  # a savepoint: a failed entry leaves nothing
-                            read += apply_entry(store, entry, patterns, now, zone)
+                            read += apply_entry(store, entry, patterns, now, zone, directory)
                     except StoreError:
                         raise  # a full disk is no bad invitation: the job stops, nothing skipped
                     except Exception as exc:  # one stranger's invitation never stops the job
                         skip_item(store, name, describe_entry(entry), exc, now)
+                        directory = Directory.from_store(store)  # without what was undone
                 since = now - lookback
                 if cursor is None:
                     read += cancel_unlisted(store, calendar_id, changes.entries, since=since)
@@ -474,7 +478,10 @@ def apply_entry(
     patterns: Sequence[str],
     now: datetime,
     zone: tzinfo | None = None,
+    directory: Directory | None = None,
 ) -> bool:
+    """Store what one calendar entry means; True when it is (or was) an interview.
+    `directory`, the tracked people and domains, learns the interviewers added."""
     key = source_key(entry)
     existing = store.interview_by_source(key)
     if entry.cancelled or entry.start is None or entry.end is None:
@@ -490,7 +497,7 @@ def apply_entry(
     start, end = instant(entry.start, zone), instant(entry.end, zone)
     if isinstance(entry.start, date) and not isinstance(entry.start, datetime):
         end = max(end, start + timedelta(days=1))  # an all-day event is its whole day
-    directory = Directory.from_store(store)
+    directory = directory or Directory.from_store(store)
     org_id, people = panel(entry, directory, store.own_addresses())
     if org_id is None:
         if _looks_like_interview(entry.summary, patterns):
@@ -501,9 +508,10 @@ def apply_entry(
             return False
     if len(people) > MAX_INTERVIEWERS:
         people = [a for a in people if normalize(a.email) in directory.contacts]
-    contact_ids = [
-        store.ensure_contact(a.email, a.name, org_id, role="interviewer").id for a in people
-    ]
+    contacts = [store.ensure_contact(a.email, a.name, org_id, role="interviewer") for a in people]
+    for contact in contacts:
+        directory.add_contact(contact)
+    contact_ids = [contact.id for contact in contacts]
     where = whereabouts(entry, zone)
     if existing is None:
         org = store.organization(org_id)
