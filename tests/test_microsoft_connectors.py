@@ -5,12 +5,15 @@ the summary sent by Graph's sendMail into the user's mailbox on a real Dovecot."
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import email.utils
+import json
 import subprocess
 import sys
 import threading
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -403,6 +406,39 @@ def test_an_occurrence_removed_cancels_that_occurrence_alone(
     assert (gone.event_id, gone.occurrence) == (master, second)
     assert second in occurrences
     assert {e.occurrence for e in later.entries if not e.cancelled} <= set(occurrences) - {second}
+
+
+def test_the_cursor_keeps_recent_occurrences_only_and_packed(
+    emu: GraphEmulator, signed_in: Path
+) -> None:
+    """The cursor, written back every round, holds each occurrence's id to cancel it by
+    (`@removed` gives the id alone): packed, and not those more than two weeks past.
+    30 weekly series over the year's window: a few kilobytes, not hundreds."""
+    began = (NOW - timedelta(days=100)).replace(microsecond=0)
+    for n in range(30):
+        emu.put_event(
+            None,
+            {
+                "subject": f"Team sync {n}",
+                "start": graph_time(began + timedelta(hours=n % 8)),
+                "end": graph_time(began + timedelta(hours=n % 8, minutes=30)),
+                "recurrence": {
+                    "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                    "range": {"type": "noEnd", "startDate": began.date().isoformat()},
+                },
+            },
+        )
+    reader = OutlookCalendarReader(client_of(emu, signed_in))
+    first = reader.changes(emu.default_calendar_id, None, since=NOW - timedelta(days=180))
+    assert len(first.entries) > 30 * 60  # past and coming Mondays of each series
+    state = json.loads(first.cursor)
+    kept = json.loads(zlib.decompress(base64.b64decode(state["packed"])))
+    oldest = min(datetime.fromisoformat(occurrence) for _, occurrence in kept.values())
+    assert NOW - timedelta(days=15) <= oldest
+    assert 30 * 50 <= len(kept) < len(first.entries)
+    assert len(first.cursor) < 60_000, len(first.cursor)
+    again = reader.changes(emu.default_calendar_id, first.cursor, since=NOW - timedelta(days=180))
+    assert again.entries == ()
 
 
 def test_the_window_is_read_whole_again_when_it_must_move(
