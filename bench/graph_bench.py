@@ -40,6 +40,7 @@ latency run: a few seconds, to check the bench still runs.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import multiprocessing
 import os
@@ -52,6 +53,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -295,6 +297,13 @@ class CountingSlots:
         self.slots.release()
 
 
+def _occurrences_kept(state: dict[str, Any]) -> dict[str, Any]:
+    """The occurrence ids the reader's cursor keeps (packed: zlib, base64)."""
+    if "packed" in state:
+        return dict(json.loads(zlib.decompress(base64.b64decode(state["packed"]))))
+    return dict(state.get("instances") or {})
+
+
 def first_read(
     emu: Emulator, reader: OutlookCalendarReader, store: Store, calendar_id: str
 ) -> dict[str, Any]:
@@ -311,7 +320,7 @@ def first_read(
         "requests": sum(made.values()),
         "interviews": found,
         "cursor_bytes": len(cursor.encode()),
-        "cursor_instances": len(state.get("instances") or {}),
+        "cursor_instances": len(_occurrences_kept(state)),
     }
 
 
