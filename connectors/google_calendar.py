@@ -46,7 +46,7 @@ from pursuit.connectors.text import (
     LOCATION_LIMIT,
     NAME_LIMIT,
     SUBJECT_LIMIT,
-    clean_link,
+    clean_links,
     clean_multiline,
     clean_text,
 )
@@ -611,12 +611,7 @@ def _conference_links(item: Mapping[str, Any]) -> tuple[str, ...]:
     for point in points if isinstance(points, list) else []:
         if isinstance(point, dict) and point.get("entryPointType") == "video":
             found.append(point.get("uri"))
-    links: list[str] = []
-    for value in found:
-        link = clean_link(value) if isinstance(value, str) else ""
-        if link and link not in links:
-            links.append(link)
-    return tuple(links)
+    return clean_links(found)
 
 
 def _zone_name(when: Any) -> str | None:

@@ -30,7 +30,7 @@ from pursuit.connectors.text import (
     LOCATION_LIMIT,
     NAME_LIMIT,
     SUBJECT_LIMIT,
-    clean_link,
+    clean_links,
     clean_multiline,
     clean_text,
 )
@@ -240,7 +240,7 @@ CONFERENCE_PROPERTIES = (
 def _conference_links(vevent: icalendar.cal.Component) -> tuple[str, ...]:
     """The join addresses an event names, once each; of RFC 7986's CONFERENCE, those
     for video (or saying nothing of what they are for), not a dial-in."""
-    links: list[str] = []
+    found: list[object] = []
     for name in CONFERENCE_PROPERTIES:
         values = vevent.get(name)
         for value in values if isinstance(values, list) else [values]:
@@ -254,10 +254,8 @@ def _conference_links(vevent: icalendar.cal.Component) -> tuple[str, ...]:
                 and "video" not in {str(f).strip().lower() for f in features}
             ):
                 continue
-            link = clean_link(value)
-            if link and link not in links:
-                links.append(link)
-    return tuple(links)
+            found.append(value)
+    return clean_links(found)
 
 
 def _first(value: Any) -> Any:

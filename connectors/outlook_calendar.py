@@ -63,7 +63,7 @@ from pursuit.connectors.text import (
     LOCATION_LIMIT,
     NAME_LIMIT,
     SUBJECT_LIMIT,
-    clean_link,
+    clean_links,
     clean_multiline,
     clean_text,
 )
@@ -510,12 +510,7 @@ def _conference_links(item: dict[str, Any]) -> tuple[str, ...]:
     meeting = item.get("onlineMeeting")
     found = [meeting.get("joinUrl") if isinstance(meeting, dict) else None]
     found.append(item.get("onlineMeetingUrl"))
-    links: list[str] = []
-    for value in found:
-        link = clean_link(value) if isinstance(value, str) else ""
-        if link and link not in links:
-            links.append(link)
-    return tuple(links)
+    return clean_links(found)
 
 
 # ------------------------------------------------------------------------- writing

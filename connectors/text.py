@@ -10,6 +10,8 @@ stored and printed whole otherwise).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pursuit.daemon.textsafety import clean, one_line
 
 SUBJECT_LIMIT = 500
@@ -41,3 +43,13 @@ def clean_link(value: object) -> str:
     core's decision."""
     link = clean_text(value, LINK_LIMIT + 1)
     return "" if len(link) > LINK_LIMIT or " " in link else link
+
+
+def clean_links(values: Iterable[object]) -> tuple[str, ...]:
+    """The links among `values`, each cleaned as `clean_link` does, once each, in order."""
+    links: list[str] = []
+    for value in values:
+        link = clean_link(value) if isinstance(value, str) else ""
+        if link and link not in links:
+            links.append(link)
+    return tuple(links)
