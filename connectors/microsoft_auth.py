@@ -52,8 +52,6 @@ MAIL_SEND_SCOPE = "https://graph.microsoft.com/Mail.Send"
 #: Outlook's IMAP, the mailbox and its Drafts (a resource of its own: a token apart).
 MAIL_SCOPES = ("https://outlook.office.com/IMAP.AccessAsUser.All",)
 PUBLIC_LOGIN = "https://login.microsoftonline.com"
-#: The tenant of every personal Microsoft account (Outlook.com, Hotmail, Live).
-CONSUMERS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 #: What the token endpoint answers when the user must act (AADSTS codes).
 EXPIRED_BY_INACTIVITY = 700082
@@ -331,19 +329,3 @@ class MicrosoftSignIn:
                 return None
             accounts = self._accounts()
         return str(accounts[0].get("username") or "") or None if accounts else None
-
-    def is_personal(self) -> bool | None:
-        """True for a personal account (Outlook.com), False for a work or school one,
-        None when nobody is signed in."""
-        with self._lock:
-            try:
-                self._load()
-            except AuthError:
-                return None
-            accounts = self._accounts()
-        if not accounts:
-            return None
-        # home_account_id is "{object id}.{home tenant id}": the account's own tenant,
-        # whichever authority (common, consumers) it signed in through
-        home = str(accounts[0].get("home_account_id") or "")
-        return home.rpartition(".")[2] == CONSUMERS_TENANT

@@ -152,17 +152,19 @@ def test_the_device_flow_shows_a_code_and_keeps_a_private_cache(
     assert cache.stat().st_mode & 0o777 == 0o600
     assert cache.parent.stat().st_mode & 0o777 == 0o700
     again = sign_in_of(emu, cache)  # another process, no network
-    assert (again.username(), again.is_personal()) == (emu.user, False)
+    assert again.username() == emu.user
     assert emu.mail_token_valid(again.mail_token())
 
 
-def test_a_personal_account_is_known_as_one(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+def test_a_personal_account_signs_in_through_consumers(
+    monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
     with GraphEmulator(user="sam@outlook.test", personal=True) as emu:
         for name, value in emu.env().items():
             monkeypatch.setenv(name, value)
         signin = sign_in_of(emu, cache, tenant="consumers")
         assert signin.sign_in(lambda m: None, mail=False) == "sam@outlook.test"
-        assert sign_in_of(emu, cache, tenant="consumers").is_personal() is True
+        assert sign_in_of(emu, cache, tenant="consumers").username() == "sam@outlook.test"
 
 
 def test_mail_never_consented_asks_a_second_code(
