@@ -634,20 +634,11 @@ class MicrosoftAccount(Account):
     def finds_in_inbox(self) -> Callable[[str, str], str | None] | None:
         return self.find_sent if self.section.mail else None
 
-    #: The token file whose sign-in a wait for mail found refused: no IDLE on it again
-    #: (the service would ask Microsoft with it at every wait) until a new sign-in.
-    _idle_refused: tuple[tuple[int, int] | None] | None = None
-
     def waits_for_mail(self) -> bool:
-        refused = self._idle_refused is not None and self._idle_refused[0] == self.token_identity()
-        return self.section.mail and not refused
+        return self.section.mail
 
     def wait_for_mail(self, timeout: float) -> bool:
-        try:
-            waited: bool = self._mailbox.wait_for_mail(timeout)
-        except AuthError:
-            self._idle_refused = (self.token_identity(),)
-            raise
+        waited: bool = self._mailbox.wait_for_mail(timeout)
         return waited
 
     def sender(self, to: str, *, find_sent: Callable[[str, str], str | None] | None) -> Sender:

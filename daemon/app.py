@@ -315,9 +315,10 @@ class App:
 
     @property
     def waits_for_mail(self) -> bool:
-        """True when `wait_for_mail` can learn of new mail at once (IMAP IDLE)."""
+        """True when `wait_for_mail` can learn of new mail at once (IMAP IDLE); never
+        for a paused account (its refused sign-in is not tried again at each wait)."""
         mail = self.roles.mail
-        return mail is not None and mail.waits_for_mail()
+        return mail is not None and mail.waits_for_mail() and self.paused(mail) is None
 
     def wait_for_mail(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for new mail; True as soon as some arrives
@@ -328,7 +329,7 @@ class App:
         and the wait spent sleeping, so a caller's loop never spins.
         """
         mail = self.roles.mail
-        if mail is None or not mail.waits_for_mail():
+        if mail is None or not self.waits_for_mail:
             return False
         import time
 

@@ -363,13 +363,14 @@ def test_a_sign_in_unused_for_90_days_pauses_microsoft_alone_until_the_user_sign
     assert "is the service running" not in doctor.out, "held back, not stale"
     assert "job plan: last success 2027-03-05" in doctor.out
 
-    # the service's wait for new mail (IMAP IDLE) stops asking with the refused sign-in
+    # the service's wait for new mail (IMAP IDLE) asks nothing with the refused sign-in
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_file))
     with time_machine.travel((later + timedelta(minutes=22)).timestamp(), tick=True):
         service = App(load_settings(p.config_path))
-        assert service.waits_for_mail
+        assert not service.waits_for_mail
         assert service.wait_for_mail(0.1) is False
         assert not service.waits_for_mail
+        assert emu.requests == []
 
     # signing in again resumes it: Kim's follow-up reaches the Outlook calendar
     p.ok("auth", "microsoft", env=at(emu, later + timedelta(minutes=30)))
