@@ -1046,11 +1046,6 @@ def auth_microsoft(state: Context) -> None:
     who = signin.sign_in(click.echo, mail=section.mail)
     reach = "calendars and mail" if section.mail else "calendars"
     click.echo(f"Signed in as {who} ({reach}); the sign-in is kept in {section.token_cache}.")
-    store = state.app.store
-    if store.read_only is None:
-        store.record_grant("microsoft", now=state.app.now())
-    else:
-        log.warning("the sign-in date is not recorded: %s is read-only", store.path)
 
 
 # --- the dashboard
