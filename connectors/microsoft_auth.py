@@ -230,7 +230,12 @@ class MicrosoftSignIn:
         second flow only when the user never allowed it). Saves the cache; returns the
         account's username. Without `mail` nothing of the mail is asked for."""
         with self._lock:
-            self._load()
+            try:
+                self._load()
+            except AuthError:  # a damaged file: this sign-in writes it anew
+                log.warning("%s: not a readable token cache; replaced", self.cache_file)
+                self.cache.deserialize("{}")
+                self._seen = self._stat()
         result = self._device_flow(GRAPH_SCOPES + ((MAIL_SEND_SCOPE,) if mail else ()), show)
         claims = result.get("id_token_claims") or {}
         home = self._home_account(result)

@@ -221,6 +221,22 @@ def test_an_app_registration_mistake_names_its_fix(emu: GraphEmulator, cache: Pa
     assert not cache.exists() or sign_in_of(emu, cache).username() is None
 
 
+def test_a_damaged_token_cache_names_the_file_and_the_command(
+    emu: GraphEmulator, signed_in: Path
+) -> None:
+    """The user (or a full disk) left the file half written: one line naming the file
+    and `pursuit auth microsoft`, which writes it anew."""
+    signed_in.write_text('{"AccessToken": {', encoding="utf-8")
+    with pytest.raises(AuthError) as damaged:
+        sign_in_of(emu, signed_in).graph_token()
+    text = str(damaged.value)
+    assert f"{signed_in}: not a readable Microsoft token cache" in text and FIX in text
+    assert "\n" not in text
+    assert sign_in_of(emu, signed_in).username() is None
+    sign_in_of(emu, signed_in).sign_in(lambda message: None, mail=False)
+    assert sign_in_of(emu, signed_in).graph_token()
+
+
 def test_not_signed_in_names_the_command(emu: GraphEmulator, cache: Path) -> None:
     with pytest.raises(AuthError, match=f"not signed in.*{FIX}"):
         sign_in_of(emu, cache).graph_token()
