@@ -79,6 +79,8 @@ class Account:
     guarded: ClassVar[bool] = False
     #: How far back a first sync reads (mail, calendars).
     lookback: timedelta = timedelta(days=180)
+    #: Where the config names the calendars it reads, for the messages that point there.
+    calendars_key: ClassVar[str] = "[calendar] calendars"
 
     def __init_subclass__(cls, **options: Any) -> None:
         super().__init_subclass__(**options)
@@ -171,6 +173,7 @@ class GoogleAccount(Account):
     """Gmail and Google Calendar, through one OAuth sign-in (`pursuit auth google`)."""
 
     name = "google"
+    calendars_key = "[google] calendars"
     # Gmail sends the summary only as the mailbox it is (see `choose`): below the outbox.
     claims: ClassVar[dict[Role, int]] = {
         Role.MAIL: 1,
@@ -498,6 +501,7 @@ class MicrosoftAccount(Account):
     off in many Microsoft 365 tenants), on the same sign-in."""
 
     name = "microsoft"
+    calendars_key = "[microsoft] calendars"
     # As Google's: a configured [imap] or [smtp] is what the user chose, over these.
     claims: ClassVar[dict[Role, int]] = {
         Role.MAIL: 1,

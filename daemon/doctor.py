@@ -139,6 +139,8 @@ def _emptied_sources(app: App) -> list[Check]:
     a mail folder that is gone (its mail no longer read)."""
     found = []
     tz = app.settings.timezone
+    reader = app.roles.calendar_reader
+    calendars_key = "[calendar] calendars" if reader is None else reader.calendars_key
     for held in app.store.emptied_sources():
         since = _when(held.since, tz)
         if held.source.startswith("calendar:"):
@@ -151,8 +153,8 @@ def _emptied_sources(app: App) -> list[Check]:
                     f"(emptied, deleted, or out of the config); they are {state}",
                     None
                     if held.confirmed
-                    else "if the calendar was replaced, renamed or is failing, fix [calendar] "
-                    "in the config and they stay; if they are really gone, "
+                    else "if the calendar was replaced, renamed or is failing, fix "
+                    f"{calendars_key} in the config and they stay; if they are really gone, "
                     f"`pursuit interview confirm-gone {calendar}`",
                 )
             )

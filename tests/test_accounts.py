@@ -252,3 +252,22 @@ def test_only_a_refusal_signing_in_again_mends_pauses_a_microsoft_account(tmp_pa
     refusal = store.grant_refused("microsoft")
     assert refusal is not None and "AUTHENTICATE failed" in refusal.error
     store.close()
+
+
+def test_each_calendar_reader_points_at_the_key_naming_its_calendars() -> None:
+    """`doctor`'s fix for a calendar gone names the key that lists it, per reader."""
+    import re
+
+    from pursuit.config import settings as config
+
+    sections = {
+        "google": config.GoogleSettings,
+        "microsoft": config.MicrosoftSettings,
+        "calendar": config.CalendarSettings,
+    }
+    readers = [kind for kind in Account.kinds if Role.CALENDAR_READER in kind.claims]
+    assert {kind.name for kind in readers} == {"google", "caldav", "microsoft"}
+    for kind in readers:
+        found = re.fullmatch(r"\[(\w+)\] (\w+)", kind.calendars_key)
+        assert found, kind.calendars_key
+        assert found[2] in sections[found[1]].__dataclass_fields__, kind.calendars_key

@@ -108,6 +108,7 @@ def test_a_google_calendar_emptied_keeps_its_interviews_until_the_user_confirms(
     doctor = p.run("doctor", "--no-probe").out
     assert "calendar:primary: returned none of its 3 upcoming interviews" in doctor
     assert "`pursuit interview confirm-gone primary`" in doctor
+    assert "fix [google] calendars in the config and they stay" in doctor
     assert "Warning: calendar:primary came back empty" in p.ok("status")
     p.ok("run", "--once")  # asked again each round, never cancelled by waiting
     assert live(p) == before
@@ -220,7 +221,9 @@ def test_a_radicale_calendar_deleted_keeps_its_interviews_until_the_user_confirm
     run = p.run("run", "--once")
     assert "is no longer read (deleted, or out of the config): its 2 upcoming" in run.err
     assert live(p) == before
-    assert "returned none of its 2 upcoming interviews" in p.run("doctor", "--no-probe").out
+    doctor = p.run("doctor", "--no-probe").out
+    assert "returned none of its 2 upcoming interviews" in doctor
+    assert "fix [calendar] calendars in the config and they stay" in doctor
     personal(radicale, make=True)  # and it came back empty under the same name
     p.ok("run", "--once")
     assert live(p) == before  # still held: the full listing of the new one holds nothing
