@@ -256,6 +256,7 @@ def test_only_a_refusal_signing_in_again_mends_pauses_a_microsoft_account(tmp_pa
 
 def test_each_calendar_reader_points_at_the_key_naming_its_calendars() -> None:
     """`doctor`'s fix for a calendar gone names the key that lists it, per reader."""
+    import dataclasses
     import re
 
     from pursuit.config import settings as config
@@ -270,4 +271,5 @@ def test_each_calendar_reader_points_at_the_key_naming_its_calendars() -> None:
     for kind in readers:
         found = re.fullmatch(r"\[(\w+)\] (\w+)", kind.calendars_key)
         assert found, kind.calendars_key
-        assert found[2] in sections[found[1]].__dataclass_fields__, kind.calendars_key
+        fields = {f.name for f in dataclasses.fields(sections[found[1]])}
+        assert found[2] in fields, kind.calendars_key
